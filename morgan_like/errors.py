@@ -1,0 +1,66 @@
+"""Exceptions that the CLI turns into one clear message and a non-zero exit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MorganLikeError(Exception):
+    """Base for every error the user should see as a message, not a traceback."""
+
+    exit_code = 1
+
+
+@dataclass
+class ConfigError(MorganLikeError):
+    """A bad config: names the file, section and key, what is wrong and what to write."""
+
+    file: str
+    problem: str
+    section: str | None = None
+    key: str | None = None
+    hint: str | None = None
+    line: int | None = None
+
+    exit_code = 2
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.section is not None:
+            where += f" [{self.section}]"
+        if self.key is not None:
+            where += f" {self.key}"
+        msg = f"{where}: {self.problem}"
+        if self.hint:
+            msg += f"\n  hint: {self.hint}"
+        return msg
+
+
+class UpstreamError(MorganLikeError):
+    """The upstream index could not give us what we asked for."""
+
+
+class ProjectNotFound(UpstreamError):
+    """A project that does not exist upstream; ``chain`` says who wanted it."""
+
+    def __init__(self, project: str, index_url: str, chain: tuple[str, ...] = ()):
+        self.project = project
+        self.index_url = index_url
+        self.chain = chain
+        super().__init__(project)
+
+    def __str__(self) -> str:
+        msg = f"project {self.project!r} does not exist on {self.index_url}"
+        if self.chain:
+            msg += "\n  wanted by: " + " -> ".join(self.chain)
+        return msg
+
+
+class MetadataError(MorganLikeError):
+    """A distribution's dependencies could not be read statically."""
+
+
+class ResolutionError(MorganLikeError):
+    """No set of versions satisfies the requirements of one environment."""
