@@ -1,0 +1,226 @@
+"""Rendering of our own index pages: PEP 503 HTML and PEP 691/700 JSON, as bytes.
+
+Pure functions with deterministic output (files sorted by filename, fixed key
+order), so a page whose content did not change renders to identical bytes and
+stays out of the diff-file.  Every rule here comes from /work/shared/WIRE-FORMATS.md:
+pip and uv are pickier than the PEPs, and the comments say which client cares.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from morgan_like.links import RemoteFile
+
+API_VERSION = "1.1"
+UPLOAD_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+# ISO 8601 / RFC 3339 as upstreams write it: "T" or space, optional fraction of
+# any length, optional "Z" or offset.  datetime.fromisoformat only learned most of
+# this in Python 3.11, and we support 3.9.
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?"
+    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file as OUR page lists it: hash and size describe the file we serve.
+
+    ``url`` is relative to the project page and not yet URL-quoted
+    (``../../packages/<normalized>/<filename>``); rendering quotes it.
+    ``metadata_sha256`` is the hash of the ``.metadata`` file we wrote (wheels only).
+    """
+
+    filename: str
+    url: str
+    sha256: str
+    size: int
+    requires_python: str | None = None
+    yanked: bool | str = False
+    metadata_sha256: str | None = None
+    upload_time: str | None = None
+
+    @property
+    def version(self) -> Version | None:
+        return RemoteFile(self.filename, self.url).version
+
+
+def normalize_upload_time(value: str | None) -> str | None:
+    """Upstream's upload time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), or None if unparseable.
+
+    uv fails a whole page on a value it cannot parse, so an odd value is dropped, not copied.
+    """
+    if not value:
+        return None
+    match = _TIMESTAMP.fullmatch(value.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    tz = timezone.utc
+    if zone and zone not in ("Z", "z"):
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+        tz = timezone(-offset if zone[0] == "-" else offset)
+    try:
+        stamp = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz
+        )
+    except ValueError:
+        return None
+    return stamp.astimezone(timezone.utc).strftime(UPLOAD_TIME_FORMAT)
+
+
+def file_href(url: str) -> str:
+    """URL-quote a relative file URL (``+`` of local versions, spaces, ...), keeping ``/``."""
+    return quote(url, safe="/")
+
+
+def _sorted(files: list[FileEntry]) -> list[FileEntry]:
+    return sorted(files, key=lambda f: f.filename)
+
+
+def _attr(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def _serial_meta(meta: dict[str, Any], last_serial: int | None) -> dict[str, Any]:
+    if last_serial is not None:
+        meta["_last-serial"] = int(last_serial)
+    return meta
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def render_project_html(name: str, files: list[FileEntry], last_serial: int | None = None) -> bytes:
+    """PEP 503 project page with PEP 592/658/714 attributes and uv's data-size/upload-time."""
+    title = _attr(canonicalize_name(name))
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        '    <meta name="pypi:repository-version" content="1.1">',
+        f"    <title>Links for {title}</title>",
+        "  </head>",
+        "  <body>",
+        f"    <h1>Links for {title}</h1>",
+    ]
+    for f in _sorted(files):
+        attrs = [f'href="{_attr(file_href(f.url))}#sha256={_attr(f.sha256)}"']
+        if f.requires_python:
+            attrs.append(f'data-requires-python="{_attr(f.requires_python)}"')
+        if f.yanked is not False and f.yanked is not None:
+            # Never a bare data-yanked: pip reads it as None and installs the file.
+            reason = f.yanked if isinstance(f.yanked, str) else ""
+            attrs.append(f'data-yanked="{_attr(reason)}"')
+        if f.metadata_sha256:
+            # Both names: pip 22.x/23.0 only knows the old one (PEP 714).
+            attrs.append(f'data-core-metadata="sha256={_attr(f.metadata_sha256)}"')
+            attrs.append(f'data-dist-info-metadata="sha256={_attr(f.metadata_sha256)}"')
+        attrs.append(f'data-size="{int(f.size)}"')
+        upload_time = normalize_upload_time(f.upload_time)
+        if upload_time:
+            attrs.append(f'data-upload-time="{upload_time}"')
+        lines.append(f"    <a {' '.join(attrs)}>{html.escape(f.filename)}</a><br>")
+    lines += ["  </body>", "</html>"]
+    if last_serial is not None:
+        lines.append(f"<!--SERIAL {int(last_serial)}-->")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _json_yanked(yanked: bool | str) -> bool | str:
+    if yanked is False or yanked is None:
+        return False
+    return yanked if isinstance(yanked, str) and yanked else True
+
+
+def _json_file(f: FileEntry) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "filename": f.filename,
+        "url": file_href(f.url),
+        "hashes": {"sha256": f.sha256},
+    }
+    if f.requires_python:
+        entry["requires-python"] = f.requires_python
+    entry["yanked"] = _json_yanked(f.yanked)
+    if f.metadata_sha256:
+        # Never "dist-info-metadata" in JSON: pip >= 22.3, < 23.1 fails hard on it.
+        entry["core-metadata"] = {"sha256": f.metadata_sha256}
+    entry["size"] = int(f.size)
+    upload_time = normalize_upload_time(f.upload_time)
+    if upload_time:
+        entry["upload-time"] = upload_time
+    return entry
+
+
+def _versions(files: list[FileEntry]) -> list[str]:
+    found: dict[Version, str] = {}
+    for f in files:
+        version = f.version
+        if version is not None:
+            found.setdefault(version, str(version))
+    return [found[v] for v in sorted(found)]
+
+
+def render_project_json(name: str, files: list[FileEntry], last_serial: int | None = None) -> bytes:
+    """PEP 691 + PEP 700 (api-version 1.1) project page; absent values are left out."""
+    doc = {
+        "meta": _serial_meta({"api-version": API_VERSION}, last_serial),
+        "name": canonicalize_name(name),
+        "versions": _versions(files),
+        "files": [_json_file(f) for f in _sorted(files)],
+    }
+    return _dumps(doc)
+
+
+def _root_names(projects: list[str]) -> list[str]:
+    return sorted({canonicalize_name(p) for p in projects})
+
+
+def render_root_html(projects: list[str]) -> bytes:
+    """PEP 503 root page linking ``<normalized>/`` (a real directory with index.html)."""
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        '    <meta name="pypi:repository-version" content="1.1">',
+        "    <title>Simple index</title>",
+        "  </head>",
+        "  <body>",
+    ]
+    for name in _root_names(projects):
+        lines.append(f'    <a href="{_attr(quote(name))}/">{html.escape(name)}</a><br>')
+    lines += ["  </body>", "</html>"]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def render_root_json(
+    projects: list[tuple[str, int | None]], last_serial: int | None = None
+) -> bytes:
+    """PEP 691 root page; ``_last-serial`` per project (and in meta) when known, as PyPI does."""
+    serials: dict[str, int | None] = {}
+    for name, serial in projects:
+        key = canonicalize_name(name)
+        known = serials.get(key)
+        serials[key] = serial if known is None else max(known, serial or known)
+    entries: list[dict[str, Any]] = []
+    for name in sorted(serials):
+        entry: dict[str, Any] = {"name": name}
+        if serials[name] is not None:
+            entry["_last-serial"] = int(serials[name])  # type: ignore[arg-type]
+        entries.append(entry)
+    doc = {"meta": _serial_meta({"api-version": API_VERSION}, last_serial), "projects": entries}
+    return _dumps(doc)
