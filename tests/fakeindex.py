@@ -1,0 +1,612 @@
+"""A fake upstream package index on 127.0.0.1 so that no test touches the internet.
+
+It serves the distributions tests build with ``tests.distbuilder`` the way PyPI
+does: PEP 503 HTML and PEP 691 JSON pages chosen by Accept, PEP 658 ``.metadata``
+files, HEAD and single byte ranges, a serial per project.  Faults (latency,
+failing, truncated or corrupt responses) can be injected per path, and every
+request is logged so tests can assert what a client actually fetched.
+
+    with FakeIndex() as index:
+        index.add(make_wheel(tmp, "foo", "1.0"))
+        pip install --index-url index.url foo
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from email.parser import HeaderParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from .distbuilder import read_sdist_pkg_info, read_wheel_metadata
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+V1_HTML_TYPE = "application/vnd.pypi.simple.v1+html"
+TEXT_HTML_TYPE = "text/html"
+AUTO: Any = object()  # "derive it": default of add()'s upload_time and requires_python
+LAST_MODIFIED = "Wed, 01 Jan 2020 00:00:00 GMT"
+_EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
+_INVERT = bytes(255 - i for i in range(256))
+
+
+class Request(NamedTuple):
+    """One logged request; a plain tuple (method, path, headers, status, bytes_sent)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    status: int
+    bytes_sent: int
+
+
+class Dist(NamedTuple):
+    """A registered distribution file and everything its index entry says about it."""
+
+    filename: str
+    project: str
+    version: str | None
+    path: Path
+    sha256: str
+    size: int
+    requires_python: str | None
+    yanked: bool | str
+    upload_time: str | None
+    metadata: bytes | None  # served as <file>.metadata (PEP 658) when not None
+    serial: int
+
+
+def negotiate(accept: str | None, offers: list[str]) -> str | None:
+    """PEP 691 content negotiation: q-values decide, ties go to the earlier offer."""
+    if not accept:
+        return TEXT_HTML_TYPE if TEXT_HTML_TYPE in offers else offers[0]
+    best: dict[str, tuple[int, float]] = {}  # offer -> (specificity, q) of its best range
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        media = media.lower().replace(".latest+", ".v1+")
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        for offer in offers:
+            if media == offer:
+                spec = 3
+            elif media == offer.split("/")[0] + "/*":
+                spec = 2
+            elif media == "*/*":
+                spec = 1
+            else:
+                continue
+            if spec > best.get(offer, (0, 0.0))[0]:
+                best[offer] = (spec, q)
+    scored = [(best[o][1], -i, o) for i, o in enumerate(offers) if o in best and best[o][1] > 0]
+    return max(scored)[2] if scored else None
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+    """(start, end inclusive) for one ``bytes=`` range; None = ignore it; False = 416."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, sep, last = spec.strip().partition("-")
+    if not sep:
+        return None
+    try:
+        if not first:
+            n = int(last)
+            return (max(0, size - n), size - 1) if n > 0 and size else False
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start > end:
+        return None
+    if start >= size:
+        return False
+    return start, min(end, size - 1)
+
+
+class FakeIndex:
+    """A threaded HTTP/1.1 index on 127.0.0.1; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        json: bool = True,
+        html: bool = True,
+        pep658: bool = True,
+        ranges: bool = True,
+        latency: float = 0.0,
+        relative_urls: bool = False,
+    ) -> None:
+        self.json, self.html, self.pep658, self.ranges = json, html, pep658, ranges
+        self.latency = latency
+        self.relative_urls = relative_urls
+        self.serial = 0
+        self.projects: dict[str, dict[str, Dist]] = {}  # normalized -> filename -> Dist
+        self.files: dict[str, Dist] = {}
+        self._lock = threading.Lock()
+        self._log: list[Request] = []
+        self._failures: dict[str, list[int]] = {}  # path -> [remaining, status]
+        self._truncate: dict[str, int | None] = {}  # path -> remaining (None = always)
+        self._corrupt: dict[str, int | None] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> FakeIndex:
+        handler = type("Handler", (_Handler,), {"index": self})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
+        server.daemon_threads = True
+        server.request_queue_size = 128
+        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        server.server_bind()
+        server.server_activate()
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> FakeIndex:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "FakeIndex not started"
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The index URL to give clients (``--index-url``)."""
+        return f"{self.base_url}/simple/"
+
+    def file_url(self, filename: str) -> str:
+        return f"{self.base_url}/files/{quote(filename)}"
+
+    # -- content ---------------------------------------------------------------------
+    def add(
+        self,
+        path: str | Path,
+        *,
+        yanked: bool | str = False,
+        upload_time: str | datetime | None = AUTO,
+        serve_metadata: bool | bytes | None = None,
+        requires_python: str | None = AUTO,
+        project: str | None = None,
+    ) -> str:
+        """Register a dist file under its project; return its absolute URL.
+
+        ``upload_time``: AUTO = a made-up time rising with the serial, None = left out.
+        ``serve_metadata``: None = wheels only; bytes = serve these bytes instead.
+        ``requires_python``: AUTO = the dist's own Requires-Python, None = left out.
+        """
+        path = Path(path)
+        filename = path.name
+        data_hash, size = hashlib.sha256(), 0
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                data_hash.update(chunk)
+                size += len(chunk)
+        version: str | None = None
+        if filename.endswith(".whl"):
+            name, ver, _build, _tags = parse_wheel_filename(filename)
+            raw: bytes | None = read_wheel_metadata(path)
+        else:
+            name, ver = parse_sdist_filename(filename)
+            raw = read_sdist_pkg_info(path)
+        version = str(ver)
+        headers = HeaderParser().parsestr(raw.decode("utf-8", "replace")) if raw else None
+        if requires_python is AUTO:
+            requires_python = headers.get("Requires-Python") if headers else None
+        if serve_metadata is None:
+            serve_metadata = filename.endswith(".whl")
+        metadata = serve_metadata if isinstance(serve_metadata, bytes) else None
+        if serve_metadata is True:
+            metadata = raw
+        norm = canonicalize_name(project or name)
+        with self._lock:
+            self.serial += 1
+            if upload_time is AUTO:
+                upload_time = _EPOCH + timedelta(minutes=self.serial)
+            if isinstance(upload_time, datetime):
+                upload_time = upload_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            dist = Dist(
+                filename, norm, version, path, data_hash.hexdigest(), size,
+                requires_python, yanked, upload_time, metadata, self.serial,
+            )  # fmt: skip
+            self.projects.setdefault(norm, {})[filename] = dist
+            self.files[filename] = dist
+        return self.file_url(filename)
+
+    def add_project(self, name: str) -> None:
+        """An (empty) project page, e.g. for a project whose files were all deleted."""
+        with self._lock:
+            self.serial += 1
+            self.projects.setdefault(canonicalize_name(name), {})
+
+    def remove(self, filename: str) -> None:
+        """Delete one file (its project page stays, listing the rest)."""
+        with self._lock:
+            self.serial += 1
+            dist = self.files.pop(filename)
+            del self.projects[dist.project][filename]
+
+    def project_serial(self, name: str) -> int:
+        dists = self.projects.get(canonicalize_name(name), {})
+        return max((d.serial for d in dists.values()), default=0)
+
+    # -- faults ----------------------------------------------------------------------
+    @staticmethod
+    def _key(path_or_filename: str) -> str:
+        if "://" in path_or_filename:
+            return unquote(urlsplit(path_or_filename).path)
+        if path_or_filename.startswith("/"):
+            return path_or_filename
+        return "/files/" + path_or_filename
+
+    def fail(self, path_or_filename: str, times: int = 1, status: int = 503) -> None:
+        """The next ``times`` requests of this path (or /files/<filename>) get ``status``."""
+        with self._lock:
+            self._failures[self._key(path_or_filename)] = [times, status]
+
+    def truncate(self, filename: str, times: int | None = None) -> None:
+        """Send half the body (Content-Length stays full), then close; None = every time."""
+        with self._lock:
+            self._truncate[self._key(filename)] = times
+
+    def corrupt(self, filename: str, times: int | None = None) -> None:
+        """Serve bytes that differ from the advertised sha256 (same length)."""
+        with self._lock:
+            self._corrupt[self._key(filename)] = times
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._failures.clear()
+            self._truncate.clear()
+            self._corrupt.clear()
+
+    def _take(self, table: dict[str, Any], path: str) -> bool:
+        with self._lock:
+            if path not in table:
+                return False
+            remaining = table[path]
+            if remaining is not None:
+                if remaining <= 0:
+                    return False
+                table[path] = remaining - 1
+            return True
+
+    def _take_failure(self, path: str) -> int | None:
+        with self._lock:
+            entry = self._failures.get(path)
+            if not entry or entry[0] <= 0:
+                return None
+            entry[0] -= 1
+            return entry[1]
+
+    # -- observability ---------------------------------------------------------------
+    @property
+    def requests(self) -> list[Request]:
+        """A snapshot of every request so far: (method, path, headers, status, bytes_sent)."""
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def bytes_sent(self) -> int:
+        with self._lock:
+            return sum(r.bytes_sent for r in self._log)
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self._log.clear()
+
+    def paths(self, method: str | None = None) -> list[str]:
+        """The paths requested so far (optionally only those of one method)."""
+        return [r.path for r in self.requests if method is None or r.method == method]
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self._log.append(request)
+
+    # -- pages -----------------------------------------------------------------------
+    def _href(self, filename: str) -> str:
+        return f"../../files/{quote(filename)}" if self.relative_urls else self.file_url(filename)
+
+    def project_json(self, norm: str) -> bytes:
+        dists = list(self.projects[norm].values())
+        files = []
+        for d in dists:
+            entry: dict[str, Any] = {
+                "filename": d.filename,
+                "url": self._href(d.filename),
+                "hashes": {"sha256": d.sha256},
+            }
+            if d.requires_python is not None:
+                entry["requires-python"] = d.requires_python
+            entry["yanked"] = d.yanked
+            if self.pep658 and d.metadata is not None:
+                entry["core-metadata"] = {"sha256": hashlib.sha256(d.metadata).hexdigest()}
+            entry["size"] = d.size
+            if d.upload_time is not None:
+                entry["upload-time"] = d.upload_time
+            files.append(entry)
+        versions = sorted({d.version for d in dists if d.version}, key=_version_key)
+        doc = {
+            "meta": {"api-version": "1.1", "_last-serial": self.project_serial(norm)},
+            "name": norm,
+            "versions": versions,
+            "files": files,
+        }
+        return json.dumps(doc, indent=1).encode()
+
+    def project_html(self, norm: str) -> bytes:
+        lines = [
+            "<!DOCTYPE html>",
+            '<html><head><meta name="pypi:repository-version" content="1.1">',
+            f"<title>Links for {norm}</title></head><body><h1>Links for {norm}</h1>",
+        ]
+        for d in self.projects[norm].values():
+            attrs = [f'href="{html.escape(self._href(d.filename))}#sha256={d.sha256}"']
+            if d.requires_python is not None:
+                attrs.append(f'data-requires-python="{html.escape(d.requires_python)}"')
+            if d.yanked is not False:
+                reason = "" if d.yanked is True else str(d.yanked)
+                attrs.append(f'data-yanked="{html.escape(reason)}"')
+            if self.pep658 and d.metadata is not None:
+                digest = hashlib.sha256(d.metadata).hexdigest()
+                attrs.append(f'data-core-metadata="sha256={digest}"')
+                attrs.append(f'data-dist-info-metadata="sha256={digest}"')
+            attrs.append(f'data-size="{d.size}"')
+            if d.upload_time is not None:
+                attrs.append(f'data-upload-time="{html.escape(d.upload_time)}"')
+            lines.append(f"<a {' '.join(attrs)}>{html.escape(d.filename)}</a><br>")
+        lines += ["</body></html>", f"<!--SERIAL {self.project_serial(norm)}-->", ""]
+        return "\n".join(lines).encode()
+
+    def root_json(self) -> bytes:
+        projects = [{"name": n, "_last-serial": self.project_serial(n)} for n in self.projects]
+        doc = {"meta": {"api-version": "1.1", "_last-serial": self.serial}, "projects": projects}
+        return json.dumps(doc, indent=1).encode()
+
+    def root_html(self) -> bytes:
+        links = "".join(f'<a href="{n}/">{n}</a><br>\n' for n in self.projects)
+        return (
+            '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1">'
+            f"<title>Simple index</title></head><body>\n{links}</body></html>\n"
+            f"<!--SERIAL {self.serial}-->\n"
+        ).encode()
+
+
+def _version_key(version: str) -> tuple[int, Any]:
+    try:
+        return 0, Version(version)
+    except InvalidVersion:
+        return 1, version
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes /simple/ pages and /files/ downloads of ``index``."""
+
+    index: FakeIndex
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:
+        self._handle(head=False)
+
+    def do_HEAD(self) -> None:
+        self._handle(head=True)
+
+    def _handle(self, head: bool) -> None:
+        self._status, self._sent = 0, 0
+        try:
+            self._route(head)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            self.index._record(
+                Request(self.command, self.path, dict(self.headers), self._status, self._sent)
+            )
+
+    def _route(self, head: bool) -> None:
+        index = self.index
+        if index.latency:
+            time.sleep(index.latency)
+        split = urlsplit(self.path)
+        path = unquote(split.path)
+        status = index._take_failure(path)
+        if status is not None:
+            return self._send(status, b"injected failure\n", "text/plain", head)
+        if path == "/simple" or path == "/simple/":
+            if path == "/simple":
+                return self._redirect("/simple/", split.query)
+            return self._page(None, split.query, head)
+        if path.startswith("/simple/"):
+            name = path[len("/simple/") :]
+            norm = canonicalize_name(name.rstrip("/"))
+            if name != norm + "/":
+                return self._redirect(f"/simple/{norm}/", split.query)
+            if norm not in index.projects:
+                return self._send(404, b"no such project\n", "text/plain", head)
+            return self._page(norm, split.query, head)
+        if path.startswith("/files/"):
+            return self._file(path, path[len("/files/") :], head)
+        return self._send(404, b"not found\n", "text/plain", head)
+
+    def _redirect(self, target: str, query: str) -> None:
+        location = self.index.base_url + target + (f"?{query}" if query else "")
+        self._send(301, b"", "text/plain", False, {"Location": location})
+
+    def _page(self, norm: str | None, query: str, head: bool) -> None:
+        index = self.index
+        offers = ([JSON_TYPE] if index.json else []) + (
+            [V1_HTML_TYPE, TEXT_HTML_TYPE] if index.html else []
+        )
+        if not index.json:
+            chosen: str | None = TEXT_HTML_TYPE
+        else:
+            fmt = parse_qs(query).get("format")
+            chosen = negotiate(fmt[0] if fmt else self.headers.get("Accept"), offers)
+        if chosen is None:
+            return self._send(406, b"not acceptable\n", "text/plain", head)
+        if chosen == JSON_TYPE:
+            body = index.root_json() if norm is None else index.project_json(norm)
+        else:
+            body = index.root_html() if norm is None else index.project_html(norm)
+        serial = index.serial if norm is None else index.project_serial(norm)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        headers = {
+            "Vary": "Accept",
+            "X-PyPI-Last-Serial": str(serial),
+            "ETag": etag,
+            "Cache-Control": "max-age=0",
+        }
+        if self.headers.get("If-None-Match") == etag:
+            return self._send(304, b"", None, True, headers)
+        self._send(200, body, chosen, head, headers)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str | None,
+        head: bool,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._status = status
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        if status != 304:
+            self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if not head and body:
+            self.wfile.write(body)
+            self._sent += len(body)
+
+    def _file(self, path: str, name: str, head: bool) -> None:
+        index = self.index
+        dist = index.files.get(name)
+        metadata = None
+        if dist is None and name.endswith(".metadata"):
+            dist = index.files.get(name[: -len(".metadata")])
+            metadata = dist.metadata if dist is not None else None
+            if metadata is None or not index.pep658:
+                dist = None
+        if dist is None:
+            return self._send(404, b"no such file\n", "text/plain", head)
+        size = len(metadata) if metadata is not None else dist.size
+        etag = f'"{hashlib.sha256(metadata).hexdigest() if metadata else dist.sha256}"'
+        headers = {"ETag": etag, "Last-Modified": LAST_MODIFIED}
+        headers["Cache-Control"] = "max-age=365000000, immutable, public"
+        start, end, status = 0, size - 1, 200
+        if index.ranges:
+            headers["Accept-Ranges"] = "bytes"
+            if_range = self.headers.get("If-Range")
+            wanted = self.headers.get("Range")
+            if wanted and (if_range is None or if_range in (etag, LAST_MODIFIED)):
+                parsed = _parse_range(wanted, size)
+                if parsed is False:
+                    headers["Content-Range"] = f"bytes */{size}"
+                    return self._send(416, b"", "text/plain", head, headers)
+                if parsed:
+                    start, end = parsed
+                    status = 206
+                    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        if status == 200 and self.headers.get("If-None-Match") == etag:
+            return self._send(304, b"", None, True, headers)
+        length = end - start + 1
+        self._status = status
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(length))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if head:
+            return
+        truncated = index._take(index._truncate, path)
+        corrupt = index._take(index._corrupt, path)
+        limit = length // 2 if truncated else length
+        for chunk in _read(dist.path if metadata is None else metadata, start, limit, corrupt):
+            self.wfile.write(chunk)
+            self._sent += len(chunk)
+        if truncated:
+            self.wfile.flush()
+            self.close_connection = True
+
+
+def _read(source: Path | bytes, start: int, length: int, corrupt: bool) -> Iterator[bytes]:
+    """``length`` bytes from ``start``; with ``corrupt`` every byte is inverted."""
+    if isinstance(source, bytes):
+        chunks: Iterator[bytes] = iter([source[start : start + length]])
+    else:
+        chunks = _file_chunks(source, start, length)
+    for chunk in chunks:
+        yield chunk.translate(_INVERT) if corrupt else chunk
+
+
+def _file_chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        f.seek(start)
+        while length > 0:
+            chunk = f.read(min(length, 1 << 16))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+def serve_directory(directory: str | Path, **options: Any) -> FakeIndex:
+    """A started FakeIndex serving every .whl / .tar.gz in ``directory`` (for benchmarks)."""
+    index = FakeIndex(**options).start()
+    for entry in sorted(os.listdir(directory)):
+        if entry.endswith((".whl", ".tar.gz", ".zip")):
+            index.add(Path(directory, entry))
+    return index
+
+
+if __name__ == "__main__":  # python -m tests.fakeindex DIR: serve DIR until interrupted
+    import sys
+
+    served = serve_directory(sys.argv[1])
+    print(served.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        served.stop()
