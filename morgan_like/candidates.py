@@ -1,0 +1,123 @@
+"""Which upstream files an environment can use, and which one pip there would pick.
+
+The resolver and the plan both need the same answer to "is this file usable in
+this env" and "which wheel would pip choose", so it lives here once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from packaging.version import Version
+
+from morgan_like.environments import Environment
+from morgan_like.links import RemoteFile
+
+DEFAULT_PACKAGE_TYPE_REGEX = r"(whl|zip|tar\.gz)"
+
+
+@dataclass(frozen=True)
+class FileFilter:
+    """Morgan's ``--package-type-regex``: a regex on the file's extension."""
+
+    package_type_regex: str = DEFAULT_PACKAGE_TYPE_REGEX
+    _pattern: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pattern", re.compile(rf"\.{self.package_type_regex}$"))
+
+    def allows(self, file: RemoteFile) -> bool:
+        return bool(self._pattern.search(file.filename))
+
+
+def usable_files(
+    files: Iterable[RemoteFile], env: Environment, file_filter: FileFilter
+) -> list[RemoteFile]:
+    """Files with a parseable version, allowed type, matching tags and Requires-Python."""
+    usable = []
+    for file in files:
+        if file.version is None or not file_filter.allows(file):
+            continue
+        if file.is_wheel:
+            if env.tag_priority(file.tags) is None:
+                continue
+        elif not file.is_sdist:
+            continue
+        if not env.admits_python(file.requires_python):
+            continue
+        usable.append(file)
+    return usable
+
+
+def group_by_version(files: Iterable[RemoteFile]) -> dict[Version, list[RemoteFile]]:
+    grouped: dict[Version, list[RemoteFile]] = defaultdict(list)
+    for file in files:
+        if file.version is not None:
+            grouped[file.version].append(file)
+    return grouped
+
+
+def _wheel_sort_key(env: Environment, file: RemoteFile) -> tuple:
+    priority = env.tag_priority(file.tags)
+    # pip prefers the best tag, then the highest build number.
+    build = 0
+    parts = file.filename[:-4].split("-")
+    if len(parts) == 6 and parts[2][:1].isdigit():
+        digits = re.match(r"\d+", parts[2])
+        build = -int(digits.group(0)) if digits else 0
+    return (priority if priority is not None else 1 << 30, build, file.filename)
+
+
+def best_wheel(files: Iterable[RemoteFile], env: Environment) -> RemoteFile | None:
+    """The wheel pip on ``env`` would choose: its highest-priority tag wins."""
+    wheels = [f for f in files if f.is_wheel and env.tag_priority(f.tags) is not None]
+    if not wheels:
+        return None
+    return min(wheels, key=lambda f: _wheel_sort_key(env, f))
+
+
+def best_sdist(files: Iterable[RemoteFile]) -> RemoteFile | None:
+    """One sdist per version; ``.tar.gz`` is the modern standard, so it wins."""
+    sdists = [f for f in files if f.is_sdist]
+    if not sdists:
+        return None
+    return min(sdists, key=lambda f: (not f.filename.endswith(".tar.gz"), f.filename))
+
+
+def metadata_file(files: Iterable[RemoteFile], env: Environment) -> RemoteFile:
+    """The file whose metadata pip would read: the chosen wheel, else the sdist."""
+    files = list(files)
+    chosen = best_wheel(files, env) or best_sdist(files)
+    if chosen is None:
+        raise ValueError("no usable file")
+    return chosen
+
+
+def pick_files(
+    files: Iterable[RemoteFile],
+    env: Environment,
+    *,
+    all_wheels: bool = False,
+    include_sdist: bool = True,
+) -> list[RemoteFile]:
+    """The files a pinned version contributes to the tree for ``env``."""
+    files = list(files)
+    chosen: list[RemoteFile] = []
+    if all_wheels:
+        chosen.extend(
+            sorted(
+                (f for f in files if f.is_wheel and env.tag_priority(f.tags) is not None),
+                key=lambda f: _wheel_sort_key(env, f),
+            )
+        )
+    else:
+        wheel = best_wheel(files, env)
+        if wheel is not None:
+            chosen.append(wheel)
+    sdist = best_sdist(files)
+    if sdist is not None and (include_sdist or not chosen):
+        chosen.append(sdist)
+    return chosen

@@ -1,0 +1,207 @@
+"""Command line: every command and flag of morgan 0.15, with the same meaning, plus ours.
+
+Morgan's form is ``morgan [options] COMMAND``; options may come before or after
+the command, so existing scripts and muscle memory keep working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from morgan_like import __version__
+from morgan_like.candidates import DEFAULT_PACKAGE_TYPE_REGEX
+from morgan_like.errors import MorganLikeError
+from morgan_like.output import Reporter
+
+COMMANDS = (
+    "generate_env",
+    "generate_reqs",
+    "mirror",
+    "serve",
+    "copy_server",
+    "version",
+    "nginx-config",
+)
+
+
+def _url(value: str) -> str:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https", "file") or (
+        parsed.scheme != "file" and not parsed.netloc
+    ):
+        raise argparse.ArgumentTypeError(
+            f"not an index URL: {value!r} (expected e.g. https://pypi.org/simple/)"
+        )
+    return value if value.endswith("/") else value + "/"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="morgan-like",
+        description="Build offline PyPI bundles that real pip and uv install from.",
+        epilog="Example: morgan-like mirror -i ./bundle   (reads ./bundle/morgan.ini)",
+    )
+    parser.add_argument("command", choices=COMMANDS, help="command to execute")
+    tree = parser.add_argument_group("tree and config")
+    tree.add_argument(
+        "-i", "--index-path", default=os.getcwd(), help="path of the bundle tree (default: cwd)"
+    )
+    tree.add_argument(
+        "-I",
+        "--index-url",
+        type=_url,
+        help="upstream index (default: pip's configured index, else PyPI)",
+    )
+    tree.add_argument(
+        "-c", "--config", nargs="?", help="config file (default: <INDEX_PATH>/morgan.ini)"
+    )
+    tree.add_argument(
+        "--skip-server-copy", action="store_true", help="do not copy server.py into the tree"
+    )
+    sel = parser.add_argument_group("what to mirror")
+    sel.add_argument(
+        "-a",
+        "--mirror-all-versions",
+        action="store_true",
+        help="for top-level requirements, mirror every matching version (each with its dependencies)",
+    )
+    sel.add_argument(
+        "--package-type-regex",
+        default=None,
+        help=f"regex on the file extension of files to mirror (default: {DEFAULT_PACKAGE_TYPE_REGEX})",
+    )
+    sel.add_argument(
+        "-W",
+        "--mirror-all-wheels",
+        action="store_true",
+        help="for top-level requirements, mirror every compatible wheel, not only the one pip would pick",
+    )
+    sel.add_argument(
+        "--pre", action="store_true", help="allow prereleases everywhere (as pip --pre)"
+    )
+    run = parser.add_argument_group("mirror run")
+    run.add_argument(
+        "--dry-run", action="store_true", help="resolve and print the plan; download only metadata"
+    )
+    run.add_argument("--workers", type=int, default=None, help="parallel downloads (default: 16)")
+    run.add_argument("--diff-file", help="write the paths this run created or changed to this file")
+    run.add_argument(
+        "--diff-append-epoch", action="store_true", help="append -<epoch> to the diff-file name"
+    )
+    run.add_argument("--prune", action="store_true", help="remove files no longer in the plan")
+    srv = parser.add_argument_group("serve")
+    srv.add_argument("-H", "--host", default="0.0.0.0", help="host to listen on (default: 0.0.0.0)")
+    srv.add_argument(
+        "-p", "--port", type=int, default=8080, help="port to listen on (default: 8080)"
+    )
+    srv.add_argument(
+        "--no-metadata", action="store_true", help="do not serve PEP 658 metadata files"
+    )
+    gen = parser.add_argument_group("generate_env / generate_reqs")
+    gen.add_argument("-e", "--env", help="name of the environment section to generate")
+    gen.add_argument(
+        "-m", "--mode", choices=[">=", "==", "<="], default=">=", help="version operator"
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("-v", "--verbose", action="count", default=0, help="more output")
+    out.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    return parser
+
+
+def _mirror(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.mirror import MirrorOptions, run_mirror
+
+    if args.workers is not None and args.workers < 1:
+        raise MorganLikeError("--workers must be at least 1")
+    options = MirrorOptions(
+        index_path=Path(args.index_path),
+        config_path=Path(args.config) if args.config else None,
+        index_url=args.index_url,
+        mirror_all_versions=args.mirror_all_versions,
+        mirror_all_wheels=args.mirror_all_wheels,
+        package_type_regex=args.package_type_regex,
+        pre=args.pre,
+        dry_run=args.dry_run,
+        workers=args.workers,
+        diff_file=args.diff_file,
+        diff_append_epoch=args.diff_append_epoch,
+        prune=args.prune,
+        skip_server_copy=args.skip_server_copy,
+    )
+    return run_mirror(options, reporter)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from morgan_like import serve
+
+    argv = ["-i", args.index_path, "-H", args.host, "-p", str(args.port)]
+    if args.no_metadata:
+        argv.append("--no-metadata")
+    if args.quiet:
+        argv.append("-q")
+    return serve.run(argv)
+
+
+def _copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like import serve
+    from morgan_like.manifest import Manifest
+    from morgan_like.writer import TreeWriter
+
+    root = Path(args.index_path)
+    root.mkdir(parents=True, exist_ok=True)
+    writer = TreeWriter(root, Manifest(root))
+    changed = writer.write_file("server.py", serve.server_source().read_bytes())
+    writer.finish()
+    reporter.info(f"{'copied' if changed else 'up to date'}: {root / 'server.py'}")
+    return 0
+
+
+def _nginx_config(args: argparse.Namespace) -> int:
+    from morgan_like.nginx import render_nginx_config
+
+    sys.stdout.write(render_nginx_config(Path(args.index_path).resolve(), args.host, args.port))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    reporter = Reporter(verbosity=max(0, 1 + args.verbose - args.quiet))
+    try:
+        if args.command == "version":
+            print(f"morgan-like {__version__}")
+            return 0
+        if args.command == "generate_env":
+            from morgan_like.generate import generate_env
+
+            sys.stdout.write(generate_env(args.env))
+            return 0
+        if args.command == "generate_reqs":
+            from morgan_like.generate import generate_reqs
+
+            sys.stdout.write(generate_reqs(args.mode))
+            return 0
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "copy_server":
+            return _copy_server(args, reporter)
+        if args.command == "nginx-config":
+            return _nginx_config(args)
+        return _mirror(args, reporter)
+    except MorganLikeError as exc:
+        reporter.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        reporter.error(
+            "interrupted; the tree keeps every file completed so far and its previous indexes"
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""Parallel, verified downloads: nothing partial or unverified ever lands in the tree.
+
+Each file streams to a temp name under the tree's hidden state directory while
+its sha256 is computed, and is renamed into place only when size and hash
+match what the index promised.  A file already recorded in the manifest with
+the same hash is skipped without re-hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from morgan_like.errors import MorganLikeError, UpstreamError
+from morgan_like.links import RemoteFile
+from morgan_like.manifest import Manifest
+from morgan_like.upstream import Upstream
+from morgan_like.writer import STATE_DIR
+
+CHUNK = 256 * 1024
+DEFAULT_WORKERS = min(16, (os.cpu_count() or 2) * 4)
+
+
+class DownloadError(MorganLikeError):
+    """One file could not be fetched intact; the message names it."""
+
+
+@dataclass
+class DownloadResult:
+    file: RemoteFile
+    relpath: str
+    ok: bool
+    skipped: bool = False
+    size: int = 0
+    error: str | None = None
+
+
+def _tmp_dir(root: Path) -> Path:
+    path = root / STATE_DIR / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def fetch_verified(
+    upstream: Upstream,
+    file: RemoteFile,
+    dest: Path,
+    tmp_dir: Path,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    attempts: int = 3,
+) -> tuple[int, str]:
+    """Stream ``file`` to ``dest`` via a temp name, verifying sha256; return (size, sha256)."""
+    last_error = ""
+    for _attempt in range(attempts):
+        tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+        received = 0
+        try:
+            digest = hashlib.sha256()
+            with upstream.get(file.url, stream=True) as response, open(tmp, "wb") as out:
+                for chunk in response.iter_content(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    if on_bytes:
+                        on_bytes(len(chunk))
+            expected_size = file.size
+            if expected_size is not None and received != expected_size:
+                last_error = f"truncated: got {received} of {expected_size} bytes"
+                continue
+            actual = digest.hexdigest()
+            if file.sha256 and actual != file.sha256.lower():
+                last_error = f"sha256 mismatch: index says {file.sha256}, got {actual}"
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+            return received, actual
+        except (requests.RequestException, UpstreamError, OSError) as exc:
+            last_error = str(exc) or exc.__class__.__name__
+        finally:
+            if on_bytes and received and not dest.exists():
+                on_bytes(-received)
+            if tmp.exists():
+                tmp.unlink()
+    raise DownloadError(f"{file.filename}: {last_error} ({file.url})")
+
+
+class SdistCache:
+    """Sdists fetched during resolution (to read their metadata), fetched once.
+
+    They wait under the hidden state dir until the download step moves the
+    ones the plan keeps into place, so no byte is fetched twice.
+    """
+
+    def __init__(self, upstream: Upstream, root: Path) -> None:
+        self.upstream = upstream
+        self.dir = root / STATE_DIR / "cache"
+        self.tmp = _tmp_dir(root)
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future] = {}
+
+    def path_for(self, file: RemoteFile) -> Path:
+        return self.dir / file.filename
+
+    def get(self, file: RemoteFile, existing: Path | None = None) -> Path:
+        if existing is not None and existing.exists():
+            return existing
+        with self._lock:
+            future = self._futures.get(file.url)
+            owner = future is None
+            if owner:
+                future = Future()
+                self._futures[file.url] = future
+        if owner:
+            try:
+                dest = self.path_for(file)
+                self.dir.mkdir(parents=True, exist_ok=True)
+                fetch_verified(self.upstream, file, dest, self.tmp)
+                future.set_result(dest)
+            except BaseException as exc:
+                future.set_exception(exc)
+        return future.result()
+
+    def take(self, file: RemoteFile) -> Path | None:
+        path = self.path_for(file)
+        return path if path.exists() else None
+
+
+def download_all(
+    upstream: Upstream,
+    items: Iterable[tuple[RemoteFile, str]],
+    root: Path,
+    manifest: Manifest,
+    *,
+    cache: SdistCache | None = None,
+    workers: int = DEFAULT_WORKERS,
+    on_bytes: Callable[[int], None] | None = None,
+    on_done: Callable[[DownloadResult], None] | None = None,
+) -> list[DownloadResult]:
+    """Download every (file, relpath) not already verified in the tree."""
+    tmp_dir = _tmp_dir(root)
+    results: list[DownloadResult] = []
+
+    def one(file: RemoteFile, relpath: str) -> DownloadResult:
+        dest = root / relpath
+        if dest.exists() and manifest.is_verified(relpath, file.sha256):
+            return DownloadResult(file, relpath, ok=True, skipped=True, size=dest.stat().st_size)
+        cached = cache.take(file) if cache else None
+        if cached is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(cached, dest)
+            entry = manifest.record_file(relpath)
+            if on_bytes:
+                on_bytes(entry.size)
+            return DownloadResult(file, relpath, ok=True, size=entry.size)
+        try:
+            size, sha256 = fetch_verified(upstream, file, dest, tmp_dir, on_bytes=on_bytes)
+        except DownloadError as exc:
+            return DownloadResult(file, relpath, ok=False, error=str(exc))
+        manifest.record(relpath, size, sha256)
+        return DownloadResult(file, relpath, ok=True, size=size)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="download") as pool:
+        futures = [pool.submit(one, file, relpath) for file, relpath in items]
+        for future in as_completed(futures):
+            result = future.result()
+            results.append(result)
+            if on_done:
+                on_done(result)
+    return results

@@ -1,0 +1,301 @@
+"""The ``mirror`` command: config -> resolve -> plan -> download -> write the tree.
+
+Nothing is downloaded until every env has resolved, so a bad config or a
+conflict costs only metadata.  The tree's indexes are written last and only
+list files that are in place; a failed file is reported by name and makes the
+run exit non-zero without hiding the rest.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from morgan_like import serve
+from morgan_like.builddeps import add_build_requirements
+from morgan_like.candidates import FileFilter, group_by_version, usable_files
+from morgan_like.config import Config, load_config
+from morgan_like.diff import write_diff
+from morgan_like.download import DEFAULT_WORKERS, DownloadResult, SdistCache, download_all
+from morgan_like.errors import MorganLikeError, ResolutionError
+from morgan_like.finder import Finder
+from morgan_like.links import RemoteFile
+from morgan_like.manifest import Manifest
+from morgan_like.output import Reporter, human_size
+from morgan_like.plan import Plan, add_resolution
+from morgan_like.resolver import EnvResolution, ResolveOptions, resolve_env
+from morgan_like.upstream import Upstream, configured_index_url
+from morgan_like.writer import STATE_DIR, TreeWriter, package_relpath
+
+
+@dataclass
+class MirrorOptions:
+    index_path: Path
+    config_path: Path | None = None
+    index_url: str | None = None
+    mirror_all_versions: bool = False
+    mirror_all_wheels: bool = False
+    package_type_regex: str | None = None
+    pre: bool = False
+    dry_run: bool = False
+    workers: int | None = None
+    diff_file: str | None = None
+    diff_append_epoch: bool = False
+    prune: bool = False
+    skip_server_copy: bool = False
+
+
+def _roots(config: Config) -> dict[str, str]:
+    return {canonicalize_name(line.requirement.name): line.source for line in config.requirements}
+
+
+def _resolve_all(
+    config: Config, finder: Finder, ropts: ResolveOptions, reporter: Reporter
+) -> list[EnvResolution]:
+    """Resolve every env concurrently; report every failing env, not just the first."""
+    roots = _roots(config)
+    errors: list[str] = []
+    results: list[EnvResolution] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, len(config.environments)))
+    with pool, reporter.counting("Resolving", total=len(config.environments)) as counter:
+        futures = [
+            pool.submit(resolve_env, env, config.requirements_for(env), finder, ropts, roots)
+            for env in config.environments
+        ]
+        for env, future in zip(config.environments, futures):
+            try:
+                results.append(future.result())
+                reporter.detail(f"resolved env {env.name}")
+            except MorganLikeError as exc:
+                errors.append(str(exc))
+            counter.advance()
+    if errors:
+        raise ResolutionError("\n".join(errors))
+    return results
+
+
+def _all_versions(
+    config: Config,
+    resolutions: list[EnvResolution],
+    finder: Finder,
+    ropts: ResolveOptions,
+    plan: Plan,
+    reporter: Reporter,
+) -> None:
+    """``-a``: every matching version of the top-level requirements, each with its own closure."""
+    for resolution in resolutions:
+        env = resolution.env
+        for req in config.requirements_for(env):
+            name = canonicalize_name(req.name)
+            page = finder.page(name)
+            versions = group_by_version(usable_files(page.files, env, ropts.file_filter))
+            pinned = resolution.pins[name].version if name in resolution.pins else None
+            matching = req.specifier.filter(
+                [v for v, files in versions.items() if any(not f.is_yanked for f in files)],
+                prereleases=True if ropts.pre else None,
+            )
+            for version in sorted(matching, reverse=True):
+                if version == pinned:
+                    continue
+                extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+                pin = Requirement(f"{req.name}{extras}=={version}")
+                try:
+                    extra = resolve_env(env, [pin], finder, ropts, {name: f"-a {pin}"})
+                except MorganLikeError as exc:
+                    reporter.warn(f"skipping {pin} for env {env.name}: {exc}")
+                    continue
+                add_resolution(plan, extra, top_level={name})
+
+
+def _print_plan(plan: Plan, reporter: Reporter) -> None:
+    for env in plan.env_names:
+        entries = plan.for_env(env)
+        rows = [
+            (
+                str(e.project),
+                str(e.file.version),
+                e.file.filename + (" (build)" if e.build else ""),
+                human_size(e.file.size) if e.file.size is not None else "?",
+            )
+            for e in entries
+        ]
+        reporter.table(f"env {env}", ("project", "version", "file", "size"), rows)
+        size = sum(e.file.size or 0 for e in entries)
+        reporter.info(
+            f"env {env}: {len({e.project for e in entries})} projects, {len(entries)} files, {human_size(size)}"
+        )
+    reporter.info(
+        f"total: {len(plan.by_project())} projects, {len(plan.files)} files, {human_size(plan.total_size)}"
+    )
+
+
+def _download(
+    plan: Plan,
+    upstream: Upstream,
+    root: Path,
+    manifest: Manifest,
+    cache: SdistCache,
+    workers: int,
+    reporter: Reporter,
+) -> list[DownloadResult]:
+    items = [(e.file, e.relpath) for e in plan.files.values()]
+    total = sum(f.size or 0 for f, _ in items)
+    with reporter.transferring("Downloading", total) as counter:
+
+        def done(result: DownloadResult) -> None:
+            if result.skipped:
+                counter.advance(result.size)
+                reporter.detail(f"present {result.relpath}")
+            elif result.ok:
+                reporter.detail(f"fetched {result.relpath} ({human_size(result.size)})")
+            else:
+                reporter.error(result.error or result.relpath)
+
+        return download_all(
+            upstream,
+            items,
+            root,
+            manifest,
+            cache=cache,
+            workers=workers,
+            on_bytes=counter.advance,
+            on_done=done,
+        )
+
+
+def _write_tree(
+    plan: Plan, config: Config, options: MirrorOptions, writer: TreeWriter
+) -> tuple[list[str], list[str]]:
+    root = options.index_path
+    changed: list[str] = []
+    removed: list[str] = []
+    planned = plan.by_project()
+    if options.prune:
+        keep = set(plan.files)
+        removed.extend(writer.prune(keep))
+        for project in writer.existing_projects():
+            if project not in planned:
+                removed.extend(writer.remove_project(project))
+    for project, files in sorted(planned.items()):
+        merged = {} if options.prune else {f.filename: f for f in writer.existing_files(project)}
+        merged.update({f.filename: f for f in files})
+        changed.extend(writer.write_project(project, list(merged.values())))
+    changed.extend(writer.write_root())
+    if not options.skip_server_copy and writer.write_file("server.py", serve.server_source().read_bytes()):
+        changed.append("server.py")
+    config_copy = root / "morgan.ini"
+    if config.path.resolve() != config_copy.resolve() and writer.write_file(
+        "morgan.ini", config.path.read_bytes()
+    ):
+        changed.append("morgan.ini")
+    changed.extend(writer.finish())
+    return changed, removed
+
+
+def _summary(
+    plan: Plan,
+    results: list[DownloadResult],
+    reporter: Reporter,
+    elapsed: float,
+    upstream: Upstream,
+) -> None:
+    failed = {r.relpath for r in results if not r.ok}
+    rows = []
+    for env in plan.env_names:
+        entries = [e for e in plan.for_env(env) if e.relpath not in failed]
+        rows.append(
+            (
+                env,
+                str(len({e.project for e in entries})),
+                str(len(entries)),
+                human_size(sum(e.file.size or 0 for e in entries)),
+            )
+        )
+    reporter.table("Bundle", ("env", "projects", "files", "size"), rows)
+    fetched = sum(r.size for r in results if r.ok and not r.skipped)
+    reporter.info(
+        f"{sum(1 for r in results if r.ok and not r.skipped)} files fetched ({human_size(fetched)}), "
+        f"{sum(1 for r in results if r.skipped)} already present, {len(failed)} failed; "
+        f"{human_size(upstream.bytes_fetched)} from upstream in {elapsed:.1f}s"
+    )
+
+
+def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
+    """Build or update the bundle; return the process exit code."""
+    started = time.monotonic()
+    root = options.index_path
+    config = load_config(options.config_path or root / "morgan.ini")
+    mirror_opts = config.options
+    index_url = options.index_url or config.index_url or configured_index_url()
+    regex = options.package_type_regex or mirror_opts.get("package-type-regex")
+    ropts = ResolveOptions(
+        file_filter=FileFilter(regex) if regex else FileFilter(), pre=options.pre
+    )
+    workers = options.workers or int(mirror_opts.get("workers", DEFAULT_WORKERS))
+    diff_file = options.diff_file or mirror_opts.get("diff-file")
+    append_epoch = options.diff_append_epoch or mirror_opts.get(
+        "diff-append-epoch", ""
+    ).lower() in ("1", "true", "yes")
+
+    reporter.info(
+        f"Resolving {len(config.requirements)} requirements for {len(config.environments)} envs from {index_url}"
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    upstream = Upstream(index_url)
+    cache = SdistCache(upstream, root)
+    finder = Finder(
+        upstream, lambda f: cache.get(f, existing=_in_tree(root, f)), workers=max(workers, 8)
+    )
+    try:
+        resolutions = _resolve_all(config, finder, ropts, reporter)
+        plan = Plan(env_names=[e.name for e in config.environments])
+        top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
+        for resolution in resolutions:
+            add_resolution(
+                plan, resolution, top_level=top_level, all_wheels=options.mirror_all_wheels
+            )
+        if options.mirror_all_versions:
+            _all_versions(config, resolutions, finder, ropts, plan, reporter)
+        skipped_builds = add_build_requirements(
+            plan, resolutions, finder, ropts, cache, root, fetch_sdists=not options.dry_run
+        )
+        for problem in plan.problems:
+            reporter.warn(problem)
+        if options.dry_run:
+            _print_plan(plan, reporter)
+            if skipped_builds:
+                reporter.info(
+                    f"(dry run: build requirements of {skipped_builds} sdists are read when they are downloaded)"
+                )
+            return 0
+        manifest = Manifest(root)
+        results = _download(plan, upstream, root, manifest, cache, workers, reporter)
+        writer = TreeWriter(root, manifest)
+        changed, removed = _write_tree(plan, config, options, writer)
+        changed.extend(r.relpath for r in results if r.ok and not r.skipped)
+        if diff_file:
+            written, removed_file = write_diff(
+                root, diff_file, changed, removed, append_epoch=append_epoch
+            )
+            reporter.info(
+                f"diff-file: {written} ({len(set(changed))} changed), {removed_file} ({len(removed)} removed)"
+            )
+        _summary(plan, results, reporter, time.monotonic() - started, upstream)
+        return 1 if any(not r.ok for r in results) else 0
+    finally:
+        finder.close()
+        upstream.close()
+        shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+
+
+def _in_tree(root: Path, file: RemoteFile) -> Path | None:
+    """A file a previous run already placed in the tree is read there, not fetched again."""
+    if file.project is None:
+        return None
+    return root / package_relpath(file.project, file.filename)

@@ -1,0 +1,273 @@
+"""Per-environment dependency resolution with resolvelib, following pip's rules.
+
+Each env is resolved on its own, with all of its requirements together, so a
+3.7 env and a 3.12 env may pin different versions of the same project.  The
+rules for which versions are candidates (tags, Requires-Python, yanked,
+prereleases) are pip's, because pip on the target decides in the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib import AbstractProvider, BaseReporter, Resolver
+from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
+
+from morgan_like.candidates import FileFilter, group_by_version, metadata_file, usable_files
+from morgan_like.environments import Environment
+from morgan_like.errors import ProjectNotFound, ResolutionError
+from morgan_like.finder import Finder
+from morgan_like.links import RemoteFile
+
+
+@dataclass(frozen=True)
+class Req:
+    """A requirement as the resolver sees it; ``pin`` ties an extras candidate to its base."""
+
+    name: NormalizedName
+    extras: frozenset[str] = frozenset()
+    specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    pin: Version | None = None
+    text: str = ""
+
+    @classmethod
+    def from_requirement(cls, req: Requirement) -> Req:
+        return cls(
+            name=canonicalize_name(req.name),
+            extras=frozenset(canonicalize_name(e) for e in req.extras),
+            specifier=req.specifier,
+            text=str(req),
+        )
+
+    def __str__(self) -> str:
+        return self.text or f"{self.name}=={self.pin}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: NormalizedName
+    version: Version
+    extras: frozenset[str]
+    files: tuple[RemoteFile, ...]
+
+    def __str__(self) -> str:
+        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
+        return f"{self.name}{extras} {self.version}"
+
+
+def identifier(name: str, extras: Iterable[str]) -> str:
+    extras = sorted(extras)
+    return f"{name}[{','.join(extras)}]" if extras else name
+
+
+@dataclass
+class ResolveOptions:
+    file_filter: FileFilter = field(default_factory=FileFilter)
+    pre: bool = False
+    max_rounds: int = 20000
+
+
+@dataclass
+class EnvResolution:
+    """The pins of one env: project -> (version, usable files of that version)."""
+
+    env: Environment
+    pins: dict[NormalizedName, Candidate]
+    parents: dict[NormalizedName, str]
+    problems: list[str]
+
+
+class _Provider(AbstractProvider):
+    def __init__(
+        self, env: Environment, finder: Finder, options: ResolveOptions, roots: Mapping[str, str]
+    ):
+        self.env = env
+        self.finder = finder
+        self.options = options
+        self.parents: dict[NormalizedName, str] = {}
+        self.roots = roots
+        self.problems: list[str] = []
+
+    # -- resolvelib protocol -------------------------------------------------
+    def identify(self, requirement_or_candidate: Req | Candidate) -> str:
+        return identifier(requirement_or_candidate.name, requirement_or_candidate.extras)
+
+    def get_preference(self, identifier, resolutions, candidates, information, backtrack_causes):
+        reqs = [info.requirement for info in information[identifier]]
+        pinned = any(
+            r.pin is not None or any(s.operator in ("==", "===") for s in r.specifier) for r in reqs
+        )
+        in_causes = any(identifier == self.identify(c.requirement) for c in backtrack_causes)
+        return (not pinned, not in_causes, identifier)
+
+    def find_matches(self, identifier, requirements, incompatibilities) -> Sequence[Candidate]:
+        reqs = list(requirements[identifier])
+        name = reqs[0].name
+        extras = reqs[0].extras
+        bad = {c.version for c in incompatibilities[identifier]}
+        try:
+            page = self.finder.page(name)
+        except ProjectNotFound as exc:
+            raise ProjectNotFound(exc.project, exc.index_url, self.chain(name)) from None
+        by_version = group_by_version(usable_files(page.files, self.env, self.options.file_filter))
+        pins = {r.pin for r in reqs if r.pin is not None}
+        exact = {
+            Version(s.version)
+            for r in reqs
+            for s in r.specifier
+            if s.operator in ("==", "===") and "*" not in s.version
+        }
+        allowed: dict[Version, list[RemoteFile]] = {}
+        for version, files in by_version.items():
+            if version in bad or (pins and version not in pins):
+                continue
+            if not all(r.specifier.contains(version, prereleases=True) for r in reqs):
+                continue
+            live = [f for f in files if not f.is_yanked]
+            # PEP 592: a yanked file is selectable only by an exact pin.
+            if not live and version in exact:
+                live = files
+            if live:
+                allowed[version] = live
+        prereleases = (
+            True if self.options.pre or any(r.specifier.prereleases for r in reqs) else None
+        )
+        versions = SpecifierSet().filter(allowed, prereleases=prereleases)
+        if pins:
+            versions = list(allowed)
+        ordered = sorted(versions, reverse=True)
+        if ordered:
+            # Read ahead the metadata of the likeliest pick.
+            self.finder.prefetch_metadata(metadata_file(allowed[ordered[0]], self.env))
+        return [Candidate(name, v, extras, tuple(allowed[v])) for v in ordered]
+
+    def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
+        if requirement.pin is not None:
+            return candidate.version == requirement.pin
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: Candidate) -> Iterator[Req]:
+        meta = self.finder.metadata(metadata_file(candidate.files, self.env))
+        self.problems.extend(meta.problems)
+        missing = candidate.extras - {canonicalize_name(e) for e in meta.provides_extra}
+        if missing and meta.provides_extra:
+            self.problems.append(
+                f"{candidate} does not provide the extra(s) {', '.join(sorted(missing))}"
+            )
+        deps = []
+        if candidate.extras:
+            deps.append(Req(candidate.name, pin=candidate.version))
+        for req in meta.requires_dist:
+            if not self.env.evaluate(req.marker, candidate.extras):
+                continue
+            dep = Req.from_requirement(req)
+            self.parents.setdefault(dep.name, f"{candidate.name} {candidate.version}")
+            self.finder.prefetch_page(dep.name)
+            deps.append(dep)
+        return iter(deps)
+
+    # -- messages ------------------------------------------------------------
+    def chain(self, name: NormalizedName) -> tuple[str, ...]:
+        chain = [str(name)]
+        seen = {name}
+        while name in self.parents:
+            parent = self.parents[name]
+            chain.append(parent)
+            name = canonicalize_name(parent.split()[0])
+            if name in seen:
+                break
+            seen.add(name)
+        if name in self.roots:
+            chain.append(self.roots[name])
+        return tuple(reversed(chain))
+
+
+def _env_label(env: Environment) -> str:
+    markers = env.markers
+    return f"env '{env.name}' (Python {env.python_full_version}, {markers.get('sys_platform', '?')} {markers.get('platform_machine', '?')})"
+
+
+def _explain_no_match(provider: _Provider, req: Req) -> str:
+    """Why a requirement has no candidate: name the versions and what ruled them out."""
+    try:
+        page = provider.finder.page(req.name)
+    except ProjectNotFound:
+        return f"{req.name} does not exist upstream"
+    env = provider.env
+    versions = group_by_version(page.files)
+    if not versions:
+        return f"{req.name} has no installable files upstream"
+    reasons = []
+    for version in sorted(versions, reverse=True)[:6]:
+        files = versions[version]
+        if not req.specifier.contains(version, prereleases=True):
+            continue
+        usable = usable_files(files, env, provider.options.file_filter)
+        if not usable:
+            rp = {f.requires_python for f in files if f.requires_python}
+            if rp and not any(env.admits_python(r) for r in rp):
+                reasons.append(f"{version} requires Python {' or '.join(sorted(rp))}")
+            else:
+                reasons.append(f"{version} has no file for this env's tags")
+        elif all(f.is_yanked for f in usable):
+            reasons.append(f"{version} is yanked")
+    available = ", ".join(str(v) for v in sorted(versions, reverse=True)[:8])
+    text = f"no version of {req.name} satisfies {req.specifier or '(any)'} (available: {available})"
+    if reasons:
+        text += "; " + "; ".join(reasons)
+    return text
+
+
+def _format_impossible(provider: _Provider, exc: ResolutionImpossible) -> str:
+    lines = [f"{_env_label(provider.env)}: cannot resolve the requirements."]
+    causes = exc.causes
+    if len({c.requirement.name for c in causes}) == 1 and all(c.parent is None for c in causes):
+        lines.append("  " + _explain_no_match(provider, causes[0].requirement))
+    lines.append("  The conflict is caused by:")
+    for cause in causes:
+        req = cause.requirement
+        if cause.parent is None:
+            origin = provider.roots.get(req.name, "the config")
+            lines.append(f"    {origin} requests {req}")
+        else:
+            lines.append(f"    {cause.parent} depends on {req}")
+    if all(c.parent is not None for c in causes) or len(causes) == 1:
+        lines.append("  " + _explain_no_match(provider, causes[0].requirement))
+    lines.append(
+        "  Hint: loosen one of these requirements, or give this env its own Python version."
+    )
+    return "\n".join(lines)
+
+
+def resolve_env(
+    env: Environment,
+    requirements: Sequence[Requirement],
+    finder: Finder,
+    options: ResolveOptions,
+    roots: Mapping[str, str] | None = None,
+) -> EnvResolution:
+    """Resolve ``requirements`` together for ``env``; raise ResolutionError with pip-like text."""
+    provider = _Provider(env, finder, options, dict(roots or {}))
+    reqs = [Req.from_requirement(r) for r in requirements]
+    for req in reqs:
+        finder.prefetch_page(req.name)
+    resolver = Resolver(provider, BaseReporter())
+    try:
+        result = resolver.resolve(reqs, max_rounds=options.max_rounds)
+    except ResolutionImpossible as exc:
+        raise ResolutionError(_format_impossible(provider, exc)) from None
+    except ResolutionTooDeep:
+        raise ResolutionError(
+            f"{_env_label(env)}: resolution took too long (more than {options.max_rounds} rounds); "
+            "pin some requirements more tightly."
+        ) from None
+    pins: dict[NormalizedName, Candidate] = {}
+    for candidate in result.mapping.values():
+        # Extras candidates share the base's files; keep one entry per project.
+        pins.setdefault(candidate.name, candidate)
+    return EnvResolution(env, pins, provider.parents, sorted(set(provider.problems)))
