@@ -1,0 +1,404 @@
+"""The one HTTP client: a pooled, retrying, thread-safe session for the upstream index.
+
+Everything that talks to the network goes through ``Upstream`` so that proxies,
+CA bundles, credentials, retries and byte accounting behave the same way
+everywhere, and the same way pip would behave on this machine.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import random
+import sys
+import threading
+import time
+from email.message import Message
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import requests
+from packaging.utils import canonicalize_name
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .errors import ProjectNotFound, UpstreamError
+from .links import ACCEPT_HEADER, ProjectPage, parse_html_page, parse_json_page
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+USER_AGENT = f"morgan-like/{__version__}"
+# Distribution files must arrive exactly as stored: a gzip Content-Encoding
+# would be undone by requests and break the file's hash (and byte ranges).
+IDENTITY = {"Accept-Encoding": "identity"}
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_RETRY_AFTER_CAP = 30.0
+
+
+class UpstreamHTTPError(UpstreamError, requests.HTTPError):
+    """An HTTP error status; both an UpstreamError (for the CLI) and a requests.HTTPError."""
+
+    def __init__(self, url: str, status: int, reason: str = "", attempts: int = 1, response=None):
+        self.url = url
+        self.status = status
+        self.attempts = attempts
+        msg = f"GET {url}: HTTP {status}{' ' + reason if reason else ''}"
+        if attempts > 1:
+            msg += f" (gave up after {attempts} attempts)"
+        super().__init__(msg, response=response)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# ---------------------------------------------------------------- pip config
+
+
+def _pip_config_files() -> list[Path]:
+    """pip's config files, lowest priority first (global, user, site, PIP_CONFIG_FILE)."""
+    env_file = os.environ.get("PIP_CONFIG_FILE")
+    if env_file == os.devnull or env_file == "/dev/null":
+        return []
+    home = Path.home()
+    if sys.platform == "win32":
+        program_data = os.environ.get("PROGRAMDATA", r"C:\ProgramData")
+        global_files = [Path(program_data) / "pip" / "pip.ini"]
+        appdata = os.environ.get("APPDATA", str(home / "AppData" / "Roaming"))
+        user_files = [home / "pip" / "pip.ini", Path(appdata) / "pip" / "pip.ini"]
+        site_file = Path(sys.prefix) / "pip.ini"
+    else:
+        xdg_dirs = os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+        global_files = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs.split(os.pathsep) if d]
+        global_files.append(Path("/etc/pip.conf"))
+        xdg_home = os.environ.get("XDG_CONFIG_HOME") or str(home / ".config")
+        user_files = [home / ".pip" / "pip.conf"]
+        if sys.platform == "darwin":
+            user_files.append(home / "Library" / "Application Support" / "pip" / "pip.conf")
+        user_files.append(Path(xdg_home) / "pip" / "pip.conf")
+        site_file = Path(sys.prefix) / "pip.conf"
+    files = list(reversed(global_files))  # pip lets the first XDG dir win
+    # Like pip: an existing PIP_CONFIG_FILE replaces the user's own files.
+    if not (env_file and Path(env_file).exists()):
+        files += user_files
+    files.append(site_file)
+    if env_file:
+        files.append(Path(env_file))
+    return files
+
+
+def pip_config_value(
+    key: str, sections: tuple[str, ...] = ("global", "install", "download")
+) -> str | None:
+    """A pip option as pip would see it: ``PIP_<KEY>`` env, then its config files.
+
+    Later files override earlier ones per section; then later sections in
+    ``sections`` override earlier ones (a command section beats [global]).
+    """
+    env = os.environ.get("PIP_" + key.upper().replace("-", "_"))
+    if env:
+        return env
+    merged: dict[str, str] = {}
+    for path in _pip_config_files():
+        if not path.is_file():
+            continue
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError, OSError):
+            continue
+        for section in parser.sections():
+            if section not in sections:
+                continue
+            for name, value in parser.items(section):
+                if name.replace("_", "-") == key and value.strip():
+                    merged[section] = value.strip()
+    for section in reversed(sections):
+        if section in merged:
+            # pip allows several whitespace-separated values; the first is the index.
+            return merged[section].split()[0]
+    return None
+
+
+def configured_index_url() -> str:
+    """The index pip would use here: PIP_INDEX_URL, pip.conf, else PyPI."""
+    return pip_config_value("index-url") or DEFAULT_INDEX_URL
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """Strip ``user:pass@`` from a URL; return the clean URL and the credentials."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return clean, (unquote(user), unquote(password))
+
+
+def _host_key(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.netloc.rpartition("@")[2]).lower()
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to print: the password is replaced by ``****``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(
+        (parts.scheme, f"{user}:****@{hostport}", parts.path, parts.query, parts.fragment)
+    )
+
+
+def _media_type(content_type: str) -> tuple[str, str | None]:
+    msg = Message()
+    msg["content-type"] = content_type or "application/octet-stream"
+    return msg.get_content_type(), msg.get_param("charset")  # type: ignore[return-value]
+
+
+def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """``bytes a-b/total`` → (a, b, total or None)."""
+    if not value or not value.startswith("bytes "):
+        return None
+    span, _, total = value[6:].partition("/")
+    first, _, last = span.partition("-")
+    try:
+        return int(first), int(last), (int(total) if total.strip() not in ("", "*") else None)
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------ client
+
+
+class Upstream:
+    """A thread-safe client for one upstream index (and the files it links to)."""
+
+    def __init__(
+        self,
+        index_url: str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 0.25,
+        pool_size: int = 32,
+        cert: str | None = None,
+    ) -> None:
+        clean, creds = _split_userinfo(index_url)
+        self.index_url = clean if clean.endswith("/") else clean + "/"
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self._auth: dict[tuple[str, str], tuple[str, str]] = {}
+        if creds:
+            self._auth[_host_key(clean)] = creds
+        self._lock = threading.Lock()
+        self._bytes = 0
+        self.verify: str | bool = (
+            cert
+            or pip_config_value("cert")
+            or os.environ.get("REQUESTS_CA_BUNDLE")
+            or os.environ.get("CURL_CA_BUNDLE")
+            or True
+        )
+        client_cert = pip_config_value("client-cert")
+        proxy = pip_config_value("proxy")
+        self.proxies = {"http": proxy, "https": proxy} if proxy else None
+        session = requests.Session()
+        # No urllib3 Retry: we retry ourselves so each attempt's bytes count once.
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers["User-Agent"] = USER_AGENT
+        if client_cert:
+            session.cert = client_cert
+        self.session = session
+
+    # -- accounting
+
+    @property
+    def bytes_fetched(self) -> int:
+        with self._lock:
+            return self._bytes
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            self._bytes += n
+
+    def _watch(self, response: requests.Response) -> None:
+        """Count a streamed body when the caller closes the response (``with`` does)."""
+        original_close = response.close
+        counted = False
+
+        def close() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                self._count(_wire_bytes(response))
+            original_close()
+
+        response.close = close  # type: ignore[method-assign]
+
+    # -- requests
+
+    def _auth_for(self, url: str) -> tuple[str, str] | None:
+        if "@" in urlsplit(url).netloc:
+            return None  # requests uses the URL's own userinfo
+        return self._auth.get(_host_key(url))
+
+    def get(
+        self, url: str, *, headers: dict | None = None, stream: bool = False
+    ) -> requests.Response:
+        """GET with retries on connection errors, timeouts, 5xx and 429.
+
+        Other error statuses raise UpstreamHTTPError (also a requests.HTTPError).
+        A streamed response's bytes are counted when it is closed.
+        """
+        hdrs = dict(headers or {})
+        if stream and not any(k.lower() == "accept-encoding" for k in hdrs):
+            hdrs.update(IDENTITY)
+        shown = redact_url(url)
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.session.get(
+                    url,
+                    headers=hdrs,
+                    stream=True,
+                    timeout=self.timeout,
+                    auth=self._auth_for(url),
+                    verify=self.verify,
+                    proxies=self.proxies,
+                    allow_redirects=True,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == attempts:
+                    raise UpstreamError(
+                        f"GET {shown}: {_describe(exc)} (gave up after {attempts} attempts)"
+                    ) from exc
+                self._sleep(attempt, None)
+                continue
+            status = response.status_code
+            if status in _RETRY_STATUSES:
+                retry_after = response.headers.get("Retry-After")
+                response.close()
+                if attempt == attempts:
+                    raise UpstreamHTTPError(
+                        shown, status, response.reason or "", attempts, response
+                    )
+                self._sleep(attempt, retry_after)
+                continue
+            if status >= 400:
+                response.close()
+                raise UpstreamHTTPError(shown, status, response.reason or "", attempt, response)
+            if stream:
+                self._watch(response)
+                return response
+            try:
+                _ = response.content
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                self._count(_wire_bytes(response))
+                if attempt == attempts:
+                    raise UpstreamError(
+                        f"GET {shown}: {_describe(exc)} (gave up after {attempts} attempts)"
+                    ) from exc
+                self._sleep(attempt, None)
+                continue
+            self._count(_wire_bytes(response))
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.backoff * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+        if retry_after and retry_after.strip().isdigit():
+            delay = max(delay, min(float(retry_after), _RETRY_AFTER_CAP))
+        time.sleep(delay)
+
+    def fetch_bytes(self, url: str) -> bytes:
+        """A whole file, as stored (no content decoding)."""
+        return self.get(url, headers=IDENTITY).content
+
+    def fetch_range(
+        self, url: str, start: int | None, end: int | None
+    ) -> tuple[bytes, int | None, bool]:
+        """Bytes ``start..end`` (inclusive), or the last ``end`` bytes when start is None.
+
+        Returns (body, total size, partial).  A server that ignores Range answers
+        200 with the whole file: that body is returned with partial=False so the
+        caller never has to download it again.
+        """
+        if start is None:
+            if end is None:
+                raise ValueError("fetch_range needs start or end")
+            spec = f"bytes=-{end}"
+        else:
+            spec = f"bytes={start}-{'' if end is None else end}"
+        response = self.get(url, headers={"Range": spec, **IDENTITY})
+        body = response.content
+        if response.status_code == 206:
+            parsed = _parse_content_range(response.headers.get("Content-Range"))
+            if parsed is None:
+                raise UpstreamError(f"GET {redact_url(url)}: 206 without a usable Content-Range")
+            return body, parsed[2], True
+        return body, len(body), False
+
+    def project_page(self, name: str) -> ProjectPage:
+        """The project's files, from PEP 691 JSON when offered, else PEP 503 HTML."""
+        url = f"{self.index_url}{canonicalize_name(name)}/"
+        try:
+            response = self.get(url, headers={"Accept": ACCEPT_HEADER})
+        except UpstreamHTTPError as exc:
+            if exc.status in (404, 410):
+                raise ProjectNotFound(name, redact_url(self.index_url)) from None
+            raise
+        page_url = response.url
+        media, charset = _media_type(response.headers.get("Content-Type", ""))
+        body = response.content
+        is_json = media.endswith("+json") or media == "application/json"
+        if not is_json and "html" not in media:
+            is_json = body.lstrip()[:1] == b"{"  # no/odd Content-Type: sniff
+        try:
+            if is_json:
+                page = parse_json_page(name, body, page_url)
+            else:
+                text = body.decode(charset or "utf-8", errors="replace")
+                page = parse_html_page(name, text, page_url)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamError(f"GET {redact_url(url)}: unreadable project page: {exc}") from exc
+        if page.last_serial is None:
+            serial = response.headers.get("X-PyPI-Last-Serial", "")
+            if serial.strip().isdigit():
+                page.last_serial = int(serial)
+        return page
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Upstream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _wire_bytes(response: requests.Response) -> int:
+    """Body bytes read off the wire (compressed size if the body was encoded)."""
+    raw = response.raw
+    tell = getattr(raw, "tell", None)
+    if tell is not None:
+        try:
+            return int(tell())
+        except (OSError, ValueError, TypeError):
+            pass
+    return len(response.content) if response._content_consumed else 0  # noqa: SLF001
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    return f"connection failed ({exc.__class__.__name__}: {exc})"
