@@ -111,11 +111,11 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
             n = int(last)
             return (max(0, size - n), size - 1) if n > 0 and size else False
         start = int(first)
-        end = int(last) if last else size - 1
+        end = int(last) if last else max(start, size - 1)
     except ValueError:
         return None
     if start > end:
-        return None
+        return None  # syntactically invalid: ignored, the whole file is sent
     if start >= size:
         return False
     return start, min(end, size - 1)
@@ -158,7 +158,9 @@ class FakeIndex:
         server.server_bind()
         server.server_activate()
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -478,7 +480,9 @@ class _Handler(BaseHTTPRequestHandler):
             chosen: str | None = TEXT_HTML_TYPE
         else:
             fmt = parse_qs(query).get("format")
-            chosen = negotiate(fmt[0] if fmt else self.headers.get("Accept"), offers)
+            # An unquoted "+" in ?format= arrives as a space.
+            wanted = fmt[0].replace(" ", "+") if fmt else self.headers.get("Accept")
+            chosen = negotiate(wanted, offers)
         if chosen is None:
             return self._send(406, b"not acceptable\n", "text/plain", head)
         if chosen == JSON_TYPE:
