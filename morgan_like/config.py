@@ -1,0 +1,371 @@
+"""morgan.ini -> Config: environments, top-level requirements, mirror options.
+
+A morgan 0.15 config loads unchanged.  Every problem becomes one ConfigError
+that names the file, section, key (and line when we can find it) and shows
+what to write instead -- all before anything is downloaded.
+"""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from .environments import MARKER_KEYS, Environment, environment_from_section
+from .errors import ConfigError
+from .reqfiles import (
+    RequirementLine,
+    marker_problem,
+    read_pyproject,
+    read_requirements_txt,
+    split_pyproject_ref,
+)
+
+__all__ = ["Config", "RequirementLine", "load_config", "MIRROR_OPTIONS"]
+
+REQ_HINT = (
+    "write `name = SPEC`, e.g. requests = >=2.24.0, xonsh = [full]~=0.11.0, "
+    'foo = >=1; python_version < "3.8", or `name =` for any version'
+)
+GENERATE_HINT = "`morgan-like generate_env >> morgan.ini` writes one for this machine"
+SECTIONS = ("env.NAME", "requirements", "requirements_from", "mirror")
+REQUIREMENTS_FROM_KEYS = ("requirements", "pyproject")
+# [mirror] keys besides index-url; values stay strings, validated here so typos fail early.
+MIRROR_OPTIONS = {
+    "diff-file": "path",
+    "diff-append-epoch": "bool",
+    "package-type-regex": "regex",
+    "workers": "int",
+    "mirror-all-versions": "bool",
+    "skip-server-copy": "bool",
+}
+_BOOLS = {"1", "true", "yes", "on", "0", "false", "no", "off"}
+_NO_DEFAULT = "\x00no default section"  # a literal [DEFAULT] must not leak into every section
+
+
+@dataclass
+class Config:
+    """Everything a mirror run needs from morgan.ini."""
+
+    path: Path
+    environments: list[Environment]
+    requirements: list[RequirementLine]
+    index_url: str | None
+    options: dict[str, str]
+
+    def requirements_for(self, env: Environment) -> list[Requirement]:
+        """The top-level requirements whose marker holds in ``env``."""
+        return [r.requirement for r in self.requirements if env.evaluate(r.requirement.marker)]
+
+
+class _MergingDict(dict):
+    """configparser section storage that extends, not replaces, a key given twice (as lists while reading)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.duplicates: list[str] = []
+
+    def __setitem__(self, key, value):
+        old = self.get(key)
+        if isinstance(value, list) and isinstance(old, list):
+            self.duplicates.append(key)
+            old.extend(value)
+            return
+        super().__setitem__(key, value)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a morgan.ini; raise ConfigError on the first problem."""
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            file=file,
+            problem="config file not found",
+            hint=f"create it with [env.NAME] sections and a [requirements] section; {GENERATE_HINT}",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file=file, problem=f"cannot read config file: {exc}") from None
+    try:
+        return _load(path, text)
+    except ConfigError as exc:
+        if exc.file == file and exc.line is None and exc.section is not None:
+            exc.line = _locate(text, exc.section, exc.key)
+        raise
+
+
+def _load(path: Path, text: str) -> Config:
+    file = str(path)
+    parser = configparser.ConfigParser(
+        interpolation=None,  # specs may contain '%'
+        strict=False,  # morgan tolerates a key given twice; requirements merge
+        inline_comment_prefixes=None,  # ';' starts a marker, not a comment
+        default_section=_NO_DEFAULT,
+        dict_type=_MergingDict,
+    )
+    try:
+        parser.read_string(text, source=file)
+    except configparser.Error as exc:
+        message = getattr(exc, "message", str(exc)).splitlines()[0]
+        raise ConfigError(
+            file=file,
+            problem=f"not a valid ini file: {message}",
+            line=getattr(exc, "lineno", None) or _error_line(exc),
+            hint="sections look like [env.NAME], keys like `name = value`; continuation lines are indented",
+        ) from None
+
+    envs: list[Environment] = []
+    for section in parser.sections():
+        if section.startswith("env."):
+            envs.append(
+                environment_from_section(section[4:], _section(parser, section, file), file=file)
+            )
+        elif section not in ("requirements", "requirements_from", "mirror"):
+            close = difflib.get_close_matches(
+                section, ["requirements", "requirements_from", "mirror"], n=1
+            )
+            hint = f"did you mean [{close[0]}]? " if close else ""
+            if section.lower().startswith("env") or not close:
+                hint += "an environment section is [env.NAME], e.g. [env.linux312]; "
+            raise ConfigError(
+                file=file,
+                problem=f"unknown section [{section}]",
+                section=section,
+                hint=hint + "valid sections: " + ", ".join(f"[{s}]" for s in SECTIONS),
+            )
+    if not envs:
+        raise ConfigError(
+            file=file,
+            problem="no environment sections ([env.NAME])",
+            hint=f"add one [env.NAME] section per target machine; {GENERATE_HINT}",
+        )
+    names = [e.name for e in envs]
+    requirements: list[RequirementLine] = []
+    if parser.has_section("requirements"):
+        requirements += _ini_requirements(parser, file)
+    if parser.has_section("requirements_from"):
+        requirements += _external_requirements(parser, path)
+    if not requirements:
+        raise ConfigError(
+            file=file,
+            problem="no requirements",
+            section="requirements",
+            hint="add a [requirements] section, e.g. `requests = >=2.24.0`; "
+            "`morgan-like generate_reqs >> morgan.ini` lists this environment's packages",
+        )
+    for env in envs:
+        if not any(env.evaluate(r.requirement.marker) for r in requirements):
+            raise ConfigError(
+                file=file,
+                problem=f"env {env.name} has no requirements to serve (every requirement's marker is false there)",
+                section=f"env.{env.name}",
+                hint="remove the environment, or add a requirement whose marker holds for it",
+            )
+    assert len(set(names)) == len(names)  # configparser merges repeated section names
+    index_url, options = _mirror_options(parser, file)
+    return Config(
+        path=path,
+        environments=envs,
+        requirements=requirements,
+        index_url=index_url,
+        options=options,
+    )
+
+
+def _section(parser: configparser.ConfigParser, section: str, file: str) -> dict[str, str]:
+    """A section's keys; a key given twice outside [requirements]/[requirements_from] is an error."""
+    store = parser._sections[section]  # type: ignore[attr-defined]
+    for key in getattr(store, "duplicates", []):
+        raise ConfigError(
+            file=file,
+            problem=f"key {key!r} is given more than once",
+            section=section,
+            key=key,
+            hint="keep one value",
+        )
+    return dict(parser.items(section))
+
+
+def _ini_requirements(parser: configparser.ConfigParser, file: str) -> list[RequirementLine]:
+    """``name = spec`` lines; a multi-line value is several requirements for that name (as morgan)."""
+    out: list[RequirementLine] = []
+    for name, value in parser.items("requirements"):
+        specs = [s.strip() for s in value.splitlines() if s.strip()] or [""]
+        for spec in specs:
+            req = parse_spec(name, spec, file=file, section="requirements")
+            out.append(RequirementLine(req, f"{file} [requirements] {name}"))
+    return out
+
+
+def parse_spec(name: str, spec: str, *, file: str, section: str) -> Requirement:
+    """``name`` + ``spec`` (``>=1``, ``[extra]~=0.11``, ``>=1; marker``, or empty) -> Requirement."""
+
+    def error(problem: str, hint: str = REQ_HINT) -> ConfigError:
+        return ConfigError(file=file, problem=problem, section=section, key=name, hint=hint)
+
+    if spec.startswith("@") or " @ " in f" {spec}":
+        raise error(
+            f"direct references are not supported: {name} = {spec}",
+            "a bundle serves index releases; write a version, e.g. foo = ==1.2",
+        )
+    if spec and (spec[0].isalnum() or spec[0] in "_."):
+        if re.match(r"\d", spec):
+            raise error(
+                f"{spec!r} is a bare version, not a specifier",
+                f"write {name} = =={spec.split(';')[0].strip()}",
+            )
+        raise error(
+            f"the value must be a specifier for {name!r}, got {spec!r}",
+            f"the key is the project name: write {name} = >=1.0 (not the whole requirement)",
+        )
+    text = f"{name}{spec}"
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        problem = marker_problem(text)
+        if problem:
+            raise error(
+                problem, "markers use PEP 508 variables: " + ", ".join(MARKER_KEYS)
+            ) from None
+        raise error(f"invalid requirement {text!r}: {exc}") from None
+    return req
+
+
+def _external_requirements(parser: configparser.ConfigParser, path: Path) -> list[RequirementLine]:
+    """[requirements_from]: requirements.txt and pyproject.toml paths, relative to morgan.ini."""
+    file, base = str(path), path.parent
+    out: list[RequirementLine] = []
+    for key, value in parser.items("requirements_from"):
+        if key not in REQUIREMENTS_FROM_KEYS:
+            close = difflib.get_close_matches(key, REQUIREMENTS_FROM_KEYS, n=1)
+            raise ConfigError(
+                file=file,
+                problem=f"unknown key {key!r}",
+                section="requirements_from",
+                key=key,
+                hint=(f"did you mean {close[0]!r}? " if close else "")
+                + "valid keys: requirements (requirements.txt paths), pyproject (pyproject.toml paths)",
+            )
+        try:
+            refs = [w for line in value.splitlines() for w in shlex.split(line)]
+        except ValueError as exc:
+            raise ConfigError(
+                file=file,
+                problem=f"cannot split paths: {exc}",
+                section="requirements_from",
+                key=key,
+            ) from None
+        if not refs:
+            raise ConfigError(
+                file=file,
+                problem="no path given",
+                section="requirements_from",
+                key=key,
+                hint="e.g. requirements = requirements.txt"
+                if key == "requirements"
+                else "e.g. pyproject = ../pyproject.toml[extra]",
+            )
+        for ref in refs:
+            extras: list[str] = []
+            if key == "pyproject":
+                ref, extras = split_pyproject_ref(ref)
+            target = base / ref
+            try:
+                if key == "requirements":
+                    out += read_requirements_txt(target)
+                else:
+                    out += read_pyproject(target, extras)
+            except OSError as exc:
+                raise ConfigError(
+                    file=file,
+                    problem=f"cannot read {target}: {exc.strerror or exc}",
+                    section="requirements_from",
+                    key=key,
+                    hint=f"paths are relative to the config file's directory ({base})",
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(file=str(target), problem=f"not UTF-8 text: {exc}") from None
+    return out
+
+
+def _mirror_options(
+    parser: configparser.ConfigParser, file: str
+) -> tuple[str | None, dict[str, str]]:
+    if not parser.has_section("mirror"):
+        return None, {}
+    index_url: str | None = None
+    options: dict[str, str] = {}
+    valid = ["index-url", *MIRROR_OPTIONS]
+    for raw_key, value in _section(parser, "mirror", file).items():
+        key = raw_key.replace("_", "-")
+
+        def error(problem: str, hint: str, raw_key: str = raw_key) -> ConfigError:
+            return ConfigError(file=file, problem=problem, section="mirror", key=raw_key, hint=hint)
+
+        if key == "index-url":
+            url = urlparse(value)
+            if url.scheme not in ("http", "https", "file") or not (
+                url.netloc or url.scheme == "file"
+            ):
+                raise error(
+                    f"{value!r} is not an index URL", "e.g. index-url = https://pypi.org/simple/"
+                )
+            index_url = value
+            continue
+        kind = MIRROR_OPTIONS.get(key)
+        if kind is None:
+            close = difflib.get_close_matches(key, valid, n=1)
+            raise error(
+                f"unknown key {raw_key!r}",
+                (f"did you mean {close[0]!r}? " if close else "")
+                + "valid keys: "
+                + ", ".join(valid),
+            )
+        if kind == "int" and not (value.isdigit() and int(value) > 0):
+            raise error(f"{key} = {value!r} is not a positive whole number", f"e.g. {key} = 8")
+        if kind == "bool" and value.lower() not in _BOOLS:
+            raise error(f"{key} = {value!r} is not a boolean", f"write {key} = true or false")
+        if kind == "regex":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise error(
+                    f"invalid regular expression: {exc}", f"e.g. {key} = bdist_wheel|sdist"
+                ) from None
+        if kind == "path" and not value:
+            raise error(f"{key} is empty", f"e.g. {key} = diff.txt")
+        options[key] = value
+    return index_url, options
+
+
+def _locate(text: str, section: str, key: str | None) -> int | None:
+    """Line number of ``key`` (or the header) in ``[section]``; configparser does not keep them."""
+    current = None
+    header = None
+    for n, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"\s*\[([^\]]+)\]", line)
+        if m:
+            current = m.group(1).strip()
+            if current == section and header is None:
+                header = n
+            continue
+        if current == section and key is not None:
+            k = re.match(r"([^\s=:;#][^=:]*?)\s*[=:]", line)
+            if k and k.group(1).strip().lower() == key.lower():
+                return n
+    return header
+
+
+def _error_line(exc: configparser.Error) -> int | None:
+    errors = getattr(exc, "errors", None)
+    if errors:
+        return errors[0][0]
+    return None

@@ -1,0 +1,463 @@
+"""Target environments: the ``[env.NAME]`` sections of morgan.ini.
+
+An Environment is everything the resolver and planner need to know about one
+client machine: the full PEP 508 marker environment (to evaluate dependency
+markers) and the wheel tags it accepts, best first (to pick files).  Sections
+written by morgan (markers plus ``platform_tag``) load unchanged; missing
+markers are derived so that every marker evaluates without guessing at the
+machine we run on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from packaging.markers import Marker
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from . import tags as _tags
+from .errors import ConfigError
+
+MARKER_KEYS = (
+    "os_name",
+    "sys_platform",
+    "platform_machine",
+    "platform_python_implementation",
+    "platform_release",
+    "platform_system",
+    "platform_version",
+    "python_version",
+    "python_full_version",
+    "implementation_name",
+    "implementation_version",
+)
+# morgan's own keys: platform_tag (sysconfig.get_platform()) and whl.tag.* regex filters.
+MORGAN_KEYS = ("platform_tag", "whl.tag.interpreter", "whl.tag.abi", "whl.tag.platform")
+TAG_KEYS = ("tags", "platform_tags", "manylinux", "musllinux", "macos", "free_threaded")
+VALID_KEYS = MARKER_KEYS + MORGAN_KEYS + TAG_KEYS
+# Keys that steer tag derivation, pointless (so an error) next to an explicit ``tags``.
+_DERIVATION_KEYS = ("platform_tags", "manylinux", "musllinux", "macos", "free_threaded")
+
+_IMPLEMENTATIONS = {
+    "cpython": "CPython",
+    "pypy": "PyPy",
+    "graalpy": "GraalVM",
+    "ironpython": "IronPython",
+    "jython": "Jython",
+}
+_SYSTEMS = {
+    "linux": ("posix", "linux", "Linux"),
+    "windows": ("nt", "win32", "Windows"),
+    "darwin": ("posix", "darwin", "Darwin"),
+}
+_DEFAULT_MACHINE = {"linux": "x86_64", "windows": "AMD64", "darwin": "arm64"}
+_WINDOWS_MACHINE = {"win_amd64": "AMD64", "win32": "x86", "win_arm64": "ARM64"}
+_PYTHON_VERSION = re.compile(r"\d+\.\d+")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass
+class Environment:
+    """One client machine: PEP 508 markers and accepted wheel tags, best first."""
+
+    name: str
+    markers: dict[str, str]
+    tags: list[Tag]
+    python_full_version: Version
+    _priority: dict[Tag, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # First occurrence wins so that a duplicated tag keeps its best rank.
+        self._priority = {}
+        for i, tag in enumerate(self.tags):
+            self._priority.setdefault(tag, i)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def tag_priority(self, tags: Iterable[Tag]) -> int | None:
+        """Best (lowest) rank among a wheel's tags; None when this env accepts none of them."""
+        get = self._priority.get
+        best: int | None = None
+        for tag in tags:
+            rank = get(tag)
+            if rank is not None and (best is None or rank < best):
+                best = rank
+        return best
+
+    def evaluate(self, marker: Marker | None, extras: Collection[str] = ()) -> bool:
+        """Does ``marker`` hold here, for no extra or for any of ``extras`` (as pip does)?"""
+        if marker is None:
+            return True
+        env = dict(self.markers)
+        for extra in ("", *(canonicalize_name(e) for e in extras)):
+            env["extra"] = extra
+            if marker.evaluate(env):
+                return True
+        return False
+
+    def admits_python(self, requires_python: str | SpecifierSet | None) -> bool:
+        """Does a file's Requires-Python admit this env? Invalid upstream values admit (pip ignores them)."""
+        if requires_python is None:
+            return True
+        if isinstance(requires_python, str):
+            spec = _specifier(requires_python)
+            if spec is None:
+                return True
+        else:
+            spec = requires_python
+        return spec.contains(self.python_full_version, prereleases=True)
+
+
+@lru_cache(maxsize=4096)
+def _specifier(text: str) -> SpecifierSet | None:
+    try:
+        return SpecifierSet(text.strip())
+    except InvalidSpecifier:
+        return None
+
+
+def environment_from_section(name: str, keys: Mapping[str, str], *, file: str) -> Environment:
+    """Build an Environment from one ``[env.NAME]`` section, or raise a ConfigError naming the key."""
+    section = f"env.{name}"
+    raw = {k.strip().lower(): v.strip() for k, v in keys.items()}
+
+    def error(problem: str, key: str | None = None, hint: str | None = None) -> ConfigError:
+        return ConfigError(file=file, problem=problem, section=section, key=key, hint=hint)
+
+    for key in raw:
+        if key not in VALID_KEYS:
+            close = difflib.get_close_matches(key, VALID_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise error(
+                f"unknown key {key!r} in an environment section",
+                key,
+                hint + "valid keys: " + ", ".join(VALID_KEYS),
+            )
+    if not name.strip():
+        raise error(
+            "environment section without a name", hint="write it as [env.NAME], e.g. [env.linux312]"
+        )
+
+    markers: dict[str, str] = {k: raw[k] for k in MARKER_KEYS if k in raw}
+    full = _python_versions(markers, error)
+    implementation = _implementation(markers, error)
+    system = _system(raw, error, explicit_tags="tags" in raw)
+    if system in _SYSTEMS:
+        for key, value in zip(("os_name", "sys_platform", "platform_system"), _SYSTEMS[system]):
+            markers.setdefault(key, value)
+    if "platform_machine" not in markers:
+        markers["platform_machine"] = _machine_from_platform_tag(raw.get("platform_tag"), system)
+    if "implementation_version" not in markers:
+        markers["implementation_version"] = (
+            markers["python_full_version"] if implementation == "cpython" else ""
+        )
+    for key in MARKER_KEYS:
+        markers.setdefault(key, "")
+
+    if "tags" in raw:
+        for key in _DERIVATION_KEYS:
+            if key in raw:
+                raise error(
+                    f"{key!r} is ignored next to an explicit 'tags' list",
+                    key,
+                    "keep either the full 'tags' list (as generate_env writes it) or the keys that derive it",
+                )
+        try:
+            tag_list = _tags.parse_tags(raw["tags"])
+        except ValueError as exc:
+            raise error(
+                f"invalid tag: {exc}",
+                "tags",
+                "write tags like cp312-cp312-manylinux_2_17_x86_64, best first",
+            ) from None
+        if not tag_list:
+            raise error(
+                "'tags' is empty",
+                "tags",
+                "list the accepted tags, or remove the key to derive them",
+            )
+    else:
+        tag_list = _derive_tags(raw, markers, system, implementation, full, error)
+
+    tag_list = _filter_whl_tags(raw, tag_list, error)
+    return Environment(name=name, markers=markers, tags=tag_list, python_full_version=full)
+
+
+def _python_versions(markers: dict[str, str], error) -> Version:
+    """Fill python_version/python_full_version from each other; both missing or inconsistent is an error."""
+    pv = markers.get("python_version")
+    pfv = markers.get("python_full_version")
+    if pv is None and pfv is None:
+        raise error(
+            "no python version",
+            "python_version",
+            "add e.g. python_version = 3.12 (and python_full_version = 3.12.7)",
+        )
+    if pv is not None and not _PYTHON_VERSION.fullmatch(pv):
+        raise error(
+            f"python_version {pv!r} is not MAJOR.MINOR",
+            "python_version",
+            "write e.g. python_version = 3.12",
+        )
+    full: Version | None = None
+    if pfv is not None:
+        try:
+            # A development build says e.g. "3.14.0a1+"; the marker keeps that spelling.
+            full = Version(pfv[:-1] if pfv.endswith("+") else pfv)
+        except InvalidVersion:
+            full = None
+        if full is None or len(full.release) < 2 or full.local is not None or full.epoch:
+            raise error(
+                f"python_full_version {pfv!r} is not a Python version",
+                "python_full_version",
+                "write e.g. python_full_version = 3.12.7",
+            )
+        major_minor = f"{full.release[0]}.{full.release[1]}"
+        if pv is not None and pv != major_minor:
+            raise error(
+                f"python_version = {pv} contradicts python_full_version = {pfv}",
+                "python_version",
+                f"python_version must be the first two parts of python_full_version: {major_minor}",
+            )
+        markers["python_version"] = major_minor
+    else:
+        assert pv is not None
+        # pip's --python-version 3.12 means 3.12.0 for Requires-Python checks.
+        full = Version(f"{pv}.0")
+        markers["python_full_version"] = f"{pv}.0"
+    return full
+
+
+def _implementation(markers: dict[str, str], error) -> str:
+    name = markers.get("implementation_name")
+    ppi = markers.get("platform_python_implementation")
+    if name is None:
+        name = ppi.lower() if ppi else "cpython"
+        name = {"graalvm": "graalpy"}.get(name, name)
+        markers["implementation_name"] = name
+    if ppi is None:
+        markers["platform_python_implementation"] = _IMPLEMENTATIONS.get(name, name)
+    elif name in _IMPLEMENTATIONS and ppi.lower() != _IMPLEMENTATIONS[name].lower():
+        raise error(
+            f"implementation_name = {name} contradicts platform_python_implementation = {ppi}",
+            "platform_python_implementation",
+            f"for {name} it is {_IMPLEMENTATIONS[name]}",
+        )
+    return name
+
+
+def _system(raw: Mapping[str, str], error, *, explicit_tags: bool) -> str | None:
+    """linux / windows / darwin (or another sys_platform) from whichever keys say so; they must agree."""
+    votes: list[tuple[str, str]] = []
+    if "sys_platform" in raw:
+        sp = raw["sys_platform"].lower()
+        votes.append(
+            (
+                "sys_platform",
+                "linux" if sp.startswith("linux") else {"win32": "windows"}.get(sp, sp),
+            )
+        )
+    if "platform_system" in raw:
+        votes.append(("platform_system", raw["platform_system"].lower()))
+    if "platform_tag" in raw:
+        pt = _tags.normalize_platform(raw["platform_tag"])
+        for prefix, system in (("linux", "linux"), ("win", "windows"), ("macosx", "darwin")):
+            if pt.startswith(prefix):
+                votes.append(("platform_tag", system))
+                break
+    if not votes and raw.get("os_name") == "nt":
+        votes.append(("os_name", "windows"))
+    for key, system in votes[1:]:
+        if system != votes[0][1]:
+            raise error(
+                f"{key} = {raw[key]} contradicts {votes[0][0]} = {raw[votes[0][0]]}",
+                key,
+                "all platform keys must describe the same system; run `morgan-like generate_env` on the target",
+            )
+    if votes:
+        return votes[0][1]
+    if explicit_tags:
+        return None
+    raise error(
+        "cannot tell which platform this environment is",
+        "sys_platform",
+        "add sys_platform = linux | win32 | darwin (or paste `morgan-like generate_env` run on the target)",
+    )
+
+
+def _machine_from_platform_tag(platform_tag: str | None, system: str | None) -> str:
+    if platform_tag:
+        pt = _tags.normalize_platform(platform_tag)
+        if system == "windows":
+            return _WINDOWS_MACHINE.get(pt, _DEFAULT_MACHINE["windows"])
+        if system == "linux" and pt.startswith("linux_"):
+            return pt[len("linux_") :]
+        if system == "darwin":
+            arch = pt.rsplit("_", 1)[-1]
+            if arch in ("arm64", "x86_64"):
+                return arch
+    return _DEFAULT_MACHINE.get(system or "", "")
+
+
+def _version_pair(key: str, value: str, error, *, prefix: str, example: str) -> tuple[int, int]:
+    """``2.28`` / ``2_28`` / ``manylinux_2_28`` -> (2, 28)."""
+    v = value.strip().lower()
+    legacy = {name: ver for ver, name in _tags.LEGACY_MANYLINUX.items()}
+    if prefix == "manylinux" and v in legacy:
+        return legacy[v]
+    m = re.fullmatch(rf"(?:{prefix}_?)?(\d+)[._](\d+)", v)
+    if not m:
+        raise error(f"{key} = {value!r} is not a version", key, f"write e.g. {key} = {example}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _derive_tags(raw, markers, system, implementation, full: Version, error) -> list[Tag]:
+    """Tags pip would compute on the described interpreter (platform_tags: like pip's --platform)."""
+    py = (full.release[0], full.release[1])
+    free = raw.get("free_threaded", "").strip().lower()
+    if free not in _TRUE | _FALSE:
+        raise error(
+            f"free_threaded = {raw['free_threaded']!r} is not a boolean",
+            "free_threaded",
+            "write true or false",
+        )
+    free_threaded = free in _TRUE
+    if free_threaded and (implementation != "cpython" or py < (3, 13)):
+        raise error(
+            "free_threaded needs CPython 3.13 or newer",
+            "free_threaded",
+            "remove free_threaded, or set python_full_version to 3.13 or newer",
+        )
+    for key, wanted in (("manylinux", "linux"), ("musllinux", "linux"), ("macos", "darwin")):
+        if key in raw and system != wanted:
+            raise error(
+                f"{key} only applies to {wanted} environments",
+                key,
+                f"remove {key} from this section",
+            )
+    if "platform_tags" in raw:
+        for key in ("manylinux", "musllinux", "macos"):
+            if key in raw:
+                raise error(
+                    f"{key!r} is ignored next to an explicit 'platform_tags' list",
+                    key,
+                    "platform_tags are taken verbatim; list the platforms there, or drop platform_tags",
+                )
+        platforms = _tags.split_words(raw["platform_tags"])
+        if not platforms:
+            raise error(
+                "'platform_tags' is empty",
+                "platform_tags",
+                "e.g. platform_tags = manylinux_2_17_x86_64",
+            )
+    else:
+        platforms = _derive_platforms(raw, markers, system, error)
+    iv: tuple[int, ...] | None = None
+    if implementation == "pypy" and markers["implementation_version"]:
+        try:
+            iv = Version(markers["implementation_version"]).release
+        except InvalidVersion:
+            raise error(
+                f"implementation_version {markers['implementation_version']!r} is not a version",
+                "implementation_version",
+                "write e.g. implementation_version = 7.3.17",
+            ) from None
+    return _tags.python_tags(
+        py,
+        platforms,
+        implementation=implementation,
+        free_threaded=free_threaded,
+        implementation_version=iv,
+        linux=system == "linux",
+    )
+
+
+def _derive_platforms(raw, markers, system, error) -> list[str]:
+    machine = markers["platform_machine"]
+    if system == "linux":
+        if "manylinux" in raw and "musllinux" in raw:
+            raise error(
+                "both manylinux and musllinux given",
+                "musllinux",
+                "a glibc system takes manylinux = 2.X, a musl system (Alpine) musllinux = 1.X",
+            )
+        many = musl = None
+        if "manylinux" in raw:
+            many = _version_pair(
+                "manylinux", raw["manylinux"], error, prefix="manylinux", example="2.28"
+            )
+            arch = _tags.linux_arch(machine)
+            floor = _tags.MANYLINUX_FLOOR.get(arch, _tags.MANYLINUX_DEFAULT_FLOOR)
+            if many[0] != 2 or many < floor:
+                raise error(
+                    f"manylinux = {raw['manylinux']} is below the oldest manylinux for {arch} ({floor[0]}.{floor[1]})",
+                    "manylinux",
+                    "give the glibc version of the target, e.g. manylinux = 2.28 (see `ldd --version`)",
+                )
+        if "musllinux" in raw:
+            musl = _version_pair(
+                "musllinux", raw["musllinux"], error, prefix="musllinux", example="1.2"
+            )
+        return _tags.linux_platforms(_tags.linux_arch(machine), manylinux=many, musllinux=musl)
+    if system == "windows":
+        plat = None
+        if "platform_tag" in raw:  # bitness of the Python build, not of the OS
+            pt = _tags.normalize_platform(raw["platform_tag"])
+            plat = pt if pt in _WINDOWS_MACHINE else None
+        plat = plat or _tags.windows_platform(machine)
+        if plat is None:
+            raise error(
+                f"unknown Windows machine {machine!r}",
+                "platform_machine",
+                "use AMD64, x86 or ARM64 (or platform_tags = win_amd64)",
+            )
+        return [plat]
+    if system == "darwin":
+        arch = _tags.mac_arch(machine)
+        default = _tags.DEFAULT_MACOS.get(arch, (10, 12))
+        if "macos" in raw:
+            version = _version_pair("macos", raw["macos"], error, prefix="macosx", example="11.0")
+        else:
+            version = default
+            m = re.match(
+                r"macosx_(\d+)_(\d+)_", _tags.normalize_platform(raw.get("platform_tag", ""))
+            )
+            if m:  # the Python build's deployment target: the OS is at least that
+                version = max(version, (int(m.group(1)), int(m.group(2))))
+        return _tags.mac_platforms(version, arch)
+    if "platform_tag" in raw:
+        return [_tags.normalize_platform(raw["platform_tag"])]
+    return []
+
+
+def _filter_whl_tags(raw: Mapping[str, str], tag_list: list[Tag], error) -> list[Tag]:
+    """morgan's whl.tag.{interpreter,abi,platform} regexes narrow the list (re.match, as morgan)."""
+    patterns = []
+    for part in ("interpreter", "abi", "platform"):
+        key = f"whl.tag.{part}"
+        if raw.get(key):
+            try:
+                patterns.append((part, re.compile(raw[key])))
+            except re.error as exc:
+                raise error(
+                    f"invalid regular expression: {exc}", key, "e.g. whl.tag.platform = manylinux.*"
+                ) from None
+    if not patterns:
+        return tag_list
+    kept = [t for t in tag_list if all(p.match(getattr(t, part)) for part, p in patterns)]
+    if not kept:
+        raise error(
+            "the whl.tag.* filters leave no tag this environment accepts",
+            f"whl.tag.{patterns[0][0]}",
+            "loosen the expressions, or remove them",
+        )
+    return kept
