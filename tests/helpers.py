@@ -1,0 +1,83 @@
+"""Small builders for resolver/plan/mirror tests: envs, finders, populated fake indexes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from morgan_like.download import SdistCache
+from morgan_like.environments import Environment, environment_from_section
+from morgan_like.finder import Finder
+from morgan_like.resolver import EnvResolution, ResolveOptions, resolve_env
+from morgan_like.upstream import Upstream
+
+from .distbuilder import make_sdist, make_wheel
+from .fakeindex import FakeIndex
+
+LINUX = {
+    "os_name": "posix",
+    "sys_platform": "linux",
+    "platform_machine": "x86_64",
+    "platform_system": "Linux",
+    "platform_python_implementation": "CPython",
+    "implementation_name": "cpython",
+}
+WINDOWS = {
+    "os_name": "nt",
+    "sys_platform": "win32",
+    "platform_machine": "AMD64",
+    "platform_system": "Windows",
+    "platform_python_implementation": "CPython",
+    "implementation_name": "cpython",
+}
+
+
+def env(name: str, python: str, base: Mapping[str, str] = LINUX, **extra: str) -> Environment:
+    keys = dict(base, python_full_version=python, python_version=".".join(python.split(".")[:2]))
+    keys.update(extra)
+    return environment_from_section(name, keys, file="test.ini")
+
+
+def ini_env_block(name: str, python: str, base: Mapping[str, str] = LINUX, **extra: str) -> str:
+    keys = dict(base, python_full_version=python, python_version=".".join(python.split(".")[:2]))
+    keys.update(extra)
+    return f"[env.{name}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()) + "\n"
+
+
+def wheel(index: FakeIndex, dist_dir: Path, name: str, version: str, **kwargs) -> Path:
+    """Build a wheel and publish it; index-level options (yanked=...) go to the index."""
+    add = {k: kwargs.pop(k) for k in ("yanked", "serve_metadata") if k in kwargs}
+    path = make_wheel(dist_dir, name, version, **kwargs)
+    index.add(path, **add)
+    return path
+
+
+def sdist(index: FakeIndex, dist_dir: Path, name: str, version: str, **kwargs) -> Path:
+    add = {k: kwargs.pop(k) for k in ("yanked",) if k in kwargs}
+    path = make_sdist(dist_dir, name, version, **kwargs)
+    index.add(path, **add)
+    return path
+
+
+class Resolving:
+    """A Finder over a fake index, closed at the end of the test."""
+
+    def __init__(self, index: FakeIndex, tmp: Path) -> None:
+        self.upstream = Upstream(index.url, retries=1, backoff=0.01)
+        self.cache = SdistCache(self.upstream, tmp)
+        self.finder = Finder(self.upstream, self.cache.get)
+
+    def resolve(self, environment: Environment, *reqs: str, **options) -> EnvResolution:
+        return resolve_env(
+            environment, [Requirement(r) for r in reqs], self.finder, ResolveOptions(**options)
+        )
+
+    def pins(self, environment: Environment, *reqs: str, **options) -> dict[str, str]:
+        result = self.resolve(environment, *reqs, **options)
+        return {str(name): str(c.version) for name, c in result.pins.items()}
+
+    def close(self) -> None:
+        self.finder.close()
+        self.upstream.close()

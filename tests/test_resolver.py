@@ -1,0 +1,119 @@
+"""Resolution per env: the traps morgan falls into, against a fake upstream."""
+
+from __future__ import annotations
+
+import pytest
+
+from morgan_like.errors import ProjectNotFound, ResolutionError
+
+from .helpers import Resolving, env, wheel
+
+
+@pytest.fixture
+def res(fake_index, tmp_path):
+    resolving = Resolving(fake_index, tmp_path)
+    yield resolving
+    resolving.close()
+
+
+def test_requires_python_gives_each_env_its_own_version(fake_index, dists, res):
+    wheel(fake_index, dists, "alpha", "1.0", requires_python=">=3.6")
+    wheel(fake_index, dists, "alpha", "2.0", requires_python=">=3.8")
+    assert res.pins(env("old", "3.7.16"), "alpha") == {"alpha": "1.0"}
+    assert res.pins(env("new", "3.12.1"), "alpha") == {"alpha": "2.0"}
+
+
+def test_two_extras_at_once_keep_both_dependency_sets(fake_index, dists, res):
+    wheel(
+        fake_index,
+        dists,
+        "beta",
+        "1.0",
+        provides_extra=["x", "y"],
+        requires_dist=['gamma; extra == "x"', 'delta; extra == "y"', "base"],
+    )
+    for name in ("gamma", "delta", "base"):
+        wheel(fake_index, dists, name, "1.0")
+    pins = res.pins(env("e", "3.12.1"), "beta[x,y]")
+    assert pins == {"beta": "1.0", "gamma": "1.0", "delta": "1.0", "base": "1.0"}
+    assert res.pins(env("e", "3.12.1"), "beta[x]").keys() == {"beta", "gamma", "base"}
+
+
+def test_markers_evaluate_against_the_env(fake_index, dists, res):
+    wheel(
+        fake_index,
+        dists,
+        "app",
+        "1.0",
+        requires_dist=['compat; python_version < "3.8"', 'winonly; sys_platform == "win32"'],
+    )
+    wheel(fake_index, dists, "compat", "1.0")
+    wheel(fake_index, dists, "winonly", "1.0")
+    assert res.pins(env("old", "3.7.16"), "app").keys() == {"app", "compat"}
+    assert res.pins(env("new", "3.12.1"), "app").keys() == {"app"}
+
+
+def test_yanked_excluded_unless_pinned_exactly(fake_index, dists, res):
+    wheel(fake_index, dists, "yan", "1.0")
+    wheel(fake_index, dists, "yan", "2.0", yanked="broken build")
+    e = env("e", "3.12.1")
+    assert res.pins(e, "yan") == {"yan": "1.0"}
+    assert res.pins(e, "yan>=1") == {"yan": "1.0"}
+    assert res.pins(e, "yan==2.0") == {"yan": "2.0"}
+
+
+def test_prerelease_rules_follow_pip(fake_index, dists, res):
+    wheel(fake_index, dists, "onlypre", "1.0b1")
+    wheel(fake_index, dists, "mixed", "1.0")
+    wheel(fake_index, dists, "mixed", "2.0rc1")
+    e = env("e", "3.12.1")
+    assert res.pins(e, "onlypre") == {"onlypre": "1.0b1"}
+    assert res.pins(e, "mixed") == {"mixed": "1.0"}
+    assert res.pins(e, "mixed>=2.0rc1") == {"mixed": "2.0rc1"}
+    assert res.pins(e, "mixed", pre=True) == {"mixed": "2.0rc1"}
+
+
+def test_malformed_requires_dist_line_is_reported_and_skipped(fake_index, dists, res):
+    wheel(fake_index, dists, "bad", "1.0", requires_dist=["good1", "oops >>> 1", "good2>=1"])
+    wheel(fake_index, dists, "good1", "1.0")
+    wheel(fake_index, dists, "good2", "1.0")
+    result = res.resolve(env("e", "3.12.1"), "bad")
+    assert {str(n) for n in result.pins} == {"bad", "good1", "good2"}
+    assert any("oops" in p for p in result.problems)
+
+
+def test_conflict_message_names_both_sides_and_the_env(fake_index, dists, res):
+    wheel(fake_index, dists, "c1", "1.0", requires_dist=["shared<2"])
+    wheel(fake_index, dists, "c2", "1.0", requires_dist=["shared>=2"])
+    wheel(fake_index, dists, "shared", "1.0")
+    wheel(fake_index, dists, "shared", "2.0")
+    with pytest.raises(ResolutionError) as info:
+        res.resolve(env("legacy", "3.7.16"), "c1", "c2")
+    text = str(info.value)
+    assert "env 'legacy'" in text
+    assert "c1 1.0 depends on shared<2" in text
+    assert "c2 1.0 depends on shared>=2" in text
+
+
+def test_no_version_for_env_explains_requires_python(fake_index, dists, res):
+    wheel(fake_index, dists, "modern", "3.0", requires_python=">=3.10")
+    with pytest.raises(ResolutionError) as info:
+        res.resolve(env("legacy", "3.7.16"), "modern")
+    assert "3.0 requires Python >=3.10" in str(info.value)
+
+
+def test_missing_project_names_the_chain(fake_index, dists, res):
+    wheel(fake_index, dists, "top", "1.0", requires_dist=["middle"])
+    wheel(fake_index, dists, "middle", "1.0", requires_dist=["ghost"])
+    with pytest.raises(ProjectNotFound) as info:
+        res.resolve(env("e", "3.12.1"), "top")
+    assert "ghost" in str(info.value)
+    assert "top 1.0 -> middle 1.0 -> ghost" in str(info.value)
+
+
+def test_tags_decide_candidates(fake_index, dists, res):
+    wheel(fake_index, dists, "native", "2.0", tag="cp313-cp313t-manylinux_2_17_x86_64")
+    wheel(fake_index, dists, "native", "1.0", tag="cp38-abi3-manylinux_2_17_x86_64")
+    # 2.0 has only a free-threaded wheel: a normal 3.13 env must fall back to 1.0.
+    assert res.pins(env("e", "3.13.0"), "native") == {"native": "1.0"}
+    assert res.pins(env("ft", "3.13.0", free_threaded="true"), "native") == {"native": "2.0"}
