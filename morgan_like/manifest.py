@@ -181,6 +181,12 @@ class Manifest:
         with self._lock:
             return {k for k, v in self._files.items() if self._loaded.get(k) != v}
 
+    def is_changed_since_load(self, relpath: str) -> bool:
+        """Whether one relpath's entry differs from the loaded manifest (cheap, unlike the set)."""
+        key = normalize_relpath(relpath)
+        with self._lock:
+            return self._files.get(key) != self._loaded.get(key)
+
     def removed_since_load(self) -> set[str]:
         with self._lock:
             return set(self._loaded) - set(self._files)
