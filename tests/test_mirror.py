@@ -1,0 +1,180 @@
+"""The mirror command against the fake upstream: tree contents, re-runs, faults, diff-file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from morgan_like.cli import main
+from morgan_like.links import parse_html_page, parse_json_page
+
+from .distbuilder import make_sdist, make_wheel
+from .fakeindex import FakeIndex
+from .helpers import ini_env_block, sdist, wheel
+
+
+def write_config(root: Path, requirements: str, *pythons: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    blocks = "".join(ini_env_block(f"py{p.replace('.', '')}", p) for p in pythons or ("3.12.1",))
+    path = root / "morgan.ini"
+    path.write_text(blocks + "[requirements]\n" + requirements)
+    return path
+
+
+def mirror(root: Path, index: FakeIndex, *extra: str) -> int:
+    return main(["mirror", "-i", str(root), "-I", index.url, "-q", *extra])
+
+
+def file_gets(index: FakeIndex) -> list[str]:
+    return [
+        p for p in index.paths("GET") if p.startswith("/files/") and not p.endswith(".metadata")
+    ]
+
+
+@pytest.fixture
+def small(fake_index: FakeIndex, dists: Path, tiny_backend_wheel: Path) -> FakeIndex:
+    fake_index.add(tiny_backend_wheel)
+    wheel(fake_index, dists, "app", "1.0", requires_dist=["lib>=1"])
+    sdist(fake_index, dists, "app", "1.0", requires_dist=["lib>=1"])
+    wheel(fake_index, dists, "lib", "1.0")
+    wheel(fake_index, dists, "lib", "2.0")
+    return fake_index
+
+
+def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> None:
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    assert sorted(p.name for p in (root / "packages" / "lib").iterdir()) == [
+        "lib-2.0-py3-none-any.whl",
+        "lib-2.0-py3-none-any.whl.metadata",
+    ]
+    page = parse_json_page(
+        "app", (root / "simple/app/index.json").read_bytes(), "http://x/simple/app/"
+    )
+    assert {f.filename for f in page.files} == {"app-1.0-py3-none-any.whl", "app-1.0.tar.gz"}
+    html = parse_html_page(
+        "app", (root / "simple/app/index.html").read_text(), "http://x/simple/app/"
+    )
+    assert all(f.url.startswith("http://x/packages/app/") for f in html.files)
+    manifest = json.loads((root / "manifest.json").read_text())["files"]
+    on_disk = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    }
+    assert set(manifest) == on_disk - {"manifest.json"}
+    assert "packages/tinybackend/tinybackend-1.0-py3-none-any.whl" in manifest  # build requirement
+    assert not (root / ".morgan-like").exists()
+
+
+def test_rerun_fetches_nothing_new_and_sdist_once(small: FakeIndex, tmp_path: Path) -> None:
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    gets = file_gets(small)
+    assert gets.count("/files/app-1.0.tar.gz") == 1, (
+        "the sdist read for build requirements is not fetched twice"
+    )
+    small.reset_log()
+    assert mirror(root, small, "--diff-file", str(tmp_path / "diff")) == 0
+    assert file_gets(small) == []
+    assert (tmp_path / "diff").read_text() == ""
+
+
+def test_new_requirement_adds_only_the_delta_to_the_diff(
+    small: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    wheel(small, dists, "extra-thing", "1.0")
+    write_config(root, "app =\nextra-thing =\n")
+    assert mirror(root, small, "--diff-file", str(tmp_path / "diff")) == 0
+    diff = (tmp_path / "diff").read_text().split()
+    assert "packages/extra-thing/extra_thing-1.0-py3-none-any.whl" in diff
+    assert "simple/extra-thing/index.html" in diff and "simple/index.html" in diff
+    assert not any(p.startswith("packages/lib/") for p in diff)
+
+
+def test_prune_removes_and_records(small: FakeIndex, tmp_path: Path) -> None:
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    write_config(root, "lib =\n")
+    assert mirror(root, small, "--prune", "--diff-file", str(tmp_path / "diff")) == 0
+    removed = (tmp_path / "diff.removed").read_text().split()
+    assert "packages/app/app-1.0-py3-none-any.whl" in removed
+    assert not (root / "simple" / "app").exists()
+    assert "app/" not in (root / "simple/index.html").read_text()
+
+
+def test_corrupt_file_is_reported_and_never_indexed(
+    small: FakeIndex, tmp_path: Path, capsys
+) -> None:
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    small.corrupt("lib-2.0-py3-none-any.whl")
+    assert mirror(root, small) == 1
+    err = capsys.readouterr().err
+    assert "lib-2.0-py3-none-any.whl" in err and "sha256" in err
+    assert not (root / "packages/lib/lib-2.0-py3-none-any.whl").exists()
+    assert "lib-2.0" not in (root / "simple/lib/index.html").read_text()
+    assert (root / "packages/app/app-1.0-py3-none-any.whl").exists()
+
+
+def test_truncated_download_is_retried(small: FakeIndex, tmp_path: Path) -> None:
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    small.truncate("lib-2.0-py3-none-any.whl", times=1)
+    small.fail("app-1.0-py3-none-any.whl", times=1, status=503)
+    assert mirror(root, small) == 0
+    assert (root / "packages/lib/lib-2.0-py3-none-any.whl").exists()
+
+
+def test_dry_run_downloads_only_metadata(small: FakeIndex, tmp_path: Path, capsys) -> None:
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert main(["mirror", "-i", str(root), "-I", small.url, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "lib-2.0-py3-none-any.whl" in out and "total:" in out
+    assert file_gets(small) == []
+    assert not (root / "packages").exists()
+
+
+def test_bad_config_downloads_nothing(small: FakeIndex, tmp_path: Path, capsys) -> None:
+    root = tmp_path / "bundle"
+    write_config(root, "app = >>>1\n")
+    assert mirror(root, small) == 2
+    assert "morgan.ini" in capsys.readouterr().err
+    assert small.requests == []
+
+
+def test_legacy_sdist_brings_setuptools_and_wheel(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    fake_index.add(
+        make_sdist(dists, "oldstyle", "1.0", build_requires=None, egg_info_requires="lib\n")
+    )
+    fake_index.add(make_wheel(dists, "setuptools", "68.0"))
+    fake_index.add(make_wheel(dists, "wheel", "0.42.0"))
+    fake_index.add(make_wheel(dists, "lib", "1.0"))
+    root = tmp_path / "bundle"
+    write_config(root, "oldstyle =\n")
+    assert mirror(root, fake_index) == 0
+    for name in ("setuptools", "wheel", "lib", "oldstyle"):
+        assert (root / "packages" / name).is_dir(), name
+
+
+def test_all_versions_and_all_wheels(fake_index: FakeIndex, dists: Path, tmp_path: Path) -> None:
+    for version in ("1.0", "1.1", "2.0"):
+        wheel(fake_index, dists, "multi", version)
+    wheel(fake_index, dists, "native", "1.0", tag="cp312-cp312-manylinux_2_17_x86_64")
+    wheel(fake_index, dists, "native", "1.0", tag="cp38-abi3-manylinux_2_17_x86_64")
+    root = tmp_path / "bundle"
+    write_config(root, "multi = >=1.1\nnative =\n")
+    assert mirror(root, fake_index, "-a", "-W") == 0
+    assert len(list((root / "packages/multi").glob("*.whl"))) == 2
+    assert len(list((root / "packages/native").glob("*.whl"))) == 2
