@@ -142,9 +142,7 @@ class FakeIndex:
         self.files: dict[str, Dist] = {}
         self._lock = threading.Lock()
         self._log: list[Request] = []
-        self._failures: dict[str, list[int]] = {}  # path -> [remaining, status]
-        self._truncate: dict[str, int | None] = {}  # path -> remaining (None = always)
-        self._corrupt: dict[str, int | None] = {}
+        self._faults: dict[tuple[str, str], list[Any]] = {}  # (kind, path) -> [times, status]
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -269,51 +267,40 @@ class FakeIndex:
 
     # -- faults ----------------------------------------------------------------------
     @staticmethod
-    def _key(path_or_filename: str) -> str:
-        if "://" in path_or_filename:
-            return unquote(urlsplit(path_or_filename).path)
-        if path_or_filename.startswith("/"):
-            return path_or_filename
-        return "/files/" + path_or_filename
+    def _key(target: str) -> str:
+        """A URL path from a URL, a path, or a bare filename (= /files/<filename>)."""
+        if "://" in target:
+            return unquote(urlsplit(target).path)
+        return target if target.startswith("/") else "/files/" + target
+
+    def _inject(self, kind: str, target: str, times: int | None, status: int = 0) -> None:
+        with self._lock:
+            self._faults[(kind, self._key(target))] = [times, status]
 
     def fail(self, path_or_filename: str, times: int = 1, status: int = 503) -> None:
         """The next ``times`` requests of this path (or /files/<filename>) get ``status``."""
-        with self._lock:
-            self._failures[self._key(path_or_filename)] = [times, status]
+        self._inject("fail", path_or_filename, times, status)
 
     def truncate(self, filename: str, times: int | None = None) -> None:
         """Send half the body (Content-Length stays full), then close; None = every time."""
-        with self._lock:
-            self._truncate[self._key(filename)] = times
+        self._inject("truncate", filename, times)
 
     def corrupt(self, filename: str, times: int | None = None) -> None:
         """Serve bytes that differ from the advertised sha256 (same length)."""
-        with self._lock:
-            self._corrupt[self._key(filename)] = times
+        self._inject("corrupt", filename, times)
 
     def clear_faults(self) -> None:
         with self._lock:
-            self._failures.clear()
-            self._truncate.clear()
-            self._corrupt.clear()
+            self._faults.clear()
 
-    def _take(self, table: dict[str, Any], path: str) -> bool:
+    def _take(self, kind: str, path: str) -> int | None:
+        """The status of a fault due on this request (counting it), else None."""
         with self._lock:
-            if path not in table:
-                return False
-            remaining = table[path]
-            if remaining is not None:
-                if remaining <= 0:
-                    return False
-                table[path] = remaining - 1
-            return True
-
-    def _take_failure(self, path: str) -> int | None:
-        with self._lock:
-            entry = self._failures.get(path)
-            if not entry or entry[0] <= 0:
+            entry = self._faults.get((kind, path))
+            if entry is None or (entry[0] is not None and entry[0] <= 0):
                 return None
-            entry[0] -= 1
+            if entry[0] is not None:
+                entry[0] -= 1
             return entry[1]
 
     # -- observability ---------------------------------------------------------------
@@ -331,10 +318,6 @@ class FakeIndex:
     def reset_log(self) -> None:
         with self._lock:
             self._log.clear()
-
-    def paths(self, method: str | None = None) -> list[str]:
-        """The paths requested so far (optionally only those of one method)."""
-        return [r.path for r in self.requests if method is None or r.method == method]
 
     def _record(self, request: Request) -> None:
         with self._lock:
@@ -422,8 +405,8 @@ class _Handler(BaseHTTPRequestHandler):
     index: FakeIndex
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the request log is ``index.requests``."""
 
     def do_GET(self) -> None:
         self._handle(head=False)
@@ -448,7 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(index.latency)
         split = urlsplit(self.path)
         path = unquote(split.path)
-        status = index._take_failure(path)
+        status = index._take("fail", path)
         if status is not None:
             return self._send(status, b"injected failure\n", "text/plain", head)
         if path == "/simple" or path == "/simple/":
@@ -485,11 +468,12 @@ class _Handler(BaseHTTPRequestHandler):
             chosen = negotiate(wanted, offers)
         if chosen is None:
             return self._send(406, b"not acceptable\n", "text/plain", head)
-        if chosen == JSON_TYPE:
-            body = index.root_json() if norm is None else index.project_json(norm)
-        else:
-            body = index.root_html() if norm is None else index.project_html(norm)
-        serial = index.serial if norm is None else index.project_serial(norm)
+        with index._lock:  # a test may add() files while a client reads pages
+            if chosen == JSON_TYPE:
+                body = index.root_json() if norm is None else index.project_json(norm)
+            else:
+                body = index.root_html() if norm is None else index.project_html(norm)
+            serial = index.serial if norm is None else index.project_serial(norm)
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         headers = {
             "Vary": "Accept",
@@ -501,23 +485,20 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(304, b"", None, True, headers)
         self._send(200, body, chosen, head, headers)
 
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str | None,
-        head: bool,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    def _start(self, status: int, length: int | None, ctype: str | None, headers: dict) -> None:
+        """Status line and headers; Content-Length is always exact (keep-alive)."""
         self._status = status
         self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        if status != 304:
-            self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
+
+    def _send(self, status: int, body: bytes, ctype: str | None, head: bool, headers=None) -> None:
+        self._start(status, None if status == 304 else len(body), ctype, headers or {})
         if not head and body:
             self.wfile.write(body)
             self._sent += len(body)
@@ -554,17 +535,11 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 200 and self.headers.get("If-None-Match") == etag:
             return self._send(304, b"", None, True, headers)
         length = end - start + 1
-        self._status = status
-        self.send_response(status)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(length))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
+        self._start(status, length, "application/octet-stream", headers)
         if head:
             return
-        truncated = index._take(index._truncate, path)
-        corrupt = index._take(index._corrupt, path)
+        truncated = index._take("truncate", path) is not None
+        corrupt = index._take("corrupt", path) is not None
         limit = length // 2 if truncated else length
         for chunk in _read(dist.path if metadata is None else metadata, start, limit, corrupt):
             self.wfile.write(chunk)
@@ -602,15 +577,3 @@ def serve_directory(directory: str | Path, **options: Any) -> FakeIndex:
         if entry.endswith((".whl", ".tar.gz", ".zip")):
             index.add(Path(directory, entry))
     return index
-
-
-if __name__ == "__main__":  # python -m tests.fakeindex DIR: serve DIR until interrupted
-    import sys
-
-    served = serve_directory(sys.argv[1])
-    print(served.url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        served.stop()

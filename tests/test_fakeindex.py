@@ -370,3 +370,25 @@ def test_pip_builds_an_sdist_with_tinybackend(
         assert zf.read("sdist_only/__init__.py") == b'__version__ = "3.0"\n'
     assert b"Requires-Dist: never-fetched" in read_wheel_metadata(built)
     assert any("tinybackend" in r.path for r in fake_index.requests)
+
+
+def test_uv_installs_wheels_and_builds_sdists(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, tiny_backend_wheel: Path
+) -> None:
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists() or not os.path.exists(PY312):
+        pytest.skip("needs uv and pyenv CPython 3.12")
+    fake_index.add(tiny_backend_wheel)
+    fake_index.add(make_wheel(dists, "dep_a", "1.0", requires_python=">=3.8"))
+    fake_index.add(make_sdist(dists, "dyn", "1.0", requires_dist=["dep-a"], dynamic=["Requires-Dist"],
+                              include_requires_dist_in_pkg_info=False))  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env.update(UV_CACHE_DIR=str(tmp_path / "cache"), UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never")
+    target = tmp_path / "target"
+    result = subprocess.run(
+        [str(uv), "pip", "install", "--target", str(target), "--python", PY312,
+         "--index-url", fake_index.url, "dyn"],
+        env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (target / "dyn" / "__init__.py").exists() and (target / "dep_a").is_dir()
