@@ -1,0 +1,84 @@
+"""bandersnatch-style diff-file: what changed in the tree, for incremental transfers.
+
+``DIFF`` lists every created or changed file, one tree-relative path per line
+("/" separators, sorted, unique), so either of these carries a run's changes:
+
+    rsync -a --files-from=DIFF bundle/ dest/
+    tar -C bundle -cf update.tar -T DIFF
+
+``DIFF.removed`` lists the paths to delete on the other side, e.g.
+``(cd dest && xargs -r -d '\\n' rm -f -- < DIFF.removed)``; directories emptied
+that way can then go with ``find dest -type d -empty -delete``.
+
+The lists are reconciled with the tree when written: a "changed" path that no
+longer exists moves to the removed list (rsync and tar fail on missing files),
+and a "removed" path that exists again is dropped from it.  Hidden paths
+(``.morgan-like/`` working state) never travel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from morgan_like.manifest import atomic_write_bytes, is_listed, normalize_relpath
+
+REMOVED_SUFFIX = ".removed"
+
+
+def diff_paths(
+    tree_root: Path, changed: Iterable[str], removed: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """(changed, removed) relpaths, normalized, sorted, unique and consistent with the tree."""
+    root = Path(tree_root)
+    out_changed: set[str] = set()
+    out_removed: set[str] = set()
+    for relpath in changed:
+        rel = normalize_relpath(relpath)
+        if not _travels(rel):
+            continue
+        if (root / rel).is_file():
+            out_changed.add(rel)
+        else:
+            out_removed.add(rel)
+    for relpath in removed:
+        rel = normalize_relpath(relpath)
+        if _travels(rel) and not (root / rel).exists():
+            out_removed.add(rel)
+    return sorted(out_changed), sorted(out_removed)
+
+
+def _travels(relpath: str) -> bool:
+    # manifest.json does travel (the far side verifies against it); hidden paths do not.
+    return relpath == "manifest.json" or is_listed(relpath)
+
+
+def _lines(paths: list[str]) -> bytes:
+    return "".join(f"{p}\n" for p in paths).encode("utf-8")
+
+
+def write_diff(
+    tree_root: Path,
+    diff_file: str | Path,
+    changed: Iterable[str],
+    removed: Iterable[str],
+    *,
+    append_epoch: bool = False,
+) -> tuple[Path, Path]:
+    """Write ``diff_file`` (``<diff_file>-<epoch>`` with append_epoch) and ``<that>.removed``.
+
+    A relative ``diff_file`` is relative to the current directory, not to the tree
+    (as bandersnatch's diff-file setting); keep it outside the tree, or it would be
+    listed in the next run's manifest.  Both files are written atomically and always
+    exist afterwards, empty when nothing changed.  Returns their absolute paths.
+    """
+    target = Path(diff_file).expanduser()
+    if append_epoch:
+        target = target.with_name(f"{target.name}-{int(time.time())}")
+    target = target.absolute()
+    removed_target = target.with_name(target.name + REMOVED_SUFFIX)
+    changed_paths, removed_paths = diff_paths(tree_root, changed, removed)
+    atomic_write_bytes(target, _lines(changed_paths))
+    atomic_write_bytes(removed_target, _lines(removed_paths))
+    return target, removed_target
