@@ -226,7 +226,8 @@ def _project_table(
         match = re.search(r"""extra\s*==\s*['"]([^'"]+)['"]""", req)
         if match and match.group(1) in extras:
             base = re.sub(r"""\s*(and\s+)?extra\s*==\s*['"][^'"]+['"]""", "", req).strip()
-            extras[match.group(1)].append(base.rstrip(";").strip())
+            base = re.sub(r";\s*and\s+", "; ", base).rstrip(";").strip()
+            extras[match.group(1)].append(base)
         else:
             deps.append(req)
     if "requires-dist" in dyn:

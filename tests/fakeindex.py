@@ -17,8 +17,10 @@ import hashlib
 import html
 import json
 import os
+import tarfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.parser import HeaderParser
@@ -27,7 +29,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 from .distbuilder import read_sdist_pkg_info, read_wheel_metadata
@@ -217,14 +225,21 @@ class FakeIndex:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 data_hash.update(chunk)
                 size += len(chunk)
-        version: str | None = None
-        if filename.endswith(".whl"):
-            name, ver, _build, _tags = parse_wheel_filename(filename)
-            raw: bytes | None = read_wheel_metadata(path)
-        else:
-            name, ver = parse_sdist_filename(filename)
-            raw = read_sdist_pkg_info(path)
-        version = str(ver)
+        try:  # a deliberately broken file needs an explicit project=
+            if filename.endswith(".whl"):
+                name, ver, _build, _tags = parse_wheel_filename(filename)
+            else:
+                name, ver = parse_sdist_filename(filename)
+            version: str | None = str(ver)
+        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+            if project is None:
+                raise
+            name, version = project, None
+        try:
+            reader = read_wheel_metadata if filename.endswith(".whl") else read_sdist_pkg_info
+            raw = reader(path)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, tarfile.TarError):
+            raw = None
         headers = HeaderParser().parsestr(raw.decode("utf-8", "replace")) if raw else None
         if requires_python is AUTO:
             requires_python = headers.get("Requires-Python") if headers else None

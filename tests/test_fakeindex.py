@@ -32,6 +32,7 @@ PIP_ACCEPT = (
 )
 PY312 = "/root/.pyenv/versions/3.12.1/bin/python"
 PY37 = "/root/.pyenv/versions/3.7.16/bin/python"
+PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
 
 
 def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET"):
@@ -285,9 +286,12 @@ def test_sdist_layouts(dists: Path) -> None:
     )
 
 
-def test_tiny_backend_builds_on_python37(
-    tmp_path: Path, dists: Path, tiny_backend_wheel: Path
+@pytest.mark.parametrize("python", [PY37, PY313], ids=["py37", "py313"])
+def test_tiny_backend_builds_on_old_and_new_pythons(
+    python: str, tmp_path: Path, dists: Path, tiny_backend_wheel: Path
 ) -> None:
+    if not os.path.exists(python):
+        pytest.skip(f"{python} missing")
     sdist = make_sdist(
         dists,
         "tb-demo",
@@ -302,7 +306,6 @@ def test_tiny_backend_builds_on_python37(
         "import sys; sys.path.insert(0, sys.argv[1]); import tinybackend as b;"
         "print(b.build_wheel(sys.argv[2]))"
     )
-    python = PY37 if os.path.exists(PY37) else sys.executable
     out = subprocess.run(
         [python, "-c", script, str(tiny_backend_wheel), str(tmp_path)],
         cwd=tmp_path / "tb-demo-1.0",
@@ -392,3 +395,18 @@ def test_uv_installs_wheels_and_builds_sdists(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (target / "dyn" / "__init__.py").exists() and (target / "dep_a").is_dir()
+
+
+def test_add_accepts_broken_files_with_an_explicit_project(
+    fake_index: FakeIndex, dists: Path
+) -> None:
+    junk = dists / "junk-1.0-py3-none-any.whl"
+    junk.write_bytes(b"not a zip")
+    url = fake_index.add(junk)
+    assert fetch(url)[2] == b"not a zip" and fetch(url + ".metadata")[0] == 404
+    odd = dists / "odd_name.tar.bz2"
+    odd.write_bytes(b"x")
+    with pytest.raises(ValueError):
+        fake_index.add(odd)
+    fake_index.add(odd, project="Odd")
+    assert fetch(fake_index.url + "odd/")[0] == 200
