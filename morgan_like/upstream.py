@@ -51,6 +51,10 @@ class UpstreamHTTPError(UpstreamError, requests.HTTPError):
         return str(self.args[0])
 
 
+class RangeError(UpstreamError):
+    """A 206 answer we cannot use (no or wrong Content-Range, short body)."""
+
+
 # ---------------------------------------------------------------- pip config
 
 
@@ -343,8 +347,14 @@ class Upstream:
         if response.status_code == 206:
             parsed = _parse_content_range(response.headers.get("Content-Range"))
             if parsed is None:
-                raise UpstreamError(f"GET {redact_url(url)}: 206 without a usable Content-Range")
-            return body, parsed[2], True
+                raise RangeError(f"GET {redact_url(url)}: 206 without a usable Content-Range")
+            first, last, total = parsed
+            if (start is not None and first != start) or len(body) != last - first + 1:
+                raise RangeError(
+                    f"GET {redact_url(url)}: asked for {spec}, got {len(body)} bytes "
+                    f"labelled {response.headers.get('Content-Range')}"
+                )
+            return body, total, True
         return body, len(body), False
 
     def project_page(self, name: str) -> ProjectPage:

@@ -1,0 +1,316 @@
+"""Static dependencies of a local sdist, read in memory (nothing is extracted to disk).
+
+An sdist's dependencies are only trustworthy without a build when some file
+declares them statically; we try, in order: PKG-INFO (Metadata 2.2+ without
+``Dynamic: Requires-Dist``), setuptools' ``*.egg-info/requires.txt``, the
+static ``[project]`` table of pyproject.toml, and PKG-INFO written by a backend
+whose metadata is declarative by design (poetry-core, flit-core).  Anything
+else raises MetadataError: guessing would silently bundle the wrong things.
+"""
+
+from __future__ import annotations
+
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .errors import MetadataError
+from .links import RemoteFile
+from .metadata import DistMetadata, parse_core_metadata, parse_metadata_fields
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")  # pip's default without [build-system]
+STATIC_BACKENDS = ("poetry.core.masonry.api", "poetry.masonry.api", "flit_core.buildapi")
+_MAX_MEMBER = 16 * 1024 * 1024  # metadata files are small; refuse to inflate anything bigger
+_WANTED = ("PKG-INFO", "requires.txt", "pyproject.toml")
+
+
+@dataclass
+class _Sdist:
+    """The few members we need, keyed by path relative to the archive's top directory."""
+
+    filename: str
+    files: dict[str, bytes] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+
+    def toml(self) -> dict[str, Any] | None:
+        data = self.files.get("pyproject.toml")
+        if data is None:
+            return None
+        try:
+            return tomllib.loads(data.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise MetadataError(
+                f"{self.filename}: pyproject.toml is not valid TOML: {exc}"
+            ) from exc
+
+
+def _clean(name: str) -> str | None:
+    """A member path as a relative POSIX path, or None for absolute / ``..`` paths."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    parts = [p for p in path.parts if p not in ("", ".")]
+    if not parts or path.is_absolute() or ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def _wanted(path: str) -> bool:
+    parts = path.split("/")
+    return parts[-1] in _WANTED and len(parts) <= 4
+
+
+def _read_archive(path: Path) -> _Sdist:
+    """Read the member list and the few wanted files of a .tar.* or .zip sdist."""
+    raw: dict[str, bytes] = {}
+    names: list[str] = []
+    try:
+        if path.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                for info in zf.infolist():
+                    name = _clean(info.filename)
+                    if name is None or info.is_dir():
+                        continue
+                    names.append(name)
+                    if _wanted(name) and info.file_size <= _MAX_MEMBER:
+                        raw[name] = zf.read(info)
+        else:
+            with tarfile.open(path, "r|*") as tf:  # one streaming pass
+                for member in tf:
+                    name = _clean(member.name)
+                    if name is None or not member.isfile():
+                        continue  # links and devices are never read
+                    names.append(name)
+                    if _wanted(name) and member.size <= _MAX_MEMBER:
+                        extracted = tf.extractfile(member)
+                        if extracted is not None:
+                            raw[name] = extracted.read()
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise MetadataError(f"{path.name}: cannot read sdist: {exc}") from exc
+    # Strip the single top-level directory ("name-1.0/") that sdists are built around.
+    tops = {n.split("/", 1)[0] for n in names}
+    prefix = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in names) else ""
+    sdist = _Sdist(path.name)
+    sdist.names = {n[len(prefix) :] for n in names}
+    sdist.files = {n[len(prefix) :]: data for n, data in raw.items()}
+    return sdist
+
+
+def _with_marker(req: Requirement, *clauses: str | None) -> Requirement:
+    """``req`` with its own marker and ``clauses`` joined by ``and``."""
+    parts = [f"({m})" for m in (str(req.marker) if req.marker else None, *clauses) if m]
+    if parts:
+        req.marker = Marker(" and ".join(parts)) if len(parts) > 1 else Marker(parts[0][1:-1])
+    return req
+
+
+def _extra_clause(extra: str) -> str:
+    return f'extra == "{extra}"'
+
+
+def parse_requires_txt(text: str, origin: str) -> tuple[list[Requirement], list[str], list[str]]:
+    """setuptools' requires.txt → (requirements, extras, problems).
+
+    ``[extra]``, ``[:marker]`` and ``[extra:marker]`` sections become markers.
+    """
+    reqs: list[Requirement] = []
+    extras: list[str] = []
+    problems: list[str] = []
+    extra: str | None = None
+    marker: str | None = None
+    skip = False
+    for lineno, line in enumerate((ln.strip() for ln in text.splitlines()), 1):
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            inner = line.strip("[]").strip()
+            name, _, cond = inner.partition(":")
+            extra, marker, skip = name.strip() or None, cond.strip() or None, False
+            if marker:
+                try:
+                    Marker(marker)
+                except InvalidMarker as exc:
+                    problems.append(f"{origin}: skipped section {line!r} (bad marker: {exc})")
+                    skip = True
+            if extra and extra not in extras:
+                extras.append(extra)
+            continue
+        if skip:
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement as exc:
+            problems.append(f"{origin}:{lineno}: skipped malformed requirement {line!r}: {exc}")
+            continue
+        reqs.append(_with_marker(req, marker, _extra_clause(extra) if extra else None))
+    return reqs, extras, problems
+
+
+def _egg_info_dir(sdist: _Sdist, project: str | None) -> str | None:
+    """The setuptools egg-info directory (top level or one level down, e.g. src/)."""
+    dirs = {n.rsplit("/", 1)[0] for n in sdist.names if "/" in n}
+    found = sorted((d.count("/"), d) for d in dirs if d.endswith(".egg-info") and d.count("/") <= 1)
+    if project:
+        for _depth, d in found:
+            stem = d.rsplit("/", 1)[-1][: -len(".egg-info")]
+            if canonicalize_name(stem.split("-")[0]) == canonicalize_name(project):
+                return d
+    return found[0][1] if found else None
+
+
+def _version_at_least(value: str | None, minimum: str) -> bool:
+    try:
+        return value is not None and Version(value) >= Version(minimum)
+    except InvalidVersion:
+        return False
+
+
+def _name_version(filename: str) -> tuple[str, str]:
+    probe = RemoteFile(filename=filename, url="")
+    return (probe.project or filename), (str(probe.version) if probe.version else "")
+
+
+def sdist_metadata(path: Path) -> DistMetadata:
+    """The static dependencies of a local sdist; MetadataError if none are static."""
+    path = Path(path)
+    sdist = _read_archive(path)
+    filename = path.name
+    reasons: list[str] = []
+    pkg_info = sdist.files.get("PKG-INFO")
+    fields: dict[str, Any] = {}
+    if pkg_info is not None:
+        fields = dict(parse_metadata_fields(pkg_info, filename)[0])
+    name = fields.get("name") or _name_version(filename)[0]
+    version = fields.get("version") or _name_version(filename)[1]
+    requires_python = fields.get("requires_python") or None
+    dynamic = {d.lower() for d in fields.get("dynamic", [])}
+
+    # a. PKG-INFO, when the core metadata spec says its Requires-Dist is static.
+    if pkg_info is None:
+        reasons.append("no PKG-INFO")
+    elif not _version_at_least(fields.get("metadata_version"), "2.2"):
+        reasons.append(f"PKG-INFO is Metadata-Version {fields.get('metadata_version')} (< 2.2)")
+    elif "requires-dist" in dynamic:
+        reasons.append("PKG-INFO marks Requires-Dist as Dynamic")
+    else:
+        return _sdist_result(parse_core_metadata(pkg_info, filename, source="pkg-info"))
+
+    # b. setuptools' egg-info (no requires.txt there means no requirements).
+    egg = _egg_info_dir(sdist, name)
+    if egg is not None:
+        text = sdist.files.get(f"{egg}/requires.txt", b"").decode("utf-8", "replace")
+        reqs, extras, problems = parse_requires_txt(text, f"{filename}: {egg}/requires.txt")
+        declared = list(fields.get("provides_extra", []))
+        known = {canonicalize_name(e) for e in declared}
+        declared += [e for e in extras if canonicalize_name(e) not in known]
+        return DistMetadata(
+            name, version, reqs, requires_python, declared, None, problems, "requires.txt"
+        )
+    reasons.append("no *.egg-info/requires.txt")
+
+    # c. the static [project] table of pyproject.toml.
+    try:
+        doc = sdist.toml()
+    except MetadataError:
+        doc = None
+        reasons.append("pyproject.toml is not valid TOML")
+    project = (doc or {}).get("project")
+    if doc is None:
+        if "pyproject.toml" not in sdist.files:
+            reasons.append("no pyproject.toml")
+    elif not isinstance(project, dict):
+        reasons.append("pyproject.toml has no [project] table")
+    elif "dependencies" in project.get("dynamic", []):
+        reasons.append("pyproject.toml lists dependencies as dynamic")
+    else:
+        return _from_project(filename, project, fields, version)
+
+    # d. PKG-INFO from a backend that only ever writes declared metadata.
+    backend = ((doc or {}).get("build-system") or {}).get("build-backend")
+    if pkg_info is not None and backend in STATIC_BACKENDS and "requires-dist" not in dynamic:
+        return _sdist_result(parse_core_metadata(pkg_info, filename, source="pkg-info"))
+
+    raise MetadataError(
+        f"{filename}: cannot read its dependencies statically: {', '.join(reasons)}; "
+        "build it on a machine with network, or pin its dependencies in [requirements]"
+    )
+
+
+def _sdist_result(meta: DistMetadata) -> DistMetadata:
+    meta.raw = None  # PKG-INFO is never served as PEP 658 metadata
+    return meta
+
+
+def _from_project(
+    filename: str, project: dict[str, Any], fields: dict[str, Any], version: str
+) -> DistMetadata:
+    """DistMetadata from a PEP 621 [project] table whose dependencies are static."""
+    origin = f"{filename}: pyproject.toml"
+    dynamic = set(project.get("dynamic", []))
+    problems: list[str] = []
+    reqs: list[Requirement] = []
+
+    def add(lines: Any, extra: str | None) -> None:
+        if not isinstance(lines, list):
+            problems.append(
+                f"{origin}: ignored non-list dependencies{f' of [{extra}]' if extra else ''}"
+            )
+            return
+        for line in lines:
+            try:
+                req = Requirement(str(line))
+            except InvalidRequirement as exc:
+                problems.append(f"{origin}: skipped malformed requirement {line!r}: {exc}")
+                continue
+            reqs.append(_with_marker(req, _extra_clause(extra) if extra else None))
+
+    add(project.get("dependencies", []), None)
+    optional = project.get("optional-dependencies", {})
+    extras: list[str] = []
+    if "optional-dependencies" in dynamic:
+        problems.append(f"{origin}: optional-dependencies are dynamic; extras' needs are unknown")
+        extras = list(fields.get("provides_extra", []))
+    elif isinstance(optional, dict):
+        for extra, lines in optional.items():
+            extras.append(extra)
+            add(lines, extra)
+    requires_python = project.get("requires-python") if "requires-python" not in dynamic else None
+    requires_python = requires_python or fields.get("requires_python") or None
+    name = str(project.get("name") or fields.get("name") or _name_version(filename)[0])
+    if not version and isinstance(project.get("version"), str):
+        version = project["version"]
+    return DistMetadata(name, version, reqs, requires_python, extras, None, problems, "pyproject")
+
+
+def sdist_build_requires(path: Path) -> list[Requirement]:
+    """What building this sdist needs: [build-system].requires, else pip's legacy default."""
+    path = Path(path)
+    sdist = _read_archive(path)
+    doc = sdist.toml()
+    build_system = (doc or {}).get("build-system")
+    if not isinstance(build_system, dict):
+        return [Requirement(r) for r in LEGACY_BUILD_REQUIRES]
+    requires = build_system.get("requires")
+    if not isinstance(requires, list):
+        # pip refuses to build such an sdist; say so now rather than offline.
+        raise MetadataError(f"{path.name}: pyproject.toml [build-system] has no 'requires' list")
+    reqs = []
+    for line in requires:
+        try:
+            reqs.append(Requirement(str(line)))
+        except InvalidRequirement as exc:
+            raise MetadataError(
+                f"{path.name}: pyproject.toml [build-system] requires {line!r} is malformed: {exc}"
+            ) from exc
+    return reqs
