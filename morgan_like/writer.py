@@ -102,9 +102,11 @@ class TreeWriter:
         self.changed.discard(relpath)
 
     def _report(self, relpath: str, wrote: bool) -> bool:
-        """Whether this relpath goes into this call's changed list (at most once per session
-        unless rewritten): bytes written now, or a manifest entry new since load (a download)."""
-        if wrote or (relpath not in self.changed and self.manifest.is_changed_since_load(relpath)):
+        """Whether this relpath goes into this call's changed list: bytes written now, or an
+        entry that differs from the manifest as loaded (a download, or a page rewritten by an
+        earlier call such as prune).  So per-call lists are complete on their own; a path may
+        be reported by several calls, which the diff-file dedupes."""
+        if wrote or self.manifest.is_changed_since_load(relpath):
             self._note_changed(relpath)
             return True
         return False
