@@ -58,7 +58,6 @@ _SYSTEMS = {
     "darwin": ("posix", "darwin", "Darwin"),
 }
 _DEFAULT_MACHINE = {"linux": "x86_64", "windows": "AMD64", "darwin": "arm64"}
-_WINDOWS_MACHINE = {"win_amd64": "AMD64", "win32": "x86", "win_arm64": "ARM64"}
 _PYTHON_VERSION = re.compile(r"\d+\.\d+")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -187,8 +186,10 @@ def environment_from_section(name: str, keys: Mapping[str, str], *, file: str) -
             )
     else:
         tag_list = _derive_tags(raw, markers, system, implementation, full, error)
-
-    tag_list = _filter_whl_tags(raw, tag_list, error)
+    try:
+        tag_list = _tags.filter_whl_tags(raw, tag_list)
+    except _tags.TagKeyError as exc:
+        raise error(exc.problem, exc.key, exc.hint) from None
     return Environment(name=name, markers=markers, tags=tag_list, python_full_version=full)
 
 
@@ -298,7 +299,7 @@ def _machine_from_platform_tag(platform_tag: str | None, system: str | None) -> 
     if platform_tag:
         pt = _tags.normalize_platform(platform_tag)
         if system == "windows":
-            return _WINDOWS_MACHINE.get(pt, _DEFAULT_MACHINE["windows"])
+            return _tags.WINDOWS_MACHINE.get(pt, _DEFAULT_MACHINE["windows"])
         if system == "linux" and pt.startswith("linux_"):
             return pt[len("linux_") :]
         if system == "darwin":
@@ -306,18 +307,6 @@ def _machine_from_platform_tag(platform_tag: str | None, system: str | None) -> 
             if arch in ("arm64", "x86_64"):
                 return arch
     return _DEFAULT_MACHINE.get(system or "", "")
-
-
-def _version_pair(key: str, value: str, error, *, prefix: str, example: str) -> tuple[int, int]:
-    """``2.28`` / ``2_28`` / ``manylinux_2_28`` -> (2, 28)."""
-    v = value.strip().lower()
-    legacy = {name: ver for ver, name in _tags.LEGACY_MANYLINUX.items()}
-    if prefix == "manylinux" and v in legacy:
-        return legacy[v]
-    m = re.fullmatch(rf"(?:{prefix}_?)?(\d+)[._](\d+)", v)
-    if not m:
-        raise error(f"{key} = {value!r} is not a version", key, f"write e.g. {key} = {example}")
-    return int(m.group(1)), int(m.group(2))
 
 
 def _derive_tags(raw, markers, system, implementation, full: Version, error) -> list[Tag]:
@@ -360,7 +349,10 @@ def _derive_tags(raw, markers, system, implementation, full: Version, error) -> 
                 "e.g. platform_tags = manylinux_2_17_x86_64",
             )
     else:
-        platforms = _derive_platforms(raw, markers, system, error)
+        try:
+            platforms = _tags.derive_platforms(raw, system, markers["platform_machine"])
+        except _tags.TagKeyError as exc:
+            raise error(exc.problem, exc.key, exc.hint) from None
     iv: tuple[int, ...] | None = None
     if implementation == "pypy" and markers["implementation_version"]:
         try:
@@ -379,85 +371,3 @@ def _derive_tags(raw, markers, system, implementation, full: Version, error) -> 
         implementation_version=iv,
         linux=system == "linux",
     )
-
-
-def _derive_platforms(raw, markers, system, error) -> list[str]:
-    machine = markers["platform_machine"]
-    if system == "linux":
-        if "manylinux" in raw and "musllinux" in raw:
-            raise error(
-                "both manylinux and musllinux given",
-                "musllinux",
-                "a glibc system takes manylinux = 2.X, a musl system (Alpine) musllinux = 1.X",
-            )
-        many = musl = None
-        if "manylinux" in raw:
-            many = _version_pair(
-                "manylinux", raw["manylinux"], error, prefix="manylinux", example="2.28"
-            )
-            arch = _tags.linux_arch(machine)
-            floor = _tags.MANYLINUX_FLOOR.get(arch, _tags.MANYLINUX_DEFAULT_FLOOR)
-            if many[0] != 2 or many < floor:
-                raise error(
-                    f"manylinux = {raw['manylinux']} is below the oldest manylinux for {arch} ({floor[0]}.{floor[1]})",
-                    "manylinux",
-                    "give the glibc version of the target, e.g. manylinux = 2.28 (see `ldd --version`)",
-                )
-        if "musllinux" in raw:
-            musl = _version_pair(
-                "musllinux", raw["musllinux"], error, prefix="musllinux", example="1.2"
-            )
-        return _tags.linux_platforms(_tags.linux_arch(machine), manylinux=many, musllinux=musl)
-    if system == "windows":
-        plat = None
-        if "platform_tag" in raw:  # bitness of the Python build, not of the OS
-            pt = _tags.normalize_platform(raw["platform_tag"])
-            plat = pt if pt in _WINDOWS_MACHINE else None
-        plat = plat or _tags.windows_platform(machine)
-        if plat is None:
-            raise error(
-                f"unknown Windows machine {machine!r}",
-                "platform_machine",
-                "use AMD64, x86 or ARM64 (or platform_tags = win_amd64)",
-            )
-        return [plat]
-    if system == "darwin":
-        arch = _tags.mac_arch(machine)
-        default = _tags.DEFAULT_MACOS.get(arch, (10, 12))
-        if "macos" in raw:
-            version = _version_pair("macos", raw["macos"], error, prefix="macosx", example="11.0")
-        else:
-            version = default
-            m = re.match(
-                r"macosx_(\d+)_(\d+)_", _tags.normalize_platform(raw.get("platform_tag", ""))
-            )
-            if m:  # the Python build's deployment target: the OS is at least that
-                version = max(version, (int(m.group(1)), int(m.group(2))))
-        return _tags.mac_platforms(version, arch)
-    if "platform_tag" in raw:
-        return [_tags.normalize_platform(raw["platform_tag"])]
-    return []
-
-
-def _filter_whl_tags(raw: Mapping[str, str], tag_list: list[Tag], error) -> list[Tag]:
-    """morgan's whl.tag.{interpreter,abi,platform} regexes narrow the list (re.match, as morgan)."""
-    patterns = []
-    for part in ("interpreter", "abi", "platform"):
-        key = f"whl.tag.{part}"
-        if raw.get(key):
-            try:
-                patterns.append((part, re.compile(raw[key])))
-            except re.error as exc:
-                raise error(
-                    f"invalid regular expression: {exc}", key, "e.g. whl.tag.platform = manylinux.*"
-                ) from None
-    if not patterns:
-        return tag_list
-    kept = [t for t in tag_list if all(p.match(getattr(t, part)) for part, p in patterns)]
-    if not kept:
-        raise error(
-            "the whl.tag.* filters leave no tag this environment accepts",
-            f"whl.tag.{patterns[0][0]}",
-            "loosen the expressions, or remove them",
-        )
-    return kept

@@ -9,7 +9,7 @@ order pip on that interpreter would try them: best first.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from packaging.tags import INTERPRETER_SHORT_NAMES, Tag, compatible_tags, cpython_tags, generic_tags
 from packaging.tags import mac_platforms as _mac_platforms
@@ -217,3 +217,115 @@ def compress_tags(tags: Iterable[Tag]) -> list[str]:
 
 def _compress_run(run: list[Tag]) -> str:
     return f"{run[0].interpreter}-{run[0].abi}-" + ".".join(t.platform for t in run)
+
+
+# --- derivation from an [env.NAME] section --------------------------------------------
+
+WINDOWS_MACHINE = {"win_amd64": "AMD64", "win32": "x86", "win_arm64": "ARM64"}
+
+
+class TagKeyError(ValueError):
+    """A bad tag-derivation key; environments.py turns it into a ConfigError for the section."""
+
+    def __init__(self, problem: str, key: str, hint: str):
+        super().__init__(problem)
+        self.problem, self.key, self.hint = problem, key, hint
+
+
+def version_pair(key: str, value: str, *, prefix: str, example: str) -> tuple[int, int]:
+    """``2.28`` / ``2_28`` / ``manylinux_2_28`` / ``manylinux2014`` -> (2, 28)."""
+    v = value.strip().lower()
+    legacy = {name: ver for ver, name in LEGACY_MANYLINUX.items()}
+    if prefix == "manylinux" and v in legacy:
+        return legacy[v]
+    m = re.fullmatch(rf"(?:{prefix}_?)?(\d+)[._](\d+)", v)
+    if not m:
+        raise TagKeyError(
+            f"{key} = {value!r} is not a version", key, f"write e.g. {key} = {example}"
+        )
+    return int(m.group(1)), int(m.group(2))
+
+
+def derive_platforms(raw: Mapping[str, str], system: str | None, machine: str) -> list[str]:
+    """Platform tags of the described machine, best first (manylinux/musllinux/macos keys apply)."""
+    if system == "linux":
+        return _linux_from_keys(raw, linux_arch(machine))
+    if system == "windows":
+        plat = None
+        if "platform_tag" in raw:  # the bitness of the Python build, not of the OS
+            pt = normalize_platform(raw["platform_tag"])
+            plat = pt if pt in WINDOWS_MACHINE else None
+        plat = plat or windows_platform(machine)
+        if plat is None:
+            raise TagKeyError(
+                f"unknown Windows machine {machine!r}",
+                "platform_machine",
+                "use AMD64, x86 or ARM64 (or platform_tags = win_amd64)",
+            )
+        return [plat]
+    if system == "darwin":
+        arch = mac_arch(machine)
+        if "macos" in raw:
+            version = version_pair("macos", raw["macos"], prefix="macosx", example="11.0")
+        else:
+            version = DEFAULT_MACOS.get(arch, (10, 12))
+            m = re.match(r"macosx_(\d+)_(\d+)_", normalize_platform(raw.get("platform_tag", "")))
+            if m:  # the Python build's deployment target: the OS is at least that
+                version = max(version, (int(m.group(1)), int(m.group(2))))
+        return mac_platforms(version, arch)
+    if raw.get("platform_tag"):
+        return [normalize_platform(raw["platform_tag"])]
+    return []
+
+
+def _linux_from_keys(raw: Mapping[str, str], arch: str) -> list[str]:
+    if "manylinux" in raw and "musllinux" in raw:
+        raise TagKeyError(
+            "both manylinux and musllinux given",
+            "musllinux",
+            "a glibc system takes manylinux = 2.X, a musl system (Alpine) musllinux = 1.X",
+        )
+    many = musl = None
+    if "manylinux" in raw:
+        many = version_pair("manylinux", raw["manylinux"], prefix="manylinux", example="2.28")
+        floor = MANYLINUX_FLOOR.get(arch, MANYLINUX_DEFAULT_FLOOR)
+        if many[0] != 2 or many < floor:
+            raise TagKeyError(
+                f"manylinux = {raw['manylinux']} is below the oldest manylinux for {arch} "
+                f"({floor[0]}.{floor[1]})",
+                "manylinux",
+                "give the glibc version of the target, e.g. manylinux = 2.28 (see `ldd --version`)",
+            )
+    if "musllinux" in raw:
+        musl = version_pair("musllinux", raw["musllinux"], prefix="musllinux", example="1.2")
+        if musl[0] != 1:
+            raise TagKeyError(
+                f"musllinux = {raw['musllinux']} is not a musl 1.x version",
+                "musllinux",
+                "give the musl version of the target, e.g. musllinux = 1.2 (see `ldd --version`)",
+            )
+    return linux_platforms(arch, manylinux=many, musllinux=musl)
+
+
+def filter_whl_tags(raw: Mapping[str, str], tag_list: list[Tag]) -> list[Tag]:
+    """morgan's whl.tag.{interpreter,abi,platform} regexes narrow the list (re.match, as morgan)."""
+    patterns = []
+    for part in ("interpreter", "abi", "platform"):
+        key = f"whl.tag.{part}"
+        if raw.get(key):
+            try:
+                patterns.append((part, re.compile(raw[key])))
+            except re.error as exc:
+                raise TagKeyError(
+                    f"invalid regular expression: {exc}", key, "e.g. whl.tag.platform = manylinux.*"
+                ) from None
+    if not patterns:
+        return tag_list
+    kept = [t for t in tag_list if all(p.match(getattr(t, part)) for part, p in patterns)]
+    if not kept:
+        raise TagKeyError(
+            "the whl.tag.* filters leave no tag this environment accepts",
+            f"whl.tag.{patterns[0][0]}",
+            "loosen the expressions, or remove them",
+        )
+    return kept
