@@ -172,7 +172,6 @@ def _download(
 def _write_tree(
     plan: Plan, config: Config, options: MirrorOptions, writer: TreeWriter
 ) -> tuple[list[str], list[str]]:
-    root = options.index_path
     changed: list[str] = []
     removed: list[str] = []
     planned = plan.by_project()
@@ -189,10 +188,8 @@ def _write_tree(
     changed.extend(writer.write_root())
     if not options.skip_server_copy and writer.write_file("server.py", serve.server_source().read_bytes()):
         changed.append("server.py")
-    config_copy = root / "morgan.ini"
-    if config.path.resolve() != config_copy.resolve() and writer.write_file(
-        "morgan.ini", config.path.read_bytes()
-    ):
+    # The config travels with the tree, listed in the manifest like every other file.
+    if writer.write_file("morgan.ini", config.path.read_bytes()):
         changed.append("morgan.ini")
     changed.extend(writer.finish())
     return changed, removed

@@ -28,9 +28,8 @@ def mirror(root: Path, index: FakeIndex, *extra: str) -> int:
 
 
 def file_gets(index: FakeIndex) -> list[str]:
-    return [
-        p for p in index.paths("GET") if p.startswith("/files/") and not p.endswith(".metadata")
-    ]
+    gets = [r.path for r in index.requests if r.method == "GET"]
+    return [p for p in gets if p.startswith("/files/") and not p.endswith(".metadata")]
 
 
 @pytest.fixture
@@ -156,7 +155,14 @@ def test_legacy_sdist_brings_setuptools_and_wheel(
     fake_index: FakeIndex, dists: Path, tmp_path: Path
 ) -> None:
     fake_index.add(
-        make_sdist(dists, "oldstyle", "1.0", build_requires=None, egg_info_requires="lib\n")
+        make_sdist(
+            dists,
+            "oldstyle",
+            "1.0",
+            build_requires=None,
+            pkg_info_metadata_version="2.1",
+            egg_info_requires="lib\n",
+        )
     )
     fake_index.add(make_wheel(dists, "setuptools", "68.0"))
     fake_index.add(make_wheel(dists, "wheel", "0.42.0"))
