@@ -36,16 +36,16 @@ REQ_HINT = (
 GENERATE_HINT = "`morgan-like generate_env >> morgan.ini` writes one for this machine"
 SECTIONS = ("env.NAME", "requirements", "requirements_from", "mirror")
 REQUIREMENTS_FROM_KEYS = ("requirements", "pyproject")
-# [mirror] keys besides index-url; values stay strings, validated here so typos fail early.
+# [mirror] keys besides index-url; values stay strings (booleans as "true"/"false"),
+# validated here so that typos fail before anything is downloaded.
 MIRROR_OPTIONS = {
     "diff-file": "path",
     "diff-append-epoch": "bool",
     "package-type-regex": "regex",
     "workers": "int",
-    "mirror-all-versions": "bool",
-    "skip-server-copy": "bool",
 }
-_BOOLS = {"1", "true", "yes", "on", "0", "false", "no", "off"}
+_TRUE = {"1", "true", "yes", "on"}
+_BOOLS = _TRUE | {"0", "false", "no", "off"}
 _NO_DEFAULT = "\x00no default section"  # a literal [DEFAULT] must not leak into every section
 
 
@@ -83,6 +83,8 @@ class _MergingDict(dict):
 def load_config(path: Path | str) -> Config:
     """Read and validate a morgan.ini; raise ConfigError on the first problem."""
     path = Path(path)
+    if path.is_dir():  # an index directory, as morgan's -i: its morgan.ini
+        path = path / "morgan.ini"
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -235,7 +237,10 @@ def parse_spec(name: str, spec: str, *, file: str, section: str) -> Requirement:
             raise error(
                 problem, "markers use PEP 508 variables: " + ", ".join(MARKER_KEYS)
             ) from None
-        raise error(f"invalid requirement {text!r}: {exc}") from None
+        hint = REQ_HINT
+        if "#" in spec:
+            hint = "comments go on their own line: an inline # is part of the value; " + hint
+        raise error(f"invalid requirement {text!r}: {exc}", hint) from None
     return req
 
 
@@ -331,8 +336,10 @@ def _mirror_options(
             )
         if kind == "int" and not (value.isdigit() and int(value) > 0):
             raise error(f"{key} = {value!r} is not a positive whole number", f"e.g. {key} = 8")
-        if kind == "bool" and value.lower() not in _BOOLS:
-            raise error(f"{key} = {value!r} is not a boolean", f"write {key} = true or false")
+        if kind == "bool":
+            if value.lower() not in _BOOLS:
+                raise error(f"{key} = {value!r} is not a boolean", f"write {key} = true or false")
+            value = "true" if value.lower() in _TRUE else "false"  # one spelling for readers
         if kind == "regex":
             try:
                 re.compile(value)

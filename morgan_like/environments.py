@@ -271,7 +271,14 @@ def _system(raw: Mapping[str, str], error, *, explicit_tags: bool) -> str | None
         votes.append(("platform_system", raw["platform_system"].lower()))
     if "platform_tag" in raw:
         pt = _tags.normalize_platform(raw["platform_tag"])
-        for prefix, system in (("linux", "linux"), ("win", "windows"), ("macosx", "darwin")):
+        prefixes = (
+            ("linux", "linux"),
+            ("manylinux", "linux"),
+            ("musllinux", "linux"),
+            ("win", "windows"),
+            ("macosx", "darwin"),
+        )
+        for prefix, system in prefixes:
             if pt.startswith(prefix):
                 votes.append(("platform_tag", system))
                 break
@@ -302,6 +309,9 @@ def _machine_from_platform_tag(platform_tag: str | None, system: str | None) -> 
             return _tags.WINDOWS_MACHINE.get(pt, _DEFAULT_MACHINE["windows"])
         if system == "linux" and pt.startswith("linux_"):
             return pt[len("linux_") :]
+        policy = _tags.policy_platform_tag(pt)
+        if system == "linux" and policy:
+            return policy[2]
         if system == "darwin":
             arch = pt.rsplit("_", 1)[-1]
             if arch in ("arm64", "x86_64"):

@@ -278,7 +278,25 @@ def derive_platforms(raw: Mapping[str, str], system: str | None, machine: str) -
     return []
 
 
+def policy_platform_tag(platform_tag: str) -> tuple[str, tuple[int, int], str] | None:
+    """``manylinux_2_28_x86_64`` / ``manylinux2014_aarch64`` / ``musllinux_1_2_x86_64``
+    -> (kind, level, arch); None for anything else (``linux-x86_64``)."""
+    pt = normalize_platform(platform_tag)
+    m = re.fullmatch(r"(manylinux|musllinux)_(\d+)_(\d+)_(.+)", pt)
+    if m:
+        return m.group(1), (int(m.group(2)), int(m.group(3))), m.group(4)
+    for level, name in LEGACY_MANYLINUX.items():
+        if pt.startswith(name + "_"):
+            return "manylinux", level, pt[len(name) + 1 :]
+    return None
+
+
 def _linux_from_keys(raw: Mapping[str, str], arch: str) -> list[str]:
+    policy = policy_platform_tag(raw.get("platform_tag", ""))
+    if policy and "manylinux" not in raw and "musllinux" not in raw:
+        # morgan's platform_tag holding a wheel platform: take its glibc/musl level.
+        kind, level, _ = policy
+        raw = {**raw, kind: f"{level[0]}.{level[1]}"}
     if "manylinux" in raw and "musllinux" in raw:
         raise TagKeyError(
             "both manylinux and musllinux given",

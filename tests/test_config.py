@@ -143,6 +143,14 @@ def test_missing_file(tmp_path):
     assert "generate_env >> morgan.ini" in err.hint
 
 
+def test_directory_means_its_morgan_ini(tmp_path):
+    write(tmp_path, MORGAN_SAMPLE)
+    assert load_config(tmp_path).path == tmp_path / "morgan.ini"
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "empty_dir_that_is_missing")
+    assert "not found" in info.value.problem
+
+
 def test_not_ini(tmp_path):
     err = error(tmp_path, "requests = >=2\n")
     assert "not a valid ini file" in err.problem
@@ -196,6 +204,7 @@ def test_env_without_requirements(tmp_path):
         ("foo = >=1; python_verison < '3.8'", "invalid marker", "python_version"),
         ("foo = >=1; python_version <", "invalid marker", "implementation_name"),
         ("foo = @ https://example.com/foo.whl", "direct references", "==1.2"),
+        ("foo = >=1  # pinned for bar", "invalid requirement", "comments go on their own line"),
     ],
 )
 def test_invalid_requirement(tmp_path, line, problem, hint):
@@ -247,7 +256,7 @@ def test_mirror_section(tmp_path):
         [mirror]
         index_url = https://example.com/simple/
         diff-file = changes.txt
-        diff_append_epoch = true
+        diff_append_epoch = Yes
         package-type-regex = bdist_wheel|sdist
         workers = 8
         """

@@ -265,6 +265,21 @@ def test_macos_arm64():
     assert pt.tags[0].platform == "macosx_12_0_arm64"
 
 
+def test_platform_tag_holding_a_wheel_platform():
+    e = env(python_version="3.12", platform_tag="manylinux_2_28_aarch64")
+    assert e.markers["sys_platform"] == "linux"
+    assert e.markers["platform_machine"] == "aarch64"
+    assert e.tags[0] == Tag("cp312", "cp312", "manylinux_2_28_aarch64")
+    musl = env(python_version="3.12", platform_tag="musllinux_1_1_x86_64")
+    assert [t.platform for t in musl.tags[:3]] == [
+        "musllinux_1_1_x86_64",
+        "musllinux_1_0_x86_64",
+        "linux_x86_64",
+    ]
+    legacy = env(python_version="3.12", platform_tag="manylinux2014_x86_64")
+    assert legacy.tags[0].platform == "manylinux_2_17_x86_64"
+
+
 def test_pypy():
     e = env(
         python_full_version="3.10.14",
