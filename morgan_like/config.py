@@ -149,7 +149,6 @@ def _load(path: Path, text: str) -> Config:
             problem="no environment sections ([env.NAME])",
             hint=f"add one [env.NAME] section per target machine; {GENERATE_HINT}",
         )
-    names = [e.name for e in envs]
     requirements: list[RequirementLine] = []
     if parser.has_section("requirements"):
         requirements += _ini_requirements(parser, file)
@@ -171,7 +170,6 @@ def _load(path: Path, text: str) -> Config:
                 section=f"env.{env.name}",
                 hint="remove the environment, or add a requirement whose marker holds for it",
             )
-    assert len(set(names)) == len(names)  # configparser merges repeated section names
     index_url, options = _mirror_options(parser, file)
     return Config(
         path=path,
@@ -296,8 +294,6 @@ def _external_requirements(parser: configparser.ConfigParser, path: Path) -> lis
                     key=key,
                     hint=f"paths are relative to the config file's directory ({base})",
                 ) from None
-            except UnicodeDecodeError as exc:
-                raise ConfigError(file=str(target), problem=f"not UTF-8 text: {exc}") from None
     return out
 
 

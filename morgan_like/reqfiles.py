@@ -63,7 +63,7 @@ class RequirementLine:
 
 def read_requirements_txt(path: Path, _stack: tuple[Path, ...] = ()) -> list[RequirementLine]:
     """Parse a pip requirements file (comments, continuations, ``-r`` includes, ``--hash`` ignored)."""
-    text = path.read_text(encoding="utf-8")  # OSError: the caller knows who referenced it
+    text = _read_text(path)  # OSError: the caller knows who referenced it
     stack = (*_stack, path.resolve())
     out: list[RequirementLine] = []
     for lineno, line in _logical_lines(text):
@@ -105,6 +105,13 @@ def read_requirements_txt(path: Path, _stack: tuple[Path, ...] = ()) -> list[Req
         req = _parse_requirement(line, error)
         out.append(RequirementLine(req, f"{path}:{lineno}"))
     return out
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file=str(path), problem=f"not UTF-8 text: {exc}") from None
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -171,7 +178,7 @@ def split_pyproject_ref(value: str) -> tuple[str, list[str]]:
 
 def read_pyproject(path: Path, extras: list[str]) -> list[RequirementLine]:
     """[project].dependencies plus the named optional-dependencies groups (self-references expanded)."""
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -192,9 +199,16 @@ def read_pyproject(path: Path, extras: list[str]) -> list[RequirementLine]:
             key="dependencies",
             hint="use a requirements.txt (e.g. from pip-compile) instead",
         )
-    groups = {
-        canonicalize_name(k): (k, v) for k, v in project.get("optional-dependencies", {}).items()
-    }
+    optional = project.get("optional-dependencies", {})
+    if not isinstance(optional, dict):
+        raise ConfigError(
+            file=str(path),
+            problem="must be a table of lists",
+            section="project",
+            key="optional-dependencies",
+            hint='e.g. [project.optional-dependencies] test = ["pytest"]',
+        )
+    groups = {canonicalize_name(k): (k, v) for k, v in optional.items()}
     self_name = canonicalize_name(project["name"]) if isinstance(project.get("name"), str) else None
     out: list[RequirementLine] = []
     todo: list[tuple[str | None, Marker | None]] = [(None, None)] + [(e, None) for e in extras]

@@ -367,6 +367,14 @@ def test_requirements_from_missing_file(tmp_path):
     assert "relative to the config file's directory" in err.hint
 
 
+def test_requirements_txt_not_utf8(tmp_path):
+    write(tmp_path, "-r latin.txt\n", "requirements.txt")
+    (tmp_path / "latin.txt").write_bytes(b"caf\xe9\n")
+    err = error(tmp_path, ENV + "[requirements_from]\nrequirements = requirements.txt\n")
+    assert err.file == str(tmp_path / "latin.txt")
+    assert "not UTF-8" in err.problem
+
+
 def test_requirements_from_unknown_key(tmp_path):
     err = error(tmp_path, ENV + "[requirements_from]\nrequirement = r.txt\n")
     assert err.key == "requirement"
@@ -438,6 +446,12 @@ def test_pyproject(tmp_path):
             "dependencies[0]",
         ),
         ('[project]\nname = "x"\ndependencies = [1]\n', "not a string", None, "dependencies[0]"),
+        (
+            '[project]\nname = "x"\noptional-dependencies = 1\n',
+            "table of lists",
+            "pytest",
+            "optional-dependencies",
+        ),
     ],
 )
 def test_pyproject_errors(tmp_path, text, problem, hint, key):
