@@ -218,9 +218,9 @@ class _RemoteZip(io.RawIOBase):
 def _metadata_via_ranges(upstream: Upstream, file: RemoteFile) -> tuple[bytes, str]:
     """METADATA from the zip's tail (+ one more range); ('download' if ranges are ignored)."""
     tail, total, partial = upstream.fetch_range(file.url, None, TAIL_BYTES)
-    if not partial or total is None or len(tail) >= total:
+    if not partial or total is None or len(tail) >= total:  # we hold the whole file
         with zipfile.ZipFile(io.BytesIO(tail)) as zf:
-            return _read_wheel_zip(zf, file.filename), "download"
+            return _read_wheel_zip(zf, file.filename), "zip-range" if partial else "download"
     remote = _RemoteZip(upstream, file.url, total, tail)
     with zipfile.ZipFile(remote) as zf:  # type: ignore[arg-type]
         member = dist_info_metadata_member(zf.namelist(), file.filename)

@@ -80,7 +80,7 @@ def _pip_config_files() -> list[Path]:
             user_files.append(home / "Library" / "Application Support" / "pip" / "pip.conf")
         user_files.append(Path(xdg_home) / "pip" / "pip.conf")
         site_file = Path(sys.prefix) / "pip.conf"
-    files = list(reversed(global_files))  # pip lets the first XDG dir win
+    files = global_files  # in pip's order: a later file overrides an earlier one
     # Like pip: an existing PIP_CONFIG_FILE replaces the user's own files.
     if not (env_file and Path(env_file).exists()):
         files += user_files
@@ -90,37 +90,34 @@ def _pip_config_files() -> list[Path]:
     return files
 
 
-def pip_config_value(
-    key: str, sections: tuple[str, ...] = ("global", "install", "download")
-) -> str | None:
-    """A pip option as pip would see it: ``PIP_<KEY>`` env, then its config files.
+def pip_config(key: str, sections: tuple[str, ...] = ("global", "install", "download")) -> str:
+    """A pip option's raw value as pip would see it: ``PIP_<KEY>``, then its config files.
 
     Later files override earlier ones per section; then later sections in
     ``sections`` override earlier ones (a command section beats [global]).
     """
-    env = os.environ.get("PIP_" + key.upper().replace("-", "_"))
+    env = os.environ.get("PIP_" + key.upper().replace("-", "_"), "").strip()
     if env:
         return env
     merged: dict[str, str] = {}
     for path in _pip_config_files():
-        if not path.is_file():
-            continue
         parser = configparser.RawConfigParser()
         try:
             parser.read(path, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError, OSError):
             continue
-        for section in parser.sections():
-            if section not in sections:
-                continue
-            for name, value in parser.items(section):
-                if name.replace("_", "-") == key and value.strip():
-                    merged[section] = value.strip()
-    for section in reversed(sections):
-        if section in merged:
-            # pip allows several whitespace-separated values; the first is the index.
-            return merged[section].split()[0]
-    return None
+        for section in sections:
+            if parser.has_section(section):
+                for name, value in parser.items(section):
+                    if name.replace("_", "-") == key and value.strip():
+                        merged[section] = value.strip()
+    return next((merged[s] for s in reversed(sections) if s in merged), "")
+
+
+def pip_config_value(key: str) -> str | None:
+    """The first of a pip option's whitespace-separated values (pip's index-url is one)."""
+    values = pip_config(key).split()
+    return values[0] if values else None
 
 
 def configured_index_url() -> str:
@@ -210,6 +207,8 @@ class Upstream:
             or os.environ.get("CURL_CA_BUNDLE")
             or True
         )
+        # pip's trusted-host: TLS is not verified for these hosts ("host" or "host:port").
+        self.trusted_hosts = frozenset(pip_config("trusted-host").lower().split())
         client_cert = pip_config_value("client-cert")
         proxy = pip_config_value("proxy")
         self.proxies = {"http": proxy, "https": proxy} if proxy else None
@@ -255,6 +254,13 @@ class Upstream:
             return None  # requests uses the URL's own userinfo
         return self._auth.get(_host_key(url))
 
+    def _verify_for(self, url: str) -> str | bool:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if host in self.trusted_hosts or f"{host}:{parts.port}" in self.trusted_hosts:
+            return False
+        return self.verify
+
     def get(
         self, url: str, *, headers: dict | None = None, stream: bool = False
     ) -> requests.Response:
@@ -276,7 +282,7 @@ class Upstream:
                     stream=True,
                     timeout=self.timeout,
                     auth=self._auth_for(url),
-                    verify=self.verify,
+                    verify=self._verify_for(url),
                     proxies=self.proxies,
                     allow_redirects=True,
                 )

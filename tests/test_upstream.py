@@ -64,6 +64,7 @@ def server() -> Iterator[Server]:
         def log_message(self, *args: object) -> None:
             pass
 
+    Handler.disable_nagle_algorithm = True  # headers and body go out as separate writes
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
@@ -385,3 +386,14 @@ def test_cert_precedence(clean_pip_env, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("PIP_CERT", "/pip/cert.pem")
     assert Upstream("https://x/simple").verify == "/pip/cert.pem"
     assert Upstream("https://x/simple", cert="/arg.pem").verify == "/arg.pem"
+
+
+def test_trusted_host_skips_tls_verification(clean_pip_env, monkeypatch) -> None:
+    conf = clean_pip_env / "pip.conf"
+    conf.write_text("[global]\ntrusted-host =\n    mirror.corp\n    other.corp:8443\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    up = Upstream("https://mirror.corp/simple/")
+    assert up._verify_for("https://mirror.corp/simple/x/") is False
+    assert up._verify_for("https://other.corp:8443/f.whl") is False
+    assert up._verify_for("https://other.corp/f.whl") == up.verify != False  # noqa: E712
+    assert up._verify_for("https://pypi.org/simple/") == up.verify
