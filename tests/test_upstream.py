@@ -25,6 +25,9 @@ from morgan_like.upstream import (
     redact_url,
 )
 
+from .distbuilder import make_wheel
+from .fakeindex import FakeIndex
+
 Reply = tuple[int, dict[str, str], bytes]
 
 
@@ -397,3 +400,28 @@ def test_trusted_host_skips_tls_verification(clean_pip_env, monkeypatch) -> None
     assert up._verify_for("https://other.corp:8443/f.whl") is False
     assert up._verify_for("https://other.corp/f.whl") == up.verify != False  # noqa: E712
     assert up._verify_for("https://pypi.org/simple/") == up.verify
+
+
+# ------------------------------------------------------ against the shared FakeIndex
+
+
+def test_fake_index_json_and_html_only(tmp_path) -> None:
+    wheel = make_wheel(tmp_path, "Some.Thing", "2.0", requires_python=">=3.8")
+    for json_enabled in (True, False):
+        with FakeIndex(json=json_enabled) as index:
+            index.add(wheel)
+            with Upstream(index.url) as up:
+                page = up.project_page("some_thing")
+        (file,) = page.files
+        assert file.filename == wheel.name and file.requires_python == ">=3.8"
+        assert file.core_metadata and file.size == wheel.stat().st_size
+        assert page.last_serial == 1
+
+
+def test_truncated_body_is_retried(fake_index, tmp_path) -> None:
+    wheel = make_wheel(tmp_path, "cut", "1.0", pad_bytes=100_000)
+    url = fake_index.add(wheel)
+    fake_index.truncate(wheel.name, times=1)
+    with Upstream(fake_index.url, backoff=0.001) as up:
+        assert up.fetch_bytes(url) == wheel.read_bytes()
+        assert wheel.stat().st_size < up.bytes_fetched < 2 * wheel.stat().st_size
