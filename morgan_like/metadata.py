@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 # The tail read first: EOCD (22 bytes) + the longest archive comment (64 KiB) + zip64
 # records, and for most wheels the whole central directory too.
 TAIL_BYTES = 64 * 1024 + 1024
+# What zipfile raises on broken, truncated or exotic (encrypted, unknown method) archives.
+_ZIP_ERRORS = (zipfile.BadZipFile, EOFError, KeyError, OSError, NotImplementedError, RuntimeError)
 
 
 @dataclass
@@ -48,17 +50,24 @@ class DistMetadata:
 
 
 def parse_metadata_fields(raw: bytes, origin: str) -> tuple[RawMetadata, list[str]]:
-    """Lenient email-header parse; fields packaging could not parse become problems."""
+    """Lenient email-header parse: what packaging could not parse is kept, with a problem."""
     fields, unparsed = parse_email(raw)
     problems = []
-    for key in ("name", "version", "requires_python", "requires_dist", "dynamic"):
-        if key in unparsed and key not in fields:
-            values = unparsed[key]
-            if key in ("name", "version", "requires_python"):
-                fields[key] = values[0]  # type: ignore[literal-required]
-                if len(values) > 1:
-                    problems.append(f"{origin}: {key} given {len(values)} times, used the first")
+    for key in ("name", "version", "requires_python"):
+        values = unparsed.get(key)
+        if values and key not in fields:
+            fields[key] = values[0]  # type: ignore[literal-required]
+            if len(values) > 1:
+                problems.append(f"{origin}: {key} given {len(values)} times, used the first")
+    for key in ("requires_dist", "provides_extra", "dynamic"):
+        if unparsed.get(key):  # e.g. undecodable bytes: each line is judged on its own
+            fields[key] = [*fields.get(key, []), *unparsed[key]]  # type: ignore[literal-required]
     return fields, problems
+
+
+def error_line(exc: Exception) -> str:
+    """packaging's parse errors span lines (a caret diagram); problems are one line each."""
+    return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
 
 
 def requirements_from_lines(
@@ -70,7 +79,7 @@ def requirements_from_lines(
         try:
             reqs.append(Requirement(line))
         except InvalidRequirement as exc:
-            problems.append(f"{origin}: skipped malformed {field_name} {line!r}: {exc}")
+            problems.append(f"{origin}: skipped malformed {field_name} {line!r}: {error_line(exc)}")
     return reqs, problems
 
 
@@ -89,7 +98,7 @@ def parse_core_metadata(raw: bytes, origin: str, *, source: str = "download") ->
             SpecifierSet(requires_python)
         except InvalidSpecifier as exc:
             problems.append(
-                f"{origin}: ignored malformed Requires-Python {requires_python!r}: {exc}"
+                f"{origin}: ignored malformed Requires-Python {requires_python!r}: {error_line(exc)}"
             )
             requires_python = None
     return DistMetadata(
@@ -258,7 +267,7 @@ def wheel_metadata(upstream: Upstream, file: RemoteFile) -> DistMetadata:
                 return meta
     try:
         raw, source = _metadata_via_ranges(upstream, file)
-    except (UpstreamError, zipfile.BadZipFile, MetadataError, EOFError, KeyError, OSError) as exc:
+    except (UpstreamError, MetadataError, *_ZIP_ERRORS) as exc:
         if isinstance(exc, UpstreamError) and not _range_refused(exc):
             raise  # the server is failing, not just its ranges: a full GET would fail too
         problems.append(f"{origin}: range reads failed ({exc}); downloaded the whole wheel")
@@ -268,8 +277,8 @@ def wheel_metadata(upstream: Upstream, file: RemoteFile) -> DistMetadata:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 raw, source = _read_wheel_zip(zf, origin), "download"
-        except zipfile.BadZipFile as bad:
-            raise MetadataError(f"{origin}: not a valid wheel: {bad}") from bad
+        except _ZIP_ERRORS as bad:
+            raise MetadataError(f"{origin}: not a readable wheel: {bad}") from bad
     meta = parse_core_metadata(raw, origin, source=source)
     meta.problems[:0] = problems
     return meta

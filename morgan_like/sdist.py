@@ -24,7 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import MetadataError
 from .links import RemoteFile
-from .metadata import DistMetadata, parse_core_metadata, parse_metadata_fields
+from .metadata import DistMetadata, error_line, parse_core_metadata, parse_metadata_fields
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -141,7 +141,9 @@ def parse_requires_txt(text: str, origin: str) -> tuple[list[Requirement], list[
                 try:
                     Marker(marker)
                 except InvalidMarker as exc:
-                    problems.append(f"{origin}: skipped section {line!r} (bad marker: {exc})")
+                    problems.append(
+                        f"{origin}: skipped section {line!r} (bad marker: {error_line(exc)})"
+                    )
                     skip = True
             if extra and extra not in extras:
                 extras.append(extra)
@@ -151,7 +153,9 @@ def parse_requires_txt(text: str, origin: str) -> tuple[list[Requirement], list[
         try:
             req = Requirement(line)
         except InvalidRequirement as exc:
-            problems.append(f"{origin}:{lineno}: skipped malformed requirement {line!r}: {exc}")
+            problems.append(
+                f"{origin}:{lineno}: skipped malformed requirement {line!r}: {error_line(exc)}"
+            )
             continue
         reqs.append(_with_marker(req, marker, _extra_clause(extra) if extra else None))
     return reqs, extras, problems
@@ -271,7 +275,9 @@ def _from_project(
             try:
                 req = Requirement(str(line))
             except InvalidRequirement as exc:
-                problems.append(f"{origin}: skipped malformed requirement {line!r}: {exc}")
+                problems.append(
+                    f"{origin}: skipped malformed requirement {line!r}: {error_line(exc)}"
+                )
                 continue
             reqs.append(_with_marker(req, _extra_clause(extra) if extra else None))
 
@@ -311,6 +317,7 @@ def sdist_build_requires(path: Path) -> list[Requirement]:
             reqs.append(Requirement(str(line)))
         except InvalidRequirement as exc:
             raise MetadataError(
-                f"{path.name}: pyproject.toml [build-system] requires {line!r} is malformed: {exc}"
+                f"{path.name}: pyproject.toml [build-system] requires {line!r} is malformed: "
+                f"{error_line(exc)}"
             ) from exc
     return reqs

@@ -106,6 +106,16 @@ def test_parse_core_metadata_bad_requires_python_and_no_name() -> None:
         parse_core_metadata(b"Version: 1\n", "a.whl")
 
 
+def test_problems_are_one_line_and_odd_bytes_tolerated() -> None:
+    raw = (
+        b"Metadata-Version: 2.1\r\nName: x\r\nVersion: 1\r\nAuthor: J\xe9r\xf4me\r\n"
+        b"Requires-Dist: a\r\nRequires-Dist: q; extra == 'y' junk\r\n\r\nbody \xff\xfe\r\n"
+    )
+    meta = parse_core_metadata(raw, "x-1-py3-none-any.whl")
+    assert strs(meta.requires_dist) == ["a"]
+    assert len(meta.problems) == 1 and "\n" not in meta.problems[0]
+
+
 def test_wheel_metadata_bytes_picks_matching_dist_info(tmp_path: Path) -> None:
     path = tmp_path / "foo_bar-1.0-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as zf:
