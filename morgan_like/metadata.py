@@ -228,8 +228,7 @@ def _metadata_via_ranges(upstream: Upstream, file: RemoteFile) -> tuple[bytes, s
     """METADATA from the zip's tail (+ one more range); ('download' if ranges are ignored)."""
     tail, total, partial = upstream.fetch_range(file.url, None, TAIL_BYTES)
     if not partial or total is None or len(tail) >= total:  # we hold the whole file
-        with zipfile.ZipFile(io.BytesIO(tail)) as zf:
-            return _read_wheel_zip(zf, file.filename), "zip-range" if partial else "download"
+        return _read_whole_wheel(file, tail), "zip-range" if partial else "download"
     remote = _RemoteZip(upstream, file.url, total, tail)
     with zipfile.ZipFile(remote) as zf:  # type: ignore[arg-type]
         member = dist_info_metadata_member(zf.namelist(), file.filename)
@@ -267,21 +266,25 @@ def wheel_metadata(upstream: Upstream, file: RemoteFile) -> DistMetadata:
                 return meta
     try:
         raw, source = _metadata_via_ranges(upstream, file)
-    except (UpstreamError, MetadataError, *_ZIP_ERRORS) as exc:
+    except (UpstreamError, *_ZIP_ERRORS) as exc:
         if isinstance(exc, UpstreamError) and not _range_refused(exc):
             raise  # the server is failing, not just its ranges: a full GET would fail too
         problems.append(f"{origin}: range reads failed ({exc}); downloaded the whole wheel")
-        data = upstream.fetch_bytes(file.url)
-        if file.sha256 and hashlib.sha256(data).hexdigest() != file.sha256.lower():
-            raise MetadataError(f"{origin}: sha256 mismatch with the index") from None
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                raw, source = _read_wheel_zip(zf, origin), "download"
-        except _ZIP_ERRORS as bad:
-            raise MetadataError(f"{origin}: not a readable wheel: {bad}") from bad
+        raw, source = _read_whole_wheel(file, upstream.fetch_bytes(file.url)), "download"
     meta = parse_core_metadata(raw, origin, source=source)
     meta.problems[:0] = problems
     return meta
+
+
+def _read_whole_wheel(file: RemoteFile, data: bytes) -> bytes:
+    """METADATA from a wheel held in memory; a broken wheel is final (no second download)."""
+    if file.sha256 and hashlib.sha256(data).hexdigest() != file.sha256.lower():
+        raise MetadataError(f"{file.filename}: sha256 mismatch with the index")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return _read_wheel_zip(zf, file.filename)
+    except _ZIP_ERRORS as exc:
+        raise MetadataError(f"{file.filename}: not a readable wheel: {exc}") from exc
 
 
 def _range_refused(exc: UpstreamError) -> bool:

@@ -438,3 +438,26 @@ def test_build_requires(dists: Path) -> None:
     broken = make_sdist(dists, "b", "1.0", pyproject="[build-system]\nbuild-backend = 'x'\n")
     with pytest.raises(MetadataError, match="b-1.0.tar.gz"):
         sdist_build_requires(broken)
+
+
+def test_broken_wheel_is_reported_without_a_second_download(dists: Path) -> None:
+    path = dists / "bad-1.0-py3-none-any.whl"
+    path.write_bytes(b"PK not really a zip" * 100)
+    for ranges in (True, False):
+        with FakeIndex(pep658=False, ranges=ranges) as index:
+            index.add(path, project="bad")
+            with pytest.raises(MetadataError, match=path.name):
+                read(index, path.name)
+            assert len(paths(index)) == 1
+
+
+def test_wheel_without_metadata_is_reported(dists: Path) -> None:
+    path = dists / "nometa-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("nometa/__init__.py", b"")
+        zf.writestr("nometa/pad.bin", bytes(range(256)) * 1000)
+    with FakeIndex(pep658=False) as index:
+        index.add(path, project="nometa")
+        with pytest.raises(MetadataError, match="no single"):
+            read(index, path.name)
+        assert len(paths(index)) == 1
