@@ -925,7 +925,12 @@ class Handler(object):
         return cached[1]
 
     def send(self, conn, req, resp):
-        """Write ``resp``; returns True when the connection may stay open."""
+        """Write ``resp``; returns True when the connection may stay open.
+
+        A large body is not written here: the head is sent, ``conn.transfer`` is set and
+        the I/O thread streams the body without blocking (os.sendfile for files on plain
+        TCP, chunked reads otherwise), so a client that stops reading holds no worker.
+        """
         keep = req.keep_alive and not resp.close and not conn.eof
         head = ["HTTP/1.1 %d %s\r\n" % (resp.status, REASONS.get(resp.status, "Unknown"))]
         head.append("Date: %s\r\nServer: %s\r\n" % (self.date(), SERVER_NAME))
@@ -939,18 +944,32 @@ class Handler(object):
             head.append("Connection: keep-alive\r\n")
         head.append("\r\n")
         head = "".join(head).encode("latin-1")
-        send_body = req.method != "HEAD" and resp.status != 304
+        send_body = req.method != "HEAD" and resp.status != 304 and resp.length > 0
         sent = 0
         sock = conn.sock
+        log = None
+        if self.access_log is not None:
+            h = req.headers
+            log = [
+                conn.client,
+                resp.user,
+                req.line,
+                resp.status,
+                0,
+                h.get("referer", "-"),
+                h.get("user-agent", "-"),
+            ]
+        handed_off = False
         try:
-            if resp.file is None:
-                if send_body and resp.body:
-                    sock.sendall(head + resp.body)
-                    sent = len(resp.body)
-                else:
-                    sock.sendall(head)
-            elif not send_body or resp.length == 0:
+            if not send_body:
                 sock.sendall(head)
+            elif resp.file is None and len(resp.body) <= SMALL_FILE:
+                sock.sendall(head + resp.body)
+                sent = len(resp.body)
+            elif resp.file is None:
+                sock.sendall(head)
+                conn.transfer = Transfer(None, memoryview(resp.body), 0, len(resp.body), keep, log)
+                handed_off = True
             elif resp.length <= SMALL_FILE:
                 resp.file.seek(resp.offset)
                 data = resp.file.read(resp.length)
@@ -960,26 +979,41 @@ class Handler(object):
                 sent = len(data)
             else:
                 sock.sendall(head)
-                sent = sock.sendfile(resp.file, resp.offset, resp.length) or 0
-                if sent != resp.length:
-                    raise IOError("file changed while serving")
+                conn.transfer = Transfer(resp.file, None, resp.offset, resp.length, keep, log)
+                handed_off = True
         except (OSError, IOError, ValueError):
             keep = False
         finally:
-            if resp.file is not None:
+            if resp.file is not None and not handed_off:
                 resp.file.close()
-        if self.access_log is not None:
-            h = req.headers
-            self.access_log.log(
-                conn.client,
-                resp.user,
-                req.line,
-                resp.status,
-                sent,
-                h.get("referer", "-"),
-                h.get("user-agent", "-"),
-            )
+        if handed_off:
+            return keep
+        if log is not None:
+            log[4] = sent
+            self.access_log.log(*log)
         return keep
+
+
+class Transfer(object):
+    """A response body the I/O thread is streaming: a file range or a buffer."""
+
+    __slots__ = ("file", "data", "offset", "remaining", "keep", "log", "chunk", "want")
+
+    def __init__(self, f, data, offset, remaining, keep, log):
+        self.file = f
+        self.data = data
+        self.offset = offset
+        self.remaining = remaining
+        self.keep = keep
+        self.log = log
+        self.chunk = None  # a file chunk read but not yet fully written (no sendfile / TLS)
+        self.want = selectors.EVENT_WRITE
+
+
+HAVE_SENDFILE = hasattr(os, "sendfile")
+TRANSFER_CHUNK = 4 * 1024 * 1024
+TRANSFER_ROUNDS = 4  # writes per readiness event, so that one fast client cannot hog the loop
+CHUNK = 256 * 1024  # read size when os.sendfile cannot be used
 
 
 def redirect(location):
@@ -1048,9 +1082,19 @@ def parse_range(value, size):
 
 
 class Connection(object):
-    __slots__ = ("sock", "client", "buf", "deadline", "handshaking", "eof", "fileno")
+    __slots__ = (
+        "sock",
+        "client",
+        "buf",
+        "deadline",
+        "handshaking",
+        "eof",
+        "fileno",
+        "plain",
+        "transfer",
+    )
 
-    def __init__(self, sock, client):
+    def __init__(self, sock, client, plain=True):
         self.sock = sock
         self.client = client
         self.buf = bytearray()
@@ -1058,12 +1102,16 @@ class Connection(object):
         self.handshaking = False
         self.eof = False
         self.fileno = sock.fileno()
+        self.plain = plain  # plain TCP (not TLS): bodies can be streamed by the I/O thread
+        self.transfer = None
 
 
 _WANT_READ = (BlockingIOError, InterruptedError)
 _WANT_WRITE = ()
+_SSL_WANT_READ = ()
 if ssl is not None:
-    _WANT_READ = _WANT_READ + (ssl.SSLWantReadError,)
+    _SSL_WANT_READ = (ssl.SSLWantReadError,)
+    _WANT_READ = _WANT_READ + _SSL_WANT_READ
     _WANT_WRITE = (ssl.SSLWantWriteError,)
 
 
@@ -1093,7 +1141,10 @@ class IndexServer(object):
             if ssl is None:
                 raise RuntimeError("this Python has no ssl module")
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.options |= getattr(ssl, "OP_NO_TLSv1", 0) | getattr(ssl, "OP_NO_TLSv1_1", 0)
+            if hasattr(ssl, "TLSVersion"):  # 3.7+
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            else:
+                ctx.options |= ssl.OP_NO_TLSv1 | ssl.OP_NO_TLSv1_1
             ctx.load_cert_chain(certfile, keyfile or None)
             self.ssl_context = ctx
         auth = Authenticator(auth_file) if auth_file else None
@@ -1135,6 +1186,7 @@ class IndexServer(object):
         self._idle = {}  # fileno -> Connection, owned by the I/O thread
         self._count_lock = threading.Lock()
         self._open = 0
+        self._busy = 0  # requests queued or being answered
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._workers = []
@@ -1160,8 +1212,14 @@ class IndexServer(object):
                 pass
 
     # -- I/O loop -----------------------------------------------------------------------
+    #
+    # The I/O thread owns every connection that is idle, reading a request head, or
+    # streaming a large body (Connection.transfer).  A connection with a complete
+    # request head goes to the work queue; a worker answers it (and any pipelined
+    # requests behind it) and hands it back through self._returned.
 
     def serve_forever(self, grace=10.0):
+        """Run until shutdown(); then finish requests and transfers for up to ``grace`` s."""
         for i in range(self.threads):
             t = threading.Thread(target=self._worker, name="worker-%d" % i)
             t.daemon = True
@@ -1171,10 +1229,24 @@ class IndexServer(object):
         sel.register(self.socket, selectors.EVENT_READ, "listen")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         listening = True
+        drain_until = None
         next_sweep = time.monotonic() + 1.0
         try:
-            while not self._stopping.is_set():
-                for key, mask in sel.select(1.0):
+            while True:
+                now = time.monotonic()
+                if self._stopping.is_set():
+                    if drain_until is None:
+                        drain_until = now + grace
+                        if listening:
+                            sel.unregister(self.socket)
+                            listening = False
+                        for conn in list(self._idle.values()):
+                            if conn.transfer is None:
+                                self._close_idle(conn)
+                    busy = self._busy or not self._returned.empty()
+                    if now >= drain_until or not (busy or self._idle):
+                        break
+                for key, _mask in sel.select(0.2 if drain_until else 1.0):
                     data = key.data
                     if data == "listen":
                         self._accept()
@@ -1184,16 +1256,19 @@ class IndexServer(object):
                                 pass
                         except (BlockingIOError, InterruptedError, OSError):
                             pass
+                    elif data.transfer is not None:
+                        self._push(data)
                     else:
                         self._on_event(data)
                 self._take_returned()
-                full = self._open >= self.max_connections
-                if full and listening:
-                    sel.unregister(self.socket)
-                    listening = False
-                elif not full and not listening:
-                    sel.register(self.socket, selectors.EVENT_READ, "listen")
-                    listening = True
+                if drain_until is None:
+                    full = self._open >= self.max_connections
+                    if full and listening:
+                        sel.unregister(self.socket)
+                        listening = False
+                    elif not full and not listening:
+                        sel.register(self.socket, selectors.EVENT_READ, "listen")
+                        listening = True
                 now = time.monotonic()
                 if now >= next_sweep:
                     next_sweep = now + 1.0
@@ -1205,7 +1280,9 @@ class IndexServer(object):
                 self._close_idle(conn)
             for _ in self._workers:
                 self._work.put(None)
-            deadline = time.monotonic() + grace
+            deadline = time.monotonic() + (
+                1.0 if drain_until is None else max(0.0, drain_until - time.monotonic())
+            )
             for t in self._workers:
                 t.join(max(0.0, deadline - time.monotonic()))
             self._take_returned()
@@ -1241,7 +1318,7 @@ class IndexServer(object):
                     continue
             with self._count_lock:
                 self._open += 1
-            conn = Connection(sock, addr[0])
+            conn = Connection(sock, addr[0], plain=self.ssl_context is None)
             conn.handshaking = self.ssl_context is not None
             conn.deadline = time.monotonic() + self.timeout
             self._idle[conn.fileno] = conn
@@ -1282,6 +1359,10 @@ class IndexServer(object):
             return
         if was_empty and conn.buf:
             conn.deadline = time.monotonic() + self.timeout
+        self._dispatch(conn)
+
+    def _dispatch(self, conn):
+        """Hand ``conn`` to the workers if its buffer holds a complete request head."""
         try:
             req, consumed = parse_head(conn.buf)
         except HeadError as exc:
@@ -1291,9 +1372,68 @@ class IndexServer(object):
             del conn.buf[:consumed]
             self._selector.unregister(conn.sock)
             del self._idle[conn.fileno]
+            with self._count_lock:
+                self._busy += 1
             self._work.put((conn, req))
         elif conn.eof:
             self._close_idle(conn)
+
+    def _push(self, conn):
+        """Stream more of ``conn.transfer`` without blocking."""
+        t = conn.transfer
+        want = selectors.EVENT_WRITE
+        try:
+            for _ in range(TRANSFER_ROUNDS):
+                if t.remaining <= 0:
+                    break
+                if t.file is not None and conn.plain and HAVE_SENDFILE:
+                    n = os.sendfile(
+                        conn.fileno, t.file.fileno(), t.offset, min(t.remaining, TRANSFER_CHUNK)
+                    )
+                    if n == 0:
+                        raise IOError("file shrank while serving")
+                elif t.file is not None:
+                    # TLS (or no os.sendfile): after a want-write, retry the very same bytes
+                    if t.chunk is None:
+                        t.file.seek(t.offset)
+                        data = t.file.read(min(t.remaining, CHUNK))
+                        if not data:
+                            raise IOError("file shrank while serving")
+                        t.chunk = memoryview(data)
+                    n = conn.sock.send(t.chunk)
+                    t.chunk = t.chunk[n:] if n < len(t.chunk) else None
+                else:
+                    size = TRANSFER_CHUNK if conn.plain else CHUNK
+                    n = conn.sock.send(t.data[t.offset : t.offset + min(t.remaining, size)])
+                t.offset += n
+                t.remaining -= n
+                if t.log is not None:
+                    t.log[4] += n
+                conn.deadline = time.monotonic() + self.timeout
+        except _SSL_WANT_READ:
+            want = selectors.EVENT_READ
+        except (BlockingIOError, InterruptedError) + _WANT_WRITE:
+            pass
+        except (OSError, IOError, ValueError):
+            t.keep = False
+            t.remaining = -1
+        if t.remaining > 0:
+            if want != t.want:
+                t.want = want
+                self._selector.modify(conn.sock, want, conn)
+            return  # wait for the socket to be ready again
+        conn.transfer = None
+        if t.file is not None:
+            t.file.close()
+        if t.log is not None and self.handler.access_log is not None:
+            self.handler.access_log.log(*t.log)
+        if not t.keep or t.remaining < 0 or self._stopping.is_set():
+            self._close_idle(conn)
+            return
+        conn.deadline = time.monotonic() + self.timeout
+        self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+        if conn.buf or (not conn.plain and conn.sock.pending()):
+            self._read(conn)
 
     def _reject(self, conn, status, reason):
         """Answer a bad head with a short error (best effort, non-blocking) and close."""
@@ -1317,6 +1457,12 @@ class IndexServer(object):
         except (KeyError, ValueError):
             pass
         self._idle.pop(conn.fileno, None)
+        if conn.transfer is not None:
+            if conn.transfer.file is not None:
+                conn.transfer.file.close()
+            if conn.transfer.log is not None and self.handler.access_log is not None:
+                self.handler.access_log.log(*conn.transfer.log)
+            conn.transfer = None
         self._close(conn)
 
     def _close(self, conn):
@@ -1333,11 +1479,15 @@ class IndexServer(object):
                 conn = self._returned.get_nowait()
             except queue.Empty:
                 return
-            if self._stopping.is_set():
+            if self._stopping.is_set() and conn.transfer is None:
                 self._close(conn)
                 continue
             conn.deadline = time.monotonic() + self.timeout
             self._idle[conn.fileno] = conn
+            if conn.transfer is not None:
+                self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
+                self._push(conn)
+                continue
             self._selector.register(conn.sock, selectors.EVENT_READ, conn)
             pending = getattr(conn.sock, "pending", None)
             if conn.buf or (pending is not None and pending()):
@@ -1356,11 +1506,17 @@ class IndexServer(object):
             except Exception:
                 traceback.print_exc()
                 self._close(conn)
+            finally:
+                with self._count_lock:
+                    self._busy -= 1
+                self._wake()
 
     def _serve_connection(self, conn, req):
         conn.sock.settimeout(self.timeout)
         while True:
             keep = self.handler.handle(conn, req)
+            if conn.transfer is not None:
+                break  # the I/O thread streams the body, then reads the next request
             if not keep or self._stopping.is_set():
                 self._close(conn)
                 return
@@ -1379,7 +1535,6 @@ class IndexServer(object):
             del conn.buf[:consumed]
         conn.sock.setblocking(False)
         self._returned.put(conn)
-        self._wake()
 
 
 def _closing(resp):

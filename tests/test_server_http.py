@@ -530,3 +530,25 @@ def test_no_metadata(tree):
         assert all("size" in f and "hashes" in f for f in files)
         resp, _ = request(srv, "GET", "/" + bf.relpath)
         assert resp.status == 200
+
+
+def test_big_page_and_pipelining_after_transfer(tmp_path):
+    """A page bigger than the in-worker limit is streamed by the I/O thread; the
+    connection then carries on with the next (pipelined) request."""
+    root = tmp_path / "t"
+    write_tree(root, [Dist("big", "1.0")])
+    page = root / "simple" / "big" / "index.html"
+    text = page.read_text().replace("</body>", "<!--" + "p" * 300_000 + "-->\n</body>")
+    page.write_text(text)
+    with InProcessServer(root) as srv:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        for _ in range(3):
+            resp, body = request(srv, "GET", "/simple/big/", {"Accept": "text/html"}, conn=conn)
+            assert body == text.encode()
+            resp, body = request(srv, "GET", "/simple/big/", {"Accept-Encoding": "gzip"}, conn=conn)
+            assert gzip.decompress(body) == text.encode()
+        conn.close()
+        big = b"GET /simple/big/ HTTP/1.1\r\nHost: x\r\n\r\n"
+        out = raw_request(srv.port, big * 2 + b"GET /simple/ HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert out.count(b"HTTP/1.1 200 OK") == 3
+        assert len(out) > 600_000
