@@ -23,6 +23,7 @@ from morgan_like.candidates import FileFilter, group_by_version, usable_files
 from morgan_like.config import Config, load_config
 from morgan_like.diff import write_diff
 from morgan_like.download import DEFAULT_WORKERS, DownloadResult, SdistCache, download_all
+from morgan_like.environments import Environment
 from morgan_like.errors import MorganLikeError, ResolutionError
 from morgan_like.finder import Finder
 from morgan_like.links import RemoteFile
@@ -55,17 +56,47 @@ def _roots(config: Config) -> dict[str, str]:
     return {canonicalize_name(line.requirement.name): line.source for line in config.requirements}
 
 
+def _split_lines(requirements: list[Requirement]) -> tuple[list[Requirement], list[Requirement]]:
+    """Morgan reads each line of a multi-line value as its own request: the first line of
+    each project resolves with the rest of the config, later lines each resolve alone."""
+    primary: dict[str, Requirement] = {}
+    later: list[Requirement] = []
+    for req in requirements:
+        name = canonicalize_name(req.name)
+        if name in primary:
+            later.append(req)
+        else:
+            primary[name] = req
+    return list(primary.values()), later
+
+
+def _resolve_one(
+    env: Environment,
+    requirements: list[Requirement],
+    finder: Finder,
+    ropts: ResolveOptions,
+    roots: dict[str, str],
+) -> list[EnvResolution]:
+    primary, later = _split_lines(requirements)
+    results = [resolve_env(env, primary, finder, ropts, roots)]
+    results.extend(resolve_env(env, [req], finder, ropts, roots) for req in later)
+    return results
+
+
 def _resolve_all(
     config: Config, finder: Finder, ropts: ResolveOptions, reporter: Reporter
-) -> list[EnvResolution]:
-    """Resolve every env concurrently; report every failing env, not just the first."""
+) -> list[list[EnvResolution]]:
+    """Resolve every env concurrently; report every failing env, not just the first.
+
+    Returns, per env, its main resolution followed by those of extra requirement lines.
+    """
     roots = _roots(config)
     errors: list[str] = []
-    results: list[EnvResolution] = []
+    results: list[list[EnvResolution]] = []
     pool = ThreadPoolExecutor(max_workers=max(1, len(config.environments)))
     with pool, reporter.counting("Resolving", total=len(config.environments)) as counter:
         futures = [
-            pool.submit(resolve_env, env, config.requirements_for(env), finder, ropts, roots)
+            pool.submit(_resolve_one, env, config.requirements_for(env), finder, ropts, roots)
             for env in config.environments
         ]
         for env, future in zip(config.environments, futures):
@@ -186,7 +217,9 @@ def _write_tree(
         merged.update({f.filename: f for f in files})
         changed.extend(writer.write_project(project, list(merged.values())))
     changed.extend(writer.write_root())
-    if not options.skip_server_copy and writer.write_file("server.py", serve.server_source().read_bytes()):
+    if not options.skip_server_copy and writer.write_file(
+        "server.py", serve.server_source().read_bytes()
+    ):
         changed.append("server.py")
     # The config travels with the tree, listed in the manifest like every other file.
     if writer.write_file("morgan.ini", config.path.read_bytes()):
@@ -250,10 +283,11 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
         upstream, lambda f: cache.get(f, existing=_in_tree(root, f)), workers=max(workers, 8)
     )
     try:
-        resolutions = _resolve_all(config, finder, ropts, reporter)
+        per_env = _resolve_all(config, finder, ropts, reporter)
+        resolutions = [results[0] for results in per_env]
         plan = Plan(env_names=[e.name for e in config.environments])
         top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
-        for resolution in resolutions:
+        for resolution in (r for results in per_env for r in results):
             add_resolution(
                 plan, resolution, top_level=top_level, all_wheels=options.mirror_all_wheels
             )

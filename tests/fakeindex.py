@@ -149,6 +149,8 @@ class FakeIndex:
         self.projects: dict[str, dict[str, Dist]] = {}  # normalized -> filename -> Dist
         self.files: dict[str, Dist] = {}
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._inflight = 0
         self._log: list[Request] = []
         self._faults: dict[tuple[str, str], list[Any]] = {}  # (kind, path) -> [times, status]
         self._server: ThreadingHTTPServer | None = None
@@ -319,16 +321,29 @@ class FakeIndex:
             return entry[1]
 
     # -- observability ---------------------------------------------------------------
+    def _settle(self, timeout: float = 2.0) -> None:
+        """Wait for requests still being answered, so a log read right after a client returns is complete."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._inflight and time.monotonic() < deadline:
+                self._idle.wait(0.05)
+
     @property
     def requests(self) -> list[Request]:
         """A snapshot of every request so far: (method, path, headers, status, bytes_sent)."""
+        self._settle()
         with self._lock:
             return list(self._log)
 
     @property
     def bytes_sent(self) -> int:
+        self._settle()
         with self._lock:
             return sum(r.bytes_sent for r in self._log)
+
+    def _begin(self) -> None:
+        with self._idle:
+            self._inflight += 1
 
     def reset_log(self) -> None:
         with self._lock:
@@ -337,6 +352,9 @@ class FakeIndex:
     def _record(self, request: Request) -> None:
         with self._lock:
             self._log.append(request)
+        with self._idle:
+            self._inflight -= 1
+            self._idle.notify_all()
 
     # -- pages -----------------------------------------------------------------------
     def _href(self, filename: str) -> str:
@@ -431,6 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, head: bool) -> None:
         self._status, self._sent = 0, 0
+        self.index._begin()
         try:
             self._route(head)
         except (BrokenPipeError, ConnectionResetError):

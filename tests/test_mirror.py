@@ -184,3 +184,16 @@ def test_all_versions_and_all_wheels(fake_index: FakeIndex, dists: Path, tmp_pat
     assert mirror(root, fake_index, "-a", "-W") == 0
     assert len(list((root / "packages/multi").glob("*.whl"))) == 2
     assert len(list((root / "packages/native").glob("*.whl"))) == 2
+
+
+def test_multi_line_value_mirrors_each_line(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    """Morgan's multi-line value: each line is its own request, even when they conflict."""
+    for version in ("1.26.0", "2.2.0"):
+        wheel(fake_index, dists, "urllib3", version)
+    root = tmp_path / "bundle"
+    write_config(root, "urllib3 = <1.27\n    >=2\n")
+    assert mirror(root, fake_index) == 0
+    names = sorted(p.name for p in (root / "packages/urllib3").glob("*.whl"))
+    assert names == ["urllib3-1.26.0-py3-none-any.whl", "urllib3-2.2.0-py3-none-any.whl"]
