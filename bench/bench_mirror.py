@@ -30,10 +30,12 @@ sys.path.insert(0, str(ROOT))
 from tests.distbuilder import make_sdist, make_tiny_backend_wheel, make_wheel  # noqa: E402
 from tests.fakeindex import FakeIndex  # noqa: E402
 
+# py3-none-<platform>: platform wheels that morgan 0.15 can match at all (it misreads
+# "cp312" as Python 312 and so never selects a cpXY wheel for 3.10+).
 PLATFORMS = (
-    "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64",
-    "cp312-cp312-win_amd64",
-    "cp312-cp312-macosx_11_0_arm64",
+    "py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "py3-none-win_amd64",
+    "py3-none-macosx_11_0_arm64",
 )
 VERSIONS = ("1.0", "1.1", "2.0")
 ENVS = {
@@ -79,7 +81,7 @@ def build_graph(dist_dir: Path, projects: int, seed: int = 7) -> tuple[list[Path
         deps[i] = sorted(rng.sample(window, fanout))
     depended = {d for ds in deps.values() for d in ds}
     roots = [names[i] for i in range(projects) if i not in depended]
-    marker = dist_dir / f".built-{projects}-{seed}"
+    marker = dist_dir / f".built-{projects}-{seed}-v2"
     if not marker.exists():
         shutil.rmtree(dist_dir, ignore_errors=True)
         dist_dir.mkdir(parents=True)

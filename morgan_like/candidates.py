@@ -121,3 +121,24 @@ def pick_files(
     if sdist is not None and (include_sdist or not chosen):
         chosen.append(sdist)
     return chosen
+
+
+def likely_metadata_files(
+    files: Iterable[RemoteFile], envs: Iterable[Environment], file_filter: FileFilter
+) -> list[RemoteFile]:
+    """For read-ahead: per env, the wheel of the newest final, unyanked usable version.
+
+    Sdists are left out: reading one means downloading it, too dear for a guess.
+    """
+    files = list(files)
+    guesses: dict[str, RemoteFile] = {}
+    for env in envs:
+        by_version = group_by_version(
+            f for f in usable_files(files, env, file_filter) if not f.is_yanked
+        )
+        finals = [v for v in by_version if not v.is_prerelease] or list(by_version)
+        if finals:
+            wheel = best_wheel(by_version[max(finals)], env)
+            if wheel is not None:
+                guesses[wheel.url] = wheel
+    return list(guesses.values())

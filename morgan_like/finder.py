@@ -10,10 +10,13 @@ graph behind a slow index to a few round trips of wall time.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from morgan_like.links import ProjectPage, RemoteFile
 from morgan_like.metadata import DistMetadata, sdist_metadata, wheel_metadata
@@ -28,10 +31,16 @@ class Finder:
         upstream: Upstream,
         fetch_sdist: Callable[[RemoteFile], Path],
         *,
-        workers: int = 16,
+        workers: int = 32,
+        lookahead: Callable[[ProjectPage], Iterable[RemoteFile]] | None = None,
+        follow: Callable[[Requirement], bool] | None = None,
     ) -> None:
+        """``lookahead`` names the files of a fresh page whose metadata is likely wanted;
+        ``follow`` says which dependencies of fresh metadata to fetch pages for."""
         self.upstream = upstream
         self._fetch_sdist = fetch_sdist
+        self._lookahead = lookahead
+        self._follow = follow
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="finder")
         self._lock = threading.Lock()
         self._pages: dict[str, Future] = {}
@@ -55,16 +64,29 @@ class Finder:
                 cache[key] = future
             return future
 
+    def _load_page(self, name: str) -> ProjectPage:
+        page = self.upstream.project_page(name)
+        if self._lookahead is not None:
+            for file in self._lookahead(page):
+                self.prefetch_metadata(file)
+        return page
+
     def page(self, name: str) -> ProjectPage:
-        return self._future(self._pages, name, self.upstream.project_page, name).result()
+        return self._future(self._pages, name, self._load_page, name).result()
 
     def prefetch_page(self, name: str) -> None:
-        self._future(self._pages, name, self.upstream.project_page, name)
+        self._future(self._pages, name, self._load_page, name)
 
     def _load_metadata(self, file: RemoteFile) -> DistMetadata:
         if file.is_wheel:
-            return wheel_metadata(self.upstream, file)
-        return sdist_metadata(self._fetch_sdist(file))
+            meta = wheel_metadata(self.upstream, file)
+        else:
+            meta = sdist_metadata(self._fetch_sdist(file))
+        if self._follow is not None:
+            for req in meta.requires_dist:
+                if self._follow(req):
+                    self.prefetch_page(canonicalize_name(req.name))
+        return meta
 
     def metadata(self, file: RemoteFile) -> DistMetadata:
         return self._future(self._metadata, file.url, self._load_metadata, file).result()

@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 
 from morgan_like import serve
 from morgan_like.builddeps import add_build_requirements
-from morgan_like.candidates import FileFilter, group_by_version, usable_files
+from morgan_like.candidates import FileFilter, group_by_version, likely_metadata_files, usable_files
 from morgan_like.config import Config, load_config
 from morgan_like.diff import write_diff
 from morgan_like.download import DEFAULT_WORKERS, DownloadResult, SdistCache, download_all
@@ -279,8 +279,13 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
     root.mkdir(parents=True, exist_ok=True)
     upstream = Upstream(index_url)
     cache = SdistCache(upstream, root)
+    envs = config.environments
     finder = Finder(
-        upstream, lambda f: cache.get(f, existing=_in_tree(root, f)), workers=max(workers, 8)
+        upstream,
+        lambda f: cache.get(f, existing=_in_tree(root, f)),
+        workers=max(2 * workers, 16),
+        lookahead=lambda page: likely_metadata_files(page.files, envs, ropts.file_filter),
+        follow=lambda req: any(env.evaluate(req.marker) for env in envs),
     )
     try:
         per_env = _resolve_all(config, finder, ropts, reporter)
