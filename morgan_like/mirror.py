@@ -29,7 +29,7 @@ from morgan_like.finder import Finder
 from morgan_like.links import RemoteFile
 from morgan_like.manifest import Manifest
 from morgan_like.output import Reporter, human_size
-from morgan_like.plan import Plan, add_resolution
+from morgan_like.plan import Plan, PlannedFile, add_resolution
 from morgan_like.resolver import EnvResolution, ResolveOptions, resolve_env
 from morgan_like.upstream import Upstream, configured_index_url
 from morgan_like.writer import STATE_DIR, TreeWriter, package_relpath
@@ -167,7 +167,7 @@ def _print_plan(plan: Plan, reporter: Reporter) -> None:
 
 
 def _download(
-    plan: Plan,
+    entries: list[PlannedFile],
     upstream: Upstream,
     root: Path,
     manifest: Manifest,
@@ -175,7 +175,7 @@ def _download(
     workers: int,
     reporter: Reporter,
 ) -> list[DownloadResult]:
-    items = [(e.file, e.relpath) for e in plan.files.values()]
+    items = [(e.file, e.relpath) for e in entries]
     total = sum(f.size or 0 for f, _ in items)
     with reporter.transferring("Downloading", total) as counter:
 
@@ -289,6 +289,7 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
     )
     try:
         per_env = _resolve_all(config, finder, ropts, reporter)
+        reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
         resolutions = [results[0] for results in per_env]
         plan = Plan(env_names=[e.name for e in config.environments])
         top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
@@ -298,20 +299,30 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
             )
         if options.mirror_all_versions:
             _all_versions(config, resolutions, finder, ropts, plan, reporter)
-        skipped_builds = add_build_requirements(
-            plan, resolutions, finder, ropts, cache, root, fetch_sdists=not options.dry_run
-        )
-        for problem in plan.problems:
-            reporter.warn(problem)
         if options.dry_run:
+            skipped_builds = add_build_requirements(
+                plan, resolutions, finder, ropts, cache, root, fetch_sdists=False
+            )
+            _report_problems(plan, reporter)
             _print_plan(plan, reporter)
             if skipped_builds:
                 reporter.info(
-                    f"(dry run: build requirements of {skipped_builds} sdists are read when they are downloaded)"
+                    f"(dry run: build requirements of {skipped_builds} sdists are read once they are downloaded)"
                 )
             return 0
+        # Download first: the sdists whose build requirements we need arrive with the rest.
         manifest = Manifest(root)
-        results = _download(plan, upstream, root, manifest, cache, workers, reporter)
+        results = _download(
+            list(plan.files.values()), upstream, root, manifest, cache, workers, reporter
+        )
+        reporter.detail(f"downloaded at {time.monotonic() - started:.2f}s")
+        before = set(plan.files)
+        add_build_requirements(plan, resolutions, finder, ropts, cache, root)
+        build_entries = [e for key, e in plan.files.items() if key not in before]
+        if build_entries:
+            results += _download(build_entries, upstream, root, manifest, cache, workers, reporter)
+        reporter.detail(f"build requirements in place at {time.monotonic() - started:.2f}s")
+        _report_problems(plan, reporter)
         writer = TreeWriter(root, manifest)
         changed, removed = _write_tree(plan, config, options, writer)
         changed.extend(r.relpath for r in results if r.ok and not r.skipped)
@@ -328,6 +339,11 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
         finder.close()
         upstream.close()
         shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+
+
+def _report_problems(plan: Plan, reporter: Reporter) -> None:
+    for problem in plan.problems:
+        reporter.warn(problem)
 
 
 def _in_tree(root: Path, file: RemoteFile) -> Path | None:

@@ -92,6 +92,7 @@ class _Provider(AbstractProvider):
         self.parents: dict[NormalizedName, str] = {}
         self.roots = roots
         self.problems: list[str] = []
+        self._satisfied: dict[tuple[int, int], tuple[Req, Candidate, bool]] = {}
 
     # -- resolvelib protocol -------------------------------------------------
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
@@ -149,7 +150,14 @@ class _Provider(AbstractProvider):
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
         if requirement.pin is not None:
             return candidate.version == requirement.pin
-        return requirement.specifier.contains(candidate.version, prereleases=True)
+        # resolvelib re-checks every pin against every requirement each round; memoize by
+        # identity (the entry keeps both alive, so their ids cannot be reused meanwhile).
+        key = (id(requirement), id(candidate))
+        entry = self._satisfied.get(key)
+        if entry is None or entry[0] is not requirement or entry[1] is not candidate:
+            ok = requirement.specifier.contains(candidate.version, prereleases=True)
+            entry = self._satisfied[key] = (requirement, candidate, ok)
+        return entry[2]
 
     def get_dependencies(self, candidate: Candidate) -> Iterator[Req]:
         meta = self.finder.metadata(metadata_file(candidate.files, self.env))

@@ -218,6 +218,11 @@ class Upstream:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = USER_AGENT
+        # requests re-reads proxy variables and ~/.netrc on every request when trust_env
+        # is on, a real cost over thousands of requests; we read them once per host instead.
+        session.trust_env = False
+        self._env_proxies = requests.utils.getproxies()
+        self._per_host: dict[tuple[str, str], tuple[dict | None, tuple[str, str] | None]] = {}
         if client_cert:
             session.cert = client_cert
         self.session = session
@@ -252,7 +257,23 @@ class Upstream:
     def _auth_for(self, url: str) -> tuple[str, str] | None:
         if "@" in urlsplit(url).netloc:
             return None  # requests uses the URL's own userinfo
-        return self._auth.get(_host_key(url))
+        return self._host_settings(url)[1]
+
+    def _host_settings(self, url: str) -> tuple[dict | None, tuple[str, str] | None]:
+        """Proxies and credentials for a host, from pip's config, the environment and netrc."""
+        key = _host_key(url)
+        cached = self._per_host.get(key)
+        if cached is None:
+            proxies = self.proxies
+            if (
+                proxies is None
+                and self._env_proxies
+                and not requests.utils.should_bypass_proxies(url, no_proxy=None)
+            ):
+                proxies = {k: v for k, v in self._env_proxies.items() if k != "no"}
+            auth = self._auth.get(key) or requests.utils.get_netrc_auth(url)
+            cached = self._per_host[key] = (proxies, auth)
+        return cached
 
     def _verify_for(self, url: str) -> str | bool:
         parts = urlsplit(url)
@@ -283,7 +304,7 @@ class Upstream:
                     timeout=self.timeout,
                     auth=self._auth_for(url),
                     verify=self._verify_for(url),
-                    proxies=self.proxies,
+                    proxies=self._host_settings(url)[0],
                     allow_redirects=True,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
