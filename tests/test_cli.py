@@ -1,0 +1,84 @@
+"""The command line: morgan 0.15's commands and flags keep their meaning."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from morgan_like import __version__
+from morgan_like.cli import build_parser, main
+from morgan_like.config import load_config
+
+MORGAN_FLAGS = [
+    ["-i", "x"],
+    ["-I", "http://127.0.0.1:1/simple/"],
+    ["-c", "x.ini"],
+    ["--skip-server-copy"],
+    ["-a"],
+    ["--package-type-regex", "whl"],
+    ["-W"],
+    ["-H", "127.0.0.1"],
+    ["-p", "9000"],
+    ["--no-metadata"],
+    ["-e", "name"],
+    ["-m", "=="],
+]
+
+
+@pytest.mark.parametrize(
+    "command", ["generate_env", "generate_reqs", "mirror", "serve", "copy_server", "version"]
+)
+def test_every_morgan_command_and_flag_parses(command: str) -> None:
+    parser = build_parser()
+    argv = [arg for flag in MORGAN_FLAGS for arg in flag]
+    args = parser.parse_args([*argv, command])
+    assert args.command == command
+    assert args.mirror_all_versions and args.mirror_all_wheels and args.no_metadata
+    # options after the command work too, as with morgan
+    assert parser.parse_args([command, "-i", "y"]).index_path == "y"
+
+
+def test_version(capsys) -> None:
+    assert main(["version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "morgan_like", "version"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and __version__ in proc.stdout
+
+
+def test_generate_env_output_loads_back(tmp_path: Path, capsys) -> None:
+    assert main(["generate_env", "-e", "here"]) == 0
+    block = capsys.readouterr().out
+    assert "[env.here]" in block
+    (tmp_path / "morgan.ini").write_text(block + "\n[requirements]\nrequests =\n")
+    config = load_config(tmp_path / "morgan.ini")
+    assert [e.name for e in config.environments] == ["here"]
+
+
+def test_generate_env_without_name_never_says_none(capsys) -> None:
+    assert main(["generate_env"]) == 0
+    assert "[env.None]" not in capsys.readouterr().out
+
+
+def test_copy_server_writes_it_into_the_tree(tmp_path: Path, capsys) -> None:
+    assert main(["copy_server", "-i", str(tmp_path)]) == 0
+    assert (tmp_path / "server.py").is_file()
+    assert "server.py" in (tmp_path / "manifest.json").read_text()
+
+
+def test_missing_config_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["mirror", "-i", str(tmp_path), "-I", "http://127.0.0.1:9/simple/"]) == 2
+    err = capsys.readouterr().err
+    assert "morgan.ini" in err
+
+
+def test_bad_index_url_is_rejected(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["mirror", "-I", "not a url"])
