@@ -59,14 +59,15 @@ def make_wheel(
         meta.append(f"Requires-Python: {requires_python}")
     meta += [f"Requires-Dist: {r}" for r in requires]
     metadata = ("\n".join(meta) + "\n\n").encode()
+    module = normalize(name).replace("-", "_")
     files = {
-        f"{dist}/__init__.py": f"__version__ = {version!r}\n".encode(),
+        f"{module}/__init__.py": f"__version__ = {version!r}\n".encode(),
         f"{distinfo}/METADATA": metadata,
         f"{distinfo}/WHEEL": b"Wheel-Version: 1.0\nGenerator: server-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n\n",
-        f"{distinfo}/top_level.txt": f"{dist}\n".encode(),
+        f"{distinfo}/top_level.txt": f"{module}\n".encode(),
     }
     if payload:
-        files[f"{dist}/payload.bin"] = payload
+        files[f"{module}/payload.bin"] = payload
     record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in files.items())
     record += f"{distinfo}/RECORD,,\n"
     import io
@@ -101,12 +102,52 @@ class BuiltFile:
     metadata_sha256: str | None
 
 
-def write_tree(root: Path, dists: list[Dist], *, sdist_for: tuple[str, ...] = ()) -> dict:
-    """Write a complete tree; returns {"files": [BuiltFile...], "projects": {...}}."""
+def wheel_metadata(path: Path) -> bytes:
+    with zipfile.ZipFile(path) as zf:
+        name = next(
+            n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1
+        )
+        return zf.read(name)
+
+
+def write_tree(
+    root: Path, dists: list[Dist], *, sdist_for: tuple[str, ...] = (), extra_wheels: list[Path] = ()
+) -> dict:
+    """Write a complete tree; returns {"files": [BuiltFile...], "projects": {...}}.
+
+    ``extra_wheels``: existing wheel files to include as they are (e.g. a pip wheel).
+    """
     root.mkdir(parents=True, exist_ok=True)
     by_project: dict[str, list[BuiltFile]] = {}
     display: dict[str, str] = {}
     meta_of: dict[str, tuple[str, str | None, bool | str]] = {}
+    for whl in extra_wheels:
+        dist_name, version = whl.name.split("-")[:2]
+        norm = normalize(dist_name)
+        display.setdefault(norm, dist_name)
+        pkgdir = root / "packages" / norm
+        pkgdir.mkdir(parents=True, exist_ok=True)
+        data = whl.read_bytes()
+        metadata = wheel_metadata(whl)
+        (pkgdir / whl.name).write_bytes(data)
+        (pkgdir / (whl.name + ".metadata")).write_bytes(metadata)
+        rp = None
+        for line in metadata.decode("utf-8", "replace").splitlines():
+            if line.startswith("Requires-Python:"):
+                rp = line.split(":", 1)[1].strip()
+            if not line:
+                break
+        by_project.setdefault(norm, []).append(
+            BuiltFile(
+                norm,
+                whl.name,
+                f"packages/{norm}/{whl.name}",
+                sha256(data),
+                len(data),
+                sha256(metadata),
+            )
+        )
+        meta_of[whl.name] = (version, rp, False)
     for d in dists:
         norm = normalize(d.name)
         display.setdefault(norm, d.name)
