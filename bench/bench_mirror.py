@@ -71,17 +71,26 @@ ENVS = {
 
 
 def build_graph(dist_dir: Path, projects: int, seed: int = 7) -> tuple[list[Path], list[str]]:
-    """A DAG: project i depends on a few of the next 25; roots are those nobody depends on."""
+    """A layered DAG like real dependency trees: 7 layers (apps -> frameworks -> ... ->
+    leaf utilities), each project depending on 0-5 projects of the next two layers."""
     rng = random.Random(seed)
     names = [f"proj-{i:03d}" for i in range(projects)]
+    shares = (0.08, 0.12, 0.16, 0.18, 0.18, 0.16, 0.12)
+    bounds, start = [], 0
+    for share in shares:
+        end = min(projects, start + max(1, round(share * projects)))
+        bounds.append((start, end))
+        start = end
+    bounds[-1] = (bounds[-1][0], projects)
     deps: dict[int, list[int]] = {}
-    for i in range(projects):
-        window = list(range(i + 1, min(projects, i + 25)))
-        fanout = min(len(window), rng.choice((0, 1, 2, 2, 3, 3, 4, 5)))
-        deps[i] = sorted(rng.sample(window, fanout))
+    for layer, (lo, hi) in enumerate(bounds):
+        below = [i for lo2, hi2 in bounds[layer + 1 : layer + 3] for i in range(lo2, hi2)]
+        for i in range(lo, hi):
+            fanout = min(len(below), rng.choice((0, 1, 2, 2, 3, 3, 4, 5)))
+            deps[i] = sorted(rng.sample(below, fanout))
     depended = {d for ds in deps.values() for d in ds}
     roots = [names[i] for i in range(projects) if i not in depended]
-    marker = dist_dir / f".built-{projects}-{seed}-v2"
+    marker = dist_dir / f".built-{projects}-{seed}-v3"
     if not marker.exists():
         shutil.rmtree(dist_dir, ignore_errors=True)
         dist_dir.mkdir(parents=True)

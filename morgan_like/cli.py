@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dry-run", action="store_true", help="resolve and print the plan; download only metadata"
     )
-    run.add_argument("--workers", type=int, default=None, help="parallel downloads (default: 16)")
+    run.add_argument("--workers", type=int, default=None, help="parallel downloads (default: 32)")
     run.add_argument("--diff-file", help="write the paths this run created or changed to this file")
     run.add_argument(
         "--diff-append-epoch", action="store_true", help="append -<epoch> to the diff-file name"

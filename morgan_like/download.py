@@ -26,7 +26,8 @@ from morgan_like.upstream import Upstream
 from morgan_like.writer import STATE_DIR
 
 CHUNK = 256 * 1024
-DEFAULT_WORKERS = min(16, (os.cpu_count() or 2) * 4)
+# Downloads wait on the network, not the CPU; uv defaults to 50 concurrent downloads.
+DEFAULT_WORKERS = 32
 
 
 class DownloadError(MorganLikeError):

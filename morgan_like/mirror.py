@@ -283,7 +283,7 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
     finder = Finder(
         upstream,
         lambda f: cache.get(f, existing=_in_tree(root, f)),
-        workers=max(2 * workers, 16),
+        workers=max(workers, 16),
         lookahead=lambda page: likely_metadata_files(page.files, envs, ropts.file_filter),
         follow=lambda req: any(env.evaluate(req.marker) for env in envs),
     )
