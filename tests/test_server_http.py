@@ -552,3 +552,28 @@ def test_big_page_and_pipelining_after_transfer(tmp_path):
         out = raw_request(srv.port, big * 2 + b"GET /simple/ HTTP/1.1\r\nConnection: close\r\n\r\n")
         assert out.count(b"HTTP/1.1 200 OK") == 3
         assert len(out) > 600_000
+
+
+def test_split_request_after_keep_alive_response(server):
+    """The next request arrives in pieces, slower than a worker waits for it: the
+    partial head goes back to the I/O thread and the request is still answered."""
+    import time
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"GET /simple/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        for piece in (
+            b"GET /simple/foo-bar/ HT",
+            b"TP/1.1\r\nHost: x\r\n",
+            b"Connection: close\r\n\r\n",
+        ):
+            time.sleep(0.05)
+            s.sendall(piece)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 200") and b"foo_bar-1.1" in out
