@@ -13,6 +13,7 @@ request is logged so tests can assert what a client actually fetched.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
 import json
@@ -142,10 +143,12 @@ class FakeIndex:
         ranges: bool = True,
         latency: float = 0.0,
         relative_urls: bool = False,
+        gzip_pages: bool = True,
     ) -> None:
         self.json, self.html, self.pep658, self.ranges = json, html, pep658, ranges
         self.latency = latency
         self.relative_urls = relative_urls
+        self.gzip_pages = gzip_pages
         self.serial = 0
         self.projects: dict[str, dict[str, Dist]] = {}  # normalized -> filename -> Dist
         self.files: dict[str, Dist] = {}
@@ -386,7 +389,7 @@ class FakeIndex:
             "versions": versions,
             "files": files,
         }
-        return json.dumps(doc, indent=1).encode()
+        return json.dumps(doc).encode()
 
     def project_html(self, norm: str) -> bytes:
         lines = [
@@ -415,7 +418,7 @@ class FakeIndex:
     def root_json(self) -> bytes:
         projects = [{"name": n, "_last-serial": self.project_serial(n)} for n in self.projects]
         doc = {"meta": {"api-version": "1.1", "_last-serial": self.serial}, "projects": projects}
-        return json.dumps(doc, indent=1).encode()
+        return json.dumps(doc).encode()
 
     def root_html(self) -> bytes:
         links = "".join(f'<a href="{n}/">{n}</a><br>\n' for n in self.projects)
@@ -524,6 +527,11 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if self.headers.get("If-None-Match") == etag:
             return self._send(304, b"", None, True, headers)
+        if index.gzip_pages and "gzip" in (self.headers.get("Accept-Encoding") or ""):
+            # Like PyPI: pages (never files) are compressed for clients that ask.
+            body = gzip.compress(body, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+            headers["Vary"] = "Accept, Accept-Encoding"
         self._send(200, body, chosen, head, headers)
 
     def _start(self, status: int, length: int | None, ctype: str | None, headers: dict) -> None:
