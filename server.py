@@ -46,6 +46,7 @@ pages, offline; exit status 0 when the tree is intact, 1 otherwise.
 """
 
 import argparse
+import collections
 import email.utils
 import errno
 import getpass
@@ -103,7 +104,7 @@ MAX_HEADERS = 100
 RECV_SIZE = 64 * 1024
 SMALL_FILE = 64 * 1024  # files up to this size go out in one write with the headers
 GZIP_MIN_SIZE = 512
-PAGE_CACHE_ENTRIES = 4096
+PAGE_CACHE_BYTES = 64 * 1024 * 1024  # index pages (and their gzip) kept in memory
 
 FILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PAGE_CACHE_CONTROL = "no-cache"
@@ -375,22 +376,18 @@ def gzip_bytes(data):
 
 
 class Page(object):
-    """One cached index page representation."""
+    """One cached index page representation (and its gzip encoding when worth it)."""
 
-    __slots__ = ("key", "body", "etag", "last_modified", "mtime", "_gz")
+    __slots__ = ("key", "body", "gz", "etag", "last_modified", "mtime", "size")
 
     def __init__(self, key, body, etag, mtime):
         self.key = key
         self.body = body
+        self.gz = gzip_bytes(body) if len(body) >= GZIP_MIN_SIZE else None
         self.etag = etag
         self.mtime = mtime
         self.last_modified = http_date(mtime)
-        self._gz = None
-
-    def gzipped(self):
-        if self._gz is None:
-            self._gz = gzip_bytes(self.body)
-        return self._gz
+        self.size = len(body) + (len(self.gz) if self.gz is not None else 0)
 
 
 class Tree(object):
@@ -400,7 +397,9 @@ class Tree(object):
         self.root = os.path.realpath(root)
         self.no_metadata = no_metadata
         self._prefix = self.root.rstrip(os.sep) + os.sep
-        self._pages = {}
+        self._pages = collections.OrderedDict()  # (path, media) -> Page, least recent first
+        self._cached_bytes = 0
+        self._cache_lock = threading.Lock()
         self._hashes = {}
         self._manifest_sig = None
         self._manifest_checked = 0.0
@@ -434,6 +433,10 @@ class Tree(object):
         sig = (st.st_mtime, st.st_size, st.st_ino)
         entry = self._pages.get(key)
         if entry is not None and entry.key == sig:
+            try:
+                self._pages.move_to_end(key)
+            except KeyError:
+                pass
             return entry
         with open(path, "rb") as f:
             body = f.read()
@@ -449,12 +452,16 @@ class Tree(object):
             "n" if self.no_metadata else "",
         )
         entry = Page(sig, body, etag, st.st_mtime)
-        if len(self._pages) >= PAGE_CACHE_ENTRIES:
-            try:
-                self._pages.pop(next(iter(self._pages)))
-            except (StopIteration, KeyError, RuntimeError):
-                pass
-        self._pages[key] = entry
+        if entry.size > PAGE_CACHE_BYTES // 8:
+            return entry  # too big to keep: read again next time
+        with self._cache_lock:
+            old = self._pages.pop(key, None)
+            if old is not None:
+                self._cached_bytes -= old.size
+            self._pages[key] = entry
+            self._cached_bytes += entry.size
+            while self._cached_bytes > PAGE_CACHE_BYTES and self._pages:
+                self._cached_bytes -= self._pages.popitem(last=False)[1].size
         return entry
 
     # -- manifest
@@ -873,9 +880,7 @@ class Handler(object):
         if not self.tree.contained(path):
             return text_response(404)
         page = self.tree.page(path, JSON_V1 if media == JSON_V1 else TEXT_HTML, st)
-        use_gzip = len(page.body) >= GZIP_MIN_SIZE and accepts_gzip(
-            req.headers.get("accept-encoding")
-        )
+        use_gzip = page.gz is not None and accepts_gzip(req.headers.get("accept-encoding"))
         etag = page.etag[:-1] + ('-gz"' if use_gzip else '"')
         headers = [
             ("Content-Type", CONTENT_TYPE[media]),
@@ -886,7 +891,7 @@ class Handler(object):
         ]
         if not_modified(req, etag, page.mtime):
             return Response(304, headers[1:])
-        body = page.gzipped() if use_gzip else page.body
+        body = page.gz if use_gzip else page.body
         if use_gzip:
             headers.append(("Content-Encoding", "gzip"))
         return Response(200, headers, body)
@@ -1193,6 +1198,8 @@ class IndexServer(object):
                     max_connections = max(16, min(max_connections, soft - 32 - self.threads))
             except (ImportError, ValueError, OSError):
                 pass
+        if os.name == "nt":
+            max_connections = min(max_connections, 500)  # select() handles 512 sockets there
         self.max_connections = max_connections
 
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -1992,7 +1999,11 @@ def main(argv=None):
         if args.access_log == "-":
             log_stream = sys.stdout
         else:
-            log_stream = open(args.access_log, "a", encoding="utf-8")
+            try:
+                log_stream = open(args.access_log, "a", encoding="utf-8")
+            except OSError as exc:
+                sys.stderr.write("error: cannot open access log: %s\n" % exc)
+                return 2
     try:
         return serve(
             root,

@@ -577,3 +577,44 @@ def test_split_request_after_keep_alive_response(server):
                 break
             out += chunk
     assert out.startswith(b"HTTP/1.1 200") and b"foo_bar-1.1" in out
+
+
+def test_page_cache_is_bounded_by_bytes(tmp_path, monkeypatch):
+    from .server_support import load_server_module
+
+    mod = load_server_module()
+    root = tmp_path / "t"
+    write_tree(root, [Dist(f"p{i}", "1.0") for i in range(30)])
+    monkeypatch.setattr(mod, "PAGE_CACHE_BYTES", 20_000)
+    with InProcessServer(root) as srv:
+        for i in range(30):
+            for accept in ("text/html", PIP_ACCEPT):
+                resp, _ = request(srv, "GET", f"/simple/p{i}/", {"Accept": accept})
+                assert resp.status == 200
+        tree = srv.server.tree
+        assert 0 < tree._cached_bytes <= 20_000
+        assert tree._cached_bytes == sum(p.size for p in tree._pages.values())
+
+
+def test_unwritable_access_log_is_a_clear_error(tree, tmp_path):
+    import subprocess
+    import sys
+
+    from .server_support import SERVER_PY
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SERVER_PY),
+            "-i",
+            str(tree[0]),
+            "-p",
+            "0",
+            "--access-log",
+            str(tmp_path / "no" / "such" / "log"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2 and "access log" in proc.stderr
