@@ -70,7 +70,9 @@ ENVS = {
 }
 
 
-def build_graph(dist_dir: Path, projects: int, seed: int = 7) -> tuple[list[Path], list[str]]:
+def build_graph(
+    dist_dir: Path, projects: int, seed: int = 7, platforms: tuple[str, ...] = PLATFORMS
+) -> tuple[list[Path], list[str]]:
     """A layered DAG like real dependency trees: 7 layers (apps -> frameworks -> ... ->
     leaf utilities), each project depending on 0-5 projects of the next two layers."""
     rng = random.Random(seed)
@@ -90,7 +92,7 @@ def build_graph(dist_dir: Path, projects: int, seed: int = 7) -> tuple[list[Path
             deps[i] = sorted(rng.sample(below, fanout))
     depended = {d for ds in deps.values() for d in ds}
     roots = [names[i] for i in range(projects) if i not in depended]
-    marker = dist_dir / f".built-{projects}-{seed}-v3"
+    marker = dist_dir / f".built-{projects}-{seed}-{len(platforms)}-v3"
     if not marker.exists():
         shutil.rmtree(dist_dir, ignore_errors=True)
         dist_dir.mkdir(parents=True)
@@ -99,7 +101,7 @@ def build_graph(dist_dir: Path, projects: int, seed: int = 7) -> tuple[list[Path
             for vi, version in enumerate(VERSIONS):
                 reqs = [f"{names[d]}>=1.0" for d in deps[i][: max(0, len(deps[i]) - (2 - vi))]]
                 rp = ">=3.8" if version == "2.0" else ">=3.6"
-                for tag in PLATFORMS:
+                for tag in platforms:
                     pad = rng.randint(20_000, 150_000)
                     make_wheel(
                         dist_dir,
@@ -178,11 +180,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--latency", type=float, default=0.04)
     parser.add_argument("--skip-morgan", action="store_true")
+    parser.add_argument(
+        "--pure",
+        action="store_true",
+        help="py3-none-any wheels only (one per version), so morgan fetches the same files",
+    )
     args = parser.parse_args()
 
-    cache = ROOT / "bench" / ".cache" / "dists"
+    platforms = ("py3-none-any",) if args.pure else PLATFORMS
+    cache = ROOT / "bench" / ".cache" / ("dists-pure" if args.pure else "dists")
     print(f"building the synthetic graph ({args.projects} projects) in {cache} ...", flush=True)
-    files, roots = build_graph(cache, args.projects)
+    files, roots = build_graph(cache, args.projects, platforms=platforms)
     morgan = None if args.skip_morgan else morgan_binary()
     ours_cmd = [sys.executable, "-m", "morgan_like"]
     with tempfile.TemporaryDirectory() as tmp, FakeIndex(latency=args.latency) as index:
