@@ -254,7 +254,8 @@ def format_override(query):
     for pair in query.split("&"):
         key, _, value = pair.partition("=")
         if unquote(key) == "format":
-            return unquote(value).strip().lower()
+            value = unquote(value).strip().lower()
+            return value or None
     return None
 
 
@@ -1237,6 +1238,10 @@ class IndexServer(object):
         self._stopping.set()
         self._wake()
 
+    def wakeup_fileno(self):
+        """A non-blocking fd whose readability wakes the I/O loop (for signal.set_wakeup_fd)."""
+        return self._wake_w.fileno()
+
     def _wake(self):
         try:
             self._wake_w.send(b"x")
@@ -1643,15 +1648,26 @@ def serve(root, host="0.0.0.0", port=8080, **opts):
         server.shutdown()
 
     previous = {}
+    previous_fd = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
             if sig is not None:
                 previous[sig] = signal.signal(sig, on_signal)
+        # a signal delivered to a worker thread must still wake the I/O loop at once
+        try:
+            previous_fd = signal.set_wakeup_fd(server.wakeup_fileno())
+        except (ValueError, OSError):
+            previous_fd = None
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if previous_fd is not None:
+            try:
+                signal.set_wakeup_fd(previous_fd)
+            except (ValueError, OSError):
+                pass
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     sys.stderr.write("server stopped\n")

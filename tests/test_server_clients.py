@@ -16,6 +16,7 @@ comma-separated list of interpreter paths to use others.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -544,3 +545,24 @@ def test_newest_pip_from_our_server(tmp_path):
     assert any(
         e["path"].endswith(".whl.metadata") and f"pip/{want}" in e["ua"] for e in log_entries(log)
     )
+
+
+@pytest.mark.parametrize(
+    ("version", "python"), PYTHONS[:1] + PYTHONS[-1:], ids=["oldest", "newest"]
+)
+def test_stops_promptly(version, python, mtree):
+    """SIGTERM wakes the I/O loop at once (signal.set_wakeup_fd), whichever thread gets it."""
+    need(python)
+    srv = SubprocessServer(mtree, python=python, args=["-q"])
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("GET", "/simple/")
+    conn.getresponse().read()
+    conn.close()
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        srv.proc.wait(5)
+    elapsed = time.monotonic() - t0
+    code, err = srv.stop()
+    assert code == 0, err
+    assert elapsed < 0.8

@@ -138,6 +138,8 @@ def test_format_query_overrides_accept(server):
     assert resp.getheader("Content-Type") == JSON
     resp, _ = request(server, "GET", "/simple/foo-bar/?format=application/json")
     assert resp.status == 406
+    resp, _ = request(server, "GET", "/simple/foo-bar/?format=", {"Accept": "text/html"})
+    assert resp.status == 200 and resp.getheader("Content-Type") == TEXT
 
 
 def test_page_headers(server, tree):
