@@ -67,7 +67,8 @@ def add_build_requirements(
                 for e in pending
                 if fetch_sdists or cache.take(e.file) is not None or (root / e.relpath).exists()
             ]
-            skipped.update(e.relpath for e in pending if e not in readable)
+            kept = {e.relpath for e in readable}
+            skipped.update(e.relpath for e in pending if e.relpath not in kept)
             todo = [e for e in readable if e.relpath not in requires]
             requires.update(_read_build_requires(todo, cache, root, plan.problems))
             pending = []

@@ -19,7 +19,7 @@ from morgan_like.resolver import EnvResolution
 from morgan_like.writer import package_relpath
 
 
-@dataclass
+@dataclass(eq=False)
 class PlannedFile:
     project: NormalizedName
     file: RemoteFile
