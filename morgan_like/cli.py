@@ -24,7 +24,18 @@ COMMANDS = (
     "serve",
     "copy_server",
     "version",
+    "verify",
     "nginx-config",
+)
+# serve flags handed to server.py unchanged (see `python3 server.py --help`).
+SERVER_PASSTHROUGH = (
+    "threads",
+    "timeout",
+    "access_log",
+    "log_format",
+    "certfile",
+    "keyfile",
+    "auth_file",
 )
 
 
@@ -145,7 +156,18 @@ def _serve(args: argparse.Namespace) -> int:
         argv.append("--no-metadata")
     if args.quiet:
         argv.append("-q")
+    for name in SERVER_PASSTHROUGH:
+        value = getattr(args, name)
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
     return serve.run(argv)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """The same offline check as ``python3 server.py --verify``: manifest and page links."""
+    from morgan_like import serve
+
+    return serve.run(["--verify", "-i", args.index_path])
 
 
 def _copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -190,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "copy_server":
             return _copy_server(args, reporter)
+        if args.command == "verify":
+            return _verify(args)
         if args.command == "nginx-config":
             return _nginx_config(args)
         return _mirror(args, reporter)

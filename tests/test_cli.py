@@ -82,3 +82,19 @@ def test_missing_config_is_a_clear_error(tmp_path: Path, capsys) -> None:
 def test_bad_index_url_is_rejected(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["mirror", "-I", "not a url"])
+
+
+def test_verify_command_checks_a_built_tree(tmp_path: Path, fake_index, dists) -> None:
+    from .helpers import ini_env_block, wheel
+
+    wheel(fake_index, dists, "solo", "1.0")
+    root = tmp_path / "bundle"
+    root.mkdir()
+    (root / "morgan.ini").write_text(ini_env_block("e", "3.12.1") + "[requirements]\nsolo =\n")
+    assert main(["mirror", "-q", "-i", str(root), "-I", fake_index.url]) == 0
+    assert main(["verify", "-i", str(root)]) == 0
+    victim = root / "packages/solo/solo-1.0-py3-none-any.whl"
+    data = bytearray(victim.read_bytes())
+    data[10] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    assert main(["verify", "-i", str(root)]) != 0
