@@ -6,9 +6,8 @@ ships it as ``morgan_like/_server.py`` (hatch force-include); a source checkout 
 an editable install finds it at ``<repo>/server.py``.
 
 * :func:`server_source` locates the file.
-* :func:`copy_server` returns its bytes for the tree writer, which writes
-  ``TREE/server.py`` atomically (temp name + rename) together with the rest of the
-  tree.  :func:`write_server` does that write itself for callers that want it.
+* The tree writer copies it as ``TREE/server.py`` atomically, with the rest of the
+  tree, and lists it in the manifest (``mirror`` and ``copy_server`` commands).
 * :func:`run` runs it in-process (``morgan-like serve``) with the same flags as
   ``python3 server.py``.
 * :func:`load_server` imports it as a module (``main``, ``build_parser``, ``serve``,
@@ -17,11 +16,8 @@ an editable install finds it at ``<repo>/server.py``.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import os
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -37,45 +33,6 @@ def server_source() -> Path:
     raise FileNotFoundError(
         f"server.py not found (looked for {here / '_server.py'} and {here.parent / 'server.py'})"
     )
-
-
-def copy_server(tree: Path) -> bytes:
-    """The bytes to write as ``<tree>/server.py``.
-
-    Does not write anything: the tree writer writes these bytes atomically along with
-    the rest of the tree (and lists them in manifest.json).  ``tree`` is accepted for
-    symmetry with :func:`write_server` and is not used.
-    """
-    del tree
-    return server_source().read_bytes()
-
-
-def write_server(tree: Path) -> bool:
-    """Write ``<tree>/server.py`` atomically (temp file + ``os.replace``).
-
-    Returns True when the file changed, False when it already had these bytes.
-    """
-    data = copy_server(tree)
-    target = Path(tree) / "server.py"
-    try:
-        if target.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".server.py.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return True
 
 
 def load_server() -> ModuleType:

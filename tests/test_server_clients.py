@@ -275,20 +275,10 @@ def test_cli_entry_points(mtree):
 
     src = serve.server_source()
     assert src.read_bytes() == SERVER_PY.read_bytes()
-    assert serve.copy_server(mtree) == src.read_bytes()
     assert serve.run(["--verify", "-i", str(mtree)]) == 0
     mod = serve.load_server()
     for name in ("main", "build_parser", "serve", "verify"):
         assert callable(getattr(mod, name))
-
-
-def test_write_server(tmp_path):
-    from morgan_like import serve
-
-    assert serve.write_server(tmp_path) is True
-    assert (tmp_path / "server.py").read_bytes() == SERVER_PY.read_bytes()
-    assert serve.write_server(tmp_path) is False
-    assert [p.name for p in tmp_path.iterdir()] == ["server.py"]
 
 
 # ------------------------------------------------------------------------------ pip matrix
