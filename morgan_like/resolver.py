@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -46,6 +47,11 @@ class Req:
 
     def __str__(self) -> str:
         return self.text or f"{self.name}=={self.pin}"
+
+    @cached_property
+    def pinned(self) -> bool:
+        """An exact pin, which resolvelib should settle first (asked thousands of times)."""
+        return self.pin is not None or any(s.operator in ("==", "===") for s in self.specifier)
 
 
 @dataclass(frozen=True)
@@ -93,16 +99,14 @@ class _Provider(AbstractProvider):
         self.roots = roots
         self.problems: list[str] = []
         self._satisfied: dict[tuple[int, int], tuple[Req, Candidate, bool]] = {}
+        self._usable: dict[str, dict[Version, list[RemoteFile]]] = {}
 
     # -- resolvelib protocol -------------------------------------------------
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
         return identifier(requirement_or_candidate.name, requirement_or_candidate.extras)
 
     def get_preference(self, identifier, resolutions, candidates, information, backtrack_causes):
-        reqs = [info.requirement for info in information[identifier]]
-        pinned = any(
-            r.pin is not None or any(s.operator in ("==", "===") for s in r.specifier) for r in reqs
-        )
+        pinned = any(info.requirement.pinned for info in information[identifier])
         in_causes = any(identifier == self.identify(c.requirement) for c in backtrack_causes)
         return (not pinned, not in_causes, identifier)
 
@@ -115,7 +119,10 @@ class _Provider(AbstractProvider):
             page = self.finder.page(name)
         except ProjectNotFound as exc:
             raise ProjectNotFound(exc.project, exc.index_url, self.chain(name)) from None
-        by_version = group_by_version(usable_files(page.files, self.env, self.options.file_filter))
+        by_version = self._usable.get(name)
+        if by_version is None:
+            usable = usable_files(page.files, self.env, self.options.file_filter)
+            by_version = self._usable[name] = group_by_version(usable)
         pins = {r.pin for r in reqs if r.pin is not None}
         exact = {
             Version(s.version)
