@@ -42,12 +42,12 @@ SERVER_PASSTHROUGH = (
 def _url(value: str) -> str:
     from urllib.parse import urlparse
 
+    from morgan_like.upstream import DEFAULT_INDEX_URL
+
     parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https", "file") or (
-        parsed.scheme != "file" and not parsed.netloc
-    ):
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise argparse.ArgumentTypeError(
-            f"not an index URL: {value!r} (expected e.g. https://pypi.org/simple/)"
+            f"not an index URL: {value!r} (expected e.g. {DEFAULT_INDEX_URL})"
         )
     return value if value.endswith("/") else value + "/"
 

@@ -26,6 +26,7 @@ from .reqfiles import (
     read_requirements_txt,
     split_pyproject_ref,
 )
+from .upstream import DEFAULT_INDEX_URL
 
 __all__ = ["Config", "RequirementLine", "load_config", "MIRROR_OPTIONS"]
 
@@ -313,11 +314,9 @@ def _mirror_options(
 
         if key == "index-url":
             url = urlparse(value)
-            if url.scheme not in ("http", "https", "file") or not (
-                url.netloc or url.scheme == "file"
-            ):
+            if url.scheme not in ("http", "https") or not url.netloc:
                 raise error(
-                    f"{value!r} is not an index URL", "e.g. index-url = https://pypi.org/simple/"
+                    f"{value!r} is not an index URL", f"e.g. index-url = {DEFAULT_INDEX_URL}"
                 )
             index_url = value
             continue
