@@ -8,12 +8,13 @@ the same hash is skipped without re-hashing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +136,114 @@ class SdistCache:
         return path if path.exists() else None
 
 
+class Downloader:
+    """A download pool that takes work while the run goes on.
+
+    The mirror submits each env's files as soon as that env has resolved, so the
+    network works while the other envs still resolve.  Each tree path is fetched
+    once, however many envs want it.
+    """
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        root: Path,
+        manifest: Manifest,
+        *,
+        cache: SdistCache | None = None,
+        workers: int = DEFAULT_WORKERS,
+        on_done: Callable[[DownloadResult], None] | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.root = root
+        self.manifest = manifest
+        self.cache = cache
+        self.on_done = on_done
+        self.on_bytes: Callable[[int], None] | None = None
+        self.bytes_done = 0
+        self._tmp_dir = _tmp_dir(root)
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future] = {}
+        self._new: list[str] = []
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="download")
+
+    def _advance(self, amount: int) -> None:
+        with self._lock:
+            self.bytes_done += amount
+            callback = self.on_bytes
+        if callback is not None:
+            callback(amount)
+
+    def _one(self, file: RemoteFile, relpath: str) -> DownloadResult:
+        dest = self.root / relpath
+        existed = dest.exists()
+        if existed and self.manifest.is_verified(relpath, file.sha256):
+            result = DownloadResult(file, relpath, ok=True, skipped=True, size=dest.stat().st_size)
+            self._advance(result.size)
+        else:
+            result = self._fetch(file, relpath, dest)
+            if result.ok and not existed:
+                with self._lock:
+                    self._new.append(relpath)
+        if self.on_done is not None:
+            self.on_done(result)
+        return result
+
+    def _fetch(self, file: RemoteFile, relpath: str, dest: Path) -> DownloadResult:
+        cached = self.cache.take(file) if self.cache else None
+        if cached is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(cached, dest)
+            entry = self.manifest.record_file(relpath)
+            self._advance(entry.size)
+            return DownloadResult(file, relpath, ok=True, size=entry.size)
+        try:
+            size, sha256 = fetch_verified(
+                self.upstream, file, dest, self._tmp_dir, on_bytes=self._advance
+            )
+        except DownloadError as exc:
+            return DownloadResult(file, relpath, ok=False, error=str(exc))
+        self.manifest.record(relpath, size, sha256)
+        return DownloadResult(file, relpath, ok=True, size=size)
+
+    def attach(self, on_bytes: Callable[[int], None]) -> None:
+        """Report progress to ``on_bytes`` from now on, starting with the bytes already done."""
+        with self._lock:
+            self.on_bytes = on_bytes
+            done = self.bytes_done
+        on_bytes(done)
+
+    def submit(self, file: RemoteFile, relpath: str) -> Future:
+        with self._lock:
+            future = self._futures.get(relpath)
+            if future is None:
+                future = self._futures[relpath] = self._pool.submit(self._one, file, relpath)
+            return future
+
+    def result(self, relpath: str) -> DownloadResult | None:
+        """Wait for one submitted path (None if it was never submitted)."""
+        with self._lock:
+            future = self._futures.get(relpath)
+        return future.result() if future is not None else None
+
+    def results(self) -> list[DownloadResult]:
+        """Wait for everything submitted so far."""
+        with self._lock:
+            futures = list(self._futures.values())
+        return [f.result() for f in futures]
+
+    def abandon(self) -> None:
+        """Stop, and take back the files this run added: a failed run leaves no strays."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for relpath in self._new:
+            with contextlib.suppress(OSError):
+                (self.root / relpath).unlink()
+            self.manifest.discard(relpath)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 def download_all(
     upstream: Upstream,
     items: Iterable[tuple[RemoteFile, str]],
@@ -147,33 +256,11 @@ def download_all(
     on_done: Callable[[DownloadResult], None] | None = None,
 ) -> list[DownloadResult]:
     """Download every (file, relpath) not already verified in the tree."""
-    tmp_dir = _tmp_dir(root)
-    results: list[DownloadResult] = []
-
-    def one(file: RemoteFile, relpath: str) -> DownloadResult:
-        dest = root / relpath
-        if dest.exists() and manifest.is_verified(relpath, file.sha256):
-            return DownloadResult(file, relpath, ok=True, skipped=True, size=dest.stat().st_size)
-        cached = cache.take(file) if cache else None
-        if cached is not None:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(cached, dest)
-            entry = manifest.record_file(relpath)
-            if on_bytes:
-                on_bytes(entry.size)
-            return DownloadResult(file, relpath, ok=True, size=entry.size)
-        try:
-            size, sha256 = fetch_verified(upstream, file, dest, tmp_dir, on_bytes=on_bytes)
-        except DownloadError as exc:
-            return DownloadResult(file, relpath, ok=False, error=str(exc))
-        manifest.record(relpath, size, sha256)
-        return DownloadResult(file, relpath, ok=True, size=size)
-
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="download") as pool:
-        futures = [pool.submit(one, file, relpath) for file, relpath in items]
-        for future in as_completed(futures):
-            result = future.result()
-            results.append(result)
-            if on_done:
-                on_done(result)
-    return results
+    downloader = Downloader(upstream, root, manifest, cache=cache, workers=workers, on_done=on_done)
+    downloader.on_bytes = on_bytes
+    try:
+        for file, relpath in items:
+            downloader.submit(file, relpath)
+        return downloader.results()
+    finally:
+        downloader.close()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +23,14 @@ from morgan_like.builddeps import add_build_requirements
 from morgan_like.candidates import FileFilter, group_by_version, likely_metadata_files, usable_files
 from morgan_like.config import Config, load_config
 from morgan_like.diff import write_diff
-from morgan_like.download import DEFAULT_WORKERS, DownloadResult, SdistCache, download_all
+from morgan_like.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
 from morgan_like.environments import Environment
 from morgan_like.errors import MorganLikeError, ResolutionError
 from morgan_like.finder import Finder
 from morgan_like.links import RemoteFile
 from morgan_like.manifest import Manifest
 from morgan_like.output import Reporter, human_size
-from morgan_like.plan import Plan, PlannedFile, add_resolution
+from morgan_like.plan import Plan, add_resolution
 from morgan_like.resolver import EnvResolution, ResolveOptions, resolve_env
 from morgan_like.upstream import Upstream, configured_index_url
 from morgan_like.writer import STATE_DIR, TreeWriter, package_relpath
@@ -84,31 +85,40 @@ def _resolve_one(
 
 
 def _resolve_all(
-    config: Config, finder: Finder, ropts: ResolveOptions, reporter: Reporter
+    config: Config,
+    finder: Finder,
+    ropts: ResolveOptions,
+    reporter: Reporter,
+    on_env: Callable[[list[EnvResolution]], None],
 ) -> list[list[EnvResolution]]:
     """Resolve every env concurrently; report every failing env, not just the first.
 
-    Returns, per env, its main resolution followed by those of extra requirement lines.
+    ``on_env`` sees each env's resolutions (its main one, then one per extra
+    requirement line) as soon as that env is done, so its downloads can start.
     """
     roots = _roots(config)
     errors: list[str] = []
-    results: list[list[EnvResolution]] = []
+    results: dict[str, list[EnvResolution]] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, len(config.environments)))
     with pool, reporter.counting("Resolving", total=len(config.environments)) as counter:
-        futures = [
-            pool.submit(_resolve_one, env, config.requirements_for(env), finder, ropts, roots)
+        futures = {
+            pool.submit(_resolve_one, env, config.requirements_for(env), finder, ropts, roots): env
             for env in config.environments
-        ]
-        for env, future in zip(config.environments, futures):
+        }
+        for future in as_completed(futures):
+            env = futures[future]
             try:
-                results.append(future.result())
-                reporter.detail(f"resolved env {env.name}")
+                results[env.name] = future.result()
             except MorganLikeError as exc:
                 errors.append(str(exc))
+            else:
+                reporter.detail(f"resolved env {env.name}")
+                if not errors:
+                    on_env(results[env.name])
             counter.advance()
     if errors:
         raise ResolutionError("\n".join(errors))
-    return results
+    return [results[env.name] for env in config.environments]
 
 
 def _all_versions(
@@ -166,38 +176,27 @@ def _print_plan(plan: Plan, reporter: Reporter) -> None:
     )
 
 
-def _download(
-    entries: list[PlannedFile],
-    upstream: Upstream,
-    root: Path,
-    manifest: Manifest,
-    cache: SdistCache,
-    workers: int,
-    reporter: Reporter,
+def _download_log(reporter: Reporter) -> Callable[[DownloadResult], None]:
+    def done(result: DownloadResult) -> None:
+        if result.skipped:
+            reporter.detail(f"present {result.relpath}")
+        elif result.ok:
+            reporter.detail(f"fetched {result.relpath} ({human_size(result.size)})")
+        else:
+            reporter.error(result.error or result.relpath)
+
+    return done
+
+
+def _await_downloads(
+    plan: Plan, downloader: Downloader, reporter: Reporter
 ) -> list[DownloadResult]:
-    items = [(e.file, e.relpath) for e in entries]
-    total = sum(f.size or 0 for f, _ in items)
-    with reporter.transferring("Downloading", total) as counter:
-
-        def done(result: DownloadResult) -> None:
-            if result.skipped:
-                counter.advance(result.size)
-                reporter.detail(f"present {result.relpath}")
-            elif result.ok:
-                reporter.detail(f"fetched {result.relpath} ({human_size(result.size)})")
-            else:
-                reporter.error(result.error or result.relpath)
-
-        return download_all(
-            upstream,
-            items,
-            root,
-            manifest,
-            cache=cache,
-            workers=workers,
-            on_bytes=counter.advance,
-            on_done=done,
-        )
+    """Queue whatever the plan has that is not queued yet, then wait, with a progress bar."""
+    for entry in plan.files.values():
+        downloader.submit(entry.file, entry.relpath)
+    with reporter.transferring("Downloading", plan.total_size) as counter:
+        downloader.attach(counter.advance)
+        return downloader.results()
 
 
 def _write_tree(
@@ -287,19 +286,35 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
         lookahead=lambda page: likely_metadata_files(page.files, envs, ropts.file_filter),
         follow=lambda req: any(env.evaluate(req.marker) for env in envs),
     )
-    try:
-        per_env = _resolve_all(config, finder, ropts, reporter)
-        reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
-        resolutions = [results[0] for results in per_env]
-        plan = Plan(env_names=[e.name for e in config.environments])
-        top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
-        for resolution in (r for results in per_env for r in results):
-            add_resolution(
+    plan = Plan(env_names=[e.name for e in config.environments])
+    top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
+    manifest = Manifest(root)
+    downloader = None
+    if not options.dry_run:
+        downloader = Downloader(
+            upstream, root, manifest, cache=cache, workers=workers, on_done=_download_log(reporter)
+        )
+
+    def on_env(results: list[EnvResolution]) -> None:
+        for resolution in results:
+            added = add_resolution(
                 plan, resolution, top_level=top_level, all_wheels=options.mirror_all_wheels
             )
+            for entry in added if downloader else ():
+                downloader.submit(entry.file, entry.relpath)
+
+    try:
+        try:
+            per_env = _resolve_all(config, finder, ropts, reporter, on_env)
+        except BaseException:
+            if downloader:
+                downloader.abandon()
+            raise
+        reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
+        resolutions = [results[0] for results in per_env]
         if options.mirror_all_versions:
             _all_versions(config, resolutions, finder, ropts, plan, reporter)
-        if options.dry_run:
+        if downloader is None:
             skipped_builds = add_build_requirements(
                 plan, resolutions, finder, ropts, cache, root, fetch_sdists=False
             )
@@ -310,17 +325,11 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
                     f"(dry run: build requirements of {skipped_builds} sdists are read once they are downloaded)"
                 )
             return 0
-        # Download first: the sdists whose build requirements we need arrive with the rest.
-        manifest = Manifest(root)
-        results = _download(
-            list(plan.files.values()), upstream, root, manifest, cache, workers, reporter
-        )
+        # The sdists whose build requirements we read arrive with the rest.
+        results = _await_downloads(plan, downloader, reporter)
         reporter.detail(f"downloaded at {time.monotonic() - started:.2f}s")
-        before = set(plan.files)
         add_build_requirements(plan, resolutions, finder, ropts, cache, root)
-        build_entries = [e for key, e in plan.files.items() if key not in before]
-        if build_entries:
-            results += _download(build_entries, upstream, root, manifest, cache, workers, reporter)
+        results = _await_downloads(plan, downloader, reporter)
         reporter.detail(f"build requirements in place at {time.monotonic() - started:.2f}s")
         _report_problems(plan, reporter)
         writer = TreeWriter(root, manifest)
@@ -336,6 +345,8 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
         _summary(plan, results, reporter, time.monotonic() - started, upstream)
         return 1 if any(not r.ok for r in results) else 0
     finally:
+        if downloader:
+            downloader.close()
         finder.close()
         upstream.close()
         shutil.rmtree(root / STATE_DIR, ignore_errors=True)

@@ -197,3 +197,15 @@ def test_multi_line_value_mirrors_each_line(
     assert mirror(root, fake_index) == 0
     names = sorted(p.name for p in (root / "packages/urllib3").glob("*.whl"))
     assert names == ["urllib3-1.26.0-py3-none-any.whl", "urllib3-2.2.0-py3-none-any.whl"]
+
+
+def test_a_failing_env_leaves_no_stray_downloads(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    """Envs that resolved start downloading; if another env fails, those files are taken back."""
+    wheel(fake_index, dists, "modern", "1.0", requires_python=">=3.10")
+    root = tmp_path / "bundle"
+    write_config(root, "modern =\n", "3.12.1", "3.7.16")
+    assert mirror(root, fake_index) == 1
+    assert not list(root.glob("packages/**/*.whl"))
+    assert not (root / "simple").exists()

@@ -1,0 +1,107 @@
+"""Downloads: verified while streaming, atomic, skipped when present, cleaned up on failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from morgan_like.download import Downloader, DownloadError, SdistCache, download_all, fetch_verified
+from morgan_like.manifest import Manifest
+from morgan_like.upstream import Upstream
+
+from .fakeindex import FakeIndex
+from .helpers import wheel
+
+
+@pytest.fixture
+def upstream(fake_index: FakeIndex):
+    client = Upstream(fake_index.url, retries=1, backoff=0.01)
+    yield client
+    client.close()
+
+
+def remote(upstream: Upstream, name: str):
+    return {f.filename: f for f in upstream.project_page(name).files}
+
+
+def test_verified_download_lands_atomically(fake_index, dists, upstream, tmp_path: Path) -> None:
+    wheel(fake_index, dists, "alpha", "1.0")
+    file = remote(upstream, "alpha")["alpha-1.0-py3-none-any.whl"]
+    manifest = Manifest(tmp_path)
+    results = download_all(
+        upstream, [(file, "packages/alpha/" + file.filename)], tmp_path, manifest
+    )
+    assert [r.ok for r in results] == [True]
+    assert manifest.get("packages/alpha/" + file.filename).sha256 == file.sha256
+    assert not list((tmp_path / ".morgan-like" / "tmp").iterdir()), "no temp file left behind"
+
+
+def test_present_and_verified_is_not_fetched_again(
+    fake_index, dists, upstream, tmp_path: Path
+) -> None:
+    wheel(fake_index, dists, "alpha", "1.0")
+    file = remote(upstream, "alpha")["alpha-1.0-py3-none-any.whl"]
+    item = [(file, "packages/alpha/" + file.filename)]
+    manifest = Manifest(tmp_path)
+    download_all(upstream, item, tmp_path, manifest)
+    fake_index.reset_log()
+    again = download_all(upstream, item, tmp_path, manifest)
+    assert again[0].skipped
+    assert not [r for r in fake_index.requests if r.path.startswith("/files/")]
+
+
+def test_hash_mismatch_is_reported_by_name_and_never_lands(
+    fake_index, dists, upstream, tmp_path: Path
+) -> None:
+    wheel(fake_index, dists, "alpha", "1.0")
+    file = remote(upstream, "alpha")["alpha-1.0-py3-none-any.whl"]
+    fake_index.corrupt(file.filename)
+    dest = tmp_path / "packages/alpha" / file.filename
+    with pytest.raises(DownloadError) as info:
+        fetch_verified(upstream, file, dest, tmp_path)
+    assert file.filename in str(info.value) and "sha256 mismatch" in str(info.value)
+    assert not dest.exists()
+
+
+def test_truncated_body_is_retried(fake_index, dists, upstream, tmp_path: Path) -> None:
+    wheel(fake_index, dists, "alpha", "1.0", pad_bytes=200_000)
+    file = remote(upstream, "alpha")["alpha-1.0-py3-none-any.whl"]
+    fake_index.truncate(file.filename, times=1)
+    size, sha256 = fetch_verified(upstream, file, tmp_path / "out.whl", tmp_path)
+    assert sha256 == file.sha256 and size == file.size
+
+
+def test_each_path_once_and_abandon_takes_back_new_files(
+    fake_index, dists, upstream, tmp_path: Path
+) -> None:
+    wheel(fake_index, dists, "alpha", "1.0")
+    file = remote(upstream, "alpha")["alpha-1.0-py3-none-any.whl"]
+    relpath = "packages/alpha/" + file.filename
+    downloader = Downloader(upstream, tmp_path, Manifest(tmp_path), workers=4)
+    assert downloader.submit(file, relpath) is downloader.submit(file, relpath)
+    assert downloader.result(relpath).ok
+    downloader.abandon()
+    assert not (tmp_path / relpath).exists()
+    assert downloader.manifest.get(relpath) is None
+
+
+def test_sdist_fetched_for_metadata_is_moved_not_refetched(
+    fake_index, dists, upstream, tmp_path: Path
+) -> None:
+    from .helpers import sdist
+
+    sdist(fake_index, dists, "beta", "1.0")
+    file = remote(upstream, "beta")["beta-1.0.tar.gz"]
+    cache = SdistCache(upstream, tmp_path)
+    assert cache.get(file) == cache.get(file)
+    fake_index.reset_log()
+    results = download_all(
+        upstream,
+        [(file, "packages/beta/beta-1.0.tar.gz")],
+        tmp_path,
+        Manifest(tmp_path),
+        cache=cache,
+    )
+    assert results[0].ok and (tmp_path / "packages/beta/beta-1.0.tar.gz").exists()
+    assert not [r for r in fake_index.requests if r.path.startswith("/files/")]
