@@ -24,7 +24,7 @@ from .distbuilder import make_sdist, make_wheel, read_wheel_metadata
 
 def place(tree: Path, built: Path, **fields: object) -> RemoteFile:
     """Put a built distribution where the downloader would and return its upstream record."""
-    rf = RemoteFile(filename=built.name, url=f"https://up.example/{built.name}", **fields)  # type: ignore[arg-type]
+    rf = RemoteFile(filename=built.name, url=f"https://upstream.invalid/{built.name}", **fields)  # type: ignore[arg-type]
     dest = tree / package_relpath(str(rf.project), built.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(built, dest)
@@ -111,7 +111,7 @@ def _standard(tree: Path, built: dict[str, Path]) -> list[RemoteFile]:
         place(tree, built["s10"], upload_time="2023-01-01T00:00:00Z"),
         place(tree, built["w20"], yanked="bad build", upload_time="2024-01-01T00:00:00Z"),
         place(tree, built["local"]),
-        RemoteFile("foo_bar-3.0-py3-none-any.whl", "https://up.example/x.whl", sha256="0" * 64),
+        RemoteFile("foo_bar-3.0-py3-none-any.whl", "https://upstream.invalid/x.whl", sha256="0" * 64),
     ]
 
 
@@ -239,7 +239,7 @@ def test_missing_file_dropped_from_page(tree: Path, built: dict[str, Path]) -> N
 
 def test_unsafe_filenames_skipped(tree: Path, built: dict[str, Path]) -> None:
     files = _standard(tree, built)
-    evil = RemoteFile("../../manifest.json", "https://up.example/x")
+    evil = RemoteFile("../../manifest.json", "https://upstream.invalid/x")
     w = session(tree)
     w.write_project("foo-bar", [*files, evil])
     assert any("unsafe" in p for p in w.problems)
