@@ -1,9 +1,10 @@
 """The ``mirror`` command: config -> resolve -> plan -> download -> write the tree.
 
-Nothing is downloaded until every env has resolved, so a bad config or a
-conflict costs only metadata.  The tree's indexes are written last and only
-list files that are in place; a failed file is reported by name and makes the
-run exit non-zero without hiding the rest.
+A bad config stops the run before any request.  Each env's files start
+downloading as soon as that env has resolved; if another env then fails, the
+files this run added are taken back, so the tree stays as it was.  The indexes
+are written last and list only files that are in place; a failed file is
+reported by name and makes the run exit non-zero without hiding the rest.
 """
 
 from __future__ import annotations
