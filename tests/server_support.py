@@ -1,17 +1,15 @@
-"""Helpers for the server tests: a hand-built tree in the exact wire format, and a
-running server.py (in-process or as a subprocess of any interpreter).
+"""Helpers for the server tests: a tree written by the real TreeWriter, and a running
+server.py (in-process or as a subprocess of any interpreter).
 
-The tree follows ARCHITECTURE.md: ``simple/`` pages (HTML + JSON), ``packages/``
-files with PEP 658 ``.metadata`` next to each wheel, ``manifest.json``,
-``morgan.ini``, ``server.py`` and a hidden ``.morgan-like/`` state directory.
+write_tree() only places the distribution files under ``packages/``; the pages,
+the PEP 658 ``.metadata`` files, the root pages and ``manifest.json`` come from
+morgan_like.writer, so the server is tested against what ``mirror`` produces.
+The tree also gets ``morgan.ini``, ``server.py`` and a hidden ``.morgan-like/``.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
-import json
 import os
 import re
 import shutil
@@ -21,65 +19,24 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from morgan_like.links import RemoteFile
+from morgan_like.manifest import Manifest
+from morgan_like.metadata import parse_core_metadata
+from morgan_like.serve import server_source
+from morgan_like.writer import TreeWriter, package_relpath
+
+from .distbuilder import make_wheel, package_name, read_wheel_metadata
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_PY = REPO / "server.py"
 
 UPLOAD_TIME = "2024-01-02T03:04:05.123456Z"
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def make_wheel(
-    name: str,
-    version: str,
-    requires: list[str] = (),
-    requires_python: str | None = None,
-    payload: bytes = b"",
-) -> tuple[str, bytes, bytes]:
-    """A pure-Python wheel: (filename, wheel bytes, METADATA bytes)."""
-    dist = re.sub(r"[-_.]+", "_", name)
-    filename = f"{dist}-{version}-py3-none-any.whl"
-    distinfo = f"{dist}-{version}.dist-info"
-    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
-    if requires_python:
-        meta.append(f"Requires-Python: {requires_python}")
-    meta += [f"Requires-Dist: {r}" for r in requires]
-    metadata = ("\n".join(meta) + "\n\n").encode()
-    module = normalize(name).replace("-", "_")
-    files = {
-        f"{module}/__init__.py": f"__version__ = {version!r}\n".encode(),
-        f"{distinfo}/METADATA": metadata,
-        f"{distinfo}/WHEEL": b"Wheel-Version: 1.0\nGenerator: server-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n\n",
-        f"{distinfo}/top_level.txt": f"{module}\n".encode(),
-    }
-    if payload:
-        files[f"{module}/payload.bin"] = payload
-    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in files.items())
-    record += f"{distinfo}/RECORD,,\n"
-    import io
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED if payload else zipfile.ZIP_DEFLATED) as zf:
-        for p, d in files.items():
-            info = zipfile.ZipInfo(p, date_time=(2024, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, d)
-        zf.writestr(zipfile.ZipInfo(f"{distinfo}/RECORD", date_time=(2024, 1, 1, 0, 0, 0)), record)
-    return filename, buf.getvalue(), metadata
+SERIAL = 1
 
 
 @dataclass
@@ -102,182 +59,96 @@ class BuiltFile:
     metadata_sha256: str | None
 
 
-def wheel_metadata(path: Path) -> bytes:
-    with zipfile.ZipFile(path) as zf:
-        name = next(
-            n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1
-        )
-        return zf.read(name)
+def _listed(path: Path, **attrs) -> RemoteFile:
+    """The RemoteFile of a file placed at packages/<normalized>/<filename> (url: any)."""
+    data = path.read_bytes()
+    return RemoteFile(
+        filename=path.name,
+        url=path.as_uri(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        upload_time=UPLOAD_TIME,
+        **attrs,
+    )
 
 
 def write_tree(
     root: Path, dists: list[Dist], *, sdist_for: tuple[str, ...] = (), extra_wheels: list[Path] = ()
 ) -> dict:
-    """Write a complete tree; returns {"files": [BuiltFile...], "projects": {...}}.
+    """Write a complete tree; returns {"files": [BuiltFile...], "projects": [normalized...]}.
 
+    ``sdist_for``: normalized names whose dists also get a (fake, non-tarball) sdist.
     ``extra_wheels``: existing wheel files to include as they are (e.g. a pip wheel).
     """
     root.mkdir(parents=True, exist_ok=True)
-    by_project: dict[str, list[BuiltFile]] = {}
-    display: dict[str, str] = {}
-    meta_of: dict[str, tuple[str, str | None, bool | str]] = {}
+    by_project: dict[str, list[RemoteFile]] = {}
     for whl in extra_wheels:
-        dist_name, version = whl.name.split("-")[:2]
-        norm = normalize(dist_name)
-        display.setdefault(norm, dist_name)
-        pkgdir = root / "packages" / norm
-        pkgdir.mkdir(parents=True, exist_ok=True)
-        data = whl.read_bytes()
-        metadata = wheel_metadata(whl)
-        (pkgdir / whl.name).write_bytes(data)
-        (pkgdir / (whl.name + ".metadata")).write_bytes(metadata)
-        rp = None
-        for line in metadata.decode("utf-8", "replace").splitlines():
-            if line.startswith("Requires-Python:"):
-                rp = line.split(":", 1)[1].strip()
-            if not line:
-                break
-        by_project.setdefault(norm, []).append(
-            BuiltFile(
-                norm,
-                whl.name,
-                f"packages/{norm}/{whl.name}",
-                sha256(data),
-                len(data),
-                sha256(metadata),
-            )
-        )
-        meta_of[whl.name] = (version, rp, False)
+        project = canonicalize_name(whl.name.split("-")[0])
+        placed = root / package_relpath(project, whl.name)
+        placed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(whl, placed)
+        meta = parse_core_metadata(read_wheel_metadata(placed), whl.name)
+        rf = _listed(placed, requires_python=meta.requires_python)
+        by_project.setdefault(project, []).append(rf)
     for d in dists:
-        norm = normalize(d.name)
-        display.setdefault(norm, d.name)
-        pkgdir = root / "packages" / norm
-        pkgdir.mkdir(parents=True, exist_ok=True)
-        filename, data, metadata = make_wheel(
-            d.name, d.version, d.requires, d.requires_python, d.payload
+        project = canonicalize_name(d.name)
+        pkgdir = root / "packages" / project
+        files = {f"{package_name(d.name)}/payload.bin": d.payload} if d.payload else None
+        wheel = make_wheel(
+            pkgdir,
+            d.name,
+            d.version,
+            requires_dist=d.requires,
+            requires_python=d.requires_python,
+            files=files,
         )
-        (pkgdir / filename).write_bytes(data)
-        (pkgdir / (filename + ".metadata")).write_bytes(metadata)
-        bf = BuiltFile(
-            norm, filename, f"packages/{norm}/{filename}", sha256(data), len(data), sha256(metadata)
-        )
-        by_project.setdefault(norm, []).append(bf)
-        meta_of[filename] = (d.version, d.requires_python, d.yanked)
-        if norm in sdist_for:
-            sdist = f"{norm.replace('-', '_')}-{d.version}.tar.gz"
-            sdata = b"\x1f\x8b not really a tarball " + sdist.encode()
-            (pkgdir / sdist).write_bytes(sdata)
-            sf = BuiltFile(norm, sdist, f"packages/{norm}/{sdist}", sha256(sdata), len(sdata), None)
-            by_project[norm].append(sf)
-            meta_of[sdist] = (d.version, d.requires_python, d.yanked)
+        attrs = {"requires_python": d.requires_python, "yanked": d.yanked}
+        by_project.setdefault(project, []).append(_listed(wheel, **attrs))
+        if project in sdist_for:
+            sdist = pkgdir / f"{project.replace('-', '_')}-{d.version}.tar.gz"
+            sdist.write_bytes(b"\x1f\x8b not really a tarball " + sdist.name.encode())
+            by_project[project].append(_listed(sdist, **attrs))
 
-    simple = root / "simple"
-    simple.mkdir(exist_ok=True)
-    projects = sorted(by_project)
-    # root pages
-    lines = [
-        "<!DOCTYPE html>",
-        "<html>",
-        "  <head>",
-        '    <meta name="pypi:repository-version" content="1.1">',
-        "    <title>Simple index</title>",
-        "  </head>",
-        "  <body>",
-    ]
-    lines += [f'    <a href="{p}/">{html.escape(display[p])}</a><br>' for p in projects]
-    lines += ["  </body>", "</html>", ""]
-    (simple / "index.html").write_text("\n".join(lines), encoding="utf-8")
-    root_json = {
-        "meta": {"api-version": "1.1", "_last-serial": 1},
-        "projects": [{"name": display[p], "_last-serial": 1} for p in projects],
-    }
-    (simple / "index.json").write_text(json.dumps(root_json, indent=1), encoding="utf-8")
-    # project pages
-    for p in projects:
-        pdir = simple / p
-        pdir.mkdir(exist_ok=True)
-        lines = [
-            "<!DOCTYPE html>",
-            "<html>",
-            "  <head>",
-            '    <meta name="pypi:repository-version" content="1.1">',
-            f"    <title>Links for {html.escape(p)}</title>",
-            "  </head>",
-            "  <body>",
-            f"    <h1>Links for {html.escape(p)}</h1>",
-        ]
-        jfiles = []
-        versions = []
-        for bf in sorted(by_project[p], key=lambda b: b.filename):
-            version, rp, yanked = meta_of[bf.filename]
-            if version not in versions:
-                versions.append(version)
-            url = f"../../packages/{p}/{bf.filename}"
-            attrs = [f'href="{url}#sha256={bf.sha256}"']
-            if rp:
-                attrs.append(f'data-requires-python="{html.escape(rp)}"')
-            if yanked is not False:
-                attrs.append(
-                    f'data-yanked="{html.escape(yanked if isinstance(yanked, str) else "")}"'
-                )
-            if bf.metadata_sha256:
-                attrs.append(f'data-core-metadata="sha256={bf.metadata_sha256}"')
-                attrs.append(f'data-dist-info-metadata="sha256={bf.metadata_sha256}"')
-            attrs.append(f'data-size="{bf.size}"')
-            attrs.append(f'data-upload-time="{UPLOAD_TIME}"')
-            lines.append(f"    <a {' '.join(attrs)}>{html.escape(bf.filename)}</a><br>")
-            jf = {
-                "filename": bf.filename,
-                "url": url,
-                "hashes": {"sha256": bf.sha256},
-                "yanked": yanked,
-                "size": bf.size,
-                "upload-time": UPLOAD_TIME,
-            }
-            if rp:
-                jf["requires-python"] = rp
-            if bf.metadata_sha256:
-                jf["core-metadata"] = {"sha256": bf.metadata_sha256}
-            jfiles.append(jf)
-        lines += ["  </body>", "</html>", "<!--SERIAL 1-->", ""]
-        (pdir / "index.html").write_text("\n".join(lines), encoding="utf-8")
-        pj = {
-            "meta": {"api-version": "1.1", "_last-serial": 1},
-            "name": p,
-            "versions": versions,
-            "files": jfiles,
-        }
-        (pdir / "index.json").write_text(json.dumps(pj, indent=1), encoding="utf-8")
+    manifest = Manifest(root)
+    writer = TreeWriter(root, manifest)
+    for project, files in by_project.items():
+        writer.write_project(project, files, last_serial=SERIAL)
+    writer.write_root()
+    writer.write_file("morgan.ini", b"[env.test]\npython_version = 3.11\n[requirements]\n")
+    writer.write_file("server.py", server_source().read_bytes())
+    writer.finish()
+    assert not writer.problems, writer.problems
 
-    (root / "morgan.ini").write_text(
-        "[env.test]\npython_version = 3.11\n[requirements]\n", encoding="utf-8"
-    )
-    shutil.copyfile(SERVER_PY, root / "server.py")
     hidden = root / ".morgan-like"
     hidden.mkdir(exist_ok=True)
     (hidden / "state.db").write_bytes(b"SQLite format 3\x00secret-state")
-    write_manifest(root)
-    return {"files": [bf for p in projects for bf in by_project[p]], "projects": projects}
+
+    projects = sorted(by_project)
+    built = []
+    for project in projects:
+        for rf in by_project[project]:
+            relpath = package_relpath(project, rf.filename)
+            entry = manifest.get(relpath)
+            meta = manifest.get(relpath + ".metadata")
+            built.append(
+                BuiltFile(
+                    project,
+                    rf.filename,
+                    relpath,
+                    entry.sha256,
+                    entry.size,
+                    meta.sha256 if meta else None,
+                )
+            )
+    return {"files": built, "projects": projects}
 
 
-def write_manifest(root: Path) -> dict:
-    files = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            if rel == "manifest.json":
-                continue
-            data = full.read_bytes()
-            files[rel] = {"size": len(data), "sha256": sha256(data)}
-    manifest = {"format": "morgan-like-manifest/1", "files": files}
-    (root / "manifest.json").write_text(
-        json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8"
-    )
-    return manifest
+def write_manifest(root: Path) -> None:
+    """Re-hash every file manifest.json lists (after a test edited some) and save it."""
+    manifest = Manifest(root)
+    for relpath in manifest.paths():
+        manifest.record_file(relpath)
+    manifest.save()
 
 
 # ---------------------------------------------------------------------------------------

@@ -368,6 +368,16 @@ def find_uv() -> list[str] | None:
         return None
 
 
+def uv_venv(uv: list[str], python: str | Path, where: Path) -> Path:
+    run([*uv, "venv", "--no-config", "-p", python, where])
+    return where / "bin" / "python"
+
+
+def uv_install(uv: list[str], vpy: Path, index_url: str, *pkgs: str) -> None:
+    options = ["--no-config", "--no-cache", "-p", vpy, "--index-url", index_url]
+    run([*uv, "pip", "install", *options, *pkgs])
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("version", ["3.8.18", "3.13.0"])
 def test_uv(version, mtree, mserver, tmp_path):
@@ -376,24 +386,9 @@ def test_uv(version, mtree, mserver, tmp_path):
         pytest.skip("uv not available")
     python = str(PYENV / version / "bin" / "python")
     need(python)
-    venv = tmp_path / "venv"
-    run([*uv, "venv", "--no-config", "-p", python, str(venv)])
-    vpy = venv / "bin" / "python"
+    vpy = uv_venv(uv, python, tmp_path / "venv")
     start = len(mserver.log_path.read_text().splitlines())
-    run(
-        [
-            *uv,
-            "pip",
-            "install",
-            "--no-config",
-            "--no-cache",
-            "-p",
-            str(vpy),
-            "--index-url",
-            f"{mserver.base}/simple/",
-            "gamma",
-        ]
-    )
+    uv_install(uv, vpy, f"{mserver.base}/simple/", "gamma")
     assert installed(vpy, CHECK) == "2.0 1.0 0.5"
     entries = [e for e in log_entries(mserver.log_path, start) if e["ua"].startswith("uv/")]
     sizes = page_sizes(mserver.port, ["/simple/alpha/", "/simple/beta-pkg/", "/simple/gamma/"])
@@ -402,20 +397,7 @@ def test_uv(version, mtree, mserver, tmp_path):
     assert any(e["path"].endswith(".whl.metadata") for e in entries)
 
     run([*uv, "pip", "uninstall", "--no-config", "-p", str(vpy), "alpha", "beta-pkg", "gamma"])
-    run(
-        [
-            *uv,
-            "pip",
-            "install",
-            "--no-config",
-            "--no-cache",
-            "-p",
-            str(vpy),
-            "--index-url",
-            mtree.joinpath("simple").as_uri() + "/",
-            "gamma",
-        ]
-    )
+    uv_install(uv, vpy, mtree.joinpath("simple").as_uri() + "/", "gamma")
     assert installed(vpy, CHECK) == "2.0 1.0 0.5"
 
 
@@ -429,47 +411,12 @@ def test_ranged_requests_without_metadata(mtree, tmp_path):
     )
     try:
         if uv is not None:
-            venv = tmp_path / "venv"
-            run(
-                [
-                    *uv,
-                    "venv",
-                    "--no-config",
-                    "-p",
-                    str(PYENV / "3.12.1" / "bin" / "python"),
-                    str(venv),
-                ]
-            )
-            run(
-                [
-                    *uv,
-                    "pip",
-                    "install",
-                    "--no-config",
-                    "--no-cache",
-                    "-p",
-                    str(venv / "bin" / "python"),
-                    "--index-url",
-                    f"{srv.base}/simple/",
-                    "gamma",
-                ]
-            )
+            vpy = uv_venv(uv, PYENV / "3.12.1" / "bin" / "python", tmp_path / "venv")
+            uv_install(uv, vpy, f"{srv.base}/simple/", "gamma")
         py = PYENV / "3.11.7" / "bin" / "python"
         if py.exists():
             vpy = make_venv(str(py), tmp_path / "pipvenv")
-            run(
-                [
-                    vpy,
-                    "-m",
-                    "pip",
-                    "install",
-                    "--no-cache-dir",
-                    "--use-feature=fast-deps",
-                    "--index-url",
-                    f"{srv.base}/simple/",
-                    "gamma",
-                ]
-            )
+            pip_install(vpy, f"{srv.base}/simple/", "--use-feature=fast-deps", "gamma")
     finally:
         code, err = srv.stop()
     assert code == 0, err
@@ -512,19 +459,7 @@ def test_newest_pip_from_our_server(tmp_path):
     srv = SubprocessServer(root, args=["--access-log", str(log), "--log-format", "combined"])
     try:
         vpy = make_venv(str(python), tmp_path / "venv")
-        run(
-            [
-                vpy,
-                "-m",
-                "pip",
-                "install",
-                "--no-cache-dir",
-                "--index-url",
-                f"{srv.base}/simple/",
-                "--upgrade",
-                "pip",
-            ]
-        )
+        pip_install(vpy, f"{srv.base}/simple/", "--upgrade", "pip")
         want = wheel.name.split("-")[1]
         assert installed(vpy, "import pip; print(pip.__version__)") == want
         pip_install(vpy, f"{srv.base}/simple/", "gamma")

@@ -510,7 +510,8 @@ def test_half_closed_client_still_answered(server):
 
 def test_absolute_form_target(server):
     out = raw_request(
-        server.port, b"GET http://example.test/simple/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        server.port,
+        b"GET http://example.test/simple/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     assert out.startswith(b"HTTP/1.1 200")
 

@@ -14,7 +14,17 @@ import pytest
 from morgan_like.nginx import render_nginx_config, render_nginx_main_config
 
 from .server_support import Dist, InProcessServer, free_port, write_tree
-from .test_server_clients import CHECK, MATRIX_DISTS, PYENV, find_uv, installed, run
+from .test_server_clients import (
+    CHECK,
+    MATRIX_DISTS,
+    PYENV,
+    find_uv,
+    installed,
+    make_venv,
+    pip_install,
+    uv_install,
+    uv_venv,
+)
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
@@ -205,41 +215,15 @@ def test_clients_install_through_nginx(nginx, tmp_path):
         python = PYENV / version / "bin" / "python"
         if not python.exists():
             continue
-        run([str(python), "-m", "venv", str(tmp_path / version)])
-        vpy = tmp_path / version / "bin" / "python"
-        run(
-            [
-                vpy,
-                "-m",
-                "pip",
-                "install",
-                "--no-cache-dir",
-                "--index-url",
-                f"{base}/simple/",
-                "gamma",
-            ]
-        )
+        vpy = make_venv(str(python), tmp_path / version)
+        pip_install(vpy, f"{base}/simple/", "gamma")
         assert installed(vpy, CHECK).endswith("1.0 0.5")
         done += 1
     uv = find_uv()
     if uv is not None:
-        venv = tmp_path / "uvvenv"
-        run([*uv, "venv", "--no-config", "-p", str(PYENV / "3.13.0" / "bin" / "python"), str(venv)])
-        run(
-            [
-                *uv,
-                "pip",
-                "install",
-                "--no-config",
-                "--no-cache",
-                "-p",
-                str(venv / "bin" / "python"),
-                "--index-url",
-                f"{base}/simple/",
-                "gamma",
-            ]
-        )
-        assert installed(venv / "bin" / "python", CHECK) == "2.0 1.0 0.5"
+        vpy = uv_venv(uv, PYENV / "3.13.0" / "bin" / "python", tmp_path / "uvvenv")
+        uv_install(uv, vpy, f"{base}/simple/", "gamma")
+        assert installed(vpy, CHECK) == "2.0 1.0 0.5"
         done += 1
     if not done:
         pytest.skip("no clients")

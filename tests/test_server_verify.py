@@ -100,9 +100,7 @@ def test_page_referencing_missing_file(tree):
             "</body>", '<a href="../../packages/alpha/ghost-1.0.tar.gz">ghost</a>\n</body>'
         )
     )
-    write_manifest(
-        root
-    )  # the manifest agrees with the (bad) page: only the link check can catch it
+    write_manifest(root)  # the manifest agrees with the bad page: only the link check sees it
     proc = run_verify(root)
     assert proc.returncode == 1
     assert "BROKEN-LINK" in proc.stdout and "ghost-1.0.tar.gz" in proc.stdout
