@@ -111,7 +111,9 @@ def _standard(tree: Path, built: dict[str, Path]) -> list[RemoteFile]:
         place(tree, built["s10"], upload_time="2023-01-01T00:00:00Z"),
         place(tree, built["w20"], yanked="bad build", upload_time="2024-01-01T00:00:00Z"),
         place(tree, built["local"]),
-        RemoteFile("foo_bar-3.0-py3-none-any.whl", "https://upstream.invalid/x.whl", sha256="0" * 64),
+        RemoteFile(
+            "foo_bar-3.0-py3-none-any.whl", "https://upstream.invalid/x.whl", sha256="0" * 64
+        ),
     ]
 
 
