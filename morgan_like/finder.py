@@ -54,11 +54,11 @@ class Finder:
             future = cache.get(key)
             if future is None:
                 if self._closed:
+                    # A read-ahead that races close(): nobody will read it, so skip the fetch
+                    # (and never do network I/O while holding the lock).
                     future = Future()
-                    try:
-                        future.set_result(fn(*args))
-                    except BaseException as exc:  # noqa: BLE001 - stored for the caller
-                        future.set_exception(exc)
+                    future.cancel()
+                    return future
                 else:
                     future = self._pool.submit(fn, *args)
                 cache[key] = future

@@ -308,11 +308,7 @@ class Upstream:
                     allow_redirects=True,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt == attempts:
-                    raise UpstreamError(
-                        f"GET {shown}: {_describe(exc)} (gave up after {attempts} attempts)"
-                    ) from exc
-                self._sleep(attempt, None)
+                self._give_up_or_wait(exc, shown, attempt, attempts)
                 continue
             status = response.status_code
             if status in _RETRY_STATUSES:
@@ -334,15 +330,19 @@ class Upstream:
                 _ = response.content
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 self._count(_wire_bytes(response))
-                if attempt == attempts:
-                    raise UpstreamError(
-                        f"GET {shown}: {_describe(exc)} (gave up after {attempts} attempts)"
-                    ) from exc
-                self._sleep(attempt, None)
+                self._give_up_or_wait(exc, shown, attempt, attempts)
                 continue
             self._count(_wire_bytes(response))
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _give_up_or_wait(self, exc: Exception, shown: str, attempt: int, attempts: int) -> None:
+        """After a transport failure: raise on the last attempt, else back off."""
+        if attempt == attempts:
+            raise UpstreamError(
+                f"GET {shown}: {_describe(exc)} (gave up after {attempts} attempts)"
+            ) from exc
+        self._sleep(attempt, None)
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = self.backoff * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)

@@ -9,6 +9,7 @@ import pytest
 
 from morgan_like.config import Config, load_config
 from morgan_like.errors import ConfigError
+from morgan_like.upstream import DEFAULT_INDEX_URL
 
 MORGAN_SAMPLE = """\
 [env.legacy]
@@ -278,7 +279,7 @@ def test_mirror_section(tmp_path):
             "index-url = pypi.org/simple",
             "index-url",
             "not an index URL",
-            "https://pypi.org/simple/",
+            DEFAULT_INDEX_URL,
         ),
         ("workers = many", "workers", "positive whole number", "workers = 8"),
         ("workers = 0", "workers", "positive whole number", "workers = 8"),
