@@ -42,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from morgan_like.nginx import render_nginx_main_config  # noqa: E402
+from morgan_like.modes.nginx import render_nginx_main_config  # noqa: E402
 from tests.server_support import Dist, write_tree  # noqa: E402
 
 PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from morgan_like import __version__
-from morgan_like.candidates import DEFAULT_PACKAGE_TYPE_REGEX
 from morgan_like.errors import MorganLikeError
 from morgan_like.output import Reporter
+from morgan_like.resolve.candidates import DEFAULT_PACKAGE_TYPE_REGEX
 
 COMMANDS = (
     "generate_env",
@@ -42,7 +42,7 @@ SERVER_PASSTHROUGH = (
 def _url(value: str) -> str:
     from urllib.parse import urlparse
 
-    from morgan_like.upstream import DEFAULT_INDEX_URL
+    from morgan_like.config.options import DEFAULT_INDEX_URL
 
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _mirror(args: argparse.Namespace, reporter: Reporter) -> int:
-    from morgan_like.mirror import MirrorOptions, run_mirror
+    from morgan_like.modes.bundle import MirrorOptions, run_mirror
 
     if args.workers is not None and args.workers < 1:
         raise MorganLikeError("--workers must be at least 1")
@@ -149,7 +149,7 @@ def _mirror(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from morgan_like import serve
+    from morgan_like.modes import serve
 
     argv = ["-i", args.index_path, "-H", args.host, "-p", str(args.port)]
     if args.no_metadata:
@@ -165,15 +165,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     """The same offline check as ``python3 server.py --verify``: manifest and page links."""
-    from morgan_like import serve
+    from morgan_like.modes import serve
 
     return serve.run(["--verify", "-i", args.index_path])
 
 
 def _copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
-    from morgan_like import serve
-    from morgan_like.manifest import Manifest
-    from morgan_like.writer import TreeWriter
+    from morgan_like.modes import serve
+    from morgan_like.tree.manifest import Manifest
+    from morgan_like.tree.writer import TreeWriter
 
     root = Path(args.index_path)
     root.mkdir(parents=True, exist_ok=True)
@@ -185,7 +185,7 @@ def _copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def _nginx_config(args: argparse.Namespace) -> int:
-    from morgan_like.nginx import render_nginx_config
+    from morgan_like.modes.nginx import render_nginx_config
 
     sys.stdout.write(render_nginx_config(Path(args.index_path).resolve(), args.host, args.port))
     return 0
@@ -199,12 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"morgan-like {__version__}")
             return 0
         if args.command == "generate_env":
-            from morgan_like.generate import generate_env
+            from morgan_like.targets.generate import generate_env
 
             sys.stdout.write(generate_env(args.env))
             return 0
         if args.command == "generate_reqs":
-            from morgan_like.generate import generate_reqs
+            from morgan_like.targets.generate import generate_reqs
 
             sys.stdout.write(generate_reqs(args.mode))
             return 0

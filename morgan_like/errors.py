@@ -58,6 +58,22 @@ class ProjectNotFound(UpstreamError):
         return msg
 
 
+class RangeError(UpstreamError):
+    """A 206 answer we cannot use (no or wrong Content-Range, short body)."""
+
+
+class DownloadError(MorganLikeError):
+    """One file could not be fetched intact; the message names it."""
+
+
+class TagKeyError(ValueError):
+    """A bad tag-derivation key; environments.py turns it into a ConfigError for the section."""
+
+    def __init__(self, problem: str, key: str, hint: str):
+        super().__init__(problem)
+        self.problem, self.key, self.hint = problem, key, hint
+
+
 class MetadataError(MorganLikeError):
     """A distribution's dependencies could not be read statically."""
 

@@ -3,7 +3,7 @@ server.py (in-process or as a subprocess of any interpreter).
 
 write_tree() only places the distribution files under ``packages/``; the pages,
 the PEP 658 ``.metadata`` files, the root pages and ``manifest.json`` come from
-morgan_like.writer, so the server is tested against what ``mirror`` produces.
+morgan_like.tree.writer, so the server is tested against what ``mirror`` produces.
 The tree also gets ``morgan.ini``, ``server.py`` and a hidden ``.morgan-like/``.
 """
 
@@ -24,11 +24,11 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from morgan_like.links import RemoteFile
-from morgan_like.manifest import Manifest
-from morgan_like.metadata import parse_core_metadata
-from morgan_like.serve import server_source
-from morgan_like.writer import TreeWriter, package_relpath
+from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.metadata import parse_core_metadata
+from morgan_like.modes.serve import server_source
+from morgan_like.tree.manifest import Manifest
+from morgan_like.tree.writer import TreeWriter, package_relpath
 
 from .distbuilder import make_wheel, package_name, read_wheel_metadata
 
@@ -157,7 +157,7 @@ def write_manifest(root: Path) -> None:
 
 
 def load_server_module():
-    from morgan_like.serve import load_server
+    from morgan_like.modes.serve import load_server
 
     return load_server()
 

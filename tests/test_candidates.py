@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from morgan_like.candidates import FileFilter, best_wheel, pick_files, usable_files
-from morgan_like.links import RemoteFile
+from morgan_like.dists.links import RemoteFile
+from morgan_like.resolve.candidates import FileFilter, best_wheel, pick_files, usable_files
 
 from .helpers import WINDOWS, env
 

@@ -10,7 +10,7 @@ import pytest
 
 from morgan_like import __version__
 from morgan_like.cli import build_parser, main
-from morgan_like.config import load_config
+from morgan_like.config.ini import load_config
 
 MORGAN_FLAGS = [
     ["-i", "x"],

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from morgan_like.config import Config, load_config
+from morgan_like.config.ini import Config, load_config
+from morgan_like.config.options import DEFAULT_INDEX_URL
 from morgan_like.errors import ConfigError
-from morgan_like.upstream import DEFAULT_INDEX_URL
 
 MORGAN_SAMPLE = """\
 [env.legacy]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from morgan_like.diff import diff_paths, write_diff
-from morgan_like.manifest import Manifest
-from morgan_like.writer import TreeWriter, package_relpath
+from morgan_like.tree.diff import diff_paths, write_diff
+from morgan_like.tree.manifest import Manifest
+from morgan_like.tree.writer import TreeWriter, package_relpath
 
 from .distbuilder import make_sdist, make_wheel
 from .test_writer import place, tree_files

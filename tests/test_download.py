@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from morgan_like.download import Downloader, DownloadError, SdistCache, download_all, fetch_verified
-from morgan_like.manifest import Manifest
-from morgan_like.upstream import Upstream
+from morgan_like.errors import DownloadError
+from morgan_like.fetch.download import Downloader, SdistCache, download_all, fetch_verified
+from morgan_like.index.upstream import Upstream
+from morgan_like.tree.manifest import Manifest
 
 from .fakeindex import FakeIndex
 from .helpers import wheel

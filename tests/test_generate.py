@@ -10,10 +10,10 @@ import pytest
 from packaging.markers import default_environment
 from packaging.tags import sys_tags
 
-from morgan_like import generate
-from morgan_like.config import load_config
-from morgan_like.environments import MARKER_KEYS
-from morgan_like.generate import generate_env, generate_reqs
+from morgan_like.config.ini import load_config
+from morgan_like.targets import generate
+from morgan_like.targets.environments import MARKER_KEYS
+from morgan_like.targets.generate import generate_env, generate_reqs
 
 
 def roundtrip(tmp_path: Path, block: str):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from morgan_like.manifest import (
+from morgan_like.tree.manifest import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
     Manifest,

@@ -11,19 +11,13 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from morgan_like import metadata as metadata_mod
-from morgan_like.errors import MetadataError
-from morgan_like.links import RemoteFile
-from morgan_like.metadata import (
-    DistMetadata,
-    parse_core_metadata,
-    sdist_build_requires,
-    sdist_metadata,
-    wheel_metadata,
-    wheel_metadata_bytes,
-)
-from morgan_like.sdist import parse_requires_txt
-from morgan_like.upstream import RangeError, Upstream
+from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.metadata import DistMetadata, parse_core_metadata, wheel_metadata_bytes
+from morgan_like.dists.sdist import parse_requires_txt, sdist_build_requires, sdist_metadata
+from morgan_like.errors import MetadataError, RangeError
+from morgan_like.index import remote as metadata_mod
+from morgan_like.index.remote import wheel_metadata
+from morgan_like.index.upstream import Upstream
 
 from .distbuilder import core_metadata, make_sdist, make_wheel
 from .fakeindex import FakeIndex

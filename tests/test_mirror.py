@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from morgan_like.cli import main
-from morgan_like.links import parse_html_page, parse_json_page
+from morgan_like.dists.links import parse_html_page, parse_json_page
 
 from .distbuilder import make_sdist, make_wheel
 from .fakeindex import FakeIndex

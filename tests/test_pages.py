@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from morgan_like.links import parse_html_page, parse_json_page
-from morgan_like.pages import (
+from morgan_like.dists.links import parse_html_page, parse_json_page
+from morgan_like.tree.pages import (
     FileEntry,
     normalize_upload_time,
     render_project_html,

@@ -271,7 +271,7 @@ def test_port_in_use_fails_clearly(mtree):
 
 
 def test_cli_entry_points(mtree):
-    from morgan_like import serve
+    from morgan_like.modes import serve
 
     src = serve.server_source()
     assert src.read_bytes() == SERVER_PY.read_bytes()

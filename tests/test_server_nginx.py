@@ -1,4 +1,4 @@
-"""morgan_like.nginx: real nginx serving a tree answers like server.py (skipped without nginx)."""
+"""morgan_like.modes.nginx: real nginx serving a tree answers like server.py (skipped without nginx)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from morgan_like.nginx import render_nginx_config, render_nginx_main_config
+from morgan_like.modes.nginx import render_nginx_config, render_nginx_main_config
 
 from .server_support import Dist, InProcessServer, free_port, write_tree
 from .test_server_clients import (

@@ -14,11 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from morgan_like import upstream as upstream_mod
+from morgan_like.config.options import DEFAULT_INDEX_URL
+from morgan_like.dists.links import JSON_CONTENT_TYPE
 from morgan_like.errors import ProjectNotFound, UpstreamError
-from morgan_like.links import JSON_CONTENT_TYPE
-from morgan_like.upstream import (
-    DEFAULT_INDEX_URL,
+from morgan_like.index import upstream as upstream_mod
+from morgan_like.index.upstream import (
     Upstream,
     UpstreamHTTPError,
     configured_index_url,

@@ -14,10 +14,10 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from morgan_like import writer as writer_mod
-from morgan_like.links import RemoteFile, parse_html_page, parse_json_page
-from morgan_like.manifest import MANIFEST_NAME, Manifest, is_listed
-from morgan_like.writer import TreeWriter, package_relpath, page_relpaths
+from morgan_like.dists.links import RemoteFile, parse_html_page, parse_json_page
+from morgan_like.tree import writer as writer_mod
+from morgan_like.tree.manifest import MANIFEST_NAME, Manifest, is_listed
+from morgan_like.tree.writer import TreeWriter, package_relpath, page_relpaths
 
 from .distbuilder import make_sdist, make_wheel, read_wheel_metadata
 

@@ -22,11 +22,11 @@ import requests
 from packaging.utils import canonicalize_name
 from requests.adapters import HTTPAdapter
 
-from . import __version__
-from .errors import ProjectNotFound, UpstreamError
-from .links import ACCEPT_HEADER, ProjectPage, parse_html_page, parse_json_page
+from morgan_like import __version__
+from morgan_like.config.options import DEFAULT_INDEX_URL
+from morgan_like.dists.links import ACCEPT_HEADER, ProjectPage, parse_html_page, parse_json_page
+from morgan_like.errors import ProjectNotFound, RangeError, UpstreamError
 
-DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 USER_AGENT = f"morgan-like/{__version__}"
 # Distribution files must arrive exactly as stored: a gzip Content-Encoding
 # would be undone by requests and break the file's hash (and byte ranges).
@@ -49,10 +49,6 @@ class UpstreamHTTPError(UpstreamError, requests.HTTPError):
 
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-class RangeError(UpstreamError):
-    """A 206 answer we cannot use (no or wrong Content-Range, short body)."""
 
 
 # ---------------------------------------------------------------- pip config

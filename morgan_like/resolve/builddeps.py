@@ -15,12 +15,12 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from morgan_like.download import SdistCache
+from morgan_like.dists.sdist import sdist_build_requires
 from morgan_like.errors import MorganLikeError
-from morgan_like.finder import Finder
-from morgan_like.metadata import sdist_build_requires
-from morgan_like.plan import Plan, PlannedFile, add_resolution
-from morgan_like.resolver import EnvResolution, ResolveOptions, resolve_env
+from morgan_like.fetch.download import SdistCache
+from morgan_like.index.finder import Finder
+from morgan_like.resolve.plan import Plan, PlannedFile, add_resolution
+from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
 
 
 def _read_build_requires(

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from packaging.utils import NormalizedName
 
-from morgan_like.candidates import pick_files
-from morgan_like.environments import Environment
-from morgan_like.links import RemoteFile
-from morgan_like.resolver import EnvResolution
-from morgan_like.writer import package_relpath
+from morgan_like.dists.links import RemoteFile
+from morgan_like.resolve.candidates import pick_files
+from morgan_like.resolve.resolver import EnvResolution
+from morgan_like.targets.environments import Environment
+from morgan_like.tree.writer import package_relpath
 
 
 @dataclass(eq=False)

@@ -15,7 +15,7 @@ from importlib import metadata
 
 from packaging.tags import sys_tags
 
-from .tags import compress_tags
+from morgan_like.targets.tags import compress_tags
 
 MODES = (">=", "==", "<=")
 

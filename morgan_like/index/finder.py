@@ -18,9 +18,11 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from morgan_like.links import ProjectPage, RemoteFile
-from morgan_like.metadata import DistMetadata, sdist_metadata, wheel_metadata
-from morgan_like.upstream import Upstream
+from morgan_like.dists.links import ProjectPage, RemoteFile
+from morgan_like.dists.metadata import DistMetadata
+from morgan_like.dists.sdist import sdist_metadata
+from morgan_like.index.remote import wheel_metadata
+from morgan_like.index.upstream import Upstream
 
 
 class Finder:

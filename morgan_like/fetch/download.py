@@ -20,19 +20,15 @@ from pathlib import Path
 
 import requests
 
-from morgan_like.errors import MorganLikeError, UpstreamError
-from morgan_like.links import RemoteFile
-from morgan_like.manifest import Manifest
-from morgan_like.upstream import Upstream
-from morgan_like.writer import STATE_DIR
+from morgan_like.dists.links import RemoteFile
+from morgan_like.errors import DownloadError, UpstreamError
+from morgan_like.index.upstream import Upstream
+from morgan_like.tree.manifest import Manifest
+from morgan_like.tree.writer import STATE_DIR
 
 CHUNK = 256 * 1024
 # Downloads wait on the network, not the CPU; uv defaults to 50 concurrent downloads.
 DEFAULT_WORKERS = 32
-
-
-class DownloadError(MorganLikeError):
-    """One file could not be fetched intact; the message names it."""
 
 
 @dataclass

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from morgan_like.manifest import atomic_write_bytes, is_listed, normalize_relpath
+from morgan_like.tree.manifest import atomic_write_bytes, is_listed, normalize_relpath
 
 REMOVED_SUFFIX = ".removed"
 

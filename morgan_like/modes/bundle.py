@@ -19,22 +19,28 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from morgan_like import serve
-from morgan_like.builddeps import add_build_requirements
-from morgan_like.candidates import FileFilter, group_by_version, likely_metadata_files, usable_files
-from morgan_like.config import Config, load_config
-from morgan_like.diff import write_diff
-from morgan_like.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
-from morgan_like.environments import Environment
+from morgan_like.config.ini import Config, load_config
+from morgan_like.config.options import parse_bool
+from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import MorganLikeError, ResolutionError
-from morgan_like.finder import Finder
-from morgan_like.links import RemoteFile
-from morgan_like.manifest import Manifest
+from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
+from morgan_like.index.finder import Finder
+from morgan_like.index.upstream import Upstream, configured_index_url
+from morgan_like.modes import serve
 from morgan_like.output import Reporter, human_size
-from morgan_like.plan import Plan, add_resolution
-from morgan_like.resolver import EnvResolution, ResolveOptions, resolve_env
-from morgan_like.upstream import Upstream, configured_index_url
-from morgan_like.writer import STATE_DIR, TreeWriter, package_relpath
+from morgan_like.resolve.builddeps import add_build_requirements
+from morgan_like.resolve.candidates import (
+    FileFilter,
+    group_by_version,
+    likely_metadata_files,
+    usable_files,
+)
+from morgan_like.resolve.plan import Plan, add_resolution
+from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
+from morgan_like.targets.environments import Environment
+from morgan_like.tree.diff import write_diff
+from morgan_like.tree.manifest import Manifest
+from morgan_like.tree.writer import STATE_DIR, TreeWriter, package_relpath
 
 
 @dataclass
@@ -269,9 +275,9 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
     )
     workers = options.workers or int(mirror_opts.get("workers", DEFAULT_WORKERS))
     diff_file = options.diff_file or mirror_opts.get("diff-file")
-    append_epoch = options.diff_append_epoch or mirror_opts.get(
-        "diff-append-epoch", ""
-    ).lower() in ("1", "true", "yes")
+    append_epoch = options.diff_append_epoch or bool(
+        parse_bool(mirror_opts.get("diff-append-epoch"))
+    )
 
     reporter.info(
         f"Resolving {len(config.requirements)} requirements for {len(config.environments)} envs from {index_url}"

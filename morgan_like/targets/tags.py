@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from packaging.tags import INTERPRETER_SHORT_NAMES, Tag, compatible_tags, cpython_tags, generic_tags
 from packaging.tags import mac_platforms as _mac_platforms
 
+from morgan_like.errors import TagKeyError
+
 # PEP 600: the legacy names are aliases of these glibc levels.
 LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
 # Oldest glibc each architecture ever had a manylinux policy for.
@@ -222,14 +224,6 @@ def _compress_run(run: list[Tag]) -> str:
 # --- derivation from an [env.NAME] section --------------------------------------------
 
 WINDOWS_MACHINE = {"win_amd64": "AMD64", "win32": "x86", "win_arm64": "ARM64"}
-
-
-class TagKeyError(ValueError):
-    """A bad tag-derivation key; environments.py turns it into a ConfigError for the section."""
-
-    def __init__(self, problem: str, key: str, hint: str):
-        super().__init__(problem)
-        self.problem, self.key, self.hint = problem, key, hint
 
 
 def version_pair(key: str, value: str, *, prefix: str, example: str) -> tuple[int, int]:

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from morgan_like.dists.links import ProjectPage, RemoteFile, parse_html_page, parse_json_page
+from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MetadataError
-from morgan_like.links import ProjectPage, RemoteFile, parse_html_page, parse_json_page
-from morgan_like.manifest import (
+from morgan_like.tree.manifest import (
     MANIFEST_NAME,
     Manifest,
     ManifestEntry,
@@ -33,8 +34,7 @@ from morgan_like.manifest import (
     is_listed,
     normalize_relpath,
 )
-from morgan_like.metadata import wheel_metadata_bytes
-from morgan_like.pages import (
+from morgan_like.tree.pages import (
     FileEntry,
     render_project_html,
     render_project_json,

@@ -17,16 +17,16 @@ from urllib.parse import urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .environments import MARKER_KEYS, Environment, environment_from_section
-from .errors import ConfigError
-from .reqfiles import (
+from morgan_like.config.reqfiles import (
     RequirementLine,
     marker_problem,
     read_pyproject,
     read_requirements_txt,
     split_pyproject_ref,
 )
-from .upstream import DEFAULT_INDEX_URL
+from morgan_like.config.options import DEFAULT_INDEX_URL, MIRROR_OPTIONS, parse_bool
+from morgan_like.errors import ConfigError
+from morgan_like.targets.environments import MARKER_KEYS, Environment, environment_from_section
 
 __all__ = ["Config", "RequirementLine", "load_config", "MIRROR_OPTIONS"]
 
@@ -37,16 +37,6 @@ REQ_HINT = (
 GENERATE_HINT = "`morgan-like generate_env >> morgan.ini` writes one for this machine"
 SECTIONS = ("env.NAME", "requirements", "requirements_from", "mirror")
 REQUIREMENTS_FROM_KEYS = ("requirements", "pyproject")
-# [mirror] keys besides index-url; values stay strings (booleans as "true"/"false"),
-# validated here so that typos fail before anything is downloaded.
-MIRROR_OPTIONS = {
-    "diff-file": "path",
-    "diff-append-epoch": "bool",
-    "package-type-regex": "regex",
-    "workers": "int",
-}
-_TRUE = {"1", "true", "yes", "on"}
-_BOOLS = _TRUE | {"0", "false", "no", "off"}
 _NO_DEFAULT = "\x00no default section"  # a literal [DEFAULT] must not leak into every section
 
 
@@ -332,9 +322,10 @@ def _mirror_options(
         if kind == "int" and not (value.isdigit() and int(value) > 0):
             raise error(f"{key} = {value!r} is not a positive whole number", f"e.g. {key} = 8")
         if kind == "bool":
-            if value.lower() not in _BOOLS:
+            flag = parse_bool(value)
+            if flag is None:
                 raise error(f"{key} = {value!r} is not a boolean", f"write {key} = true or false")
-            value = "true" if value.lower() in _TRUE else "false"  # one spelling for readers
+            value = "true" if flag else "false"  # one spelling for readers
         if kind == "regex":
             try:
                 re.compile(value)

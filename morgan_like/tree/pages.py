@@ -19,7 +19,7 @@ from urllib.parse import quote
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from morgan_like.links import RemoteFile
+from morgan_like.dists.links import RemoteFile
 
 API_VERSION = "1.1"
 UPLOAD_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -19,11 +19,11 @@ from packaging.version import Version
 from resolvelib import AbstractProvider, BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
-from morgan_like.candidates import FileFilter, group_by_version, metadata_file, usable_files
-from morgan_like.environments import Environment
+from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import ProjectNotFound, ResolutionError
-from morgan_like.finder import Finder
-from morgan_like.links import RemoteFile
+from morgan_like.index.finder import Finder
+from morgan_like.resolve.candidates import FileFilter, group_by_version, metadata_file, usable_files
+from morgan_like.targets.environments import Environment
 
 
 @dataclass(frozen=True)

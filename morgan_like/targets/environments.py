@@ -22,8 +22,9 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from . import tags as _tags
-from .errors import ConfigError
+from morgan_like.config.options import parse_bool
+from morgan_like.errors import ConfigError, TagKeyError
+from morgan_like.targets import tags as _tags
 
 MARKER_KEYS = (
     "os_name",
@@ -59,8 +60,6 @@ _SYSTEMS = {
 }
 _DEFAULT_MACHINE = {"linux": "x86_64", "windows": "AMD64", "darwin": "arm64"}
 _PYTHON_VERSION = re.compile(r"\d+\.\d+")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 @dataclass
@@ -188,7 +187,7 @@ def environment_from_section(name: str, keys: Mapping[str, str], *, file: str) -
         tag_list = _derive_tags(raw, markers, system, implementation, full, error)
     try:
         tag_list = _tags.filter_whl_tags(raw, tag_list)
-    except _tags.TagKeyError as exc:
+    except TagKeyError as exc:
         raise error(exc.problem, exc.key, exc.hint) from None
     return Environment(name=name, markers=markers, tags=tag_list, python_full_version=full)
 
@@ -322,14 +321,13 @@ def _machine_from_platform_tag(platform_tag: str | None, system: str | None) -> 
 def _derive_tags(raw, markers, system, implementation, full: Version, error) -> list[Tag]:
     """Tags pip would compute on the described interpreter (platform_tags: like pip's --platform)."""
     py = (full.release[0], full.release[1])
-    free = raw.get("free_threaded", "").strip().lower()
-    if free not in _TRUE | _FALSE:
+    free_threaded = parse_bool(raw.get("free_threaded"), default=False)
+    if free_threaded is None:
         raise error(
             f"free_threaded = {raw['free_threaded']!r} is not a boolean",
             "free_threaded",
             "write true or false",
         )
-    free_threaded = free in _TRUE
     if free_threaded and (implementation != "cpython" or py < (3, 13)):
         raise error(
             "free_threaded needs CPython 3.13 or newer",
@@ -361,7 +359,7 @@ def _derive_tags(raw, markers, system, implementation, full: Version, error) -> 
     else:
         try:
             platforms = _tags.derive_platforms(raw, system, markers["platform_machine"])
-        except _tags.TagKeyError as exc:
+        except TagKeyError as exc:
             raise error(exc.problem, exc.key, exc.hint) from None
     iv: tuple[int, ...] | None = None
     if implementation == "pypy" and markers["implementation_version"]:

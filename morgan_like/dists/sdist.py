@@ -22,9 +22,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .errors import MetadataError
-from .links import RemoteFile
-from .metadata import DistMetadata, error_line, parse_core_metadata, parse_metadata_fields
+from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.metadata import (
+    DistMetadata,
+    error_line,
+    parse_core_metadata,
+    parse_metadata_fields,
+)
+from morgan_like.errors import MetadataError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from packaging.version import Version
 
-from morgan_like.environments import Environment
-from morgan_like.links import RemoteFile
+from morgan_like.dists.links import RemoteFile
+from morgan_like.targets.environments import Environment
 
 DEFAULT_PACKAGE_TYPE_REGEX = r"(whl|zip|tar\.gz)"
 

@@ -26,7 +26,7 @@ _MODULE_NAME = "morgan_like._server_runtime"
 
 def server_source() -> Path:
     """The path of the server script (wheel: ``_server.py``; checkout: ``<repo>/server.py``)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the morgan_like package
     for candidate in (here / "_server.py", here.parent / "server.py"):
         if candidate.is_file() and candidate.stat().st_size > 0:
             return candidate

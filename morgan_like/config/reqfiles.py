@@ -19,7 +19,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .errors import ConfigError
+from morgan_like.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,0 +1,36 @@
+"""Typed option values shared by the config file, the CLI and the modes.
+
+One vocabulary for booleans and one home for the default upstream, so the
+config reader, tag derivation and the CLI cannot disagree about either.
+"""
+
+from __future__ import annotations
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+
+# [mirror] keys besides index-url; values stay strings (booleans as "true"/"false"),
+# validated when the config is read so that typos fail before anything is downloaded.
+MIRROR_OPTIONS = {
+    "diff-file": "path",
+    "diff-append-epoch": "bool",
+    "package-type-regex": "regex",
+    "workers": "int",
+}
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def parse_bool(value: str | None, default: bool | None = None) -> bool | None:
+    """``true``/``yes``/``on``/``1`` or their opposites, any case; ``default`` when empty.
+
+    Returns None for anything else, so each caller words its own error.
+    """
+    text = (value or "").strip().lower()
+    if not text:
+        return default
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
