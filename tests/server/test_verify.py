@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .server_support import SERVER_PY, Dist, load_server_module, write_manifest, write_tree
+from ..server_support import SERVER_PY, Dist, load_server_module, write_manifest, write_tree
 
 
 @pytest.fixture

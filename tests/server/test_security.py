@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .server_support import (
+from ..server_support import (
     SERVER_PY,
     Dist,
     InProcessServer,

@@ -19,8 +19,8 @@ from morgan_like.index import remote as metadata_mod
 from morgan_like.index.remote import wheel_metadata
 from morgan_like.index.upstream import Upstream
 
-from .distbuilder import core_metadata, make_sdist, make_wheel
-from .fakeindex import FakeIndex
+from ..distbuilder import core_metadata, make_sdist, make_wheel
+from ..fakeindex import FakeIndex
 
 WHEEL_FILE = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 

@@ -6,7 +6,7 @@ import pytest
 
 from morgan_like.errors import ProjectNotFound, ResolutionError
 
-from .helpers import Resolving, env, wheel
+from ..helpers import Resolving, env, wheel
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from morgan_like.index.upstream import (
     redact_url,
 )
 
-from .distbuilder import make_wheel
-from .fakeindex import FakeIndex
+from ..distbuilder import make_wheel
+from ..fakeindex import FakeIndex
 
 Reply = tuple[int, dict[str, str], bytes]
 

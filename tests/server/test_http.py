@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .server_support import Dist, InProcessServer, raw_request, write_tree
+from ..server_support import Dist, InProcessServer, raw_request, write_tree
 
 JSON = "application/vnd.pypi.simple.v1+json"
 V1HTML = "application/vnd.pypi.simple.v1+html"
@@ -583,7 +583,7 @@ def test_split_request_after_keep_alive_response(server):
 
 
 def test_page_cache_is_bounded_by_bytes(tmp_path, monkeypatch):
-    from .server_support import load_server_module
+    from ..server_support import load_server_module
 
     mod = load_server_module()
     root = tmp_path / "t"
@@ -603,7 +603,7 @@ def test_unwritable_access_log_is_a_clear_error(tree, tmp_path):
     import subprocess
     import sys
 
-    from .server_support import SERVER_PY
+    from ..server_support import SERVER_PY
 
     proc = subprocess.run(
         [

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from .server_support import SERVER_PY, Dist, SubprocessServer, write_tree
+from ..server_support import SERVER_PY, Dist, SubprocessServer, write_tree
 
 PYENV = Path("/root/.pyenv/versions")
 VERSIONS = ["3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0"]

@@ -10,9 +10,9 @@ import pytest
 from morgan_like.cli import main
 from morgan_like.dists.links import parse_html_page, parse_json_page
 
-from .distbuilder import make_sdist, make_wheel
-from .fakeindex import FakeIndex
-from .helpers import ini_env_block, sdist, wheel
+from ..distbuilder import make_sdist, make_wheel
+from ..fakeindex import FakeIndex
+from ..helpers import ini_env_block, sdist, wheel
 
 
 def write_config(root: Path, requirements: str, *pythons: str) -> Path:

@@ -13,8 +13,7 @@ import pytest
 
 from morgan_like.modes.nginx import render_nginx_config, render_nginx_main_config
 
-from .server_support import Dist, InProcessServer, free_port, write_tree
-from .test_server_clients import (
+from ..server.test_clients import (
     CHECK,
     MATRIX_DISTS,
     PYENV,
@@ -25,6 +24,7 @@ from .test_server_clients import (
     uv_install,
     uv_venv,
 )
+from ..server_support import Dist, InProcessServer, free_port, write_tree
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 

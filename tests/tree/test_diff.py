@@ -13,7 +13,7 @@ from morgan_like.tree.diff import diff_paths, write_diff
 from morgan_like.tree.manifest import Manifest
 from morgan_like.tree.writer import TreeWriter, package_relpath
 
-from .distbuilder import make_sdist, make_wheel
+from ..distbuilder import make_sdist, make_wheel
 from .test_writer import place, tree_files
 
 

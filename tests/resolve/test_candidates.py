@@ -5,7 +5,7 @@ from __future__ import annotations
 from morgan_like.dists.links import RemoteFile
 from morgan_like.resolve.candidates import FileFilter, best_wheel, pick_files, usable_files
 
-from .helpers import WINDOWS, env
+from ..helpers import WINDOWS, env
 
 NATIVE = [
     "native-1.0-cp37-cp37m-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",

@@ -19,7 +19,7 @@ from morgan_like.tree import writer as writer_mod
 from morgan_like.tree.manifest import MANIFEST_NAME, Manifest, is_listed
 from morgan_like.tree.writer import TreeWriter, package_relpath, page_relpaths
 
-from .distbuilder import make_sdist, make_wheel, read_wheel_metadata
+from ..distbuilder import make_sdist, make_wheel, read_wheel_metadata
 
 
 def place(tree: Path, built: Path, **fields: object) -> RemoteFile:

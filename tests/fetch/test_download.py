@@ -11,8 +11,8 @@ from morgan_like.fetch.download import Downloader, SdistCache, download_all, fet
 from morgan_like.index.upstream import Upstream
 from morgan_like.tree.manifest import Manifest
 
-from .fakeindex import FakeIndex
-from .helpers import wheel
+from ..fakeindex import FakeIndex
+from ..helpers import wheel
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_each_path_once_and_abandon_takes_back_new_files(
 def test_sdist_fetched_for_metadata_is_moved_not_refetched(
     fake_index, dists, upstream, tmp_path: Path
 ) -> None:
-    from .helpers import sdist
+    from ..helpers import sdist
 
     sdist(fake_index, dists, "beta", "1.0")
     file = remote(upstream, "beta")["beta-1.0.tar.gz"]
