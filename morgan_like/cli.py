@@ -164,7 +164,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """The same offline check as ``python3 server.py --verify``: manifest and page links."""
+    """The same offline check as ``python3 server.py --verify``: every file against its page."""
     from morgan_like.modes import serve
 
     return serve.run(["--verify", "-i", args.index_path])
@@ -172,14 +172,15 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes import serve
-    from morgan_like.tree.manifest import Manifest
+    from morgan_like.tree.state import TreeState
     from morgan_like.tree.writer import TreeWriter
 
     root = Path(args.index_path)
     root.mkdir(parents=True, exist_ok=True)
-    writer = TreeWriter(root, Manifest(root))
-    changed = writer.write_file("server.py", serve.server_source().read_bytes())
-    writer.finish()
+    with TreeState(root) as state:
+        writer = TreeWriter(root, state, on_problem=reporter.warn)
+        changed = writer.write_file("server.py", serve.server_source().read_bytes())
+        writer.write_manifest()
     reporter.info(f"{'copied' if changed else 'up to date'}: {root / 'server.py'}")
     return 0
 

@@ -3,7 +3,8 @@ server.py (in-process or as a subprocess of any interpreter).
 
 write_tree() only places the distribution files under ``packages/``; the pages,
 the PEP 658 ``.metadata`` files, the root pages and ``manifest.json`` come from
-morgan_like.tree.writer, so the server is tested against what ``mirror`` produces.
+morgan_like.tree (writer + publish), so the server is tested against what ``mirror``
+produces.
 The tree also gets ``morgan.ini``, ``server.py`` and a hidden ``.morgan-like/``.
 """
 
@@ -27,8 +28,10 @@ from packaging.utils import canonicalize_name
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import parse_core_metadata
 from morgan_like.modes.serve import server_source
-from morgan_like.tree.manifest import Manifest
-from morgan_like.tree.writer import TreeWriter, package_relpath
+from morgan_like.tree.layout import package_relpath
+from morgan_like.tree.publish import publish
+from morgan_like.tree.state import TreeState
+from morgan_like.tree.writer import TreeWriter
 
 from .distbuilder import make_wheel, package_name, read_wheel_metadata
 
@@ -109,18 +112,27 @@ def write_tree(
             sdist.write_bytes(b"\x1f\x8b not really a tarball " + sdist.name.encode())
             by_project[project].append(_listed(sdist, **attrs))
 
-    manifest = Manifest(root)
-    writer = TreeWriter(root, manifest)
-    for project, files in by_project.items():
-        writer.write_project(project, files, last_serial=SERIAL)
-    writer.write_root()
-    writer.write_file("morgan.ini", b"[env.test]\npython_version = 3.11\n[requirements]\n")
-    writer.write_file("server.py", server_source().read_bytes())
-    writer.finish()
-    assert not writer.problems, writer.problems
+    with TreeState(root) as state:
+        writer = TreeWriter(root, state)
+        for project, files in by_project.items():
+            writer.write_project(project, files, last_serial=SERIAL)
+        publish(
+            writer,
+            server=server_source().read_bytes(),
+            config=b"[env.test]\npython_version = 3.11\n[requirements]\n",
+        )
+        assert not writer.problems, writer.problems
+        records = {}
+        for project, files in by_project.items():
+            for rf in files:
+                rel = package_relpath(project, rf.filename)
+                records[rel] = state.get(rel)
+                records[rel + ".metadata"] = state.get(rel + ".metadata")
 
     hidden = root / ".morgan-like"
     hidden.mkdir(exist_ok=True)
+    for leftover in hidden.glob("state.db*"):
+        leftover.unlink()
     (hidden / "state.db").write_bytes(b"SQLite format 3\x00secret-state")
 
     projects = sorted(by_project)
@@ -128,8 +140,9 @@ def write_tree(
     for project in projects:
         for rf in by_project[project]:
             relpath = package_relpath(project, rf.filename)
-            entry = manifest.get(relpath)
-            meta = manifest.get(relpath + ".metadata")
+            entry = records[relpath]
+            meta = records[relpath + ".metadata"]
+            assert entry is not None
             built.append(
                 BuiltFile(
                     project,
@@ -144,11 +157,12 @@ def write_tree(
 
 
 def write_manifest(root: Path) -> None:
-    """Re-hash every file manifest.json lists (after a test edited some) and save it."""
-    manifest = Manifest(root)
-    for relpath in manifest.paths():
-        manifest.record_file(relpath)
-    manifest.save()
+    """Re-hash the top-level files manifest.json lists (after a test edited some) and save it."""
+    with TreeState(root) as state:
+        writer = TreeWriter(root, state)
+        for relpath, _record in state.top_level():
+            state.record_file(relpath)
+        writer.write_manifest()
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Each file streams to a temp name under the tree's hidden state directory while
 its sha256 is computed, and is renamed into place only when size and hash
-match what the index promised.  A file already recorded in the manifest with
-the same hash is skipped without re-hashing.
+match what the index promised (and its bytes are on disk: fsync before the
+rename).  A file the tree state holds as verified, with the same hash, is
+skipped without re-hashing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,14 @@ import requests
 from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import DownloadError, UpstreamError
 from morgan_like.index.upstream import Upstream
-from morgan_like.tree.manifest import Manifest
-from morgan_like.tree.writer import STATE_DIR
+from morgan_like.tree.layout import STATE_DIR
+from morgan_like.tree.state import TreeState
 
 CHUNK = 256 * 1024
 # Downloads wait on the network, not the CPU; uv defaults to 50 concurrent downloads.
 DEFAULT_WORKERS = 32
+# Folders under the state dir that hold only this run's scratch files.
+SCRATCH_DIRS = ("tmp", "cache")
 
 
 @dataclass
@@ -70,6 +73,8 @@ def fetch_verified(
                     received += len(chunk)
                     if on_bytes:
                         on_bytes(len(chunk))
+                out.flush()
+                os.fsync(out.fileno())
             expected_size = file.size
             if expected_size is not None and received != expected_size:
                 last_error = f"truncated: got {received} of {expected_size} bytes"
@@ -103,7 +108,7 @@ class SdistCache:
         self.dir = root / STATE_DIR / "cache"
         self.tmp = _tmp_dir(root)
         self._lock = threading.Lock()
-        self._futures: dict[str, Future] = {}
+        self._futures: dict[str, Future[Path]] = {}
 
     def path_for(self, file: RemoteFile) -> Path:
         return self.dir / file.filename
@@ -112,10 +117,10 @@ class SdistCache:
         if existing is not None and existing.exists():
             return existing
         with self._lock:
-            future = self._futures.get(file.url)
-            owner = future is None
+            known = self._futures.get(file.url)
+            future: Future[Path] = known if known is not None else Future()
+            owner = known is None
             if owner:
-                future = Future()
                 self._futures[file.url] = future
         if owner:
             try:
@@ -144,7 +149,7 @@ class Downloader:
         self,
         upstream: Upstream,
         root: Path,
-        manifest: Manifest,
+        state: TreeState,
         *,
         cache: SdistCache | None = None,
         workers: int = DEFAULT_WORKERS,
@@ -152,7 +157,7 @@ class Downloader:
     ) -> None:
         self.upstream = upstream
         self.root = root
-        self.manifest = manifest
+        self.state = state
         self.cache = cache
         self.on_done = on_done
         self.on_bytes: Callable[[int], None] | None = None
@@ -173,7 +178,7 @@ class Downloader:
     def _one(self, file: RemoteFile, relpath: str) -> DownloadResult:
         dest = self.root / relpath
         existed = dest.exists()
-        if existed and self.manifest.is_verified(relpath, file.sha256):
+        if existed and self.state.is_verified(relpath, file.sha256):
             result = DownloadResult(file, relpath, ok=True, skipped=True, size=dest.stat().st_size)
             self._advance(result.size)
         else:
@@ -190,7 +195,7 @@ class Downloader:
         if cached is not None:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(cached, dest)
-            entry = self.manifest.record_file(relpath)
+            entry = self.state.record_file(relpath)
             self._advance(entry.size)
             return DownloadResult(file, relpath, ok=True, size=entry.size)
         try:
@@ -199,7 +204,7 @@ class Downloader:
             )
         except DownloadError as exc:
             return DownloadResult(file, relpath, ok=False, error=str(exc))
-        self.manifest.record(relpath, size, sha256)
+        self.state.record(relpath, size, sha256)
         return DownloadResult(file, relpath, ok=True, size=size)
 
     def attach(self, on_bytes: Callable[[int], None]) -> None:
@@ -234,29 +239,7 @@ class Downloader:
         for relpath in self._new:
             with contextlib.suppress(OSError):
                 (self.root / relpath).unlink()
-            self.manifest.discard(relpath)
+            self.state.discard(relpath)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-
-
-def download_all(
-    upstream: Upstream,
-    items: Iterable[tuple[RemoteFile, str]],
-    root: Path,
-    manifest: Manifest,
-    *,
-    cache: SdistCache | None = None,
-    workers: int = DEFAULT_WORKERS,
-    on_bytes: Callable[[int], None] | None = None,
-    on_done: Callable[[DownloadResult], None] | None = None,
-) -> list[DownloadResult]:
-    """Download every (file, relpath) not already verified in the tree."""
-    downloader = Downloader(upstream, root, manifest, cache=cache, workers=workers, on_done=on_done)
-    downloader.on_bytes = on_bytes
-    try:
-        for file, relpath in items:
-            downloader.submit(file, relpath)
-        return downloader.results()
-    finally:
-        downloader.close()

@@ -23,7 +23,13 @@ from morgan_like.config.ini import Config, load_config
 from morgan_like.config.options import parse_bool
 from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import MorganLikeError, ResolutionError
-from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
+from morgan_like.fetch.download import (
+    DEFAULT_WORKERS,
+    SCRATCH_DIRS,
+    Downloader,
+    DownloadResult,
+    SdistCache,
+)
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream, configured_index_url
 from morgan_like.modes import serve
@@ -38,9 +44,10 @@ from morgan_like.resolve.candidates import (
 from morgan_like.resolve.plan import Plan, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
 from morgan_like.targets.environments import Environment
-from morgan_like.tree.diff import write_diff
-from morgan_like.tree.manifest import Manifest
-from morgan_like.tree.writer import STATE_DIR, TreeWriter, package_relpath
+from morgan_like.tree.layout import STATE_DIR, package_relpath
+from morgan_like.tree.publish import DiffRequest, publish
+from morgan_like.tree.state import TreeState
+from morgan_like.tree.writer import TreeWriter
 
 
 @dataclass
@@ -206,32 +213,21 @@ def _await_downloads(
         return downloader.results()
 
 
-def _write_tree(
-    plan: Plan, config: Config, options: MirrorOptions, writer: TreeWriter
-) -> tuple[list[str], list[str]]:
-    changed: list[str] = []
-    removed: list[str] = []
+def _write_projects(plan: Plan, options: MirrorOptions, writer: TreeWriter) -> None:
+    """Each planned project's page; with ``--prune`` each page lists exactly the plan, and
+    projects the plan no longer has are removed (their pages before their files)."""
     planned = plan.by_project()
     if options.prune:
-        keep = set(plan.files)
-        removed.extend(writer.prune(keep))
         for project in writer.existing_projects():
             if project not in planned:
-                removed.extend(writer.remove_project(project))
+                writer.remove_project(project)
     for project, files in sorted(planned.items()):
-        merged = {} if options.prune else {f.filename: f for f in writer.existing_files(project)}
+        if options.prune:
+            writer.write_project(project, files, replace=True)
+            continue
+        merged = {f.filename: f for f in writer.existing_files(project)}
         merged.update({f.filename: f for f in files})
-        changed.extend(writer.write_project(project, list(merged.values())))
-    changed.extend(writer.write_root())
-    if not options.skip_server_copy and writer.write_file(
-        "server.py", serve.server_source().read_bytes()
-    ):
-        changed.append("server.py")
-    # The config travels with the tree, listed in the manifest like every other file.
-    if writer.write_file("morgan.ini", config.path.read_bytes()):
-        changed.append("morgan.ini")
-    changed.extend(writer.finish())
-    return changed, removed
+        writer.write_project(project, list(merged.values()))
 
 
 def _summary(
@@ -295,11 +291,13 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
     )
     plan = Plan(env_names=[e.name for e in config.environments])
     top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
-    manifest = Manifest(root)
+    state = TreeState(root)
+    if state.load_problem:
+        reporter.warn(state.load_problem)
     downloader = None
     if not options.dry_run:
         downloader = Downloader(
-            upstream, root, manifest, cache=cache, workers=workers, on_done=_download_log(reporter)
+            upstream, root, state, cache=cache, workers=workers, on_done=_download_log(reporter)
         )
 
     def on_env(results: list[EnvResolution]) -> None:
@@ -307,8 +305,9 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
             added = add_resolution(
                 plan, resolution, top_level=top_level, all_wheels=options.mirror_all_wheels
             )
-            for entry in added if downloader else ():
-                downloader.submit(entry.file, entry.relpath)
+            if downloader is not None:
+                for entry in added:
+                    downloader.submit(entry.file, entry.relpath)
 
     try:
         try:
@@ -339,15 +338,18 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
         results = _await_downloads(plan, downloader, reporter)
         reporter.detail(f"build requirements in place at {time.monotonic() - started:.2f}s")
         _report_problems(plan, reporter)
-        writer = TreeWriter(root, manifest)
-        changed, removed = _write_tree(plan, config, options, writer)
-        changed.extend(r.relpath for r in results if r.ok and not r.skipped)
-        if diff_file:
-            written, removed_file = write_diff(
-                root, diff_file, changed, removed, append_epoch=append_epoch
-            )
+        writer = TreeWriter(root, state, on_problem=reporter.warn)
+        _write_projects(plan, options, writer)
+        done = publish(
+            writer,
+            server=None if options.skip_server_copy else serve.server_source().read_bytes(),
+            config=config.path.read_bytes(),  # the config travels with the tree
+            diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
+        )
+        if done.diff_file is not None:
             reporter.info(
-                f"diff-file: {written} ({len(set(changed))} changed), {removed_file} ({len(removed)} removed)"
+                f"diff-file: {done.diff_file} ({len(done.changed)} changed), "
+                f"{done.removed_file} ({len(done.removed)} removed)"
             )
         _summary(plan, results, reporter, time.monotonic() - started, upstream)
         return 1 if any(not r.ok for r in results) else 0
@@ -356,7 +358,9 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
             downloader.close()
         finder.close()
         upstream.close()
-        shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+        state.close()
+        for scratch in SCRATCH_DIRS:  # temp downloads and the sdist cache; state.db stays
+            shutil.rmtree(root / STATE_DIR / scratch, ignore_errors=True)
 
 
 def _report_problems(plan: Plan, reporter: Reporter) -> None:

@@ -22,7 +22,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from morgan_like.tree.manifest import atomic_write_bytes, is_listed, normalize_relpath
+from morgan_like.tree.files import atomic_write_bytes
+from morgan_like.tree.layout import is_hidden, normalize_relpath
 
 REMOVED_SUFFIX = ".removed"
 
@@ -50,8 +51,8 @@ def diff_paths(
 
 
 def _travels(relpath: str) -> bool:
-    # manifest.json does travel (the far side verifies against it); hidden paths do not.
-    return relpath == "manifest.json" or is_listed(relpath)
+    # manifest.json travels too (the far side verifies against it); hidden paths never do.
+    return not is_hidden(relpath)
 
 
 def _lines(paths: list[str]) -> bytes:
@@ -69,8 +70,8 @@ def write_diff(
     """Write ``diff_file`` (``<diff_file>-<epoch>`` with append_epoch) and ``<that>.removed``.
 
     A relative ``diff_file`` is relative to the current directory, not to the tree
-    (as bandersnatch's diff-file setting); keep it outside the tree, or it would be
-    listed in the next run's manifest.  Both files are written atomically and always
+    (as bandersnatch's diff-file setting); keep it outside the tree, where
+    ``server.py --verify`` would report it as unexpected.  Both files are written atomically and always
     exist afterwards, empty when nothing changed.  Returns their absolute paths.
     """
     target = Path(diff_file).expanduser()

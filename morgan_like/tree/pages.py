@@ -210,17 +210,25 @@ def render_root_html(projects: list[str]) -> bytes:
 def render_root_json(
     projects: list[tuple[str, int | None]], last_serial: int | None = None
 ) -> bytes:
-    """PEP 691 root page; ``_last-serial`` per project (and in meta) when known, as PyPI does."""
+    """PEP 691 root page; ``_last-serial`` per project (and in meta) when known, as PyPI does.
+
+    One project object per line (still plain JSON), so ``server.py --verify`` can stream
+    a root of 700,000 projects instead of loading it whole.
+    """
     serials: dict[str, int | None] = {}
     for name, serial in projects:
         key = canonicalize_name(name)
         known = serials.get(key)
         serials[key] = serial if known is None else max(known, serial or known)
-    entries: list[dict[str, Any]] = []
+    lines = []
     for name in sorted(serials):
         entry: dict[str, Any] = {"name": name}
-        if serials[name] is not None:
-            entry["_last-serial"] = int(serials[name])  # type: ignore[arg-type]
-        entries.append(entry)
-    doc = {"meta": _serial_meta({"api-version": API_VERSION}, last_serial), "projects": entries}
-    return _dumps(doc)
+        serial = serials[name]
+        if serial is not None:
+            entry["_last-serial"] = int(serial)
+        lines.append(json.dumps(entry, ensure_ascii=False))
+    meta = json.dumps(_serial_meta({"api-version": API_VERSION}, last_serial))
+    if not lines:
+        return f'{{"meta": {meta}, "projects": []}}\n'.encode()
+    body = ",\n".join(lines)
+    return f'{{"meta": {meta}, "projects": [\n{body}\n]}}\n'.encode()

@@ -1,15 +1,17 @@
-"""The tree on disk: .metadata files, simple/ pages, root pages, the manifest.
+"""The tree on disk: .metadata files, simple/ pages, root pages, manifest.json.
 
-Shared by the bundle builder and full-mirror mode, so it takes plain records
-(RemoteFile lists per project) and knows nothing of resolution.  Its one promise
-is that an index never references a missing file: pages list only files that are
-on disk, are written (atomically) after those files and their .metadata, and are
-rewritten before prune deletes anything they list.
+Shared by every mode, so it takes plain records (RemoteFile lists per project)
+and knows nothing of resolution or the network.  Its one promise is that an
+index never references a missing or partial file: files are in place before the
+pages that list them are (atomically) written, and a page is rewritten or
+removed before anything it lists is deleted.
 
-Call order for a run: write_project() per project -> prune() -> write_root() ->
-finish().  ``changed`` / ``removed`` accumulate every relpath touched in the
-session, ready for diff.write_diff().  A TreeWriter is not thread-safe; the
-Manifest it shares with the downloader is.
+A run calls write_project() or remove_project() per project it touches, then
+``tree.publish`` writes the root pages, top-level files and the manifest.  Each
+call costs in proportion to that project (the tree state answers "is this file
+verified?" with one row and one stat).  ``changed`` / ``removed`` accumulate
+every relpath touched in the session, ready for the diff-file.  A TreeWriter is
+not thread-safe; the TreeState it shares with the downloader is.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
+from collections.abc import Callable
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -26,14 +28,23 @@ from packaging.utils import canonicalize_name
 from morgan_like.dists.links import ProjectPage, RemoteFile, parse_html_page, parse_json_page
 from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MetadataError
-from morgan_like.tree.manifest import (
+from morgan_like.tree.files import atomic_write_bytes
+from morgan_like.tree.layout import (
     MANIFEST_NAME,
-    Manifest,
-    ManifestEntry,
-    atomic_write_bytes,
-    is_listed,
+    METADATA_SUFFIX,
+    PACKAGES_DIR,
+    ROOT_HTML,
+    ROOT_JSON,
+    SIMPLE_DIR,
+    check_filename,
+    file_url,
+    is_hidden,
+    is_project_path,
     normalize_relpath,
+    package_relpath,
+    page_relpaths,
 )
+from morgan_like.tree.manifest import render_manifest
 from morgan_like.tree.pages import (
     FileEntry,
     render_project_html,
@@ -41,55 +52,27 @@ from morgan_like.tree.pages import (
     render_root_html,
     render_root_json,
 )
+from morgan_like.tree.state import FileRecord, TreeState
 
 log = logging.getLogger(__name__)
 
-PACKAGES_DIR = "packages"
-SIMPLE_DIR = "simple"
-STATE_DIR = ".morgan-like"
-METADATA_SUFFIX = ".metadata"
-_SERIAL_TRAILER = re.compile(rb"<!--SERIAL (\d+)-->")
-
-
-def _check_filename(filename: str) -> str:
-    """Refuse filenames that would escape packages/<project>/ or hide themselves."""
-    if (
-        not filename
-        or "/" in filename
-        or "\\" in filename
-        or filename.startswith(".")
-        or "\x00" in filename
-    ):
-        raise ValueError(f"unsafe distribution filename: {filename!r}")
-    return filename
-
-
-def package_relpath(project: str, filename: str) -> str:
-    """``packages/<normalized>/<filename>``; raises ValueError for an unsafe filename."""
-    return f"{PACKAGES_DIR}/{canonicalize_name(project)}/{_check_filename(filename)}"
-
-
-def page_relpaths(project: str) -> tuple[str, str]:
-    """The (index.html, index.json) relpaths of a project page."""
-    base = f"{SIMPLE_DIR}/{canonicalize_name(project)}"
-    return f"{base}/index.html", f"{base}/index.json"
-
-
-def file_url(project: str, filename: str) -> str:
-    """A file's link as seen from its project page; relative, so the tree is relocatable."""
-    return f"../../{package_relpath(project, filename)}"
-
 
 class TreeWriter:
-    """Writes one tree; see the module docstring for the call order."""
+    """Writes one tree; see the module docstring for the call order.
 
-    def __init__(self, root: Path, manifest: Manifest) -> None:
+    ``on_problem`` receives what the writer could not do (an unsafe filename, an
+    unreadable wheel); modes pass their reporter's warning, so ``-q`` and ``-v`` apply.
+    """
+
+    def __init__(
+        self, root: Path, state: TreeState, on_problem: Callable[[str], None] | None = None
+    ) -> None:
         self.root = Path(root).absolute()
-        self.manifest = manifest
+        self.state = state
         self.changed: set[str] = set()
         self.removed: set[str] = set()
         self.problems: list[str] = []
-        self._serials: dict[str, int | None] = {}
+        self._on_problem = on_problem
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -102,21 +85,26 @@ class TreeWriter:
         self.changed.discard(relpath)
 
     def _report(self, relpath: str, wrote: bool) -> bool:
-        """Whether this relpath goes into this call's changed list: bytes written now, or an
-        entry that differs from the manifest as loaded (a download, or a page rewritten by an
-        earlier call such as prune).  So per-call lists are complete on their own; a path may
-        be reported by several calls, which the diff-file dedupes."""
-        if wrote or self.manifest.is_changed_since_load(relpath):
+        """Whether this relpath goes into this call's changed list: bytes written now or
+        earlier in this session, or a file this run recorded (a download).  So per-call
+        lists are complete on their own; the diff-file dedupes."""
+        if wrote or relpath in self.changed or self.state.is_changed(relpath):
             self._note_changed(relpath)
             return True
         return False
 
     def _problem(self, message: str) -> None:
-        log.warning("%s", message)
         self.problems.append(message)
+        if self._on_problem is not None:
+            self._on_problem(message)
+        else:
+            log.warning("%s", message)
 
-    def _put(self, relpath: str, data: bytes) -> bool:
-        """Atomically write unless the bytes are already there; keep the manifest in step."""
+    def _put(self, relpath: str, data: bytes, *, record: bool = True) -> bool:
+        """Atomically write unless the bytes are already there; keep the state in step.
+
+        Pages are not recorded: they vouch for themselves (verify cross-checks them).
+        """
         path = self.root / relpath
         try:
             wrote = path.read_bytes() != data
@@ -124,11 +112,10 @@ class TreeWriter:
             wrote = True
         if wrote:
             atomic_write_bytes(path, data)
-        if not is_listed(relpath):
-            return wrote
-        sha256 = hashlib.sha256(data).hexdigest()
-        if wrote or not self.manifest.is_verified(relpath, sha256):
-            self.manifest.record(relpath, len(data), sha256)
+        if record and not _is_page(relpath) and not is_hidden(relpath):
+            sha256 = hashlib.sha256(data).hexdigest()
+            if wrote or not self.state.is_verified(relpath, sha256):
+                self.state.record(relpath, len(data), sha256)
         return self._report(relpath, wrote)
 
     def _remove(self, relpath: str) -> bool:
@@ -138,23 +125,21 @@ class TreeWriter:
             existed = False
         else:
             existed = True
-        listed = is_listed(relpath)
-        if listed:
-            existed = existed or self.manifest.get(relpath) is not None
-            self.manifest.discard(relpath)
-        if existed and listed:
+        existed = self.state.discard(relpath) or existed
+        if existed and not is_hidden(relpath):
             self._note_removed(relpath)
-        return existed and listed
+            return True
+        return False
 
-    def _entry(self, relpath: str, upstream_sha256: str | None) -> ManifestEntry:
-        entry = self.manifest.get(relpath)
+    def _entry(self, relpath: str, upstream_sha256: str | None) -> FileRecord:
+        entry = self.state.get(relpath)
         if (
             entry is not None
-            and self.manifest.is_verified(relpath)
+            and self.state.is_verified(relpath)
             and (upstream_sha256 is None or upstream_sha256.lower() == entry.sha256)
         ):
             return entry
-        entry = self.manifest.record_file(relpath)
+        entry = self.state.record_file(relpath)
         if upstream_sha256 and upstream_sha256.lower() != entry.sha256:
             self._problem(f"{relpath}: sha256 on disk differs from upstream's; listing ours")
         return entry
@@ -180,28 +165,16 @@ class TreeWriter:
         return list(page.files) if page else []
 
     def existing_projects(self) -> list[str]:
-        """Normalized names of the projects that have a page."""
-        simple = self.root / SIMPLE_DIR
-        if not simple.is_dir():
-            return []
-        return sorted(
-            d.name
-            for d in simple.iterdir()
-            if not d.name.startswith(".")
-            and d.is_dir()
-            and ((d / "index.html").is_file() or (d / "index.json").is_file())
-        )
+        """Normalized names of the projects with a page, or with files left on disk.
 
-    def _existing_serial(self, project: str) -> int | None:
-        """The serial stamped on a page, read from the HTML trailer (no JSON parse)."""
-        html_rel, _ = page_relpaths(project)
-        try:
-            with open(self.root / html_rel, "rb") as fh:
-                fh.seek(max(0, fh.seek(0, os.SEEK_END) - 64))
-                match = _SERIAL_TRAILER.search(fh.read())
-        except OSError:
-            return None
-        return int(match.group(1)) if match else None
+        Lists two directories (names only): cheap for a bundle, and only ``--prune``
+        asks.  Modes that know what changed (sync) never need it.
+        """
+        names = set(self.state.project_names())
+        for top in (SIMPLE_DIR, PACKAGES_DIR):
+            with contextlib.suppress(OSError), os.scandir(self.root / top) as entries:
+                names.update(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+        return sorted(names)
 
     # --- writing -----------------------------------------------------------------
 
@@ -209,7 +182,7 @@ class TreeWriter:
         """Write ``<wheel>.metadata`` (byte-identical METADATA) and return its sha256."""
         meta_rel = relpath + METADATA_SUFFIX
         wheel_path, meta_path = self.root / relpath, self.root / meta_rel
-        entry = self.manifest.get(meta_rel)
+        entry = self.state.get(meta_rel)
         try:
             fresh = meta_path.stat().st_mtime_ns >= wheel_path.stat().st_mtime_ns
         except OSError:
@@ -217,8 +190,8 @@ class TreeWriter:
         if (
             entry is not None
             and fresh
-            and self.manifest.is_verified(meta_rel)
-            and not self.manifest.is_changed_since_load(relpath)
+            and self.state.is_verified(meta_rel)
+            and not self.state.is_changed(relpath)
         ):
             # Same wheel as when we wrote it: skip reopening the zip.
             if self._report(meta_rel, False):
@@ -235,19 +208,26 @@ class TreeWriter:
         return hashlib.sha256(data).hexdigest()
 
     def write_project(
-        self, project: str, files: list[RemoteFile], last_serial: int | None = None
+        self,
+        project: str,
+        files: list[RemoteFile],
+        last_serial: int | None = None,
+        *,
+        replace: bool = False,
     ) -> list[str]:
         """Write a project's .metadata files and pages; returns relpaths created or changed.
 
         Files not on disk are left out of the page.  When ``files`` names one filename
         twice the later record wins, so callers can append fresh upstream records after
-        the ones read back with existing_files().
+        the ones read back with existing_files().  With ``replace`` the page lists only
+        ``files``, and whatever else lies in the project's folder goes *after* the new
+        page is in place; a project left with nothing loses its pages first.
         """
         norm = canonicalize_name(project)
         chosen: dict[str, RemoteFile] = {}
         for rf in files:
             try:
-                _check_filename(rf.filename)
+                check_filename(rf.filename)
             except ValueError as exc:
                 self._problem(f"{norm}: skipped: {exc}")
                 continue
@@ -275,13 +255,22 @@ class TreeWriter:
                     upload_time=rf.upload_time,
                 )
             )
+        if replace and not entries:
+            self.remove_project(norm)
+            return changed
         html_rel, json_rel = page_relpaths(norm)
         # JSON first, HTML last: pip and uv over file:// read only index.html.
         if self._put(json_rel, render_project_json(norm, entries, last_serial)):
             changed.append(json_rel)
         if self._put(html_rel, render_project_html(norm, entries, last_serial)):
             changed.append(html_rel)
-        self._serials[norm] = last_serial
+        self.state.set_project(norm, last_serial)
+        if replace:
+            listed = {e.filename for e in entries}
+            listed |= {e.filename + METADATA_SUFFIX for e in entries if e.metadata_sha256}
+            for relpath in self._files_under(self.root / PACKAGES_DIR / norm):
+                if relpath.rsplit("/", 1)[-1] not in listed:
+                    self._remove(relpath)
         return changed
 
     def remove_project(self, project: str) -> list[str]:
@@ -294,77 +283,52 @@ class TreeWriter:
                 if self._remove(relpath):
                     removed.append(relpath)
             self._drop_empty_dirs(base, including_base=True)
-        self._serials.pop(norm, None)
-        return sorted(removed)
-
-    def prune(self, keep: set[str]) -> list[str]:
-        """Remove files under packages/ not in ``keep`` (and their .metadata); returns them.
-
-        Pages listing a doomed file are rewritten without it first (a project left with
-        no files loses its pages), so no index ever references a missing file.
-        """
-        keep = {normalize_relpath(k) for k in keep}
-        doomed: list[str] = []
-        for relpath in self._files_under(self.root / PACKAGES_DIR):
-            base = relpath[: -len(METADATA_SUFFIX)] if relpath.endswith(METADATA_SUFFIX) else None
-            if relpath in keep or (base is not None and base in keep):
-                continue
-            doomed.append(relpath)
-        doomed_set = set(doomed)
-        removed: list[str] = []
-        for norm in sorted({r.split("/")[1] for r in doomed}):
-            page = self._read_page(norm)
-            if page is None:
-                continue
-            survivors = [
-                f
-                for f in page.files
-                if package_relpath(norm, f.filename) not in doomed_set
-                and (self.root / package_relpath(norm, f.filename)).is_file()
-            ]
-            if survivors:
-                self.write_project(norm, survivors, page.last_serial)
-            else:
-                for relpath in page_relpaths(norm)[::-1]:
-                    if self._remove(relpath):
-                        removed.append(relpath)
-                self._drop_empty_dirs(self.root / SIMPLE_DIR / norm, including_base=True)
-                self._serials.pop(norm, None)
-        for relpath in doomed:
-            if self._remove(relpath):
-                removed.append(relpath)
-        self._drop_empty_dirs(self.root / PACKAGES_DIR, including_base=False)
+        self.state.drop_project(norm)
         return sorted(removed)
 
     def write_root(self) -> list[str]:
-        """Root pages from the projects that have a page; returns changed relpaths."""
-        projects = self.existing_projects()
-        serials = [
-            (p, self._serials[p] if p in self._serials else self._existing_serial(p))
-            for p in projects
-        ]
-        known = [s for _, s in serials if s is not None]
+        """Root pages from the tree state's projects; returns changed relpaths.
+
+        Skipped when no project was added or removed and no serial moved, so a run
+        that changed nothing at that level costs nothing here.
+        """
+        if not self.state.projects_changed and all(
+            self.state.is_verified(rel) for rel in (ROOT_JSON, ROOT_HTML)
+        ):
+            return []
+        projects = self.state.projects()
+        known = [s for _, s in projects if s is not None]
         changed = []
-        json_rel, html_rel = f"{SIMPLE_DIR}/index.json", f"{SIMPLE_DIR}/index.html"
-        if self._put(json_rel, render_root_json(serials, max(known) if known else None)):
-            changed.append(json_rel)
-        if self._put(html_rel, render_root_html(projects)):
-            changed.append(html_rel)
+        if self._put(ROOT_JSON, render_root_json(projects, max(known) if known else None)):
+            changed.append(ROOT_JSON)
+        if self._put(ROOT_HTML, render_root_html([name for name, _ in projects])):
+            changed.append(ROOT_HTML)
+        self.state.projects_changed = False
         return changed
 
     def write_file(self, relpath: str, data: bytes) -> bool:
-        """Atomically write any other file (server.py, morgan.ini); returns whether it changed."""
+        """Atomically write a top-level file (server.py, morgan.ini); returns whether it changed."""
         relpath = normalize_relpath(relpath)
-        if relpath == MANIFEST_NAME:
-            raise ValueError("manifest.json is written by finish()")
+        if relpath == MANIFEST_NAME or is_project_path(relpath) or is_hidden(relpath):
+            raise ValueError(f"{relpath} is not a top-level file of the tree")
         return self._put(relpath, data)
 
-    def finish(self) -> list[str]:
-        """Save the manifest; returns ["manifest.json"] if it changed."""
-        if self.manifest.save():
-            self._note_changed(MANIFEST_NAME)
-            return [MANIFEST_NAME]
-        return []
+    def write_manifest(self) -> list[str]:
+        """manifest.json from the recorded top-level files; returns ["manifest.json"] if changed.
+
+        Written last, after everything it vouches for, and fsynced.
+        """
+        data = render_manifest(self.state.top_level())
+        path = self.root / MANIFEST_NAME
+        try:
+            same = path.read_bytes() == data
+        except OSError:
+            same = False
+        if same:
+            return []
+        atomic_write_bytes(path, data, durable=True)
+        self._note_changed(MANIFEST_NAME)
+        return [MANIFEST_NAME]
 
     # --- helpers -----------------------------------------------------------------
 
@@ -388,3 +352,9 @@ class TreeWriter:
                 continue
             with contextlib.suppress(OSError):
                 os.rmdir(dirpath)
+
+
+def _is_page(relpath: str) -> bool:
+    """A project page (simple/<name>/...); the root pages are top-level files."""
+    parts = relpath.split("/")
+    return parts[0] == SIMPLE_DIR and len(parts) > 2

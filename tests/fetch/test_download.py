@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from morgan_like.errors import DownloadError
-from morgan_like.fetch.download import Downloader, SdistCache, download_all, fetch_verified
+from morgan_like.fetch.download import Downloader, DownloadResult, SdistCache, fetch_verified
 from morgan_like.index.upstream import Upstream
-from morgan_like.tree.manifest import Manifest
+from morgan_like.tree.state import TreeState
 
 from ..fakeindex import FakeIndex
 from ..helpers import wheel
@@ -22,6 +22,18 @@ def upstream(fake_index: FakeIndex):
     client.close()
 
 
+def download_all(
+    upstream: Upstream, items, root: Path, state: TreeState, **kw
+) -> list[DownloadResult]:
+    downloader = Downloader(upstream, root, state, **kw)
+    try:
+        for file, relpath in items:
+            downloader.submit(file, relpath)
+        return downloader.results()
+    finally:
+        downloader.close()
+
+
 def remote(upstream: Upstream, name: str):
     return {f.filename: f for f in upstream.project_page(name).files}
 
@@ -29,12 +41,10 @@ def remote(upstream: Upstream, name: str):
 def test_verified_download_lands_atomically(fake_index, dists, upstream, tmp_path: Path) -> None:
     wheel(fake_index, dists, "alpha", "1.0")
     file = remote(upstream, "alpha")["alpha-1.0-py3-none-any.whl"]
-    manifest = Manifest(tmp_path)
-    results = download_all(
-        upstream, [(file, "packages/alpha/" + file.filename)], tmp_path, manifest
-    )
+    state = TreeState(tmp_path)
+    results = download_all(upstream, [(file, "packages/alpha/" + file.filename)], tmp_path, state)
     assert [r.ok for r in results] == [True]
-    assert manifest.get("packages/alpha/" + file.filename).sha256 == file.sha256
+    assert state.get("packages/alpha/" + file.filename).sha256 == file.sha256
     assert not list((tmp_path / ".morgan-like" / "tmp").iterdir()), "no temp file left behind"
 
 
@@ -44,10 +54,10 @@ def test_present_and_verified_is_not_fetched_again(
     wheel(fake_index, dists, "alpha", "1.0")
     file = remote(upstream, "alpha")["alpha-1.0-py3-none-any.whl"]
     item = [(file, "packages/alpha/" + file.filename)]
-    manifest = Manifest(tmp_path)
-    download_all(upstream, item, tmp_path, manifest)
+    state = TreeState(tmp_path)
+    download_all(upstream, item, tmp_path, state)
     fake_index.reset_log()
-    again = download_all(upstream, item, tmp_path, manifest)
+    again = download_all(upstream, item, tmp_path, state)
     assert again[0].skipped
     assert not [r for r in fake_index.requests if r.path.startswith("/files/")]
 
@@ -79,12 +89,12 @@ def test_each_path_once_and_abandon_takes_back_new_files(
     wheel(fake_index, dists, "alpha", "1.0")
     file = remote(upstream, "alpha")["alpha-1.0-py3-none-any.whl"]
     relpath = "packages/alpha/" + file.filename
-    downloader = Downloader(upstream, tmp_path, Manifest(tmp_path), workers=4)
+    downloader = Downloader(upstream, tmp_path, TreeState(tmp_path), workers=4)
     assert downloader.submit(file, relpath) is downloader.submit(file, relpath)
     assert downloader.result(relpath).ok
     downloader.abandon()
     assert not (tmp_path / relpath).exists()
-    assert downloader.manifest.get(relpath) is None
+    assert downloader.state.get(relpath) is None
 
 
 def test_sdist_fetched_for_metadata_is_moved_not_refetched(
@@ -101,7 +111,7 @@ def test_sdist_fetched_for_metadata_is_moved_not_refetched(
         upstream,
         [(file, "packages/beta/beta-1.0.tar.gz")],
         tmp_path,
-        Manifest(tmp_path),
+        TreeState(tmp_path),
         cache=cache,
     )
     assert results[0].ok and (tmp_path / "packages/beta/beta-1.0.tar.gz").exists()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,9 +66,50 @@ def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> Non
         for p in root.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     }
-    assert set(manifest) == on_disk - {"manifest.json"}
-    assert "packages/tinybackend/tinybackend-1.0-py3-none-any.whl" in manifest  # build requirement
-    assert not (root / ".morgan-like").exists()
+    # the manifest vouches for the top-level files; the pages for everything else
+    assert set(manifest) == {"morgan.ini", "server.py", "simple/index.html", "simple/index.json"}
+    assert "packages/tinybackend/tinybackend-1.0-py3-none-any.whl" in on_disk  # build requirement
+    # only the tree state stays behind: no temp downloads, no sdist cache
+    assert {p.name for p in (root / ".morgan-like").iterdir()} <= {
+        "state.db",
+        "state.db-wal",
+        "state.db-shm",
+    }
+
+
+def test_first_format_tree_is_upgraded_in_place(small: FakeIndex, tmp_path: Path) -> None:
+    """A bundle built before the tree state (whole-tree manifest.json, no state.db) is
+    upgraded on the next run without fetching or re-hashing anything."""
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    files = {
+        p.relative_to(root).as_posix(): p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    }
+    old = {
+        rel: {"size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+        for rel, p in files.items()
+        if rel != "manifest.json"
+    }
+    (root / "manifest.json").write_text(
+        json.dumps({"format": "morgan-like-manifest/1", "files": old})
+    )
+    shutil.rmtree(root / ".morgan-like")
+    small.reset_log()
+    assert mirror(root, small, "--diff-file", str(tmp_path / "diff")) == 0
+    assert file_gets(small) == []
+    doc = json.loads((root / "manifest.json").read_text())
+    assert doc["format"] == "morgan-like-manifest/2"
+    assert set(doc["files"]) == {
+        "morgan.ini",
+        "server.py",
+        "simple/index.html",
+        "simple/index.json",
+    }
+    diff = (tmp_path / "diff").read_text().split()
+    assert "manifest.json" in diff and not [p for p in diff if p.startswith("packages/")]
 
 
 def test_rerun_fetches_nothing_new_and_sdist_once(small: FakeIndex, tmp_path: Path) -> None:

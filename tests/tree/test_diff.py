@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from morgan_like.tree.diff import diff_paths, write_diff
-from morgan_like.tree.manifest import Manifest
-from morgan_like.tree.writer import TreeWriter, package_relpath
+from morgan_like.tree.layout import package_relpath
+from morgan_like.tree.publish import DiffRequest, publish
+from morgan_like.tree.state import TreeState
+from morgan_like.tree.writer import TreeWriter
 
 from ..distbuilder import make_sdist, make_wheel
 from .test_writer import place, tree_files
@@ -112,27 +114,23 @@ def _run(tmp_path: Path, dists: Path) -> tuple[Path, Path, Path]:
         place(tree, make_wheel(dists, "alpha", "1.0")),
         place(tree, make_sdist(dists, "alpha", "1.0")),
     ]
-    writer = TreeWriter(tree, Manifest(tree))
-    writer.write_project("alpha", first)
-    writer.write_project("beta", [place(tree, make_wheel(dists, "beta", "1.0"))])
-    writer.write_root()
-    writer.write_file("server.py", b"# v1\n")
-    writer.finish()
+    with TreeState(tree) as state:
+        writer = TreeWriter(tree, state)
+        writer.write_project("alpha", first)
+        writer.write_project("beta", [place(tree, make_wheel(dists, "beta", "1.0"))])
+        publish(writer, server=b"# v1\n")
     dest = tmp_path / "dest"
     shutil.copytree(tree, dest)
 
-    manifest = Manifest(tree)
-    new = place(tree, make_wheel(dists, "alpha", "2.0"))
-    manifest.record_file(package_relpath("alpha", new.filename))  # as the downloader does
-    writer = TreeWriter(tree, manifest)
-    writer.write_project("alpha", [*first, new], last_serial=3)
-    writer.remove_project("beta")
-    writer.prune({package_relpath("alpha", f.filename) for f in [*first, new]})
-    writer.write_root()
-    writer.write_file("server.py", b"# v1\n")
-    writer.finish()
-    diff, _ = write_diff(tree, tmp_path / "DIFF", writer.changed, writer.removed)
-    return tree, dest, diff
+    with TreeState(tree) as state:
+        new = place(tree, make_wheel(dists, "alpha", "2.0"))
+        state.record_file(package_relpath("alpha", new.filename))  # as the downloader does
+        writer = TreeWriter(tree, state)
+        writer.write_project("alpha", [*first, new], last_serial=3, replace=True)
+        writer.remove_project("beta")
+        done = publish(writer, server=b"# v1\n", diff=DiffRequest(tmp_path / "DIFF"))
+    assert done.diff_file is not None
+    return tree, dest, done.diff_file
 
 
 def _apply_removed(dest: Path, removed_file: Path) -> None:

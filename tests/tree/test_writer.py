@@ -1,4 +1,4 @@
-"""TreeWriter: .metadata files, pages that never list a missing file, idempotent re-runs, prune."""
+"""TreeWriter: .metadata files, pages that never list a missing file, idempotent re-runs, replace."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ import pytest
 
 from morgan_like.dists.links import RemoteFile, parse_html_page, parse_json_page
 from morgan_like.tree import writer as writer_mod
-from morgan_like.tree.manifest import MANIFEST_NAME, Manifest, is_listed
-from morgan_like.tree.writer import TreeWriter, package_relpath, page_relpaths
+from morgan_like.tree.layout import MANIFEST_NAME, is_top_level, package_relpath, page_relpaths
+from morgan_like.tree.publish import publish
+from morgan_like.tree.state import TreeState
+from morgan_like.tree.writer import TreeWriter
 
 from ..distbuilder import make_sdist, make_wheel, read_wheel_metadata
 
@@ -31,8 +33,13 @@ def place(tree: Path, built: Path, **fields: object) -> RemoteFile:
     return rf
 
 
-def session(tree: Path) -> TreeWriter:
-    return TreeWriter(tree, Manifest(tree))
+def session(tree: Path, state: TreeState | None = None) -> TreeWriter:
+    return TreeWriter(tree, state or TreeState(tree))
+
+
+def finish(w: TreeWriter) -> list[str]:
+    """End the session as every mode does; returns this session's changed relpaths."""
+    return list(publish(w).changed)
 
 
 def sha(path: Path) -> str:
@@ -40,16 +47,17 @@ def sha(path: Path) -> str:
 
 
 def tree_files(tree: Path) -> dict[str, bytes]:
+    """The tree's visible files (the hidden state database changes as it likes)."""
     return {
         p.relative_to(tree).as_posix(): p.read_bytes()
         for p in sorted(tree.rglob("*"))
-        if p.is_file()
+        if p.is_file() and ".morgan-like" not in p.relative_to(tree).parts
     }
 
 
 def assert_consistent(tree: Path) -> None:
     """Every page link resolves to a file with the advertised hash, size and .metadata,
-    and the manifest describes exactly the tree's non-hidden files."""
+    and the manifest describes exactly the tree's top-level files."""
     for project_dir in (tree / "simple").iterdir():
         if not project_dir.is_dir():
             continue
@@ -73,7 +81,7 @@ def assert_consistent(tree: Path) -> None:
                     assert sha(meta) == f.core_metadata
                     assert meta.read_bytes() == read_wheel_metadata(path)
     manifest = json.loads((tree / MANIFEST_NAME).read_text())["files"]
-    on_disk = {rel for rel in tree_files(tree) if is_listed(rel)}
+    on_disk = {rel for rel in tree_files(tree) if is_top_level(rel)}
     assert set(manifest) == on_disk
     for rel, entry in manifest.items():
         assert entry == {"size": (tree / rel).stat().st_size, "sha256": sha(tree / rel)}
@@ -121,7 +129,7 @@ def test_write_project_lists_only_present_files(tree: Path, built: dict[str, Pat
     w = session(tree)
     changed = w.write_project("Foo.Bar", _standard(tree, built), last_serial=5)
     w.write_root()
-    w.finish()
+    finish(w)
     assert_consistent(tree)
     html_rel, json_rel = page_relpaths("foo-bar")
     doc = json.loads((tree / json_rel).read_text())
@@ -152,7 +160,7 @@ def test_rerun_is_idempotent(tree: Path, built: dict[str, Path]) -> None:
     w = session(tree)
     w.write_project("foo-bar", files, last_serial=5)
     w.write_root()
-    w.finish()
+    finish(w)
     before = tree_files(tree)
     # same session: still reported (changed since the run started), nothing rewritten
     again = w.write_project("foo-bar", files, last_serial=5)
@@ -163,7 +171,7 @@ def test_rerun_is_idempotent(tree: Path, built: dict[str, Path]) -> None:
     assert w2.write_project("foo-bar", files, last_serial=5) == []
     assert w2.write_project("foo-bar", w2.existing_files("foo-bar"), last_serial=5) == []
     assert w2.write_root() == []
-    assert w2.finish() == []
+    assert finish(w2) == []
     assert w2.changed == set() and w2.removed == set()
     assert tree_files(tree) == before
 
@@ -174,7 +182,7 @@ def test_unchanged_metadata_not_reextracted(
     files = _standard(tree, built)
     w = session(tree)
     w.write_project("foo-bar", files)
-    w.finish()
+    finish(w)
     calls: list[Path] = []
 
     def counting(path: Path) -> bytes:
@@ -190,11 +198,12 @@ def test_change_reports_only_what_changed(tree: Path, built: dict[str, Path]) ->
     files = _standard(tree, built)
     w = session(tree)
     w.write_project("foo-bar", files)
-    w.finish()
+    finish(w)
     yanked = [replace(f, yanked=True) if f.filename == built["w10"].name else f for f in files]
     w2 = session(tree)
     assert sorted(w2.write_project("foo-bar", yanked)) == sorted(page_relpaths("foo-bar"))
-    assert w2.finish() == [MANIFEST_NAME]
+    # pages vouch for themselves: the manifest (top-level files only) does not change
+    assert finish(w2) == sorted(page_relpaths("foo-bar"))
     assert 'data-yanked=""' in (tree / page_relpaths("foo-bar")[0]).read_text()
 
 
@@ -202,15 +211,15 @@ def test_new_download_is_reported(tree: Path, built: dict[str, Path]) -> None:
     files = _standard(tree, built)
     w = session(tree)
     w.write_project("foo-bar", files)
-    w.finish()
-    manifest = Manifest(tree)
+    finish(w)
+    state = TreeState(tree)
     new = place(tree, built["other"])
     rel = package_relpath("other", new.filename)
-    manifest.record_file(rel)  # as the downloader does
-    w2 = TreeWriter(tree, manifest)
+    state.record_file(rel)  # as the downloader does
+    w2 = TreeWriter(tree, state)
     changed = w2.write_project("other", [new])
     assert rel in changed and rel + ".metadata" in changed
-    w2.finish()
+    finish(w2)
     assert session(tree).write_project("other", [new]) == []
 
 
@@ -218,13 +227,13 @@ def test_replaced_file_is_rehashed(tree: Path, built: dict[str, Path]) -> None:
     files = _standard(tree, built)
     w = session(tree)
     w.write_project("foo-bar", files)
-    w.finish()
+    finish(w)
     rel = package_relpath("foo-bar", built["s10"].name)
     (tree / rel).write_bytes(b"different content, different size")
     w2 = session(tree)
     changed = w2.write_project("foo-bar", files)
     assert rel in changed
-    w2.finish()
+    finish(w2)
     assert_consistent(tree)
 
 
@@ -232,7 +241,7 @@ def test_missing_file_dropped_from_page(tree: Path, built: dict[str, Path]) -> N
     files = _standard(tree, built)
     w = session(tree)
     w.write_project("foo-bar", files)
-    w.finish()
+    finish(w)
     (tree / package_relpath("foo-bar", built["w20"].name)).unlink()
     w2 = session(tree)
     w2.write_project("foo-bar", files)
@@ -257,7 +266,7 @@ def test_broken_wheel_gets_no_metadata(tree: Path, dists: Path) -> None:
     rf = place(tree, bad)
     w = session(tree)
     w.write_project("broken", [rf])
-    w.finish()
+    finish(w)
     text = (tree / page_relpaths("broken")[0]).read_text()
     assert "broken-1.0-py3-none-any.whl" in text and "metadata" not in text
     assert w.problems
@@ -275,8 +284,8 @@ def test_existing_files_and_projects(tree: Path, built: dict[str, Path]) -> None
     assert w20.yanked == "bad build" and w20.upload_time == "2024-01-01T00:00:00.000000Z"
     assert Path(unquote(urlparse(w20.url).path)).is_file()
     (tree / "simple" / ".hidden").mkdir()
-    (tree / "simple" / "empty").mkdir()
-    assert w.existing_projects() == ["foo-bar"]
+    (tree / "packages" / "stray").mkdir()  # files left by a killed run: --prune must see them
+    assert w.existing_projects() == ["foo-bar", "stray"]
     # corrupt JSON: read back from the HTML page instead
     (tree / page_relpaths("foo-bar")[1]).write_text("{")
     assert {f.filename for f in w.existing_files("foo-bar")} == set(back)
@@ -288,7 +297,7 @@ def test_root_pages_and_serials(tree: Path, built: dict[str, Path]) -> None:
     w.write_project("foo-bar", files, last_serial=7)
     w.write_project("other", [place(tree, built["other"])])
     assert sorted(w.write_root()) == ["simple/index.html", "simple/index.json"]
-    w.finish()
+    finish(w)
     doc = json.loads((tree / "simple/index.json").read_text())
     assert doc == {
         "meta": {"api-version": "1.1", "_last-serial": 7},
@@ -308,40 +317,64 @@ def test_root_pages_and_serials(tree: Path, built: dict[str, Path]) -> None:
     assert doc["meta"]["_last-serial"] == 8
 
 
-def test_prune(tree: Path, built: dict[str, Path]) -> None:
+def test_replace(tree: Path, built: dict[str, Path]) -> None:
     files = _standard(tree, built)
     w = session(tree)
     w.write_project("foo-bar", files)
     w.write_project("other", [place(tree, built["other"])])
-    w.write_root()
-    w.finish()
-    (tree / "packages" / "stray").mkdir()
-    (tree / "packages" / "stray" / "stray-1.0.tar.gz").write_bytes(b"x")
-    keep_rel = package_relpath("foo-bar", built["w10"].name)
+    finish(w)
+    stray = tree / "packages" / "foo-bar" / "foo_bar-0.1.tar.gz"  # left by a killed run
+    stray.write_bytes(b"x")
     w2 = session(tree)
-    removed = w2.prune({keep_rel})
-    w10_meta = keep_rel + ".metadata"
-    assert keep_rel not in removed and w10_meta not in removed
-    assert package_relpath("foo-bar", built["w20"].name) + ".metadata" in removed
-    assert package_relpath("foo-bar", built["s10"].name) in removed
-    assert "packages/stray/stray-1.0.tar.gz" in removed
-    assert set(page_relpaths("other")) <= set(removed)  # nothing left: pages go too
-    assert not (tree / "packages" / "other").exists()
-    assert not (tree / "packages" / "stray").exists()
-    assert not (tree / "simple" / "other").exists()
-    # the surviving page was rewritten without the pruned files
+    w2.write_project("foo-bar", [files[0]], replace=True)
+    keep_rel = package_relpath("foo-bar", built["w10"].name)
+    assert keep_rel not in w2.removed and keep_rel + ".metadata" not in w2.removed
+    assert package_relpath("foo-bar", built["w20"].name) + ".metadata" in w2.removed
+    assert package_relpath("foo-bar", built["s10"].name) in w2.removed
+    assert "packages/foo-bar/foo_bar-0.1.tar.gz" in w2.removed
+    assert {f.filename for f in w2.existing_files("foo-bar")} == {built["w10"].name}
     assert set(page_relpaths("foo-bar")) <= w2.changed
-    names = {f.filename for f in w2.existing_files("foo-bar")}
-    assert names == {built["w10"].name}
-    # a caller collecting per-call lists still sees those page changes later in the run
-    later = w2.write_project("foo-bar", [files[0]])
-    assert set(page_relpaths("foo-bar")) <= set(later)
-    w2.write_root()
-    w2.finish()
-    assert w2.removed == set(removed)
+    # nothing left to list: the project goes, pages included
+    assert w2.write_project("other", [], replace=True) == []
+    assert set(page_relpaths("other")) <= w2.removed
+    assert not (tree / "packages" / "other").exists() and not (tree / "simple" / "other").exists()
+    finish(w2)
     assert "other" not in (tree / "simple/index.html").read_text()
     assert_consistent(tree)
-    assert session(tree).prune({keep_rel}) == []
+    w3 = session(tree)
+    w3.write_project("foo-bar", [files[0]], replace=True)
+    assert w3.removed == set() and finish(w3) == []
+
+
+def test_replace_writes_the_page_before_deleting(
+    tree: Path, built: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At every moment of a replace, the pages list only files that exist: the new page
+    is in place before the first old file goes, so a client never sees a missing file
+    or a missing project."""
+    files = _standard(tree, built)
+    w = session(tree)
+    w.write_project("foo-bar", files)
+    finish(w)
+    new = place(tree, built["local"])
+    w2 = session(tree)
+    real_remove = w2._remove
+
+    def checked_remove(relpath: str) -> bool:
+        assert_pages_resolve(tree)
+        assert (tree / page_relpaths("foo-bar")[0]).is_file()
+        return real_remove(relpath)
+
+    monkeypatch.setattr(w2, "_remove", checked_remove)
+    w2.write_project("foo-bar", [new], replace=True)
+    assert {f.filename for f in w2.existing_files("foo-bar")} == {new.filename}
+    assert_pages_resolve(tree)
+
+
+def assert_pages_resolve(tree: Path) -> None:
+    for html in (tree / "simple").glob("*/index.html"):
+        for f in parse_html_page(html.parent.name, html.read_text(), html.as_uri()).files:
+            assert Path(unquote(urlparse(f.url).path)).is_file(), f.url
 
 
 def test_remove_project(tree: Path, built: dict[str, Path]) -> None:
@@ -349,15 +382,14 @@ def test_remove_project(tree: Path, built: dict[str, Path]) -> None:
     w = session(tree)
     w.write_project("foo-bar", files)
     w.write_project("other", [place(tree, built["other"])])
-    w.finish()
+    finish(w)
     removed = w.remove_project("Other")
     other = package_relpath("other", built["other"].name)
     assert removed == sorted([*page_relpaths("other"), other, other + ".metadata"])
     assert not (tree / "simple" / "other").exists()
     assert not (tree / "packages" / "other").exists()
     assert w.existing_projects() == ["foo-bar"]
-    w.write_root()
-    w.finish()
+    finish(w)
     assert_consistent(tree)
     assert w.remove_project("other") == []
 
@@ -367,14 +399,13 @@ def test_write_file(tree: Path) -> None:
     assert w.write_file("server.py", b"print()\n") is True
     assert w.write_file("server.py", b"print(1)\n") is True
     assert w.write_file("server.py", b"print(1)\n") is True  # still new since the run began
-    assert w.write_file(".morgan-like/state", b"x") is True
-    with pytest.raises(ValueError):
-        w.write_file(MANIFEST_NAME, b"{}")
-    with pytest.raises(ValueError):
-        w.write_file("../outside", b"x")
-    assert w.finish() == [MANIFEST_NAME]
-    assert w.manifest.paths() == {"server.py"}
+    for bad in (MANIFEST_NAME, ".morgan-like/state", "../outside", "packages/a/a.whl"):
+        with pytest.raises(ValueError):
+            w.write_file(bad, b"x")
+    assert w.write_manifest() == [MANIFEST_NAME]
+    assert [rel for rel, _ in w.state.top_level()] == ["server.py"]
     assert w.changed == {"server.py", MANIFEST_NAME}
+    w.state.close()
     assert session(tree).write_file("server.py", b"print(1)\n") is False
 
 
@@ -384,7 +415,7 @@ def test_failed_page_write_keeps_old_page(
     files = _standard(tree, built)
     w = session(tree)
     w.write_project("foo-bar", files)
-    w.finish()
+    finish(w)
     before = tree_files(tree)
 
     def boom(src: object, dst: object) -> None:
@@ -414,7 +445,7 @@ def _built_tree(tree: Path, built: dict[str, Path]) -> Path:
     w.write_project("foo-bar", _standard(tree, built))
     w.write_project("other", [place(tree, built["other"])])
     w.write_root()
-    w.finish()
+    finish(w)
     return tree / "simple"
 
 

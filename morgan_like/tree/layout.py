@@ -1,0 +1,78 @@
+"""Where things live in a tree: path constants and tree-relative path rules.
+
+Pure functions, imported by every stage that names a tree path (plan, fetch,
+writer, modes), so none of them needs the writer only for a constant.
+"""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+
+PACKAGES_DIR = "packages"
+SIMPLE_DIR = "simple"
+STATE_DIR = ".morgan-like"  # hidden working state: never served, never travels
+METADATA_SUFFIX = ".metadata"
+MANIFEST_NAME = "manifest.json"
+ROOT_HTML = f"{SIMPLE_DIR}/index.html"
+ROOT_JSON = f"{SIMPLE_DIR}/index.json"
+
+
+def normalize_relpath(relpath: str) -> str:
+    """A tree-relative path with "/" separators; refuses absolute paths and "..".
+
+    Raises ValueError: a path escaping the tree is a bug (or a hostile filename).
+    """
+    text = str(relpath).replace("\\", "/")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if not parts or text.startswith("/") or ".." in parts or ":" in parts[0]:
+        raise ValueError(f"not a relative path inside the tree: {relpath!r}")
+    return "/".join(parts)
+
+
+def is_hidden(relpath: str) -> bool:
+    """Working state (any component starting with "."): never served, listed or shipped."""
+    return any(part.startswith(".") for part in relpath.split("/"))
+
+
+def is_project_path(relpath: str) -> bool:
+    """Under ``packages/`` or a project's ``simple/<name>/``: vouched for by the project pages."""
+    parts = relpath.split("/")
+    return parts[0] == PACKAGES_DIR or (parts[0] == SIMPLE_DIR and len(parts) > 2)
+
+
+def is_top_level(relpath: str) -> bool:
+    """What manifest.json lists: visible files outside the project pages' reach.
+
+    That is morgan.ini, server.py and the two root pages: a handful, whatever the
+    tree's size, so the manifest stays small in every diff-file.
+    """
+    return relpath != MANIFEST_NAME and not is_hidden(relpath) and not is_project_path(relpath)
+
+
+def check_filename(filename: str) -> str:
+    """Refuse filenames that would escape packages/<project>/ or hide themselves."""
+    if (
+        not filename
+        or "/" in filename
+        or "\\" in filename
+        or filename.startswith(".")
+        or "\x00" in filename
+    ):
+        raise ValueError(f"unsafe distribution filename: {filename!r}")
+    return filename
+
+
+def package_relpath(project: str, filename: str) -> str:
+    """``packages/<normalized>/<filename>``; raises ValueError for an unsafe filename."""
+    return f"{PACKAGES_DIR}/{canonicalize_name(project)}/{check_filename(filename)}"
+
+
+def page_relpaths(project: str) -> tuple[str, str]:
+    """The (index.html, index.json) relpaths of a project page."""
+    base = f"{SIMPLE_DIR}/{canonicalize_name(project)}"
+    return f"{base}/index.html", f"{base}/index.json"
+
+
+def file_url(project: str, filename: str) -> str:
+    """A file's link as seen from its project page; relative, so the tree is relocatable."""
+    return f"../../{package_relpath(project, filename)}"

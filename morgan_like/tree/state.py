@@ -1,0 +1,302 @@
+"""Tree state: what a run needs to know about the tree, at a cost in proportion to what changed.
+
+Two kinds of state, kept apart on purpose:
+
+* What travels with the tree and vouches for it: the project pages (every file's
+  size and sha256) and a small ``manifest.json`` for the top-level files (see
+  :mod:`morgan_like.tree.manifest`).  Neither grows in the diff-file with the tree.
+* What only the connected side needs, here: a hidden sqlite database
+  ``.morgan-like/state.db`` with the size, sha256 and mtime of every file we have
+  verified (a re-run trusts a file with one ``stat`` instead of re-hashing it) and
+  the projects that have a page, with their serials (the root pages are rendered
+  from it, without listing or reading the tree).  It is never served and never
+  travels; lost or corrupt, it is rebuilt from the tree.
+
+Every lookup and update touches one row, so a run reads and writes state in
+proportion to the files and projects it touches.  Thread-safe: download workers
+record files concurrently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from morgan_like.tree.files import sha256_file
+from morgan_like.tree.layout import (
+    MANIFEST_NAME,
+    SIMPLE_DIR,
+    STATE_DIR,
+    is_hidden,
+    is_top_level,
+    normalize_relpath,
+    page_relpaths,
+)
+
+STATE_NAME = "state.db"
+STATE_FORMAT = "morgan-like-state/1"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_SERIAL_TRAILER = re.compile(rb"<!--SERIAL (\d+)-->")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, sha256 TEXT NOT NULL, mtime_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, serial INTEGER) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A file as we last verified it: its size and sha256."""
+
+    size: int
+    sha256: str
+
+
+class TreeState:
+    """The working state of one tree; see the module docstring.
+
+    ``load_problem`` says why the state was rebuilt (missing, corrupt), for the log.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.path = self.root / STATE_DIR / STATE_NAME
+        self.load_problem: str | None = None
+        self._lock = threading.RLock()
+        self._touched: set[str] = set()
+        self.projects_changed = False
+        self._db = self._open()
+
+    # --- opening, migration --------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level="DEFERRED")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        fresh = not self.path.exists()
+        try:
+            db = self._connect()
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self.load_problem = f"{STATE_DIR}/{STATE_NAME} is unreadable ({exc}); rebuilt it"
+            with contextlib.suppress(UnboundLocalError, sqlite3.Error):
+                db.close()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{self.path}{suffix}")
+            db = self._connect()
+            db.executescript(_SCHEMA)
+            row, fresh = None, True
+        if row is None or row[0] != STATE_FORMAT:
+            if not fresh and self.load_problem is None:
+                self.load_problem = f"{STATE_DIR}/{STATE_NAME} has another format; rebuilt it"
+            db.execute("DELETE FROM files")
+            db.execute("DELETE FROM projects")
+            self._rebuild(db)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STATE_FORMAT,))
+            db.commit()
+        return db
+
+    def _rebuild(self, db: sqlite3.Connection) -> None:
+        """Seed the state from the tree itself: once, for a tree without (usable) state.
+
+        Projects come from ``simple/`` and their serials from the pages' trailers.  A
+        tree of the first format carries a whole-tree manifest.json: its hashes are
+        taken for the files whose size still matches, so nothing is re-hashed.
+        """
+        simple = self.root / SIMPLE_DIR
+        rows = []
+        with contextlib.suppress(OSError), os.scandir(simple) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_dir():
+                    continue
+                html_rel, json_rel = page_relpaths(entry.name)
+                if (self.root / html_rel).is_file() or (self.root / json_rel).is_file():
+                    rows.append((entry.name, _page_serial(self.root / html_rel)))
+        db.executemany("INSERT OR REPLACE INTO projects VALUES (?, ?)", rows)
+        self.projects_changed = True  # root pages are rendered again, in today's layout
+        for relpath, record in _old_manifest(self.root / MANIFEST_NAME):
+            try:
+                st = (self.root / relpath).stat()
+            except OSError:
+                continue
+            if st.st_size == record.size:
+                db.execute(
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                    (relpath, record.size, record.sha256, st.st_mtime_ns),
+                )
+
+    # --- files -----------------------------------------------------------------------
+
+    def get(self, relpath: str) -> FileRecord | None:
+        key = normalize_relpath(relpath)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT size, sha256 FROM files WHERE relpath = ?", (key,)
+            ).fetchone()
+        return FileRecord(row[0], row[1]) if row else None
+
+    def is_verified(self, relpath: str, sha256: str | None = None) -> bool:
+        """Recorded, unchanged on disk since (size and mtime), and of hash ``sha256`` if given."""
+        key = normalize_relpath(relpath)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
+            ).fetchone()
+        if row is None or (sha256 is not None and sha256.lower() != row[1]):
+            return False
+        try:
+            st = (self.root / key).stat()
+        except OSError:
+            return False
+        return st.st_size == row[0] and st.st_mtime_ns == row[2]
+
+    def record(self, relpath: str, size: int, sha256: str) -> None:
+        """Note a file now in place (verified by the caller); refuses hidden paths and bad hashes."""
+        key = normalize_relpath(relpath)
+        if is_hidden(key) or key == MANIFEST_NAME:
+            raise ValueError(f"{relpath!r} is never recorded in the tree state")
+        sha256 = sha256.lower()
+        if not _HEX64.fullmatch(sha256) or size < 0:
+            raise ValueError(f"bad record for {relpath!r}: {size}, {sha256!r}")
+        mtime_ns = (self.root / key).stat().st_mtime_ns
+        with self._lock:
+            old = self._db.execute(
+                "SELECT size, sha256 FROM files WHERE relpath = ?", (key,)
+            ).fetchone()
+            self._db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", (key, size, sha256, mtime_ns)
+            )
+            if old is None or tuple(old) != (size, sha256):
+                self._touched.add(key)
+
+    def record_file(self, relpath: str) -> FileRecord:
+        """Hash the file on disk and record it."""
+        key = normalize_relpath(relpath)
+        size, sha256 = sha256_file(self.root / key)
+        self.record(key, size, sha256)
+        return FileRecord(size, sha256)
+
+    def discard(self, relpath: str) -> bool:
+        """Forget a file; returns whether it was recorded."""
+        key = normalize_relpath(relpath)
+        with self._lock:
+            gone = self._db.execute("DELETE FROM files WHERE relpath = ?", (key,)).rowcount > 0
+            if gone:
+                self._touched.add(key)
+        return gone
+
+    def is_changed(self, relpath: str) -> bool:
+        """Whether this run recorded new content for (or forgot) ``relpath``."""
+        with self._lock:
+            return normalize_relpath(relpath) in self._touched
+
+    def top_level(self) -> list[tuple[str, FileRecord]]:
+        """Recorded top-level files (what manifest.json lists), sorted.
+
+        They live outside packages/ and simple/<project>/, so the query never walks
+        the rows of the tree's distribution files.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT relpath, size, sha256 FROM files "
+                "WHERE relpath NOT GLOB 'packages/*' AND relpath NOT GLOB 'simple/*/*' "
+                "ORDER BY relpath"
+            ).fetchall()
+        return [(r, FileRecord(s, h)) for r, s, h in rows if is_top_level(r)]
+
+    # --- projects --------------------------------------------------------------------
+
+    def project(self, name: str) -> tuple[bool, int | None]:
+        """(has a page, its serial)."""
+        with self._lock:
+            row = self._db.execute("SELECT serial FROM projects WHERE name = ?", (name,)).fetchone()
+        return (row is not None, row[0] if row else None)
+
+    def set_project(self, name: str, serial: int | None) -> None:
+        """A project now has a page; the root pages change only if it is new or its serial moved."""
+        known, old = self.project(name)
+        if known and old == serial:
+            return
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?)", (name, serial))
+            self.projects_changed = True
+
+    def drop_project(self, name: str) -> None:
+        with self._lock:
+            if self._db.execute("DELETE FROM projects WHERE name = ?", (name,)).rowcount:
+                self.projects_changed = True
+
+    def projects(self) -> list[tuple[str, int | None]]:
+        """Every project with a page, sorted by name, with its serial (None if unknown)."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, serial FROM projects ORDER BY name")
+            return [(name, serial) for name, serial in rows]
+
+    def project_names(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT name FROM projects ORDER BY name")]
+
+    # --- lifetime --------------------------------------------------------------------
+
+    def commit(self) -> None:
+        with self._lock:
+            self._db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.commit()
+            self._db.close()
+
+    def __enter__(self) -> TreeState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _page_serial(html_path: Path) -> int | None:
+    """The serial stamped on a page, read from the HTML trailer (no parse)."""
+    try:
+        with open(html_path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 64))
+            match = _SERIAL_TRAILER.search(fh.read())
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def _old_manifest(path: Path) -> Iterator[tuple[str, FileRecord]]:
+    """The entries of a first-format, whole-tree manifest.json (empty if absent or odd)."""
+    try:
+        doc = json.loads(path.read_bytes())
+        files = doc["files"] if doc.get("format") == "morgan-like-manifest/1" else {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return
+    if not isinstance(files, dict):
+        return
+    for relpath, value in files.items():
+        try:
+            key = normalize_relpath(relpath)
+            size, sha256 = value["size"], value["sha256"]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if is_hidden(key) or isinstance(size, bool) or not isinstance(size, int):
+            continue
+        if isinstance(sha256, str) and _HEX64.fullmatch(sha256) and size >= 0:
+            yield key, FileRecord(size, sha256)
