@@ -195,7 +195,7 @@ class Downloader:
         if cached is not None:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(cached, dest)
-            entry = self.state.record_file(relpath)
+            entry = self.state.record_file(relpath, new=True)
             self._advance(entry.size)
             return DownloadResult(file, relpath, ok=True, size=entry.size)
         try:

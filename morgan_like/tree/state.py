@@ -165,8 +165,13 @@ class TreeState:
             return False
         return st.st_size == row[0] and st.st_mtime_ns == row[2]
 
-    def record(self, relpath: str, size: int, sha256: str) -> None:
-        """Note a file now in place (verified by the caller); refuses hidden paths and bad hashes."""
+    def record(self, relpath: str, size: int, sha256: str, *, new: bool = True) -> None:
+        """Note a file now in place (verified by the caller); refuses hidden paths and bad hashes.
+
+        It counts as changed this run when its content differs from the record, or when
+        there was none and ``new`` says this run placed it.  A file merely re-hashed
+        because the state was lost (``new=False``) is not a change: the tree had it.
+        """
         key = normalize_relpath(relpath)
         if is_hidden(key) or key == MANIFEST_NAME:
             raise ValueError(f"{relpath!r} is never recorded in the tree state")
@@ -181,14 +186,14 @@ class TreeState:
             self._db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", (key, size, sha256, mtime_ns)
             )
-            if old is None or tuple(old) != (size, sha256):
+            if (old is None and new) or (old is not None and tuple(old) != (size, sha256)):
                 self._touched.add(key)
 
-    def record_file(self, relpath: str) -> FileRecord:
-        """Hash the file on disk and record it."""
+    def record_file(self, relpath: str, *, new: bool = False) -> FileRecord:
+        """Hash the file on disk and record it (``new``: this run placed it; see record)."""
         key = normalize_relpath(relpath)
         size, sha256 = sha256_file(self.root / key)
-        self.record(key, size, sha256)
+        self.record(key, size, sha256, new=new)
         return FileRecord(size, sha256)
 
     def discard(self, relpath: str) -> bool:

@@ -100,10 +100,12 @@ class TreeWriter:
         else:
             log.warning("%s", message)
 
-    def _put(self, relpath: str, data: bytes, *, record: bool = True) -> bool:
+    def _put(self, relpath: str, data: bytes, *, unlisted: bool = False) -> bool:
         """Atomically write unless the bytes are already there; keep the state in step.
 
         Pages are not recorded: they vouch for themselves (verify cross-checks them).
+        ``unlisted``: the previous page did not list these bytes, so the file is news to
+        the far side even when it was already on disk here.
         """
         path = self.root / relpath
         try:
@@ -112,11 +114,11 @@ class TreeWriter:
             wrote = True
         if wrote:
             atomic_write_bytes(path, data)
-        if record and not _is_page(relpath) and not is_hidden(relpath):
+        if not _is_page(relpath) and not is_hidden(relpath):
             sha256 = hashlib.sha256(data).hexdigest()
             if wrote or not self.state.is_verified(relpath, sha256):
-                self.state.record(relpath, len(data), sha256)
-        return self._report(relpath, wrote)
+                self.state.record(relpath, len(data), sha256, new=wrote)
+        return self._report(relpath, wrote or unlisted)
 
     def _remove(self, relpath: str) -> bool:
         try:
@@ -159,6 +161,17 @@ class TreeWriter:
         except (OSError, ValueError):
             return None
 
+    def _listed_before(self, project: str) -> dict[str, tuple[str | None, str | None]]:
+        """filename -> (sha256, .metadata sha256) as our current page lists them.
+
+        What the far side of a transfer already has: a file is news to it (and goes into
+        the diff-file) when this page did not list it with the same hash.
+        """
+        page = self._read_page(project)
+        if page is None:
+            return {}
+        return {f.filename: (f.sha256, f.metadata_sha256) for f in page.files}
+
     def existing_files(self, project: str) -> list[RemoteFile]:
         """What our own page lists now (urls are file:// URIs into this tree)."""
         page = self._read_page(project)
@@ -178,8 +191,11 @@ class TreeWriter:
 
     # --- writing -----------------------------------------------------------------
 
-    def _write_metadata(self, relpath: str, changed: list[str]) -> str | None:
-        """Write ``<wheel>.metadata`` (byte-identical METADATA) and return its sha256."""
+    def _write_metadata(self, relpath: str, changed: list[str], before: str | None) -> str | None:
+        """Write ``<wheel>.metadata`` (byte-identical METADATA) and return its sha256.
+
+        ``before``: the .metadata hash the current page lists, if any.
+        """
         meta_rel = relpath + METADATA_SUFFIX
         wheel_path, meta_path = self.root / relpath, self.root / meta_rel
         entry = self.state.get(meta_rel)
@@ -194,7 +210,7 @@ class TreeWriter:
             and not self.state.is_changed(relpath)
         ):
             # Same wheel as when we wrote it: skip reopening the zip.
-            if self._report(meta_rel, False):
+            if self._report(meta_rel, before != entry.sha256):
                 changed.append(meta_rel)
             return entry.sha256
         try:
@@ -203,9 +219,10 @@ class TreeWriter:
             self._problem(f"{relpath}: no .metadata written: {exc}")
             self._remove(meta_rel)  # a stale one must not be advertised; noted in self.removed
             return None
-        if self._put(meta_rel, data):
+        sha256 = hashlib.sha256(data).hexdigest()
+        if self._put(meta_rel, data, unlisted=before != sha256):
             changed.append(meta_rel)
-        return hashlib.sha256(data).hexdigest()
+        return sha256
 
     def write_project(
         self,
@@ -234,15 +251,19 @@ class TreeWriter:
             chosen[rf.filename] = rf
         changed: list[str] = []
         entries: list[FileEntry] = []
+        listed = self._listed_before(norm)
         for filename in sorted(chosen):
             rf = chosen[filename]
             relpath = package_relpath(norm, filename)
             if not (self.root / relpath).is_file():
                 continue
             entry = self._entry(relpath, rf.sha256)
-            if self._report(relpath, False):
+            before_sha256, before_metadata = listed.get(filename, (None, None))
+            if self._report(relpath, before_sha256 != entry.sha256):
                 changed.append(relpath)
-            metadata_sha256 = self._write_metadata(relpath, changed) if rf.is_wheel else None
+            metadata_sha256 = (
+                self._write_metadata(relpath, changed, before_metadata) if rf.is_wheel else None
+            )
             entries.append(
                 FileEntry(
                     filename=filename,

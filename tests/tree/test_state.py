@@ -36,7 +36,7 @@ def test_record_get_verify_and_persist(tmp_path: Path) -> None:
     rel = "packages/a/a-1.0-py3-none-any.whl"
     sha = _put(tmp_path, rel, b"wheel")
     with TreeState(tmp_path) as s:
-        assert s.record_file(rel) == FileRecord(5, sha)
+        assert s.record_file(rel, new=True) == FileRecord(5, sha)
         assert s.is_verified(rel) and s.is_verified(rel, sha.upper())
         assert not s.is_verified(rel, "0" * 64)
         assert s.is_changed(rel) and not s.is_changed("packages/a/other.whl")
