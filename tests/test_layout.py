@@ -1,0 +1,121 @@
+"""The package layout's rules: no import cycles, a network-free tree, pure parsing stages.
+
+These read the import statements of every module (top level and inside functions),
+so a rule cannot break silently when someone adds an import.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "morgan_like"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, *, top_level_only: bool) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _internal(names: set[str], modules: dict[str, Path]) -> set[str]:
+    return {n for n in names if n in modules and n != "morgan_like"}
+
+
+def test_no_import_cycles() -> None:
+    modules = _modules()
+    graph = {
+        name: _internal(_imports(path, top_level_only=True), modules)
+        for name, path in modules.items()
+    }
+    done: set[str] = set()
+
+    def visit(name: str, stack: list[str]) -> None:
+        if name in stack:
+            cycle = stack[stack.index(name) :] + [name]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if name in done:
+            return
+        for dep in sorted(graph[name]):
+            visit(dep, [*stack, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def _forbidden(package: str, banned: tuple[str, ...]) -> list[str]:
+    problems = []
+    for name, path in _modules().items():
+        if not name.startswith(f"morgan_like.{package}"):
+            continue
+        for imported in sorted(_imports(path, top_level_only=False)):
+            if any(imported == b or imported.startswith(b + ".") for b in banned):
+                problems.append(f"{name} imports {imported}")
+    return problems
+
+
+def test_tree_never_imports_the_network() -> None:
+    banned = ("requests", "urllib3", "morgan_like.index", "morgan_like.resolve")
+    assert _forbidden("tree", (*banned, "morgan_like.fetch", "morgan_like.modes")) == []
+
+
+def test_parsing_stages_stay_pure() -> None:
+    banned = ("requests", "urllib3", "morgan_like.index", "morgan_like.fetch", "morgan_like.modes")
+    for package in ("dists", "targets", "config"):
+        assert _forbidden(package, (*banned, "morgan_like.resolve", "morgan_like.tree")) == []
+
+
+def test_requests_is_imported_only_by_the_index() -> None:
+    offenders = [
+        name
+        for name, path in _modules().items()
+        if not name.startswith("morgan_like.index")
+        and any(
+            i == "requests" or i.startswith("requests.")
+            for i in _imports(path, top_level_only=False)
+        )
+    ]
+    assert offenders == []
+
+
+def test_tree_loads_with_requests_blocked() -> None:
+    """Import every tree module in a fresh interpreter where ``import requests`` fails."""
+    tree_modules = sorted(n for n in _modules() if n.startswith("morgan_like.tree"))
+    code = (
+        "import sys\n"
+        "sys.modules['requests'] = None\n"
+        "sys.modules['urllib3'] = None\n"
+        f"for name in {tree_modules!r}:\n"
+        "    __import__(name)\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('morgan_like.index',"
+        " 'morgan_like.resolve', 'morgan_like.fetch')))\n"
+        "assert not loaded, loaded\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
