@@ -251,9 +251,10 @@ def test_missing_file_dropped_from_page(tree: Path, built: dict[str, Path]) -> N
 def test_unsafe_filenames_skipped(tree: Path, built: dict[str, Path]) -> None:
     files = _standard(tree, built)
     evil = RemoteFile("../../manifest.json", "https://upstream.invalid/x")
-    w = session(tree)
+    seen: list[str] = []
+    w = TreeWriter(tree, TreeState(tree), on_problem=seen.append)  # the mode's reporter
     w.write_project("foo-bar", [*files, evil])
-    assert any("unsafe" in p for p in w.problems)
+    assert any("unsafe" in p for p in w.problems) and seen == w.problems
     with pytest.raises(ValueError):
         package_relpath("foo", "../x.whl")
     with pytest.raises(ValueError):
