@@ -19,6 +19,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -138,7 +139,7 @@ class Reporter:
 class Counter:
     """Thread-safe advance() for a progress task, or a plain count without one."""
 
-    def __init__(self, progress: Progress | None, task: object) -> None:
+    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
         self.progress = progress
         self.task = task
         self.count = 0
@@ -147,9 +148,5 @@ class Counter:
     def advance(self, amount: int = 1) -> None:
         with self._lock:
             self.count += amount
-        if self.progress is not None:
+        if self.progress is not None and self.task is not None:
             self.progress.update(self.task, advance=amount)
-
-    def describe(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, description=text)

@@ -6,9 +6,6 @@ over HTTP from the tree's own server.py, and over file:// with no server.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,19 +16,19 @@ import pytest
 
 from morgan_like.cli import main
 
+from .clients import PYENV, client_env, find_uv
 from .distbuilder import make_sdist, make_tiny_backend_wheel, make_wheel
 from .fakeindex import FakeIndex
 from .helpers import WINDOWS, ini_env_block
+from .server_support import free_port
 
-PYENV_ROOT = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
 TARGETS = ["3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 
 
 def _interpreters() -> dict[str, tuple[Path, str]]:
     found = {}
-    versions = PYENV_ROOT / "versions"
-    if versions.is_dir():
-        for entry in sorted(versions.iterdir()):
+    if PYENV.is_dir():
+        for entry in sorted(PYENV.iterdir()):
             minor = ".".join(entry.name.split(".")[:2])
             python = entry / "bin" / "python"
             if minor in TARGETS and python.exists() and entry.name[0].isdigit():
@@ -40,24 +37,6 @@ def _interpreters() -> dict[str, tuple[Path, str]]:
 
 
 INTERPRETERS = _interpreters()
-
-
-def client_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
-    env.update(PIP_CONFIG_FILE="/dev/null", PIP_NO_CACHE_DIR="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    env.update(UV_NO_CACHE="1", UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never")
-    return env
-
-
-def uv_binary() -> str | None:
-    local = Path(sys.executable).parent / "uv"
-    return str(local) if local.exists() else shutil.which("uv")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def publish(index: FakeIndex, dist_dir: Path) -> None:
@@ -205,7 +184,8 @@ def test_pip_installs_offline(minor: str, tree: Path, server_url: str, tmp_path:
     for index_url in (server_url, (tree / "simple").as_uri() + "/"):
         venv = tmp_path / f"venv-{len(index_url)}"
         _run([str(python), "-m", "venv", str(venv)])
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--index-url", index_url]
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-cache-dir"]
+        pip += ["--index-url", index_url]
         _run(pip + REQUIREMENTS)
         assert _versions(venv / "bin" / "python") == expected
 
@@ -215,17 +195,17 @@ def test_pip_installs_offline(minor: str, tree: Path, server_url: str, tmp_path:
 def test_uv_installs_offline(minor: str, tree: Path, server_url: str, tmp_path: Path) -> None:
     if minor not in INTERPRETERS:
         pytest.skip(f"CPython {minor} is not installed")
-    uv = uv_binary()
+    uv = find_uv()
     if uv is None:
         pytest.fail("uv is a test dependency; install it with the test extras")
     python, _full = INTERPRETERS[minor]
     expected = "1.0 1.0" if minor == "3.7" else "2.0 1.0"
     for index_url in (server_url, (tree / "simple").as_uri() + "/"):
         venv = tmp_path / f"uv-{len(index_url)}"
-        _run([uv, "venv", "-q", "-p", str(python), str(venv)])
+        _run([*uv, "venv", "-q", "-p", str(python), str(venv)])
         _run(
             [
-                uv,
+                *uv,
                 "pip",
                 "install",
                 "-q",

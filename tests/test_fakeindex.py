@@ -6,7 +6,6 @@ import hashlib
 import http.client
 import os
 import subprocess
-import sys
 import tarfile
 import time
 import urllib.error
@@ -18,6 +17,7 @@ import pytest
 
 from morgan_like.dists.links import parse_html_page, parse_json_page
 
+from .clients import PIP_ACCEPT, client_env, find_uv, pyenv_python
 from .distbuilder import (
     make_sdist,
     make_wheel,
@@ -26,13 +26,9 @@ from .distbuilder import (
 )
 from .fakeindex import JSON_TYPE, FakeIndex, negotiate
 
-PIP_ACCEPT = (
-    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
-    "text/html; q=0.01"
-)
-PY312 = "/root/.pyenv/versions/3.12.1/bin/python"
-PY37 = "/root/.pyenv/versions/3.7.16/bin/python"
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
+PY312 = str(pyenv_python("3.12.1"))
+PY37 = str(pyenv_python("3.7.16"))
+PY313 = str(pyenv_python("3.13.0"))
 
 
 def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET"):
@@ -286,6 +282,7 @@ def test_sdist_layouts(dists: Path) -> None:
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("python", [PY37, PY313], ids=["py37", "py313"])
 def test_tiny_backend_builds_on_old_and_new_pythons(
     python: str, tmp_path: Path, dists: Path, tiny_backend_wheel: Path
@@ -318,13 +315,17 @@ def test_tiny_backend_builds_on_old_and_new_pythons(
 
 
 def _pip(python: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_CACHE_DIR="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
     return subprocess.run(
-        [python, "-m", "pip", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180
+        [python, "-m", "pip", "--no-cache-dir", *args],
+        env=client_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not os.path.exists(PY312), reason="needs pyenv CPython 3.12")
 def test_pip_installs_a_wheel(fake_index: FakeIndex, dists: Path, tmp_path: Path) -> None:
     fake_index.add(make_wheel(dists, "Demo.Pkg", "1.0"))
@@ -346,6 +347,7 @@ def test_pip_installs_a_wheel(fake_index: FakeIndex, dists: Path, tmp_path: Path
     assert any(r.path.endswith(".whl.metadata") for r in fake_index.requests)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("python", [PY312, PY37], ids=["pip23", "pip22"])
 def test_pip_builds_an_sdist_with_tinybackend(
     python: str, fake_index: FakeIndex, dists: Path, tmp_path: Path, tiny_backend_wheel: Path
@@ -375,11 +377,12 @@ def test_pip_builds_an_sdist_with_tinybackend(
     assert any("tinybackend" in r.path for r in fake_index.requests)
 
 
+@pytest.mark.e2e
 def test_uv_installs_wheels_and_builds_sdists(
     fake_index: FakeIndex, dists: Path, tmp_path: Path, tiny_backend_wheel: Path
 ) -> None:
-    uv = Path(sys.executable).with_name("uv")
-    if not uv.exists() or not os.path.exists(PY312):
+    uv = find_uv()
+    if uv is None or not os.path.exists(PY312):
         pytest.skip("needs uv and pyenv CPython 3.12")
     fake_index.add(tiny_backend_wheel)
     fake_index.add(make_wheel(dists, "dep_a", "1.0", requires_python=">=3.8"))
@@ -389,7 +392,7 @@ def test_uv_installs_wheels_and_builds_sdists(
     env.update(UV_CACHE_DIR=str(tmp_path / "cache"), UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never")
     target = tmp_path / "target"
     result = subprocess.run(
-        [str(uv), "pip", "install", "--target", str(target), "--python", PY312,
+        [*uv, "pip", "install", "--target", str(target), "--python", PY312,
          "--index-url", fake_index.url, "dyn"],
         env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip

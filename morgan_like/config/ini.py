@@ -13,10 +13,12 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from morgan_like.config.options import DEFAULT_INDEX_URL, MIRROR_OPTIONS, parse_bool
 from morgan_like.config.reqfiles import (
     RequirementLine,
     marker_problem,
@@ -24,7 +26,6 @@ from morgan_like.config.reqfiles import (
     read_requirements_txt,
     split_pyproject_ref,
 )
-from morgan_like.config.options import DEFAULT_INDEX_URL, MIRROR_OPTIONS, parse_bool
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import MARKER_KEYS, Environment, environment_from_section
 
@@ -58,11 +59,11 @@ class Config:
 class _MergingDict(dict):
     """configparser section storage that extends, not replaces, a key given twice (as lists while reading)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.duplicates: list[str] = []
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: str, value: Any) -> None:
         old = self.get(key)
         if isinstance(value, list) and isinstance(old, list):
             self.duplicates.append(key)

@@ -96,23 +96,6 @@ class RemoteFile:
     def metadata_sha256(self) -> str | None:
         return self.core_metadata if isinstance(self.core_metadata, str) else None
 
-    def to_json(self) -> dict[str, Any]:
-        """Our own PEP 691/700 file entry; absent values are left out, never empty."""
-        entry: dict[str, Any] = {"filename": self.filename, "url": self.url}
-        entry["hashes"] = {"sha256": self.sha256} if self.sha256 else {}
-        if self.requires_python:
-            entry["requires-python"] = self.requires_python
-        entry["yanked"] = self.yanked
-        if self.core_metadata:
-            entry["core-metadata"] = (
-                {"sha256": self.core_metadata} if isinstance(self.core_metadata, str) else True
-            )
-        if self.size is not None:
-            entry["size"] = self.size
-        if self.upload_time:
-            entry["upload-time"] = self.upload_time
-        return entry
-
 
 @dataclass
 class ProjectPage:

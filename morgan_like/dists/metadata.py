@@ -11,6 +11,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from packaging.metadata import RawMetadata, parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -40,18 +41,20 @@ class DistMetadata:
 
 def parse_metadata_fields(raw: bytes, origin: str) -> tuple[RawMetadata, list[str]]:
     """Lenient email-header parse: what packaging could not parse is kept, with a problem."""
-    fields, unparsed = parse_email(raw)
+    parsed, unparsed = parse_email(raw)
+    # RawMetadata is a TypedDict; keys chosen in a loop are plain str, so merge in a dict.
+    fields: dict[str, Any] = dict(parsed)
     problems = []
     for key in ("name", "version", "requires_python"):
         values = unparsed.get(key)
         if values and key not in fields:
-            fields[key] = values[0]  # type: ignore[literal-required]
+            fields[key] = values[0]
             if len(values) > 1:
                 problems.append(f"{origin}: {key} given {len(values)} times, used the first")
     for key in ("requires_dist", "provides_extra", "dynamic"):
         if unparsed.get(key):  # e.g. undecodable bytes: each line is judged on its own
-            fields[key] = [*fields.get(key, []), *unparsed[key]]  # type: ignore[literal-required]
-    return fields, problems
+            fields[key] = [*fields.get(key, []), *unparsed[key]]
+    return cast(RawMetadata, fields), problems
 
 
 def error_line(exc: Exception) -> str:
@@ -115,19 +118,17 @@ def _same_version(a: str, b: str) -> bool:
 def dist_info_metadata_member(names: list[str], filename: str) -> str | None:
     """The ``*.dist-info/METADATA`` member matching the wheel's name-version, else the only one."""
     candidates = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+    only = candidates[0] if len(candidates) == 1 else None
     try:
         project, version, _build, _tags = parse_wheel_filename(filename)
     except InvalidWheelFilename:
-        project = version = None
-    if project is not None:
-        for member in candidates:
-            stem = member.split("/", 1)[0][: -len(".dist-info")]
-            dist_name, _, dist_version = stem.rpartition("-")
-            if canonicalize_name(dist_name) == project and _same_version(
-                dist_version, str(version)
-            ):
-                return member
-    return candidates[0] if len(candidates) == 1 else None
+        return only
+    for member in candidates:
+        stem = member.split("/", 1)[0][: -len(".dist-info")]
+        dist_name, _, dist_version = stem.rpartition("-")
+        if canonicalize_name(dist_name) == project and _same_version(dist_version, str(version)):
+            return member
+    return only
 
 
 def read_wheel_zip(zf: zipfile.ZipFile, filename: str) -> bytes:

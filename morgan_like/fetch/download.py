@@ -19,8 +19,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import DownloadError, UpstreamError
 from morgan_like.index.upstream import Upstream
@@ -66,8 +64,9 @@ def fetch_verified(
         received = 0
         try:
             digest = hashlib.sha256()
-            with upstream.get(file.url, stream=True) as response, open(tmp, "wb") as out:
-                for chunk in response.iter_content(CHUNK):
+            body = upstream.iter_file(file.url, CHUNK)
+            with contextlib.closing(body), open(tmp, "wb") as out:
+                for chunk in body:
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
@@ -86,7 +85,7 @@ def fetch_verified(
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
             return received, actual
-        except (requests.RequestException, UpstreamError, OSError) as exc:
+        except (UpstreamError, OSError) as exc:
             last_error = str(exc) or exc.__class__.__name__
         finally:
             if on_bytes and received and not dest.exists():

@@ -81,7 +81,7 @@ class _RemoteZip(io.RawIOBase):
             body += self._covered(fetch_end, end) or b""
         self.spans.append((start, body))
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         n = min(len(buffer), self.size - self.pos)
         if n <= 0:
             return 0
@@ -99,7 +99,7 @@ def _metadata_via_ranges(upstream: Upstream, file: RemoteFile) -> tuple[bytes, s
     if not partial or total is None or len(tail) >= total:  # we hold the whole file
         return _read_whole_wheel(file, tail), "zip-range" if partial else "download"
     remote = _RemoteZip(upstream, file.url, total, tail)
-    with zipfile.ZipFile(remote) as zf:  # type: ignore[arg-type]
+    with zipfile.ZipFile(remote) as zf:
         member = dist_info_metadata_member(zf.namelist(), file.filename)
         if member is None:
             raise MetadataError(f"{file.filename}: no single *.dist-info/METADATA in the wheel")

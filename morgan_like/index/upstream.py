@@ -13,10 +13,12 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Generator
 from email.message import Message
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import getproxies
 
 import requests
 from packaging.utils import canonicalize_name
@@ -217,7 +219,7 @@ class Upstream:
         # requests re-reads proxy variables and ~/.netrc on every request when trust_env
         # is on, a real cost over thousands of requests; we read them once per host instead.
         session.trust_env = False
-        self._env_proxies = requests.utils.getproxies()
+        self._env_proxies = getproxies()  # what requests.utils.getproxies re-exports
         self._per_host: dict[tuple[str, str], tuple[dict | None, tuple[str, str] | None]] = {}
         if client_cert:
             session.cert = client_cert
@@ -346,6 +348,18 @@ class Upstream:
             delay = max(delay, min(float(retry_after), _RETRY_AFTER_CAP))
         time.sleep(delay)
 
+    def iter_file(self, url: str, chunk_size: int) -> Generator[bytes, None, None]:
+        """A file's bytes as stored, in chunks; a transport failure mid-body is an UpstreamError.
+
+        Callers outside this package never see a requests exception (the tree and the
+        downloader do not import requests).
+        """
+        with self.get(url, stream=True) as response:
+            try:
+                yield from response.iter_content(chunk_size)
+            except requests.RequestException as exc:
+                raise UpstreamError(f"GET {redact_url(url)}: {_describe(exc)}") from exc
+
     def fetch_bytes(self, url: str) -> bytes:
         """A whole file, as stored (no content decoding)."""
         return self.get(url, headers=IDENTITY).content
@@ -428,7 +442,8 @@ def _wire_bytes(response: requests.Response) -> int:
             return int(tell())
         except (OSError, ValueError, TypeError):
             pass
-    return len(response.content) if response._content_consumed else 0  # noqa: SLF001
+    # requests sets the private _content_consumed once the body has been read.
+    return len(response.content) if getattr(response, "_content_consumed", False) else 0
 
 
 def _describe(exc: Exception) -> str:

@@ -78,7 +78,7 @@ def add_build_requirements(
                 if not reqs or key in done:
                     continue
                 done.add(key)
-                roots = {
+                roots: dict[str, str] = {
                     canonicalize_name(r.name): f"build requirement of {entry.file.filename}"
                     for r in reqs
                 }

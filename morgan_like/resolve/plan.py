@@ -45,11 +45,13 @@ class Plan:
         """Add ``file`` for ``env``; True if the tree gains a file it did not have in the plan."""
         relpath = package_relpath(project, file.filename)
         entry = self.files.get(relpath)
-        new = entry is None
-        if new:
+        if entry is None:
             entry = self.files[relpath] = PlannedFile(project, file, build=build)
+            new = True
+        else:
+            entry.build = entry.build and build
+            new = False
         entry.envs.add(env)
-        entry.build = entry.build and build
         return new
 
     def by_project(self) -> dict[NormalizedName, list[RemoteFile]]:

@@ -145,9 +145,9 @@ class _Provider(AbstractProvider):
         prereleases = (
             True if self.options.pre or any(r.specifier.prereleases for r in reqs) else None
         )
-        versions = SpecifierSet().filter(allowed, prereleases=prereleases)
-        if pins:
-            versions = list(allowed)
+        versions: Iterable[Version] = (
+            allowed if pins else SpecifierSet().filter(allowed, prereleases=prereleases)
+        )
         ordered = sorted(versions, reverse=True)
         if ordered:
             # Read ahead the metadata of the likeliest pick.
@@ -240,7 +240,9 @@ def _explain_no_match(provider: _Provider, req: Req) -> str:
 
 def _format_impossible(provider: _Provider, exc: ResolutionImpossible) -> str:
     lines = [f"{_env_label(provider.env)}: cannot resolve the requirements."]
-    causes = exc.causes
+    causes = list(exc.causes)
+    # Top-level requirements on one project: why it has no match comes first; when
+    # every cause has a parent, it comes after the chain. Never both.
     if len({c.requirement.name for c in causes}) == 1 and all(c.parent is None for c in causes):
         lines.append("  " + _explain_no_match(provider, causes[0].requirement))
     lines.append("  The conflict is caused by:")
@@ -251,7 +253,7 @@ def _format_impossible(provider: _Provider, exc: ResolutionImpossible) -> str:
             lines.append(f"    {origin} requests {req}")
         else:
             lines.append(f"    {cause.parent} depends on {req}")
-    if all(c.parent is not None for c in causes) or len(causes) == 1:
+    if all(c.parent is not None for c in causes):
         lines.append("  " + _explain_no_match(provider, causes[0].requirement))
     lines.append(
         "  Hint: loosen one of these requirements, or give this env its own Python version."

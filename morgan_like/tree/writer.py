@@ -287,10 +287,10 @@ class TreeWriter:
             changed.append(html_rel)
         self.state.set_project(norm, last_serial)
         if replace:
-            listed = {e.filename for e in entries}
-            listed |= {e.filename + METADATA_SUFFIX for e in entries if e.metadata_sha256}
+            keep = {e.filename for e in entries}
+            keep |= {e.filename + METADATA_SUFFIX for e in entries if e.metadata_sha256}
             for relpath in self._files_under(self.root / PACKAGES_DIR / norm):
-                if relpath.rsplit("/", 1)[-1] not in listed:
+                if relpath.rsplit("/", 1)[-1] not in keep:
                     self._remove(relpath)
         return changed
 

@@ -1,4 +1,7 @@
-"""morgan_like.modes.nginx: real nginx serving a tree answers like server.py (skipped without nginx)."""
+"""morgan_like.modes.nginx: real nginx serving a tree answers like server.py (skipped without nginx).
+
+Every test that starts nginx is marked e2e.
+"""
 
 from __future__ import annotations
 
@@ -13,23 +16,22 @@ import pytest
 
 from morgan_like.modes.nginx import render_nginx_config, render_nginx_main_config
 
-from ..server.test_clients import (
+from ..clients import (
     CHECK,
     MATRIX_DISTS,
-    PYENV,
+    PIP_ACCEPT,
+    UV_ACCEPT,
     find_uv,
     installed,
     make_venv,
     pip_install,
+    pyenv_python,
     uv_install,
     uv_venv,
 )
 from ..server_support import Dist, InProcessServer, free_port, write_tree
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
-UV_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 
 
 def test_render_snippet_content(tmp_path):
@@ -160,6 +162,7 @@ CASES = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("method", "path", "headers"), CASES, ids=[f"{m} {p} {h}" for m, p, h in CASES]
 )
@@ -185,6 +188,7 @@ def test_nginx_matches_server_py(nginx, ours, method, path, headers):
         assert n_resp.getheader("Location").endswith(o_resp.getheader("Location"))
 
 
+@pytest.mark.e2e
 def test_nginx_gzip_pages_only(nginx):
     for accept in (PIP_ACCEPT, "text/html", "application/vnd.pypi.simple.v1+html"):
         resp, body = fetch(
@@ -196,6 +200,7 @@ def test_nginx_gzip_pages_only(nginx):
     assert resp.getheader("Content-Encoding") is None
 
 
+@pytest.mark.e2e
 def test_nginx_etag_304(nginx):
     first, _ = fetch(nginx[0], "GET", "/simple/alpha/", {"Accept": UV_ACCEPT})
     resp, _ = fetch(
@@ -212,7 +217,7 @@ def test_clients_install_through_nginx(nginx, tmp_path):
     base = f"http://127.0.0.1:{nginx[0]}"
     done = 0
     for version in ("3.6.15", "3.12.1"):
-        python = PYENV / version / "bin" / "python"
+        python = pyenv_python(version)
         if not python.exists():
             continue
         vpy = make_venv(str(python), tmp_path / version)
@@ -221,7 +226,7 @@ def test_clients_install_through_nginx(nginx, tmp_path):
         done += 1
     uv = find_uv()
     if uv is not None:
-        vpy = uv_venv(uv, PYENV / "3.13.0" / "bin" / "python", tmp_path / "uvvenv")
+        vpy = uv_venv(uv, pyenv_python("3.13.0"), tmp_path / "uvvenv")
         uv_install(uv, vpy, f"{base}/simple/", "gamma")
         assert installed(vpy, CHECK) == "2.0 1.0 0.5"
         done += 1

@@ -117,3 +117,17 @@ def test_tags_decide_candidates(fake_index, dists, res):
     # 2.0 has only a free-threaded wheel: a normal 3.13 env must fall back to 1.0.
     assert res.pins(env("e", "3.13.0"), "native") == {"native": "1.0"}
     assert res.pins(env("ft", "3.13.0", free_threaded="true"), "native") == {"native": "2.0"}
+
+
+def test_unmatched_top_level_requirement_is_explained_once(fake_index, dists, res):
+    wheel(fake_index, dists, "modern", "3.0", requires_python=">=3.10")
+    with pytest.raises(ResolutionError) as info:
+        res.resolve(env("legacy", "3.7.16"), "modern")
+    # The whole text: the reason once, before the cause (it used to come twice).
+    assert str(info.value) == (
+        "env 'legacy' (Python 3.7.16, linux x86_64): cannot resolve the requirements.\n"
+        "  no version of modern satisfies (any) (available: 3.0); 3.0 requires Python >=3.10\n"
+        "  The conflict is caused by:\n"
+        "    the config requests modern\n"
+        "  Hint: loosen one of these requirements, or give this env its own Python version."
+    )

@@ -11,7 +11,9 @@
   into a venv, and then used to install from it.  Tests never reach PyPI.
 
 Interpreters that are not installed are skipped; set MORGAN_LIKE_PYTHONS to a
-comma-separated list of interpreter paths to use others.
+comma-separated list of interpreter paths to use others.  Everything that runs a
+pyenv interpreter or a client is marked e2e; the server tests also run once on the
+current interpreter, in the fast loop (``pytest -m "not e2e"``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -33,55 +34,24 @@ from pathlib import Path
 
 import pytest
 
-from ..server_support import SERVER_PY, Dist, SubprocessServer, write_tree
-
-PYENV = Path("/root/.pyenv/versions")
-VERSIONS = ["3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0"]
-
-
-def interpreters() -> list[tuple[str, str]]:
-    env = os.environ.get("MORGAN_LIKE_PYTHONS")
-    if env:
-        return [(Path(p).name, p) for p in env.split(",") if p]
-    return [(v, str(PYENV / v / "bin" / "python")) for v in VERSIONS]
-
-
-PYTHONS = interpreters()
-
-
-def need(python: str) -> None:
-    if not Path(python).exists():
-        pytest.skip(f"{python} not installed")
-
-
-def client_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "UV_", "PYTHON", "VIRTUAL_ENV"))
-    }
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    env.update(UV_NO_CONFIG="1", UV_NO_CACHE="1", UV_PYTHON_DOWNLOADS="never")
-    return env
-
-
-def run(cmd: list[str], timeout: float = 180) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [str(c) for c in cmd], env=client_env(), capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, (
-        f"{' '.join(map(str, cmd))}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    )
-    return proc
-
-
-MATRIX_DISTS = [
-    Dist("alpha", "1.0"),
-    Dist("alpha", "2.0", requires_python=">=3.8"),
-    Dist("alpha", "3.0", yanked="broken release"),
-    Dist("Beta_Pkg", "1.0", requires=["alpha"]),
-    Dist("gamma", "0.5", requires=["Beta_Pkg"], payload=os.urandom(200_000)),
-]
+from ..clients import (
+    CHECK,
+    MATRIX_DISTS,
+    PYENV,
+    PYTHONS,
+    find_uv,
+    installed,
+    make_venv,
+    need,
+    pip_install,
+    pip_version,
+    pyenv_python,
+    python_params,
+    run,
+    uv_install,
+    uv_venv,
+)
+from ..server_support import SERVER_PY, SubprocessServer, write_tree
 
 
 @pytest.fixture(scope="module")
@@ -134,39 +104,11 @@ def log_entries(path: Path, start: int = 0) -> list[dict]:
     return out
 
 
-def installed(python: Path, code: str) -> str:
-    return subprocess.run(
-        [str(python), "-c", code], capture_output=True, text=True, check=True, env=client_env()
-    ).stdout.strip()
-
-
-CHECK = "import alpha, beta_pkg, gamma; print(alpha.__version__, beta_pkg.__version__, gamma.__version__)"
-
-
-def pip_version(python: Path) -> tuple[int, ...]:
-    out = installed(python, "import pip; print(pip.__version__)")
-    return tuple(int(x) for x in re.findall(r"\d+", out)[:3])
-
-
 # --------------------------------------------------------------------------- startup / stop
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory):
-    if not shutil.which("openssl"):
-        return None
-    d = tmp_path_factory.mktemp("cert")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"),
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return d / "cert.pem", d / "key.pem"
-
-
-@pytest.mark.parametrize(("version", "python"), PYTHONS, ids=[v for v, _ in PYTHONS])
-def test_server_starts_on_every_interpreter(version, python, mtree, cert, tmp_path):
+@pytest.mark.parametrize(("version", "python"), python_params(PYTHONS))
+def test_server_starts_on_every_interpreter(version, python, mtree, openssl_cert, tmp_path):
     need(python)
     srv = SubprocessServer(mtree, python=python)
     try:
@@ -206,8 +148,8 @@ def test_server_starts_on_every_interpreter(version, python, mtree, cert, tmp_pa
     assert "Traceback" not in err, err
     assert any('"GET /simple/alpha/ HTTP/1.1" 200' in line for line in srv.log_lines)
 
-    if cert is not None:
-        certfile, keyfile = cert
+    if openssl_cert is not None:
+        certfile, keyfile = openssl_cert
         srv = SubprocessServer(
             mtree,
             python=python,
@@ -230,7 +172,7 @@ def test_server_starts_on_every_interpreter(version, python, mtree, cert, tmp_pa
 
 
 @pytest.mark.parametrize(
-    ("version", "python"), PYTHONS[:1] + PYTHONS[-1:], ids=["oldest", "newest"]
+    ("version", "python"), python_params(PYTHONS[:1] + PYTHONS[-1:], ids=["oldest", "newest"])
 )
 def test_copied_tree_serves_itself(version, python, mtree, tmp_path):
     """`cd anywhere && python3 TREE/server.py` serves TREE (no -i)."""
@@ -289,27 +231,6 @@ def venvs(tmp_path_factory):
     return tmp_path_factory.mktemp("venvs")
 
 
-def make_venv(python: str, where: Path) -> Path:
-    run([python, "-m", "venv", str(where)], timeout=240)
-    return where / "bin" / "python"
-
-
-def pip_install(vpy: Path, index_url: str, *pkgs: str) -> None:
-    run(
-        [
-            vpy,
-            "-m",
-            "pip",
-            "install",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--index-url",
-            index_url,
-            *pkgs,
-        ]
-    )
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize(("version", "python"), PYTHONS, ids=[v for v, _ in PYTHONS])
 def test_pip_matrix(version, python, mtree, mserver, venvs):
@@ -357,34 +278,13 @@ def test_pip_matrix(version, python, mtree, mserver, venvs):
 # ---------------------------------------------------------------------------------- uv
 
 
-def find_uv() -> list[str] | None:
-    exe = shutil.which("uv") or (shutil.which("uv", path=str(Path(sys.executable).parent)))
-    if exe:
-        return [exe]
-    try:
-        subprocess.run([sys.executable, "-m", "uv", "--version"], check=True, capture_output=True)
-        return [sys.executable, "-m", "uv"]
-    except (subprocess.CalledProcessError, OSError):
-        return None
-
-
-def uv_venv(uv: list[str], python: str | Path, where: Path) -> Path:
-    run([*uv, "venv", "--no-config", "-p", python, where])
-    return where / "bin" / "python"
-
-
-def uv_install(uv: list[str], vpy: Path, index_url: str, *pkgs: str) -> None:
-    options = ["--no-config", "--no-cache", "-p", vpy, "--index-url", index_url]
-    run([*uv, "pip", "install", *options, *pkgs])
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize("version", ["3.8.18", "3.13.0"])
 def test_uv(version, mtree, mserver, tmp_path):
     uv = find_uv()
     if uv is None:
         pytest.skip("uv not available")
-    python = str(PYENV / version / "bin" / "python")
+    python = str(pyenv_python(version))
     need(python)
     vpy = uv_venv(uv, python, tmp_path / "venv")
     start = len(mserver.log_path.read_text().splitlines())
@@ -411,9 +311,9 @@ def test_ranged_requests_without_metadata(mtree, tmp_path):
     )
     try:
         if uv is not None:
-            vpy = uv_venv(uv, PYENV / "3.12.1" / "bin" / "python", tmp_path / "venv")
+            vpy = uv_venv(uv, pyenv_python("3.12.1"), tmp_path / "venv")
             uv_install(uv, vpy, f"{srv.base}/simple/", "gamma")
-        py = PYENV / "3.11.7" / "bin" / "python"
+        py = pyenv_python("3.11.7")
         if py.exists():
             vpy = make_venv(str(py), tmp_path / "pipvenv")
             pip_install(vpy, f"{srv.base}/simple/", "--use-feature=fast-deps", "gamma")
@@ -448,7 +348,7 @@ def newest_pip_wheel() -> Path | None:
 def test_newest_pip_from_our_server(tmp_path):
     """Upgrade pip from the tree itself (it carries a pip wheel), then install with it."""
     wheel = newest_pip_wheel()
-    python = PYENV / "3.13.0" / "bin" / "python"
+    python = pyenv_python("3.13.0")
     if wheel is None or not python.exists():
         pytest.skip("no pip wheel available offline")
     with zipfile.ZipFile(wheel) as zf:
@@ -473,7 +373,7 @@ def test_newest_pip_from_our_server(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("version", "python"), PYTHONS[:1] + PYTHONS[-1:], ids=["oldest", "newest"]
+    ("version", "python"), python_params(PYTHONS[:1] + PYTHONS[-1:], ids=["oldest", "newest"])
 )
 def test_stops_promptly(version, python, mtree):
     """SIGTERM wakes the I/O loop at once (signal.set_wakeup_fd), whichever thread gets it."""

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from ..clients import PIP_ACCEPT, UV_ACCEPT
 from ..server_support import Dist, InProcessServer, raw_request, write_tree
 
 JSON = "application/vnd.pypi.simple.v1+json"
 V1HTML = "application/vnd.pypi.simple.v1+html"
 TEXT = "text/html; charset=utf-8"
-PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
-UV_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import base64
 import contextlib
 import http.client
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ..clients import need, pyenv_python
 from ..server_support import (
     SERVER_PY,
     Dist,
@@ -290,21 +290,7 @@ def test_parallel_clients_get_correct_bytes(tree, server):
 # ------------------------------------------------------------------------------------- TLS
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory) -> tuple[Path, Path]:
-    if not shutil.which("openssl"):
-        pytest.skip("openssl CLI not available")
-    d = tmp_path_factory.mktemp("cert")
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"),
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return d / "cert.pem", d / "key.pem"
+# The cert fixture (self-signed for 127.0.0.1) is in conftest.py.
 
 
 def test_tls_round_trip(tree, cert):
@@ -411,19 +397,22 @@ def test_password_check_is_constant_time_compare():
     assert "compare_digest" in inspect.getsource(mod.check_password)
 
 
-PY36 = "/root/.pyenv/versions/3.6.15/bin/python"
-
-
-@pytest.mark.parametrize("python", [sys.executable, PY36], ids=["current", "py36"])
+@pytest.mark.parametrize(
+    "python",
+    [
+        pytest.param(sys.executable, id="current"),
+        pytest.param(str(pyenv_python("3.6.15")), id="py36", marks=pytest.mark.e2e),
+    ],
+)
 def test_tls_and_auth_via_cli(tree, cert, tmp_path, python):
-    if not os.path.exists(python):
-        pytest.skip("interpreter not installed")
+    need(python)
     mod = load_server_module()
     auth_file = tmp_path / "users"
     auth_file.write_text("carol:" + mod.hash_password("pw", iterations=1000) + "\n")
     certfile, keyfile = cert
     srv = SubprocessServer(
         tree[0],
+        python=python,
         args=[
             "--certfile",
             str(certfile),
