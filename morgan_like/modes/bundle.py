@@ -31,7 +31,8 @@ from morgan_like.fetch.download import (
     SdistCache,
 )
 from morgan_like.index.finder import Finder
-from morgan_like.index.upstream import Upstream, configured_index_url
+from morgan_like.index.pipconfig import configured_index_url
+from morgan_like.index.upstream import Upstream
 from morgan_like.modes import serve
 from morgan_like.output import Reporter, human_size
 from morgan_like.resolve.builddeps import add_build_requirements

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,10 +19,10 @@ from morgan_like.config.options import DEFAULT_INDEX_URL
 from morgan_like.dists.links import JSON_CONTENT_TYPE
 from morgan_like.errors import ProjectNotFound, UpstreamError
 from morgan_like.index import upstream as upstream_mod
+from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.upstream import (
     Upstream,
     UpstreamHTTPError,
-    configured_index_url,
     redact_url,
 )
 
@@ -337,7 +338,7 @@ def clean_pip_env(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
     monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc-xdg"))
-    monkeypatch.setattr(upstream_mod.sys, "prefix", str(tmp_path / "venv"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
     return tmp_path
 
 
