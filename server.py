@@ -21,7 +21,8 @@ What it serves (and nothing else):
   trailing slash or a non-normalized name; 406 when nothing acceptable exists.
 * ``/<project>/``: the same project page, for morgan-style ``index-url = http://HOST:PORT/``.
 * ``/packages/...``: distribution files and their PEP 658 ``.metadata`` files,
-  with HEAD, single byte ranges (``If-Range``), strong ETags, 304s and immutable caching.
+  with HEAD, single byte ranges (``If-Range``), strong ETags (``"sha256-<hex>"``, the
+  hash the project page gives the file), 304s and immutable caching.
 * ``/`` redirects to ``/simple/``.  ``morgan.ini``, ``manifest.json``, ``server.py``,
   hidden paths and anything outside ``simple/`` and ``packages/`` are never served.
 
@@ -40,9 +41,14 @@ Security options (all off by default):
   or reads the password from stdin when it is not a terminal).  Passwords are
   compared in constant time.  Use it with TLS: basic auth sends passwords in clear.
 
-Integrity: ``python3 server.py --verify [-i TREE]`` checks every file against
-``manifest.json`` (missing, corrupt, unexpected files) and every link of the index
-pages, offline; exit status 0 when the tree is intact, 1 otherwise.
+Integrity: ``python3 server.py --verify [-i TREE]`` checks the tree offline: every
+file a project page links (and each wheel's ``.metadata``) exists with the size and
+sha256 the page gives, the JSON and HTML pages agree, the root pages list exactly the
+projects that have a page, no unlinked file sits under ``packages/``, and the
+top-level files (``server.py``, ``morgan.ini``, the root pages) match
+``manifest.json``.  Memory stays flat however large the tree (the project lists go
+through a temporary sqlite database).  Exit status 0 when the tree is intact, 1 when
+problems were found, 2 when TREE is not a tree.
 """
 
 import argparse
@@ -60,10 +66,12 @@ import posixpath
 import queue
 import re
 import selectors
+import shutil
 import signal
 import socket
 import stat
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -105,6 +113,8 @@ RECV_SIZE = 64 * 1024
 SMALL_FILE = 64 * 1024  # files up to this size go out in one write with the headers
 GZIP_MIN_SIZE = 512
 PAGE_CACHE_BYTES = 64 * 1024 * 1024  # index pages (and their gzip) kept in memory
+HASH_CACHE_ENTRIES = 100000  # files whose page hash is kept for ETags, over all projects
+HASH_PAGE_MAX = 256 * 1024 * 1024  # larger project pages are not parsed for ETags
 
 FILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PAGE_CACHE_CONTROL = "no-cache"
@@ -348,7 +358,7 @@ def is_forbidden_name(name):
 
 
 # --------------------------------------------------------------------------------------
-# The tree: cached index pages and the manifest's hashes
+# The tree: cached index pages and the file hashes their project pages give
 # --------------------------------------------------------------------------------------
 
 _HTML_METADATA_ATTR = re.compile(
@@ -391,8 +401,225 @@ class Page(object):
         self.size = len(body) + (len(self.gz) if self.gz is not None else 0)
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+JSON_ITEM_MAX = 64 * 1024 * 1024  # the largest single item of a streamed JSON file
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+_JSON_DECODER = json.JSONDecoder()
+
+
+class _JSONStream(object):
+    """Reads the top-level JSON object of a text file one member at a time.
+
+    The member named in members(), when it holds an array (an object), is read one
+    element (one key/value pair) at a time, so memory stays bounded by the largest
+    element whatever the layout: one item a line, or everything on one line.
+    """
+
+    def __init__(self, f, chunk=1 << 16):
+        self.f = f
+        self.chunk = chunk
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.streamed = False  # the member was found and was an array or object
+
+    def _fill(self, want=0):
+        if self.eof:
+            return False
+        data = self.f.read(max(self.chunk, want))
+        if not data:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos :] + data
+        self.pos = 0
+        if len(self.buf) > JSON_ITEM_MAX:
+            raise ValueError("an item larger than %d characters" % JSON_ITEM_MAX)
+        return True
+
+    def _peek(self):
+        while True:
+            self.pos = _JSON_WS.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._fill():
+                return ""
+
+    def _expect(self, chars):
+        c = self._peek()
+        if not c or c not in chars:
+            raise ValueError(
+                "expected %s, found %s" % (" or ".join(chars), repr(c) if c else "the end")
+            )
+        self.pos += 1
+        return c
+
+    def _value(self):
+        self._peek()
+        while True:
+            try:
+                value, end = _JSON_DECODER.raw_decode(self.buf, self.pos)
+            except ValueError:
+                if self.eof:
+                    raise
+            else:
+                # a number cut at the buffer's end would parse: only trust a value
+                # followed by something, or the end of the file
+                if end < len(self.buf) or self.eof:
+                    self.pos = end
+                    return value
+            self._fill(len(self.buf) - self.pos)  # doubles: linear in the item's size
+
+    def _key(self):
+        key = self._value()
+        if not isinstance(key, str):
+            raise ValueError("an object key that is not a string")
+        self._expect(":")
+        return key
+
+    def members(self, stream_key):
+        """Yield ``(name, value)`` per top-level member; for ``stream_key`` holding an
+        array, ``(stream_key, element)`` per element; holding an object,
+        ``(stream_key, (key, value))`` per pair."""
+        self._expect("{")
+        if self._peek() == "}":
+            self.pos += 1
+        else:
+            while True:
+                name = self._key()
+                c = self._peek()
+                if name == stream_key and c and c in "[{":
+                    self.pos += 1
+                    self.streamed = True
+                    close = "]" if c == "[" else "}"
+                    if self._peek() == close:
+                        self.pos += 1
+                    else:
+                        while True:
+                            if c == "{":
+                                key = self._key()
+                                yield name, (key, self._value())
+                            else:
+                                yield name, self._value()
+                            if self._expect("," + close) == close:
+                                break
+                else:
+                    yield name, self._value()
+                if self._expect(",}") == "}":
+                    break
+        if self._peek():
+            raise ValueError("extra data after the JSON object")
+
+
+class _LinkParser(HTMLParser):
+    """Calls ``on_link(attrs)`` for every ``<a href>`` of a page (attrs: a dict)."""
+
+    def __init__(self, on_link):
+        HTMLParser.__init__(self, convert_charrefs=True)
+        self.on_link = on_link
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            attrs = dict(attrs)
+            if attrs.get("href") is not None:
+                self.on_link(attrs)
+
+
+def _size_value(value):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _hex_value(value):
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def _json_link(entry):
+    """``(href, sha256, size, metadata)`` of a JSON page's files entry: see _page_links()."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+        raise ValueError("a files entry without a url")
+    hashes = entry.get("hashes")
+    sha = _hex_value(hashes.get("sha256")) if isinstance(hashes, dict) else None
+    meta = entry.get("core-metadata", entry.get("dist-info-metadata"))
+    if isinstance(meta, dict):
+        meta = _hex_value(meta.get("sha256")) or ""
+    elif meta is True:
+        meta = ""
+    else:
+        meta = None
+    return entry["url"], sha, _size_value(entry.get("size")), meta
+
+
+def _html_link(attrs):
+    """``(href, sha256, size, metadata)`` of an HTML page's anchor: see _page_links()."""
+    href = attrs["href"]
+    frag = href.split("#", 1)[1] if "#" in href else ""
+    sha = _hex_value(frag[7:]) if frag.lower().startswith("sha256=") else None
+    meta = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+    if meta is not None:
+        meta = meta.strip()
+        meta = _hex_value(meta[7:]) if meta.lower().startswith("sha256=") else ""
+    return href, sha, _size_value(attrs.get("data-size")), meta
+
+
+def _page_links(f, is_json, project=None):
+    """``[(href, sha256, size, metadata), ...]`` of a project page, a text file ``f``.
+
+    Read in chunks, an entry (an anchor) at a time: memory holds the links, not the
+    page.  sha256 and size are None when a link does not give them; metadata is None
+    when no PEP 658 metadata is advertised, "" when it is advertised without a sha256.
+    Raises ValueError for a malformed page, or a JSON page named other than ``project``.
+    """
+    links = []
+    if is_json:
+        stream = _JSONStream(f)
+        for key, value in stream.members("files"):
+            if key == "files":
+                links.append(_json_link(value))
+            elif key == "name" and project is not None and isinstance(value, str):
+                if normalize(value) != normalize(project):
+                    raise ValueError("name %r is not %r" % (value, project))
+        if not stream.streamed:
+            raise ValueError("no files list")
+        return links
+    parser = _LinkParser(lambda attrs: links.append(_html_link(attrs)))
+    while True:
+        chunk = f.read(1 << 16)
+        if not chunk:
+            break
+        parser.feed(chunk)
+    parser.close()
+    return links
+
+
+def _link_target(page_dir, href, absolute_ok=False):
+    """The tree-relative path a link of the page in ``page_dir`` points to.
+
+    A trailing "/" is kept (a directory link).  Raises ValueError when the link leaves
+    the tree (another host, or above the root); an absolute path (``/packages/...``)
+    is taken from the root only when ``absolute_ok`` (a server, not ``file://``).
+    """
+    target = href.split("#", 1)[0].split("?", 1)[0]
+    if "://" in target or target.startswith("//") or "\\" in target:
+        raise ValueError("leaves the tree")
+    if target.startswith("/"):
+        if not absolute_ok:
+            raise ValueError("leaves the tree")
+        page_dir, target = "", target.lstrip("/")
+    rel = posixpath.normpath(posixpath.join(page_dir, unquote(target)))
+    if rel in (".", "..") or rel.startswith(("../", "/")):
+        raise ValueError("leaves the tree")
+    return rel + "/" if target.endswith("/") else rel
+
+
 class Tree(object):
-    """Read access to a tree: path containment, page cache, manifest hashes."""
+    """Read access to a tree: path containment, page cache, file hashes from the pages."""
 
     def __init__(self, root, no_metadata=False):
         self.root = os.path.realpath(root)
@@ -401,11 +628,9 @@ class Tree(object):
         self._pages = collections.OrderedDict()  # (path, media) -> Page, least recent first
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
-        self._hashes = {}
-        self._manifest_sig = None
-        self._manifest_checked = 0.0
-        self._manifest_lock = threading.Lock()
-        self.load_manifest()
+        self._file_hashes = collections.OrderedDict()  # project -> (page sig, hashes)
+        self._hash_entries = 0
+        self._hash_lock = threading.Lock()
 
     # -- containment
     def contained(self, path):
@@ -465,44 +690,79 @@ class Tree(object):
                 self._cached_bytes -= self._pages.popitem(last=False)[1].size
         return entry
 
-    # -- manifest
-    def load_manifest(self):
-        """(Re)load the sha256 of every packages/ file from manifest.json, if present."""
-        path = os.path.join(self.root, "manifest.json")
-        try:
-            st = os.stat(path)
-        except OSError:
-            self._hashes, self._manifest_sig = {}, None
-            return
-        sig = (st.st_mtime, st.st_size)
-        if sig == self._manifest_sig:
-            return
-        hashes = {}
-        try:
-            with open(path, "rb") as f:
-                data = json.loads(f.read().decode("utf-8"))
-            for rel, info in (data.get("files") or {}).items():
-                if rel.startswith("packages/") and isinstance(info, dict):
-                    sha, size = info.get("sha256"), info.get("size")
-                    if isinstance(sha, str) and isinstance(size, int):
-                        hashes[rel] = (size, sha.lower())
-        except (OSError, ValueError, AttributeError):
+    # -- file hashes, from the project pages
+    def _page_hashes(self, project):
+        """``{filename: (size or None, sha256)}`` of what ``simple/<project>/``'s page lists.
+
+        Read from the project's index.json (index.html when there is none), parsed once
+        and kept in a small LRU cache keyed by the page's stat signature, so a rewritten
+        page is read again.  A wheel's ``<filename>.metadata`` maps to the page's
+        core-metadata sha256 (size None).  None when there is no usable page.
+        """
+        if not project or project.startswith(".") or os.sep in project:
+            return None
+        base = os.path.join(self.root, "simple", project)
+        for name in ("index.json", "index.html"):
+            path = os.path.join(base, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            sig = (name, st.st_mtime_ns, st.st_size, st.st_ino)
+            with self._hash_lock:
+                cached = self._file_hashes.get(project)
+                if cached is not None and cached[0] == sig:
+                    self._file_hashes.move_to_end(project)
+                    return cached[1]
+            if st.st_size > HASH_PAGE_MAX or not self.contained(path):
+                return None
+            try:
+                with io.open(path, "r", encoding="utf-8") as f:
+                    links = _page_links(f, name == "index.json")
+            except (OSError, IOError, ValueError):
+                continue
             hashes = {}
-        self._hashes, self._manifest_sig = hashes, sig
+            page_dir = "simple/" + project
+            prefix = "packages/" + project + "/"
+            for href, sha, size, meta in links:
+                try:
+                    rel = _link_target(page_dir, href, absolute_ok=True)
+                except ValueError:
+                    continue
+                if not rel.startswith(prefix) or "/" in rel[len(prefix) :]:
+                    continue
+                filename = rel[len(prefix) :]
+                if sha is not None and _HEX64.match(sha) and filename not in hashes:
+                    hashes[filename] = (size, sha)
+                if meta and _HEX64.match(meta):
+                    hashes.setdefault(filename + ".metadata", (None, meta))
+            with self._hash_lock:
+                old = self._file_hashes.pop(project, None)
+                if old is not None:
+                    self._hash_entries -= len(old[1])
+                self._file_hashes[project] = (sig, hashes)
+                self._hash_entries += len(hashes)
+                while self._hash_entries > HASH_CACHE_ENTRIES and len(self._file_hashes) > 1:
+                    self._hash_entries -= len(self._file_hashes.popitem(last=False)[1][1])
+            return hashes
+        return None
 
     def file_sha256(self, rel, size):
-        """The manifest's sha256 of packages file ``rel`` when its size still matches."""
-        now = time.time()
-        if now - self._manifest_checked > 5.0 and self._manifest_lock.acquire(False):
-            try:
-                self._manifest_checked = now
-                self.load_manifest()
-            finally:
-                self._manifest_lock.release()
-        entry = self._hashes.get(rel)
-        if entry is not None and entry[0] == size:
-            return entry[1]
-        return None
+        """The sha256 its project page gives packages file ``rel``, when its size matches.
+
+        ``rel`` is ``packages/<project>/<filename>``; None when no page lists the file or
+        the page's size differs (a ``.metadata`` file is listed by hash only).
+        """
+        parts = rel.split("/")
+        if len(parts) != 3 or parts[0] != "packages":
+            return None
+        hashes = self._page_hashes(parts[1])
+        entry = hashes.get(parts[2]) if hashes else None
+        if entry is None or (entry[0] is not None and entry[0] != size):
+            return None
+        return entry[1]
 
 
 # --------------------------------------------------------------------------------------
@@ -1677,233 +1937,725 @@ def serve(root, host="0.0.0.0", port=8080, **opts):
 # --------------------------------------------------------------------------------------
 # Offline verification
 # --------------------------------------------------------------------------------------
+#
+# Streaming: memory stays bounded by the largest project whatever the tree's size.
+# Project names (from the root pages and the simple/ and packages/ directories) and
+# the files no page of their own project links go to a temporary sqlite database,
+# where the set comparisons are joins; the projects are then checked one at a time.
 
+MANIFEST_FORMATS = ("morgan-like-manifest/1", "morgan-like-manifest/2")
+VERIFY_BATCH = 2000  # rows per sqlite transaction, projects per query
+HASH_CHUNK = 1024 * 1024
 
-class _LinkParser(HTMLParser):
-    def __init__(self):
-        HTMLParser.__init__(self, convert_charrefs=True)
-        self.links = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            attrs = dict(attrs)
-            if attrs.get("href") is not None:
-                self.links.append(attrs)
+# where a project name was seen (the "names" table's src column)
+_IN_ROOT_HTML, _IN_ROOT_JSON, _PAGE_DIR, _PACKAGE_DIR = 1, 2, 3, 4
+_INSERT = {
+    "names": "INSERT OR IGNORE INTO names (name, src) VALUES (?, ?)",
+    "unlinked": "INSERT OR IGNORE INTO unlinked (rel) VALUES (?)",
+    "linked": "INSERT OR IGNORE INTO linked (rel) VALUES (?)",
+}
 
 
 def _hidden(rel):
     return any(part.startswith(".") for part in rel.split("/"))
 
 
-class _Progress(object):
-    def __init__(self, total, stream):
-        self.total = max(1, total)
-        self.done = 0
-        self.stream = stream if stream is not None and stream.isatty() else None
-        self.last = 0.0
+def _bad_relpath(rel):
+    parts = rel.split("/")
+    return (
+        not rel
+        or rel.startswith("/")
+        or "\\" in rel
+        or any(part in ("", ".", "..") for part in parts)
+        or _hidden(rel)
+    )
 
-    def add(self, n):
-        self.done += n
-        if self.stream is not None:
-            now = time.monotonic()
-            if now - self.last > 0.2:
-                self.last = now
-                self.stream.write("\rverifying: %3d%%" % (100 * self.done // self.total))
-                self.stream.flush()
+
+def _is_project_path(rel):
+    """Under packages/ or simple/<project>/: vouched for by the project pages."""
+    parts = rel.split("/")
+    return parts[0] == "packages" or (parts[0] == "simple" and len(parts) > 2)
+
+
+def _isatty(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class _Progress(object):
+    """``verifying: N/M projects`` on stderr when it is a terminal, 5 times a second."""
+
+    def __init__(self, stream):
+        self.stream = stream if stream is not None and _isatty(stream) else None
+        self.total = 0
+        self.done = 0
+        self.last = 0.0
+        self.width = 0
+
+    def show(self, text, force=False):
+        if self.stream is None:
+            return
+        now = time.monotonic()
+        if force or now - self.last > 0.2:
+            self.last = now
+            self.stream.write("\r" + text.ljust(self.width))
+            self.stream.flush()
+            self.width = len(text)
+
+    def clear(self):
+        if self.stream is not None and self.width:
+            self.stream.write("\r%s\r" % (" " * self.width))
+            self.stream.flush()
+            self.width = 0
+            self.last = 0.0
+
+    def add(self):
+        self.done += 1
+        self.show("verifying: %d/%d projects" % (self.done, self.total))
 
     def finish(self):
-        if self.stream is not None:
-            self.stream.write("\rverifying: 100%\n")
+        if self.stream is not None and self.total:
+            self.show("verifying: %d/%d projects" % (self.done, self.total), force=True)
+            self.stream.write("\n")
             self.stream.flush()
+            self.width = 0
 
 
-def _sha256_file(path, progress):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
+class _Verifier(object):
+    """One run of verify(); see its docstring."""
+
+    def __init__(self, root, out, err):
+        self.root = root
+        self.out = out
+        self.err = err
+        self.problems = 0
+        self.files = 0
+        self.pages = 0
+        self.projects = 0
+        self.progress = _Progress(err)
+        self.listed = {}  # manifest.json's top-level entries: relpath -> {"size", "sha256"}
+        self.manifest_ok = False
+        self.root_ok = (False, False)  # simple/index.html, simple/index.json read fine
+        self.db = None
+        self._pending = {}  # table -> rows waiting for the next insert
+        self._dirs = {}  # directory relpath -> reached without a symlink
+        self._missing = set()  # top-level files already reported MISSING
+
+    # -- output
+    def problem(self, kind, rel, detail=""):
+        self.problems += 1
+        self.progress.clear()
+        line = "%-11s %s%s\n" % (kind, rel, (" (%s)" % detail) if detail else "")
+        try:
+            self.out.write(line)
+        except UnicodeEncodeError:  # a file name not in UTF-8, or an ASCII terminal
+            self.out.write(line.encode("ascii", "backslashreplace").decode("ascii"))
+        if self.progress.stream is not None:
+            self.out.flush()
+
+    # -- the temporary database
+    def open_db(self, sqlite3, path):
+        db = sqlite3.connect(path, isolation_level=None)
+        for pragma in (
+            "journal_mode=OFF",
+            "synchronous=OFF",
+            "cache_size=-8192",
+            "temp_store=FILE",
+        ):
+            db.execute("PRAGMA " + pragma).fetchall()
+        db.execute(
+            "CREATE TABLE names (name TEXT NOT NULL, src INTEGER NOT NULL, PRIMARY KEY (name, src))"
+        )
+        db.execute("CREATE TABLE unlinked (rel TEXT PRIMARY KEY)")
+        db.execute("CREATE TABLE linked (rel TEXT PRIMARY KEY)")
+        self.db = db
+
+    def add(self, table, row, rel=None):
+        try:
+            row[0].encode("utf-8")
+        except UnicodeEncodeError:  # a name no UTF-8 page can link
+            if table != "linked":
+                self.problem("UNEXPECTED", rel or row[0], "not a UTF-8 name")
+            return
+        rows = self._pending.setdefault(table, [])
+        rows.append(row)
+        if len(rows) >= VERIFY_BATCH:
+            self.flush(table)
+
+    def flush(self, table=None):
+        for name in [table] if table else list(self._pending):
+            rows = self._pending.pop(name, None)
+            if rows:
+                self.db.execute("BEGIN")
+                self.db.executemany(_INSERT[name], rows)
+                self.db.execute("COMMIT")
+
+    # -- the file system
+    def _real_dir(self, rel_dir):
+        """True when directory ``rel_dir`` exists and no symlink leads to it."""
+        if not rel_dir:
+            return True
+        known = self._dirs.get(rel_dir)
+        if known is not None:
+            return known
+        ok = self._real_dir(rel_dir.rsplit("/", 1)[0] if "/" in rel_dir else "")
+        if ok:
+            try:
+                ok = stat.S_ISDIR(os.lstat(os.path.join(self.root, rel_dir)).st_mode)
+            except OSError:
+                ok = False
+        if len(self._dirs) > 4096:
+            self._dirs.clear()
+        self._dirs[rel_dir] = ok
+        return ok
+
+    def file_stat(self, rel):
+        """lstat() of a tree file; None when missing; "symlink" when it is one or a
+        directory on its way is."""
+        try:
+            st = os.lstat(os.path.join(self.root, rel))
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode) or not self._real_dir(rel.rpartition("/")[0]):
+            return "symlink"
+        return st
+
+    def sha256(self, rel):
+        h = hashlib.sha256()
+        with open(os.path.join(self.root, rel), "rb") as f:
+            while True:
+                chunk = f.read(HASH_CHUNK)
+                if not chunk:
+                    break
+                h.update(chunk)
+        return h.hexdigest()
+
+    def _scandir(self, rel_dir):
+        """os.scandir() of a tree directory, or None (reported) when unreadable."""
+        try:
+            return os.scandir(os.path.join(self.root, rel_dir) if rel_dir else self.root)
+        except OSError as exc:
+            self.problem("UNREADABLE", rel_dir + "/", str(exc))
+            return None
+
+    def walk_files(self, rel_dir, on_file, on_symlink):
+        """on_file(relpath) for every non-hidden file below ``rel_dir`` (symlinks not
+        followed: on_symlink(relpath))."""
+        stack = [rel_dir]
+        while stack:
+            current = stack.pop()
+            it = self._scandir(current)
+            if it is None:
+                continue
+            with it:
+                for entry in it:
+                    if entry.name.startswith("."):
+                        continue
+                    rel = current + "/" + entry.name
+                    if entry.is_symlink():
+                        on_symlink(rel)
+                    elif entry.is_dir():
+                        stack.append(rel)
+                    else:
+                        on_file(rel)
+
+    def symlink(self, rel):
+        self.problem("SYMLINK", rel)
+
+    # -- manifest.json: the top-level files
+    def read_manifest(self):
+        rel = "manifest.json"
+        path = os.path.join(self.root, rel)
+        if not os.path.lexists(path):
+            self.err.write(
+                "warning: %s has no manifest.json: its top-level files (server.py, morgan.ini, "
+                "the root pages) cannot be checked\n" % self.root
+            )
+            return
+        if os.path.islink(path):
+            return  # reported by the scan
+        fmt = None
+        stream = None
+        try:
+            with io.open(path, "r", encoding="utf-8") as f:
+                stream = _JSONStream(f)
+                for name, value in stream.members("files"):
+                    if name == "format":
+                        fmt = value
+                    elif name == "files":
+                        if not isinstance(value, tuple):
+                            raise ValueError("files is not an object")
+                        entry_rel, info = value
+                        # format 1 listed every file: the pages vouch for the others now
+                        if _bad_relpath(entry_rel) or not _is_project_path(entry_rel):
+                            self.listed[entry_rel] = info
+            if not stream.streamed:
+                raise ValueError("no files object")
+        except (OSError, IOError, ValueError) as exc:
+            self.problem("CORRUPT", rel, "cannot read it: %s" % exc)
+            return
+        if fmt not in MANIFEST_FORMATS:
+            self.err.write("warning: unknown manifest format %r\n" % (fmt,))
+        self.manifest_ok = True
+
+    def top_file(self, rel):
+        if self.manifest_ok and rel not in self.listed:
+            self.problem("UNEXPECTED", rel)
+
+    def check_listed(self):
+        for rel in sorted(self.listed):
+            info = self.listed[rel]
+            if _bad_relpath(rel):
+                self.problem("BAD-ENTRY", rel, "not a tree-relative path")
+                continue
+            if not isinstance(info, dict):
+                self.problem("BAD-ENTRY", rel)
+                continue
+            st = self.file_stat(rel)
+            if st is None:
+                self.problem("MISSING", rel)
+                self._missing.add(rel)
+            elif st == "symlink":
+                pass  # reported by the scan
+            elif not stat.S_ISREG(st.st_mode):
+                self.problem("CORRUPT", rel, "not a regular file")
+            elif st.st_size != info.get("size"):
+                self.files += 1
+                self.problem(
+                    "CORRUPT", rel, "size %d, manifest says %s" % (st.st_size, info.get("size"))
+                )
+            else:
+                self.files += 1
+                try:
+                    if self.sha256(rel) != str(info.get("sha256", "")).lower():
+                        self.problem("CORRUPT", rel, "sha256 mismatch")
+                except (OSError, IOError) as exc:
+                    self.problem("UNREADABLE", rel, str(exc))
+
+    # -- the tree's top level, the project directories
+    def scan_top(self):
+        it = self._scandir("")
+        if it is None:
+            return
+        with it:
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        for entry in entries:
+            name = entry.name
+            if entry.is_symlink():
+                self.symlink(name)
+            elif entry.is_dir():
+                if name == "simple":
+                    self.scan_projects(name, _PAGE_DIR)
+                elif name == "packages":
+                    self.scan_projects(name, _PACKAGE_DIR)
+                else:
+                    self.walk_files(name, self.top_file, self.symlink)
+            elif name != "manifest.json":
+                self.top_file(name)
+
+    def scan_projects(self, top, src):
+        """Project directories of simple/ or packages/ into the database (not memory)."""
+        it = self._scandir(top)
+        if it is None:
+            return
+        with it:
+            for entry in it:
+                if entry.name.startswith("."):
+                    continue
+                rel = top + "/" + entry.name
+                if entry.is_symlink():
+                    self.symlink(rel)
+                elif entry.is_dir():
+                    self.add("names", (entry.name, src), rel)
+                elif top == "simple":
+                    self.top_file(rel)
+                else:
+                    self.add("unlinked", (rel,))
+
+    # -- the root pages
+    def root_page(self, rel):
+        """True when the root page exists as a regular file (reported otherwise)."""
+        st = self.file_stat(rel)
+        if st is None:
+            if rel not in self._missing:
+                self.problem("MISSING", rel, "no root page")
+            return False
+        if st == "symlink":
+            return False
+        if not stat.S_ISREG(st.st_mode):
+            self.problem("CORRUPT", rel, "not a regular file")
+            return False
+        self.pages += 1
+        return True
+
+    def read_root_html(self):
+        rel = "simple/index.html"
+        if not self.root_page(rel):
+            return False
+
+        def on_link(attrs):
+            href = attrs["href"]
+            try:
+                target = _link_target("simple", href)
+            except ValueError:
+                self.problem("BAD-LINK", rel, "%s leaves the tree" % href)
+                return
+            parts = target.rstrip("/").split("/")
+            if len(parts) != 2 or parts[0] != "simple" or parts[1].startswith("."):
+                self.problem("BAD-LINK", rel, "%s is not a project page" % href)
+                return
+            self.add("names", (parts[1], _IN_ROOT_HTML))
+
+        try:
+            with io.open(os.path.join(self.root, rel), "r", encoding="utf-8") as f:
+                parser = _LinkParser(on_link)
+                while True:
+                    chunk = f.read(1 << 16)
+                    if not chunk:
+                        break
+                    parser.feed(chunk)
+                parser.close()
+        except (OSError, IOError, ValueError) as exc:
+            self.problem("BAD-PAGE", rel, str(exc))
+            return False
+        return True
+
+    def read_root_json(self):
+        rel = "simple/index.json"
+        if not self.root_page(rel):
+            return False
+        nameless = 0
+        try:
+            with io.open(os.path.join(self.root, rel), "r", encoding="utf-8") as f:
+                stream = _JSONStream(f)
+                for key, value in stream.members("projects"):
+                    if key != "projects":
+                        continue
+                    if isinstance(value, dict) and isinstance(value.get("name"), str):
+                        self.add("names", (normalize(value["name"]), _IN_ROOT_JSON))
+                    else:
+                        nameless += 1
+            if not stream.streamed:
+                raise ValueError("no projects list")
+        except (OSError, IOError, ValueError) as exc:
+            self.problem("BAD-PAGE", rel, str(exc))
+            return False
+        if nameless:
+            self.problem("BAD-PAGE", rel, "%d projects entries without a name" % nameless)
+        return True
+
+    # -- projects, one at a time
+    def check_projects(self):
+        db = self.db
+        self.progress.total = db.execute(
+            "SELECT COUNT(*) FROM (SELECT name FROM names GROUP BY name)"
+        ).fetchone()[0]
+        last = ""
         while True:
-            chunk = f.read(1024 * 1024)
-            if not chunk:
+            rows = db.execute(
+                "SELECT name, MAX(src = ?), MAX(src = ?), MAX(src = ?), MAX(src = ?) FROM names"
+                " WHERE name > ? GROUP BY name ORDER BY name LIMIT ?",
+                (_IN_ROOT_HTML, _IN_ROOT_JSON, _PAGE_DIR, _PACKAGE_DIR, last, VERIFY_BATCH),
+            ).fetchall()
+            if not rows:
                 break
-            h.update(chunk)
-            progress.add(len(chunk))
-    return h.hexdigest()
+            for name, in_html, in_json, has_dir, has_packages in rows:
+                self.check_project(name, in_html, in_json, has_dir, has_packages)
+                self.progress.add()
+            self.flush()
+            last = rows[-1][0]
+
+    def check_project(self, name, in_html, in_json, has_dir, has_packages):
+        self.projects += 1
+        html_ok, json_ok = self.root_ok
+        if html_ok and json_ok and bool(in_html) != bool(in_json):
+            self.problem(
+                "DISAGREE",
+                "simple/",
+                "%s: in simple/index.%s, not in simple/index.%s"
+                % ((name, "html", "json") if in_html else (name, "json", "html")),
+            )
+        if not has_dir:
+            for page, listed in (("simple/index.html", in_html), ("simple/index.json", in_json)):
+                if listed:
+                    self.problem("BROKEN-LINK", page, "%s/: no simple/%s/index.html" % (name, name))
+        elif (html_ok or json_ok) and not (html_ok and in_html) and not (json_ok and in_json):
+            self.problem("UNLISTED", "simple/%s/" % name, "no root page lists it")
+        expected = self.check_pages(name) if has_dir else set()
+        if has_packages:
+            self.check_package_dir(name, expected)
+
+    def read_page(self, page_rel, name, is_json):
+        """The page's links, or None (reported)."""
+        try:
+            with io.open(os.path.join(self.root, page_rel), "r", encoding="utf-8") as f:
+                return _page_links(f, is_json, name)
+        except (OSError, IOError, ValueError) as exc:
+            self.problem("BAD-PAGE", page_rel, str(exc))
+            return None
+
+    def check_pages(self, name):
+        """Check a project's pages and every file they link; returns the relpaths they
+        account for under packages/<name>/."""
+        page_dir = "simple/" + name
+        present = {}
+        it = self._scandir(page_dir)
+        if it is not None:
+            with it:
+                for entry in it:
+                    if entry.name.startswith("."):
+                        continue
+                    rel = page_dir + "/" + entry.name
+                    if entry.is_symlink():
+                        self.symlink(rel)
+                    elif entry.name in ("index.html", "index.json") and entry.is_file():
+                        present[entry.name] = rel
+                    elif entry.is_dir():
+                        self.walk_files(rel, self.unexpected, self.symlink)
+                    else:
+                        self.problem("UNEXPECTED", rel)
+        parsed = []  # [(page, {relpath: (sha256, size, metadata)})]
+        for fname in ("index.json", "index.html"):
+            page_rel = page_dir + "/" + fname
+            if fname not in present:
+                if not os.path.islink(os.path.join(self.root, page_rel)):
+                    detail = "file:// clients need it" if fname == "index.html" else ""
+                    self.problem("MISSING", page_rel, detail)
+                continue
+            self.pages += 1
+            links = self.read_page(page_rel, name, fname == "index.json")
+            if links is not None:
+                parsed.append((page_rel, self.page_targets(page_dir, page_rel, links)))
+            links = None
+        targets = set()
+        for _, mine in parsed:
+            targets.update(mine)
+        expected = set()
+        prefix = "packages/%s/" % name
+        for target in sorted(targets):
+            found = [(page,) + mine[target] for page, mine in parsed if target in mine]
+            if len(parsed) == 2:
+                self.compare_pages(page_dir, target, found)
+            with_metadata = any(c[3] is not None for c in found)
+            expected.add(target)
+            if with_metadata:
+                expected.add(target + ".metadata")
+            if not target.startswith(prefix):
+                self.add("linked", (target,))
+                if with_metadata:
+                    self.add("linked", (target + ".metadata",))
+            self.check_file(target, found)
+        return expected
+
+    def page_targets(self, page_dir, page_rel, links):
+        """``{relpath: (sha256, size, metadata)}`` of a page's file links (bad ones reported)."""
+        mine = {}
+        for href, sha, size, meta in links:
+            try:
+                target = _link_target(page_dir, href)
+            except ValueError:
+                self.problem("BAD-LINK", page_rel, "%s leaves the tree" % href)
+                continue
+            if target.endswith("/"):
+                if not os.path.isfile(os.path.join(self.root, target, "index.html")):
+                    self.problem("BROKEN-LINK", page_rel, "%s: no %sindex.html" % (href, target))
+                continue
+            parts = target.split("/")
+            if parts[0] != "packages" or len(parts) < 3 or _hidden(target):
+                self.problem(
+                    "BAD-LINK", page_rel, "%s: %s is not a file under packages/" % (href, target)
+                )
+                continue
+            if sha is None:
+                self.problem("BAD-LINK", page_rel, "%s: no sha256" % href)
+            if target not in mine:
+                mine[target] = (sha, size, meta)
+        return mine
+
+    def compare_pages(self, page_dir, target, found):
+        """found: what index.json and index.html say of the file (when both were read)."""
+        filename = target.rsplit("/", 1)[-1]
+        if len(found) == 1:
+            here = found[0][0].rsplit("/", 1)[-1]
+            there = "index.html" if here == "index.json" else "index.json"
+            self.problem(
+                "DISAGREE", page_dir + "/", "%s: in %s, not in %s" % (filename, here, there)
+            )
+            return
+        fields = [
+            field
+            for field, a, b in zip(("sha256", "size", "core-metadata"), found[0][1:], found[1][1:])
+            if a != b and not (field == "size" and (a is None or b is None))
+        ]
+        if fields:
+            self.problem(
+                "DISAGREE",
+                page_dir + "/",
+                "%s: index.json and index.html give different %s" % (filename, ", ".join(fields)),
+            )
+
+    def unexpected(self, rel):
+        self.problem("UNEXPECTED", rel)
+
+    def check_file(self, rel, claims):
+        """A linked file (and its .metadata) against what the pages say of it."""
+        filename = rel.rsplit("/", 1)[-1]
+        pages = ", ".join(sorted(set(c[0] for c in claims)))
+        st = self.file_stat(rel)
+        if st is None:
+            self.problem("MISSING", rel, "linked by %s" % pages)
+        elif st == "symlink":
+            self.symlink(rel)
+        elif not stat.S_ISREG(st.st_mode):
+            self.problem("CORRUPT", rel, "not a regular file")
+        else:
+            self.files += 1
+            sizes = sorted(set(c[2] for c in claims if c[2] is not None))
+            if sizes and st.st_size not in sizes:
+                self.problem(
+                    "CORRUPT",
+                    rel,
+                    "size %d, page says %s" % (st.st_size, " or ".join(str(s) for s in sizes)),
+                )
+            else:
+                self.check_hash(rel, [(c[0], c[1]) for c in claims], filename)
+        metas = [(c[0], c[3]) for c in claims if c[3] is not None]
+        if not metas:
+            return
+        for page, meta in metas:
+            if not meta:
+                self.problem("BAD-LINK", page, "%s: core-metadata without a sha256" % filename)
+        meta_rel = rel + ".metadata"
+        st = self.file_stat(meta_rel)
+        if st is None:
+            self.problem("MISSING", meta_rel, "advertised by %s" % pages)
+        elif st == "symlink":
+            self.symlink(meta_rel)
+        elif not stat.S_ISREG(st.st_mode):
+            self.problem("CORRUPT", meta_rel, "not a regular file")
+        else:
+            self.files += 1
+            self.check_hash(meta_rel, [m for m in metas if m[1]], filename + ".metadata")
+
+    def check_hash(self, rel, claims, label):
+        """claims: [(page, sha256 or None)]; a file no page's hash matches is CORRUPT, a
+        page whose hash alone is wrong is BAD-HASH."""
+        wanted = set(sha for _, sha in claims if sha)
+        if not wanted:
+            return
+        try:
+            actual = self.sha256(rel)
+        except (OSError, IOError) as exc:
+            self.problem("UNREADABLE", rel, str(exc))
+            return
+        if actual not in wanted:
+            self.problem("CORRUPT", rel, "sha256 mismatch")
+            return
+        for page in sorted(set(p for p, sha in claims if sha and sha != actual)):
+            self.problem("BAD-HASH", page, "%s: sha256 does not match the file" % label)
+
+    def check_package_dir(self, name, expected):
+        """Files of packages/<name>/ that no page of the project links: maybe UNEXPECTED
+        (unless another project's page links them; decided at the end)."""
+
+        def on_file(rel):
+            if rel not in expected:
+                self.add("unlinked", (rel,))
+
+        def on_symlink(rel):
+            if rel not in expected:
+                self.symlink(rel)
+
+        self.walk_files("packages/" + name, on_file, on_symlink)
+
+    def report_unlinked(self):
+        cursor = self.db.execute(
+            "SELECT rel FROM unlinked WHERE rel NOT IN (SELECT rel FROM linked) ORDER BY rel"
+        )
+        while True:
+            rows = cursor.fetchmany(1000)
+            if not rows:
+                break
+            for (rel,) in rows:
+                self.problem("UNEXPECTED", rel)
+
+    # -- the run
+    def run(self):
+        if not os.path.isdir(os.path.join(self.root, "simple")):
+            self.err.write(
+                "verify: %s is not a morgan_like tree (no simple/ directory)\n" % self.root
+            )
+            return 2
+        try:
+            import sqlite3  # only --verify needs it
+        except ImportError:
+            self.err.write("verify: this Python has no sqlite3 module\n")
+            return 2
+        try:
+            tmpdir = tempfile.mkdtemp(prefix="morgan-like-verify-")
+        except OSError as exc:
+            self.err.write("verify: no temporary directory (set TMPDIR): %s\n" % exc)
+            return 2
+        try:
+            self.open_db(sqlite3, os.path.join(tmpdir, "verify.db"))
+            self.progress.show("verifying: listing the tree", force=True)
+            self.read_manifest()
+            self.scan_top()
+            self.check_listed()
+            self.root_ok = (self.read_root_html(), self.read_root_json())
+            self.flush()
+            self.check_projects()
+            self.flush()
+            self.report_unlinked()
+        except sqlite3.Error as exc:
+            self.progress.clear()
+            self.err.write("verify: the temporary database in %s failed: %s\n" % (tmpdir, exc))
+            return 2
+        finally:
+            if self.db is not None:
+                self.db.close()
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        self.progress.finish()
+        self.progress.clear()
+        self.out.write(
+            "verify %s: %d projects, %d files checked, %d pages checked, %d problem%s\n"
+            % (
+                self.root,
+                self.projects,
+                self.files,
+                self.pages,
+                self.problems,
+                "" if self.problems == 1 else "s",
+            )
+        )
+        self.out.flush()
+        return 1 if self.problems else 0
 
 
 def verify(root, out=None, err=None):
-    """Check the tree against manifest.json and its pages' links; returns an exit code.
+    """Check a tree offline; returns an exit code (0 intact, 1 problems, 2 not a tree
+    or verification impossible).
 
-    Reports MISSING, CORRUPT (size or sha256) and UNEXPECTED files, symlinks, and
-    page links to files that do not exist or whose hash disagrees with the manifest.
-    0: intact, 1: problems found, 2: no usable manifest.
+    * manifest.json's files (format 2: the top-level files; format 1: those of its
+      entries outside ``simple/<project>/`` and ``packages/``) exist with their size
+      and sha256, and no other visible top-level file exists (UNEXPECTED).  Without a
+      manifest.json this part is skipped with a warning.
+    * The root pages list the same projects (DISAGREE), each one with a page
+      (BROKEN-LINK), and every page is listed (UNLISTED).
+    * Per project: index.json and index.html list the same files with the same
+      sha256, size and core-metadata (DISAGREE); every linked file and advertised
+      ``.metadata`` exists (MISSING) with the page's size and sha256 (CORRUPT, or
+      BAD-HASH when only one page is wrong); links stay in the tree (BAD-LINK); every
+      visible file under ``packages/<project>/`` is linked (UNEXPECTED).  Symlinks are
+      reported (SYMLINK), hidden paths (``.morgan-like/``, temp files) ignored.
+
+    Memory stays flat as the tree grows: names go through a temporary sqlite database
+    in the system's temp directory, pages are read one project at a time.
     """
-    out = out or sys.stdout
-    err = err or sys.stderr
     root = os.path.abspath(root)
-    mpath = os.path.join(root, "manifest.json")
-    try:
-        with open(mpath, "rb") as f:
-            manifest = json.loads(f.read().decode("utf-8"))
-        files = manifest["files"]
-        if not isinstance(files, dict):
-            raise ValueError("files is not an object")
-        if manifest.get("format") != "morgan-like-manifest/1":
-            err.write("warning: unknown manifest format %r\n" % (manifest.get("format"),))
-    except (OSError, IOError, ValueError, KeyError, TypeError) as exc:
-        err.write("verify: cannot read %s: %s\n" % (mpath, exc))
-        return 2
-
-    problems = []
-
-    def problem(kind, rel, detail=""):
-        problems.append("%-11s %s%s" % (kind, rel, (" (%s)" % detail) if detail else ""))
-
-    # what is on disk (hidden paths and the manifest itself excluded)
-    on_disk = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for d in dirnames:
-            if os.path.islink(os.path.join(dirpath, d)):
-                problem("SYMLINK", rel_dir + d)
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            rel = rel_dir + name
-            if rel == "manifest.json":
-                continue
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                problem("SYMLINK", rel)
-            on_disk[rel] = full
-
-    total = 0
-    for rel, info in files.items():
-        if rel in on_disk and isinstance(info, dict):
-            total += info.get("size", 0) if isinstance(info.get("size"), int) else 0
-    progress = _Progress(total, err)
-    checked = 0
-    for rel in sorted(files):
-        info = files[rel]
-        if _hidden(rel) or rel.startswith("/") or ".." in rel.split("/"):
-            problem("BAD-ENTRY", rel, "not a tree-relative path")
-            continue
-        if not isinstance(info, dict):
-            problem("BAD-ENTRY", rel)
-            continue
-        full = on_disk.get(rel)
-        if full is None:
-            problem("MISSING", rel)
-            continue
-        try:
-            size = os.path.getsize(full)
-            if size != info.get("size"):
-                problem("CORRUPT", rel, "size %d, manifest says %s" % (size, info.get("size")))
-                progress.add(info.get("size") or 0)
-            elif _sha256_file(full, progress) != str(info.get("sha256", "")).lower():
-                problem("CORRUPT", rel, "sha256 mismatch")
-        except (OSError, IOError) as exc:
-            problem("UNREADABLE", rel, str(exc))
-        checked += 1
-    progress.finish()
-    for rel in sorted(on_disk):
-        if rel not in files:
-            problem("UNEXPECTED", rel)
-
-    # the pages' links
-    def check_target(page_rel, href, want_sha=None, want_meta=None):
-        target = href.split("#", 1)[0]
-        if "://" in target or target.startswith("/"):
-            problem("BAD-LINK", page_rel, "%s leaves the tree" % href)
-            return
-        rel = posixpath.normpath(posixpath.join(posixpath.dirname(page_rel), unquote(target)))
-        if rel.startswith("../") or rel == "..":
-            problem("BAD-LINK", page_rel, "%s leaves the tree" % href)
-            return
-        if target.endswith("/"):
-            if not os.path.isfile(os.path.join(root, rel, "index.html")):
-                problem("BROKEN-LINK", page_rel, "%s: no %s/index.html" % (href, rel))
-            return
-        if not os.path.isfile(os.path.join(root, rel)):
-            problem("BROKEN-LINK", page_rel, "%s: %s does not exist" % (href, rel))
-            return
-        entry = files.get(rel)
-        if want_sha and isinstance(entry, dict) and entry.get("sha256") != want_sha:
-            problem("BAD-HASH", page_rel, "%s: page and manifest disagree" % href)
-        if want_meta is not None:
-            meta_rel = rel + ".metadata"
-            if not os.path.isfile(os.path.join(root, meta_rel)):
-                problem("BROKEN-LINK", page_rel, "%s: %s does not exist" % (href, meta_rel))
-            elif want_meta:
-                meta_entry = files.get(meta_rel)
-                if isinstance(meta_entry, dict) and meta_entry.get("sha256") != want_meta:
-                    problem("BAD-HASH", page_rel, "%s.metadata: page and manifest disagree" % href)
-
-    def meta_hash(value):
-        if value is None:
-            return None
-        value = value.strip()
-        if value.lower().startswith("sha256="):
-            return value[7:].lower()
-        return ""
-
-    pages = 0
-    simple = os.path.join(root, "simple")
-    for dirpath, dirnames, filenames in os.walk(simple):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        if rel_dir != "simple" and "index.html" not in filenames:
-            problem("MISSING", rel_dir + "/index.html", "file:// clients need it")
-        for name in ("index.html", "index.json"):
-            if name not in filenames:
-                continue
-            page_rel = rel_dir + "/" + name
-            pages += 1
-            try:
-                with open(os.path.join(dirpath, name), "rb") as f:
-                    text = f.read().decode("utf-8")
-                if name == "index.html":
-                    parser = _LinkParser()
-                    parser.feed(text)
-                    parser.close()
-                    for attrs in parser.links:
-                        href = attrs["href"]
-                        sha = None
-                        if "#sha256=" in href:
-                            sha = href.split("#sha256=", 1)[1].lower()
-                        meta = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
-                        check_target(page_rel, href, sha, meta_hash(meta))
-                else:
-                    data = json.loads(text)
-                    for project in data.get("projects", []) or []:
-                        check_target(page_rel, normalize(project["name"]) + "/")
-                    for entry in data.get("files", []) or []:
-                        meta = entry.get("core-metadata")
-                        if isinstance(meta, dict):
-                            meta = "sha256=" + str(meta.get("sha256", ""))
-                        elif meta is True:
-                            meta = ""
-                        else:
-                            meta = None
-                        check_target(
-                            page_rel,
-                            entry["url"],
-                            (entry.get("hashes") or {}).get("sha256"),
-                            meta_hash(meta),
-                        )
-            except (OSError, IOError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                problem("BAD-PAGE", page_rel, str(exc))
-    if not os.path.isdir(simple):
-        problem("MISSING", "simple/", "not a morgan_like tree")
-
-    for line in problems:
-        out.write(line + "\n")
-    out.write(
-        "verify %s: %d files checked, %d pages checked, %d problem%s\n"
-        % (root, checked, pages, len(problems), "" if len(problems) == 1 else "s")
-    )
-    out.flush()
-    return 1 if problems else 0
+    return _Verifier(root, out or sys.stdout, err or sys.stderr).run()
 
 
 # --------------------------------------------------------------------------------------
@@ -1926,7 +2678,8 @@ def build_parser():
         epilog=(
             "Security options are off by default.  TLS: --certfile/--keyfile.  Basic auth: "
             "--auth-file FILE with lines 'user:pbkdf2_sha256$...' made by --hash-password USER "
-            "(use with TLS).  --verify checks the tree against manifest.json offline."
+            "(use with TLS).  --verify checks the tree offline: files against the sha256 and "
+            "size their project pages give, top-level files against manifest.json."
         ),
     )
     parser.add_argument(
@@ -1973,7 +2726,10 @@ def build_parser():
         help="print an --auth-file line for USER (password from prompt or stdin) and exit",
     )
     parser.add_argument(
-        "--verify", action="store_true", help="check the tree against manifest.json and exit"
+        "--verify",
+        action="store_true",
+        help="check the tree offline (files against their pages' hashes, top-level files "
+        "against manifest.json) and exit: 0 intact, 1 problems, 2 not a tree",
     )
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return parser
