@@ -394,13 +394,13 @@ def test_cert_precedence(clean_pip_env, monkeypatch, tmp_path) -> None:
 
 def test_trusted_host_skips_tls_verification(clean_pip_env, monkeypatch) -> None:
     conf = clean_pip_env / "pip.conf"
-    conf.write_text("[global]\ntrusted-host =\n    mirror.corp\n    other.corp:8443\n")
+    conf.write_text("[global]\ntrusted-host =\n    mirror.test\n    other.test:8443\n")
     monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
-    up = Upstream("https://mirror.corp/simple/")
-    assert up._verify_for("https://mirror.corp/simple/x/") is False
-    assert up._verify_for("https://other.corp:8443/f.whl") is False
-    assert up._verify_for("https://other.corp/f.whl") == up.verify != False  # noqa: E712
-    assert up._verify_for("https://pypi.org/simple/") == up.verify
+    up = Upstream("https://mirror.test/simple/")
+    assert up._verify_for("https://mirror.test/simple/x/") is False
+    assert up._verify_for("https://other.test:8443/f.whl") is False
+    assert up._verify_for("https://other.test/f.whl") == up.verify != False  # noqa: E712
+    assert up._verify_for("https://elsewhere.test/simple/") == up.verify
 
 
 # ------------------------------------------------------ against the shared FakeIndex
