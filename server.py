@@ -2499,19 +2499,26 @@ class _Verifier(object):
     def unexpected(self, rel):
         self.problem("UNEXPECTED", rel)
 
-    def check_file(self, rel, claims):
-        """A linked file (and its .metadata) against what the pages say of it."""
-        filename = rel.rsplit("/", 1)[-1]
-        pages = ", ".join(sorted(set(c[0] for c in claims)))
+    def regular_file(self, rel, missing_detail):
+        """The stat of a linked file that is a regular file, else None with its problem."""
         st = self.file_stat(rel)
         if st is None:
-            self.problem("MISSING", rel, "linked by %s" % pages)
+            self.problem("MISSING", rel, missing_detail)
         elif st == "symlink":
             self.symlink(rel)
         elif not stat.S_ISREG(st.st_mode):
             self.problem("CORRUPT", rel, "not a regular file")
         else:
             self.files += 1
+            return st
+        return None
+
+    def check_file(self, rel, claims):
+        """A linked file (and its .metadata) against what the pages say of it."""
+        filename = rel.rsplit("/", 1)[-1]
+        pages = ", ".join(sorted(set(c[0] for c in claims)))
+        st = self.regular_file(rel, "linked by %s" % pages)
+        if st is not None:
             sizes = sorted(set(c[2] for c in claims if c[2] is not None))
             if sizes and st.st_size not in sizes:
                 self.problem(
@@ -2528,15 +2535,7 @@ class _Verifier(object):
             if not meta:
                 self.problem("BAD-LINK", page, "%s: core-metadata without a sha256" % filename)
         meta_rel = rel + ".metadata"
-        st = self.file_stat(meta_rel)
-        if st is None:
-            self.problem("MISSING", meta_rel, "advertised by %s" % pages)
-        elif st == "symlink":
-            self.symlink(meta_rel)
-        elif not stat.S_ISREG(st.st_mode):
-            self.problem("CORRUPT", meta_rel, "not a regular file")
-        else:
-            self.files += 1
+        if self.regular_file(meta_rel, "advertised by %s" % pages) is not None:
             self.check_hash(meta_rel, [m for m in metas if m[1]], filename + ".metadata")
 
     def check_hash(self, rel, claims, label):
