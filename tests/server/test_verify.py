@@ -2,50 +2,39 @@
 
 The project pages vouch for every file under ``packages/`` (sha256, size, the wheel's
 core-metadata hash); ``manifest.json`` (format 2) lists only the top-level files.
-The trees here are written by hand in that format (build_tree() below), so the tests do
-not depend on the writer; a few also run against the real TreeWriter when it imports.
+The trees here are placed by hand (build_tree() below: fake wheels, pages rendered by
+tree.pages, the writer's own renderer), so each test controls every byte; one also runs
+against a tree from the real TreeWriter.
 Corruptions are made by editing files on disk, then calling verify.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import http.client
-import importlib.util
 import io
 import json
 import os
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent.parent
-SERVER_PY = REPO / "server.py"
-PY36 = Path("/root/.pyenv/versions/3.6.15/bin/python")
+from morgan_like.tree import pages
+from morgan_like.tree.pages import FileEntry
+
+from ..clients import pyenv_python
+from ..server_support import SERVER_PY, InProcessServer, load_server_module
+
+PY36 = pyenv_python("3.6.15")
 UPLOAD_TIME = "2024-01-02T03:04:05.123456Z"
 SERIAL = 7
 
 # ---------------------------------------------------------------------------------------
 # Trees in the new format, written by hand (the writer is not needed)
 # ---------------------------------------------------------------------------------------
-
-
-def load_server():
-    """The repository's server.py as a module (loaded once)."""
-    name = "_server_under_verify_test"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, SERVER_PY)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return module
 
 
 @dataclass
@@ -62,82 +51,44 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def render_project_html(name: str, files: list[HandFile]) -> str:
-    out = [
-        "<!DOCTYPE html>",
-        "<html>",
-        "  <head>",
-        '    <meta name="pypi:repository-version" content="1.1">',
-        f"    <title>Links for {name}</title>",
-        "  </head>",
-        "  <body>",
-        f"    <h1>Links for {name}</h1>",
+def _entries(files: list[HandFile]) -> list[FileEntry]:
+    return [
+        FileEntry(
+            filename=f.filename,
+            url="../../" + f.relpath,
+            sha256=f.sha256,
+            size=f.size,
+            metadata_sha256=f.metadata_sha256,
+            upload_time=UPLOAD_TIME,
+        )
+        for f in files
     ]
-    for f in files:
-        attrs = [f'href="{html.escape(quote("../../" + f.relpath))}#sha256={f.sha256}"']
-        if f.metadata_sha256:
-            attrs.append(f'data-core-metadata="sha256={f.metadata_sha256}"')
-            attrs.append(f'data-dist-info-metadata="sha256={f.metadata_sha256}"')
-        attrs.append(f'data-size="{f.size}"')
-        attrs.append(f'data-upload-time="{UPLOAD_TIME}"')
-        out.append(f"    <a {' '.join(attrs)}>{html.escape(f.filename)}</a><br>")
-    out += ["  </body>", "</html>", f"<!--SERIAL {SERIAL}-->"]
-    return "\n".join(out) + "\n"
+
+
+def render_project_html(name: str, files: list[HandFile]) -> str:
+    return pages.render_project_html(name, _entries(files), SERIAL).decode()
 
 
 def render_project_json(name: str, files: list[HandFile]) -> str:
-    entries = []
-    for f in files:
-        entry = {
-            "filename": f.filename,
-            "url": quote("../../" + f.relpath),
-            "hashes": {"sha256": f.sha256},
-            "yanked": False,
-        }
-        if f.metadata_sha256:
-            entry["core-metadata"] = {"sha256": f.metadata_sha256}
-        entry["size"] = f.size
-        entry["upload-time"] = UPLOAD_TIME
-        entries.append(entry)
-    versions = sorted({f.filename.split("-")[1].replace(".tar.gz", "") for f in files})
-    doc = {
-        "meta": {"api-version": "1.1", "_last-serial": SERIAL},
-        "name": name,
-        "versions": versions,
-        "files": entries,
-    }
-    return json.dumps(doc, ensure_ascii=False) + "\n"
+    return pages.render_project_json(name, _entries(files), SERIAL).decode()
 
 
 def render_root_html(names: list[str]) -> str:
-    out = [
-        "<!DOCTYPE html>",
-        "<html>",
-        "  <head>",
-        '    <meta name="pypi:repository-version" content="1.1">',
-        "    <title>Simple index</title>",
-        "  </head>",
-        "  <body>",
-    ]
-    out += [f'    <a href="{quote(n)}/">{html.escape(n)}</a><br>' for n in names]
-    out += ["  </body>", "</html>"]
-    return "\n".join(out) + "\n"
+    return pages.render_root_html(names).decode()
 
 
 def render_root_json(projects: list[tuple[str, int | None]], serial=SERIAL, layout="lines") -> str:
-    """The root page: one project object a line (the new layout), or old-style JSON."""
+    """The root page: one project object a line (what the writer writes), or old-style JSON."""
+    if layout == "lines":
+        return pages.render_root_json(projects, serial).decode()
     meta = {"api-version": "1.1", "_last-serial": serial}
     entries = [
         {"name": n, "_last-serial": s} if s is not None else {"name": n} for n, s in projects
     ]
     if layout == "one-line":
         return json.dumps({"meta": meta, "projects": entries}) + "\n"
-    if layout == "indented":
-        return json.dumps({"meta": meta, "projects": entries}, indent=2) + "\n"
-    head = '{"meta": ' + json.dumps(meta) + ', "projects": ['
-    if not entries:
-        return head + "]}\n"
-    return head + "\n" + ",\n".join(json.dumps(e) for e in entries) + "\n]}\n"
+    assert layout == "indented", layout
+    return json.dumps({"meta": meta, "projects": entries}, indent=2) + "\n"
 
 
 def build_tree(
@@ -237,7 +188,7 @@ def run_verify(root: Path, python: str = sys.executable, cwd=None) -> subprocess
 
 def verify_in_process(root: Path) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = load_server().verify(str(root), out, err)
+    code = load_server_module().verify(str(root), out, err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -268,7 +219,7 @@ def test_intact_tree_passes(tree):
 def test_verify_in_process(tree):
     code, out, err = verify_in_process(tree[0])
     assert code == 0, out + err
-    assert load_server().main(["--verify", "-i", str(tree[0])]) == 0
+    assert load_server_module().main(["--verify", "-i", str(tree[0])]) == 0
 
 
 def test_intact_tree_written_by_the_tree_writer(tmp_path):
@@ -827,7 +778,7 @@ def test_progress_by_projects_on_a_terminal(tree):
             return True
 
     out, err = io.StringIO(), TTY()
-    assert load_server().verify(str(tree[0]), out, err) == 0
+    assert load_server_module().verify(str(tree[0]), out, err) == 0
     assert "verifying: 2/2 projects" in err.getvalue()
 
 
@@ -838,7 +789,7 @@ def test_progress_by_projects_on_a_terminal(tree):
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 65536])
 def test_json_stream_any_chunking(chunk):
-    mod = load_server()
+    mod = load_server_module()
     doc = {
         "meta": {"api-version": "1.1", "_last-serial": 1234567},
         "projects": [{"name": "a" * n, "_last-serial": 10**n} for n in range(1, 12)],
@@ -869,7 +820,7 @@ def test_json_stream_any_chunking(chunk):
     ['{"files": {"a": 1,}}', '{"files": {"a" 1}}', '{"files": {"a": 1}} x', "[]", '{"a": 1'],
 )
 def test_json_stream_rejects_malformed(text):
-    mod = load_server()
+    mod = load_server_module()
     with pytest.raises(ValueError):
         list(mod._JSONStream(io.StringIO(text), chunk=3).members("files"))
 
@@ -911,61 +862,47 @@ def test_format_1_tree_on_python36(tmp_path):
 # ---------------------------------------------------------------------------------------
 
 
-class _Server:
-    def __init__(self, root: Path):
-        self.server = load_server().IndexServer(str(root), "127.0.0.1", 0)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.thread.join(15)
-
-    def get(self, path: str, headers: dict | None = None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request("GET", path, headers=headers or {})
-            resp = conn.getresponse()
-            return resp, resp.read()
-        finally:
-            conn.close()
+def get(srv: InProcessServer, path: str, headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp, resp.read()
+    finally:
+        conn.close()
 
 
 def test_file_etag_from_the_project_page_without_a_manifest(tree):
     root, info = tree
     (root / "manifest.json").unlink()
     bf = wheel(info)
-    with _Server(root) as srv:
-        resp, body = srv.get("/" + bf.relpath)
+    with InProcessServer(root) as srv:
+        resp, body = get(srv, "/" + bf.relpath)
         assert resp.status == 200 and len(body) == bf.size
         etag = resp.getheader("ETag")
         assert etag == f'"sha256-{bf.sha256}"'
-        resp, body = srv.get("/" + bf.relpath, {"If-None-Match": etag})
+        resp, body = get(srv, "/" + bf.relpath, {"If-None-Match": etag})
         assert resp.status == 304 and body == b""
         assert resp.getheader("ETag") == etag
         # the .metadata file: the page's core-metadata hash
-        resp, _ = srv.get("/" + bf.relpath + ".metadata")
+        resp, _ = get(srv, "/" + bf.relpath + ".metadata")
         assert resp.getheader("ETag") == f'"sha256-{bf.metadata_sha256}"'
         # an sdist (no .metadata)
         sdist = next(f for f in info["files"] if f.filename.endswith(".tar.gz"))
-        resp, _ = srv.get("/" + sdist.relpath)
+        resp, _ = get(srv, "/" + sdist.relpath)
         assert resp.getheader("ETag") == f'"sha256-{sdist.sha256}"'
 
 
 def test_file_etag_follows_a_rewritten_page(tree):
     root, info = tree
     bf = wheel(info)
-    with _Server(root) as srv:
-        resp, _ = srv.get("/" + bf.relpath)
+    with InProcessServer(root) as srv:
+        resp, _ = get(srv, "/" + bf.relpath)
         assert resp.getheader("ETag") == f'"sha256-{bf.sha256}"'
         # the page no longer describes the file (size differs): the mtime/size ETag
         path = root / bf.relpath
         path.write_bytes(path.read_bytes() + b"more")
-        resp, _ = srv.get("/" + bf.relpath)
+        resp, _ = get(srv, "/" + bf.relpath)
         fallback = resp.getheader("ETag")
         assert fallback.startswith('"f') and "sha256" not in fallback
         # a rewritten page (new size and hash) is read again
@@ -978,7 +915,7 @@ def test_file_etag_follows_a_rewritten_page(tree):
             text = text.replace(f'data-size="{bf.size}"', f'data-size="{len(data)}"')
             page.write_text(text)
             os.utime(page, ns=(1, 1))  # a different stat signature, whatever the clock
-        resp, _ = srv.get("/" + bf.relpath)
+        resp, _ = get(srv, "/" + bf.relpath)
         assert resp.getheader("ETag") == f'"sha256-{new_sha}"'
 
 
@@ -987,12 +924,12 @@ def test_file_etag_without_any_page(tree):
     bf = info["files"][0]
     for name in ("index.json", "index.html"):
         (root / "simple" / bf.project / name).unlink()
-    with _Server(root) as srv:
-        resp, body = srv.get("/" + bf.relpath)
+    with InProcessServer(root) as srv:
+        resp, body = get(srv, "/" + bf.relpath)
         assert resp.status == 200
         etag = resp.getheader("ETag")
         assert etag.startswith('"f')
-        resp, _ = srv.get("/" + bf.relpath, {"If-None-Match": etag})
+        resp, _ = get(srv, "/" + bf.relpath, {"If-None-Match": etag})
         assert resp.status == 304
 
 
@@ -1000,8 +937,8 @@ def test_file_etag_from_the_html_page_when_there_is_no_json(tree):
     root, info = tree
     bf = wheel(info)
     (root / "simple" / "alpha" / "index.json").unlink()
-    with _Server(root) as srv:
-        resp, _ = srv.get("/" + bf.relpath)
+    with InProcessServer(root) as srv:
+        resp, _ = get(srv, "/" + bf.relpath)
         assert resp.getheader("ETag") == f'"sha256-{bf.sha256}"'
 
 
@@ -1014,8 +951,8 @@ def test_page_hash_never_injects_headers(tree):
         entry["hashes"]["sha256"] = 'x"\r\nSet-Cookie: a=b'
     page.write_text(json.dumps(data))
     (root / "simple" / "alpha" / "index.html").unlink()
-    with _Server(root) as srv:
-        resp, _ = srv.get("/" + bf.relpath)
+    with InProcessServer(root) as srv:
+        resp, _ = get(srv, "/" + bf.relpath)
         assert resp.status == 200
         assert resp.getheader("Set-Cookie") is None
         assert resp.getheader("ETag").startswith('"f')
@@ -1024,7 +961,7 @@ def test_page_hash_never_injects_headers(tree):
 def test_server_start_up_reads_no_page(tree, monkeypatch):
     """Start-up loads no per-file state: no page or manifest is opened."""
     root, _ = tree
-    mod = load_server()
+    mod = load_server_module()
     opened = []
     real_open = open
 
