@@ -147,9 +147,9 @@ def unpack_archive(archive: Path, dest: Path, *, limit: int = MAX_UNPACKED) -> N
                     name = _safe(member.name)
                     if name is None or not member.isfile():
                         continue
-                    src = tf.extractfile(member)
-                    if src is not None:
-                        _copy_capped(src, dest / name, budget, archive.name)
+                    member_file = tf.extractfile(member)
+                    if member_file is not None:
+                        _copy_capped(member_file, dest / name, budget, archive.name)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
         raise MetadataError(f"{archive.name}: cannot unpack: {exc}") from exc
 
