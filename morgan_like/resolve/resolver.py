@@ -23,6 +23,7 @@ from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import ProjectNotFound, ResolutionError
 from morgan_like.index.finder import Finder
 from morgan_like.resolve.candidates import FileFilter, group_by_version, metadata_file, usable_files
+from morgan_like.resolve.report import why_no_wheel
 from morgan_like.targets.environments import Environment
 
 
@@ -76,6 +77,9 @@ class ResolveOptions:
     file_filter: FileFilter = field(default_factory=FileFilter)
     pre: bool = False
     max_rounds: int = 20000
+    # pip's --prefer-binary, per project and env: a version with a wheel for the env
+    # beats a newer sdist-only one, because air-gapped targets rarely have compilers.
+    prefer_binary: bool = True
 
 
 @dataclass
@@ -86,6 +90,8 @@ class EnvResolution:
     pins: dict[NormalizedName, Candidate]
     parents: dict[NormalizedName, str]
     problems: list[str]
+    # Projects this env can only get as an sdist (a build on the target), and why.
+    sdist_only: dict[NormalizedName, str] = field(default_factory=dict)
 
 
 class _Provider(AbstractProvider):
@@ -149,6 +155,9 @@ class _Provider(AbstractProvider):
             allowed if pins else SpecifierSet().filter(allowed, prereleases=prereleases)
         )
         ordered = sorted(versions, reverse=True)
+        if self.options.prefer_binary:
+            # Stable sort: newest first within "has a wheel here", then the sdist-only ones.
+            ordered.sort(key=lambda v: not any(f.is_wheel for f in allowed[v]))
         if ordered:
             # Read ahead the metadata of the likeliest pick.
             self.finder.prefetch_metadata(metadata_file(allowed[ordered[0]], self.env))
@@ -287,4 +296,11 @@ def resolve_env(
     for candidate in result.mapping.values():
         # Extras candidates share the base's files; keep one entry per project.
         pins.setdefault(candidate.name, candidate)
-    return EnvResolution(env, pins, provider.parents, sorted(set(provider.problems)))
+    sdist_only = {
+        name: why_no_wheel(
+            [f for f in finder.page(name).files if f.version == candidate.version], env
+        )
+        for name, candidate in pins.items()
+        if not any(f.is_wheel for f in candidate.files)
+    }
+    return EnvResolution(env, pins, provider.parents, sorted(set(provider.problems)), sdist_only)

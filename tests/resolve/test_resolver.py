@@ -6,7 +6,7 @@ import pytest
 
 from morgan_like.errors import ProjectNotFound, ResolutionError
 
-from ..helpers import Resolving, env, wheel
+from ..helpers import Resolving, env, sdist, wheel
 
 
 @pytest.fixture
@@ -131,3 +131,46 @@ def test_unmatched_top_level_requirement_is_explained_once(fake_index, dists, re
         "    the config requests modern\n"
         "  Hint: loosen one of these requirements, or give this env its own Python version."
     )
+
+
+def test_prefer_binary_takes_the_newest_version_with_a_wheel_for_the_env(fake_index, dists, res):
+    wheel(fake_index, dists, "sci", "1.0", tag="cp312-cp312-manylinux_2_17_x86_64")
+    sdist(fake_index, dists, "sci", "1.0")
+    sdist(fake_index, dists, "sci", "2.0")
+    wheel(fake_index, dists, "sci", "2.0", tag="cp312-cp312-manylinux_2_28_x86_64")
+    linux = env("lin", "3.12.1")
+    result = res.resolve(linux, "sci")
+    assert {n: str(c.version) for n, c in result.pins.items()} == {"sci": "1.0"}
+    assert result.sdist_only == {}
+    assert res.pins(linux, "sci", prefer_binary=False) == {"sci": "2.0"}
+    newest = res.resolve(linux, "sci", prefer_binary=False)
+    assert newest.sdist_only == {
+        "sci": "wheels exist only for manylinux_2_28 and newer; this env allows up to 2.17: "
+        "set `manylinux = 2.28` if the target has glibc 2.28 or newer, "
+        "or run `morgan-like generate_env` on the target"
+    }
+    # A newer glibc floor lets the newest wheel in.
+    assert res.pins(env("lin228", "3.12.1", manylinux="2.28"), "sci") == {"sci": "2.0"}
+
+
+def test_sdist_only_report_names_the_macos_floor_and_python(fake_index, dists, res):
+    wheel(fake_index, dists, "mac", "1.0", tag="cp312-cp312-macosx_11_0_x86_64")
+    sdist(fake_index, dists, "mac", "1.0")
+    wheel(fake_index, dists, "newpy", "1.0", tag="cp313-cp313-manylinux_2_17_x86_64")
+    sdist(fake_index, dists, "newpy", "1.0")
+    sdist(fake_index, dists, "pure", "1.0")
+    mac = env(
+        "mac", "3.12.1", sys_platform="darwin", platform_system="Darwin", platform_machine="x86_64"
+    )
+    assert (
+        res.resolve(mac, "mac")
+        .sdist_only["mac"]
+        .startswith(
+            "wheels exist only for macosx_11_0 and newer; this env allows up to 10.12: set `macos = 11.0`"
+        )
+    )
+    linux = res.resolve(env("lin", "3.12.1"), "newpy", "pure").sdist_only
+    assert linux == {
+        "newpy": "no wheel for this env's Python (3.12.1); wheels exist for cp313-cp313",
+        "pure": "no wheels are published for this version",
+    }
