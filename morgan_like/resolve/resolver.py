@@ -247,6 +247,43 @@ def _explain_no_match(provider: _Provider, req: Req) -> str:
     return text
 
 
+MAX_CAUSE_LINES = 20
+
+
+def _summarise_causes(provider: _Provider, causes: list) -> list[str]:
+    """One line per (parent project, requirement), with the parent's versions as a range.
+
+    resolvelib reports every rejected version of a parent as its own cause; a
+    project with 400 releases would print 400 lines saying the same thing.
+    """
+    groups: dict[tuple[str, str], list[Version]] = {}
+    roots: list[str] = []
+    for cause in causes:
+        req = cause.requirement
+        if cause.parent is None:
+            line = f"{provider.roots.get(req.name, 'the config')} requests {req}"
+            if line not in roots:
+                roots.append(line)
+            continue
+        parent = cause.parent
+        extras = f"[{','.join(sorted(parent.extras))}]" if parent.extras else ""
+        groups.setdefault((f"{parent.name}{extras}", str(req)), []).append(parent.version)
+    lines = list(roots)
+    for (parent_name, req_text), versions in groups.items():
+        unique = sorted(set(versions))
+        if len(unique) == 1:
+            lines.append(f"{parent_name} {unique[0]} depends on {req_text}")
+        else:
+            lines.append(
+                f"{parent_name} {unique[0]} … {unique[-1]} ({len(unique)} versions) "
+                f"depend on {req_text}"
+            )
+    if len(lines) > MAX_CAUSE_LINES:
+        hidden = len(lines) - MAX_CAUSE_LINES + 1
+        lines = lines[: MAX_CAUSE_LINES - 1] + [f"... and {hidden} more"]
+    return lines
+
+
 def _format_impossible(provider: _Provider, exc: ResolutionImpossible) -> str:
     lines = [f"{_env_label(provider.env)}: cannot resolve the requirements."]
     causes = list(exc.causes)
@@ -255,13 +292,7 @@ def _format_impossible(provider: _Provider, exc: ResolutionImpossible) -> str:
     if len({c.requirement.name for c in causes}) == 1 and all(c.parent is None for c in causes):
         lines.append("  " + _explain_no_match(provider, causes[0].requirement))
     lines.append("  The conflict is caused by:")
-    for cause in causes:
-        req = cause.requirement
-        if cause.parent is None:
-            origin = provider.roots.get(req.name, "the config")
-            lines.append(f"    {origin} requests {req}")
-        else:
-            lines.append(f"    {cause.parent} depends on {req}")
+    lines.extend(f"    {line}" for line in _summarise_causes(provider, causes))
     if all(c.parent is not None for c in causes):
         lines.append("  " + _explain_no_match(provider, causes[0].requirement))
     lines.append(

@@ -174,3 +174,16 @@ def test_sdist_only_report_names_the_macos_floor_and_python(fake_index, dists, r
         "newpy": "no wheel for this env's Python (3.12.1); wheels exist for cp313-cp313",
         "pure": "no wheels are published for this version",
     }
+
+
+def test_conflict_explanation_collapses_rejected_versions_into_ranges(fake_index, dists, res):
+    for minor in range(40):
+        wheel(fake_index, dists, "boto", f"1.{minor}", requires_dist=["urllib3<2"])
+    wheel(fake_index, dists, "urllib3", "1.26")
+    wheel(fake_index, dists, "urllib3", "2.0")
+    with pytest.raises(ResolutionError) as info:
+        res.resolve(env("e", "3.12.1"), "boto", "urllib3>=2")
+    text = str(info.value)
+    assert len(text.splitlines()) < 30, text
+    assert "boto 1.0 … 1.39 (40 versions) depend on urllib3<2" in text
+    assert "the config requests urllib3>=2" in text
