@@ -80,6 +80,11 @@ class ResolveOptions:
     # pip's --prefer-binary, per project and env: a version with a wheel for the env
     # beats a newer sdist-only one, because air-gapped targets rarely have compilers.
     prefer_binary: bool = True
+    # ``-c`` constraints: they narrow a project's versions wherever it appears, but
+    # never bring a project in.
+    constraints: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
+    # ``--hash=sha256:...`` of requirement lines: only those files may be used.
+    hashes: Mapping[NormalizedName, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,11 +142,17 @@ class _Provider(AbstractProvider):
             if s.operator in ("==", "===") and "*" not in s.version
         }
         allowed: dict[Version, list[RemoteFile]] = {}
+        constraint = self.options.constraints.get(name)
+        hashes = self.options.hashes.get(name)
         for version, files in by_version.items():
             if version in bad or (pins and version not in pins):
                 continue
             if not all(r.specifier.contains(version, prereleases=True) for r in reqs):
                 continue
+            if constraint is not None and not constraint.contains(version, prereleases=True):
+                continue
+            if hashes is not None:
+                files = [f for f in files if f.sha256 in hashes]
             live = [f for f in files if not f.is_yanked]
             # PEP 592: a yanked file is selectable only by an exact pin.
             if not live and version in exact:
@@ -301,6 +312,19 @@ def _format_impossible(provider: _Provider, exc: ResolutionImpossible) -> str:
     return "\n".join(lines)
 
 
+def _check_hashes(finder: Finder, hashes: Mapping[NormalizedName, frozenset[str]]) -> None:
+    """A listed sha256 that no upstream file has is a typo or a replaced file: stop."""
+    for name, wanted in hashes.items():
+        known = {f.sha256 for f in finder.page(name).files if f.sha256}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ResolutionError(
+                f"--hash=sha256:{unknown[0]} of the requirement on {name} matches no file "
+                f"upstream{f' (and {len(unknown) - 1} more hashes)' if len(unknown) > 1 else ''}; "
+                "check the requirements file against the project's files"
+            )
+
+
 def resolve_env(
     env: Environment,
     requirements: Sequence[Requirement],
@@ -313,6 +337,7 @@ def resolve_env(
     reqs = [Req.from_requirement(r) for r in requirements]
     for req in reqs:
         finder.prefetch_page(req.name)
+    _check_hashes(finder, options.hashes)
     resolver = Resolver(provider, BaseReporter())
     try:
         result = resolver.resolve(reqs, max_rounds=options.max_rounds)

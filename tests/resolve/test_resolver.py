@@ -187,3 +187,31 @@ def test_conflict_explanation_collapses_rejected_versions_into_ranges(fake_index
     assert len(text.splitlines()) < 30, text
     assert "boto 1.0 … 1.39 (40 versions) depend on urllib3<2" in text
     assert "the config requests urllib3>=2" in text
+
+
+def test_constraints_narrow_versions_but_add_no_project(fake_index, dists, res):
+    from packaging.specifiers import SpecifierSet
+
+    wheel(fake_index, dists, "app", "1.0", requires_dist=["lib"])
+    for version in ("1.0", "2.0", "3.0"):
+        wheel(fake_index, dists, "lib", version)
+    wheel(fake_index, dists, "unrelated", "1.0")
+    constraints = {"lib": SpecifierSet("<3"), "unrelated": SpecifierSet("==1.0")}
+    assert res.pins(env("e", "3.12.1"), "app", constraints=constraints) == {
+        "app": "1.0",
+        "lib": "2.0",
+    }
+
+
+def test_hashes_choose_the_files_and_an_unknown_hash_is_an_error(fake_index, dists, res):
+    import hashlib
+
+    good = wheel(fake_index, dists, "hashed", "1.0")
+    wheel(fake_index, dists, "hashed", "2.0")
+    sha = hashlib.sha256(good.read_bytes()).hexdigest()
+    result = res.resolve(env("e", "3.12.1"), "hashed", hashes={"hashed": frozenset({sha})})
+    assert [f.filename for f in result.pins["hashed"].files] == [good.name]
+    with pytest.raises(
+        ResolutionError, match=f"--hash=sha256:{'0' * 64} of the requirement on hashed"
+    ):
+        res.resolve(env("e", "3.12.1"), "hashed", hashes={"hashed": frozenset({"0" * 64})})
