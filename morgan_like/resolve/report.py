@@ -1,4 +1,7 @@
-"""Explanations a user can act on: why an env gets only an sdist of a project.
+"""Explanations a user can act on: conflicts, and why an env gets only an sdist.
+
+Conflicts are summarised: resolvelib names every rejected version of a parent
+as its own cause, and a project with 400 releases would print 400 lines.
 
 Air-gapped targets rarely have compilers, so a project that an env can only get
 as an sdist is worth a line in the summary, with the reason and the config key
@@ -9,11 +12,17 @@ than the one the project's wheels are built for.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
+from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
+from morgan_like.errors import ProjectNotFound
+from morgan_like.index.finder import Finder
+from morgan_like.resolve.candidates import FileFilter, group_by_version, usable_files
 from morgan_like.targets.environments import Environment
 from morgan_like.targets.tags import policy_platform_tag
 
@@ -100,3 +109,102 @@ def why_no_wheel(files: Iterable[RemoteFile], env: Environment) -> str:
     pythons = sorted({_python_abi(t) for f in wheels for t in f.tags})
     shown = ", ".join(pythons[:6]) + (", ..." if len(pythons) > 6 else "")
     return f"no wheel for this env's Python ({env.python_full_version}); wheels exist for {shown}"
+
+
+def env_label(env: Environment) -> str:
+    markers = env.markers
+    return f"env '{env.name}' (Python {env.python_full_version}, {markers.get('sys_platform', '?')} {markers.get('platform_machine', '?')})"
+
+
+def explain_no_match(
+    finder: Finder, env: Environment, file_filter: FileFilter, name: str, specifier: SpecifierSet
+) -> str:
+    """Why a requirement has no candidate: name the versions and what ruled them out."""
+    try:
+        page = finder.page(name)
+    except ProjectNotFound:
+        return f"{name} does not exist upstream"
+    versions = group_by_version(page.files)
+    if not versions:
+        return f"{name} has no installable files upstream"
+    reasons = []
+    for version in sorted(versions, reverse=True)[:6]:
+        files = versions[version]
+        if not specifier.contains(version, prereleases=True):
+            continue
+        usable = usable_files(files, env, file_filter)
+        if not usable:
+            rp = {f.requires_python for f in files if f.requires_python}
+            if rp and not any(env.admits_python(r) for r in rp):
+                reasons.append(f"{version} requires Python {' or '.join(sorted(rp))}")
+            else:
+                reasons.append(f"{version} has no file for this env's tags")
+        elif all(f.is_yanked for f in usable):
+            reasons.append(f"{version} is yanked")
+    available = ", ".join(str(v) for v in sorted(versions, reverse=True)[:8])
+    text = f"no version of {name} satisfies {specifier or '(any)'} (available: {available})"
+    if reasons:
+        text += "; " + "; ".join(reasons)
+    return text
+
+
+MAX_CAUSE_LINES = 20
+
+
+def summarise_causes(roots: Mapping[str, str], causes: Sequence[Any]) -> list[str]:
+    """One line per (parent project, requirement), with the parent's versions as a range.
+
+    resolvelib reports every rejected version of a parent as its own cause; a
+    project with 400 releases would print 400 lines saying the same thing.
+    """
+    groups: dict[tuple[str, str], list[Version]] = {}
+    requested: list[str] = []
+    for cause in causes:
+        req = cause.requirement
+        if cause.parent is None:
+            line = f"{roots.get(req.name, 'the config')} requests {req}"
+            if line not in requested:
+                requested.append(line)
+            continue
+        parent = cause.parent
+        extras = f"[{','.join(sorted(parent.extras))}]" if parent.extras else ""
+        groups.setdefault((f"{parent.name}{extras}", str(req)), []).append(parent.version)
+    lines = list(requested)
+    for (parent_name, req_text), versions in groups.items():
+        unique = sorted(set(versions))
+        if len(unique) == 1:
+            lines.append(f"{parent_name} {unique[0]} depends on {req_text}")
+        else:
+            lines.append(
+                f"{parent_name} {unique[0]} … {unique[-1]} ({len(unique)} versions) "
+                f"depend on {req_text}"
+            )
+    if len(lines) > MAX_CAUSE_LINES:
+        hidden = len(lines) - MAX_CAUSE_LINES + 1
+        lines = lines[: MAX_CAUSE_LINES - 1] + [f"... and {hidden} more"]
+    return lines
+
+
+def format_impossible(
+    finder: Finder,
+    env: Environment,
+    file_filter: FileFilter,
+    roots: Mapping[str, str],
+    causes: Sequence[Any],
+) -> str:
+    """resolvelib's ResolutionImpossible causes as pip-like text, summarised."""
+    lines = [f"{env_label(env)}: cannot resolve the requirements."]
+    # Top-level requirements on one project: why it has no match comes first; when
+    # every cause has a parent, it comes after the chain. Never both.
+    if len({c.requirement.name for c in causes}) == 1 and all(c.parent is None for c in causes):
+        first = causes[0].requirement
+        lines.append("  " + explain_no_match(finder, env, file_filter, first.name, first.specifier))
+    lines.append("  The conflict is caused by:")
+    lines.extend(f"    {line}" for line in summarise_causes(roots, causes))
+    if all(c.parent is not None for c in causes):
+        first = causes[0].requirement
+        lines.append("  " + explain_no_match(finder, env, file_filter, first.name, first.specifier))
+    lines.append(
+        "  Hint: loosen one of these requirements, or give this env its own Python version."
+    )
+    return "\n".join(lines)

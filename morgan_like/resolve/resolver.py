@@ -8,7 +8,7 @@ prereleases) are pip's, because pip on the target decides in the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,10 +20,11 @@ from resolvelib import AbstractProvider, BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
 from morgan_like.dists.links import RemoteFile
-from morgan_like.errors import ProjectNotFound, ResolutionError
+from morgan_like.dists.metadata import DistMetadata
+from morgan_like.errors import MetadataError, ProjectNotFound, ResolutionError
 from morgan_like.index.finder import Finder
 from morgan_like.resolve.candidates import FileFilter, group_by_version, metadata_file, usable_files
-from morgan_like.resolve.report import why_no_wheel
+from morgan_like.resolve.report import env_label, format_impossible, why_no_wheel
 from morgan_like.targets.environments import Environment
 
 
@@ -85,6 +86,13 @@ class ResolveOptions:
     constraints: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
     # ``--hash=sha256:...`` of requirement lines: only those files may be used.
     hashes: Mapping[NormalizedName, frozenset[str]] = field(default_factory=dict)
+    # morgan.ini [dependencies]: "name==version = lines", used instead of the metadata.
+    dependency_overrides: Mapping[tuple[NormalizedName, Version], tuple[Requirement, ...]] = field(
+        default_factory=dict
+    )
+    # How to learn an sdist's dependencies when they are not static: its backend's
+    # metadata hook (resolve/buildenv.py).  None is --static-metadata-only.
+    dynamic_metadata: Callable[[RemoteFile], DistMetadata] | None = None
 
 
 @dataclass
@@ -186,8 +194,39 @@ class _Provider(AbstractProvider):
             entry = self._satisfied[key] = (requirement, candidate, ok)
         return entry[2]
 
+    def _metadata(self, candidate: Candidate) -> DistMetadata:
+        override = self.options.dependency_overrides.get((candidate.name, candidate.version))
+        if override is not None:
+            return DistMetadata(
+                candidate.name, str(candidate.version), list(override), source="config"
+            )
+        file = metadata_file(candidate.files, self.env)
+        try:
+            return self.finder.metadata(file)
+        except MetadataError as exc:
+            if file.is_wheel:
+                raise
+            static_error = exc
+        chain = " -> ".join(self.chain(candidate.name))
+        override_hint = (
+            f"or state them in morgan.ini: [dependencies] {candidate.name}=={candidate.version} = "
+            "one requirement per line (empty for none)"
+        )
+        if self.options.dynamic_metadata is None:
+            raise MetadataError(
+                f"{static_error}\n  wanted by: {chain}\n  hint: drop --static-metadata-only "
+                f"to run its metadata hook as pip does, {override_hint}"
+            ) from None
+        try:
+            return self.options.dynamic_metadata(file)
+        except MetadataError as exc:
+            raise MetadataError(
+                f"{file.filename}: its dependencies are not static, and its metadata hook "
+                f"failed: {exc}\n  wanted by: {chain}\n  hint: {override_hint}"
+            ) from None
+
     def get_dependencies(self, candidate: Candidate) -> Iterator[Req]:
-        meta = self.finder.metadata(metadata_file(candidate.files, self.env))
+        meta = self._metadata(candidate)
         self.problems.extend(meta.problems)
         missing = candidate.extras - {canonicalize_name(e) for e in meta.provides_extra}
         if missing and meta.provides_extra:
@@ -222,96 +261,6 @@ class _Provider(AbstractProvider):
         return tuple(reversed(chain))
 
 
-def _env_label(env: Environment) -> str:
-    markers = env.markers
-    return f"env '{env.name}' (Python {env.python_full_version}, {markers.get('sys_platform', '?')} {markers.get('platform_machine', '?')})"
-
-
-def _explain_no_match(provider: _Provider, req: Req) -> str:
-    """Why a requirement has no candidate: name the versions and what ruled them out."""
-    try:
-        page = provider.finder.page(req.name)
-    except ProjectNotFound:
-        return f"{req.name} does not exist upstream"
-    env = provider.env
-    versions = group_by_version(page.files)
-    if not versions:
-        return f"{req.name} has no installable files upstream"
-    reasons = []
-    for version in sorted(versions, reverse=True)[:6]:
-        files = versions[version]
-        if not req.specifier.contains(version, prereleases=True):
-            continue
-        usable = usable_files(files, env, provider.options.file_filter)
-        if not usable:
-            rp = {f.requires_python for f in files if f.requires_python}
-            if rp and not any(env.admits_python(r) for r in rp):
-                reasons.append(f"{version} requires Python {' or '.join(sorted(rp))}")
-            else:
-                reasons.append(f"{version} has no file for this env's tags")
-        elif all(f.is_yanked for f in usable):
-            reasons.append(f"{version} is yanked")
-    available = ", ".join(str(v) for v in sorted(versions, reverse=True)[:8])
-    text = f"no version of {req.name} satisfies {req.specifier or '(any)'} (available: {available})"
-    if reasons:
-        text += "; " + "; ".join(reasons)
-    return text
-
-
-MAX_CAUSE_LINES = 20
-
-
-def _summarise_causes(provider: _Provider, causes: list) -> list[str]:
-    """One line per (parent project, requirement), with the parent's versions as a range.
-
-    resolvelib reports every rejected version of a parent as its own cause; a
-    project with 400 releases would print 400 lines saying the same thing.
-    """
-    groups: dict[tuple[str, str], list[Version]] = {}
-    roots: list[str] = []
-    for cause in causes:
-        req = cause.requirement
-        if cause.parent is None:
-            line = f"{provider.roots.get(req.name, 'the config')} requests {req}"
-            if line not in roots:
-                roots.append(line)
-            continue
-        parent = cause.parent
-        extras = f"[{','.join(sorted(parent.extras))}]" if parent.extras else ""
-        groups.setdefault((f"{parent.name}{extras}", str(req)), []).append(parent.version)
-    lines = list(roots)
-    for (parent_name, req_text), versions in groups.items():
-        unique = sorted(set(versions))
-        if len(unique) == 1:
-            lines.append(f"{parent_name} {unique[0]} depends on {req_text}")
-        else:
-            lines.append(
-                f"{parent_name} {unique[0]} … {unique[-1]} ({len(unique)} versions) "
-                f"depend on {req_text}"
-            )
-    if len(lines) > MAX_CAUSE_LINES:
-        hidden = len(lines) - MAX_CAUSE_LINES + 1
-        lines = lines[: MAX_CAUSE_LINES - 1] + [f"... and {hidden} more"]
-    return lines
-
-
-def _format_impossible(provider: _Provider, exc: ResolutionImpossible) -> str:
-    lines = [f"{_env_label(provider.env)}: cannot resolve the requirements."]
-    causes = list(exc.causes)
-    # Top-level requirements on one project: why it has no match comes first; when
-    # every cause has a parent, it comes after the chain. Never both.
-    if len({c.requirement.name for c in causes}) == 1 and all(c.parent is None for c in causes):
-        lines.append("  " + _explain_no_match(provider, causes[0].requirement))
-    lines.append("  The conflict is caused by:")
-    lines.extend(f"    {line}" for line in _summarise_causes(provider, causes))
-    if all(c.parent is not None for c in causes):
-        lines.append("  " + _explain_no_match(provider, causes[0].requirement))
-    lines.append(
-        "  Hint: loosen one of these requirements, or give this env its own Python version."
-    )
-    return "\n".join(lines)
-
-
 def _check_hashes(finder: Finder, hashes: Mapping[NormalizedName, frozenset[str]]) -> None:
     """A listed sha256 that no upstream file has is a typo or a replaced file: stop."""
     for name, wanted in hashes.items():
@@ -342,10 +291,12 @@ def resolve_env(
     try:
         result = resolver.resolve(reqs, max_rounds=options.max_rounds)
     except ResolutionImpossible as exc:
-        raise ResolutionError(_format_impossible(provider, exc)) from None
+        raise ResolutionError(
+            format_impossible(finder, env, options.file_filter, provider.roots, list(exc.causes))
+        ) from None
     except ResolutionTooDeep:
         raise ResolutionError(
-            f"{_env_label(env)}: resolution took too long (more than {options.max_rounds} rounds); "
+            f"{env_label(env)}: resolution took too long (more than {options.max_rounds} rounds); "
             "pin some requirements more tightly."
         ) from None
     pins: dict[NormalizedName, Candidate] = {}

@@ -1,0 +1,137 @@
+"""Throw-away build environments on this machine, filled from upstream through our client.
+
+pip learns two things by running an sdist's backend in an isolated
+environment: the build requirements the backend adds, and the dependencies of
+an sdist whose metadata is not static.  BuildEnvs does the same for the
+bundle: the sdist's static build requirements are resolved for *this*
+interpreter (binary only: nothing is compiled here), their wheels are fetched
+once into the hidden cache and unpacked into a private ``site`` directory per
+requirement set, and resolve/hooks.py runs the hook there.  Nothing is
+installed into any Python, and everything lives under one scratch directory
+removed at close().
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.tags import sys_tags
+from packaging.version import Version
+
+from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
+from morgan_like.errors import MetadataError, MorganLikeError
+from morgan_like.fetch.download import SdistCache
+from morgan_like.index.finder import Finder
+from morgan_like.resolve.candidates import best_wheel
+from morgan_like.resolve.hooks import (
+    DEFAULT_TIMEOUT,
+    BuildSystem,
+    Platform,
+    dynamic_build_requires,
+    hook_metadata,
+    install_wheels,
+    read_build_system,
+    source_root,
+    unpack_archive,
+)
+from morgan_like.resolve.resolver import ResolveOptions, resolve_env
+from morgan_like.targets.environments import Environment
+from morgan_like.targets.generate import local_markers
+
+
+def host_environment() -> Environment:
+    """The interpreter running us, as an Environment: hooks run here."""
+    version = platform.python_version()
+    return Environment("this machine", local_markers(), list(sys_tags()), Version(version))
+
+
+class BuildEnvs:
+    """Unpacked sdists and hook environments, each made once per run."""
+
+    def __init__(
+        self,
+        finder: Finder,
+        cache: SdistCache,
+        options: ResolveOptions,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.finder = finder
+        self.cache = cache
+        self.options = replace(options, prefer_binary=True, hashes={}, constraints={})
+        self.timeout = timeout
+        self.host = host_environment()
+        # Under the tree's hidden tmp/, which the next run sweeps if this one is killed.
+        self._scratch = Path(tempfile.mkdtemp(prefix="build-", dir=cache.tmp))
+        self._lock = threading.Lock()
+        self._sites: dict[str, Path] = {}
+        self._sources: dict[str, Path] = {}
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def _keyed(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def source(self, sdist: Path) -> Path:
+        """The sdist unpacked (once) into the scratch directory."""
+        key = str(sdist)
+        with self._keyed("src:" + key):
+            if key not in self._sources:
+                dest = self._scratch / "src" / hashlib.sha256(key.encode()).hexdigest()[:16]
+                unpack_archive(sdist, dest)
+                self._sources[key] = source_root(dest)
+            return self._sources[key]
+
+    def site(self, requires: Sequence[Requirement], origin: str) -> Path:
+        """A directory holding the unpacked wheels of ``requires`` resolved for this machine."""
+        key = "\n".join(sorted(str(r) for r in requires))
+        with self._keyed("site:" + key):
+            if key in self._sites:
+                return self._sites[key]
+            try:
+                resolution = resolve_env(self.host, list(requires), self.finder, self.options)
+            except MorganLikeError as exc:
+                raise MetadataError(f"{origin}: cannot make its build environment: {exc}") from exc
+            wheels: list[Path] = []
+            for name, candidate in sorted(resolution.pins.items()):
+                wheel: RemoteFile | None = best_wheel(candidate.files, self.host)
+                if wheel is None:
+                    raise MetadataError(
+                        f"{origin}: cannot make its build environment: {name} "
+                        f"{candidate.version} has no wheel for this machine"
+                    )
+                wheels.append(self.cache.get(wheel))
+            site = self._scratch / "site" / hashlib.sha256(key.encode()).hexdigest()[:16]
+            install_wheels(wheels, site)
+            self._sites[key] = site
+            return site
+
+    def _prepared(self, sdist: Path, filename: str) -> tuple[Path, BuildSystem, Path]:
+        source = self.source(sdist)
+        system = read_build_system(source, filename)
+        return source, system, self.site(system.requires, filename)
+
+    def build_requires(self, sdist: Path, filename: str, target: Platform) -> list[Requirement]:
+        """What ``get_requires_for_build_wheel`` adds on ``target``."""
+        source, system, site = self._prepared(sdist, filename)
+        return dynamic_build_requires(
+            source, system, site, target, timeout=self.timeout, origin=filename
+        )
+
+    def metadata(self, sdist: Path, filename: str) -> DistMetadata:
+        """The sdist's metadata as its backend computes it (prepare_metadata, else a build)."""
+        source, system, site = self._prepared(sdist, filename)
+        raw = hook_metadata(source, system, site, timeout=self.timeout, origin=filename)
+        return parse_core_metadata(raw, filename)
+
+    def close(self) -> None:
+        shutil.rmtree(self._scratch, ignore_errors=True)
