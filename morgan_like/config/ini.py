@@ -1,8 +1,10 @@
-"""morgan.ini -> Config: environments, top-level requirements, mirror options.
+"""morgan.ini -> Config: environments, requirements and constraints, mirror options.
 
 A morgan 0.15 config loads unchanged.  Every problem becomes one ConfigError
 that names the file, section, key (and line when we can find it) and shows
-what to write instead -- all before anything is downloaded.
+what to write instead -- all before anything is downloaded.  What is legal
+but probably not meant (a Python that does not exist yet, dependency groups
+nobody named) becomes one line in ``Config.warnings`` instead.
 """
 
 from __future__ import annotations
@@ -10,22 +12,22 @@ from __future__ import annotations
 import configparser
 import difflib
 import re
-import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from morgan_like.config.options import DEFAULT_INDEX_URL, MIRROR_OPTIONS, parse_bool
-from morgan_like.config.reqfiles import (
-    RequirementLine,
-    marker_problem,
-    read_pyproject,
-    read_requirements_txt,
-    split_pyproject_ref,
-)
+from morgan_like.config.overrides import read_overrides
+from morgan_like.config.pythons import python_version_warning
+from morgan_like.config.reqfiles import RequirementLine, marker_problem
+from morgan_like.config.sources import Sources, read_sources
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import MARKER_KEYS, Environment, environment_from_section
 
@@ -36,24 +38,81 @@ REQ_HINT = (
     'foo = >=1; python_version < "3.8", or `name =` for any version'
 )
 GENERATE_HINT = "`morgan-like generate_env >> morgan.ini` writes one for this machine"
-SECTIONS = ("env.NAME", "requirements", "requirements_from", "mirror")
-REQUIREMENTS_FROM_KEYS = ("requirements", "pyproject")
+SECTIONS = ("env.NAME", "requirements", "requirements_from", "dependencies", "mirror")
+_NAMED_SECTIONS = SECTIONS[1:]
 _NO_DEFAULT = "\x00no default section"  # a literal [DEFAULT] must not leak into every section
 
 
 @dataclass
 class Config:
-    """Everything a mirror run needs from morgan.ini."""
+    """Everything a mirror run needs from morgan.ini.
+
+    * ``requirements``: the top-level requirements; a line's ``hashes`` restrict
+      which files may satisfy it (``hashes_for``).
+    * ``constraints``: pip ``-c`` lines; they narrow a project's versions
+      wherever it appears in an env's resolution but never add a project
+      (``constraints_for``).
+    * ``build_requirements``: ``[build-system] requires`` of the listed local
+      projects; resolve them per env on their own, as pip builds in an isolated
+      environment, and bundle the result (``build_requirements_for``).
+    * ``dependency_overrides``: ``(canonical name, Version)`` -> the requirements
+      that replace that release's Requires-Dist (see ``config.overrides``).
+    * ``warnings``: one line each, naming file and key, for the caller to show
+      before resolving; nothing in them stops a run.
+    """
 
     path: Path
     environments: list[Environment]
     requirements: list[RequirementLine]
     index_url: str | None
     options: dict[str, str]
+    constraints: tuple[RequirementLine, ...] = ()
+    build_requirements: tuple[RequirementLine, ...] = ()
+    dependency_overrides: Mapping[tuple[NormalizedName, Version], tuple[Requirement, ...]] = field(
+        default_factory=dict
+    )
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def prefer_binary(self) -> bool:
+        """[mirror] prefer-binary (default true): a version with a wheel beats a newer sdist-only one."""
+        return bool(parse_bool(self.options.get("prefer-binary"), True))
 
     def requirements_for(self, env: Environment) -> list[Requirement]:
         """The top-level requirements whose marker holds in ``env``."""
         return [r.requirement for r in self.requirements if env.evaluate(r.requirement.marker)]
+
+    def build_requirements_for(self, env: Environment) -> list[Requirement]:
+        """The local projects' build requirements whose marker holds in ``env``."""
+        return [
+            r.requirement for r in self.build_requirements if env.evaluate(r.requirement.marker)
+        ]
+
+    def constraints_for(self, env: Environment) -> dict[NormalizedName, SpecifierSet]:
+        """Project -> the versions its constraints allow in ``env`` (all lines must hold)."""
+        out: dict[NormalizedName, SpecifierSet] = {}
+        for line in self.constraints:
+            req = line.requirement
+            if env.evaluate(req.marker):
+                name = canonicalize_name(req.name)
+                out[name] = out.get(name, SpecifierSet()) & req.specifier
+        return out
+
+    def hashes_for(self, env: Environment) -> dict[NormalizedName, frozenset[str]]:
+        """Project -> the sha256 hex digests its files may have in ``env``.
+
+        As pip: the hashes of every requirement and constraint line on one
+        project (whose marker holds) intersect; lines without hashes do not
+        restrict.  Only sha256 is listed, since indexes publish no other digest;
+        a line with only sha384/sha512 hashes was warned about when read.
+        """
+        out: dict[NormalizedName, frozenset[str]] = {}
+        for line in (*self.requirements, *self.constraints):
+            wanted = line.sha256s()
+            if wanted and env.evaluate(line.requirement.marker):
+                name = canonicalize_name(line.requirement.name)
+                out[name] = out[name] & wanted if name in out else wanted
+        return out
 
 
 class _MergingDict(dict):
@@ -117,15 +176,19 @@ def _load(path: Path, text: str) -> Config:
         ) from None
 
     envs: list[Environment] = []
+    warnings: list[str] = []
     for section in parser.sections():
         if section.startswith("env."):
-            envs.append(
-                environment_from_section(section[4:], _section(parser, section, file), file=file)
-            )
-        elif section not in ("requirements", "requirements_from", "mirror"):
-            close = difflib.get_close_matches(
-                section, ["requirements", "requirements_from", "mirror"], n=1
-            )
+            written = _section(parser, section, file)
+            env = environment_from_section(section[4:], written, file=file)
+            envs.append(env)
+            key = "python_full_version" if "python_full_version" in written else "python_version"
+            line = _locate(text, section, key)
+            warning = python_version_warning(env, written, f"{file}:{line}" if line else file)
+            if warning:
+                warnings.append(warning)
+        elif section not in _NAMED_SECTIONS:
+            close = difflib.get_close_matches(section, _NAMED_SECTIONS, n=1)
             hint = f"did you mean [{close[0]}]? " if close else ""
             if section.lower().startswith("env") or not close:
                 hint += "an environment section is [env.NAME], e.g. [env.linux312]; "
@@ -144,8 +207,11 @@ def _load(path: Path, text: str) -> Config:
     requirements: list[RequirementLine] = []
     if parser.has_section("requirements"):
         requirements += _ini_requirements(parser, file)
+    sources = Sources()
     if parser.has_section("requirements_from"):
-        requirements += _external_requirements(parser, path)
+        sources = read_sources(parser.items("requirements_from"), path)
+    requirements += sources.requirements
+    overrides = read_overrides(text, file) if parser.has_section("dependencies") else {}
     if not requirements:
         raise ConfigError(
             file=file,
@@ -169,6 +235,10 @@ def _load(path: Path, text: str) -> Config:
         requirements=requirements,
         index_url=index_url,
         options=options,
+        constraints=tuple(sources.constraints),
+        build_requirements=tuple(sources.build_requirements),
+        dependency_overrides=overrides,
+        warnings=(*warnings, *sources.warnings),
     )
 
 
@@ -232,61 +302,6 @@ def parse_spec(name: str, spec: str, *, file: str, section: str) -> Requirement:
             hint = "comments go on their own line: an inline # is part of the value; " + hint
         raise error(f"invalid requirement {text!r}: {exc}", hint) from None
     return req
-
-
-def _external_requirements(parser: configparser.ConfigParser, path: Path) -> list[RequirementLine]:
-    """[requirements_from]: requirements.txt and pyproject.toml paths, relative to morgan.ini."""
-    file, base = str(path), path.parent
-    out: list[RequirementLine] = []
-    for key, value in parser.items("requirements_from"):
-        if key not in REQUIREMENTS_FROM_KEYS:
-            close = difflib.get_close_matches(key, REQUIREMENTS_FROM_KEYS, n=1)
-            raise ConfigError(
-                file=file,
-                problem=f"unknown key {key!r}",
-                section="requirements_from",
-                key=key,
-                hint=(f"did you mean {close[0]!r}? " if close else "")
-                + "valid keys: requirements (requirements.txt paths), pyproject (pyproject.toml paths)",
-            )
-        try:
-            refs = [w for line in value.splitlines() for w in shlex.split(line)]
-        except ValueError as exc:
-            raise ConfigError(
-                file=file,
-                problem=f"cannot split paths: {exc}",
-                section="requirements_from",
-                key=key,
-            ) from None
-        if not refs:
-            raise ConfigError(
-                file=file,
-                problem="no path given",
-                section="requirements_from",
-                key=key,
-                hint="e.g. requirements = requirements.txt"
-                if key == "requirements"
-                else "e.g. pyproject = ../pyproject.toml[extra]",
-            )
-        for ref in refs:
-            extras: list[str] = []
-            if key == "pyproject":
-                ref, extras = split_pyproject_ref(ref)
-            target = base / ref
-            try:
-                if key == "requirements":
-                    out += read_requirements_txt(target)
-                else:
-                    out += read_pyproject(target, extras)
-            except OSError as exc:
-                raise ConfigError(
-                    file=file,
-                    problem=f"cannot read {target}: {exc.strerror or exc}",
-                    section="requirements_from",
-                    key=key,
-                    hint=f"paths are relative to the config file's directory ({base})",
-                ) from None
-    return out
 
 
 def _mirror_options(

@@ -15,6 +15,8 @@ MIRROR_OPTIONS = {
     "diff-append-epoch": "bool",
     "package-type-regex": "regex",
     "workers": "int",
+    # pip's --prefer-binary per project and env, on by default (Config.prefer_binary).
+    "prefer-binary": "bool",
 }
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

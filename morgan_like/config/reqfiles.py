@@ -1,113 +1,265 @@
-"""Requirements from outside morgan.ini: requirements.txt files and pyproject.toml.
+"""pip requirements files: requirements, ``-c`` constraints and ``--hash`` pins.
 
-Listed under ``[requirements_from]``; each requirement remembers where it came
-from (``requirements.txt:3``) so that a resolution error can point at the line.
-Only what a bundle can serve is accepted: names with specifiers, extras and
-markers.  Editable installs, direct URLs and pip's global options are refused
-with a message naming the line, never silently dropped.
+Listed under ``[requirements_from]``; each line remembers where it came from
+(``requirements.txt:3``) so that a resolution error can point at it.  Only
+what a bundle can serve is accepted: names with specifiers, extras, markers
+and ``--hash`` options.  Every other pip option is refused with a message
+naming the line and what to do instead: nothing is ever dropped silently.
+
+``-r`` and ``-c`` paths are relative to the file that names them, as in pip;
+a file that includes itself, directly or not, is an error.  As in pip, every
+line of a constraints file, and of the files it includes with ``-r``, is a
+constraint.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from morgan_like.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10 only
-    import tomli as tomllib
-
 TXT_HINT = 'write one requirement a line, e.g. requests>=2.24.0 or foo>=1; python_version < "3.8"'
+# pip's strong hashes (pip.utils.hashes.STRONG_HASHES) and their hex digest lengths.
+HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+HASH_HINT = "write --hash=sha256:<64 hex digits> (pip hash FILE prints it)"
 _COMMENT = re.compile(r"(^|\s+)#.*$")
-_HASH_OPTION = re.compile(r"\s+--hash(?:=|\s+)\S+")
 _INCLUDE = ("-r", "--requirement")
-# pip options that change what or where pip installs from: a bundle cannot honour them.
+_CONSTRAINT = ("-c", "--constraint")
+_EDITABLE = "editable installs are not supported (a bundle holds index releases)"
+_FIND_LINKS = "find-links are not supported"
+_INDEX = "index options are not read from requirements files"
+# pip's global options: (why a bundle does not take them here, what to do instead).
 _REFUSED = {
-    "-e": "editable installs are not supported (a bundle holds index releases)",
-    "--editable": "editable installs are not supported (a bundle holds index releases)",
-    "-c": "constraints files are not supported",
-    "--constraint": "constraints files are not supported",
-    "-i": "index options are not read from requirements files",
-    "--index-url": "index options are not read from requirements files",
-    "--extra-index-url": "extra indexes are not supported",
-    "--no-index": "--no-index does not apply to a bundle",
-    "-f": "find-links are not supported",
-    "--find-links": "find-links are not supported",
-}
-_OPTION_HINT = {
-    "-i": "set index-url in the [mirror] section of morgan.ini instead",
-    "--index-url": "set index-url in the [mirror] section of morgan.ini instead",
-    "-e": "replace the line with the project's name and version, e.g. foo==1.2",
-    "--editable": "replace the line with the project's name and version, e.g. foo==1.2",
-    "-c": "put the pins into the requirements themselves, e.g. foo==1.2",
-    "--constraint": "put the pins into the requirements themselves, e.g. foo==1.2",
+    "-e": (_EDITABLE, "replace the line with the project's name and version, e.g. foo==1.2"),
+    "--editable": (
+        _EDITABLE,
+        "replace the line with the project's name and version, e.g. foo==1.2",
+    ),
+    "-i": (_INDEX, "set index-url in the [mirror] section of morgan.ini instead"),
+    "--index-url": (_INDEX, "set index-url in the [mirror] section of morgan.ini instead"),
+    "--extra-index-url": ("extra indexes are not supported", "remove the line"),
+    "--no-index": ("--no-index does not apply to a bundle", "remove the line"),
+    "-f": (_FIND_LINKS, "remove the line"),
+    "--find-links": (_FIND_LINKS, "remove the line"),
+    "--pre": (
+        "--pre is not read from requirements files",
+        "run morgan-like mirror --pre, or write a prerelease specifier (foo>=2.0b1)",
+    ),
+    "--prefer-binary": (
+        "--prefer-binary is not read from requirements files",
+        "it is the default; prefer-binary in the [mirror] section of morgan.ini sets it",
+    ),
+    "--no-binary": (
+        "--no-binary is not read from requirements files",
+        "choose file types with package-type-regex in the [mirror] section of morgan.ini",
+    ),
+    "--only-binary": (
+        "--only-binary is not read from requirements files",
+        "choose file types with package-type-regex in the [mirror] section of morgan.ini",
+    ),
+    "--hash": (
+        "--hash belongs to a requirement",
+        "write it on the requirement's line (continued with a backslash), e.g. foo==1.2 --hash=sha256:...",
+    ),
+    "--trusted-host": (
+        "--trusted-host is not read from requirements files",
+        "set trusted-host in pip.conf or PIP_TRUSTED_HOST (morgan-like reads pip's settings)",
+    ),
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class RequirementLine:
-    """One top-level requirement and the human location it was written at."""
+    """One requirement (or constraint) and the human location it was written at.
+
+    ``hashes`` are the line's ``--hash`` options as ``"algorithm:hexdigest"``
+    (lowercase; sha256, sha384 or sha512, as pip accepts).  Consumers: a
+    requirement line with hashes may only be satisfied by a file whose digest
+    is one of them (pip's hash-checking mode), and several lines on one
+    project intersect (see ``Config.hashes_for``).  Indexes publish sha256
+    only, so only sha256 values can be checked before a download; sha384 and
+    sha512 values are kept for a check after the download.
+    """
 
     requirement: Requirement
     source: str
+    hashes: frozenset[str] = frozenset()
+
+    def sha256s(self) -> frozenset[str]:
+        """The sha256 hex digests among ``hashes`` (what an index lets us check)."""
+        return frozenset(h[7:] for h in self.hashes if h.startswith("sha256:"))
 
 
-def read_requirements_txt(path: Path, _stack: tuple[Path, ...] = ()) -> list[RequirementLine]:
-    """Parse a pip requirements file (comments, continuations, ``-r`` includes, ``--hash`` ignored)."""
-    text = _read_text(path)  # OSError: the caller knows who referenced it
-    stack = (*_stack, path.resolve())
-    out: list[RequirementLine] = []
-    for lineno, line in _logical_lines(text):
+@dataclass(frozen=True)
+class RequirementsFile:
+    """What one requirements or constraints file, with the files it names, asks for."""
 
-        def error(problem: str, hint: str | None = TXT_HINT, lineno: int = lineno) -> ConfigError:
-            return ConfigError(file=str(path), problem=problem, line=lineno, hint=hint)
+    requirements: tuple[RequirementLine, ...] = ()
+    constraints: tuple[RequirementLine, ...] = ()
+    warnings: tuple[str, ...] = ()
 
-        if line.startswith("-"):
-            try:
-                words = shlex.split(line)
-            except ValueError as exc:
-                raise error(f"cannot split {line!r}: {exc}") from None
-            opt, _, inline = words[0].partition("=")
-            if opt in _INCLUDE:
-                target = inline or (words[1] if len(words) > 1 else "")
-                if not target:
-                    raise error(f"{opt} needs a file name", "e.g. -r base.txt")
-                included = path.parent / target
-                if included.resolve() in stack:
-                    raise error(
-                        f"{target} includes itself (through {' -> '.join(p.name for p in stack)})",
-                        None,
-                    )
-                try:
-                    out += read_requirements_txt(included, stack)
-                except OSError as exc:
-                    raise error(
-                        f"cannot read included file {included}: {exc.strerror or exc}",
-                        f"paths after -r are relative to {path.parent}",
-                    ) from None
+
+@dataclass
+class _Reader:
+    requirements: list[RequirementLine] = field(default_factory=list)
+    constraints: list[RequirementLine] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def read(self, path: Path, constraint: bool, stack: tuple[Path, ...]) -> None:
+        text = read_text(path)  # OSError: the caller knows who referenced it
+        stack = (*stack, path.resolve())
+        for lineno, line in _logical_lines(text):
+            where = f"{path}:{lineno}"
+
+            def error(
+                problem: str, hint: str | None = TXT_HINT, lineno: int = lineno
+            ) -> ConfigError:
+                return ConfigError(file=str(path), problem=problem, line=lineno, hint=hint)
+
+            if line.startswith("-"):
+                self._option(path, line, constraint, stack, error)
                 continue
-            problem = _REFUSED.get(opt, f"pip option {opt} is not supported here")
-            raise error(f"{problem}: {line!r}", _OPTION_HINT.get(opt, "remove the line"))
-        line = _HASH_OPTION.sub("", line)  # the index's sha256 is checked on every download anyway
-        if re.search(r"\s--?\w", line):
-            raise error(
-                f"per-requirement options are not supported: {line!r}", "keep only the requirement"
+            spec, hashes = _split_options(line, error)
+            req = parse_requirement(spec, error)
+            if constraint and req.extras:
+                raise error(
+                    f"constraints cannot have extras: {spec!r}",
+                    f"a constraint only limits versions: write {req.name}{req.specifier}",
+                )
+            if hashes and not _pinned(req):
+                self.warnings.append(
+                    f"{where}: {req.name} has --hash options but no == pin; pip refuses such "
+                    "a line in hash-checking mode"
+                )
+            if hashes and not any(h.startswith("sha256:") for h in hashes):
+                self.warnings.append(
+                    f"{where}: {req.name} has no sha256 --hash; indexes publish sha256 only, "
+                    "so its hashes can be checked only after a download"
+                )
+            out = self.constraints if constraint else self.requirements
+            out.append(RequirementLine(req, where, frozenset(hashes)))
+
+    def _option(
+        self,
+        path: Path,
+        line: str,
+        constraint: bool,
+        stack: tuple[Path, ...],
+        error: Callable[..., ConfigError],
+    ) -> None:
+        """A line of pip options: ``-r``/``-c`` are followed, every other option refused."""
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise error(f"cannot split {line!r}: {exc}") from None
+        opt, eq, inline = words[0].partition("=")
+        if opt not in (*_INCLUDE, *_CONSTRAINT):
+            problem, hint = _REFUSED.get(
+                opt, (f"pip option {opt} is not supported here", "remove the line")
             )
-        req = _parse_requirement(line, error)
-        out.append(RequirementLine(req, f"{path}:{lineno}"))
-    return out
+            raise error(f"{problem}: {line!r}", hint)
+        target = inline if eq else (words[1] if len(words) > 1 else "")
+        if not target:
+            raise error(f"{opt} needs a file name", f"e.g. {opt} base.txt")
+        if len(words) > (1 if eq else 2):
+            raise error(f"one file per {opt} line: {line!r}", f"e.g. {opt} base.txt")
+        if re.match(r"[a-z][a-z0-9+.-]*://", target, re.I):
+            raise error(
+                f"remote requirements files are not supported: {target}",
+                "download the file next to this one and name it by path",
+            )
+        included = path.parent / target
+        if included.resolve() in stack:
+            chain = " -> ".join(p.name for p in stack)
+            raise error(f"{target} includes itself (through {chain})", None)
+        try:
+            self.read(included, constraint or opt in _CONSTRAINT, stack)
+        except OSError as exc:
+            raise error(
+                f"cannot read included file {included}: {exc.strerror or exc}",
+                f"paths after {opt} are relative to {path.parent}",
+            ) from None
 
 
-def _read_text(path: Path) -> str:
+def read_requirements_txt(path: Path, *, constraints: bool = False) -> RequirementsFile:
+    """Parse a pip requirements file (or, with ``constraints``, a constraints file).
+
+    Comments, backslash continuations, ``-r``/``-c`` includes and per-line
+    ``--hash`` options are understood; raises ConfigError naming file:line.
+    """
+    reader = _Reader()
+    reader.read(path, constraints, ())
+    return RequirementsFile(
+        tuple(reader.requirements), tuple(reader.constraints), tuple(reader.warnings)
+    )
+
+
+def parse_hash(value: str) -> str:
+    """``sha256:HEX`` -> ``"sha256:hex"``; ValueError (worded for the user) when pip would refuse it.
+
+    pip accepts sha256, sha384 and sha512 and compares digests case-insensitively;
+    a digest of the wrong length is checked here too, since it can never match.
+    """
+    algorithm, colon, digest = value.partition(":")
+    if not colon or not algorithm or not digest:
+        raise ValueError(f"--hash={value} is not ALGORITHM:DIGEST")
+    algorithm = algorithm.lower()
+    if algorithm not in HASH_LENGTHS:
+        raise ValueError(
+            f"--hash algorithm {algorithm!r} is not accepted (pip takes {', '.join(HASH_LENGTHS)})"
+        )
+    length = HASH_LENGTHS[algorithm]
+    if len(digest) != length or not re.fullmatch(r"[0-9a-fA-F]+", digest):
+        raise ValueError(
+            f"--hash={value}: a {algorithm} digest is {length} hex digits, "
+            f"got {len(digest)} characters{'' if digest.isalnum() else ' with non-hex ones'}"
+        )
+    return f"{algorithm}:{digest.lower()}"
+
+
+def _split_options(line: str, error: Callable[..., ConfigError]) -> tuple[str, set[str]]:
+    """pip's break_args_options: the requirement, then ``--hash`` options (the only ones kept)."""
+    tokens = [t for t in line.split(" ") if t]
+    cut = next((i for i, t in enumerate(tokens) if t.startswith("-")), len(tokens))
+    spec, rest = " ".join(tokens[:cut]), tokens[cut:]
+    hashes: set[str] = set()
+    i = 0
+    while i < len(rest):
+        opt, eq, value = rest[i].partition("=")
+        if opt != "--hash":
+            raise error(
+                f"per-requirement options are not supported: {line!r}",
+                "keep only the requirement and its --hash options",
+            )
+        if not eq:
+            i += 1
+            value = rest[i] if i < len(rest) and not rest[i].startswith("-") else ""
+        if not value:
+            raise error("--hash needs a value", HASH_HINT)
+        try:
+            hashes.add(parse_hash(value))
+        except ValueError as exc:
+            raise error(str(exc), HASH_HINT) from None
+        i += 1
+    if not spec:
+        raise error(f"options without a requirement: {line!r}", "start the line with foo==1.2")
+    return spec, hashes
+
+
+def _pinned(req: Requirement) -> bool:
+    return len(req.specifier) == 1 and next(iter(req.specifier)).operator in ("==", "===")
+
+
+def read_text(path: Path) -> str:
+    """A config-side file's text; not UTF-8 is a ConfigError naming it, OSError is the caller's."""
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -137,19 +289,24 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def _parse_requirement(text: str, error) -> Requirement:
+def parse_requirement(text: str, error: Callable[..., ConfigError]) -> Requirement:
+    """A PEP 508 requirement a bundle can serve; ``error(problem[, hint])`` words the refusal."""
+
+    def fail(problem: str, hint: str | None = None) -> NoReturn:
+        raise error(problem) if hint is None else error(problem, hint)
+
     if re.match(r"(\.{0,2}/|[a-z][a-z0-9+.-]*://)", text, re.I) or text.endswith(
         (".whl", ".tar.gz", ".zip")
     ):
-        raise error(
+        fail(
             f"paths and URLs are not supported: {text!r}", "name the project instead, e.g. foo==1.2"
         )
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
-        raise error(f"invalid requirement {text!r}: {marker_problem(text) or exc}") from None
+        fail(f"invalid requirement {text!r}: {marker_problem(text) or exc}")
     if req.url:
-        raise error(
+        fail(
             f"direct references are not supported: {text!r}",
             "name the project instead, e.g. foo==1.2",
         )
@@ -168,96 +325,8 @@ def marker_problem(text: str) -> str | None:
     return None
 
 
-def split_pyproject_ref(value: str) -> tuple[str, list[str]]:
-    """``path/pyproject.toml[a,b]`` -> (``path/pyproject.toml``, [a, b])."""
-    m = re.fullmatch(r"(.+?)\[([^\]]*)\]", value.strip())
-    if not m:
-        return value.strip(), []
-    return m.group(1), [e.strip() for e in m.group(2).split(",") if e.strip()]
-
-
-def read_pyproject(path: Path, extras: list[str]) -> list[RequirementLine]:
-    """[project].dependencies plus the named optional-dependencies groups (self-references expanded)."""
-    text = _read_text(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file=str(path), problem=f"invalid TOML: {exc}") from None
-    project = data.get("project")
-    if not isinstance(project, dict):
-        raise ConfigError(
-            file=str(path),
-            problem="no [project] table",
-            hint="only PEP 621 metadata ([project] dependencies) is read; list the requirements in morgan.ini instead",
-        )
-    dynamic = project.get("dynamic", [])
-    if "dependencies" in dynamic:
-        raise ConfigError(
-            file=str(path),
-            problem="[project] dependencies are dynamic and cannot be read without building",
-            section="project",
-            key="dependencies",
-            hint="use a requirements.txt (e.g. from pip-compile) instead",
-        )
-    optional = project.get("optional-dependencies", {})
-    if not isinstance(optional, dict):
-        raise ConfigError(
-            file=str(path),
-            problem="must be a table of lists",
-            section="project",
-            key="optional-dependencies",
-            hint='e.g. [project.optional-dependencies] test = ["pytest"]',
-        )
-    groups = {canonicalize_name(k): (k, v) for k, v in optional.items()}
-    self_name = canonicalize_name(project["name"]) if isinstance(project.get("name"), str) else None
-    out: list[RequirementLine] = []
-    todo: list[tuple[str | None, Marker | None]] = [(None, None)] + [(e, None) for e in extras]
-    done: set[str | None] = set()
-    while todo:
-        group, outer = todo.pop(0)
-        key = canonicalize_name(group) if group is not None else None
-        if key in done:
-            continue
-        done.add(key)
-        if group is None:
-            section, name, items = "project", "dependencies", project.get("dependencies", [])
-        else:
-            if key not in groups:
-                available = ", ".join(sorted(k for k, _ in groups.values())) or "none"
-                raise ConfigError(
-                    file=str(path),
-                    problem=f"no optional-dependencies group {group!r}",
-                    section="project.optional-dependencies",
-                    hint=f"groups defined: {available}",
-                )
-            section, (name, items) = "project.optional-dependencies", groups[key]
-        if not isinstance(items, list):
-            raise ConfigError(
-                file=str(path), problem="must be a list of strings", section=section, key=name
-            )
-        for i, item in enumerate(items):
-
-            def error(
-                problem: str, hint: str | None = TXT_HINT, where: tuple = (section, f"{name}[{i}]")
-            ) -> ConfigError:
-                return ConfigError(
-                    file=str(path), problem=problem, section=where[0], key=where[1], hint=hint
-                )
-
-            if not isinstance(item, str):
-                raise error(f"{item!r} is not a string")
-            req = _parse_requirement(item, error)
-            marker = _and(outer, req.marker)
-            if self_name is not None and canonicalize_name(req.name) == self_name:
-                todo += [(extra, marker) for extra in sorted(req.extras)]
-                continue
-            if marker is not req.marker:
-                req.marker = marker
-            out.append(RequirementLine(req, f"{path} [{section}] {name}"))
-    return out
-
-
-def _and(a: Marker | None, b: Marker | None) -> Marker | None:
+def and_markers(a: Marker | None, b: Marker | None) -> Marker | None:
+    """Both markers must hold (None holds everywhere)."""
     if a is None:
         return b
     if b is None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from morgan_like.config.ini import Config, load_config
+from morgan_like.config.ini import load_config
 from morgan_like.config.options import DEFAULT_INDEX_URL
 from morgan_like.errors import ConfigError
+
+from .support import ENV, SHA_A, SHA_B, error, load, reqs, write
 
 MORGAN_SAMPLE = """\
 [env.legacy]
@@ -40,36 +41,6 @@ protobuf = ==3.20.1
 redis = >4.1.0,<4.2.1
 xonsh = [full]~=0.11.0
 """
-ENV = """\
-[env.linux]
-python_version = 3.12
-sys_platform = linux
-platform_machine = x86_64
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "morgan.ini") -> Path:
-    path = tmp_path / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def load(tmp_path: Path, text: str) -> Config:
-    return load_config(write(tmp_path, text))
-
-
-def error(tmp_path: Path, text: str) -> ConfigError:
-    path = write(tmp_path, text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value
-
-
-def reqs(config: Config) -> list[str]:
-    return [str(r.requirement) for r in config.requirements]
-
-
 def test_morgan_sample_loads_unchanged(tmp_path):
     config = load(tmp_path, MORGAN_SAMPLE)
     assert [e.name for e in config.environments] == ["legacy", "windows"]
@@ -301,11 +272,11 @@ def test_mirror_errors(tmp_path, line, key, problem, hint):
 def test_requirements_txt(tmp_path):
     write(
         tmp_path,
-        """\
+        f"""\
         # pinned
         attrs==23.2.0 \\
-            --hash=sha256:aaaa \\
-            --hash=sha256:bbbb
+            --hash=sha256:{SHA_A.upper()} \\
+            --hash sha256:{SHA_B}
         -r base.txt
 
         packaging>=23 ; python_version >= "3.8"  # trailing comment
@@ -328,6 +299,10 @@ def test_requirements_txt(tmp_path):
     assert sources[0] == f"{main}:2"
     assert sources[1] == f"{tmp_path / 'reqs' / 'more' / 'extra.txt'}:1"
     assert sources[3] == f"{main}:7"
+    # pip's --hash options stay on their line, lowercased (pip compares them so).
+    assert config.requirements[0].hashes == {f"sha256:{SHA_A}", f"sha256:{SHA_B}"}
+    assert all(not r.hashes for r in config.requirements[1:])
+    assert config.constraints == () and config.warnings == ()
 
 
 @pytest.mark.parametrize(
@@ -336,7 +311,6 @@ def test_requirements_txt(tmp_path):
         ("-e ./src", "editable installs are not supported", "foo==1.2"),
         ("--index-url https://example.com/simple", "index options", "[mirror] section"),
         ("--extra-index-url https://example.com/simple", "extra indexes", "remove the line"),
-        ("-c constraints.txt", "constraints files", "foo==1.2"),
         ("--weird", "pip option --weird is not supported", "remove the line"),
         ("./dist/foo-1.0.tar.gz", "paths and URLs", "name the project"),
         ("https://example.com/foo-1.0-py3-none-any.whl", "paths and URLs", "name the project"),
