@@ -50,9 +50,13 @@ def declared_groups(data: dict[str, Any]) -> list[str]:
 
 
 def read_dependency_groups(
-    path: Path, data: dict[str, Any], names: list[str]
+    path: Path, data: dict[str, Any], names: list[str], done: set[str] | None = None
 ) -> list[RequirementLine]:
-    """The requirements of the named groups, includes expanded, each group once."""
+    """The requirements of the named groups, includes expanded, each group once.
+
+    ``done`` (normalised names) carries the groups already bundled from this
+    file by an earlier ``groups`` entry, so that none is listed twice.
+    """
     table = data.get(SECTION)
     if table is None:
         table = {}
@@ -76,7 +80,7 @@ def read_dependency_groups(
             )
         groups[key] = (written, items)
     out: list[RequirementLine] = []
-    done: set[str] = set()
+    done = set() if done is None else done
 
     def visit(name: str, stack: tuple[str, ...], wanted_by: str | None) -> None:
         key = canonicalize_name(name)

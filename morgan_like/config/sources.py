@@ -64,7 +64,7 @@ def read_sources(items: list[tuple[str, str]], path: Path) -> Sources:
     projects: dict[
         Path, tuple[Path, str]
     ] = {}  # files listed under pyproject: resolved -> path, ref
-    grouped: set[Path] = set()  # files some groups entry names
+    grouped: dict[Path, set[str]] = {}  # files some groups entry names -> groups bundled
 
     def error(key: str, problem: str, hint: str | None = None) -> ConfigError:
         return ConfigError(file=file, problem=problem, section=SECTION, key=key, hint=hint)
@@ -113,8 +113,8 @@ def read_sources(items: list[tuple[str, str]], path: Path) -> Sources:
                     f"paths are relative to the config file's directory ({base})",
                 ) from None
             if key == "groups":
-                grouped.add(resolved)
-                out.requirements += read_dependency_groups(target, data, names)
+                done = grouped.setdefault(resolved, set())
+                out.requirements += read_dependency_groups(target, data, names, done)
             else:
                 out.requirements += read_pyproject(target, names, data)
                 if resolved not in projects:
