@@ -161,6 +161,8 @@ class _Reader:
         except ValueError as exc:
             raise error(f"cannot split {line!r}: {exc}") from None
         opt, eq, inline = words[0].partition("=")
+        if re.fullmatch(r"-[rc][^=-].*", words[0]):  # optparse's attached form: -rbase.txt
+            opt, eq, inline = words[0][:2], "=", words[0][2:]
         if opt not in (*_INCLUDE, *_CONSTRAINT):
             problem, hint = _REFUSED.get(
                 opt, (f"pip option {opt} is not supported here", "remove the line")

@@ -154,7 +154,7 @@ def test_constraints_are_kept_apart(tmp_path):
 
 
 def test_constraints_key_in_requirements_from(tmp_path):
-    path = write(tmp_path, "attrs<24\n-r other.txt\n", "c.txt")
+    path = write(tmp_path, "attrs<24\n-rother.txt\n", "c.txt")  # optparse's attached form
     write(tmp_path, "idna<4\n", "other.txt")
     config = load(
         tmp_path, ENV + "[requirements]\nattrs =\n[requirements_from]\nconstraints = c.txt\n"
