@@ -41,6 +41,8 @@ protobuf = ==3.20.1
 redis = >4.1.0,<4.2.1
 xonsh = [full]~=0.11.0
 """
+
+
 def test_morgan_sample_loads_unchanged(tmp_path):
     config = load(tmp_path, MORGAN_SAMPLE)
     assert [e.name for e in config.environments] == ["legacy", "windows"]
