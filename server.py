@@ -28,9 +28,14 @@ What it serves (and nothing else):
 
 Robustness: one I/O thread owns idle connections and reads request heads without
 blocking; complete requests go to a bounded pool of worker threads (``--threads``),
-so clients that stall or dribble bytes cannot starve the others.  Request line,
-header size and header count are capped (414/431).  Idle connections and stalled
-transfers are closed after ``--timeout`` seconds.  SIGINT/SIGTERM stop gracefully.
+so clients that stall or dribble bytes cannot starve the others.  Workers never wait
+on a client either: they write what a socket takes at once and leave the rest of a
+response to the I/O thread, which reads a connection's next request only once the
+response is out (a client that never reads holds one response, and no thread).
+Request line, header size and header count are capped (414/431); Content-Length and
+Range take ASCII digits only (a bad Content-Length is a 400, a Range that cannot be
+parsed is ignored).  Idle connections and stalled transfers are closed after
+``--timeout`` seconds.  SIGINT/SIGTERM stop gracefully.
 
 Security options (all off by default):
 
@@ -866,12 +871,30 @@ class Request(object):
             self.keep_alive = "close" not in tokens
         else:
             self.keep_alive = "keep-alive" in tokens
-        self.has_body = "transfer-encoding" in headers or headers.get(
-            "content-length", "0"
-        ) not in (
-            "0",
-            "",
-        )
+        # parse_head() let only ASCII digits through, so this is a number (or no header)
+        self.has_body = "transfer-encoding" in headers or decimal(
+            headers.get("content-length", "0")
+        ) not in (0, None)
+
+
+#: numbers longer than this (leading zeros aside) are larger than any file: int() never
+#: sees them (it refuses more than 4300 digits on 3.11+, and they cost time before that)
+MAX_DIGITS = 18
+HUGE = 10**MAX_DIGITS
+_ASCII_DIGITS = re.compile(r"[0-9]+\Z")
+
+
+def decimal(text):
+    """The value of a header's decimal number: ASCII digits only (``str.isdigit()`` also
+    takes ``'²'`` and other scripts' digits, which ``int()`` then refuses or reads as
+    something else).  HUGE for a number with more than MAX_DIGITS significant digits,
+    None when ``text`` is not a number."""
+    if not _ASCII_DIGITS.match(text):
+        return None
+    text = text.lstrip("0")
+    if len(text) > MAX_DIGITS:
+        return HUGE
+    return int(text) if text else 0
 
 
 class HeadError(Exception):
@@ -943,8 +966,12 @@ def parse_head(buf):
             headers[name] = headers[name] + ", " + value
         else:
             headers[name] = value
-    if "content-length" in headers and not headers["content-length"].isdigit():
-        raise HeadError(400, "bad Content-Length")
+    if "content-length" in headers:
+        length = decimal(headers["content-length"])
+        if length is None:
+            raise HeadError(400, "bad Content-Length")
+        if length >= HUGE:
+            raise HeadError(400, "Content-Length too large")
     return Request(method, target, version, headers, line), m.end()
 
 
@@ -954,7 +981,7 @@ def parse_head(buf):
 
 
 class Response(object):
-    """What the handler decided; written by Handler.send()."""
+    """What the handler decided; turned into a Transfer by Handler.transfer()."""
 
     __slots__ = ("status", "headers", "body", "file", "offset", "length", "close", "user")
 
@@ -1029,14 +1056,14 @@ class Handler(object):
     # -- entry point ------------------------------------------------------------------
 
     def handle(self, conn, req):
-        """Answer ``req`` on ``conn``; True when the connection may be kept open."""
+        """The answer to ``req`` on ``conn``, as a Transfer to write."""
         try:
             resp = self.respond(req)
         except Exception:
             traceback.print_exc()
             resp = text_response(500)
             resp.close = True
-        return self.send(conn, req, resp)
+        return self.transfer(conn, req, resp)
 
     def respond(self, req):
         if req.method not in ("GET", "HEAD"):
@@ -1221,12 +1248,14 @@ class Handler(object):
             self._date = cached
         return cached[1]
 
-    def send(self, conn, req, resp):
-        """Write ``resp``; returns True when the connection may stay open.
+    def transfer(self, conn, req, resp):
+        """``resp`` as a Transfer: the bytes and the file range to write.
 
-        A large body is not written here: the head is sent, ``conn.transfer`` is set and
-        the I/O thread streams the body without blocking (os.sendfile for files on plain
-        TCP, chunked reads otherwise), so a client that stops reading holds no worker.
+        Nothing is written here.  The caller writes what the socket takes at once
+        and leaves the rest to the I/O thread (IndexServer._write), so no thread ever
+        waits on a client that stops reading.  The memory a connection holds is one
+        response: its head, a body up to SMALL_FILE (larger files are read as they go
+        out), or a cached page's bytes, which are shared.
         """
         keep = req.keep_alive and not resp.close and not conn.eof
         head = ["HTTP/1.1 %d %s\r\n" % (resp.status, REASONS.get(resp.status, "Unknown"))]
@@ -1242,8 +1271,6 @@ class Handler(object):
         head.append("\r\n")
         head = "".join(head).encode("latin-1")
         send_body = req.method != "HEAD" and resp.status != 304 and resp.length > 0
-        sent = 0
-        sock = conn.sock
         log = None
         if self.access_log is not None:
             h = req.headers
@@ -1256,55 +1283,121 @@ class Handler(object):
                 h.get("referer", "-"),
                 h.get("user-agent", "-"),
             ]
-        handed_off = False
+        f = resp.file
         try:
             if not send_body:
-                sock.sendall(head)
-            elif resp.file is None and len(resp.body) <= SMALL_FILE:
-                sock.sendall(head + resp.body)
-                sent = len(resp.body)
-            elif resp.file is None:
-                sock.sendall(head)
-                conn.transfer = Transfer(None, memoryview(resp.body), 0, len(resp.body), keep, log)
-                handed_off = True
-            elif resp.length <= SMALL_FILE:
-                resp.file.seek(resp.offset)
-                data = resp.file.read(resp.length)
+                return Transfer([head], len(head), keep, log)
+            if f is None and len(resp.body) <= SMALL_FILE:
+                return Transfer([head + resp.body], len(head), keep, log)
+            if f is None:
+                return Transfer([head, resp.body], len(head), keep, log)
+            if resp.length <= SMALL_FILE:
+                f.seek(resp.offset)
+                data = f.read(resp.length)
                 if len(data) != resp.length:
                     raise IOError("file changed while serving")
-                sock.sendall(head + data)
-                sent = len(data)
-            else:
-                sock.sendall(head)
-                conn.transfer = Transfer(resp.file, None, resp.offset, resp.length, keep, log)
-                handed_off = True
+                return Transfer([head + data], len(head), keep, log)
+            t = Transfer([head], len(head), keep, log)
+            t.file, t.offset, t.remaining = f, resp.offset, resp.length
+            f = None  # the transfer closes it
+            return t
         except (OSError, IOError, ValueError):
-            keep = False
+            # the head promised bytes we cannot read: send nothing, close
+            t = Transfer([], 0, False, log)
+            t.failed = True
+            return t
         finally:
-            if resp.file is not None and not handed_off:
-                resp.file.close()
-        if handed_off:
-            return keep
-        if log is not None:
-            log[4] = sent
-            self.access_log.log(*log)
-        return keep
+            if f is not None:
+                f.close()
 
 
 class Transfer(object):
-    """A response body the I/O thread is streaming: a file range or a buffer."""
+    """A response on its way out: bytes (a head, a small body, a cached page), then
+    maybe a file range.  Written without blocking, first by the worker that made it,
+    then by the I/O thread whenever the socket takes more."""
 
-    __slots__ = ("file", "data", "offset", "remaining", "keep", "log", "chunk", "want")
+    __slots__ = (
+        "parts",
+        "file",
+        "offset",
+        "remaining",
+        "head",
+        "written",
+        "keep",
+        "failed",
+        "log",
+        "chunk",
+        "want",
+    )
 
-    def __init__(self, f, data, offset, remaining, keep, log):
-        self.file = f
-        self.data = data
-        self.offset = offset
-        self.remaining = remaining
+    def __init__(self, parts, head, keep, log):
+        self.parts = collections.deque(memoryview(p) for p in parts if p)
+        self.file = None
+        self.offset = 0
+        self.remaining = 0  # bytes of the file range still to write
+        self.head = head  # length of the head (the access log counts body bytes)
+        self.written = 0
         self.keep = keep
+        self.failed = False
         self.log = log
         self.chunk = None  # a file chunk read but not yet fully written (no sendfile / TLS)
         self.want = selectors.EVENT_WRITE
+
+    def write(self, conn):
+        """Write to ``conn`` what its socket takes now; True when all is written.
+
+        Raises what a non-blocking socket raises when it is full (BlockingIOError,
+        ssl.SSLWant*Error) and OSError when the connection or the file failed.  After a
+        want-write, TLS needs the very same bytes again: a slice only moves on a
+        successful send.
+        """
+        sock = conn.sock
+        for _ in range(TRANSFER_ROUNDS):
+            if self.parts:
+                part = self.parts[0]
+                n = sock.send(part[: TRANSFER_CHUNK if conn.plain else CHUNK])
+                if n < len(part):
+                    self.parts[0] = part[n:]
+                else:
+                    self.parts.popleft()
+            elif self.remaining <= 0:
+                return True
+            elif conn.plain and HAVE_SENDFILE:
+                n = os.sendfile(
+                    conn.fileno,
+                    self.file.fileno(),
+                    self.offset,
+                    min(self.remaining, TRANSFER_CHUNK),
+                )
+                if n == 0:
+                    raise IOError("file shrank while serving")
+                self.offset += n
+                self.remaining -= n
+            else:
+                if self.chunk is None:
+                    self.file.seek(self.offset)
+                    data = self.file.read(min(self.remaining, CHUNK))
+                    if not data:
+                        raise IOError("file shrank while serving")
+                    self.chunk = memoryview(data)
+                n = sock.send(self.chunk)
+                self.chunk = self.chunk[n:] if n < len(self.chunk) else None
+                self.offset += n
+                self.remaining -= n
+            self.written += n
+        return not self.parts and self.remaining <= 0
+
+    def finish(self, access_log):
+        """Release the file and log the request (once); True when the connection may
+        carry on with its next request."""
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        if self.log is not None and access_log is not None:
+            self.log[4] = max(0, self.written - self.head)
+            access_log.log(*self.log)
+        self.log = None
+        return self.keep and not self.failed and not self.parts and self.remaining <= 0
 
 
 HAVE_SENDFILE = hasattr(os, "sendfile")
@@ -1347,27 +1440,34 @@ def if_range_ok(value, etag, mtime):
 
 
 def parse_range(value, size):
-    """``(first, last)`` of a single byte range, "unsatisfiable", or None (serve all)."""
-    value = value.strip()
-    if not value.lower().startswith("bytes="):
+    """``(first, last)`` of a single byte range, "unsatisfiable", or None (serve all).
+
+    RFC 9110 section 14: a Range this server does not take (another unit, several
+    ranges, anything that is not ``bytes=FIRST-[LAST]`` or ``bytes=-SUFFIX`` in ASCII
+    digits, LAST before FIRST) is ignored, and the whole file is served; a FIRST at or
+    beyond the end, or a zero SUFFIX, is unsatisfiable (416).  Numbers longer than
+    MAX_DIGITS count as larger than any file, so they are never given to int().
+    """
+    unit, sep, spec = value.partition("=")
+    if not sep or unit.strip().lower() != "bytes":
         return None
-    spec = value[6:].strip()
-    if "," in spec:
-        return None  # multiple ranges: answer 200 with the whole file
-    first, sep, last = spec.partition("-")
+    specs = [item.strip() for item in spec.split(",")]
+    specs = [item for item in specs if item]  # RFC 9110 5.6.1: empty list elements
+    if len(specs) != 1:
+        return None  # several ranges (or none): answer 200 with the whole file
+    first, sep, last = specs[0].partition("-")
     first, last = first.strip(), last.strip()
-    if not sep or (first and not first.isdigit()) or (last and not last.isdigit()):
+    if not sep or not (first or last):
+        return None
+    start = decimal(first) if first else 0
+    end = decimal(last) if last else HUGE
+    if start is None or end is None:
         return None
     if not first:
-        if not last:
-            return None
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+        if end == 0 or size == 0:
             return "unsatisfiable"
-        return max(0, size - suffix), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if last and end < start:
+        return max(0, size - end), size - 1
+    if end < start:
         return None
     if start >= size:
         return "unsatisfiable"
@@ -1518,9 +1618,14 @@ class IndexServer(object):
     # -- I/O loop -----------------------------------------------------------------------
     #
     # The I/O thread owns every connection that is idle, reading a request head, or
-    # streaming a large body (Connection.transfer).  A connection with a complete
-    # request head goes to the work queue; a worker answers it (and any pipelined
-    # requests behind it) and hands it back through self._returned.
+    # writing a response its client has not taken yet (Connection.transfer).  A
+    # connection with a complete request head goes to the work queue; a worker answers
+    # it (and any pipelined requests behind it) with non-blocking writes, and hands it
+    # back through self._returned, with the unwritten rest of a response as its
+    # transfer.  Sockets stay non-blocking (but for a worker's few-ms keep-alive
+    # linger), so no thread waits on a client.  A connection with a transfer is not
+    # read: its pipelined requests wait until the response is out, which bounds what
+    # a client that never reads can make the server hold to one response.
 
     def serve_forever(self, grace=10.0):
         """Run until shutdown(); then finish requests and transfers for up to ``grace`` s."""
@@ -1682,56 +1787,36 @@ class IndexServer(object):
         elif conn.eof:
             self._close_idle(conn)
 
-    def _push(self, conn):
-        """Stream more of ``conn.transfer`` without blocking."""
-        t = conn.transfer
+    def _write(self, conn, t):
+        """Write what ``conn`` takes now, never waiting.  Returns the selector event to
+        wait for, or 0 when ``t`` is done (written, or failed: then ``t.failed``)."""
+        written = t.written
         want = selectors.EVENT_WRITE
         try:
-            for _ in range(TRANSFER_ROUNDS):
-                if t.remaining <= 0:
-                    break
-                if t.file is not None and conn.plain and HAVE_SENDFILE:
-                    n = os.sendfile(
-                        conn.fileno, t.file.fileno(), t.offset, min(t.remaining, TRANSFER_CHUNK)
-                    )
-                    if n == 0:
-                        raise IOError("file shrank while serving")
-                elif t.file is not None:
-                    # TLS (or no os.sendfile): after a want-write, retry the very same bytes
-                    if t.chunk is None:
-                        t.file.seek(t.offset)
-                        data = t.file.read(min(t.remaining, CHUNK))
-                        if not data:
-                            raise IOError("file shrank while serving")
-                        t.chunk = memoryview(data)
-                    n = conn.sock.send(t.chunk)
-                    t.chunk = t.chunk[n:] if n < len(t.chunk) else None
-                else:
-                    size = TRANSFER_CHUNK if conn.plain else CHUNK
-                    n = conn.sock.send(t.data[t.offset : t.offset + min(t.remaining, size)])
-                t.offset += n
-                t.remaining -= n
-                if t.log is not None:
-                    t.log[4] += n
-                conn.deadline = time.monotonic() + self.timeout
+            if t.write(conn):
+                return 0
         except _SSL_WANT_READ:
             want = selectors.EVENT_READ
         except (BlockingIOError, InterruptedError) + _WANT_WRITE:
             pass
         except (OSError, IOError, ValueError):
-            t.keep = False
-            t.remaining = -1
-        if t.remaining > 0:
+            t.failed = True
+            return 0
+        if t.written != written:
+            conn.deadline = time.monotonic() + self.timeout
+        return want
+
+    def _push(self, conn):
+        """Write more of ``conn.transfer``; when it is done, read the next request."""
+        t = conn.transfer
+        want = self._write(conn, t)
+        if want:
             if want != t.want:
                 t.want = want
                 self._selector.modify(conn.sock, want, conn)
             return  # wait for the socket to be ready again
         conn.transfer = None
-        if t.file is not None:
-            t.file.close()
-        if t.log is not None and self.handler.access_log is not None:
-            self.handler.access_log.log(*t.log)
-        if not t.keep or t.remaining < 0 or self._stopping.is_set():
+        if not t.finish(self.handler.access_log) or self._stopping.is_set():
             self._close_idle(conn)
             return
         conn.deadline = time.monotonic() + self.timeout
@@ -1762,10 +1847,7 @@ class IndexServer(object):
             pass
         self._idle.pop(conn.fileno, None)
         if conn.transfer is not None:
-            if conn.transfer.file is not None:
-                conn.transfer.file.close()
-            if conn.transfer.log is not None and self.handler.access_log is not None:
-                self.handler.access_log.log(*conn.transfer.log)
+            conn.transfer.finish(self.handler.access_log)
             conn.transfer = None
         self._close(conn)
 
@@ -1789,8 +1871,8 @@ class IndexServer(object):
             conn.deadline = time.monotonic() + self.timeout
             self._idle[conn.fileno] = conn
             if conn.transfer is not None:
-                self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
-                self._push(conn)
+                # the worker wrote until the socket was full: wait until it takes more
+                self._selector.register(conn.sock, conn.transfer.want, conn)
                 continue
             self._selector.register(conn.sock, selectors.EVENT_READ, conn)
             pending = getattr(conn.sock, "pending", None)
@@ -1816,12 +1898,18 @@ class IndexServer(object):
                 self._wake()
 
     def _serve_connection(self, conn, req):
-        conn.sock.settimeout(self.timeout)
+        """Answer ``req``, and the requests pipelined behind it while the socket takes
+        each answer whole.  A response the socket cannot take at once goes back to the
+        I/O thread as ``conn.transfer``: the worker never waits on a client, and the
+        connection's next request is not read until that response is out."""
+        t = self.handler.handle(conn, req)
         while True:
-            keep = self.handler.handle(conn, req)
-            if conn.transfer is not None:
-                break  # the I/O thread streams the body, then reads the next request
-            if not keep or self._stopping.is_set():
+            want = self._write(conn, t)
+            if want:
+                t.want = want
+                conn.transfer = t
+                break
+            if not t.finish(self.handler.access_log) or self._stopping.is_set():
                 self._close(conn)
                 return
             try:
@@ -1829,13 +1917,12 @@ class IndexServer(object):
                 if req is None and KEEPALIVE_LINGER > 0 and self._work.empty():
                     req, consumed = self._linger(conn)
             except HeadError as exc:
-                self.handler.send(
+                t = self.handler.transfer(
                     conn,
                     Request("GET", "/", "HTTP/1.1", {}, "-"),
                     _closing(text_response(exc.status, str(exc))),
                 )
-                self._close(conn)
-                return
+                continue
             except (OSError, ValueError):
                 self._close(conn)
                 return
@@ -1845,7 +1932,7 @@ class IndexServer(object):
                     return
                 break
             del conn.buf[:consumed]
-        conn.sock.setblocking(False)
+            t = self.handler.handle(conn, req)
         self._returned.put(conn)
 
     def _linger(self, conn):
@@ -1869,7 +1956,7 @@ class IndexServer(object):
         except socket.timeout:
             pass
         finally:
-            sock.settimeout(self.timeout)
+            sock.setblocking(False)
         return None, 0
 
 
