@@ -226,6 +226,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "interrupted; the tree keeps every file completed so far and its previous indexes"
         )
         return 130
+    except Exception as exc:  # a bug, or input nobody foresaw: one line, never a traceback
+        import traceback
+
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        what = f"{exc.__class__.__name__}{': ' + text[:300] if text else ''}"
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
+            reporter.error(f"unexpected {what} (traceback above)")
+        else:
+            reporter.error(f"unexpected {what}; re-run with -v for details")
+        return 1
 
 
 if __name__ == "__main__":

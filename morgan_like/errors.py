@@ -80,3 +80,15 @@ class MetadataError(MorganLikeError):
 
 class ResolutionError(MorganLikeError):
     """No set of versions satisfies the requirements of one environment."""
+
+
+class LimitExceeded(UpstreamError):
+    """A body went past a size cap (or, ``timed_out``, its deadline); retrying would not help."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class BodyError(UpstreamError):
+    """A body broke off (truncated, timed out, reset) after its headers; a retry may work."""

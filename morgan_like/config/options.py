@@ -17,6 +17,12 @@ MIRROR_OPTIONS = {
     "workers": "int",
     # pip's --prefer-binary per project and env, on by default (Config.prefer_binary).
     "prefer-binary": "bool",
+    # What one upstream response may cost (index/limits.py): size caps in MiB, and a
+    # file's deadline, all attempts together: floor seconds + its size at min-rate KB/s.
+    "max-page-mib": "int",
+    "max-metadata-mib": "int",
+    "download-timeout-floor": "int",
+    "download-min-rate": "int",
 }
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

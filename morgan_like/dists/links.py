@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import unquote, urldefrag, urljoin
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from packaging.tags import Tag
 from packaging.utils import (
@@ -33,6 +33,11 @@ HTML_CONTENT_TYPE = "application/vnd.pypi.simple.v1+html"
 ACCEPT_HEADER = f"{JSON_CONTENT_TYPE}, {HTML_CONTENT_TYPE}; q=0.1, text/html; q=0.01"
 
 SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
+# Old distribution formats pip no longer installs: left out of pages without a word.
+LEGACY_SUFFIXES = (".egg", ".exe", ".msi", ".rpm", ".dmg", ".deb")
+URL_SCHEMES = ("http", "https")
+# A hostile page can list a million bad entries: name the first few, count the rest.
+MAX_PAGE_PROBLEMS = 5
 
 
 @dataclass(frozen=True)
@@ -99,15 +104,77 @@ class RemoteFile:
 
 @dataclass
 class ProjectPage:
-    """A project's file list, plus the serial upstream stamped on it (if any)."""
+    """A project's file list, plus the serial upstream stamped on it (if any).
+
+    ``problems``: one line per file entry left out as unsafe or malformed (the
+    Finder hands them to the reporter), so one bad entry never costs the page.
+    """
 
     name: NormalizedName
     files: list[RemoteFile] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
     last_serial: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def filename_problem(filename: str, project: str | None = None) -> str | None:
+    """Why ``filename`` cannot be a file of ours, or None.  It becomes a path in the tree
+    (packages/<project>/<filename>), so anything that could leave that directory, hide,
+    or not be a wheel or sdist of ``project`` is refused."""
+    if not filename:
+        return "empty filename"
+    if "/" in filename or "\\" in filename:
+        return "path separator in filename"
+    if filename.startswith("."):
+        return "filename starts with a dot"
+    if any(ord(c) < 32 or ord(c) == 127 for c in filename):
+        return "control character in filename"
+    probe = RemoteFile(filename=filename, url="")
+    if not (probe.is_wheel or probe.is_sdist):
+        return "not a wheel or sdist name"
+    if probe.is_wheel and probe.version is None:
+        return "not a valid wheel name"
+    if project and probe.project is not None and probe.project != canonicalize_name(project):
+        return f"a file of project {probe.project!r}"
+    return None
+
+
+class _Skips:
+    """Collects the page's left-out entries as at most MAX_PAGE_PROBLEMS + 1 lines."""
+
+    def __init__(self, page_url: str) -> None:
+        self.page_url = page_url
+        self.lines: list[str] = []
+        self.more = 0
+
+    def add(self, what: Any, reason: str) -> None:
+        if len(self.lines) >= MAX_PAGE_PROBLEMS:
+            self.more += 1
+            return
+        shown = repr(what) if len(repr(what)) <= 80 else repr(what)[:77] + "..."
+        self.lines.append(f"{self.page_url}: skipped file entry {shown}: {reason}")
+
+    def done(self) -> list[str]:
+        if self.more:
+            return [*self.lines, f"{self.page_url}: skipped {self.more} more file entries"]
+        return self.lines
+
+
+def _legacy(filename: Any) -> bool:
+    return isinstance(filename, str) and filename.lower().endswith(LEGACY_SUFFIXES)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else type(value).__name__
 
 
 def _yanked(value: Any) -> bool | str:
+    if not isinstance(value, (bool, str, type(None))):
+        raise ValueError(f"yanked is {_kind(value)}")
     if value is None or value is False:
         return False
     if value is True or value == "":
@@ -117,7 +184,8 @@ def _yanked(value: Any) -> bool | str:
 
 def _core_metadata(value: Any) -> bool | str | None:
     if isinstance(value, dict):
-        return value.get("sha256") or True
+        digest = value.get("sha256")
+        return digest if _is_sha256(digest) else True
     if value is True:
         return True
     return None
@@ -130,34 +198,101 @@ def _hash_from_fragment(url: str) -> tuple[str, str | None]:
     return bare, None
 
 
+def _is_sha256(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 64
+        and all(c in "0123456789abcdefABCDEF" for c in value)
+    )
+
+
+def _url(page_url: str, href: str) -> tuple[str, str | None]:
+    """The absolute URL (no fragment) and the fragment's sha256; ValueError if unusable."""
+    url, digest = _hash_from_fragment(urljoin(page_url, href))
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in URL_SCHEMES and scheme != urlsplit(page_url).scheme.lower():
+        raise ValueError(f"URL scheme of {url[:60]!r} is not http(s)")
+    if digest is not None and not _is_sha256(digest):
+        raise ValueError("malformed sha256 in the URL fragment")
+    return url, digest
+
+
+def _optional_str(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} is {_kind(value)}")
+    return value or None
+
+
+def _json_file(raw: Any, page_url: str, project: str) -> RemoteFile:
+    """One PEP 691 file entry; ValueError says why it is malformed or unsafe."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"entry is {_kind(raw)}, not an object")
+    filename, href = raw.get("filename"), raw.get("url")
+    if not isinstance(filename, str):
+        raise ValueError(f"filename is {_kind(filename)}")
+    problem = filename_problem(filename, project)
+    if problem:
+        raise ValueError(problem)
+    if not isinstance(href, str) or not href:
+        raise ValueError(f"url is {_kind(href)}")
+    url, frag_hash = _url(page_url, href)
+    hashes = raw.get("hashes")
+    if hashes is None:
+        hashes = {}
+    if not isinstance(hashes, dict):
+        raise ValueError(f"hashes is {_kind(hashes)}, not an object")
+    sha256 = hashes.get("sha256")
+    if sha256 is not None and not _is_sha256(sha256):
+        raise ValueError("malformed sha256")
+    size = raw.get("size")
+    return RemoteFile(
+        filename=filename,
+        url=url,
+        sha256=sha256 or frag_hash,
+        # Kept verbatim even when not a valid specifier: pip ignores such values.
+        requires_python=_optional_str(raw, "requires-python"),
+        yanked=_yanked(raw.get("yanked")),
+        core_metadata=_core_metadata(raw.get("core-metadata", raw.get("dist-info-metadata"))),
+        size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+        upload_time=_optional_str(raw, "upload-time"),
+    )
+
+
 def parse_json_page(name: str, data: bytes | str | dict, page_url: str) -> ProjectPage:
-    """Parse a PEP 691 project page; relative URLs resolve against ``page_url``."""
-    doc = json.loads(data) if isinstance(data, (bytes, str)) else data
-    files = []
-    for raw in doc.get("files", []):
-        url, frag_hash = _hash_from_fragment(urljoin(page_url, raw["url"]))
-        hashes = raw.get("hashes") or {}
-        metadata = raw.get("core-metadata", raw.get("dist-info-metadata"))
-        size = raw.get("size")
-        files.append(
-            RemoteFile(
-                filename=raw["filename"],
-                url=url,
-                sha256=hashes.get("sha256") or frag_hash,
-                requires_python=raw.get("requires-python") or None,
-                yanked=_yanked(raw.get("yanked")),
-                core_metadata=_core_metadata(metadata),
-                size=size if isinstance(size, int) else None,
-                upload_time=raw.get("upload-time") or None,
-            )
-        )
-    meta = doc.get("meta", {})
-    serial = meta.get("_last-serial")
+    """Parse a PEP 691 project page; relative URLs resolve against ``page_url``.
+
+    A malformed or unsafe file entry is left out with a line in ``problems``; a
+    document that is not a project page at all raises ValueError saying so.
+    """
+    try:
+        doc = json.loads(data) if isinstance(data, (bytes, str)) else data
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"the JSON document is {_kind(doc)}, not an object")
+    entries = doc.get("files", [])
+    if not isinstance(entries, list):
+        raise ValueError(f"'files' is {_kind(entries)}, not an array")
+    files, skips = [], _Skips(page_url)
+    for raw in entries:
+        if isinstance(raw, dict) and _legacy(raw.get("filename")):
+            continue
+        try:
+            files.append(_json_file(raw, page_url, name))
+        except ValueError as exc:
+            what = raw.get("filename") if isinstance(raw, dict) else raw
+            skips.add(what, str(exc))
+    meta = doc.get("meta")
+    serial = meta.get("_last-serial") if isinstance(meta, dict) else None
+    versions = doc.get("versions")
+    doc_name = doc.get("name")
     return ProjectPage(
-        name=canonicalize_name(doc.get("name") or name),
+        name=canonicalize_name(doc_name if isinstance(doc_name, str) and doc_name else name),
         files=files,
-        versions=list(doc.get("versions", [])),
-        last_serial=serial if isinstance(serial, int) else None,
+        versions=[v for v in versions if isinstance(v, str)] if isinstance(versions, list) else [],
+        last_serial=serial if isinstance(serial, int) and not isinstance(serial, bool) else None,
+        problems=skips.done(),
     )
 
 
@@ -198,14 +333,23 @@ def parse_html_page(name: str, text: str, page_url: str) -> ProjectPage:
     parser = _AnchorParser()
     parser.feed(text)
     base = urljoin(page_url, parser.base) if parser.base else page_url
-    files = []
+    files, skips = [], _Skips(page_url)
     for attrs, anchor_text in parser.anchors:
         href = attrs.get("href")
         if not href:
             continue
-        url, sha256 = _hash_from_fragment(urljoin(base, href))
-        filename = url.rsplit("/", 1)[-1] or anchor_text
-        filename = unquote(filename)
+        bare = urldefrag(urljoin(base, href))[0]
+        filename = unquote(bare.rsplit("/", 1)[-1] or anchor_text)
+        if _legacy(filename):
+            continue
+        problem = filename_problem(filename, name)
+        try:
+            if problem is not None:
+                raise ValueError(problem)
+            url, sha256 = _url(base, href)
+        except ValueError as exc:
+            skips.add(filename, str(exc))
+            continue
         yanked: bool | str = False
         if "data-yanked" in attrs:
             yanked = _yanked(attrs["data-yanked"] or True)
@@ -229,4 +373,9 @@ def parse_html_page(name: str, text: str, page_url: str) -> ProjectPage:
                 upload_time=attrs.get("data-upload-time") or None,
             )
         )
-    return ProjectPage(name=canonicalize_name(name), files=files, last_serial=parser.serial)
+    return ProjectPage(
+        name=canonicalize_name(name),
+        files=files,
+        last_serial=parser.serial,
+        problems=skips.done(),
+    )

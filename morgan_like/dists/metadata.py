@@ -9,6 +9,7 @@ byte-identical (served as PEP 658).  Remote reads (PEP 658, zip ranges) live in
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -19,10 +20,20 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from morgan_like.dists.archive import MAX_METADATA, read_zip_member
 from morgan_like.errors import MetadataError
 
 # What zipfile raises on broken, truncated or exotic (encrypted, unknown method) archives.
-ZIP_ERRORS = (zipfile.BadZipFile, EOFError, KeyError, OSError, NotImplementedError, RuntimeError)
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    EOFError,
+    KeyError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    zlib.error,
+)
 
 
 @dataclass
@@ -131,18 +142,19 @@ def dist_info_metadata_member(names: list[str], filename: str) -> str | None:
     return only
 
 
-def read_wheel_zip(zf: zipfile.ZipFile, filename: str) -> bytes:
+def read_wheel_zip(zf: zipfile.ZipFile, filename: str, limit: int = MAX_METADATA) -> bytes:
+    """The METADATA member's bytes; one that inflates past ``limit`` is refused, never read."""
     member = dist_info_metadata_member(zf.namelist(), filename)
     if member is None:
         raise MetadataError(f"{filename}: no single *.dist-info/METADATA in the wheel")
-    return zf.read(member)
+    return read_zip_member(zf, zf.getinfo(member), limit, filename)
 
 
-def wheel_metadata_bytes(path: Path) -> bytes:
+def wheel_metadata_bytes(path: Path, limit: int = MAX_METADATA) -> bytes:
     """The exact bytes of a local wheel's METADATA (served byte-identical as PEP 658)."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            return read_wheel_zip(zf, path.name)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            return read_wheel_zip(zf, path.name, limit)
+    except ZIP_ERRORS as exc:
         raise MetadataError(f"{path.name}: cannot read wheel: {exc}") from exc

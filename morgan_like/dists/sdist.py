@@ -11,10 +11,9 @@ else raises MetadataError: guessing would silently bundle the wrong things.
 from __future__ import annotations
 
 import sys
-import tarfile
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
@@ -22,6 +21,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from morgan_like.dists.archive import (
+    ARCHIVE_ERRORS,
+    MAX_METADATA,
+    clean_member_name,
+    iter_tar,
+    read_zip_member,
+)
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import (
     DistMetadata,
@@ -38,13 +44,15 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
 
 LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")  # pip's default without [build-system]
 STATIC_BACKENDS = ("poetry.core.masonry.api", "poetry.masonry.api", "flit_core.buildapi")
-_MAX_MEMBER = 16 * 1024 * 1024  # metadata files are small; refuse to inflate anything bigger
 _WANTED = ("PKG-INFO", "requires.txt", "pyproject.toml")
 
 
 @dataclass
-class _Sdist:
-    """The few members we need, keyed by path relative to the archive's top directory."""
+class SdistMembers:
+    """The few members we need, keyed by path relative to the archive's top directory.
+
+    Read once (``read_archive``), then asked both questions: ``static_metadata`` and
+    ``build_requires`` (dists/sdistread.py caches the answers for a run)."""
 
     filename: str
     files: dict[str, bytes] = field(default_factory=dict)
@@ -62,51 +70,45 @@ class _Sdist:
             ) from exc
 
 
-def _clean(name: str) -> str | None:
-    """A member path as a relative POSIX path, or None for absolute / ``..`` paths."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    parts = [p for p in path.parts if p not in ("", ".")]
-    if not parts or path.is_absolute() or ".." in parts:
-        return None
-    return "/".join(parts)
-
-
 def _wanted(path: str) -> bool:
     parts = path.split("/")
     return parts[-1] in _WANTED and len(parts) <= 4
 
 
-def _read_archive(path: Path) -> _Sdist:
-    """Read the member list and the few wanted files of a .tar.* or .zip sdist."""
+def read_archive(path: Path) -> SdistMembers:
+    """Read the member list and the few wanted files of a .tar.* or .zip sdist.
+
+    One pass, every read bounded (dists/archive.py): a wanted file over 16 MiB is
+    not read, and a tar that inflates past 1 GiB is refused as soon as its headers
+    say so.
+    """
     raw: dict[str, bytes] = {}
     names: list[str] = []
     try:
         if path.name.lower().endswith(".zip"):
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
-                    name = _clean(info.filename)
+                    name = clean_member_name(info.filename)
                     if name is None or info.is_dir():
                         continue
                     names.append(name)
-                    if _wanted(name) and info.file_size <= _MAX_MEMBER:
-                        raw[name] = zf.read(info)
+                    if _wanted(name) and info.file_size <= MAX_METADATA:
+                        raw[name] = read_zip_member(zf, info, MAX_METADATA, path.name)
         else:
-            with tarfile.open(path, "r|*") as tf:  # one streaming pass
-                for member in tf:
-                    name = _clean(member.name)
-                    if name is None or not member.isfile():
-                        continue  # links and devices are never read
+            with open(path, "rb") as f:
+                for member, read in iter_tar(f, path.name):  # links and devices never come
+                    name = clean_member_name(member.name)
+                    if name is None:
+                        continue
                     names.append(name)
-                    if _wanted(name) and member.size <= _MAX_MEMBER:
-                        extracted = tf.extractfile(member)
-                        if extracted is not None:
-                            raw[name] = extracted.read()
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+                    if _wanted(name) and member.size <= MAX_METADATA:
+                        raw[name] = read()
+    except ARCHIVE_ERRORS as exc:
         raise MetadataError(f"{path.name}: cannot read sdist: {exc}") from exc
     # Strip the single top-level directory ("name-1.0/") that sdists are built around.
     tops = {n.split("/", 1)[0] for n in names}
     prefix = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in names) else ""
-    sdist = _Sdist(path.name)
+    sdist = SdistMembers(path.name)
     sdist.names = {n[len(prefix) :] for n in names}
     sdist.files = {n[len(prefix) :]: data for n, data in raw.items()}
     return sdist
@@ -166,7 +168,7 @@ def parse_requires_txt(text: str, origin: str) -> tuple[list[Requirement], list[
     return reqs, extras, problems
 
 
-def _egg_info_dir(sdist: _Sdist, project: str | None) -> str | None:
+def _egg_info_dir(sdist: SdistMembers, project: str | None) -> str | None:
     """The setuptools egg-info directory (top level or one level down, e.g. src/)."""
     dirs = {n.rsplit("/", 1)[0] for n in sdist.names if "/" in n}
     found = sorted((d.count("/"), d) for d in dirs if d.endswith(".egg-info") and d.count("/") <= 1)
@@ -192,9 +194,12 @@ def _name_version(filename: str) -> tuple[str, str]:
 
 def sdist_metadata(path: Path) -> DistMetadata:
     """The static dependencies of a local sdist; MetadataError if none are static."""
-    path = Path(path)
-    sdist = _read_archive(path)
-    filename = path.name
+    return static_metadata(read_archive(Path(path)))
+
+
+def static_metadata(sdist: SdistMembers) -> DistMetadata:
+    """The static dependencies of a read sdist; MetadataError if none are static."""
+    filename = sdist.filename
     reasons: list[str] = []
     pkg_info = sdist.files.get("PKG-INFO")
     fields: dict[str, Any] = {}
@@ -306,8 +311,12 @@ def _from_project(
 
 def sdist_build_requires(path: Path) -> list[Requirement]:
     """What building this sdist needs: [build-system].requires, else pip's legacy default."""
-    path = Path(path)
-    sdist = _read_archive(path)
+    return build_requires(read_archive(Path(path)))
+
+
+def build_requires(sdist: SdistMembers) -> list[Requirement]:
+    """A read sdist's build requirements (MetadataError when pip would refuse to build it)."""
+    path = Path(sdist.filename)
     doc = sdist.toml()
     build_system = (doc or {}).get("build-system")
     if not isinstance(build_system, dict):

@@ -4,7 +4,9 @@ Each file streams to a temp name under the tree's hidden state directory while
 its sha256 is computed, and is renamed into place only when size and hash
 match what the index promised (and its bytes are on disk: fsync before the
 rename).  A file the tree state holds as verified, with the same hash, is
-skipped without re-hashing.
+skipped without re-hashing.  Every attempt at one file shares one deadline
+(index/limits.py: a floor plus the size at a minimum rate), so a drip-fed file
+is given up once, not once per retry.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from morgan_like.dists.links import RemoteFile
-from morgan_like.errors import DownloadError, UpstreamError
+from morgan_like.dists.sdistread import SdistReader
+from morgan_like.errors import DownloadError, LimitExceeded, UpstreamError
 from morgan_like.index.upstream import Upstream
 from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.state import TreeState
@@ -57,14 +60,19 @@ def fetch_verified(
     on_bytes: Callable[[int], None] | None = None,
     attempts: int = 3,
 ) -> tuple[int, str]:
-    """Stream ``file`` to ``dest`` via a temp name, verifying sha256; return (size, sha256)."""
+    """Stream ``file`` to ``dest`` via a temp name, verifying sha256; return (size, sha256).
+
+    A size cap, a Content-Length that disagrees with the index, or the deadline
+    ends the attempts at once: another try would cost the same and end the same.
+    """
     last_error = ""
+    deadline = upstream.limits.deadline(file.size)
     for _attempt in range(attempts):
         tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
         received = 0
         try:
             digest = hashlib.sha256()
-            body = upstream.iter_file(file.url, CHUNK)
+            body = upstream.iter_file(file.url, CHUNK, size=file.size, deadline=deadline)
             with contextlib.closing(body), open(tmp, "wb") as out:
                 for chunk in body:
                     out.write(chunk)
@@ -85,6 +93,9 @@ def fetch_verified(
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
             return received, actual
+        except LimitExceeded as exc:
+            last_error = str(exc)
+            break
         except (UpstreamError, OSError) as exc:
             last_error = str(exc) or exc.__class__.__name__
         finally:
@@ -104,6 +115,8 @@ class SdistCache:
 
     def __init__(self, upstream: Upstream, root: Path) -> None:
         self.upstream = upstream
+        # What each sdist says (metadata, build requirements), read once per run.
+        self.sdists = SdistReader()
         self.dir = root / STATE_DIR / "cache"
         self.tmp = _tmp_dir(root)
         self._lock = threading.Lock()

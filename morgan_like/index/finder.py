@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.dists.metadata import DistMetadata
-from morgan_like.dists.sdist import sdist_metadata
+from morgan_like.dists.sdistread import SdistReader
 from morgan_like.index.remote import wheel_metadata
 from morgan_like.index.upstream import Upstream
 
@@ -36,11 +36,17 @@ class Finder:
         workers: int = 32,
         lookahead: Callable[[ProjectPage], Iterable[RemoteFile]] | None = None,
         follow: Callable[[Requirement], bool] | None = None,
+        on_problem: Callable[[str], None] | None = None,
+        sdists: SdistReader | None = None,
     ) -> None:
         """``lookahead`` names the files of a fresh page whose metadata is likely wanted;
-        ``follow`` says which dependencies of fresh metadata to fetch pages for."""
+        ``follow`` says which dependencies of fresh metadata to fetch pages for;
+        ``on_problem`` hears, once per page, the entries a page had to leave out;
+        ``sdists`` reads each sdist once for the whole run (share it with the build step)."""
         self.upstream = upstream
         self._fetch_sdist = fetch_sdist
+        self._on_problem = on_problem
+        self.sdists = sdists or SdistReader()
         self._lookahead = lookahead
         self._follow = follow
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="finder")
@@ -68,6 +74,9 @@ class Finder:
 
     def _load_page(self, name: str) -> ProjectPage:
         page = self.upstream.project_page(name)
+        if self._on_problem is not None:
+            for problem in page.problems:
+                self._on_problem(problem)
         if self._lookahead is not None:
             for file in self._lookahead(page):
                 self.prefetch_metadata(file)
@@ -83,7 +92,7 @@ class Finder:
         if file.is_wheel:
             meta = wheel_metadata(self.upstream, file)
         else:
-            meta = sdist_metadata(self._fetch_sdist(file))
+            meta = self.sdists.metadata(self._fetch_sdist(file))
         if self._follow is not None:
             for req in meta.requires_dist:
                 if self._follow(req):

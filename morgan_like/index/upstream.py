@@ -11,10 +11,9 @@ import os
 import random
 import threading
 import time
-from collections.abc import Generator
-from email.message import Message
+from collections.abc import Generator, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from urllib.request import getproxies
 
 import requests
@@ -23,7 +22,16 @@ from requests.adapters import HTTPAdapter
 
 from morgan_like import __version__
 from morgan_like.dists.links import ACCEPT_HEADER, ProjectPage, parse_html_page, parse_json_page
-from morgan_like.errors import ProjectNotFound, RangeError, UpstreamError
+from morgan_like.errors import BodyError, LimitExceeded, ProjectNotFound, RangeError, UpstreamError
+from morgan_like.index.httputil import (
+    decode_text,
+    host_key,
+    media_type,
+    parse_content_range,
+    redact_url,
+    split_userinfo,
+)
+from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capped, wire_bytes
 from morgan_like.index.pipconfig import pip_config, pip_config_value
 
 USER_AGENT = f"morgan-like/{__version__}"
@@ -50,55 +58,6 @@ class UpstreamHTTPError(UpstreamError, requests.HTTPError):
         return str(self.args[0])
 
 
-# ------------------------------------------------------------------ helpers
-
-
-def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
-    """Strip ``user:pass@`` from a URL; return the clean URL and the credentials."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
-    return clean, (unquote(user), unquote(password))
-
-
-def _host_key(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.netloc.rpartition("@")[2]).lower()
-
-
-def redact_url(url: str) -> str:
-    """A URL safe to print: the password is replaced by ``****``."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return urlunsplit(
-        (parts.scheme, f"{user}:****@{hostport}", parts.path, parts.query, parts.fragment)
-    )
-
-
-def _media_type(content_type: str) -> tuple[str, str | None]:
-    msg = Message()
-    msg["content-type"] = content_type or "application/octet-stream"
-    return msg.get_content_type(), msg.get_param("charset")  # type: ignore[return-value]
-
-
-def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
-    """``bytes a-b/total`` → (a, b, total or None)."""
-    if not value or not value.startswith("bytes "):
-        return None
-    span, _, total = value[6:].partition("/")
-    first, _, last = span.partition("-")
-    try:
-        return int(first), int(last), (int(total) if total.strip() not in ("", "*") else None)
-    except ValueError:
-        return None
-
-
 # ------------------------------------------------------------------ client
 
 
@@ -114,15 +73,19 @@ class Upstream:
         backoff: float = 0.25,
         pool_size: int = 32,
         cert: str | None = None,
+        limits: Limits | None = None,
+        options: Mapping[str, str] | None = None,
     ) -> None:
-        clean, creds = _split_userinfo(index_url)
+        """``limits`` (or ``options``, the [mirror] section they are read from) bound bodies."""
+        clean, creds = split_userinfo(index_url)
+        self.limits = limits or Limits.from_options(options or {})
         self.index_url = clean if clean.endswith("/") else clean + "/"
         self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = backoff
         self._auth: dict[tuple[str, str], tuple[str, str]] = {}
         if creds:
-            self._auth[_host_key(clean)] = creds
+            self._auth[host_key(clean)] = creds
         self._lock = threading.Lock()
         self._bytes = 0
         self.verify: str | bool = (
@@ -143,6 +106,8 @@ class Upstream:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = USER_AGENT
+        # Only encodings limits.py inflates itself, piece by bounded piece.
+        session.headers["Accept-Encoding"] = "gzip, deflate"
         # requests re-reads proxy variables and ~/.netrc on every request when trust_env
         # is on, a real cost over thousands of requests; we read them once per host instead.
         session.trust_env = False
@@ -172,7 +137,7 @@ class Upstream:
             nonlocal counted
             if not counted:
                 counted = True
-                self._count(_wire_bytes(response))
+                self._count(wire_bytes(response))
             original_close()
 
         response.close = close  # type: ignore[method-assign]
@@ -186,7 +151,7 @@ class Upstream:
 
     def _host_settings(self, url: str) -> tuple[dict | None, tuple[str, str] | None]:
         """Proxies and credentials for a host, from pip's config, the environment and netrc."""
-        key = _host_key(url)
+        key = host_key(url)
         cached = self._per_host.get(key)
         if cached is None:
             proxies = self.proxies
@@ -208,25 +173,39 @@ class Upstream:
         return self.verify
 
     def get(
-        self, url: str, *, headers: dict | None = None, stream: bool = False
+        self,
+        url: str,
+        *,
+        headers: dict | None = None,
+        stream: bool = False,
+        limit: int | None = None,
+        deadline: Deadline | None = None,
     ) -> requests.Response:
         """GET with retries on connection errors, timeouts, 5xx and 429.
 
         Other error statuses raise UpstreamHTTPError (also a requests.HTTPError).
-        A streamed response's bytes are counted when it is closed.
+        A streamed response's bytes are counted when it is closed.  Otherwise the
+        decoded body is read here, at most ``limit`` bytes (default: the page cap),
+        and every attempt shares one ``deadline`` (default: the floor plus what
+        arrived at the minimum rate); past either, LimitExceeded, never retried.
         """
         hdrs = dict(headers or {})
         if stream and not any(k.lower() == "accept-encoding" for k in hdrs):
             hdrs.update(IDENTITY)
         shown = redact_url(url)
+        if deadline is None:
+            deadline = self.limits.deadline()
         attempts = self.retries + 1
         for attempt in range(1, attempts + 1):
+            deadline.check(shown)
+            # No single socket read may wait past the deadline either.
+            read_timeout = max(0.05, min(self.timeout, deadline.remaining()))
             try:
                 response = self.session.get(
                     url,
                     headers=hdrs,
                     stream=True,
-                    timeout=self.timeout,
+                    timeout=(self.timeout, read_timeout),
                     auth=self._auth_for(url),
                     verify=self._verify_for(url),
                     proxies=self._host_settings(url)[0],
@@ -252,18 +231,30 @@ class Upstream:
                 self._watch(response)
                 return response
             try:
-                _ = response.content
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                self._count(_wire_bytes(response))
+                body = read_capped(response, shown, limit or self.limits.page_bytes, deadline)
+            except BodyError as exc:
+                self._done(response)
                 self._give_up_or_wait(exc, shown, attempt, attempts)
                 continue
-            self._count(_wire_bytes(response))
+            except LimitExceeded:
+                self._done(response)
+                raise
+            # What requests' .content would hold, read within our bounds instead.
+            response._content = body
+            response._content_consumed = True  # type: ignore[attr-defined]
+            self._done(response)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _done(self, response: requests.Response) -> None:
+        self._count(wire_bytes(response))
+        response.close()
 
     def _give_up_or_wait(self, exc: Exception, shown: str, attempt: int, attempts: int) -> None:
         """After a transport failure: raise on the last attempt, else back off."""
         if attempt == attempts:
+            if isinstance(exc, BodyError):
+                raise BodyError(f"{exc} (gave up after {attempts} attempts)") from None
             raise UpstreamError(
                 f"GET {shown}: {_describe(exc)} (gave up after {attempts} attempts)"
             ) from exc
@@ -275,21 +266,30 @@ class Upstream:
             delay = max(delay, min(float(retry_after), _RETRY_AFTER_CAP))
         time.sleep(delay)
 
-    def iter_file(self, url: str, chunk_size: int) -> Generator[bytes, None, None]:
-        """A file's bytes as stored, in chunks; a transport failure mid-body is an UpstreamError.
+    def iter_file(
+        self,
+        url: str,
+        chunk_size: int,
+        *,
+        size: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> Generator[bytes, None, None]:
+        """A file's bytes as stored (never decoded), in chunks of what has arrived.
 
-        Callers outside this package never see a requests exception (the tree and the
-        downloader do not import requests).
+        ``size`` is what the index says: a Content-Length that disagrees, or a body
+        that grows past it, is refused at once (LimitExceeded); a short body is a
+        BodyError ("truncated: got N of M bytes").  ``deadline`` may be shared by
+        the caller's retries.  Callers outside this package never see a requests
+        exception (the tree and the downloader do not import requests).
         """
-        with self.get(url, stream=True) as response:
-            try:
-                yield from response.iter_content(chunk_size)
-            except requests.RequestException as exc:
-                raise UpstreamError(f"GET {redact_url(url)}: {_describe(exc)}") from exc
+        shown = redact_url(url)
+        deadline = deadline or self.limits.deadline(size)
+        with self.get(url, stream=True, deadline=deadline) as response:
+            yield from iter_file_body(response, shown, size, deadline, chunk_size)
 
-    def fetch_bytes(self, url: str) -> bytes:
-        """A whole file, as stored (no content decoding)."""
-        return self.get(url, headers=IDENTITY).content
+    def fetch_bytes(self, url: str, *, limit: int | None = None) -> bytes:
+        """A whole small file (``.metadata``: at most ``limit``, default the metadata cap)."""
+        return self.get(url, headers=IDENTITY, limit=limit or self.limits.metadata_bytes).content
 
     def fetch_range(
         self, url: str, start: int | None, end: int | None
@@ -306,10 +306,23 @@ class Upstream:
             spec = f"bytes=-{end}"
         else:
             spec = f"bytes={start}-{'' if end is None else end}"
-        response = self.get(url, headers={"Range": spec, **IDENTITY})
+        wanted = end if start is None else (None if end is None else end - start + 1)
+        try:
+            # A server that ignores Range sends the whole file: only a small one is kept.
+            response = self.get(
+                url,
+                headers={"Range": spec, **IDENTITY},
+                limit=max(wanted or 0, self.limits.metadata_bytes),
+            )
+        except LimitExceeded as exc:
+            if exc.timed_out:
+                raise
+            raise RangeError(
+                f"GET {redact_url(url)}: asked for {spec}, got a larger answer (Range ignored?)"
+            ) from None
         body = response.content
         if response.status_code == 206:
-            parsed = _parse_content_range(response.headers.get("Content-Range"))
+            parsed = parse_content_range(response.headers.get("Content-Range"))
             if parsed is None:
                 raise RangeError(f"GET {redact_url(url)}: 206 without a usable Content-Range")
             first, last, total = parsed
@@ -331,7 +344,7 @@ class Upstream:
                 raise ProjectNotFound(name, redact_url(self.index_url)) from None
             raise
         page_url = response.url
-        media, charset = _media_type(response.headers.get("Content-Type", ""))
+        media, charset = media_type(response.headers.get("Content-Type", ""))
         body = response.content
         is_json = media.endswith("+json") or media == "application/json"
         if not is_json and "html" not in media:
@@ -340,7 +353,7 @@ class Upstream:
             if is_json:
                 page = parse_json_page(name, body, page_url)
             else:
-                text = body.decode(charset or "utf-8", errors="replace")
+                text = decode_text(body, charset)
                 page = parse_html_page(name, text, page_url)
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamError(f"GET {redact_url(url)}: unreadable project page: {exc}") from exc
@@ -358,19 +371,6 @@ class Upstream:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _wire_bytes(response: requests.Response) -> int:
-    """Body bytes read off the wire (compressed size if the body was encoded)."""
-    raw = response.raw
-    tell = getattr(raw, "tell", None)
-    if tell is not None:
-        try:
-            return int(tell())
-        except (OSError, ValueError, TypeError):
-            pass
-    # requests sets the private _content_consumed once the body has been read.
-    return len(response.content) if getattr(response, "_content_consumed", False) else 0
 
 
 def _describe(exc: Exception) -> str:

@@ -280,7 +280,7 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
         f"Resolving {len(config.requirements)} requirements for {len(config.environments)} envs from {index_url}"
     )
     root.mkdir(parents=True, exist_ok=True)
-    upstream = Upstream(index_url)
+    upstream = Upstream(index_url, options=mirror_opts)
     cache = SdistCache(upstream, root)
     envs = config.environments
     finder = Finder(
@@ -289,6 +289,8 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
         workers=max(workers, 16),
         lookahead=lambda page: likely_metadata_files(page.files, envs, ropts.file_filter),
         follow=lambda req: any(env.evaluate(req.marker) for env in envs),
+        on_problem=reporter.warn,
+        sdists=cache.sdists,
     )
     plan = Plan(env_names=[e.name for e in config.environments])
     top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}

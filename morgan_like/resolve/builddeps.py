@@ -15,7 +15,6 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from morgan_like.dists.sdist import sdist_build_requires
 from morgan_like.errors import MorganLikeError
 from morgan_like.fetch.download import SdistCache
 from morgan_like.index.finder import Finder
@@ -26,12 +25,16 @@ from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_
 def _read_build_requires(
     entries: list[PlannedFile], cache: SdistCache, root: Path, problems: list[str]
 ) -> dict[str, list[Requirement]]:
-    """Fetch (once, into the cache) and read every sdist's build requirements in parallel."""
+    """Fetch (once, into the cache) and read every sdist's build requirements in parallel.
+
+    The cache's reader answers from the pass that read the sdist's metadata during
+    resolution, so no archive is read twice.
+    """
 
     def read(entry: PlannedFile) -> tuple[str, list[Requirement]]:
         try:
             path = cache.get(entry.file, existing=root / entry.relpath)
-            return entry.relpath, sdist_build_requires(path)
+            return entry.relpath, cache.sdists.build_requires(path)
         except (MorganLikeError, OSError, ValueError) as exc:
             problems.append(f"cannot read the build requirements of {entry.file.filename}: {exc}")
             return entry.relpath, []

@@ -1,0 +1,101 @@
+"""Each sdist read once per run, for everything we take from it.
+
+Resolution wants an sdist's static metadata, the build step its build
+requirements.  Both come from the same few members, so the archive is read in
+one pass (``read_sdist``) and the answers kept (``SdistReader``): a large or
+hostile sdist costs one bounded pass, not one per question.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from morgan_like.dists.metadata import DistMetadata
+from morgan_like.dists.sdist import build_requires, read_archive, static_metadata
+from morgan_like.errors import MetadataError
+
+
+@dataclass(frozen=True)
+class SdistFacts:
+    """What one sdist told us; an error message stands in for an answer it could not give."""
+
+    filename: str
+    metadata: DistMetadata | None = None
+    metadata_error: str | None = None
+    build_requires: tuple[Requirement, ...] | None = None
+    build_error: str | None = None
+
+    def static_metadata(self) -> DistMetadata:
+        if self.metadata is None:
+            raise MetadataError(self.metadata_error or f"{self.filename}: no metadata")
+        return self.metadata
+
+    def requirements_for_build(self) -> list[Requirement]:
+        if self.build_requires is None:
+            raise MetadataError(self.build_error or f"{self.filename}: no build requirements")
+        return list(self.build_requires)
+
+
+def read_sdist(path: Path) -> SdistFacts:
+    """Both answers from one read of the archive."""
+    path = Path(path)
+    try:
+        sdist = read_archive(path)
+    except MetadataError as exc:
+        return SdistFacts(path.name, metadata_error=str(exc), build_error=str(exc))
+    meta: DistMetadata | None = None
+    reqs: tuple[Requirement, ...] | None = None
+    meta_error = build_error = None
+    try:
+        meta = static_metadata(sdist)
+    except MetadataError as exc:
+        meta_error = str(exc)
+    try:
+        reqs = tuple(build_requires(sdist))
+    except MetadataError as exc:
+        build_error = str(exc)
+    return SdistFacts(path.name, meta, meta_error, reqs, build_error)
+
+
+class SdistReader:
+    """A run's sdist answers, keyed by the file's identity (device, inode, size, mtime).
+
+    The identity survives the rename that moves a cached sdist into the tree, so
+    the build step finds what resolution read.  Thread-safe: concurrent askers
+    of the same sdist wait for one read.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._facts: dict[tuple[int, int, int, int], Future[SdistFacts]] = {}
+        self.reads = 0  # archives actually read (tests and benchmarks check it)
+
+    def facts(self, path: Path) -> SdistFacts:
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            future = self._facts.get(key)
+            owner = future is None
+            if future is None:
+                future = self._facts[key] = Future()
+                self.reads += 1
+        if owner:
+            try:
+                future.set_result(read_sdist(path))
+            except BaseException as exc:
+                with self._lock:
+                    del self._facts[key]  # an unexpected failure is not remembered
+                future.set_exception(exc)
+        return future.result()
+
+    def metadata(self, path: Path) -> DistMetadata:
+        return self.facts(path).static_metadata()
+
+    def build_requires(self, path: Path) -> list[Requirement]:
+        return self.facts(path).requirements_for_build()
