@@ -7,6 +7,7 @@ the command, so existing scripts and muscle memory keep working.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -106,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--diff-append-epoch", action="store_true", help="append -<epoch> to the diff-file name"
     )
     run.add_argument("--prune", action="store_true", help="remove files no longer in the plan")
+    run.add_argument(
+        "--wait-lock",
+        nargs="?",
+        type=float,
+        const=math.inf,
+        default=None,
+        metavar="SECONDS",
+        help="when another run is writing the tree, wait for it (at most SECONDS, default: "
+        "as long as it takes) instead of stopping at once (mirror, copy_server)",
+    )
     srv = parser.add_argument_group("serve")
     srv.add_argument("-H", "--host", default="0.0.0.0", help="host to listen on (default: 0.0.0.0)")
     srv.add_argument(
@@ -144,6 +155,7 @@ def _mirror(args: argparse.Namespace, reporter: Reporter) -> int:
         diff_append_epoch=args.diff_append_epoch,
         prune=args.prune,
         skip_server_copy=args.skip_server_copy,
+        wait_lock=args.wait_lock,
     )
     return run_mirror(options, reporter)
 
@@ -172,12 +184,14 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes import serve
+    from morgan_like.tree.lock import TreeLock
     from morgan_like.tree.state import TreeState
     from morgan_like.tree.writer import TreeWriter
 
     root = Path(args.index_path)
     root.mkdir(parents=True, exist_ok=True)
-    with TreeState(root) as state:
+    lock = TreeLock(root, "copy_server", wait=args.wait_lock, on_wait=reporter.info)
+    with lock, TreeState(root) as state:
         writer = TreeWriter(root, state, on_problem=reporter.warn)
         changed = writer.write_file("server.py", serve.server_source().read_bytes())
         writer.write_manifest()

@@ -82,6 +82,10 @@ class ResolutionError(MorganLikeError):
     """No set of versions satisfies the requirements of one environment."""
 
 
+class TreeLockedError(MorganLikeError):
+    """Another run holds the tree's lock: one writing run per tree at a time."""
+
+
 class LimitExceeded(UpstreamError):
     """A body went past a size cap (or, ``timed_out``, its deadline); retrying would not help."""
 

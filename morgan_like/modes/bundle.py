@@ -5,11 +5,15 @@ downloading as soon as that env has resolved; if another env then fails, the
 files this run added are taken back, so the tree stays as it was.  The indexes
 are written last and list only files that are in place; a failed file is
 reported by name and makes the run exit non-zero without hiding the rest.
+
+A run holds the tree lock (``tree.lock``) from start to end, sweeps the scratch
+folder a killed run may have left, and sweeps it again when done.  A dry run
+writes nothing to the tree: no lock, and its scratch lives in a private folder.
 """
 
 from __future__ import annotations
 
-import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -23,13 +27,7 @@ from morgan_like.config.ini import Config, load_config
 from morgan_like.config.options import parse_bool
 from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import MorganLikeError, ResolutionError
-from morgan_like.fetch.download import (
-    DEFAULT_WORKERS,
-    SCRATCH_DIRS,
-    Downloader,
-    DownloadResult,
-    SdistCache,
-)
+from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.upstream import Upstream
@@ -45,7 +43,9 @@ from morgan_like.resolve.candidates import (
 from morgan_like.resolve.plan import Plan, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
 from morgan_like.targets.environments import Environment
-from morgan_like.tree.layout import STATE_DIR, package_relpath
+from morgan_like.tree.files import sweep_scratch
+from morgan_like.tree.layout import package_relpath
+from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.publish import DiffRequest, publish
 from morgan_like.tree.state import TreeState
 from morgan_like.tree.writer import TreeWriter
@@ -66,6 +66,7 @@ class MirrorOptions:
     diff_append_epoch: bool = False
     prune: bool = False
     skip_server_copy: bool = False
+    wait_lock: float | None = None  # seconds to wait for another run's tree lock (None: refuse)
 
 
 def _roots(config: Config) -> dict[str, str]:
@@ -214,21 +215,31 @@ def _await_downloads(
         return downloader.results()
 
 
-def _write_projects(plan: Plan, options: MirrorOptions, writer: TreeWriter) -> None:
+def _write_projects(
+    plan: Plan, options: MirrorOptions, writer: TreeWriter, failed: set[str], reporter: Reporter
+) -> None:
     """Each planned project's page; with ``--prune`` each page lists exactly the plan, and
-    projects the plan no longer has are removed (their pages before their files)."""
+    the projects the plan no longer has leave the tree (the writer deletes nothing before
+    publish, where they leave the root pages before losing their pages and files).
+
+    A project with a failed download keeps what its page listed next to what arrived,
+    even with ``--prune``: a failed download never makes a project (or a version) vanish.
+    """
     planned = plan.by_project()
-    if options.prune:
-        for project in writer.existing_projects():
-            if project not in planned:
-                writer.remove_project(project)
     for project, files in sorted(planned.items()):
-        if options.prune:
+        incomplete = any(package_relpath(project, f.filename) in failed for f in files)
+        if options.prune and not incomplete:
             writer.write_project(project, files, replace=True)
             continue
+        if options.prune:
+            reporter.warn(f"{project}: downloads failed, so its previous files stay (no prune)")
         merged = {f.filename: f for f in writer.existing_files(project)}
         merged.update({f.filename: f for f in files})
         writer.write_project(project, list(merged.values()))
+    if options.prune:
+        for name in writer.existing_projects():
+            if name not in planned:
+                writer.remove_project(name)
 
 
 def _summary(
@@ -260,10 +271,28 @@ def _summary(
 
 
 def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
-    """Build or update the bundle; return the process exit code."""
-    started = time.monotonic()
+    """Build or update the bundle; return the process exit code.
+
+    Raises TreeLockedError when another run holds the tree (see ``wait_lock``).
+    """
     root = options.index_path
     config = load_config(options.config_path or root / "morgan.ini")
+    if options.dry_run:
+        with tempfile.TemporaryDirectory(prefix="morgan-like-dry-run-") as scratch:
+            return _run(options, config, reporter, Path(scratch))
+    root.mkdir(parents=True, exist_ok=True)
+    with TreeLock(root, "mirror", wait=options.wait_lock, on_wait=reporter.info):
+        sweep_scratch(root)  # what a killed run left: temp files, cached sdists
+        try:
+            return _run(options, config, reporter, root)
+        finally:
+            sweep_scratch(root)
+
+
+def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Path) -> int:
+    """The mirror itself; ``scratch``: the tree (locked), or a dry run's private folder."""
+    started = time.monotonic()
+    root = options.index_path
     mirror_opts = config.options
     index_url = options.index_url or config.index_url or configured_index_url()
     regex = options.package_type_regex or mirror_opts.get("package-type-regex")
@@ -279,9 +308,8 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
     reporter.info(
         f"Resolving {len(config.requirements)} requirements for {len(config.environments)} envs from {index_url}"
     )
-    root.mkdir(parents=True, exist_ok=True)
     upstream = Upstream(index_url, options=mirror_opts)
-    cache = SdistCache(upstream, root)
+    cache = SdistCache(upstream, scratch)
     envs = config.environments
     finder = Finder(
         upstream,
@@ -294,11 +322,11 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
     )
     plan = Plan(env_names=[e.name for e in config.environments])
     top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
-    state = TreeState(root)
-    if state.load_problem:
+    state = None if options.dry_run else TreeState(root)
+    if state is not None and state.load_problem:
         reporter.warn(state.load_problem)
     downloader = None
-    if not options.dry_run:
+    if state is not None:
         downloader = Downloader(
             upstream, root, state, cache=cache, workers=workers, on_done=_download_log(reporter)
         )
@@ -323,7 +351,7 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
         resolutions = [results[0] for results in per_env]
         if options.mirror_all_versions:
             _all_versions(config, resolutions, finder, ropts, plan, reporter)
-        if downloader is None:
+        if downloader is None or state is None:
             skipped_builds = add_build_requirements(
                 plan, resolutions, finder, ropts, cache, root, fetch_sdists=False
             )
@@ -342,7 +370,7 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
         reporter.detail(f"build requirements in place at {time.monotonic() - started:.2f}s")
         _report_problems(plan, reporter)
         writer = TreeWriter(root, state, on_problem=reporter.warn)
-        _write_projects(plan, options, writer)
+        _write_projects(plan, options, writer, {r.relpath for r in results if not r.ok}, reporter)
         done = publish(
             writer,
             server=None if options.skip_server_copy else serve.server_source().read_bytes(),
@@ -361,9 +389,8 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
             downloader.close()
         finder.close()
         upstream.close()
-        state.close()
-        for scratch in SCRATCH_DIRS:  # temp downloads and the sdist cache; state.db stays
-            shutil.rmtree(root / STATE_DIR / scratch, ignore_errors=True)
+        if state is not None:
+            state.close()
 
 
 def _report_problems(plan: Plan, reporter: Reporter) -> None:

@@ -1,19 +1,31 @@
-"""File primitives of the tree: atomic replacement and chunked hashing.
+"""File primitives of the tree: atomic replacement, chunked hashing, the scratch sweep.
 
 Readers (pip over file://, server.py, rsync) must see a file's old bytes or its
 new bytes, never half; and a large wheel must never sit in memory to be hashed.
+The temp files of the tree's atomic writes live in the tree's scratch folder
+(``.morgan-like/tmp``, same filesystem, so the rename stays atomic), never next to
+their target: what a killed run leaves behind is then found without listing the
+tree, and swept by the next run under the tree lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
+from morgan_like.tree import crashpoints
+from morgan_like.tree.layout import SCRATCH_DIRS, STATE_DIR, TMP_DIR
+
 _CHUNK = 1 << 20
 TEMP_SUFFIX = ".tmp"
+# What atomic_write_bytes of older versions left next to a target: ".NAME.xxxxxxxx.tmp".
+_LEGACY_TEMP = re.compile(r"\..+\.[A-Za-z0-9_]{6,}\.tmp")
 
 
 def sha256_file(path: Path) -> tuple[int, str]:
@@ -27,13 +39,23 @@ def sha256_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = False) -> None:
-    """Write via a hidden temp file in the same directory, then os.replace.
+def atomic_write_bytes(
+    path: Path, data: bytes, *, durable: bool = False, tmp_dir: Path | None = None
+) -> None:
+    """Write via a temp file, then os.replace: readers see the old bytes or the new.
 
-    ``durable`` adds an fsync before the rename, for files that others vouch for.
+    The temp file goes to ``tmp_dir`` (the tree's scratch folder, see
+    :func:`scratch_dir`) or, without one, next to ``path`` (files outside a tree,
+    such as the diff-file).  If ``tmp_dir`` turns out to be on another filesystem,
+    the write falls back to the target's directory.  ``durable`` adds an fsync
+    before the rename, for files that others vouch for.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    if tmp_dir is not None:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=tmp_dir or path.parent
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -41,8 +63,63 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = False) -> Non
                 fh.flush()
                 os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        crashpoints.step()  # a kill here leaves the temp file: swept by the next run
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV or tmp_dir is None:
+                raise
+            os.unlink(tmp)
+            atomic_write_bytes(path, data, durable=durable)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def scratch_dir(root: Path) -> Path:
+    """The tree's folder for temp files (atomic writes, downloads in flight)."""
+    return Path(root) / TMP_DIR
+
+
+def sweep_scratch(root: Path) -> None:
+    """Empty the tree's scratch folders (temp files, the sdist cache).
+
+    Only safe under the tree lock (see :mod:`morgan_like.tree.lock`): another run's
+    temp files live there too.  Called at the start of a run, for what a killed run
+    left, and at its end.  Costs nothing in proportion to the tree: it never lists
+    ``simple/`` or ``packages/``.
+    """
+    for name in SCRATCH_DIRS:
+        shutil.rmtree(Path(root) / STATE_DIR / name, ignore_errors=True)
+
+
+def is_legacy_temp(name: str) -> bool:
+    """A temp file that an older version's atomic write left next to its target."""
+    return bool(_LEGACY_TEMP.fullmatch(name))
+
+
+def files_under(
+    root: Path, base: Path, include_hidden: bool = False, temps: bool = False
+) -> list[str]:
+    """Paths relative to ``root`` of the files below ``base``, sorted; hidden ones
+    optionally (``temps``: of those, only the temp files older versions left)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        if not include_hidden:
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if include_hidden or not name.startswith(".") or (temps and is_legacy_temp(name)):
+                found.append(Path(dirpath, name).relative_to(root).as_posix())
+    return sorted(found)
+
+
+def drop_empty_dirs(base: Path, including_base: bool) -> None:
+    """Remove the empty folders below ``base`` (and ``base`` itself, optionally)."""
+    if not base.is_dir():
+        return
+    for dirpath, _dirnames, _filenames in os.walk(base, topdown=False):
+        if Path(dirpath) == base and not including_base:
+            continue
+        with contextlib.suppress(OSError):
+            os.rmdir(dirpath)

@@ -11,6 +11,11 @@ from packaging.utils import canonicalize_name
 PACKAGES_DIR = "packages"
 SIMPLE_DIR = "simple"
 STATE_DIR = ".morgan-like"  # hidden working state: never served, never travels
+# Scratch of one run under STATE_DIR: temp files of atomic writes and downloads, and the
+# sdists read for metadata.  Emptied at the start and end of every run, under the lock.
+SCRATCH_DIRS = ("tmp", "cache")
+TMP_DIR = f"{STATE_DIR}/tmp"
+LOCK_NAME = f"{STATE_DIR}/lock"
 METADATA_SUFFIX = ".metadata"
 MANIFEST_NAME = "manifest.json"
 ROOT_HTML = f"{SIMPLE_DIR}/index.html"

@@ -2,10 +2,17 @@
 
 Every mode (bundle today; full mirror and import next) writes its projects
 through the TreeWriter, then calls :func:`publish`.  The order is the tree's
-crash-safety argument: the root pages follow the project pages they link, the
-manifest follows every top-level file it vouches for, and the tree state is
-committed only once all of it is on disk.  The diff-file comes last and names
-exactly what this session changed.
+crash-safety argument, so that a kill at any moment leaves every root link with
+its page and every page link with its file:
+
+1. the root pages, after the project pages they link and without the projects
+   leaving the tree (whose pages and files are all still there);
+2. a commit of the tree state, whose projects now say what the root pages list;
+3. the removals the writer queued: a leaving project's pages, then its files; the
+   files replaced pages no longer list;
+4. ``server.py``, the config, then the manifest that vouches for them;
+5. the final commit of the tree state, then the diff-file naming exactly what this
+   session changed.
 """
 
 from __future__ import annotations
@@ -45,12 +52,15 @@ def publish(
     config: bytes | None = None,
     diff: DiffRequest | None = None,
 ) -> Published:
-    """Finish a run: root pages, ``server.py``, the config, manifest.json, state, diff-file.
+    """Finish a run: root pages, removals, ``server.py``, the config, manifest.json, state,
+    diff-file (in this order; see the module docstring).
 
     ``server``/``config`` are the bytes to place (None leaves what is there); the
     caller reads them, so the tree never needs to know where the package lives.
     """
     writer.write_root()
+    writer.state.commit()
+    writer.apply_removals()
     if server is not None:
         writer.write_file(SERVER_NAME, server)
     if config is not None:

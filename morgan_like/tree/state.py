@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from morgan_like.tree import crashpoints
 from morgan_like.tree.files import sha256_file
 from morgan_like.tree.layout import (
     MANIFEST_NAME,
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS files (
     relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, sha256 TEXT NOT NULL, mtime_ns INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, serial INTEGER) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leaving (name TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
 
@@ -106,6 +108,7 @@ class TreeState:
                 self.load_problem = f"{STATE_DIR}/{STATE_NAME} has another format; rebuilt it"
             db.execute("DELETE FROM files")
             db.execute("DELETE FROM projects")
+            db.execute("DELETE FROM leaving")
             self._rebuild(db)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STATE_FORMAT,))
             db.commit()
@@ -188,6 +191,7 @@ class TreeState:
             )
             if (old is None and new) or (old is not None and tuple(old) != (size, sha256)):
                 self._touched.add(key)
+        crashpoints.step()  # a download or a write just landed
 
     def record_file(self, relpath: str, *, new: bool = False) -> FileRecord:
         """Hash the file on disk and record it (``new``: this run placed it; see record)."""
@@ -204,6 +208,22 @@ class TreeState:
             if gone:
                 self._touched.add(key)
         return gone
+
+    def relpaths_under(self, folder: str) -> list[str]:
+        """Recorded files below a tree folder (``packages/<project>``), sorted.
+
+        One range scan of the primary key: what a prune must forget even when the
+        file is already gone from disk (a killed run unlinked it after the state's
+        last commit), so no row outlives its file.
+        """
+        prefix = normalize_relpath(folder) + "/"
+        upper = prefix[:-1] + chr(ord("/") + 1)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT relpath FROM files WHERE relpath >= ? AND relpath < ? ORDER BY relpath",
+                (prefix, upper),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def is_changed(self, relpath: str) -> bool:
         """Whether this run recorded new content for (or forgot) ``relpath``."""
@@ -235,16 +255,31 @@ class TreeState:
     def set_project(self, name: str, serial: int | None) -> None:
         """A project now has a page; the root pages change only if it is new or its serial moved."""
         known, old = self.project(name)
-        if known and old == serial:
-            return
         with self._lock:
+            if self._db.execute("SELECT 1 FROM leaving WHERE name = ?", (name,)).fetchone():
+                self._db.execute("DELETE FROM leaving WHERE name = ?", (name,))  # it came back
+            if known and old == serial:
+                return
             self._db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?)", (name, serial))
             self.projects_changed = True
 
     def drop_project(self, name: str) -> None:
+        """A project leaves the root pages; it stays in ``leaving()`` until its pages and
+        files are gone (see forget_leaving), so a run killed half-way through deleting
+        them has the next run finish the job, whatever that run is asked to do."""
         with self._lock:
             if self._db.execute("DELETE FROM projects WHERE name = ?", (name,)).rowcount:
                 self.projects_changed = True
+            self._db.execute("INSERT OR REPLACE INTO leaving VALUES (?)", (name,))
+
+    def leaving(self) -> list[str]:
+        """Projects out of the root pages whose pages or files may still be on disk."""
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT name FROM leaving ORDER BY name")]
+
+    def forget_leaving(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM leaving WHERE name = ?", (name,))
 
     def projects(self) -> list[tuple[str, int | None]]:
         """Every project with a page, sorted by name, with its serial (None if unknown)."""
@@ -259,6 +294,7 @@ class TreeState:
     # --- lifetime --------------------------------------------------------------------
 
     def commit(self) -> None:
+        crashpoints.step()
         with self._lock:
             self._db.commit()
 

@@ -7,7 +7,12 @@ pages that list them are (atomically) written, and a page is rewritten or
 removed before anything it lists is deleted.
 
 A run calls write_project() or remove_project() per project it touches, then
-``tree.publish`` writes the root pages, top-level files and the manifest.  Each
+``tree.publish`` writes the root pages, carries out the queued removals, then the
+top-level files and the manifest.  Nothing is deleted before publish: a project
+leaving the tree leaves the root pages first, then loses its pages, then its
+files; a file a replaced page no longer lists goes once every page is written.
+So at every moment (and after a kill at any moment) each root link has its page
+and each page link its file, and no client ever sees a planned project vanish.  Each
 call costs in proportion to that project (the tree state answers "is this file
 verified?" with one row and one stat).  ``changed`` / ``removed`` accumulate
 every relpath touched in the session, ready for the diff-file.  A TreeWriter is
@@ -28,7 +33,14 @@ from packaging.utils import canonicalize_name
 from morgan_like.dists.links import ProjectPage, RemoteFile, parse_html_page, parse_json_page
 from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MetadataError
-from morgan_like.tree.files import atomic_write_bytes
+from morgan_like.tree import crashpoints
+from morgan_like.tree.files import (
+    atomic_write_bytes,
+    drop_empty_dirs,
+    files_under,
+    is_legacy_temp,
+    scratch_dir,
+)
 from morgan_like.tree.layout import (
     MANIFEST_NAME,
     METADATA_SUFFIX,
@@ -73,6 +85,9 @@ class TreeWriter:
         self.removed: set[str] = set()
         self.problems: list[str] = []
         self._on_problem = on_problem
+        self._tmp = scratch_dir(self.root)
+        self._leaving: set[str] = set()  # projects queued to leave the tree (publish)
+        self._stale: dict[str, set[str]] = {}  # project -> files no page lists any more
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -113,7 +128,7 @@ class TreeWriter:
         except OSError:
             wrote = True
         if wrote:
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, tmp_dir=self._tmp)
         if not _is_page(relpath) and not is_hidden(relpath):
             sha256 = hashlib.sha256(data).hexdigest()
             if wrote or not self.state.is_verified(relpath, sha256):
@@ -121,6 +136,7 @@ class TreeWriter:
         return self._report(relpath, wrote or unlisted)
 
     def _remove(self, relpath: str) -> bool:
+        crashpoints.step()
         try:
             (self.root / relpath).unlink()
         except FileNotFoundError:
@@ -217,7 +233,8 @@ class TreeWriter:
             data = wheel_metadata_bytes(wheel_path)
         except (MetadataError, OSError) as exc:
             self._problem(f"{relpath}: no .metadata written: {exc}")
-            self._remove(meta_rel)  # a stale one must not be advertised; noted in self.removed
+            # A stale one must not stay: it goes at publish, once no page advertises it.
+            self._stale.setdefault(relpath.split("/")[1], set()).add(meta_rel)
             return None
         sha256 = hashlib.sha256(data).hexdigest()
         if self._put(meta_rel, data, unlisted=before != sha256):
@@ -279,6 +296,7 @@ class TreeWriter:
         if replace and not entries:
             self.remove_project(norm)
             return changed
+        self._leaving.discard(norm)
         html_rel, json_rel = page_relpaths(norm)
         # JSON first, HTML last: pip and uv over file:// read only index.html.
         if self._put(json_rel, render_project_json(norm, entries, last_serial)):
@@ -286,33 +304,78 @@ class TreeWriter:
         if self._put(html_rel, render_project_html(norm, entries, last_serial)):
             changed.append(html_rel)
         self.state.set_project(norm, last_serial)
+        keep = {package_relpath(norm, e.filename) for e in entries}
+        keep |= {
+            f"{package_relpath(norm, e.filename)}{METADATA_SUFFIX}"
+            for e in entries
+            if e.metadata_sha256
+        }
         if replace:
-            keep = {e.filename for e in entries}
-            keep |= {e.filename + METADATA_SUFFIX for e in entries if e.metadata_sha256}
-            for relpath in self._files_under(self.root / PACKAGES_DIR / norm):
-                if relpath.rsplit("/", 1)[-1] not in keep:
-                    self._remove(relpath)
+            self._stale[norm] = self._unlisted(norm, keep)
+        elif norm in self._stale:
+            self._stale[norm] -= keep
         return changed
 
-    def remove_project(self, project: str) -> list[str]:
-        """Remove a project's pages (first, so nothing lists a missing file), then its files."""
+    def _unlisted(self, norm: str, keep: set[str]) -> set[str]:
+        """What a replaced page no longer lists: files on disk, rows of files already gone
+        (a killed run unlinked them), and temp files older versions left in its folders."""
+        found = set(files_under(self.root, self.root / PACKAGES_DIR / norm, temps=True))
+        found.update(self.state.relpaths_under(f"{PACKAGES_DIR}/{norm}"))
+        with contextlib.suppress(OSError), os.scandir(self.root / SIMPLE_DIR / norm) as entries:
+            found.update(f"{SIMPLE_DIR}/{norm}/{e.name}" for e in entries if is_legacy_temp(e.name))
+        return found - keep
+
+    def remove_project(self, project: str) -> None:
+        """Take a project out of the tree, at publish: first out of the root pages (see
+        write_root), then its pages and files (see apply_removals).  Until then nothing
+        changes, on disk or in the tree state: a run stopped before publish keeps it."""
         norm = canonicalize_name(project)
+        self._leaving.add(norm)
+        self._stale.pop(norm, None)
+
+    def apply_removals(self) -> list[str]:
+        """Delete what remove_project and write_project(replace=True) queued; returns the
+        relpaths removed.
+
+        Publish calls it once the root pages no longer list a leaving project.  A leaving
+        project loses its HTML page (what pip reads) first, then its JSON page, then its
+        files; the tree state forgets each file as it goes, even one already gone from disk.
+        """
+        if any(self.state.project(norm)[0] for norm in self._leaving):
+            raise RuntimeError("apply_removals before write_root: the root still lists them")
         removed: list[str] = []
-        for top in (SIMPLE_DIR, PACKAGES_DIR):
-            base = self.root / top / norm
-            for relpath in self._files_under(base, include_hidden=True):
+        # With the projects a killed run took out of the root pages but did not finish.
+        for norm in sorted(self._leaving.union(self.state.leaving())):
+            doomed = [*page_relpaths(norm)]
+            for top in (SIMPLE_DIR, PACKAGES_DIR):
+                base = self.root / top / norm
+                doomed += files_under(self.root, base, include_hidden=True)
+                doomed += self.state.relpaths_under(f"{top}/{norm}")
+            for relpath in dict.fromkeys(doomed):
                 if self._remove(relpath):
                     removed.append(relpath)
-            self._drop_empty_dirs(base, including_base=True)
-        self.state.drop_project(norm)
+            for top in (SIMPLE_DIR, PACKAGES_DIR):
+                drop_empty_dirs(self.root / top / norm, including_base=True)
+            self.state.forget_leaving(norm)
+        for norm, stale in sorted(self._stale.items()):
+            for relpath in sorted(stale):
+                if self._remove(relpath):
+                    removed.append(relpath)
+            drop_empty_dirs(self.root / PACKAGES_DIR / norm, including_base=False)
+        self._leaving.clear()
+        self._stale.clear()
         return sorted(removed)
 
     def write_root(self) -> list[str]:
         """Root pages from the tree state's projects; returns changed relpaths.
 
         Skipped when no project was added or removed and no serial moved, so a run
-        that changed nothing at that level costs nothing here.
+        that changed nothing at that level costs nothing here.  The projects leaving the
+        tree leave the state's projects here, so the pages rendered now omit them while
+        their own pages and files are all still in place.
         """
+        for norm in sorted(self._leaving):
+            self.state.drop_project(norm)
         if not self.state.projects_changed and all(
             self.state.is_verified(rel) for rel in (ROOT_JSON, ROOT_HTML)
         ):
@@ -347,32 +410,9 @@ class TreeWriter:
             same = False
         if same:
             return []
-        atomic_write_bytes(path, data, durable=True)
+        atomic_write_bytes(path, data, durable=True, tmp_dir=self._tmp)
         self._note_changed(MANIFEST_NAME)
         return [MANIFEST_NAME]
-
-    # --- helpers -----------------------------------------------------------------
-
-    def _files_under(self, base: Path, include_hidden: bool = False) -> list[str]:
-        """Tree-relative paths of the files below ``base``, sorted; hidden ones optionally."""
-        found = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            if not include_hidden:
-                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
-                if include_hidden or not name.startswith("."):
-                    rel = Path(dirpath, name).relative_to(self.root).as_posix()
-                    found.append(rel)
-        return sorted(found)
-
-    def _drop_empty_dirs(self, base: Path, including_base: bool) -> None:
-        if not base.is_dir():
-            return
-        for dirpath, _dirnames, _filenames in os.walk(base, topdown=False):
-            if Path(dirpath) == base and not including_base:
-                continue
-            with contextlib.suppress(OSError):
-                os.rmdir(dirpath)
 
 
 def _is_page(relpath: str) -> bool:

@@ -69,8 +69,9 @@ def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> Non
     # the manifest vouches for the top-level files; the pages for everything else
     assert set(manifest) == {"morgan.ini", "server.py", "simple/index.html", "simple/index.json"}
     assert "packages/tinybackend/tinybackend-1.0-py3-none-any.whl" in on_disk  # build requirement
-    # only the tree state stays behind: no temp downloads, no sdist cache
+    # only the tree state and the lock file stay behind: no temp downloads, no sdist cache
     assert {p.name for p in (root / ".morgan-like").iterdir()} <= {
+        "lock",
         "state.db",
         "state.db-wal",
         "state.db-shm",

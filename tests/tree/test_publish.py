@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -108,8 +109,7 @@ def test_one_project_change_keeps_the_delta_small(tree: Path, tmp_path: Path) ->
 def test_lost_state_is_rebuilt_from_the_tree(tree: Path) -> None:
     """state.db never travels: a copy of the tree, or a deleted state, is rebuilt from the
     pages, and the next publish changes nothing in the tree but the root pages' layout."""
-    for leftover in (tree / ".morgan-like").iterdir():
-        leftover.unlink()
+    shutil.rmtree(tree / ".morgan-like")
     before = (tree / "simple/index.json").read_bytes()
     with TreeState(tree) as state:
         assert len(state.projects()) == PROJECTS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from morgan_like.tree import state as state_mod
-from morgan_like.tree.files import atomic_write_bytes
+from morgan_like.tree.files import atomic_write_bytes, is_legacy_temp, sweep_scratch
 from morgan_like.tree.layout import MANIFEST_NAME, is_hidden, is_top_level, normalize_relpath
 from morgan_like.tree.manifest import MANIFEST_FORMAT, render_manifest
 from morgan_like.tree.state import FileRecord, TreeState
@@ -179,3 +180,48 @@ def test_atomic_write_bytes(tmp_path: Path) -> None:
     atomic_write_bytes(target, b"two", durable=True)
     assert target.read_bytes() == b"two"
     assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
+def test_relpaths_under_is_one_folder(tmp_path: Path) -> None:
+    """Rows of one project's folder only: not ``packages/ab`` for ``packages/a``."""
+    with TreeState(tmp_path) as s:
+        for rel in ("packages/a/a-1.whl", "packages/a/x/y", "packages/ab/ab-1.whl", "packages/a0"):
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / rel).write_bytes(rel.encode())
+            s.record_file(rel)
+        (tmp_path / "packages/a/a-1.whl").unlink()  # gone from disk: still a row
+        assert s.relpaths_under("packages/a") == ["packages/a/a-1.whl", "packages/a/x/y"]
+        assert s.relpaths_under("packages/none") == []
+
+
+def test_atomic_write_through_a_scratch_folder(tmp_path: Path, monkeypatch) -> None:
+    target, scratch = tmp_path / "d" / "f.txt", tmp_path / ".morgan-like" / "tmp"
+    atomic_write_bytes(target, b"one", tmp_dir=scratch)
+    assert target.read_bytes() == b"one" and list(scratch.iterdir()) == []
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def cross_device(src, dst):  # a scratch folder on another filesystem: EXDEV
+        calls.append(str(src))
+        if Path(src).parent == scratch:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    atomic_write_bytes(target, b"two", tmp_dir=scratch)
+    assert target.read_bytes() == b"two" and len(calls) == 2
+    assert list(scratch.iterdir()) == [] and [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
+def test_sweep_scratch_clears_only_the_scratch(tmp_path: Path) -> None:
+    for rel in (".morgan-like/tmp/x.part", ".morgan-like/tmp/.index.html.ab12cd34.tmp"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"left by a killed run")
+    (tmp_path / ".morgan-like/cache").mkdir()
+    (tmp_path / ".morgan-like/cache/a-1.0.tar.gz").write_bytes(b"sdist")
+    (tmp_path / ".morgan-like/state.db").write_bytes(b"")
+    (tmp_path / ".morgan-like/lock").write_bytes(b"")
+    sweep_scratch(tmp_path)
+    assert sorted(p.name for p in (tmp_path / ".morgan-like").iterdir()) == ["lock", "state.db"]
+    assert is_legacy_temp(".index.html.ab12cd34.tmp") and not is_legacy_temp("a-1.0.tar.gz")
+    assert not is_legacy_temp(".keep") and not is_legacy_temp("x.tmp")

@@ -21,7 +21,7 @@ from morgan_like.tree.publish import publish
 from morgan_like.tree.state import TreeState
 from morgan_like.tree.writer import TreeWriter
 
-from ..distbuilder import make_sdist, make_wheel, read_wheel_metadata
+from ..distbuilder import read_wheel_metadata
 
 
 def place(tree: Path, built: Path, **fields: object) -> RemoteFile:
@@ -87,24 +87,6 @@ def assert_consistent(tree: Path) -> None:
         assert entry == {"size": (tree / rel).stat().st_size, "sha256": sha(tree / rel)}
     leftovers = [p for p in tree.rglob(".*") if ".morgan-like" not in p.parts]
     assert leftovers == []
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    path = tmp_path / "tree"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def built(dists: Path) -> dict[str, Path]:
-    return {
-        "w10": make_wheel(dists, "Foo.Bar", "1.0", requires_python=">=3.8"),
-        "s10": make_sdist(dists, "Foo.Bar", "1.0"),
-        "w20": make_wheel(dists, "Foo.Bar", "2.0"),
-        "local": make_wheel(dists, "Foo.Bar", "1.5+local.1"),
-        "other": make_wheel(dists, "other", "0.1"),
-    }
 
 
 def _standard(tree: Path, built: dict[str, Path]) -> list[RemoteFile]:
@@ -328,23 +310,26 @@ def test_replace(tree: Path, built: dict[str, Path]) -> None:
     stray.write_bytes(b"x")
     w2 = session(tree)
     w2.write_project("foo-bar", [files[0]], replace=True)
+    assert {f.filename for f in w2.existing_files("foo-bar")} == {built["w10"].name}
+    assert set(page_relpaths("foo-bar")) <= w2.changed
+    # nothing left to list: the project goes, pages included
+    assert w2.write_project("other", [], replace=True) == []
+    # nothing is deleted before publish: the root pages go first
+    assert stray.exists() and (tree / page_relpaths("other")[0]).is_file()
+    assert w2.removed == set()
+    finish(w2)
     keep_rel = package_relpath("foo-bar", built["w10"].name)
     assert keep_rel not in w2.removed and keep_rel + ".metadata" not in w2.removed
     assert package_relpath("foo-bar", built["w20"].name) + ".metadata" in w2.removed
     assert package_relpath("foo-bar", built["s10"].name) in w2.removed
     assert "packages/foo-bar/foo_bar-0.1.tar.gz" in w2.removed
-    assert {f.filename for f in w2.existing_files("foo-bar")} == {built["w10"].name}
-    assert set(page_relpaths("foo-bar")) <= w2.changed
-    # nothing left to list: the project goes, pages included
-    assert w2.write_project("other", [], replace=True) == []
     assert set(page_relpaths("other")) <= w2.removed
     assert not (tree / "packages" / "other").exists() and not (tree / "simple" / "other").exists()
-    finish(w2)
     assert "other" not in (tree / "simple/index.html").read_text()
     assert_consistent(tree)
     w3 = session(tree)
     w3.write_project("foo-bar", [files[0]], replace=True)
-    assert w3.removed == set() and finish(w3) == []
+    assert finish(w3) == [] and w3.removed == set()
 
 
 def test_replace_writes_the_page_before_deleting(
@@ -384,15 +369,18 @@ def test_remove_project(tree: Path, built: dict[str, Path]) -> None:
     w.write_project("foo-bar", files)
     w.write_project("other", [place(tree, built["other"])])
     finish(w)
-    removed = w.remove_project("Other")
+    w.remove_project("Other")
+    assert (tree / "simple" / "other").exists()  # until publish
+    finish(w)
     other = package_relpath("other", built["other"].name)
-    assert removed == sorted([*page_relpaths("other"), other, other + ".metadata"])
+    assert w.removed == {*page_relpaths("other"), other, other + ".metadata"}
     assert not (tree / "simple" / "other").exists()
     assert not (tree / "packages" / "other").exists()
     assert w.existing_projects() == ["foo-bar"]
-    finish(w)
     assert_consistent(tree)
-    assert w.remove_project("other") == []
+    w2 = session(tree, w.state)
+    w2.remove_project("other")
+    assert finish(w2) == [] and w2.removed == set()
 
 
 def test_write_file(tree: Path) -> None:
