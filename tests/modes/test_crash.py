@@ -10,6 +10,7 @@ every page link its file); after the same command runs again, ``server.py
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -46,7 +47,7 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _cli(root: Path, index: FakeIndex, *extra: str) -> list[str]:
+def _cli(root: Path, index: FakeIndex) -> list[str]:
     return [sys.executable, "-m", "morgan_like", "mirror", "-i", str(root), "-I", index.url, "-q"]
 
 
@@ -67,20 +68,18 @@ def assert_whole(root: Path) -> None:
     for name in linked:
         for page in ("index.html", "index.json"):
             assert (root / "simple" / name / page).is_file(), f"root links {name}/: no {page}"
-    for project_dir in (root / "simple").iterdir():
-        for page_path in project_dir.glob("index.*") if project_dir.is_dir() else ():
-            parse = parse_json_page if page_path.suffix == ".json" else parse_html_page
-            raw = page_path.read_bytes()
-            page = parse(
-                project_dir.name,
-                raw if parse is parse_json_page else raw.decode(),
-                page_path.as_uri(),
-            )  # type: ignore[operator]
-            for f in page.files:
-                path = Path(unquote(urlparse(f.url).path))
-                assert path.is_file(), f"{page_path.relative_to(root)} links missing {path.name}"
-                if isinstance(f.core_metadata, str):
-                    assert Path(f"{path}.metadata").is_file(), f"no {path.name}.metadata"
+    for page_path in (root / "simple").glob("*/index.*"):
+        name, raw = page_path.parent.name, page_path.read_bytes()
+        if page_path.suffix == ".json":
+            page = parse_json_page(name, raw, page_path.as_uri())
+        else:
+            page = parse_html_page(name, raw.decode(), page_path.as_uri())
+        for f in page.files:
+            path = Path(unquote(urlparse(f.url).path))
+            assert path.is_file(), f"{page_path.relative_to(root)} links missing {path.name}"
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == f.sha256, path.name
+            if isinstance(f.core_metadata, str):
+                assert Path(f"{path}.metadata").is_file(), f"no {path.name}.metadata"
     strays = [p for p in root.rglob(".*") if ".morgan-like" not in p.relative_to(root).parts]
     assert strays == [], f"temp files next to their targets: {strays}"
 
