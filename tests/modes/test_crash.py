@@ -263,3 +263,16 @@ def test_dry_run_leaves_a_running_mirror_alone(
         assert in_flight.read_bytes() == b"someone else's download"
     assert "keep-1.0-py3-none-any.whl" in capsys.readouterr().out
     assert not (root / ".morgan-like/state.db").exists()
+
+
+def test_copy_server_waits_its_turn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """copy_server writes the tree (server.py, manifest, state): it takes the lock too."""
+    from morgan_like.tree.lock import TreeLock
+
+    root = tmp_path / "bundle"
+    with TreeLock(root, "mirror"):
+        assert main(["copy_server", "-i", str(root)]) == 1
+        assert f"pid {os.getpid()}, mirror since" in capsys.readouterr().err
+        assert not (root / "server.py").exists()
+    assert main(["copy_server", "-i", str(root), "--wait-lock", "5"]) == 0
+    assert (root / "server.py").is_file()
