@@ -17,6 +17,14 @@ For each server it measures, from separate client processes:
 It prints a table and the ratios vs morgan's server and vs nginx.  Targets: >= 3x
 morgan on index pages, >= 50% of nginx on large files, memory flat under concurrency.
 
+``--stalled`` runs another scenario instead: the wait of a normal GET while 32, 64
+and 200 clients that pipeline requests for a 1 MB file and never read are connected,
+on each interpreter of ``--stalled-pythons`` (3.6 and 3.13 by default), with the
+server's peak RSS.  ``--server-script`` runs another server.py (e.g. an older one:
+``git show REV:server.py > /tmp/server_before.py``)::
+
+    python bench/bench_server.py --stalled --server-script /tmp/server_before.py
+
 Requirements: morgan 0.15.0 in a venv (``--morgan-python``, default
 /tmp/morganvenv/bin/python; created with ``pip install morgan==0.15.0`` when
 ``--install-morgan`` is given), ``nginx`` (Debian package) for the nginx column,
@@ -159,7 +167,7 @@ def make_servers(ours: Path, morgan_tree: Path, work: Path, args) -> list[Server
     big = "/packages/big/big-1.0-py3-none-any.whl"
     p = free_port()
     servers.append(
-        Server("ours", [args.python or py, str(REPO / "server.py"), "-i", str(ours), "-H", "127.0.0.1", "-p", str(p), "-q"],
+        Server("ours", [args.python or py, args.server_script or str(REPO / "server.py"), "-i", str(ours), "-H", "127.0.0.1", "-p", str(p), "-q"],
                p, page, big, f"http://127.0.0.1:{p}/simple/")
     )  # fmt: skip
     morgan_py = Path(args.morgan_python)
@@ -318,6 +326,79 @@ def pip_install_time(server: Server, pip_python: str, work: Path) -> float | str
     return elapsed
 
 
+# ---------------------------------------------------------------- clients that never read
+
+STALLED_PAYLOAD = 1_000_000  # bigger than default socket buffers, smaller than autotuned ones
+STALLED_PIPELINE = 8  # requests each non-reading client sends at once
+
+
+def build_stalled_tree(work: Path) -> tuple[Path, str]:
+    """A tree with one 1 MB wheel; returns (root, the wheel's URL path)."""
+    root = work / "stalled-tree"
+    if not (root / "manifest.json").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        write_tree(
+            root, [Dist("mid", "1.0", payload=os.urandom(STALLED_PAYLOAD)), Dist("beta", "1.0")]
+        )
+    wheel = next((root / "packages" / "mid").glob("*.whl"))
+    return root, "/" + wheel.relative_to(root).as_posix()
+
+
+def stalled_wait(python: str, script: str, root: Path, path: str, clients: int, cap: float) -> dict:
+    """Seconds a GET of a small page waits while ``clients`` non-reading pipeliners are
+    connected (None when it got no answer within ``cap``), and the server's peak RSS."""
+    port = free_port()
+    server = Server("stalled", [python, script, "-i", str(root), "-H", "127.0.0.1", "-p", str(port), "-q"],
+                    port, "/simple/beta/", path, "")  # fmt: skip
+    server.start()
+    socks = []
+    try:
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * STALLED_PIPELINE
+        for _ in range(clients):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(10)
+            s.connect(("127.0.0.1", port))
+            s.sendall(request)
+            socks.append(s)
+        time.sleep(1.0)  # the sockets fill up
+        t0 = time.monotonic()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=cap)
+            conn.request("GET", "/simple/beta/", headers={"Accept": "text/html"})
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            wait = time.monotonic() - t0 if resp.status == 200 else None
+        except OSError:
+            wait = None
+        return {"wait": wait, "rss": server.peak_rss_mb()}
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+
+
+def run_stalled(args, work: Path) -> int:
+    root, path = build_stalled_tree(work)
+    script = args.server_script or str(REPO / "server.py")
+    counts = [int(n) for n in args.stalled_clients.split(",")]
+    print(f"server: {script}; {STALLED_PIPELINE} pipelined GETs of a 1 MB file per client, "
+          f"none read; normal GET given up after {args.stalled_cap:.0f}s", flush=True)  # fmt: skip
+    print(f"{'python':10} {'clients':>8} {'GET wait':>10} {'peak RSS':>9}")
+    for python in args.stalled_pythons.split(","):
+        if not Path(python).exists():
+            print(f"skipping {python}: not installed")
+            continue
+        version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                 capture_output=True, text=True).stdout.strip()  # fmt: skip
+        for n in counts:
+            r = stalled_wait(python, script, root, path, n, args.stalled_cap)
+            wait = f"{r['wait']:9.2f}s" if r["wait"] is not None else f">{args.stalled_cap:.0f}s"
+            print(f"{version:10} {n:8d} {wait:>10} {r['rss']:8.1f}M", flush=True)
+    return 0
+
+
 # -------------------------------------------------------------------------------- main
 
 
@@ -336,10 +417,25 @@ def main() -> int:
     parser.add_argument(
         "--no-wrk", action="store_true", help="use the Python load client even if wrk exists"
     )
+    parser.add_argument(
+        "--stalled", action="store_true", help="run only the non-reading-clients scenario"
+    )
+    parser.add_argument("--stalled-clients", default="32,64,200", help="client counts")
+    parser.add_argument(
+        "--stalled-pythons",
+        default="/root/.pyenv/versions/3.6.15/bin/python3,/root/.pyenv/versions/3.13.0/bin/python3",
+        help="comma-separated interpreters for the server",
+    )
+    parser.add_argument(
+        "--stalled-cap", type=float, default=90.0, help="seconds before a GET is given up on"
+    )
+    parser.add_argument("--server-script", help="the server.py to run (default: this checkout's)")
     args = parser.parse_args()
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.stalled:
+        return run_stalled(args, work)
     print("building trees ...", flush=True)
     ours, morgan_tree = build_trees(work)
     use_wrk = shutil.which("wrk") is not None and not args.no_wrk
