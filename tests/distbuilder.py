@@ -15,8 +15,10 @@ import io
 import json
 import random
 import re
+import struct
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -151,13 +153,16 @@ def make_wheel(
     )
 
 
-def read_wheel_metadata(wheel: str | Path) -> bytes:
-    """The exact bytes of a wheel's ``*.dist-info/METADATA`` (what PEP 658 serves)."""
+def read_wheel_metadata(wheel: str | Path, limit: int = -1) -> bytes:
+    """The exact bytes of a wheel's ``*.dist-info/METADATA`` (what PEP 658 serves).
+
+    ``limit``: read at most that many bytes (the headers of a zip-bomb's METADATA)."""
     with zipfile.ZipFile(wheel) as zf:
         for member in zf.namelist():
             parts = member.split("/")
             if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
-                return zf.read(member)
+                with zf.open(member) as f:
+                    return f.read(limit)
     raise ValueError(f"{wheel}: no .dist-info/METADATA")
 
 
@@ -168,8 +173,8 @@ def read_sdist_pkg_info(sdist: str | Path) -> bytes | None:
         with zipfile.ZipFile(sdist) as zf:
             names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith("/PKG-INFO")]
             return zf.read(names[0]) if names else None
-    with tarfile.open(sdist) as tf:
-        for member in tf.getmembers():
+    with tarfile.open(sdist, "r|*") as tf:  # streamed: a bomb after PKG-INFO is never inflated
+        for member in tf:
             if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
                 extracted = tf.extractfile(member)
                 return extracted.read() if extracted else None
@@ -485,3 +490,118 @@ def make_tiny_backend_wheel(dest_dir: str | Path) -> Path:
         requires_python=">=3.7",
         files={"tinybackend/__init__.py": TINYBACKEND_SOURCE},
     )
+
+
+# ------------------------------------------------------------------ compression bombs
+#
+# Built in well under a second whatever their inflated size: a block of the repeated
+# unit is deflated once, ended by a full flush (which resets the compressor), and the
+# same bytes are repeated; only the CRC has to walk the inflated size.
+
+_ZEROS = bytes(1 << 20)
+_BLANKS = b" " * (1 << 20)
+
+
+def repeated_deflate(head: bytes, unit: bytes, count: int, tail: bytes) -> tuple[bytes, int, int]:
+    """Raw deflate of ``head + unit * count + tail``: (compressed, crc32, inflated size)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    out = [comp.compress(head) + comp.flush(zlib.Z_FULL_FLUSH)]
+    if count:
+        block = comp.compress(unit) + comp.flush(zlib.Z_FULL_FLUSH)
+        again = comp.compress(unit) + comp.flush(zlib.Z_FULL_FLUSH)
+        assert block == again, "a full flush did not reset the compressor"
+        out.append(block * count)
+    out.append(comp.compress(tail) + comp.flush())
+    crc = zlib.crc32(head)
+    for _ in range(count):
+        crc = zlib.crc32(unit, crc)
+    crc = zlib.crc32(tail, crc)
+    return b"".join(out), crc, len(head) + len(unit) * count + len(tail)
+
+
+def gzip_repeated(head: bytes, unit: bytes, count: int, tail: bytes) -> bytes:
+    """A gzip member (Content-Encoding: gzip, a .tar.gz) inflating to head + unit*count + tail."""
+    data, crc, size = repeated_deflate(head, unit, count, tail)
+    header = b"\x1f\x8b\x08\x00" + struct.pack("<I", 0) + b"\x02\xff"
+    return header + data + struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+def gzip_bomb_json_page(name: str, inflated_mib: int) -> bytes:
+    """A valid PEP 691 page (no files) padded with blanks to ``inflated_mib`` MiB, gzipped."""
+    head = json.dumps({"meta": {"api-version": "1.1"}, "name": name, "files": []})[:-1].encode()
+    return gzip_repeated(head, _BLANKS, inflated_mib, b"}")
+
+
+def _zip_entry(name: str, data: bytes, crc: int, size: int, offset: int) -> tuple[bytes, bytes]:
+    """(local header + data, central directory record) of one deflated member."""
+    dos_date = (2020 - 1980) << 9 | 1 << 5 | 1
+    raw = name.encode()
+    fields = struct.pack("<HHHHHIII", 20, 0, 8, 0, dos_date, crc, len(data), size)
+    local = b"PK\x03\x04" + fields + struct.pack("<HH", len(raw), 0) + raw + data
+    extra = struct.pack("<HHHHHII", len(raw), 0, 0, 0, 0, 0o644 << 16, offset)
+    return local, b"PK\x01\x02" + struct.pack("<H", 20) + fields + extra + raw
+
+
+def bomb_metadata_head(name: str, version: str) -> bytes:
+    """What a bomb's METADATA starts with: real headers, then the blank padding."""
+    return core_metadata(name, version).encode() + b"\n"
+
+
+def make_bomb_wheel(dest_dir: str | Path, name: str, version: str, inflated_mib: int) -> Path:
+    """A wheel whose METADATA (valid headers, then blanks) inflates to ``inflated_mib`` MiB."""
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    dist_info = f"{escaped_name(name)}-{version}.dist-info"
+    wheel = b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    members = [
+        (f"{package_name(name)}/__init__.py", *repeated_deflate(b"", b"", 0, b"")),
+        (f"{dist_info}/WHEEL", *repeated_deflate(wheel, b"", 0, b"")),
+        (
+            f"{dist_info}/METADATA",
+            *repeated_deflate(bomb_metadata_head(name, version), _BLANKS, inflated_mib, b"\n"),
+        ),
+    ]
+    body, directory = b"", b""
+    for member, data, crc, size in members:
+        local, central = _zip_entry(member, data, crc, size, len(body))
+        body += local
+        directory += central
+    count = len(members)
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(directory), len(body), 0)
+    path = dest / f"{escaped_name(name)}-{version}-py3-none-any.whl"
+    path.write_bytes(body + directory + end)
+    return path
+
+
+def write_bomb_metadata(path: Path, name: str, version: str, inflated_mib: int) -> Path:
+    """The METADATA ``make_bomb_wheel`` holds, written out: a PEP 658 file to serve."""
+    with open(path, "wb") as f:
+        f.write(bomb_metadata_head(name, version))
+        for _ in range(inflated_mib):
+            f.write(_BLANKS)
+        f.write(b"\n")
+    return path
+
+
+def make_bomb_sdist(dest_dir: str | Path, name: str, version: str, inflated_mib: int) -> Path:
+    """A static sdist (PKG-INFO 2.2, pyproject.toml) with a member of ``inflated_mib`` MiB of
+    zeros: a small .tar.gz that costs whoever streams through it the whole inflation."""
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    top = f"{name}-{version}"
+    small = {
+        "PKG-INFO": core_metadata(name, version, metadata_version="2.2").encode(),
+        "pyproject.toml": b'[build-system]\nrequires = ["tinybackend"]\n'
+        b'build-backend = "tinybackend"\n',
+    }
+    head = b""
+    for arc, data in small.items():
+        info = tarfile.TarInfo(f"{top}/{arc}")
+        info.size, info.mode, info.mtime = len(data), 0o644, TAR_MTIME
+        head += info.tobuf(format=tarfile.GNU_FORMAT) + data + bytes(-len(data) % 512)
+    big = tarfile.TarInfo(f"{top}/data.bin")
+    big.size, big.mode, big.mtime = inflated_mib << 20, 0o644, TAR_MTIME
+    head += big.tobuf(format=tarfile.GNU_FORMAT)
+    path = dest / f"{top}.tar.gz"
+    path.write_bytes(gzip_repeated(head, _ZEROS, inflated_mib, bytes(1024)))
+    return path

@@ -3,8 +3,9 @@
 It serves the distributions tests build with ``tests.distbuilder`` the way PyPI
 does: PEP 503 HTML and PEP 691 JSON pages chosen by Accept, PEP 658 ``.metadata``
 files, HEAD and single byte ranges, a serial per project.  Faults (latency,
-failing, truncated or corrupt responses) can be injected per path, and every
-request is logged so tests can assert what a client actually fetched.
+failing, truncated, corrupt or drip-fed responses) can be injected per path, a
+project page can be replaced by any bytes (odd JSON, hostile entries, a gzip
+bomb), and every request is logged so tests can assert what a client fetched.
 
     with FakeIndex() as index:
         index.add(make_wheel(tmp, "foo", "1.0"))
@@ -73,8 +74,14 @@ class Dist(NamedTuple):
     requires_python: str | None
     yanked: bool | str
     upload_time: str | None
-    metadata: bytes | None  # served as <file>.metadata (PEP 658) when not None
+    metadata: bytes | Path | None  # served as <file>.metadata (PEP 658) when not None
     serial: int
+    metadata_sha256: str | None = None
+    listed_size: int | None = None  # what pages say, when it should differ from the file
+
+    @property
+    def page_size(self) -> int:
+        return self.size if self.listed_size is None else self.listed_size
 
 
 def negotiate(accept: str | None, offers: list[str]) -> str | None:
@@ -157,6 +164,7 @@ class FakeIndex:
         self._inflight = 0
         self._log: list[Request] = []
         self._faults: dict[tuple[str, str], list[Any]] = {}  # (kind, path) -> [times, status]
+        self._raw_pages: dict[str, tuple[bytes, str, str | None]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -214,15 +222,18 @@ class FakeIndex:
         *,
         yanked: bool | str = False,
         upload_time: str | datetime | None = AUTO,
-        serve_metadata: bool | bytes | None = None,
+        serve_metadata: bool | bytes | Path | None = None,
         requires_python: str | None = AUTO,
         project: str | None = None,
+        listed_size: int | None = None,
     ) -> str:
         """Register a dist file under its project; return its absolute URL.
 
         ``upload_time``: AUTO = a made-up time rising with the serial, None = left out.
-        ``serve_metadata``: None = wheels only; bytes = serve these bytes instead.
+        ``serve_metadata``: None = wheels only; bytes = serve these bytes instead; a Path =
+        serve that file (streamed, for huge ones).
         ``requires_python``: AUTO = the dist's own Requires-Python, None = left out.
+        ``listed_size``: the size pages give, instead of the file's (a lying index).
         """
         path = Path(path)
         filename = path.name
@@ -242,8 +253,12 @@ class FakeIndex:
                 raise
             name, version = project, None
         try:
-            reader = read_wheel_metadata if filename.endswith(".whl") else read_sdist_pkg_info
-            raw = reader(path)
+            if filename.endswith(".whl"):
+                # Only the headers, unless they are served: a zip bomb stays unread.
+                full = serve_metadata is True or serve_metadata is None
+                raw = read_wheel_metadata(path, -1 if full else 1 << 20)
+            else:
+                raw = read_sdist_pkg_info(path)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, tarfile.TarError):
             raw = None
         headers = HeaderParser().parsestr(raw.decode("utf-8", "replace")) if raw else None
@@ -251,9 +266,18 @@ class FakeIndex:
             requires_python = headers.get("Requires-Python") if headers else None
         if serve_metadata is None:
             serve_metadata = filename.endswith(".whl")
-        metadata = serve_metadata if isinstance(serve_metadata, bytes) else None
+        metadata = serve_metadata if isinstance(serve_metadata, (bytes, Path)) else None
         if serve_metadata is True:
             metadata = raw
+        metadata_sha256 = None
+        if isinstance(metadata, Path):
+            digest = hashlib.sha256()
+            with open(metadata, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            metadata_sha256 = digest.hexdigest()
+        elif metadata is not None:
+            metadata_sha256 = hashlib.sha256(metadata).hexdigest()
         norm = canonicalize_name(project or name)
         with self._lock:
             self.serial += 1
@@ -264,6 +288,7 @@ class FakeIndex:
             dist = Dist(
                 filename, norm, version, path, data_hash.hexdigest(), size,
                 requires_python, yanked, upload_time, metadata, self.serial,
+                metadata_sha256, listed_size,
             )  # fmt: skip
             self.projects.setdefault(norm, {})[filename] = dist
             self.files[filename] = dist
@@ -310,19 +335,43 @@ class FakeIndex:
         """Serve bytes that differ from the advertised sha256 (same length)."""
         self._inject("corrupt", filename, times)
 
+    def drip(self, filename: str, interval: float, times: int | None = None) -> None:
+        """Send the body one byte every ``interval`` seconds (headers at once)."""
+        self._inject("drip", filename, times, 0)
+        with self._lock:
+            self._faults[("drip", self._key(filename))].append(interval)
+
+    def raw_page(
+        self,
+        name: str,
+        body: bytes,
+        content_type: str = JSON_TYPE,
+        content_encoding: str | None = None,
+    ) -> None:
+        """Answer the project page of ``name`` with exactly ``body``, whatever the Accept.
+
+        For hostile or malformed pages: odd JSON shapes, unsafe filenames, a gzip bomb
+        (``content_encoding="gzip"`` with a pre-compressed body).
+        """
+        norm = canonicalize_name(name)
+        with self._lock:
+            self.serial += 1
+            self.projects.setdefault(norm, {})
+            self._raw_pages[norm] = (body, content_type, content_encoding)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
 
-    def _take(self, kind: str, path: str) -> int | None:
-        """The status of a fault due on this request (counting it), else None."""
+    def _take(self, kind: str, path: str) -> Any:
+        """The status (a drip: its interval) of a fault due on this request, else None."""
         with self._lock:
             entry = self._faults.get((kind, path))
             if entry is None or (entry[0] is not None and entry[0] <= 0):
                 return None
             if entry[0] is not None:
                 entry[0] -= 1
-            return entry[1]
+            return entry[-1]
 
     # -- observability ---------------------------------------------------------------
     def _settle(self, timeout: float = 2.0) -> None:
@@ -377,8 +426,8 @@ class FakeIndex:
                 entry["requires-python"] = d.requires_python
             entry["yanked"] = d.yanked
             if self.pep658 and d.metadata is not None:
-                entry["core-metadata"] = {"sha256": hashlib.sha256(d.metadata).hexdigest()}
-            entry["size"] = d.size
+                entry["core-metadata"] = {"sha256": d.metadata_sha256}
+            entry["size"] = d.page_size
             if d.upload_time is not None:
                 entry["upload-time"] = d.upload_time
             files.append(entry)
@@ -405,10 +454,10 @@ class FakeIndex:
                 reason = "" if d.yanked is True else str(d.yanked)
                 attrs.append(f'data-yanked="{html.escape(reason)}"')
             if self.pep658 and d.metadata is not None:
-                digest = hashlib.sha256(d.metadata).hexdigest()
+                digest = d.metadata_sha256
                 attrs.append(f'data-core-metadata="sha256={digest}"')
                 attrs.append(f'data-dist-info-metadata="sha256={digest}"')
-            attrs.append(f'data-size="{d.size}"')
+            attrs.append(f'data-size="{d.page_size}"')
             if d.upload_time is not None:
                 attrs.append(f'data-upload-time="{html.escape(d.upload_time)}"')
             lines.append(f"<a {' '.join(attrs)}>{html.escape(d.filename)}</a><br>")
@@ -510,6 +559,11 @@ class _Handler(BaseHTTPRequestHandler):
             # An unquoted "+" in ?format= arrives as a space.
             wanted = fmt[0].replace(" ", "+") if fmt else self.headers.get("Accept")
             chosen = negotiate(wanted, offers)
+        raw = index._raw_pages.get(norm) if norm is not None else None
+        if raw is not None:
+            body, ctype, encoding = raw
+            extra = {"Content-Encoding": encoding} if encoding else {}
+            return self._send(200, body, ctype, head, extra)
         if chosen is None:
             return self._send(406, b"not acceptable\n", "text/plain", head)
         with index._lock:  # a test may add() files while a client reads pages
@@ -563,8 +617,11 @@ class _Handler(BaseHTTPRequestHandler):
                 dist = None
         if dist is None:
             return self._send(404, b"no such file\n", "text/plain", head)
-        size = len(metadata) if metadata is not None else dist.size
-        etag = f'"{hashlib.sha256(metadata).hexdigest() if metadata else dist.sha256}"'
+        if isinstance(metadata, Path):
+            size = metadata.stat().st_size
+        else:
+            size = len(metadata) if metadata is not None else dist.size
+        etag = f'"{dist.metadata_sha256 if metadata is not None else dist.sha256}"'
         headers = {"ETag": etag, "Last-Modified": LAST_MODIFIED}
         headers["Cache-Control"] = "max-age=365000000, immutable, public"
         start, end, status = 0, size - 1, 200
@@ -589,13 +646,25 @@ class _Handler(BaseHTTPRequestHandler):
             return
         truncated = index._take("truncate", path) is not None
         corrupt = index._take("corrupt", path) is not None
+        drip = index._take("drip", path)
         limit = length // 2 if truncated else length
         for chunk in _read(dist.path if metadata is None else metadata, start, limit, corrupt):
+            if drip is not None:
+                return self._drip(chunk, drip)
             self.wfile.write(chunk)
             self._sent += len(chunk)
         if truncated:
             self.wfile.flush()
             self.close_connection = True
+
+    def _drip(self, data: bytes, interval: float) -> None:
+        """One byte every ``interval`` seconds until the client hangs up (or the data ends)."""
+        self.close_connection = True
+        for i in range(len(data)):
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+            self._sent += 1
+            time.sleep(interval)
 
 
 def _read(source: Path | bytes, start: int, length: int, corrupt: bool) -> Iterator[bytes]:

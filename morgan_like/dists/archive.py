@@ -136,8 +136,11 @@ def iter_tar(
     stream = _Capped(_decompressed(raw), total, origin)
     with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as tf:
         for member in tf:
-            if member.offset_data + member.size > total:
-                raise too_large(origin, "the archive", total)
+            if member.offset_data + member.size > total:  # refused before it is inflated
+                raise MetadataError(
+                    f"{origin}: its member {member.name} would take the archive past "
+                    f"{total / MIB:g} MiB inflated; not read"
+                )
             if not member.isfile():
                 continue
 

@@ -116,3 +116,66 @@ def test_sdist_fetched_for_metadata_is_moved_not_refetched(
     )
     assert results[0].ok and (tmp_path / "packages/beta/beta-1.0.tar.gz").exists()
     assert not [r for r in fake_index.requests if r.path.startswith("/files/")]
+
+
+# ------------------------------------------------------------------ hostile upstreams
+
+
+def test_drip_fed_file_given_up_after_one_deadline_for_all_attempts(
+    fake_index, dists, tmp_path: Path
+) -> None:
+    import threading
+
+    from morgan_like.index.limits import Limits
+
+    wheel(fake_index, dists, "slow", "1.0")
+    fake_index.drip("slow-1.0-py3-none-any.whl", interval=0.2)
+    limits = Limits(deadline_floor=1, min_rate=1e9)  # the deadline is the 1 s floor
+    with Upstream(fake_index.url, retries=1, backoff=0.01, limits=limits) as up:
+        file = remote(up, "slow")["slow-1.0-py3-none-any.whl"]
+        outcome: list[BaseException] = []
+
+        def fetch() -> None:
+            try:
+                fetch_verified(up, file, tmp_path / "out.whl", tmp_path)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=fetch, daemon=True)
+        worker.start()
+        worker.join(60)  # a guard against a hang, not a measurement
+        assert not worker.is_alive(), "a drip-fed file hung the download"
+    (error,) = outcome
+    assert isinstance(error, DownloadError)
+    assert "gave up after 1s" in str(error) and "download-timeout-floor" in str(error)
+    gets = [r for r in fake_index.requests if r.path == "/files/" + file.filename]
+    assert len(gets) == 1  # one deadline for all attempts, not one per retry
+    assert not (tmp_path / "out.whl").exists()
+
+
+def test_content_length_checked_against_the_index_before_reading(
+    fake_index, dists, upstream, tmp_path: Path
+) -> None:
+    path = wheel(fake_index, dists, "liar", "1.0", pad_bytes=100_000)
+    fake_index.add(path, listed_size=1000)
+    file = remote(upstream, "liar")[path.name]
+    fake_index.reset_log()
+    before = upstream.bytes_fetched
+    with pytest.raises(DownloadError) as info:
+        fetch_verified(upstream, file, tmp_path / "out.whl", tmp_path)
+    assert f"Content-Length {path.stat().st_size} does not match the index's size 1000" in str(
+        info.value
+    )
+    assert len([r for r in fake_index.requests if r.path.startswith("/files/")]) == 1
+    assert upstream.bytes_fetched - before < 100_000  # refused at the headers, not read
+
+
+def test_truncated_file_reported_as_truncated(fake_index, dists, upstream, tmp_path) -> None:
+    path = wheel(fake_index, dists, "cut", "1.0", pad_bytes=100_000)
+    file = remote(upstream, "cut")[path.name]
+    fake_index.truncate(file.filename)  # every time
+    with pytest.raises(DownloadError) as info:
+        fetch_verified(upstream, file, tmp_path / "out.whl", tmp_path)
+    size = path.stat().st_size
+    assert f"truncated: got {size // 2} of {size} bytes" in str(info.value)
+    assert "IncompleteRead" not in str(info.value)
