@@ -97,6 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         "--pre", action="store_true", help="allow prereleases everywhere (as pip --pre)"
     )
+    sel.add_argument(
+        "--no-prefer-binary",
+        dest="prefer_binary",
+        action="store_false",
+        default=None,
+        help="pick the newest version that satisfies, even when only an older one has a wheel "
+        "for the env (default: binary first, as pip --prefer-binary; or [mirror] prefer-binary)",
+    )
+    sel.add_argument(
+        "--static-metadata-only",
+        action="store_true",
+        help="never run an sdist's build backend to learn its dependencies or build "
+        "requirements; stop instead when they are not static",
+    )
     run = parser.add_argument_group("mirror run")
     run.add_argument(
         "--dry-run", action="store_true", help="resolve and print the plan; download only metadata"
@@ -156,6 +170,8 @@ def _mirror(args: argparse.Namespace, reporter: Reporter) -> int:
         prune=args.prune,
         skip_server_copy=args.skip_server_copy,
         wait_lock=args.wait_lock,
+        prefer_binary=args.prefer_binary,
+        static_metadata_only=args.static_metadata_only,
     )
     return run_mirror(options, reporter)
 

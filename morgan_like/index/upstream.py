@@ -7,8 +7,10 @@ everywhere, and the same way pip would behave on this machine.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Generator, Mapping
@@ -33,6 +35,8 @@ from morgan_like.index.httputil import (
 )
 from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capped, wire_bytes
 from morgan_like.index.pipconfig import pip_config, pip_config_value
+
+_ANCHOR_TEXT = re.compile(r"<a\b[^>]*>([^<]*)</a>", re.IGNORECASE)
 
 USER_AGENT = f"morgan-like/{__version__}"
 # Distribution files must arrive exactly as stored: a gzip Content-Encoding
@@ -362,6 +366,26 @@ class Upstream:
             if serial.strip().isdigit():
                 page.last_serial = int(serial)
         return page
+
+    def project_names(self) -> list[str]:
+        """Every project the index lists (its root page): only to suggest a name to a user
+        who misspelt one, so it is fetched only then."""
+        response = self.get(self.index_url, headers={"Accept": ACCEPT_HEADER})
+        media, charset = media_type(response.headers.get("Content-Type", ""))
+        body = response.content
+        if media.endswith("+json") or body.lstrip()[:1] == b"{":
+            try:
+                projects = json.loads(body).get("projects")
+            except (ValueError, AttributeError):
+                return []
+            if not isinstance(projects, list):
+                return []
+            return [
+                p["name"]
+                for p in projects
+                if isinstance(p, dict) and isinstance(p.get("name"), str)
+            ]
+        return [m.strip() for m in _ANCHOR_TEXT.findall(decode_text(body, charset)) if m.strip()]
 
     def close(self) -> None:
         self.session.close()

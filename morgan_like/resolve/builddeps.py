@@ -2,45 +2,92 @@
 
 pip builds an sdist in an isolated environment that it fills from the same
 index, so every sdist's ``build-system.requires`` (or setuptools + wheel for a
-legacy sdist) must be resolvable from the tree too, per env.  Each distinct
+legacy sdist), plus what its backend's ``get_requires_for_build_wheel`` adds on
+the env's platform (resolve/hooks.py), must be resolvable from the tree too, per env.  Each distinct
 set is resolved on its own, as pip does, and the sdists that brings in are
 followed in turn until nothing new appears.
 """
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from morgan_like.errors import MorganLikeError
+from morgan_like.errors import MetadataError, MorganLikeError
 from morgan_like.fetch.download import SdistCache
 from morgan_like.index.finder import Finder
+from morgan_like.resolve.buildenv import BuildEnvs
+from morgan_like.resolve.hooks import Platform
 from morgan_like.resolve.plan import Plan, PlannedFile, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
+from morgan_like.tree.state import TreeState
 
 
-def _read_build_requires(
-    entries: list[PlannedFile], cache: SdistCache, root: Path, problems: list[str]
-) -> dict[str, list[Requirement]]:
-    """Fetch (once, into the cache) and read every sdist's build requirements in parallel.
+@dataclass
+class BuildFacts:
+    """Where an sdist's build requirements come from, and where they are remembered.
 
-    The cache's reader answers from the pass that read the sdist's metadata during
-    resolution, so no archive is read twice.
+    The static ``[build-system] requires`` come from the archive (read in the same
+    pass as its metadata); what the backend adds on a platform comes from its
+    ``get_requires_for_build_wheel`` hook (``buildenvs``; None runs no hook); both
+    are remembered in the tree state by the sdist's sha256, so a re-run reads no
+    archive and runs no hook.
     """
 
-    def read(entry: PlannedFile) -> tuple[str, list[Requirement]]:
-        try:
-            path = cache.get(entry.file, existing=root / entry.relpath)
-            return entry.relpath, cache.sdists.build_requires(path)
-        except (MorganLikeError, OSError, ValueError) as exc:
-            problems.append(f"cannot read the build requirements of {entry.file.filename}: {exc}")
-            return entry.relpath, []
+    cache: SdistCache
+    root: Path
+    state: TreeState | None = None
+    buildenvs: BuildEnvs | None = None
+    problems: list[str] = field(default_factory=list)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return dict(pool.map(read, entries))
+    def _key(self, target: Platform) -> str:
+        if self.buildenvs is None:
+            return "build-requires:static"
+        return f"build-requires:{target.sys_platform}:{target.platform_system}:{target.platform_machine}"
+
+    def requires(self, entry: PlannedFile, target: Platform) -> list[Requirement]:
+        sha256, key = entry.file.sha256, self._key(target)
+        if self.state is not None and sha256:
+            known = self.state.fact(sha256, key)
+            if known is not None:
+                return [Requirement(line) for line in json.loads(known)]
+        filename = entry.file.filename
+        try:
+            path = self.cache.get(entry.file, existing=self.root / entry.relpath)
+            reqs = list(self.cache.sdists.build_requires(path))
+        except (MorganLikeError, OSError, ValueError) as exc:
+            self.problems.append(f"cannot read the build requirements of {filename}: {exc}")
+            return []
+        if self.buildenvs is not None:
+            try:
+                added = self.buildenvs.build_requires(path, filename, target)
+            except MetadataError as exc:
+                self.problems.append(f"{exc}; only its static [build-system] requires are bundled")
+                return reqs  # not remembered: the next run asks the backend again
+            seen = {str(r) for r in reqs}
+            reqs += [r for r in added if str(r) not in seen]
+        if self.state is not None and sha256:
+            self.state.set_fact(sha256, key, json.dumps([str(r) for r in reqs]))
+        return reqs
+
+    def read_all(
+        self, work: list[tuple[PlannedFile, Platform]]
+    ) -> dict[tuple[str, Platform], list[Requirement]]:
+        """``requires`` of every (sdist, platform), in parallel (archives, hooks)."""
+
+        def one(
+            item: tuple[PlannedFile, Platform],
+        ) -> tuple[tuple[str, Platform], list[Requirement]]:
+            entry, target = item
+            return (entry.relpath, target), self.requires(entry, target)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(pool.map(one, work))
 
 
 def add_build_requirements(
@@ -48,8 +95,7 @@ def add_build_requirements(
     resolutions: list[EnvResolution],
     finder: Finder,
     options: ResolveOptions,
-    cache: SdistCache,
-    root: Path,
+    facts: BuildFacts,
     *,
     fetch_sdists: bool = True,
 ) -> int:
@@ -59,9 +105,11 @@ def add_build_requirements(
     metadata or already in the tree are read.
     """
     skipped: set[str] = set()
-    requires: dict[str, list[Requirement]] = {}
+    cache, root = facts.cache, facts.root
+    requires: dict[tuple[str, Platform], list[Requirement]] = {}
     for resolution in resolutions:
         env = resolution.env
+        target = Platform.from_markers(env.markers)
         done: set[tuple[str, ...]] = set()
         pending = plan.sdists_for(env.name)
         while pending:
@@ -72,11 +120,13 @@ def add_build_requirements(
             ]
             kept = {e.relpath for e in readable}
             skipped.update(e.relpath for e in pending if e.relpath not in kept)
-            todo = [e for e in readable if e.relpath not in requires]
-            requires.update(_read_build_requires(todo, cache, root, plan.problems))
+            todo = [(e, target) for e in readable if (e.relpath, target) not in requires]
+            requires.update(facts.read_all(todo))
             pending = []
             for entry in readable:
-                reqs = [r for r in requires.get(entry.relpath, []) if env.evaluate(r.marker)]
+                reqs = [
+                    r for r in requires.get((entry.relpath, target), []) if env.evaluate(r.marker)
+                ]
                 key = tuple(sorted(str(r) for r in reqs))
                 if not reqs or key in done:
                     continue
@@ -94,4 +144,6 @@ def add_build_requirements(
                     continue
                 added = add_resolution(plan, extra, top_level=set(), build=True)
                 pending.extend(e for e in added if e.file.is_sdist)
+    plan.problems.extend(dict.fromkeys(facts.problems))
+    facts.problems.clear()
     return len(skipped)

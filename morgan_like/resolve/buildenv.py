@@ -46,6 +46,10 @@ from morgan_like.resolve.hooks import (
 from morgan_like.resolve.resolver import ResolveOptions, resolve_env
 from morgan_like.targets.environments import Environment
 from morgan_like.targets.generate import local_markers
+from morgan_like.tree.layout import package_relpath
+from morgan_like.tree.state import TreeState
+
+METADATA_FACT = "metadata:hook"
 
 
 def host_environment() -> Environment:
@@ -63,9 +67,13 @@ class BuildEnvs:
         cache: SdistCache,
         options: ResolveOptions,
         *,
+        state: TreeState | None = None,
+        root: Path | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.finder = finder
+        self.state = state
+        self.root = root
         self.cache = cache
         self.options = replace(options, prefer_binary=True, hashes={}, constraints={})
         self.timeout = timeout
@@ -76,6 +84,7 @@ class BuildEnvs:
         self._sites: dict[str, Path] = {}
         self._sources: dict[str, Path] = {}
         self._key_locks: dict[str, threading.Lock] = {}
+        self._metadata: dict[str, DistMetadata] = {}
 
     def _keyed(self, key: str) -> threading.Lock:
         with self._lock:
@@ -109,11 +118,16 @@ class BuildEnvs:
                         f"{origin}: cannot make its build environment: {name} "
                         f"{candidate.version} has no wheel for this machine"
                     )
-                wheels.append(self.cache.get(wheel))
+                wheels.append(self.cache.get(wheel, existing=self._in_tree(wheel)))
             site = self._scratch / "site" / hashlib.sha256(key.encode()).hexdigest()[:16]
             install_wheels(wheels, site)
             self._sites[key] = site
             return site
+
+    def _in_tree(self, file: RemoteFile) -> Path | None:
+        if self.root is None or file.project is None:
+            return None
+        return self.root / package_relpath(file.project, file.filename)
 
     def _prepared(self, sdist: Path, filename: str) -> tuple[Path, BuildSystem, Path]:
         source = self.source(sdist)
@@ -127,11 +141,26 @@ class BuildEnvs:
             source, system, site, target, timeout=self.timeout, origin=filename
         )
 
-    def metadata(self, sdist: Path, filename: str) -> DistMetadata:
-        """The sdist's metadata as its backend computes it (prepare_metadata, else a build)."""
-        source, system, site = self._prepared(sdist, filename)
-        raw = hook_metadata(source, system, site, timeout=self.timeout, origin=filename)
-        return parse_core_metadata(raw, filename)
+    def metadata(self, sdist: Path, filename: str, sha256: str | None = None) -> DistMetadata:
+        """The sdist's metadata as its backend computes it (prepare_metadata, else a build).
+
+        Once per run per sdist, and remembered in the tree state by ``sha256``, so a
+        re-run runs no hook.
+        """
+        with self._keyed("meta:" + filename):
+            if filename in self._metadata:
+                return self._metadata[filename]
+            known = self.state.fact(sha256, METADATA_FACT) if self.state and sha256 else None
+            if known is not None:
+                raw = known.encode("utf-8")
+            else:
+                source, system, site = self._prepared(sdist, filename)
+                raw = hook_metadata(source, system, site, timeout=self.timeout, origin=filename)
+                if self.state is not None and sha256:
+                    self.state.set_fact(sha256, METADATA_FACT, raw.decode("utf-8", "replace"))
+            meta = parse_core_metadata(raw, filename, source="backend hook")
+            self._metadata[filename] = meta
+            return meta
 
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)

@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS files (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, serial INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leaving (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS facts (
+    sha256 TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (sha256, key)
+) WITHOUT ROWID;
 """
 
 
@@ -290,6 +293,21 @@ class TreeState:
     def project_names(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT name FROM projects ORDER BY name")]
+
+    # --- facts about distributions, keyed by content ---------------------------------
+
+    def fact(self, sha256: str, key: str) -> str | None:
+        """What a run learnt about the file with this sha256 (build requirements, hook
+        metadata), so a re-run neither re-reads its archive nor re-runs its hooks."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM facts WHERE sha256 = ? AND key = ?", (sha256, key)
+            ).fetchone()
+            return row[0] if row else None
+
+    def set_fact(self, sha256: str, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?, ?)", (sha256, key, value))
 
     # --- lifetime --------------------------------------------------------------------
 

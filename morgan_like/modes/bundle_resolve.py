@@ -1,0 +1,210 @@
+"""Bundle mode's resolution: every env of the config, concurrently, with its own options.
+
+Each env gets the config's constraints and ``--hash`` pins as they apply under
+its markers.  When envs fail, an error that is the same in several envs is
+printed once, naming them, and a project that does not exist upstream gets
+the closest existing names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from morgan_like.config.ini import Config
+from morgan_like.errors import MorganLikeError, ProjectNotFound, ResolutionError
+from morgan_like.index.finder import Finder
+from morgan_like.output import Reporter
+from morgan_like.resolve.candidates import group_by_version, usable_files
+from morgan_like.resolve.plan import Plan, PlannedFile, add_resolution
+from morgan_like.resolve.report import env_label
+from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
+from morgan_like.targets.environments import Environment
+
+ENV_PLACEHOLDER = "\0env\0"
+
+
+def env_options(base: ResolveOptions, config: Config, env: Environment) -> ResolveOptions:
+    """``base`` with the constraints and hashes that hold under ``env``'s markers."""
+    return replace(base, constraints=config.constraints_for(env), hashes=config.hashes_for(env))
+
+
+def roots_of(config: Config) -> dict[str, str]:
+    return {canonicalize_name(line.requirement.name): line.source for line in config.requirements}
+
+
+def _split_lines(requirements: list[Requirement]) -> tuple[list[Requirement], list[Requirement]]:
+    """Morgan reads each line of a multi-line value as its own request: the first line of
+    each project resolves with the rest of the config, later lines each resolve alone."""
+    primary: dict[str, Requirement] = {}
+    later: list[Requirement] = []
+    for req in requirements:
+        name = canonicalize_name(req.name)
+        if name in primary:
+            later.append(req)
+        else:
+            primary[name] = req
+    return list(primary.values()), later
+
+
+def _resolve_one(
+    env: Environment,
+    requirements: list[Requirement],
+    finder: Finder,
+    ropts: ResolveOptions,
+    roots: dict[str, str],
+) -> list[EnvResolution]:
+    primary, later = _split_lines(requirements)
+    results = [resolve_env(env, primary, finder, ropts, roots)]
+    results.extend(resolve_env(env, [req], finder, ropts, roots) for req in later)
+    return results
+
+
+def resolve_all(
+    config: Config,
+    finder: Finder,
+    ropts: ResolveOptions,
+    reporter: Reporter,
+    on_env: Callable[[list[EnvResolution]], None],
+) -> list[list[EnvResolution]]:
+    """Resolve every env concurrently; report every failing env, not just the first.
+
+    ``on_env`` sees each env's resolutions (its main one, then one per extra
+    requirement line) as soon as that env is done, so its downloads can start.
+    """
+    roots = roots_of(config)
+    errors: list[tuple[Environment, MorganLikeError]] = []
+    results: dict[str, list[EnvResolution]] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, len(config.environments)))
+    with pool, reporter.counting("Resolving", total=len(config.environments)) as counter:
+        futures = {
+            pool.submit(
+                _resolve_one,
+                env,
+                config.requirements_for(env),
+                finder,
+                env_options(ropts, config, env),
+                roots,
+            ): env
+            for env in config.environments
+        }
+        for future in as_completed(futures):
+            env = futures[future]
+            try:
+                results[env.name] = future.result()
+            except MorganLikeError as exc:
+                errors.append((env, exc))
+            else:
+                reporter.detail(f"resolved env {env.name}")
+                if not errors:
+                    on_env(results[env.name])
+            counter.advance()
+    if errors:
+        order = {env.name: i for i, env in enumerate(config.environments)}
+        errors.sort(key=lambda item: order[item[0].name])
+        raise ResolutionError(merge_env_errors(errors, finder))
+    return [results[env.name] for env in config.environments]
+
+
+def add_all_versions(
+    config: Config,
+    resolutions: list[EnvResolution],
+    finder: Finder,
+    ropts: ResolveOptions,
+    plan: Plan,
+    reporter: Reporter,
+) -> None:
+    """``-a``: every matching version of the top-level requirements, each with its own closure."""
+    for resolution in resolutions:
+        env = resolution.env
+        for req in config.requirements_for(env):
+            name = canonicalize_name(req.name)
+            page = finder.page(name)
+            versions = group_by_version(usable_files(page.files, env, ropts.file_filter))
+            pinned = resolution.pins[name].version if name in resolution.pins else None
+            matching = req.specifier.filter(
+                [v for v, files in versions.items() if any(not f.is_yanked for f in files)],
+                prereleases=True if ropts.pre else None,
+            )
+            for version in sorted(matching, reverse=True):
+                if version == pinned:
+                    continue
+                extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+                pin = Requirement(f"{req.name}{extras}=={version}")
+                try:
+                    extra = resolve_env(
+                        env, [pin], finder, env_options(ropts, config, env), {name: f"-a {pin}"}
+                    )
+                except MorganLikeError as exc:
+                    reporter.warn(f"skipping {pin} for env {env.name}: {exc}")
+                    continue
+                add_resolution(plan, extra, top_level={name})
+
+
+def suggest(finder: Finder, name: str) -> list[str]:
+    """The existing project names closest to ``name`` (fetched only when one is missing)."""
+    try:
+        names = finder.upstream.project_names()
+    except MorganLikeError:
+        return []
+    wanted = canonicalize_name(name)
+    by_norm: dict[str, str] = {canonicalize_name(n): n for n in names}
+    return [by_norm[n] for n in difflib.get_close_matches(wanted, list(by_norm), n=3, cutoff=0.75)]
+
+
+def merge_env_errors(errors: list[tuple[Environment, MorganLikeError]], finder: Finder) -> str:
+    """One message per distinct error, naming every env it happened in."""
+    grouped: dict[str, list[Environment]] = {}
+    suggestions: dict[str, str] = {}
+    for env, exc in errors:
+        text = str(exc)
+        label = env_label(env)
+        text = (
+            text.replace(label, ENV_PLACEHOLDER) if label in text else f"{ENV_PLACEHOLDER}: {text}"
+        )
+        if isinstance(exc, ProjectNotFound) and text not in suggestions:
+            close = suggest(finder, exc.project)
+            suggestions[text] = f"\n  did you mean: {', '.join(close)}?" if close else ""
+        grouped.setdefault(text, []).append(env)
+    messages = []
+    for text, envs in grouped.items():
+        if len(envs) == 1:
+            where = env_label(envs[0])
+        else:
+            where = "envs " + ", ".join(f"'{e.name}'" for e in envs)
+        messages.append(text.replace(ENV_PLACEHOLDER, where) + suggestions.get(text, ""))
+    return "\n".join(messages)
+
+
+def add_local_build_requirements(
+    config: Config,
+    resolutions: list[EnvResolution],
+    finder: Finder,
+    ropts: ResolveOptions,
+    plan: Plan,
+) -> list[PlannedFile]:
+    """The listed local projects' ``[build-system] requires``, resolved per env on their own
+    (as pip's isolated build does), so ``pip install ./project`` builds offline."""
+    added: list[PlannedFile] = []
+    for resolution in resolutions:
+        env = resolution.env
+        reqs = config.build_requirements_for(env)
+        if not reqs:
+            continue
+        roots: dict[str, str] = {
+            canonicalize_name(r.name): "the local project's [build-system]" for r in reqs
+        }
+        try:
+            extra = resolve_env(env, reqs, finder, env_options(ropts, config, env), roots)
+        except MorganLikeError as exc:
+            plan.problems.append(
+                f"env {env.name}: cannot bundle the local project's build requirements: {exc}"
+            )
+            continue
+        added += add_resolution(plan, extra, top_level=set(), build=True)
+    return added

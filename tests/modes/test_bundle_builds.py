@@ -1,0 +1,120 @@
+"""Bundle round 2, proven by real builds offline: binary first, the build requirements a
+backend adds, and a legacy sdist whose dependencies only its setup.py knows.
+
+The tree is built from the fake upstream for CPython 3.6, 3.12 and 3.13 on Linux
+plus a Windows env; then each present interpreter's own pip installs from it
+over file:// with the upstream stopped.  pip 18.1 (CPython 3.6) predates PEP
+517 hooks, so it is asked only for the legacy sdist and the binary-first pick.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from morgan_like.cli import main
+
+from ..backends import make_fake_setuptools_wheels, make_mesonlike_wheels
+from ..clients import client_env, make_venv, need, pyenv_python, run
+from ..distbuilder import make_sdist, make_wheel
+from ..fakeindex import FakeIndex
+from ..helpers import WINDOWS, ini_env_block
+
+PYTHONS = {"py36": "3.6.15", "py312": "3.12.1", "py313": "3.13.0"}
+
+
+def publish(index: FakeIndex, dists: Path) -> None:
+    for path in (*make_mesonlike_wheels(dists), *make_fake_setuptools_wheels(dists)):
+        index.add(path)
+    index.add(
+        make_sdist(dists, "sci", "1.0", build_requires=["mesonlike"], build_backend="mesonlike")
+    )
+    index.add(make_wheel(dists, "dep", "1.0"))
+    index.add(
+        make_sdist(
+            dists,
+            "oldie",
+            "0.9",
+            requires_dist=["dep"],
+            pkg_info_metadata_version="1.0",
+            include_requires_dist_in_pkg_info=False,
+            build_requires=None,
+            build_backend=None,
+        )
+    )
+    # Binary first: 1.0 has wheels for every env, the newer 2.0 only an sdist.
+    index.add(make_wheel(dists, "pb", "1.0"))
+    index.add(make_sdist(dists, "pb", "1.0"))
+    index.add(make_sdist(dists, "pb", "2.0"))
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("builds")
+    root = base / "bundle"
+    root.mkdir()
+    blocks = [ini_env_block(name, full) for name, full in PYTHONS.items()]
+    blocks.append(ini_env_block("windows", "3.12.7", WINDOWS))
+    (root / "morgan.ini").write_text("".join(blocks) + "[requirements]\nsci =\noldie =\npb =\n")
+    with FakeIndex() as index:
+        publish(index, base / "dists")
+        assert main(["mirror", "-i", str(root), "-I", index.url, "-q"]) == 0
+    return root
+
+
+def _files(tree: Path, project: str) -> set[str]:
+    page = json.loads((tree / "simple" / project / "index.json").read_text())
+    return {f["filename"] for f in page["files"]}
+
+
+def test_tree_holds_what_the_builds_need(tree: Path) -> None:
+    assert _files(tree, "pb") == {"pb-1.0-py3-none-any.whl", "pb-1.0.tar.gz"}
+    assert _files(tree, "mlninja") == {"mlninja-1.11-py3-none-any.whl"}
+    assert _files(tree, "mlpatchelf") == {"mlpatchelf-0.17-py3-none-any.whl"}
+    assert _files(tree, "dep") == {"dep-1.0-py3-none-any.whl"}
+    assert "setuptools-99.0-py3-none-any.whl" in _files(tree, "setuptools")
+    assert "wheel-0.40.0-py3-none-any.whl" in _files(tree, "wheel")
+
+
+def test_summary_names_the_sdist_only_projects(tree: Path, capsys) -> None:
+    # A no-op re-run still reports what each env must build.
+    with FakeIndex() as index:
+        publish(index, tree.parent / "dists2")
+        assert main(["mirror", "-i", str(tree), "-I", index.url]) == 0
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    for env in ("py36", "py312", "py313", "windows"):
+        assert f"env {env}: 2 project(s) only as sdists, built on the target:" in out
+    assert "  sci 1.0: no wheels are published for this version" in out
+    assert "  oldie 0.9: no wheels are published for this version" in out
+    assert "  pb " not in out
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("env_name", sorted(PYTHONS))
+def test_pip_builds_offline(env_name: str, tree: Path, tmp_path: Path) -> None:
+    python = pyenv_python(PYTHONS[env_name])
+    need(python)
+    vpy = make_venv(python, tmp_path / "venv")
+    wanted = ["oldie", "pb"] if env_name == "py36" else ["sci", "oldie", "pb"]
+    run(
+        [
+            vpy,
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            (tree / "simple").as_uri() + "/",
+            *wanted,
+        ],
+        timeout=300,
+    )
+    code = "import importlib.metadata as m; print(m.version('pb'), m.version('oldie'), m.version('dep'))"
+    if env_name == "py36":
+        code = "import pkg_resources as r; print(*(r.get_distribution(n).version for n in ('pb', 'oldie', 'dep')))"
+    out = subprocess.run([str(vpy), "-c", code], capture_output=True, text=True, env=client_env())
+    assert out.stdout.split() == ["1.0", "0.9", "1.0"], out.stderr
