@@ -2,8 +2,9 @@
 
 pip builds an sdist in an isolated environment that it fills from the same
 index, so every sdist's ``build-system.requires`` (or setuptools + wheel for a
-legacy sdist), plus what its backend's ``get_requires_for_build_wheel`` adds on
-the env's platform (resolve/hooks.py), must be resolvable from the tree too, per env.  Each distinct
+legacy sdist) must be resolvable from the tree too, per env; for an sdist the
+env must build (no wheel of that release for it), so must what its backend's
+``get_requires_for_build_wheel`` adds on the env's platform (resolve/hooks.py).  Each distinct
 set is resolved on its own, as pip does, and the sdists that brings in are
 followed in turn until nothing new appears.
 """
@@ -45,12 +46,13 @@ class BuildFacts:
     buildenvs: BuildEnvs | None = None
     problems: list[str] = field(default_factory=list)
 
-    def _key(self, target: Platform) -> str:
-        if self.buildenvs is None:
+    def _key(self, target: Platform | None) -> str:
+        if self.buildenvs is None or target is None:
             return "build-requires:static"
         return f"build-requires:{target.sys_platform}:{target.platform_system}:{target.platform_machine}"
 
-    def requires(self, entry: PlannedFile, target: Platform) -> list[Requirement]:
+    def requires(self, entry: PlannedFile, target: Platform | None) -> list[Requirement]:
+        """The build requirements of ``entry``; with a ``target``, its backend is asked too."""
         sha256, key = entry.file.sha256, self._key(target)
         if self.state is not None and sha256:
             known = self.state.fact(sha256, key)
@@ -63,7 +65,7 @@ class BuildFacts:
         except (MorganLikeError, OSError, ValueError) as exc:
             self.problems.append(f"cannot read the build requirements of {filename}: {exc}")
             return []
-        if self.buildenvs is not None:
+        if self.buildenvs is not None and target is not None:
             try:
                 added = self.buildenvs.build_requires(path, filename, target)
             except MetadataError as exc:
@@ -76,13 +78,13 @@ class BuildFacts:
         return reqs
 
     def read_all(
-        self, work: list[tuple[PlannedFile, Platform]]
-    ) -> dict[tuple[str, Platform], list[Requirement]]:
+        self, work: list[tuple[PlannedFile, Platform | None]]
+    ) -> dict[tuple[str, Platform | None], list[Requirement]]:
         """``requires`` of every (sdist, platform), in parallel (archives, hooks)."""
 
         def one(
-            item: tuple[PlannedFile, Platform],
-        ) -> tuple[tuple[str, Platform], list[Requirement]]:
+            item: tuple[PlannedFile, Platform | None],
+        ) -> tuple[tuple[str, Platform | None], list[Requirement]]:
             entry, target = item
             return (entry.relpath, target), self.requires(entry, target)
 
@@ -106,10 +108,10 @@ def add_build_requirements(
     """
     skipped: set[str] = set()
     cache, root = facts.cache, facts.root
-    requires: dict[tuple[str, Platform], list[Requirement]] = {}
+    requires: dict[tuple[str, Platform | None], list[Requirement]] = {}
     for resolution in resolutions:
         env = resolution.env
-        target = Platform.from_markers(env.markers)
+        platform = Platform.from_markers(env.markers)
         done: set[tuple[str, ...]] = set()
         pending = plan.sdists_for(env.name)
         while pending:
@@ -120,13 +122,21 @@ def add_build_requirements(
             ]
             kept = {e.relpath for e in readable}
             skipped.update(e.relpath for e in pending if e.relpath not in kept)
-            todo = [(e, target) for e in readable if (e.relpath, target) not in requires]
+            # The backend is asked only about the sdists pip on this env really builds
+            # (no wheel of that release for it); running a hook costs a process and an
+            # import of the backend, which for every sdist of a large bundle adds up.
+            built = plan.must_build(env.name)
+            targets = {e.relpath: platform if e.relpath in built else None for e in readable}
+            todo = [
+                (e, targets[e.relpath])
+                for e in readable
+                if (e.relpath, targets[e.relpath]) not in requires
+            ]
             requires.update(facts.read_all(todo))
             pending = []
             for entry in readable:
-                reqs = [
-                    r for r in requires.get((entry.relpath, target), []) if env.evaluate(r.marker)
-                ]
+                known = requires.get((entry.relpath, targets[entry.relpath]), [])
+                reqs = [r for r in known if env.evaluate(r.marker)]
                 key = tuple(sorted(str(r) for r in reqs))
                 if not reqs or key in done:
                     continue

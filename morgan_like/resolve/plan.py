@@ -69,6 +69,17 @@ class Plan:
     def sdists_for(self, env: str) -> list[PlannedFile]:
         return [e for e in self.for_env(env) if e.file.is_sdist]
 
+    def must_build(self, env: str) -> set[str]:
+        """Relpaths of the sdists ``env`` has no wheel of the same release for: pip there
+        builds them."""
+        entries = self.for_env(env)
+        wheels = {(e.project, e.file.version) for e in entries if e.file.is_wheel}
+        return {
+            e.relpath
+            for e in entries
+            if e.file.is_sdist and (e.project, e.file.version) not in wheels
+        }
+
     @property
     def total_size(self) -> int:
         return sum(e.file.size or 0 for e in self.files.values())

@@ -118,3 +118,22 @@ def test_pip_builds_offline(env_name: str, tree: Path, tmp_path: Path) -> None:
         code = "import pkg_resources as r; print(*(r.get_distribution(n).version for n in ('pb', 'oldie', 'dep')))"
     out = subprocess.run([str(vpy), "-c", code], capture_output=True, text=True, env=client_env())
     assert out.stdout.split() == ["1.0", "0.9", "1.0"], out.stderr
+
+
+def test_backend_is_asked_only_about_sdists_an_env_builds(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    """sci has a wheel here: its sdist is kept with its static build requirements, and no
+    hook runs (a process per sdist would make a large bundle slow for nothing)."""
+    for path in make_mesonlike_wheels(dists / "ml"):
+        fake_index.add(path)
+    fake_index.add(make_wheel(dists, "sci", "1.0"))
+    fake_index.add(
+        make_sdist(dists, "sci", "1.0", build_requires=["mesonlike"], build_backend="mesonlike")
+    )
+    root = tmp_path / "bundle"
+    root.mkdir()
+    (root / "morgan.ini").write_text(ini_env_block("py312", "3.12.1") + "[requirements]\nsci =\n")
+    assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
+    assert _files(root, "mesonlike") == {"mesonlike-1.0-py3-none-any.whl"}
+    assert not (root / "simple" / "mlninja").exists()
