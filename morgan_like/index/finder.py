@@ -38,13 +38,17 @@ class Finder:
         follow: Callable[[Requirement], bool] | None = None,
         on_problem: Callable[[str], None] | None = None,
         sdists: SdistReader | None = None,
+        known_metadata: Callable[[RemoteFile], DistMetadata | None] | None = None,
     ) -> None:
         """``lookahead`` names the files of a fresh page whose metadata is likely wanted;
         ``follow`` says which dependencies of fresh metadata to fetch pages for;
         ``on_problem`` hears, once per page, the entries a page had to leave out;
-        ``sdists`` reads each sdist once for the whole run (share it with the build step)."""
+        ``sdists`` reads each sdist once for the whole run (share it with the build step);
+        ``known_metadata`` answers from what a previous run kept (the tree's own
+        ``.metadata`` of a verified wheel), so a re-run asks upstream only for pages."""
         self.upstream = upstream
         self._fetch_sdist = fetch_sdist
+        self._known_metadata = known_metadata
         self._on_problem = on_problem
         self.sdists = sdists or SdistReader()
         self._lookahead = lookahead
@@ -89,7 +93,10 @@ class Finder:
         self._future(self._pages, name, self._load_page, name)
 
     def _load_metadata(self, file: RemoteFile) -> DistMetadata:
-        if file.is_wheel:
+        known = self._known_metadata(file) if self._known_metadata else None
+        if known is not None:
+            meta = known
+        elif file.is_wheel:
             meta = wheel_metadata(self.upstream, file)
         else:
             meta = self.sdists.metadata(self._fetch_sdist(file))

@@ -22,8 +22,9 @@ from packaging.utils import canonicalize_name
 
 from morgan_like.config.ini import Config, load_config
 from morgan_like.config.options import parse_bool
+from morgan_like.dists.archive import MAX_METADATA
 from morgan_like.dists.links import RemoteFile
-from morgan_like.dists.metadata import DistMetadata
+from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
 from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.pipconfig import configured_index_url
@@ -48,7 +49,7 @@ from morgan_like.resolve.candidates import FileFilter, likely_metadata_files
 from morgan_like.resolve.plan import Plan, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
 from morgan_like.tree.files import sweep_scratch
-from morgan_like.tree.layout import package_relpath
+from morgan_like.tree.layout import METADATA_SUFFIX, package_relpath
 from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.publish import DiffRequest, publish
 from morgan_like.tree.state import TreeState
@@ -157,6 +158,9 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
     reporter.info(
         f"Resolving {len(config.requirements)} requirements for {len(config.environments)} envs from {index_url}"
     )
+    state = None if options.dry_run else TreeState(root)
+    if state is not None and state.load_problem:
+        reporter.warn(state.load_problem)
     upstream = Upstream(index_url, options=mirror_opts)
     cache = SdistCache(upstream, scratch)
     envs = config.environments
@@ -168,12 +172,10 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
         follow=lambda req: any(env.evaluate(req.marker) for env in envs),
         on_problem=reporter.warn,
         sdists=cache.sdists,
+        known_metadata=None if state is None else lambda f: _tree_metadata(root, state, f),
     )
     plan = Plan(env_names=[e.name for e in config.environments])
     top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
-    state = None if options.dry_run else TreeState(root)
-    if state is not None and state.load_problem:
-        reporter.warn(state.load_problem)
     downloader = None
     if state is not None:
         downloader = Downloader(
@@ -260,6 +262,24 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
         upstream.close()
         if state is not None:
             state.close()
+
+
+def _tree_metadata(root: Path, state: TreeState, file: RemoteFile) -> DistMetadata | None:
+    """A wheel already in the tree, verified with upstream's sha256, has its METADATA
+    next to it (the PEP 658 file we serve): a re-run reads that, not upstream."""
+    if not file.is_wheel or file.project is None or not file.sha256:
+        return None
+    relpath = package_relpath(file.project, file.filename)
+    if not state.is_verified(relpath, file.sha256):
+        return None
+    try:
+        with open(root / (relpath + METADATA_SUFFIX), "rb") as handle:
+            raw = handle.read(MAX_METADATA + 1)
+    except OSError:
+        return None
+    if len(raw) > MAX_METADATA:
+        return None
+    return parse_core_metadata(raw, file.filename, source="tree")
 
 
 def _in_tree(root: Path, file: RemoteFile) -> Path | None:

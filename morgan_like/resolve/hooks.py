@@ -36,6 +36,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from morgan_like.dists.archive import MAX_METADATA, read_zip_member
 from morgan_like.errors import MetadataError
 
 if sys.version_info >= (3, 11):
@@ -326,6 +327,10 @@ def hook_metadata(
             path = out / value / "METADATA"
             if not path.is_file():
                 raise MetadataError(f"{origin}: the backend wrote no {value}/METADATA")
+            if path.stat().st_size > MAX_METADATA:
+                raise MetadataError(
+                    f"{origin}: the backend wrote a METADATA over {MAX_METADATA >> 20} MiB"
+                )
             return path.read_bytes()
         _, value = run_hook(
             source,
@@ -339,8 +344,8 @@ def hook_metadata(
         if not isinstance(value, str) or _safe(value) != value or not (out / value).is_file():
             raise MetadataError(f"{origin}: build_wheel returned {value!r}")
         with zipfile.ZipFile(out / value) as zf:
-            for name in zf.namelist():
-                parts = name.split("/")
+            for info in zf.infolist():
+                parts = info.filename.split("/")
                 if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
-                    return zf.read(name)
+                    return read_zip_member(zf, info, MAX_METADATA, value)
         raise MetadataError(f"{origin}: the wheel built for metadata has no METADATA")

@@ -88,6 +88,9 @@ class TreeWriter:
         self._tmp = scratch_dir(self.root)
         self._leaving: set[str] = set()  # projects queued to leave the tree (publish)
         self._stale: dict[str, set[str]] = {}  # project -> files no page lists any more
+        # Our own pages as read back before write_project replaces them: a caller that
+        # merges (existing_files) and the diff rule (_listed_before) parse each once.
+        self._pages_read: dict[str, ProjectPage | None] = {}
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -165,6 +168,11 @@ class TreeWriter:
     # --- reading back ----------------------------------------------------------
 
     def _read_page(self, project: str) -> ProjectPage | None:
+        if project not in self._pages_read:
+            self._pages_read[project] = self._parse_page(project)
+        return self._pages_read[project]
+
+    def _parse_page(self, project: str) -> ProjectPage | None:
         html_rel, json_rel = page_relpaths(project)
         json_path, html_path = self.root / json_rel, self.root / html_rel
         try:
@@ -269,6 +277,7 @@ class TreeWriter:
         changed: list[str] = []
         entries: list[FileEntry] = []
         listed = self._listed_before(norm)
+        self._pages_read.pop(norm, None)  # about to change
         for filename in sorted(chosen):
             rf = chosen[filename]
             relpath = package_relpath(norm, filename)
