@@ -125,6 +125,9 @@ def test_rerun_fetches_nothing_new_and_sdist_once(small: FakeIndex, tmp_path: Pa
     assert mirror(root, small, "--diff-file", str(tmp_path / "diff")) == 0
     assert file_gets(small) == []
     assert (tmp_path / "diff").read_text() == ""
+    # The wheels' metadata comes from the tree's own .metadata files: only pages are asked.
+    asked = [r.path for r in small.requests if r.method == "GET"]
+    assert asked and all(p.startswith("/simple/") for p in asked), asked
 
 
 def test_new_requirement_adds_only_the_delta_to_the_diff(
