@@ -20,7 +20,7 @@ Scenarios (sizes as in the defect reports):
   gzip-page          a 400 KB gzip'ed project page inflating to 400 MB
   huge-metadata      an ordinary wheel whose PEP 658 .metadata is 200 MB
   drip               a file sent one byte every 5 s
-  gzip-sdist         an 8 MB sdist inflating to 8 GiB (a zero-filled member)
+  gzip-sdist         a 1.5 MB sdist inflating to 1.5 GiB (a zero-filled member)
   big-sdist          an sdist inflating to 900 MiB (under the cap: read once, not twice)
 """
 
@@ -30,6 +30,7 @@ import argparse
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -113,7 +114,7 @@ SCENARIOS: dict[str, tuple[Callable[[Path], tuple[FakeIndex, str]], float]] = {
     "gzip-page": (gzip_page, 300),
     "huge-metadata": (huge_metadata, 300),
     "drip": (drip, 180),
-    "gzip-sdist": (lambda w: sdist_bomb(w, 8192), 600),
+    "gzip-sdist": (lambda w: sdist_bomb(w, 1536), 600),
     "big-sdist": (lambda w: sdist_bomb(w, 900), 600),
 }
 
@@ -138,13 +139,16 @@ def run(code: Path, index: FakeIndex, project: str, tree: Path, limit: int, time
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         preexec_fn=cap,
+        start_new_session=True,  # so a kill reaches the mirror, not only /usr/bin/time
     )
     try:
         _, err = proc.communicate(timeout=timeout)
         code_ = proc.returncode
     except subprocess.TimeoutExpired:
-        proc.kill()
+        hwm = _peak_rss_kib(proc.pid)  # /usr/bin/time reports nothing once killed
+        os.killpg(proc.pid, signal.SIGKILL)
         _, err = proc.communicate()
+        err += f"\nMAXRSS {hwm}\n".encode()
         code_ = None
     elapsed = time.monotonic() - started
     text = err.decode("utf-8", "replace")
@@ -152,6 +156,17 @@ def run(code: Path, index: FakeIndex, project: str, tree: Path, limit: int, time
         (int(line.split()[1]) for line in text.splitlines() if line.startswith("MAXRSS ")), 0
     )
     return code_, elapsed, rss, text
+
+
+def _peak_rss_kib(time_pid: int) -> int:
+    """VmHWM of the mirror process (the child of /usr/bin/time), from /proc."""
+    try:
+        children = Path(f"/proc/{time_pid}/task/{time_pid}/children").read_text().split()
+        status = Path(f"/proc/{children[0]}/status").read_text()
+    except (OSError, IndexError):
+        return 0
+    line = next((ln for ln in status.splitlines() if ln.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1])
 
 
 def outcome(code: int | None, text: str, timeout: float) -> str:

@@ -369,7 +369,9 @@ def parse_html_page(name: str, text: str, page_url: str) -> ProjectPage:
                 requires_python=html.unescape(attrs.get("data-requires-python") or "") or None,
                 yanked=yanked,
                 core_metadata=core_metadata,
-                size=int(size_attr) if size_attr and size_attr.isdigit() else None,
+                size=int(size_attr)
+                if size_attr and size_attr.isascii() and size_attr.isdigit()
+                else None,
                 upload_time=attrs.get("data-upload-time") or None,
             )
         )

@@ -56,6 +56,12 @@ def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None
         return None
 
 
+def header_int(value: str | None) -> int | None:
+    """A header's whole number, or None: ASCII digits only (``int`` also takes "²" or "١")."""
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def decode_text(body: bytes, charset: str | None) -> str:
     """A page's text in its declared charset (UTF-8 when none, or one Python does not know)."""
     try:

@@ -19,6 +19,7 @@ import requests
 import urllib3
 
 from morgan_like.errors import BodyError, LimitExceeded
+from morgan_like.index.httputil import header_int
 
 MIB = 1024 * 1024
 CHUNK = 256 * 1024
@@ -88,8 +89,7 @@ class Deadline:
 
 
 def content_length(response: requests.Response) -> int | None:
-    value = response.headers.get("Content-Length", "")
-    return int(value) if value.strip().isdigit() else None
+    return header_int(response.headers.get("Content-Length"))
 
 
 def _wire(raw: urllib3.HTTPResponse, fallback: int) -> int:

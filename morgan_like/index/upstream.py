@@ -27,6 +27,7 @@ from morgan_like.dists.links import ACCEPT_HEADER, ProjectPage, parse_html_page,
 from morgan_like.errors import BodyError, LimitExceeded, ProjectNotFound, RangeError, UpstreamError
 from morgan_like.index.httputil import (
     decode_text,
+    header_int,
     host_key,
     media_type,
     parse_content_range,
@@ -266,8 +267,9 @@ class Upstream:
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = self.backoff * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-        if retry_after and retry_after.strip().isdigit():
-            delay = max(delay, min(float(retry_after), _RETRY_AFTER_CAP))
+        seconds = header_int(retry_after)
+        if seconds is not None:
+            delay = max(delay, min(float(seconds), _RETRY_AFTER_CAP))
         time.sleep(delay)
 
     def iter_file(
@@ -362,9 +364,7 @@ class Upstream:
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamError(f"GET {redact_url(url)}: unreadable project page: {exc}") from exc
         if page.last_serial is None:
-            serial = response.headers.get("X-PyPI-Last-Serial", "")
-            if serial.strip().isdigit():
-                page.last_serial = int(serial)
+            page.last_serial = header_int(response.headers.get("X-PyPI-Last-Serial"))
         return page
 
     def project_names(self) -> list[str]:

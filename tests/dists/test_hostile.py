@@ -207,6 +207,17 @@ def test_odd_but_harmless_values_kept() -> None:
     assert file.requires_python == ">=3.6.*"
 
 
+def test_non_ascii_digits_are_not_numbers() -> None:
+    from morgan_like.index.httputil import header_int
+
+    html = '<a href="foo-1.0.tar.gz" data-size="\u00b2">foo</a><a href="foo-1.1.tar.gz" data-size="12">foo</a>'
+    sizes = [f.size for f in parse_html_page("foo", html, PAGE).files]
+    assert sizes == [None, 12]
+    assert [header_int(v) for v in ("12", " 7 ", "\u00b2", "\u0661", "-1", None)] == [
+        12, 7, None, None, None, None
+    ]  # fmt: skip
+
+
 def test_wheel_built_normally_unaffected(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, "foo", "1.0", requires_dist=["bar"])
     assert wheel_metadata_bytes(wheel).startswith(b"Metadata-Version: 2.1\nName: foo")
