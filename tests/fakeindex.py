@@ -14,6 +14,7 @@ bomb), and every request is logged so tests can assert what a client fetched.
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import hashlib
 import html
@@ -156,6 +157,9 @@ class FakeIndex:
         self.latency = latency
         self.relative_urls = relative_urls
         self.gzip_pages = gzip_pages
+        # Pages carry ETag and Last-Modified and answer conditional requests with 304;
+        # False: neither, like an upstream that sends no validators.
+        self.page_validators = True
         self.serial = 0
         self.projects: dict[str, dict[str, Dist]] = {}  # normalized -> filename -> Dist
         self.files: dict[str, Dist] = {}
@@ -573,14 +577,16 @@ class _Handler(BaseHTTPRequestHandler):
                 body = index.root_html() if norm is None else index.project_html(norm)
             serial = index.serial if norm is None else index.project_serial(norm)
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        headers = {
-            "Vary": "Accept",
-            "X-PyPI-Last-Serial": str(serial),
-            "ETag": etag,
-            "Cache-Control": "max-age=0",
-        }
-        if self.headers.get("If-None-Match") == etag:
-            return self._send(304, b"", None, True, headers)
+        # Last-Modified moves with the serial, as a page changes only when it does.
+        modified = email.utils.formatdate(1_700_000_000 + serial, usegmt=True)
+        headers = {"Vary": "Accept", "X-PyPI-Last-Serial": str(serial)}
+        if index.page_validators:
+            headers.update({"ETag": etag, "Last-Modified": modified, "Cache-Control": "max-age=0"})
+            if_none_match = self.headers.get("If-None-Match")
+            if if_none_match == etag or (
+                if_none_match is None and self.headers.get("If-Modified-Since") == modified
+            ):
+                return self._send(304, b"", None, True, headers)
         if index.gzip_pages and "gzip" in (self.headers.get("Accept-Encoding") or ""):
             # Like PyPI: pages (never files) are compressed for clients that ask.
             body = gzip.compress(body, mtime=0)

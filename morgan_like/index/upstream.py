@@ -35,6 +35,7 @@ from morgan_like.index.httputil import (
     split_userinfo,
 )
 from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capped, wire_bytes
+from morgan_like.index.pagecache import PageCache
 from morgan_like.index.pipconfig import pip_config, pip_config_value
 
 _ANCHOR_TEXT = re.compile(r"<a\b[^>]*>([^<]*)</a>", re.IGNORECASE)
@@ -80,8 +81,11 @@ class Upstream:
         cert: str | None = None,
         limits: Limits | None = None,
         options: Mapping[str, str] | None = None,
+        pages: PageCache | None = None,
     ) -> None:
-        """``limits`` (or ``options``, the [mirror] section they are read from) bound bodies."""
+        """``limits`` (or ``options``, the [mirror] section they are read from) bound bodies;
+        ``pages`` keeps project pages between runs, revalidated with conditional requests."""
+        self.pages = pages
         clean, creds = split_userinfo(index_url)
         self.limits = limits or Limits.from_options(options or {})
         self.index_url = clean if clean.endswith("/") else clean + "/"
@@ -343,15 +347,23 @@ class Upstream:
     def project_page(self, name: str) -> ProjectPage:
         """The project's files, from PEP 691 JSON when offered, else PEP 503 HTML."""
         url = f"{self.index_url}{canonicalize_name(name)}/"
+        cached = self.pages.get(url) if self.pages is not None else None
+        headers = {"Accept": ACCEPT_HEADER, **(cached.conditional_headers() if cached else {})}
         try:
-            response = self.get(url, headers={"Accept": ACCEPT_HEADER})
+            response = self.get(url, headers=headers)
         except UpstreamHTTPError as exc:
             if exc.status in (404, 410):
                 raise ProjectNotFound(name, redact_url(self.index_url)) from None
             raise
         page_url = response.url
-        media, charset = media_type(response.headers.get("Content-Type", ""))
+        content_type = response.headers.get("Content-Type", "")
         body = response.content
+        if response.status_code == 304 and cached is not None:
+            content_type, body = cached.content_type, cached.body
+        elif self.pages is not None:
+            etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+            self.pages.put(url, etag, modified, content_type, body)
+        media, charset = media_type(content_type)
         is_json = media.endswith("+json") or media == "application/json"
         if not is_json and "html" not in media:
             is_json = body.lstrip()[:1] == b"{"  # no/odd Content-Type: sniff

@@ -27,6 +27,7 @@ from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
 from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
 from morgan_like.index.finder import Finder
+from morgan_like.index.pagecache import PAGES_NAME, PageCache
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.modes import serve
@@ -49,7 +50,7 @@ from morgan_like.resolve.candidates import FileFilter, likely_metadata_files
 from morgan_like.resolve.plan import Plan, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
 from morgan_like.tree.files import sweep_scratch
-from morgan_like.tree.layout import METADATA_SUFFIX, package_relpath
+from morgan_like.tree.layout import METADATA_SUFFIX, STATE_DIR, package_relpath
 from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.publish import DiffRequest, publish
 from morgan_like.tree.state import TreeState
@@ -161,7 +162,9 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
     state = None if options.dry_run else TreeState(root)
     if state is not None and state.load_problem:
         reporter.warn(state.load_problem)
-    upstream = Upstream(index_url, options=mirror_opts)
+    # Pages kept from the last run are revalidated (304) instead of fetched again.
+    pages = None if state is None else PageCache(root / STATE_DIR / PAGES_NAME)
+    upstream = Upstream(index_url, options=mirror_opts, pages=pages)
     cache = SdistCache(upstream, scratch)
     envs = config.environments
     finder = Finder(
@@ -260,6 +263,8 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
             buildenvs.close()
         finder.close()
         upstream.close()
+        if pages is not None:
+            pages.close()
         if state is not None:
             state.close()
 

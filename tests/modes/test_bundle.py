@@ -69,9 +69,13 @@ def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> Non
     # the manifest vouches for the top-level files; the pages for everything else
     assert set(manifest) == {"morgan.ini", "server.py", "simple/index.html", "simple/index.json"}
     assert "packages/tinybackend/tinybackend-1.0-py3-none-any.whl" in on_disk  # build requirement
-    # only the tree state and the lock file stay behind: no temp downloads, no sdist cache
+    # only the tree state, the page cache and the lock file stay behind: no temp
+    # downloads, no sdist cache
     assert {p.name for p in (root / ".morgan-like").iterdir()} <= {
         "lock",
+        "pages.db",
+        "pages.db-wal",
+        "pages.db-shm",
         "state.db",
         "state.db-wal",
         "state.db-shm",
@@ -125,9 +129,11 @@ def test_rerun_fetches_nothing_new_and_sdist_once(small: FakeIndex, tmp_path: Pa
     assert mirror(root, small, "--diff-file", str(tmp_path / "diff")) == 0
     assert file_gets(small) == []
     assert (tmp_path / "diff").read_text() == ""
-    # The wheels' metadata comes from the tree's own .metadata files: only pages are asked.
-    asked = [r.path for r in small.requests if r.method == "GET"]
-    assert asked and all(p.startswith("/simple/") for p in asked), asked
+    # The wheels' metadata comes from the tree's own .metadata files: only pages are
+    # asked, each revalidated with its ETag and answered 304 without a body.
+    gets = [r for r in small.requests if r.method == "GET"]
+    assert gets and all(r.path.startswith("/simple/") for r in gets), gets
+    assert all(r.status == 304 for r in gets), [(r.path, r.status) for r in gets]
 
 
 def test_new_requirement_adds_only_the_delta_to_the_diff(
@@ -256,3 +262,20 @@ def test_a_failing_env_leaves_no_stray_downloads(
     assert mirror(root, fake_index) == 1
     assert not list(root.glob("packages/**/*.whl"))
     assert not (root / "simple").exists()
+
+
+def test_pages_without_validators_are_fetched_again(small: FakeIndex, tmp_path: Path) -> None:
+    small.page_validators = False
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    small.reset_log()
+    assert mirror(root, small) == 0
+    gets = [r for r in small.requests if r.method == "GET"]
+    assert gets and all(r.status == 200 and "If-None-Match" not in r.headers for r in gets)
+    # A page that changed upstream is read afresh even when it was kept.
+    small.page_validators = True
+    assert mirror(root, small) == 0
+    wheel(small, tmp_path / "more", "lib", "3.0")
+    assert mirror(root, small) == 0
+    assert "lib-3.0-py3-none-any.whl" in (root / "simple" / "lib" / "index.html").read_text()
