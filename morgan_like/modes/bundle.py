@@ -205,6 +205,7 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
             if downloader is not None:
                 for entry in added:
                     downloader.submit(entry.file, entry.relpath)
+            facts.prefetch_pages(added, finder)
 
     try:
         try:

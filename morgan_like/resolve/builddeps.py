@@ -12,6 +12,7 @@ followed in turn until nothing new appears.
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from morgan_like.resolve.buildenv import BuildEnvs
 from morgan_like.resolve.hooks import Platform
 from morgan_like.resolve.plan import Plan, PlannedFile, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
+from morgan_like.targets.environments import Environment
 from morgan_like.tree.state import TreeState
 
 
@@ -77,6 +79,18 @@ class BuildFacts:
             self.state.set_fact(sha256, key, json.dumps([str(r) for r in reqs]))
         return reqs
 
+    def prefetch_pages(self, entries: list[PlannedFile], finder: Finder) -> None:
+        """Ask now for the pages of the build requirements a previous run learnt, so
+        they arrive while the rest resolves."""
+        if self.state is None:
+            return
+        for entry in entries:
+            if not entry.file.is_sdist or not entry.file.sha256:
+                continue
+            known = self.state.fact(entry.file.sha256, "build-requires:static")
+            for line in json.loads(known) if known else ():
+                finder.prefetch_page(canonicalize_name(Requirement(line).name))
+
     def read_all(
         self, work: list[tuple[PlannedFile, Platform | None]]
     ) -> dict[tuple[str, Platform | None], list[Requirement]]:
@@ -103,57 +117,82 @@ def add_build_requirements(
 ) -> int:
     """Extend ``plan`` with the build requirements of its sdists; return how many were not read.
 
+    Envs run side by side, and within an env every distinct requirement set of a
+    round resolves at once after its pages were asked for together: a re-run,
+    whose answers all come from the tree state, then costs a few round trips.
     With ``fetch_sdists`` False (dry run) only sdists already fetched for their
     metadata or already in the tree are read.
     """
+    lock = threading.Lock()  # the plan is shared by the envs' threads
     skipped: set[str] = set()
-    cache, root = facts.cache, facts.root
-    requires: dict[tuple[str, Platform | None], list[Requirement]] = {}
-    for resolution in resolutions:
+
+    def one_env(resolution: EnvResolution) -> None:
         env = resolution.env
         platform = Platform.from_markers(env.markers)
         done: set[tuple[str, ...]] = set()
-        pending = plan.sdists_for(env.name)
+        with lock:
+            pending = plan.sdists_for(env.name)
         while pending:
             readable = [
                 e
                 for e in pending
-                if fetch_sdists or cache.take(e.file) is not None or (root / e.relpath).exists()
+                if fetch_sdists
+                or facts.cache.take(e.file) is not None
+                or (facts.root / e.relpath).exists()
             ]
             kept = {e.relpath for e in readable}
-            skipped.update(e.relpath for e in pending if e.relpath not in kept)
-            # The backend is asked only about the sdists pip on this env really builds
-            # (no wheel of that release for it); running a hook costs a process and an
-            # import of the backend, which for every sdist of a large bundle adds up.
-            built = plan.must_build(env.name)
-            targets = {e.relpath: platform if e.relpath in built else None for e in readable}
-            todo = [
-                (e, targets[e.relpath])
-                for e in readable
-                if (e.relpath, targets[e.relpath]) not in requires
-            ]
-            requires.update(facts.read_all(todo))
-            pending = []
-            for entry in readable:
-                known = requires.get((entry.relpath, targets[entry.relpath]), [])
-                reqs = [r for r in known if env.evaluate(r.marker)]
+            with lock:
+                skipped.update(e.relpath for e in pending if e.relpath not in kept)
+                # The backend is asked only about the sdists pip on this env really
+                # builds (no wheel of that release for it): a hook costs a process and
+                # an import of the backend, which for every sdist of a bundle adds up.
+                built = plan.must_build(env.name)
+            work = [(e, platform if e.relpath in built else None) for e in readable]
+            requires = facts.read_all(work)
+            sets: dict[tuple[str, ...], tuple[PlannedFile, list[Requirement]]] = {}
+            for entry, target in work:
+                reqs = [r for r in requires[(entry.relpath, target)] if env.evaluate(r.marker)]
                 key = tuple(sorted(str(r) for r in reqs))
-                if not reqs or key in done:
-                    continue
-                done.add(key)
-                roots: dict[str, str] = {
-                    canonicalize_name(r.name): f"build requirement of {entry.file.filename}"
-                    for r in reqs
-                }
-                try:
-                    extra = resolve_env(env, reqs, finder, options, roots)
-                except MorganLikeError as exc:
-                    plan.problems.append(
-                        f"env {env.name}: cannot bundle the build requirements of {entry.file.filename}: {exc}"
-                    )
-                    continue
-                added = add_resolution(plan, extra, top_level=set(), build=True)
-                pending.extend(e for e in added if e.file.is_sdist)
+                if reqs and key not in done and key not in sets:
+                    sets[key] = (entry, reqs)
+            done.update(sets)
+            for _entry, reqs in sets.values():
+                for req in reqs:
+                    finder.prefetch_page(canonicalize_name(req.name))
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                results = list(
+                    pool.map(lambda item: _resolve_set(env, item, finder, options), sets.values())
+                )
+            pending = []
+            with lock:
+                for result in results:
+                    if isinstance(result, str):
+                        plan.problems.append(result)
+                        continue
+                    added = add_resolution(plan, result, top_level=set(), build=True)
+                    pending.extend(e for e in added if e.file.is_sdist)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(resolutions))) as envs:
+        list(envs.map(one_env, resolutions))
     plan.problems.extend(dict.fromkeys(facts.problems))
     facts.problems.clear()
     return len(skipped)
+
+
+def _resolve_set(
+    env: Environment,
+    item: tuple[PlannedFile, list[Requirement]],
+    finder: Finder,
+    options: ResolveOptions,
+) -> EnvResolution | str:
+    """One sdist's build requirements resolved on their own, as pip's isolated build does."""
+    entry, reqs = item
+    roots: dict[str, str] = {
+        canonicalize_name(r.name): f"build requirement of {entry.file.filename}" for r in reqs
+    }
+    try:
+        return resolve_env(env, reqs, finder, options, roots)
+    except MorganLikeError as exc:
+        return (
+            f"env {env.name}: cannot bundle the build requirements of {entry.file.filename}: {exc}"
+        )
