@@ -256,8 +256,7 @@ def static_metadata(sdist: SdistMembers) -> DistMetadata:
         return _sdist_result(parse_core_metadata(pkg_info, filename, source="pkg-info"))
 
     raise MetadataError(
-        f"{filename}: cannot read its dependencies statically: {', '.join(reasons)}; "
-        "build it on a machine with network, or pin its dependencies in [requirements]"
+        f"{filename}: cannot read its dependencies statically: {', '.join(reasons)}"
     )
 
 

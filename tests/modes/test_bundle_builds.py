@@ -137,3 +137,27 @@ def test_backend_is_asked_only_about_sdists_an_env_builds(
     assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
     assert _files(root, "mesonlike") == {"mesonlike-1.0-py3-none-any.whl"}
     assert not (root / "simple" / "mlninja").exists()
+
+
+def test_a_rerun_reads_no_archive_and_runs_no_hook(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """What the sdists' archives and backends said is remembered by sha256."""
+    publish(fake_index, dists)
+    root = tmp_path / "bundle"
+    root.mkdir()
+    (root / "morgan.ini").write_text(
+        ini_env_block("py312", "3.12.1") + "[requirements]\nsci =\noldie =\n"
+    )
+    assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a re-run must not read an archive or run a hook")
+
+    for name in ("unpack_archive", "dynamic_build_requires", "hook_metadata"):
+        monkeypatch.setattr(f"morgan_like.resolve.buildenv.{name}", refuse)
+    monkeypatch.setattr("morgan_like.dists.sdistread.SdistReader.build_requires", refuse)
+    fake_index.reset_log()
+    assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
+    assert _files(root, "mlpatchelf") == {"mlpatchelf-0.17-py3-none-any.whl"}
+    assert _files(root, "dep") == {"dep-1.0-py3-none-any.whl"}
