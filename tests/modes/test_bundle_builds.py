@@ -18,7 +18,7 @@ import pytest
 from morgan_like.cli import main
 
 from ..backends import make_fake_setuptools_wheels, make_mesonlike_wheels
-from ..clients import client_env, make_venv, need, pyenv_python, run
+from ..clients import client_env, make_venv, need, pip_install, pyenv_python
 from ..distbuilder import make_sdist, make_wheel
 from ..fakeindex import FakeIndex
 from ..helpers import WINDOWS, ini_env_block
@@ -100,19 +100,7 @@ def test_pip_builds_offline(env_name: str, tree: Path, tmp_path: Path) -> None:
     need(python)
     vpy = make_venv(python, tmp_path / "venv")
     wanted = ["oldie", "pb"] if env_name == "py36" else ["sci", "oldie", "pb"]
-    run(
-        [
-            vpy,
-            "-m",
-            "pip",
-            "install",
-            "--no-cache-dir",
-            "--index-url",
-            (tree / "simple").as_uri() + "/",
-            *wanted,
-        ],
-        timeout=300,
-    )
+    pip_install(vpy, (tree / "simple").as_uri() + "/", *wanted)
     code = "import importlib.metadata as m; print(m.version('pb'), m.version('oldie'), m.version('dep'))"
     if env_name == "py36":
         code = "import pkg_resources as r; print(*(r.get_distribution(n).version for n in ('pb', 'oldie', 'dep')))"

@@ -10,7 +10,7 @@ import pytest
 
 from morgan_like.cli import main
 
-from ..clients import make_venv, need, pyenv_python, run
+from ..clients import make_venv, need, pip_install, pyenv_python
 from ..distbuilder import make_sdist
 from ..fakeindex import FakeIndex
 from ..helpers import ini_env_block, sdist, wheel
@@ -161,6 +161,5 @@ def test_clients_install_offline_with_hashes_and_build_the_local_project(
     fake_index.stop()
     index_url = (root / "simple").as_uri() + "/"
     vpy = make_venv(python, tmp_path / "venv")
-    pip = [vpy, "-m", "pip", "install", "--no-cache-dir", "--index-url", index_url]
-    run([*pip, "--require-hashes", "-r", root / "reqs.txt"])
-    run([*pip, project])
+    pip_install(vpy, index_url, "--require-hashes", "-r", str(root / "reqs.txt"))
+    pip_install(vpy, index_url, str(project))
