@@ -11,7 +11,8 @@ the tree, and the run's last error line.
     python bench/bench_hostile.py [--code DIR] [--only NAME ...] [--limit-gib 3]
 
 ``--code`` runs the morgan_like package found in DIR (PYTHONPATH=DIR), e.g. a
-``git worktree`` of an older commit, to compare before and after a change.
+``git worktree`` of an older commit, to compare before and after a change;
+``--flag=--static-metadata-only`` (repeatable) passes a flag to every run.
 
 Scenarios (sizes as in the defect reports):
   zip-bomb-pep658    a 0.5 MB wheel whose METADATA inflates to 512 MiB, also served
@@ -119,14 +120,22 @@ SCENARIOS: dict[str, tuple[Callable[[Path], tuple[FakeIndex, str]], float]] = {
 }
 
 
-def run(code: Path, index: FakeIndex, project: str, tree: Path, limit: int, timeout: float):
+def run(
+    code: Path,
+    index: FakeIndex,
+    project: str,
+    tree: Path,
+    limit: int,
+    timeout: float,
+    flags: list[str],
+):
     """Run the mirror; return (exit code or None if killed, seconds, peak RSS KiB, stderr)."""
     tree.mkdir(parents=True)
     (tree / "morgan.ini").write_text(ENV_BLOCK + f"[requirements]\n{project} =\n")
     env = dict(os.environ, PYTHONPATH=str(code), MALLOC_ARENA_MAX="2")
     env.pop("PIP_FIND_LINKS", None)
     cmd = ["/usr/bin/time", "-f", "MAXRSS %M", sys.executable, "-m", "morgan_like.cli"]
-    cmd += ["mirror", "-i", str(tree), "-I", index.url, "--skip-server-copy"]
+    cmd += ["mirror", "-i", str(tree), "-I", index.url, "--skip-server-copy", *flags]
 
     def cap() -> None:  # ulimit -v for the child (and /usr/bin/time)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -190,6 +199,9 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help="directory holding morgan_like/")
     parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), help="scenarios to run")
     parser.add_argument("--limit-gib", type=float, default=3.0, help="address-space cap (GiB)")
+    parser.add_argument(
+        "--flag", action="append", default=[], help="extra mirror flag, e.g. --flag=-v"
+    )
     args = parser.parse_args()
     limit = int(args.limit_gib * 1024 * MIB)
     where = subprocess.run(
@@ -208,7 +220,7 @@ def main() -> None:
             index, project = setup(work / "dists")
             try:
                 code, elapsed, rss, text = run(
-                    args.code, index, project, work / "tree", limit, timeout
+                    args.code, index, project, work / "tree", limit, timeout, args.flag
                 )
             finally:
                 index.stop()
