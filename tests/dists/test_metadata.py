@@ -350,7 +350,7 @@ def test_sdist_nothing_static_names_the_file(dists: Path) -> None:
         sdist_metadata(sdist)
     message = str(info.value)
     assert message.startswith("opaque-1.0.tar.gz: cannot read its dependencies statically")
-    assert "Metadata-Version 2.1" in message and "[requirements]" in message
+    assert "Metadata-Version 2.1" in message and "no pyproject.toml" in message
 
 
 def test_sdist_dynamic_pyproject_dependencies_is_not_static(dists: Path) -> None:
