@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from html.parser import HTMLParser
@@ -381,3 +382,21 @@ def parse_html_page(name: str, text: str, page_url: str) -> ProjectPage:
         last_serial=parser.serial,
         problems=skips.done(),
     )
+
+
+_ANCHOR_TEXT = re.compile(r"<a\b[^>]*>([^<]*)</a>", re.IGNORECASE)
+
+
+def parse_root_names(page: bytes | str) -> list[str]:
+    """Project names of a root index: PEP 691 JSON (bytes) or PEP 503 HTML (text)."""
+    if isinstance(page, bytes):
+        try:
+            projects = json.loads(page).get("projects")
+        except (ValueError, AttributeError):
+            return []
+        if not isinstance(projects, list):
+            return []
+        return [
+            p["name"] for p in projects if isinstance(p, dict) and isinstance(p.get("name"), str)
+        ]
+    return [html.unescape(m).strip() for m in _ANCHOR_TEXT.findall(page) if m.strip()]

@@ -7,10 +7,8 @@ everywhere, and the same way pip would behave on this machine.
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Generator, Mapping
@@ -23,7 +21,13 @@ from packaging.utils import canonicalize_name
 from requests.adapters import HTTPAdapter
 
 from morgan_like import __version__
-from morgan_like.dists.links import ACCEPT_HEADER, ProjectPage, parse_html_page, parse_json_page
+from morgan_like.dists.links import (
+    ACCEPT_HEADER,
+    ProjectPage,
+    parse_html_page,
+    parse_json_page,
+    parse_root_names,
+)
 from morgan_like.errors import BodyError, LimitExceeded, ProjectNotFound, RangeError, UpstreamError
 from morgan_like.index.httputil import (
     decode_text,
@@ -37,8 +41,6 @@ from morgan_like.index.httputil import (
 from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capped, wire_bytes
 from morgan_like.index.pagecache import PageCache
 from morgan_like.index.pipconfig import pip_config, pip_config_value
-
-_ANCHOR_TEXT = re.compile(r"<a\b[^>]*>([^<]*)</a>", re.IGNORECASE)
 
 USER_AGENT = f"morgan-like/{__version__}"
 # Distribution files must arrive exactly as stored: a gzip Content-Encoding
@@ -386,18 +388,8 @@ class Upstream:
         media, charset = media_type(response.headers.get("Content-Type", ""))
         body = response.content
         if media.endswith("+json") or body.lstrip()[:1] == b"{":
-            try:
-                projects = json.loads(body).get("projects")
-            except (ValueError, AttributeError):
-                return []
-            if not isinstance(projects, list):
-                return []
-            return [
-                p["name"]
-                for p in projects
-                if isinstance(p, dict) and isinstance(p.get("name"), str)
-            ]
-        return [m.strip() for m in _ANCHOR_TEXT.findall(decode_text(body, charset)) if m.strip()]
+            return parse_root_names(body)
+        return parse_root_names(decode_text(body, charset))
 
     def close(self) -> None:
         self.session.close()

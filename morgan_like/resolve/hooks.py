@@ -36,7 +36,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from morgan_like.dists.archive import MAX_METADATA, read_zip_member
+from morgan_like.dists.archive import MAX_METADATA, MAX_UNPACKED, read_zip_member
 from morgan_like.errors import MetadataError
 
 if sys.version_info >= (3, 11):
@@ -46,7 +46,6 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
 
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_TIMEOUT = 120.0
-MAX_UNPACKED = 1024 * 1024 * 1024  # an sdist or build wheel that inflates past 1 GiB is refused
 
 _RUNNER = r"""
 import json, os, platform, sys, traceback
@@ -110,6 +109,12 @@ def _safe(name: str) -> str | None:
     return "/".join(parts)
 
 
+def _charge(budget: list[int], declared: int, origin: str) -> None:
+    """Refuse a member from its declared size, before inflating any of it."""
+    if declared > budget[0]:
+        raise MetadataError(f"{origin}: inflates past {MAX_UNPACKED >> 20} MiB; not unpacked")
+
+
 def _copy_capped(src: Any, dest: Path, budget: list[int], origin: str) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest, "wb") as out:
@@ -140,6 +145,7 @@ def unpack_archive(archive: Path, dest: Path, *, limit: int = MAX_UNPACKED) -> N
                     name = _safe(info.filename)
                     if name is None or info.is_dir():
                         continue
+                    _charge(budget, info.file_size, archive.name)
                     with zf.open(info) as src:
                         _copy_capped(src, dest / name, budget, archive.name)
         else:
@@ -148,6 +154,7 @@ def unpack_archive(archive: Path, dest: Path, *, limit: int = MAX_UNPACKED) -> N
                     name = _safe(member.name)
                     if name is None or not member.isfile():
                         continue
+                    _charge(budget, member.size, archive.name)
                     member_file = tf.extractfile(member)
                     if member_file is not None:
                         _copy_capped(member_file, dest / name, budget, archive.name)

@@ -221,8 +221,8 @@ class _Provider(AbstractProvider):
             return self.options.dynamic_metadata(file)
         except MetadataError as exc:
             raise MetadataError(
-                f"{file.filename}: its dependencies are not static, and its metadata hook "
-                f"failed: {exc}\n  wanted by: {chain}\n  hint: {override_hint}"
+                f"{static_error}\n  and its metadata hook failed: {exc}"
+                f"\n  wanted by: {chain}\n  hint: {override_hint}"
             ) from None
 
     def get_dependencies(self, candidate: Candidate) -> Iterator[Req]:

@@ -150,3 +150,16 @@ def test_build_system_errors_name_the_sdist(tmp_path: Path) -> None:
         Requirement("setuptools>=40.8.0"),
         Requirement("wheel"),
     )
+
+
+def test_a_member_too_big_is_refused_from_its_header(tmp_path: Path) -> None:
+    big = tmp_path / "big-1.0.tar.gz"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        info = tarfile.TarInfo("big-1.0/blob")
+        info.size = 10_000
+        tf.addfile(info, io.BytesIO(b"\0" * 10_000))
+    big.write_bytes(buffer.getvalue())
+    with pytest.raises(MetadataError, match="inflates past"):
+        unpack_archive(big, tmp_path / "out", limit=5_000)
+    assert not (tmp_path / "out" / "big-1.0" / "blob").exists(), "nothing inflated"
