@@ -89,6 +89,16 @@ class Finder:
     def page(self, name: str) -> ProjectPage:
         return self._future(self._pages, name, self._load_page, name).result()
 
+    def page_names(self) -> list[str]:
+        """Every project whose page has been read successfully so far."""
+        with self._lock:
+            futures = list(self._pages.items())
+        return sorted(
+            name
+            for name, future in futures
+            if future.done() and not future.cancelled() and future.exception() is None
+        )
+
     def prefetch_page(self, name: str) -> None:
         self._future(self._pages, name, self._load_page, name)
 

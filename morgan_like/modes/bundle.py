@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,15 @@ from morgan_like.index.pagecache import PAGES_NAME, PageCache
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.modes import serve
+from morgan_like.modes.bundle_replay import (
+    forget_replay,
+    load_replay,
+    replay_key,
+    save_replay,
+    unchanged_upstream,
+)
 from morgan_like.modes.bundle_report import (
+    build_rows,
     download_log,
     print_plan,
     print_summary,
@@ -49,7 +58,7 @@ from morgan_like.resolve.buildenv import BuildEnvs
 from morgan_like.resolve.candidates import FileFilter, likely_metadata_files
 from morgan_like.resolve.plan import Plan, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
-from morgan_like.tree.files import sweep_scratch
+from morgan_like.tree.files import scratch_dir, sweep_scratch
 from morgan_like.tree.layout import METADATA_SUFFIX, STATE_DIR, package_relpath
 from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.publish import DiffRequest, publish
@@ -207,37 +216,34 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
                     downloader.submit(entry.file, entry.relpath)
             facts.prefetch_pages(added, finder)
 
+    key = replay_key(
+        config,
+        (
+            index_url,
+            regex,
+            options.pre,
+            prefer_binary,
+            options.static_metadata_only,
+            options.mirror_all_versions,
+            options.mirror_all_wheels,
+        ),
+    )
+    kept = None if state is None else load_replay(root, key)
     try:
-        try:
-            per_env = resolve_all(config, finder, ropts, reporter, on_env)
-        except BaseException:
-            if downloader:
-                downloader.abandon()
-            raise
-        reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
-        resolutions = [results[0] for results in per_env]
-        if options.mirror_all_versions:
-            add_all_versions(config, resolutions, finder, ropts, plan, reporter)
-        local = add_local_build_requirements(config, resolutions, finder, ropts, plan)
-        if downloader is not None:
-            for entry in local:
-                downloader.submit(entry.file, entry.relpath)
-        if downloader is None or state is None:
-            skipped_builds = add_build_requirements(
-                plan, resolutions, finder, ropts, facts, fetch_sdists=False
+        if kept is not None and unchanged_upstream(kept, upstream):
+            # Same config, and every page the last plan was made from answered 304.
+            reporter.detail("config and upstream pages unchanged: the last plan is used")
+            plan, builds, read = kept.plan, kept.builds, list(kept.pages)
+        else:
+            if state is not None:
+                forget_replay(root)  # what this run learns replaces it, or nothing does
+            resolved = _resolve(
+                options, config, reporter, finder, ropts, plan, facts, downloader, on_env
             )
-            report_problems(plan, reporter)
-            print_plan(plan, reporter)
-            report_builds(resolutions, reporter)
-            if skipped_builds:
-                reporter.info(
-                    f"(dry run: build requirements of {skipped_builds} sdists are read once they are downloaded)"
-                )
-            return 0
-        # The sdists whose build requirements we read arrive with the rest.
-        results = _await_downloads(plan, downloader, reporter)
-        reporter.detail(f"downloaded at {time.monotonic() - started:.2f}s")
-        add_build_requirements(plan, resolutions, finder, ropts, facts)
+            if resolved is None:  # a dry run: the plan is printed
+                return 0
+            builds, read = build_rows(resolved), finder.page_names()
+        assert downloader is not None and state is not None  # not a dry run
         results = _await_downloads(plan, downloader, reporter)
         reporter.detail(f"build requirements in place at {time.monotonic() - started:.2f}s")
         report_problems(plan, reporter)
@@ -254,9 +260,12 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
                 f"diff-file: {done.diff_file} ({len(done.changed)} changed), "
                 f"{done.removed_file} ({len(done.removed)} removed)"
             )
-        report_builds(resolutions, reporter)
+        report_builds(builds, reporter)
         print_summary(plan, results, reporter, time.monotonic() - started, upstream)
-        return 1 if any(not r.ok for r in results) else 0
+        if any(not r.ok for r in results):
+            return 1
+        save_replay(root, key, plan, read, builds, scratch_dir(root))
+        return 0
     finally:
         if downloader:
             downloader.close()
@@ -268,6 +277,53 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
             pages.close()
         if state is not None:
             state.close()
+
+
+def _resolve(
+    options: MirrorOptions,
+    config: Config,
+    reporter: Reporter,
+    finder: Finder,
+    ropts: ResolveOptions,
+    plan: Plan,
+    facts: BuildFacts,
+    downloader: Downloader | None,
+    on_env: Callable[[list[EnvResolution]], None],
+) -> list[EnvResolution] | None:
+    """Fill ``plan``: every env, -a, local build requirements, the sdists' build requirements.
+
+    Returns the main resolutions, or None for a dry run (its plan is printed here).
+    """
+    started = time.monotonic()
+    try:
+        per_env = resolve_all(config, finder, ropts, reporter, on_env)
+    except BaseException:
+        if downloader:
+            downloader.abandon()
+        raise
+    reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
+    resolutions = [results[0] for results in per_env]
+    if options.mirror_all_versions:
+        add_all_versions(config, resolutions, finder, ropts, plan, reporter)
+    local = add_local_build_requirements(config, resolutions, finder, ropts, plan)
+    if downloader is None:
+        skipped_builds = add_build_requirements(
+            plan, resolutions, finder, ropts, facts, fetch_sdists=False
+        )
+        report_problems(plan, reporter)
+        print_plan(plan, reporter)
+        report_builds(build_rows(resolutions), reporter)
+        if skipped_builds:
+            reporter.info(
+                f"(dry run: build requirements of {skipped_builds} sdists are read once they are downloaded)"
+            )
+        return None
+    for entry in local:
+        downloader.submit(entry.file, entry.relpath)
+    # The sdists whose build requirements we read arrive with the rest.
+    _await_downloads(plan, downloader, reporter)
+    add_build_requirements(plan, resolutions, finder, ropts, facts)
+    return resolutions
 
 
 def _tree_metadata(root: Path, state: TreeState, file: RemoteFile) -> DistMetadata | None:

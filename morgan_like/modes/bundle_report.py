@@ -78,19 +78,30 @@ def report_problems(plan: Plan, reporter: Reporter) -> None:
         reporter.warn(problem)
 
 
-def report_builds(resolutions: list[EnvResolution], reporter: Reporter) -> None:
+# env -> [(project, version, why it is only an sdist there)]
+BuildRows = dict[str, list[tuple[str, str, str]]]
+
+
+def build_rows(resolutions: list[EnvResolution]) -> BuildRows:
+    """What report_builds prints, kept apart from the resolutions so a replay can print it."""
+    return {
+        r.env.name: [
+            (str(name), str(r.pins[name].version), reason)
+            for name, reason in sorted(r.sdist_only.items())
+        ]
+        for r in resolutions
+    }
+
+
+def report_builds(builds: BuildRows, reporter: Reporter) -> None:
     """Per env, the projects it can only get as an sdist (a build on the target), and why.
 
     Air-gapped targets rarely have compilers: this is the list to read before
     shipping the bundle.
     """
-    for resolution in resolutions:
-        if not resolution.sdist_only:
+    for env, rows in builds.items():
+        if not rows:
             continue
-        reporter.warn(
-            f"env {resolution.env.name}: {len(resolution.sdist_only)} project(s) only as sdists, "
-            "built on the target:"
-        )
-        for name, reason in sorted(resolution.sdist_only.items()):
-            pin = resolution.pins[name]
-            reporter.warn(f"  {name} {pin.version}: {reason}")
+        reporter.warn(f"env {env}: {len(rows)} project(s) only as sdists, built on the target:")
+        for name, version, reason in rows:
+            reporter.warn(f"  {name} {version}: {reason}")

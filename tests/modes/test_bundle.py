@@ -7,14 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from morgan_like.cli import main
 from morgan_like.dists.links import parse_html_page, parse_json_page
 
 from ..distbuilder import make_sdist, make_wheel
 from ..fakeindex import FakeIndex
-from ..helpers import ini_env_block, sdist, wheel
+from ..helpers import ini_env_block, wheel
 
 
 def write_config(root: Path, requirements: str, *pythons: str) -> Path:
@@ -32,16 +30,6 @@ def mirror(root: Path, index: FakeIndex, *extra: str) -> int:
 def file_gets(index: FakeIndex) -> list[str]:
     gets = [r.path for r in index.requests if r.method == "GET"]
     return [p for p in gets if p.startswith("/files/") and not p.endswith(".metadata")]
-
-
-@pytest.fixture
-def small(fake_index: FakeIndex, dists: Path, tiny_backend_wheel: Path) -> FakeIndex:
-    fake_index.add(tiny_backend_wheel)
-    wheel(fake_index, dists, "app", "1.0", requires_dist=["lib>=1"])
-    sdist(fake_index, dists, "app", "1.0", requires_dist=["lib>=1"])
-    wheel(fake_index, dists, "lib", "1.0")
-    wheel(fake_index, dists, "lib", "2.0")
-    return fake_index
 
 
 def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> None:
@@ -73,6 +61,7 @@ def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> Non
     # downloads, no sdist cache
     assert {p.name for p in (root / ".morgan-like").iterdir()} <= {
         "lock",
+        "plan.json",
         "pages.db",
         "pages.db-wal",
         "pages.db-shm",
