@@ -116,9 +116,6 @@ class ProjectPage:
     versions: list[str] = field(default_factory=list)
     last_serial: int | None = None
     problems: list[str] = field(default_factory=list)
-    # True when upstream answered 304 to the conditional request: the page is exactly
-    # the one the last run read (modes/bundle_replay.py relies on it).
-    revalidated: bool = False
 
 
 def filename_problem(filename: str, project: str | None = None) -> str | None:

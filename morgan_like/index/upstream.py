@@ -377,7 +377,6 @@ class Upstream:
                 page = parse_html_page(name, text, page_url)
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamError(f"GET {redact_url(url)}: unreadable project page: {exc}") from exc
-        page.revalidated = response.status_code == 304 and cached is not None
         if page.last_serial is None:
             page.last_serial = header_int(response.headers.get("X-PyPI-Last-Serial"))
         return page
