@@ -24,6 +24,7 @@ import socket
 import tarfile
 import threading
 import time
+import xmlrpc.client
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -160,6 +161,10 @@ class FakeIndex:
         # Pages carry ETag and Last-Modified and answer conditional requests with 304;
         # False: neither, like an upstream that sends no validators.
         self.page_validators = True
+        # Serial lists besides the root index: /local.json + /local.db.serial (another
+        # mirror's), and XML-RPC list_packages_with_serial at /pypi.
+        self.local_json = False
+        self.xmlrpc = False
         self.serial = 0
         self.projects: dict[str, dict[str, Dist]] = {}  # normalized -> filename -> Dist
         self.files: dict[str, Dist] = {}
@@ -510,6 +515,31 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._handle(head=True)
 
+    def do_POST(self) -> None:
+        """XML-RPC at /pypi: list_packages_with_serial, as Warehouse answers it."""
+        self._status, self._sent = 0, 0
+        self.index._begin()
+        try:
+            self._xmlrpc()
+        finally:
+            self.index._record(
+                Request(self.command, self.path, dict(self.headers), self._status, self._sent)
+            )
+
+    def _xmlrpc(self) -> None:
+        index = self.index
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if urlsplit(self.path).path != "/pypi" or not index.xmlrpc:
+            return self._send(404, b"no xmlrpc here\n", "text/plain", False)
+        _params, method = xmlrpc.client.loads(body)
+        if method != "list_packages_with_serial":
+            fault = xmlrpc.client.Fault(1, f"unknown method {method}")
+            return self._send(200, xmlrpc.client.dumps(fault).encode(), "text/xml", False)
+        with index._lock:
+            result = {n: index.project_serial(n) for n in index.projects}
+        answer = xmlrpc.client.dumps((result,), methodresponse=True).encode()
+        self._send(200, answer, "text/xml", False)
+
     def _handle(self, head: bool) -> None:
         self._status, self._sent = 0, 0
         self.index._begin()
@@ -531,6 +561,15 @@ class _Handler(BaseHTTPRequestHandler):
         status = index._take("fail", path)
         if status is not None:
             return self._send(status, b"injected failure\n", "text/plain", head)
+        if index.local_json and path in ("/local.json", "/local.db.serial"):
+            with index._lock:
+                serials = {n: index.project_serial(n) for n in index.projects}
+                body = (
+                    json.dumps(serials).encode()
+                    if path == "/local.json"
+                    else f"{index.serial}\n".encode()
+                )
+            return self._send(200, body, "application/json", head)
         if path == "/simple" or path == "/simple/":
             if path == "/simple":
                 return self._redirect("/simple/", split.query)

@@ -191,8 +191,10 @@ class Upstream:
         stream: bool = False,
         limit: int | None = None,
         deadline: Deadline | None = None,
+        data: bytes | None = None,
     ) -> requests.Response:
-        """GET with retries on connection errors, timeouts, 5xx and 429.
+        """GET (a POST of ``data``, for XML-RPC) with retries on connection errors, timeouts,
+        5xx and 429.
 
         Other error statuses raise UpstreamHTTPError (also a requests.HTTPError).
         A streamed response's bytes are counted when it is closed.  Otherwise the
@@ -212,8 +214,10 @@ class Upstream:
             # No single socket read may wait past the deadline either.
             read_timeout = max(0.05, min(self.timeout, deadline.remaining()))
             try:
-                response = self.session.get(
+                response = self.session.request(
+                    "GET" if data is None else "POST",
                     url,
+                    data=data,
                     headers=hdrs,
                     stream=True,
                     timeout=(self.timeout, read_timeout),
