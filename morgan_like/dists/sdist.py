@@ -43,6 +43,7 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
     import tomli as tomllib
 
 LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")  # pip's default without [build-system]
+LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 STATIC_BACKENDS = ("poetry.core.masonry.api", "poetry.masonry.api", "flit_core.buildapi")
 _WANTED = ("PKG-INFO", "requires.txt", "pyproject.toml")
 
@@ -313,24 +314,46 @@ def sdist_build_requires(path: Path) -> list[Requirement]:
     return build_requires(read_archive(Path(path)))
 
 
-def build_requires(sdist: SdistMembers) -> list[Requirement]:
-    """A read sdist's build requirements (MetadataError when pip would refuse to build it)."""
-    path = Path(sdist.filename)
-    doc = sdist.toml()
-    build_system = (doc or {}).get("build-system")
-    if not isinstance(build_system, dict):
-        return [Requirement(r) for r in LEGACY_BUILD_REQUIRES]
-    requires = build_system.get("requires")
+@dataclass(frozen=True)
+class BuildSystem:
+    """An sdist's ``[build-system]``: what to install, which backend, where it lives."""
+
+    requires: tuple[Requirement, ...]
+    backend: str = LEGACY_BACKEND
+    backend_path: tuple[str, ...] = ()
+
+
+def parse_build_system(doc: dict[str, Any] | None, origin: str) -> BuildSystem:
+    """``[build-system]`` of a pyproject document; pip's legacy default without one.
+
+    MetadataError where pip would refuse to build: no ``requires`` list, a malformed
+    requirement, a ``backend-path`` that is not a list of strings.
+    """
+    table = (doc or {}).get("build-system")
+    if not isinstance(table, dict):
+        return BuildSystem(tuple(Requirement(r) for r in LEGACY_BUILD_REQUIRES))
+    requires = table.get("requires")
     if not isinstance(requires, list):
         # pip refuses to build such an sdist; say so now rather than offline.
-        raise MetadataError(f"{path.name}: pyproject.toml [build-system] has no 'requires' list")
+        raise MetadataError(f"{origin}: pyproject.toml [build-system] has no 'requires' list")
     reqs = []
     for line in requires:
         try:
             reqs.append(Requirement(str(line)))
         except InvalidRequirement as exc:
             raise MetadataError(
-                f"{path.name}: pyproject.toml [build-system] requires {line!r} is malformed: "
+                f"{origin}: pyproject.toml [build-system] requires {line!r} is malformed: "
                 f"{error_line(exc)}"
             ) from exc
-    return reqs
+    backend = table.get("build-backend")
+    paths = table.get("backend-path") or []
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise MetadataError(f"{origin}: [build-system] backend-path must be a list of strings")
+    return BuildSystem(
+        tuple(reqs), backend if isinstance(backend, str) else LEGACY_BACKEND, tuple(paths)
+    )
+
+
+def build_requires(sdist: SdistMembers) -> list[Requirement]:
+    """A read sdist's build requirements (MetadataError when pip would refuse to build it)."""
+    return list(parse_build_system(sdist.toml(), Path(sdist.filename).name).requires)

@@ -28,13 +28,13 @@ from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
+from morgan_like.dists.sdist import BuildSystem
 from morgan_like.errors import MetadataError, MorganLikeError
 from morgan_like.fetch.download import SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.resolve.candidates import best_wheel
 from morgan_like.resolve.hooks import (
     DEFAULT_TIMEOUT,
-    BuildSystem,
     Platform,
     dynamic_build_requires,
     hook_metadata,

@@ -37,6 +37,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from morgan_like.dists.archive import MAX_METADATA, MAX_UNPACKED, read_zip_member
+from morgan_like.dists.sdist import BuildSystem, parse_build_system
 from morgan_like.errors import MetadataError
 
 if sys.version_info >= (3, 11):
@@ -44,7 +45,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.9/3.10 only
     import tomli as tomllib
 
-LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_TIMEOUT = 120.0
 
 _RUNNER = r"""
@@ -73,15 +73,6 @@ except BaseException as exc:
 with open(args["out"], "w") as out:
     json.dump(result, out)
 """
-
-
-@dataclass(frozen=True)
-class BuildSystem:
-    """An sdist's ``[build-system]``: what to install, which backend, where it lives."""
-
-    requires: tuple[Requirement, ...]
-    backend: str
-    backend_path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,28 +175,13 @@ def install_wheels(wheels: Iterable[Path], site: Path) -> None:
 def read_build_system(source: Path, origin: str) -> BuildSystem:
     """``[build-system]`` of an unpacked sdist; pip's legacy default without one."""
     pyproject = source / "pyproject.toml"
-    table: Any = None
+    doc: dict[str, Any] | None = None
     if pyproject.is_file():
         try:
-            table = tomllib.loads(pyproject.read_text("utf-8")).get("build-system")
+            doc = tomllib.loads(pyproject.read_text("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise MetadataError(f"{origin}: pyproject.toml is not valid TOML: {exc}") from exc
-    if not isinstance(table, dict):
-        return BuildSystem(
-            (Requirement("setuptools>=40.8.0"), Requirement("wheel")), LEGACY_BACKEND
-        )
-    requires = table.get("requires")
-    if not isinstance(requires, list):
-        raise MetadataError(f"{origin}: pyproject.toml [build-system] has no 'requires' list")
-    try:
-        reqs = tuple(Requirement(str(r)) for r in requires)
-    except InvalidRequirement as exc:
-        raise MetadataError(f"{origin}: [build-system] requires: {exc}") from exc
-    backend = table.get("build-backend")
-    paths = table.get("backend-path") or []
-    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-        raise MetadataError(f"{origin}: [build-system] backend-path must be a list of strings")
-    return BuildSystem(reqs, backend if isinstance(backend, str) else LEGACY_BACKEND, tuple(paths))
+    return parse_build_system(doc, origin)
 
 
 def run_hook(

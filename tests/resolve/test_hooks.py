@@ -10,10 +10,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from morgan_like.dists.metadata import parse_core_metadata
+from morgan_like.dists.sdist import LEGACY_BACKEND, BuildSystem
 from morgan_like.errors import MetadataError
 from morgan_like.resolve.hooks import (
-    LEGACY_BACKEND,
-    BuildSystem,
     Platform,
     dynamic_build_requires,
     hook_metadata,
