@@ -20,6 +20,12 @@ METADATA_SUFFIX = ".metadata"
 MANIFEST_NAME = "manifest.json"
 ROOT_HTML = f"{SIMPLE_DIR}/index.html"
 ROOT_JSON = f"{SIMPLE_DIR}/index.json"
+# A full mirror is an upstream itself: Warehouse-style JSON per project (served as
+# /pypi/<project>/json, what bandersnatch reads from a master) and the serial list
+# shadowmire-style mirrors chain from ({name: serial} and the serial synced).
+JSON_DIR = "json"
+LOCAL_JSON = "local.json"
+LOCAL_SERIAL = "local.db.serial"
 
 
 def normalize_relpath(relpath: str) -> str:
@@ -40,9 +46,14 @@ def is_hidden(relpath: str) -> bool:
 
 
 def is_project_path(relpath: str) -> bool:
-    """Under ``packages/`` or a project's ``simple/<name>/``: vouched for by the project pages."""
+    """Under ``packages/``, a project's ``simple/<name>/`` or ``json/<name>``: per project,
+    vouched for by the project pages."""
     parts = relpath.split("/")
-    return parts[0] == PACKAGES_DIR or (parts[0] == SIMPLE_DIR and len(parts) > 2)
+    return (
+        parts[0] == PACKAGES_DIR
+        or (parts[0] == SIMPLE_DIR and len(parts) > 2)
+        or (parts[0] == JSON_DIR and len(parts) > 1)
+    )
 
 
 def is_top_level(relpath: str) -> bool:
@@ -76,6 +87,11 @@ def page_relpaths(project: str) -> tuple[str, str]:
     """The (index.html, index.json) relpaths of a project page."""
     base = f"{SIMPLE_DIR}/{canonicalize_name(project)}"
     return f"{base}/index.html", f"{base}/index.json"
+
+
+def warehouse_relpath(project: str) -> str:
+    """``json/<normalized>``: the project's Warehouse-style JSON (full mirrors only)."""
+    return f"{JSON_DIR}/{canonicalize_name(project)}"
 
 
 def file_url(project: str, filename: str) -> str:

@@ -42,6 +42,7 @@ from morgan_like.tree.files import (
     scratch_dir,
 )
 from morgan_like.tree.layout import (
+    JSON_DIR,
     MANIFEST_NAME,
     METADATA_SUFFIX,
     PACKAGES_DIR,
@@ -425,6 +426,6 @@ class TreeWriter:
 
 
 def _is_page(relpath: str) -> bool:
-    """A project page (simple/<name>/...); the root pages are top-level files."""
+    """A project page (simple/<name>/..., json/<name>); the root pages are top-level files."""
     parts = relpath.split("/")
-    return parts[0] == SIMPLE_DIR and len(parts) > 2
+    return (parts[0] == SIMPLE_DIR and len(parts) > 2) or (parts[0] == JSON_DIR and len(parts) > 1)
