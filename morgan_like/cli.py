@@ -22,6 +22,7 @@ COMMANDS = (
     "generate_env",
     "generate_reqs",
     "mirror",
+    "sync",
     "serve",
     "copy_server",
     "version",
@@ -131,6 +132,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="when another run is writing the tree, wait for it (at most SECONDS, default: "
         "as long as it takes) instead of stopping at once (mirror, copy_server)",
     )
+    sync = parser.add_argument_group("sync (a whole index, or a filtered slice)")
+    sync.add_argument(
+        "--serial-source",
+        choices=("auto", "simple", "xmlrpc", "local-json"),
+        default=None,
+        help="where the upstream's serial list comes from: its PEP 691 root index, XML-RPC "
+        "list_packages_with_serial, or another mirror's local.json (default: auto, in that order)",
+    )
+    sync.add_argument(
+        "--index-only",
+        action="store_true",
+        default=None,
+        help="write pages only, linking the upstream's file URLs; download no files",
+    )
+    sync.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="leave out projects whose normalized name matches (at its start); repeatable",
+    )
+    sync.add_argument(
+        "--prerelease-exclude",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="leave out the prereleases of matching projects; repeatable",
+    )
+    sync.add_argument(
+        "--max-deletions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse the whole run (deleting nothing) when more than N projects would be "
+        "removed (default: 1%% of the tree's projects, at least 10)",
+    )
     srv = parser.add_argument_group("serve")
     srv.add_argument("-H", "--host", default="0.0.0.0", help="host to listen on (default: 0.0.0.0)")
     srv.add_argument(
@@ -174,6 +211,32 @@ def _mirror(args: argparse.Namespace, reporter: Reporter) -> int:
         static_metadata_only=args.static_metadata_only,
     )
     return run_mirror(options, reporter)
+
+
+def _sync(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes.sync import SyncOptions, run_sync
+
+    if args.workers is not None and args.workers < 1:
+        raise MorganLikeError("--workers must be at least 1")
+    if args.max_deletions is not None and args.max_deletions < 0:
+        raise MorganLikeError("--max-deletions must be 0 or more")
+    options = SyncOptions(
+        index_path=Path(args.index_path),
+        config_path=Path(args.config) if args.config else None,
+        index_url=args.index_url,
+        serial_source=args.serial_source,
+        index_only=args.index_only,
+        excludes=tuple(args.exclude),
+        prerelease_excludes=tuple(args.prerelease_exclude),
+        max_deletions=args.max_deletions,
+        dry_run=args.dry_run,
+        workers=args.workers,
+        diff_file=args.diff_file,
+        diff_append_epoch=args.diff_append_epoch,
+        skip_server_copy=args.skip_server_copy,
+        wait_lock=args.wait_lock,
+    )
+    return run_sync(options, reporter)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -247,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify(args)
         if args.command == "nginx-config":
             return _nginx_config(args)
+        if args.command == "sync":
+            return _sync(args, reporter)
         return _mirror(args, reporter)
     except MorganLikeError as exc:
         reporter.error(str(exc))

@@ -135,6 +135,28 @@ class Reporter:
             task = progress.add_task(description, total=total_bytes or None)
             yield Counter(progress, task)
 
+    @contextmanager
+    def syncing(self, total_projects: int) -> Iterator[tuple[Counter, Counter]]:
+        """Two counters on one display: projects done of ``total_projects``, and bytes
+        downloaded (total unknown up front: pages are read as the run goes)."""
+        if not self.interactive:
+            yield Counter(None, None), Counter(None, None)
+            return
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        with progress:
+            projects = progress.add_task("Projects", total=total_projects)
+            data = progress.add_task("Bytes", total=None)
+            yield Counter(progress, projects), _ByteCounter(progress, data)
+
 
 class Counter:
     """Thread-safe advance() for a progress task, or a plain count without one."""
@@ -150,3 +172,14 @@ class Counter:
             self.count += amount
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, advance=amount)
+
+
+class _ByteCounter(Counter):
+    """Bytes shown as a size in the task's description (its total is not known)."""
+
+    def advance(self, amount: int = 1) -> None:
+        with self._lock:
+            self.count += amount
+            count = self.count
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, description=f"Downloaded {human_size(count)}")

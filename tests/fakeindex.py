@@ -168,6 +168,12 @@ class FakeIndex:
         self.serial = 0
         self.projects: dict[str, dict[str, Dist]] = {}  # normalized -> filename -> Dist
         self.files: dict[str, Dist] = {}
+        # A mutable catalogue, as a full mirror sees one: every change to a project
+        # (new file, deletion, yank, status) bumps the index serial and the project's.
+        self._project_serials: dict[str, int] = {}
+        self.statuses: dict[str, tuple[str, str | None]] = {}  # PEP 792
+        self.tracks: dict[str, tuple[list[str], list[str]]] = {}  # PEP 708
+        self._stale: dict[str, list[Any]] = {}  # norm -> [times, json, html, serial]
         self._lock = threading.Lock()
         self._idle = threading.Condition()
         self._inflight = 0
@@ -301,6 +307,7 @@ class FakeIndex:
             )  # fmt: skip
             self.projects.setdefault(norm, {})[filename] = dist
             self.files[filename] = dist
+            self._project_serials[norm] = self.serial
         return self.file_url(filename)
 
     def add_project(self, name: str) -> None:
@@ -308,16 +315,71 @@ class FakeIndex:
         with self._lock:
             self.serial += 1
             self.projects.setdefault(canonicalize_name(name), {})
+            self._project_serials[canonicalize_name(name)] = self.serial
+
+    def _bump(self, norm: str) -> None:
+        """Under the lock: a change to ``norm`` takes the next serial."""
+        self.serial += 1
+        self._project_serials[norm] = self.serial
 
     def remove(self, filename: str) -> None:
         """Delete one file (its project page stays, listing the rest)."""
         with self._lock:
-            self.serial += 1
             dist = self.files.pop(filename)
             del self.projects[dist.project][filename]
+            self._bump(dist.project)
+
+    def remove_project(self, name: str) -> None:
+        """Delete a whole project: gone from the root, the serial lists and its page (404)."""
+        norm = canonicalize_name(name)
+        with self._lock:
+            for filename in self.projects.pop(norm):
+                self.files.pop(filename, None)
+            self._project_serials.pop(norm, None)
+            self.statuses.pop(norm, None)
+            self.serial += 1
+
+    def yank(self, filename: str, reason: bool | str = True) -> None:
+        """Yank (``reason`` True or a text) or un-yank (False) one file."""
+        with self._lock:
+            dist = self.files[filename]._replace(yanked=reason)
+            self.files[filename] = self.projects[dist.project][filename] = dist
+            self._bump(dist.project)
+
+    def set_status(self, name: str, status: str | None, reason: str | None = None) -> None:
+        """PEP 792 status marker (None: active, no marker); quarantined lists no files."""
+        norm = canonicalize_name(name)
+        with self._lock:
+            if status is None:
+                self.statuses.pop(norm, None)
+            else:
+                self.statuses[norm] = (status, reason)
+            self._bump(norm)
+
+    def set_tracks(self, name: str, tracks: list[str], alternates: list[str] = ()) -> None:  # type: ignore[assignment]
+        """PEP 708 ``tracks`` and ``alternate-locations`` of a project's page."""
+        norm = canonicalize_name(name)
+        with self._lock:
+            self.tracks[norm] = (list(tracks), list(alternates))
+            self._bump(norm)
+
+    def stale(self, name: str, times: int = 1) -> None:
+        """The next ``times`` requests of the project's page get the page as it is now
+        (body and serial), whatever changes after: a CDN serving a cached page."""
+        norm = canonicalize_name(name)
+        with self._lock:
+            self._stale[norm] = [
+                times,
+                self.project_json(norm),
+                self.project_html(norm),
+                self.project_serial(norm),
+            ]
 
     def project_serial(self, name: str) -> int:
-        dists = self.projects.get(canonicalize_name(name), {})
+        norm = canonicalize_name(name)
+        if norm in self._project_serials:
+            return self._project_serials[norm]
+        dists = self.projects.get(norm, {})
         return max((d.serial for d in dists.values()), default=0)
 
     # -- faults ----------------------------------------------------------------------
@@ -422,8 +484,13 @@ class FakeIndex:
     def _href(self, filename: str) -> str:
         return f"../../files/{quote(filename)}" if self.relative_urls else self.file_url(filename)
 
+    def _listed(self, norm: str) -> list[Dist]:
+        if self.statuses.get(norm, ("",))[0] == "quarantined":
+            return []
+        return list(self.projects[norm].values())
+
     def project_json(self, norm: str) -> bytes:
-        dists = list(self.projects[norm].values())
+        dists = self._listed(norm)
         files = []
         for d in dists:
             entry: dict[str, Any] = {
@@ -441,21 +508,35 @@ class FakeIndex:
                 entry["upload-time"] = d.upload_time
             files.append(entry)
         versions = sorted({d.version for d in dists if d.version}, key=_version_key)
-        doc = {
-            "meta": {"api-version": "1.1", "_last-serial": self.project_serial(norm)},
+        doc: dict[str, Any] = {
+            "meta": {"api-version": "1.4", "_last-serial": self.project_serial(norm)},
             "name": norm,
-            "versions": versions,
-            "files": files,
         }
+        if norm in self.statuses:
+            status, reason = self.statuses[norm]
+            doc["project-status"] = {"status": status, **({"reason": reason} if reason else {})}
+        if norm in self.tracks:
+            doc["tracks"], doc["alternate-locations"] = self.tracks[norm]
+        doc["versions"] = versions
+        doc["files"] = files
         return json.dumps(doc).encode()
 
     def project_html(self, norm: str) -> bytes:
         lines = [
             "<!DOCTYPE html>",
             '<html><head><meta name="pypi:repository-version" content="1.1">',
-            f"<title>Links for {norm}</title></head><body><h1>Links for {norm}</h1>",
         ]
-        for d in self.projects[norm].values():
+        if norm in self.statuses:
+            status, reason = self.statuses[norm]
+            lines.append(f'<meta name="pypi:project-status" content="{html.escape(status)}">')
+            if reason:
+                lines.append(
+                    f'<meta name="pypi:project-status-reason" content="{html.escape(reason)}">'
+                )
+        for key, urls in zip(("tracks", "alternate-locations"), self.tracks.get(norm, ([], []))):
+            lines += [f'<meta name="pypi:{key}" content="{html.escape(u)}">' for u in urls]
+        lines.append(f"<title>Links for {norm}</title></head><body><h1>Links for {norm}</h1>")
+        for d in self._listed(norm):
             attrs = [f'href="{html.escape(self._href(d.filename))}#sha256={d.sha256}"']
             if d.requires_python is not None:
                 attrs.append(f'data-requires-python="{html.escape(d.requires_python)}"')
@@ -610,11 +691,17 @@ class _Handler(BaseHTTPRequestHandler):
         if chosen is None:
             return self._send(406, b"not acceptable\n", "text/plain", head)
         with index._lock:  # a test may add() files while a client reads pages
-            if chosen == JSON_TYPE:
+            stale = index._stale.get(norm) if norm is not None else None
+            if stale is not None and stale[0] > 0:
+                stale[0] -= 1
+                body = stale[1] if chosen == JSON_TYPE else stale[2]
+                serial = stale[3]
+            elif chosen == JSON_TYPE:
                 body = index.root_json() if norm is None else index.project_json(norm)
+                serial = index.serial if norm is None else index.project_serial(norm)
             else:
                 body = index.root_html() if norm is None else index.project_html(norm)
-            serial = index.serial if norm is None else index.project_serial(norm)
+                serial = index.serial if norm is None else index.project_serial(norm)
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         # Last-Modified moves with the serial, as a page changes only when it does.
         modified = email.utils.formatdate(1_700_000_000 + serial, usegmt=True)

@@ -155,8 +155,8 @@ def load_config(path: Path | str) -> Config:
         raise
 
 
-def _load(path: Path, text: str) -> Config:
-    file = str(path)
+def read_ini(text: str, file: str) -> configparser.ConfigParser:
+    """Parse an ini text the way morgan reads it; ConfigError (with the line) if unreadable."""
     parser = configparser.ConfigParser(
         interpolation=None,  # specs may contain '%'
         strict=False,  # morgan tolerates a key given twice; requirements merge
@@ -174,6 +174,12 @@ def _load(path: Path, text: str) -> Config:
             line=getattr(exc, "lineno", None) or _error_line(exc),
             hint="sections look like [env.NAME], keys like `name = value`; continuation lines are indented",
         ) from None
+    return parser
+
+
+def _load(path: Path, text: str) -> Config:
+    file = str(path)
+    parser = read_ini(text, file)
 
     envs: list[Environment] = []
     warnings: list[str] = []

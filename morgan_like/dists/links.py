@@ -29,6 +29,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from morgan_like.dists.serials import serial_value
+
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_CONTENT_TYPE = "application/vnd.pypi.simple.v1+html"
 ACCEPT_HEADER = f"{JSON_CONTENT_TYPE}, {HTML_CONTENT_TYPE}; q=0.1, text/html; q=0.01"
@@ -103,6 +105,30 @@ class RemoteFile:
         return self.core_metadata if isinstance(self.core_metadata, str) else None
 
 
+PROJECT_STATUSES = ("active", "archived", "deprecated", "quarantined")
+
+
+@dataclass(frozen=True)
+class ProjectMeta:
+    """What a page says of the project beside its files, carried onto a mirror's pages.
+
+    ``status`` (PEP 792): None when the page says nothing (active); ``quarantined``
+    means the page lists no files.  ``tracks`` / ``alternate_locations`` (PEP 708).
+    """
+
+    status: str | None = None
+    reason: str | None = None
+    tracks: tuple[str, ...] = ()
+    alternate_locations: tuple[str, ...] = ()
+
+    @property
+    def quarantined(self) -> bool:
+        return self.status == "quarantined"
+
+
+NO_META = ProjectMeta()
+
+
 @dataclass
 class ProjectPage:
     """A project's file list, plus the serial upstream stamped on it (if any).
@@ -116,6 +142,35 @@ class ProjectPage:
     versions: list[str] = field(default_factory=list)
     last_serial: int | None = None
     problems: list[str] = field(default_factory=list)
+    meta: ProjectMeta = NO_META
+
+
+def _status(value: Any, reason: Any = None) -> tuple[str | None, str | None]:
+    """A PEP 792 status and reason; an unknown status reads as active (no marker)."""
+    if not isinstance(value, str) or value.lower() not in PROJECT_STATUSES:
+        return None, None
+    status = value.lower()
+    if status == "active":
+        return None, None
+    return status, reason if isinstance(reason, str) and reason else None
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    """PEP 708 URL lists: http(s) strings only, order kept, duplicates dropped."""
+    if not isinstance(value, list):
+        return ()
+    found = [v for v in value if isinstance(v, str) and urlsplit(v).scheme.lower() in URL_SCHEMES]
+    return tuple(dict.fromkeys(found))
+
+
+def json_project_meta(doc: dict[str, Any]) -> ProjectMeta:
+    raw = doc.get("project-status")
+    status, reason = (
+        _status(*(raw.get("status"), raw.get("reason"))) if isinstance(raw, dict) else (None, None)
+    )
+    return ProjectMeta(
+        status, reason, _urls(doc.get("tracks")), _urls(doc.get("alternate-locations"))
+    )
 
 
 def filename_problem(filename: str, project: str | None = None) -> str | None:
@@ -285,15 +340,19 @@ def parse_json_page(name: str, data: bytes | str | dict, page_url: str) -> Proje
             what = raw.get("filename") if isinstance(raw, dict) else raw
             skips.add(what, str(exc))
     meta = doc.get("meta")
-    serial = meta.get("_last-serial") if isinstance(meta, dict) else None
+    serial = serial_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
     versions = doc.get("versions")
     doc_name = doc.get("name")
+    project_meta = json_project_meta(doc)
+    if project_meta.quarantined:
+        files = []  # a quarantined project lists no files, whatever the page says
     return ProjectPage(
         name=canonicalize_name(doc_name if isinstance(doc_name, str) and doc_name else name),
         files=files,
         versions=[v for v in versions if isinstance(v, str)] if isinstance(versions, list) else [],
-        last_serial=serial if isinstance(serial, int) and not isinstance(serial, bool) else None,
+        last_serial=serial,
         problems=skips.done(),
+        meta=project_meta,
     )
 
 
@@ -305,9 +364,15 @@ class _AnchorParser(HTMLParser):
         self._current: dict[str, str | None] | None = None
         self._text: list[str] = []
         self.serial: int | None = None
+        self.metas: list[tuple[str, str]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "base":
+        if tag == "meta":
+            found = dict(attrs)
+            name, content = found.get("name"), found.get("content")
+            if name and name.startswith("pypi:") and content is not None:
+                self.metas.append((name, content))
+        elif tag == "base":
             self.base = dict(attrs).get("href")
         elif tag == "a":
             self._current = dict(attrs)
@@ -376,11 +441,23 @@ def parse_html_page(name: str, text: str, page_url: str) -> ProjectPage:
                 upload_time=attrs.get("data-upload-time") or None,
             )
         )
+    metas = parser.metas
+    status, reason = _status(
+        next((v for k, v in metas if k == "pypi:project-status"), None),
+        next((v for k, v in metas if k == "pypi:project-status-reason"), None),
+    )
+    project_meta = ProjectMeta(
+        status,
+        reason,
+        _urls([v for k, v in metas if k == "pypi:tracks"]),
+        _urls([v for k, v in metas if k == "pypi:alternate-locations"]),
+    )
     return ProjectPage(
         name=canonicalize_name(name),
-        files=files,
+        files=[] if project_meta.quarantined else files,
         last_serial=parser.serial,
         problems=skips.done(),
+        meta=project_meta,
     )
 
 

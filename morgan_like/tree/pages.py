@@ -19,9 +19,11 @@ from urllib.parse import quote
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.links import NO_META, ProjectMeta, RemoteFile
 
 API_VERSION = "1.1"
+TRACKS_API_VERSION = "1.2"  # PEP 708 tracks / alternate-locations
+STATUS_API_VERSION = "1.4"  # PEP 792 project status
 UPLOAD_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 # ISO 8601 / RFC 3339 as upstreams write it: "T" or space, optional fraction of
@@ -45,7 +47,7 @@ class FileEntry:
     filename: str
     url: str
     sha256: str
-    size: int
+    size: int | None  # None only on index-only pages whose upstream gave none
     requires_python: str | None = None
     yanked: bool | str = False
     metadata_sha256: str | None = None
@@ -54,6 +56,25 @@ class FileEntry:
     @property
     def version(self) -> Version | None:
         return RemoteFile(self.filename, self.url).version
+
+
+def upstream_entry(rf: RemoteFile) -> FileEntry | None:
+    """An index-only page's entry: upstream's absolute URL, hash and size (no local file).
+
+    None when upstream gives no sha256: a mirror never lists a file it cannot vouch for.
+    """
+    if not rf.sha256 or "://" not in rf.url:
+        return None
+    return FileEntry(
+        filename=rf.filename,
+        url=rf.url,
+        sha256=rf.sha256.lower(),
+        size=rf.size,
+        requires_python=rf.requires_python,
+        yanked=rf.yanked,
+        metadata_sha256=rf.metadata_sha256 if rf.is_wheel else None,
+        upload_time=rf.upload_time,
+    )
 
 
 def normalize_upload_time(value: str | None) -> str | None:
@@ -83,8 +104,23 @@ def normalize_upload_time(value: str | None) -> str | None:
 
 
 def file_href(url: str) -> str:
-    """URL-quote a relative file URL (``+`` of local versions, spaces, ...), keeping ``/``."""
+    """URL-quote a relative file URL (``+`` of local versions, spaces, ...), keeping ``/``.
+
+    An absolute URL (an index-only mirror links upstream's files) is upstream's own,
+    already quoted, and kept as it is.
+    """
+    if "://" in url:
+        return url
     return quote(url, safe="/")
+
+
+def api_version(meta: ProjectMeta) -> str:
+    """The lowest api-version whose features the page carries (never higher)."""
+    if meta.status:
+        return STATUS_API_VERSION
+    if meta.tracks or meta.alternate_locations:
+        return TRACKS_API_VERSION
+    return API_VERSION
 
 
 def _sorted(files: list[FileEntry]) -> list[FileEntry]:
@@ -105,14 +141,37 @@ def _dumps(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def render_project_html(name: str, files: list[FileEntry], last_serial: int | None = None) -> bytes:
-    """PEP 503 project page with PEP 592/658/714 attributes and uv's data-size/upload-time."""
+def _meta_tags(meta: ProjectMeta) -> list[str]:
+    tags = []
+    if meta.status:
+        tags.append(f'    <meta name="pypi:project-status" content="{_attr(meta.status)}">')
+        if meta.reason:
+            tags.append(
+                f'    <meta name="pypi:project-status-reason" content="{_attr(meta.reason)}">'
+            )
+    tags += [f'    <meta name="pypi:tracks" content="{_attr(u)}">' for u in meta.tracks]
+    tags += [
+        f'    <meta name="pypi:alternate-locations" content="{_attr(u)}">'
+        for u in meta.alternate_locations
+    ]
+    return tags
+
+
+def render_project_html(
+    name: str,
+    files: list[FileEntry],
+    last_serial: int | None = None,
+    meta: ProjectMeta = NO_META,
+) -> bytes:
+    """PEP 503 project page with PEP 592/658/714 attributes and uv's data-size/upload-time;
+    PEP 792 status and PEP 708 tracks as ``<meta>`` tags when upstream sent them."""
     title = _attr(canonicalize_name(name))
     lines = [
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
-        '    <meta name="pypi:repository-version" content="1.1">',
+        f'    <meta name="pypi:repository-version" content="{api_version(meta)}">',
+        *_meta_tags(meta),
         f"    <title>Links for {title}</title>",
         "  </head>",
         "  <body>",
@@ -130,7 +189,8 @@ def render_project_html(name: str, files: list[FileEntry], last_serial: int | No
             # Both names: pip 22.x/23.0 only knows the old one (PEP 714).
             attrs.append(f'data-core-metadata="sha256={_attr(f.metadata_sha256)}"')
             attrs.append(f'data-dist-info-metadata="sha256={_attr(f.metadata_sha256)}"')
-        attrs.append(f'data-size="{int(f.size)}"')
+        if f.size is not None:
+            attrs.append(f'data-size="{int(f.size)}"')
         upload_time = normalize_upload_time(f.upload_time)
         if upload_time:
             attrs.append(f'data-upload-time="{upload_time}"')
@@ -159,7 +219,8 @@ def _json_file(f: FileEntry) -> dict[str, Any]:
     if f.metadata_sha256:
         # Never "dist-info-metadata" in JSON: pip >= 22.3, < 23.1 fails hard on it.
         entry["core-metadata"] = {"sha256": f.metadata_sha256}
-    entry["size"] = int(f.size)
+    if f.size is not None:
+        entry["size"] = int(f.size)
     upload_time = normalize_upload_time(f.upload_time)
     if upload_time:
         entry["upload-time"] = upload_time
@@ -175,14 +236,29 @@ def _versions(files: list[FileEntry]) -> list[str]:
     return [found[v] for v in sorted(found)]
 
 
-def render_project_json(name: str, files: list[FileEntry], last_serial: int | None = None) -> bytes:
-    """PEP 691 + PEP 700 (api-version 1.1) project page; absent values are left out."""
-    doc = {
-        "meta": _serial_meta({"api-version": API_VERSION}, last_serial),
+def render_project_json(
+    name: str,
+    files: list[FileEntry],
+    last_serial: int | None = None,
+    meta: ProjectMeta = NO_META,
+) -> bytes:
+    """PEP 691 + PEP 700 (api-version 1.1) project page; absent values are left out.
+    PEP 792 ``project-status`` and PEP 708 ``tracks`` / ``alternate-locations`` when set."""
+    doc: dict[str, Any] = {
+        "meta": _serial_meta({"api-version": api_version(meta)}, last_serial),
         "name": canonicalize_name(name),
-        "versions": _versions(files),
-        "files": [_json_file(f) for f in _sorted(files)],
     }
+    if meta.status:
+        status: dict[str, str] = {"status": meta.status}
+        if meta.reason:
+            status["reason"] = meta.reason
+        doc["project-status"] = status
+    if meta.tracks:
+        doc["tracks"] = list(meta.tracks)
+    if meta.alternate_locations:
+        doc["alternate-locations"] = list(meta.alternate_locations)
+    doc["versions"] = _versions(files)
+    doc["files"] = [_json_file(f) for f in _sorted(files)]
     return _dumps(doc)
 
 
@@ -232,3 +308,16 @@ def render_root_json(
         return f'{{"meta": {meta}, "projects": []}}\n'.encode()
     body = ",\n".join(lines)
     return f'{{"meta": {meta}, "projects": [\n{body}\n]}}\n'.encode()
+
+
+def render_local_json(projects: list[tuple[str, int | None]]) -> bytes:
+    """``local.json`` as shadowmire publishes it, ``{name: serial}``, one project per line,
+    so another mirror (ours or shadowmire) can take this tree as its upstream."""
+    lines = [
+        f"{json.dumps(canonicalize_name(name))}: {int(serial)}"
+        for name, serial in sorted(projects)
+        if serial is not None
+    ]
+    if not lines:
+        return b"{}\n"
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")

@@ -5,8 +5,9 @@ through the TreeWriter, then calls :func:`publish`.  The order is the tree's
 crash-safety argument, so that a kill at any moment leaves every root link with
 its page and every page link with its file:
 
-1. the root pages, after the project pages they link and without the projects
-   leaving the tree (whose pages and files are all still there);
+1. the root pages (and a full mirror's local.json), after the project pages they
+   link and without the projects leaving the tree (whose pages and files are all
+   still there);
 2. a commit of the tree state, whose projects now say what the root pages list;
 3. the removals the writer queued: a leaving project's pages, then its files; the
    files replaced pages no longer list;
@@ -51,14 +52,20 @@ def publish(
     server: bytes | None = None,
     config: bytes | None = None,
     diff: DiffRequest | None = None,
+    serial_list: bool = False,
+    synced_serial: int | None = None,
 ) -> Published:
     """Finish a run: root pages, removals, ``server.py``, the config, manifest.json, state,
     diff-file (in this order; see the module docstring).
 
     ``server``/``config`` are the bytes to place (None leaves what is there); the
     caller reads them, so the tree never needs to know where the package lives.
+    ``serial_list``: a full mirror also publishes local.json and, with ``synced_serial``,
+    local.db.serial, beside the root pages (they list the same projects).
     """
     writer.write_root()
+    if serial_list:
+        writer.write_serial_list(synced_serial)
     writer.state.commit()
     writer.apply_removals()
     if server is not None:

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS files (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, serial INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leaving (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_todo (name TEXT PRIMARY KEY, serial INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS facts (
     sha256 TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (sha256, key)
 ) WITHOUT ROWID;
@@ -112,6 +113,8 @@ class TreeState:
             db.execute("DELETE FROM files")
             db.execute("DELETE FROM projects")
             db.execute("DELETE FROM leaving")
+            db.execute("DELETE FROM sync_todo")
+            db.execute("DELETE FROM meta WHERE key LIKE 'sync.%'")
             self._rebuild(db)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STATE_FORMAT,))
             db.commit()
@@ -308,6 +311,39 @@ class TreeState:
     def set_fact(self, sha256: str, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?, ?)", (sha256, key, value))
+
+    # --- a full mirror's progress (sync) ---------------------------------------------
+
+    def sync_value(self, key: str) -> str | None:
+        """A sync setting or mark: ``serial`` (everything up to it synced), ``target``..."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key = ?", (f"sync.{key}",)
+            ).fetchone()
+        return row[0] if row else None
+
+    def set_sync_value(self, key: str, value: str | None) -> None:
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM meta WHERE key = ?", (f"sync.{key}",))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"sync.{key}", value)
+                )
+
+    def sync_todo(self) -> dict[str, int]:
+        """The projects a sync set out to do and has not finished (name -> listed serial)."""
+        with self._lock:
+            return dict(self._db.execute("SELECT name, serial FROM sync_todo"))
+
+    def set_sync_todo(self, todo: dict[str, int]) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sync_todo")
+            self._db.executemany("INSERT INTO sync_todo VALUES (?, ?)", sorted(todo.items()))
+
+    def sync_done(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sync_todo WHERE name = ?", (name,))
 
     # --- lifetime --------------------------------------------------------------------
 

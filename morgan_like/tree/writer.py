@@ -30,7 +30,14 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from morgan_like.dists.links import ProjectPage, RemoteFile, parse_html_page, parse_json_page
+from morgan_like.dists.links import (
+    NO_META,
+    ProjectMeta,
+    ProjectPage,
+    RemoteFile,
+    parse_html_page,
+    parse_json_page,
+)
 from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MetadataError
 from morgan_like.tree import crashpoints
@@ -43,6 +50,8 @@ from morgan_like.tree.files import (
 )
 from morgan_like.tree.layout import (
     JSON_DIR,
+    LOCAL_JSON,
+    LOCAL_SERIAL,
     MANIFEST_NAME,
     METADATA_SUFFIX,
     PACKAGES_DIR,
@@ -56,14 +65,17 @@ from morgan_like.tree.layout import (
     normalize_relpath,
     package_relpath,
     page_relpaths,
+    warehouse_relpath,
 )
 from morgan_like.tree.manifest import render_manifest
 from morgan_like.tree.pages import (
     FileEntry,
+    render_local_json,
     render_project_html,
     render_project_json,
     render_root_html,
     render_root_json,
+    upstream_entry,
 )
 from morgan_like.tree.state import FileRecord, TreeState
 
@@ -78,10 +90,20 @@ class TreeWriter:
     """
 
     def __init__(
-        self, root: Path, state: TreeState, on_problem: Callable[[str], None] | None = None
+        self,
+        root: Path,
+        state: TreeState,
+        on_problem: Callable[[str], None] | None = None,
+        *,
+        index_only: bool = False,
+        warehouse: bool = False,
     ) -> None:
         self.root = Path(root).absolute()
         self.state = state
+        # index_only: pages link upstream's file URLs (absolute) and no file is kept here.
+        # warehouse: also json/<project> (Warehouse JSON), so the tree can be an upstream.
+        self.index_only = index_only
+        self.warehouse = warehouse
         self.changed: set[str] = set()
         self.removed: set[str] = set()
         self.problems: list[str] = []
@@ -257,6 +279,8 @@ class TreeWriter:
         last_serial: int | None = None,
         *,
         replace: bool = False,
+        meta: ProjectMeta = NO_META,
+        keep_empty: bool = False,
     ) -> list[str]:
         """Write a project's .metadata files and pages; returns relpaths created or changed.
 
@@ -264,7 +288,10 @@ class TreeWriter:
         twice the later record wins, so callers can append fresh upstream records after
         the ones read back with existing_files().  With ``replace`` the page lists only
         ``files``, and whatever else lies in the project's folder goes *after* the new
-        page is in place; a project left with nothing loses its pages first.
+        page is in place; a project left with nothing loses its pages first, unless
+        ``keep_empty`` (a full mirror keeps every project upstream lists) or ``meta`` says
+        it is quarantined (its page stays, listing no files).  ``meta`` (status, tracks)
+        is carried onto both pages.
         """
         norm = canonicalize_name(project)
         chosen: dict[str, RemoteFile] = {}
@@ -279,8 +306,15 @@ class TreeWriter:
         entries: list[FileEntry] = []
         listed = self._listed_before(norm)
         self._pages_read.pop(norm, None)  # about to change
+        if meta.quarantined:
+            chosen = {}
         for filename in sorted(chosen):
             rf = chosen[filename]
+            if self.index_only:
+                entry_or_none = self._upstream_entry(norm, rf)
+                if entry_or_none is not None:
+                    entries.append(entry_or_none)
+                continue
             relpath = package_relpath(norm, filename)
             if not (self.root / relpath).is_file():
                 continue
@@ -303,15 +337,21 @@ class TreeWriter:
                     upload_time=rf.upload_time,
                 )
             )
-        if replace and not entries:
+        if replace and not entries and not keep_empty and not meta.quarantined:
             self.remove_project(norm)
             return changed
         self._leaving.discard(norm)
         html_rel, json_rel = page_relpaths(norm)
+        if self.warehouse:
+            warehouse_rel = warehouse_relpath(norm)
+            from morgan_like.tree.warehouse import render_warehouse_json
+
+            if self._put(warehouse_rel, render_warehouse_json(norm, entries, last_serial)):
+                changed.append(warehouse_rel)
         # JSON first, HTML last: pip and uv over file:// read only index.html.
-        if self._put(json_rel, render_project_json(norm, entries, last_serial)):
+        if self._put(json_rel, render_project_json(norm, entries, last_serial, meta)):
             changed.append(json_rel)
-        if self._put(html_rel, render_project_html(norm, entries, last_serial)):
+        if self._put(html_rel, render_project_html(norm, entries, last_serial, meta)):
             changed.append(html_rel)
         self.state.set_project(norm, last_serial)
         keep = {package_relpath(norm, e.filename) for e in entries}
@@ -325,6 +365,12 @@ class TreeWriter:
         elif norm in self._stale:
             self._stale[norm] -= keep
         return changed
+
+    def _upstream_entry(self, norm: str, rf: RemoteFile) -> FileEntry | None:
+        entry = upstream_entry(rf)
+        if entry is None:
+            self._problem(f"{norm}: {rf.filename}: left out (upstream gives no sha256)")
+        return entry
 
     def _unlisted(self, norm: str, keep: set[str]) -> set[str]:
         """What a replaced page no longer lists: files on disk, rows of files already gone
@@ -356,7 +402,7 @@ class TreeWriter:
         removed: list[str] = []
         # With the projects a killed run took out of the root pages but did not finish.
         for norm in sorted(self._leaving.union(self.state.leaving())):
-            doomed = [*page_relpaths(norm)]
+            doomed = [*page_relpaths(norm), warehouse_relpath(norm)]
             for top in (SIMPLE_DIR, PACKAGES_DIR):
                 base = self.root / top / norm
                 doomed += files_under(self.root, base, include_hidden=True)
@@ -398,6 +444,17 @@ class TreeWriter:
         if self._put(ROOT_HTML, render_root_html([name for name, _ in projects])):
             changed.append(ROOT_HTML)
         self.state.projects_changed = False
+        return changed
+
+    def write_serial_list(self, synced_serial: int | None) -> list[str]:
+        """``local.json`` (every project's serial) and ``local.db.serial`` (the serial
+        everything is synced up to), after write_root: what a mirror chaining from this
+        tree reads.  The serial file is left as it is when ``synced_serial`` is None."""
+        changed = []
+        if self._put(LOCAL_JSON, render_local_json(self.state.projects())):
+            changed.append(LOCAL_JSON)
+        if synced_serial is not None and self._put(LOCAL_SERIAL, f"{synced_serial}\n".encode()):
+            changed.append(LOCAL_SERIAL)
         return changed
 
     def write_file(self, relpath: str, data: bytes) -> bool:

@@ -1,0 +1,435 @@
+"""The ``sync`` command: keep a whole index (or a filtered slice) in step from its serial list.
+
+One run: the serial list (``index.serials``) against the serials in the tree
+state gives the plan (``modes.sync_plan``); the deletion guard may refuse it;
+then every changed project's PEP 691 page is fetched, its new files downloaded
+(verified, atomic, in parallel) and its pages written through the shared
+TreeWriter, and projects upstream no longer lists are removed by the shared
+publish step, which also writes local.json, local.db.serial and the diff-file.
+
+Resuming is per project: a project's serial in the tree state moves only when
+its page and every file it lists are in place, and the state is committed as
+the run goes, so an interrupted or failed run is resumed by the next one from
+where it stopped.  The tree's own serial (local.db.serial) moves to the list's
+serial only when nothing failed, never past a failure.
+
+A page whose serial is lower than the list promised is stale (a CDN cache):
+it is fetched again a little later, and if it stays stale the project is left
+for the next run, never recorded as synced.
+"""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from morgan_like.config.syncconf import SyncConfig, compile_patterns, load_sync_config
+from morgan_like.dists.links import ProjectPage, RemoteFile
+from morgan_like.errors import ConfigError, MorganLikeError, ProjectNotFound, UpstreamError
+from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult
+from morgan_like.index.pipconfig import configured_index_url
+from morgan_like.index.serials import fetch_serials
+from morgan_like.index.upstream import Upstream
+from morgan_like.modes import serve
+from morgan_like.modes.sync_plan import (
+    FileRules,
+    NameFilter,
+    SyncPlan,
+    deletion_refusal,
+    make_plan,
+)
+from morgan_like.modes.sync_report import SyncTally, print_dry_run, print_sync_summary
+from morgan_like.output import Reporter
+from morgan_like.tree.files import sweep_scratch
+from morgan_like.tree.layout import STATE_DIR, package_relpath
+from morgan_like.tree.lock import TreeLock
+from morgan_like.tree.publish import DiffRequest, publish
+from morgan_like.tree.state import STATE_NAME, TreeState
+from morgan_like.tree.writer import TreeWriter
+
+COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
+
+
+class SyncRefused(MorganLikeError):
+    """The plan would delete too much (or the list is empty): nothing was changed."""
+
+    exit_code = 3
+
+
+@dataclass
+class SyncOptions:
+    index_path: Path
+    config_path: Path | None = None
+    index_url: str | None = None
+    serial_source: str | None = None  # None: [sync] serial-source, else auto
+    index_only: bool | None = None
+    excludes: tuple[str, ...] = ()
+    prerelease_excludes: tuple[str, ...] = ()
+    max_deletions: int | None = None
+    dry_run: bool = False
+    workers: int | None = None
+    diff_file: str | None = None
+    diff_append_epoch: bool = False
+    skip_server_copy: bool = False
+    wait_lock: float | None = None
+    stale_retries: int = 3
+    stale_delay: float = 2.0  # seconds before the first re-fetch of a stale page; doubles
+
+
+@dataclass
+class _Settings:
+    """Options and config merged: the command line wins, then [sync], then defaults."""
+
+    index_url: str
+    source: str
+    index_only: bool
+    names: NameFilter
+    rules: FileRules
+    max_deletions: int | None
+    workers: int
+    diff: DiffRequest | None
+    mirror_options: dict[str, str] = field(default_factory=dict)
+    config_bytes: bytes | None = None
+
+
+def _settings(options: SyncOptions, config: SyncConfig) -> _Settings:
+    try:
+        excludes = compile_patterns((*config.excludes, *options.excludes), "--exclude")
+        pre = compile_patterns(
+            (*config.prerelease_excludes, *options.prerelease_excludes), "--prerelease-exclude"
+        )
+    except ValueError as exc:
+        raise ConfigError(file="command line", problem=str(exc)) from None
+    diff_file = options.diff_file or config.diff_file
+    append = options.diff_append_epoch or bool(config.diff_append_epoch)
+    return _Settings(
+        index_url=options.index_url or config.index_url or configured_index_url(),
+        source=options.serial_source or config.serial_source or "auto",
+        index_only=bool(
+            options.index_only if options.index_only is not None else config.index_only
+        ),
+        names=NameFilter(excludes),
+        rules=FileRules(pre, config.environments),
+        max_deletions=options.max_deletions
+        if options.max_deletions is not None
+        else config.max_deletions,
+        workers=options.workers or config.workers or DEFAULT_WORKERS,
+        diff=DiffRequest(diff_file, append) if diff_file else None,
+        mirror_options=config.mirror_options,
+        config_bytes=config.path.read_bytes() if config.path else None,
+    )
+
+
+def _config(options: SyncOptions) -> SyncConfig:
+    if options.config_path is not None:
+        return load_sync_config(options.config_path)
+    default = options.index_path / "morgan.ini"
+    return load_sync_config(default) if default.is_file() else SyncConfig()
+
+
+def run_sync(options: SyncOptions, reporter: Reporter) -> int:
+    """Sync the tree; return the exit code (0 all done, 1 something failed, 3 refused)."""
+    config = _config(options)
+    settings = _settings(options, config)
+    for warning in config.warnings:
+        reporter.warn(warning)
+    root = options.index_path
+    if options.dry_run:
+        return _dry_run(options, settings, reporter)
+    root.mkdir(parents=True, exist_ok=True)
+    with TreeLock(root, "sync", wait=options.wait_lock, on_wait=reporter.info):
+        sweep_scratch(root)
+        try:
+            return _sync(options, settings, reporter)
+        finally:
+            sweep_scratch(root)
+
+
+def _listed_plan(
+    upstream: Upstream, settings: _Settings, local: dict[str, int | None], reporter: Reporter
+) -> tuple[SyncPlan, int]:
+    listed = fetch_serials(upstream, settings.source)
+    shown = "" if listed.last_serial is None else f", serial {listed.last_serial}"
+    reporter.info(
+        f"Serial list from {settings.index_url} ({listed.source}): "
+        f"{len(listed.serials)} projects{shown}"
+    )
+    if listed.malformed:
+        reporter.warn(f"{listed.malformed} malformed entries in the serial list were left out")
+    plan = make_plan(listed, local, settings.names)
+    refusal = deletion_refusal(plan, listed, len(local), settings.max_deletions)
+    if refusal:
+        raise SyncRefused(refusal)
+    return plan, len(listed.serials)
+
+
+def _dry_run(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
+    """The plan and what it would cost, with nothing written: no lock, state read-only."""
+    root = options.index_path
+    local: dict[str, int | None] = {}
+    if (root / STATE_DIR / STATE_NAME).is_file():
+        with tempfile.TemporaryDirectory(prefix="morgan-like-dry-run-") as scratch:
+            copy = Path(scratch) / STATE_NAME
+            copy.write_bytes((root / STATE_DIR / STATE_NAME).read_bytes())
+            local = _read_projects(copy)
+    with Upstream(settings.index_url, options=settings.mirror_options) as upstream:
+        plan, _ = _listed_plan(upstream, settings, local, reporter)
+        pages = {}
+        if not settings.index_only:
+            with ThreadPoolExecutor(settings.workers) as pool:
+                for name, page in zip(plan.todo, pool.map(_page_or_none(upstream), plan.todo)):
+                    if page is not None:
+                        pages[name] = settings.rules.keep(name, page.files)
+    print_dry_run(plan, pages, root, reporter)
+    return 0
+
+
+def _read_projects(state_copy: Path) -> dict[str, int | None]:
+    import sqlite3
+
+    db = sqlite3.connect(state_copy)
+    try:
+        return dict(db.execute("SELECT name, serial FROM projects"))
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
+
+
+def _page_or_none(upstream: Upstream) -> Callable[[str], ProjectPage | None]:
+    def fetch(name: str) -> ProjectPage | None:
+        try:
+            return upstream.project_page(name)
+        except UpstreamError:
+            return None
+
+    return fetch
+
+
+def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
+    started = time.monotonic()
+    root = options.index_path
+    with (
+        TreeState(root) as state,
+        Upstream(
+            settings.index_url, options=settings.mirror_options, pool_size=max(32, settings.workers)
+        ) as upstream,
+    ):
+        if state.load_problem:
+            reporter.warn(state.load_problem)
+        local = dict(state.projects())
+        left = state.sync_todo()
+        if left:
+            reporter.info(f"Resuming: {len(left)} projects were left to do by the last run")
+        plan, listed_count = _listed_plan(upstream, settings, local, reporter)
+        state.set_sync_value("upstream", settings.index_url)
+        state.set_sync_value("target", str(plan.target) if plan.target is not None else None)
+        state.set_sync_todo(plan.todo)
+        state.commit()
+        writer = TreeWriter(
+            root, state, on_problem=reporter.warn, index_only=settings.index_only, warehouse=False
+        )
+        tally = SyncTally(listed=listed_count, unchanged=plan.unchanged, excluded=plan.excluded)
+        run = _ProjectRun(upstream, writer, settings, options, reporter, tally, local)
+        run.run(plan)
+        for name in (*plan.remove, *run.vanished):
+            writer.remove_project(name)
+        tally.removed = len(plan.remove) + len(run.vanished)
+        complete = not tally.failed and not tally.stale
+        synced = plan.target if complete else None
+        if synced is not None:
+            state.set_sync_value("serial", str(synced))
+        published = publish(
+            writer,
+            server=None if options.skip_server_copy else serve.server_source().read_bytes(),
+            config=settings.config_bytes,
+            diff=settings.diff,
+            serial_list=True,
+            synced_serial=synced,
+        )
+    print_sync_summary(tally, published, time.monotonic() - started, reporter)
+    return 0 if complete else 1
+
+
+class _ProjectRun:
+    """The per-project work of one sync: pages fetched by a pool, files by the Downloader,
+    pages written by this thread alone (the writer is not thread-safe), in completion order.
+    """
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        writer: TreeWriter,
+        settings: _Settings,
+        options: SyncOptions,
+        reporter: Reporter,
+        tally: SyncTally,
+        local: dict[str, int | None],
+    ) -> None:
+        self.upstream = upstream
+        self.writer = writer
+        self.state = writer.state
+        self.settings = settings
+        self.options = options
+        self.reporter = reporter
+        self.tally = tally
+        self.local = local
+        self.vanished: list[str] = []
+        self.events: queue.Queue[tuple[str, str, object]] = queue.Queue()
+        self._pages: dict[str, tuple[ProjectPage, list[RemoteFile], int]] = {}
+        self._waiting: dict[str, int] = {}  # project -> downloads not finished
+        self._failed_files: dict[str, list[str]] = {}
+        self._downloader: Downloader | None = None
+
+    # --- workers ---------------------------------------------------------------------
+
+    def _fetch(self, name: str, listed: int) -> None:
+        """Fetch a page (a pool thread); stale pages are fetched again after a pause."""
+        delay = self.options.stale_delay
+        for attempt in range(self.options.stale_retries + 1):
+            try:
+                page = self.upstream.project_page(name)
+            except ProjectNotFound:
+                self.events.put(("gone", name, None))
+                return
+            except (UpstreamError, OSError) as exc:
+                self.events.put(("error", name, str(exc)))
+                return
+            if page.last_serial is None or page.last_serial >= listed:
+                self.events.put(("page", name, (page, listed)))
+                return
+            if attempt < self.options.stale_retries:
+                time.sleep(delay)
+                delay *= 2
+        self.events.put(("stale", name, page.last_serial))
+
+    def _downloaded(self, result: DownloadResult) -> None:
+        self.events.put(("file", result.relpath.split("/")[1], result))
+
+    # --- the run -----------------------------------------------------------------------
+
+    def run(self, plan: SyncPlan) -> None:
+        todo = plan.todo
+        if not todo:
+            return
+        if not self.settings.index_only:
+            self._downloader = Downloader(
+                self.upstream,
+                self.writer.root,
+                self.state,
+                workers=self.settings.workers,
+                on_done=self._downloaded,
+            )
+        pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sync-page")
+        try:
+            for name, serial in sorted(todo.items()):
+                pool.submit(self._fetch, name, serial)
+            self._loop(len(todo), plan)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            if self._downloader is not None:
+                self._downloader.close()
+
+    def _loop(self, total: int, plan: SyncPlan) -> None:
+        remaining = total
+        last_commit = time.monotonic()
+        with self.reporter.syncing(total) as (projects, data):
+            if self._downloader is not None:
+                self._downloader.attach(data.advance)
+            while remaining:
+                kind, name, payload = self.events.get()
+                if kind == "file":
+                    assert isinstance(payload, DownloadResult)
+                    if not self._file_done(name, payload):
+                        continue
+                    finished = True
+                else:
+                    finished = self._page_event(kind, name, payload, plan)
+                if finished:
+                    remaining -= 1
+                    projects.advance(1)
+                if time.monotonic() - last_commit > COMMIT_EVERY:
+                    self.state.commit()
+                    last_commit = time.monotonic()
+        self.tally.bytes = data.count
+
+    def _page_event(self, kind: str, name: str, payload: object, plan: SyncPlan) -> bool:
+        """Handle a page worker's news; True when the project is finished."""
+        if kind == "gone":  # listed, then deleted before we got to it
+            self.vanished.append(name)
+            self.state.sync_done(name)
+            return True
+        if kind == "error":
+            self.tally.fail(name, str(payload))
+            self.reporter.warn(f"{name}: {payload}")
+            return True
+        if kind == "stale":
+            self.tally.stale.append(name)
+            self.reporter.warn(
+                f"{name}: upstream's page is still older (serial {payload}) than its "
+                f"serial list says ({plan.todo[name]}); left for the next run"
+            )
+            return True
+        assert isinstance(payload, tuple)
+        page: ProjectPage = payload[0]
+        listed: int = payload[1]
+        for line in page.problems:
+            self.reporter.warn(line)
+        files = self.settings.rules.keep(name, page.files)
+        serial = max(listed, page.last_serial or 0)
+        self._pages[name] = (page, files, serial)
+        if self._downloader is None:
+            return self._finish(name)
+        waiting = 0
+        for rf in files:
+            relpath = package_relpath(name, rf.filename)
+            if self.state.is_verified(relpath, rf.sha256):
+                continue
+            waiting += 1
+            self._downloader.submit(rf, relpath)
+        if not waiting:
+            return self._finish(name)
+        self._waiting[name] = waiting
+        return False
+
+    def _file_done(self, name: str, result: DownloadResult) -> bool:
+        if not result.ok:
+            self._failed_files.setdefault(name, []).append(result.error or result.relpath)
+        elif not result.skipped:
+            self.tally.files += 1
+        self._waiting[name] -= 1
+        if self._waiting[name]:
+            return False
+        del self._waiting[name]
+        return self._finish(name)
+
+    def _finish(self, name: str) -> bool:
+        page, files, serial = self._pages.pop(name)
+        new = name not in self.local
+        failures = self._failed_files.pop(name, [])
+        if not failures:
+            self.writer.write_project(
+                name, files, serial, replace=True, meta=page.meta, keep_empty=True
+            )
+            self.state.sync_done(name)
+            if new:
+                self.tally.added += 1
+            else:
+                self.tally.updated += 1
+            return True
+        # Keep what the page listed, plus what arrived; the serial stays where it was, so
+        # the next run does this project again.
+        merged = {f.filename: f for f in self.writer.existing_files(name)}
+        merged.update({f.filename: f for f in files})
+        self.writer.write_project(
+            name, list(merged.values()), self.local.get(name), meta=page.meta, keep_empty=True
+        )
+        for error in failures:
+            self.reporter.warn(error)
+        self.tally.fail(name, f"{len(failures)} downloads failed")
+        return True
