@@ -151,7 +151,11 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> int:
 
 
 def _listed_plan(
-    upstream: Upstream, settings: _Settings, local: dict[str, int | None], reporter: Reporter
+    upstream: Upstream,
+    settings: _Settings,
+    local: dict[str, int | None],
+    reporter: Reporter,
+    left: dict[str, int] | None = None,
 ) -> tuple[SyncPlan, int]:
     listed = fetch_serials(upstream, settings.source)
     shown = "" if listed.last_serial is None else f", serial {listed.last_serial}"
@@ -161,7 +165,7 @@ def _listed_plan(
     )
     if listed.malformed:
         reporter.warn(f"{listed.malformed} malformed entries in the serial list were left out")
-    plan = make_plan(listed, local, settings.names)
+    plan = make_plan(listed, local, settings.names, left or {})
     refusal = deletion_refusal(plan, listed, len(local), settings.max_deletions)
     if refusal:
         raise SyncRefused(refusal)
@@ -226,7 +230,7 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
         left = state.sync_todo()
         if left:
             reporter.info(f"Resuming: {len(left)} projects were left to do by the last run")
-        plan, listed_count = _listed_plan(upstream, settings, local, reporter)
+        plan, listed_count = _listed_plan(upstream, settings, local, reporter, left)
         state.set_sync_value("upstream", settings.index_url)
         state.set_sync_value("target", str(plan.target) if plan.target is not None else None)
         state.set_sync_todo(plan.todo)
@@ -244,6 +248,8 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
         synced = plan.target if complete else None
         if synced is not None:
             state.set_sync_value("serial", str(synced))
+        # What is still to do: the failures, and (only if publish is cut short) the rest.
+        unfinished = {n: s for n, s in plan.todo.items() if n in tally.failed or n in tally.stale}
         published = publish(
             writer,
             server=None if options.skip_server_copy else serve.server_source().read_bytes(),
@@ -252,6 +258,8 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
             serial_list=True,
             synced_serial=synced,
         )
+        state.set_sync_todo(unfinished)
+        state.commit()
     print_sync_summary(tally, published, time.monotonic() - started, reporter)
     return 0 if complete else 1
 
@@ -362,7 +370,6 @@ class _ProjectRun:
         """Handle a page worker's news; True when the project is finished."""
         if kind == "gone":  # listed, then deleted before we got to it
             self.vanished.append(name)
-            self.state.sync_done(name)
             return True
         if kind == "error":
             self.tally.fail(name, str(payload))
@@ -416,7 +423,10 @@ class _ProjectRun:
             self.writer.write_project(
                 name, files, serial, replace=True, meta=page.meta, keep_empty=True
             )
-            self.state.sync_done(name)
+            if not self.writer.removals_pending(name):
+                # Done for good; one whose old files go at publish stays to do until then,
+                # so a run killed before publish redoes it and the removal happens.
+                self.state.sync_done(name)
             if new:
                 self.tally.added += 1
             else:

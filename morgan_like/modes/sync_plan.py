@@ -80,12 +80,20 @@ class SyncPlan:
         return {**self.add, **self.update}
 
 
-def make_plan(listed: SerialList, local: Mapping[str, int | None], names: NameFilter) -> SyncPlan:
+def make_plan(
+    listed: SerialList,
+    local: Mapping[str, int | None],
+    names: NameFilter,
+    left: Mapping[str, int] | None = None,
+) -> SyncPlan:
     """Compare the list with the tree: new projects, serials that moved, projects gone.
 
     A project the tree has with an unknown serial (a failed first attempt, a tree from
     elsewhere) is updated; one the filters now exclude leaves the tree like a deleted one.
+    ``left``: what the last run set out to do and did not finish (it was killed before
+    its publish): done again, whatever its serial says.
     """
+    left = left or {}
     add: dict[str, int] = {}
     update: dict[str, int] = {}
     unchanged = excluded = 0
@@ -95,7 +103,7 @@ def make_plan(listed: SerialList, local: Mapping[str, int | None], names: NameFi
             continue
         if name not in local:
             add[name] = serial
-        elif local[name] is None or serial > (local[name] or 0):
+        elif local[name] is None or serial > (local[name] or 0) or name in left:
             update[name] = serial
         else:
             unchanged += 1

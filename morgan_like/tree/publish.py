@@ -13,7 +13,8 @@ its page and every page link with its file:
    files replaced pages no longer list;
 4. ``server.py``, the config, then the manifest that vouches for them;
 5. the final commit of the tree state, then the diff-file naming exactly what this
-   session changed.
+   session changed, plus what an earlier run killed before its own diff-file changed
+   (the state keeps every changed path until a publish has handed it on).
 """
 
 from __future__ import annotations
@@ -74,10 +75,18 @@ def publish(
         writer.write_file(CONFIG_NAME, config)
     writer.write_manifest()
     writer.state.commit()
-    changed, removed = tuple(sorted(writer.changed)), tuple(sorted(writer.removed))
+    # With what a run killed before its diff-file changed: the far side needs that too.
+    unsent_changed, unsent_removed = writer.inherited
+    changed_set = writer.changed.union(unsent_changed) - writer.removed
+    removed_set = writer.removed.union(unsent_removed) - writer.changed
+    changed, removed = tuple(sorted(changed_set)), tuple(sorted(removed_set))
     if diff is None:
-        return Published(changed, removed)
-    diff_file, removed_file = write_diff(
-        writer.root, diff.path, changed, removed, append_epoch=diff.append_epoch
-    )
-    return Published(changed, removed, diff_file, removed_file)
+        published = Published(changed, removed)
+    else:
+        diff_file, removed_file = write_diff(
+            writer.root, diff.path, changed, removed, append_epoch=diff.append_epoch
+        )
+        published = Published(changed, removed, diff_file, removed_file)
+    writer.state.clear_unsent()
+    writer.state.commit()
+    return published

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS files (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, serial INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leaving (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unsent (relpath TEXT PRIMARY KEY, removed INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_todo (name TEXT PRIMARY KEY, serial INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS facts (
     sha256 TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (sha256, key)
@@ -311,6 +312,24 @@ class TreeState:
     def set_fact(self, sha256: str, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?, ?)", (sha256, key, value))
+
+    # --- what the next diff-file must carry ------------------------------------------
+
+    def note_unsent(self, relpath: str, removed: bool) -> None:
+        """A path changed (or went) and no diff-file has carried it yet: kept with the
+        run's other writes, so a run killed before its diff-file hands it to the next."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO unsent VALUES (?, ?)", (relpath, int(removed)))
+
+    def unsent(self) -> tuple[list[str], list[str]]:
+        """(changed, removed) paths no diff-file has carried yet."""
+        with self._lock:
+            rows = self._db.execute("SELECT relpath, removed FROM unsent").fetchall()
+        return [r for r, gone in rows if not gone], [r for r, gone in rows if gone]
+
+    def clear_unsent(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM unsent")
 
     # --- a full mirror's progress (sync) ---------------------------------------------
 

@@ -114,6 +114,9 @@ class TreeWriter:
         # Our own pages as read back before write_project replaces them: a caller that
         # merges (existing_files) and the diff rule (_listed_before) parse each once.
         self._pages_read: dict[str, ProjectPage | None] = {}
+        # What runs killed before their diff-file changed (see _note_intent): the next
+        # diff-file carries it too.
+        self.inherited: tuple[list[str], list[str]] = state.unsent()
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -122,6 +125,8 @@ class TreeWriter:
         self.removed.discard(relpath)
 
     def _note_removed(self, relpath: str) -> None:
+        if relpath not in self.removed:
+            self.state.note_unsent(relpath, removed=True)
         self.removed.add(relpath)
         self.changed.discard(relpath)
 
@@ -154,12 +159,41 @@ class TreeWriter:
         except OSError:
             wrote = True
         if wrote:
+            if not is_project_path(relpath):  # a project's paths: write_project notes them
+                self._note_intent([relpath])
             atomic_write_bytes(path, data, tmp_dir=self._tmp)
         if not _is_page(relpath) and not is_hidden(relpath):
             sha256 = hashlib.sha256(data).hexdigest()
             if wrote or not self.state.is_verified(relpath, sha256):
                 self.state.record(relpath, len(data), sha256, new=wrote)
         return self._report(relpath, wrote or unlisted)
+
+    def _differs(self, relpath: str, data: bytes) -> bool:
+        try:
+            return (self.root / relpath).read_bytes() != data
+        except OSError:
+            return True
+
+    def _note_intent(self, relpaths: list[str]) -> None:
+        """Commit, before a page changes on disk, that it and the files it newly lists
+        are news for the diff-file: a run killed after the write and before its diff-file
+        (whose re-run sees nothing to change) must not keep them from the far side."""
+        for relpath in relpaths:
+            self.state.note_unsent(relpath, removed=False)
+        self.state.commit()
+
+    def _note_removal_intent(self, relpaths: list[str]) -> None:
+        """As _note_intent, for paths about to be deleted (those that exist, or have a row)."""
+        doomed = [
+            rel
+            for rel in relpaths
+            if not is_hidden(rel)
+            and ((self.root / rel).exists() or self.state.get(rel) is not None)
+        ]
+        if doomed:
+            for relpath in doomed:
+                self.state.note_unsent(relpath, removed=True)
+            self.state.commit()
 
     def _remove(self, relpath: str) -> bool:
         crashpoints.step()
@@ -342,17 +376,22 @@ class TreeWriter:
             return changed
         self._leaving.discard(norm)
         html_rel, json_rel = page_relpaths(norm)
+        pages: list[tuple[str, bytes]] = []
         if self.warehouse:
-            warehouse_rel = warehouse_relpath(norm)
             from morgan_like.tree.warehouse import render_warehouse_json
 
-            if self._put(warehouse_rel, render_warehouse_json(norm, entries, last_serial)):
-                changed.append(warehouse_rel)
+            pages.append(
+                (warehouse_relpath(norm), render_warehouse_json(norm, entries, last_serial))
+            )
         # JSON first, HTML last: pip and uv over file:// read only index.html.
-        if self._put(json_rel, render_project_json(norm, entries, last_serial, meta)):
-            changed.append(json_rel)
-        if self._put(html_rel, render_project_html(norm, entries, last_serial, meta)):
-            changed.append(html_rel)
+        pages.append((json_rel, render_project_json(norm, entries, last_serial, meta)))
+        pages.append((html_rel, render_project_html(norm, entries, last_serial, meta)))
+        news = [rel for rel, data in pages if self._differs(rel, data)]
+        if news:
+            self._note_intent(news + changed)
+        for relpath, data in pages:
+            if self._put(relpath, data):
+                changed.append(relpath)
         self.state.set_project(norm, last_serial)
         keep = {package_relpath(norm, e.filename) for e in entries}
         keep |= {
@@ -389,6 +428,11 @@ class TreeWriter:
         self._leaving.add(norm)
         self._stale.pop(norm, None)
 
+    def removals_pending(self, project: str) -> bool:
+        """Whether publish still has files of this project to delete (queued, not done)."""
+        norm = canonicalize_name(project)
+        return bool(self._stale.get(norm)) or norm in self._leaving
+
     def apply_removals(self) -> list[str]:
         """Delete what remove_project and write_project(replace=True) queued; returns the
         relpaths removed.
@@ -407,12 +451,14 @@ class TreeWriter:
                 base = self.root / top / norm
                 doomed += files_under(self.root, base, include_hidden=True)
                 doomed += self.state.relpaths_under(f"{top}/{norm}")
+            self._note_removal_intent(doomed)
             for relpath in dict.fromkeys(doomed):
                 if self._remove(relpath):
                     removed.append(relpath)
             for top in (SIMPLE_DIR, PACKAGES_DIR):
                 drop_empty_dirs(self.root / top / norm, including_base=True)
             self.state.forget_leaving(norm)
+        self._note_removal_intent([rel for stale in self._stale.values() for rel in stale])
         for norm, stale in sorted(self._stale.items()):
             for relpath in sorted(stale):
                 if self._remove(relpath):
@@ -432,8 +478,11 @@ class TreeWriter:
         """
         for norm in sorted(self._leaving):
             self.state.drop_project(norm)
-        if not self.state.projects_changed and all(
-            self.state.is_verified(rel) for rel in (ROOT_JSON, ROOT_HTML)
+        killed_before = any(self.inherited)  # a run stopped mid-publish: render again
+        if (
+            not killed_before
+            and not self.state.projects_changed
+            and all(self.state.is_verified(rel) for rel in (ROOT_JSON, ROOT_HTML))
         ):
             return []
         projects = self.state.projects()
@@ -477,6 +526,7 @@ class TreeWriter:
             same = False
         if same:
             return []
+        self._note_intent([MANIFEST_NAME])
         atomic_write_bytes(path, data, durable=True, tmp_dir=self._tmp)
         self._note_changed(MANIFEST_NAME)
         return [MANIFEST_NAME]
