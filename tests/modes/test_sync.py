@@ -285,7 +285,8 @@ def test_filters(fake_index: FakeIndex, dists: Path, tmp_path: Path) -> None:
     from ..helpers import ini_env_block
 
     config.write_text(
-        "[sync]\nexclude =\n    ^test-\nprerelease-exclude = keep\n\n" + ini_env_block("l", "3.12.1")
+        "[sync]\nexclude =\n    ^test-\nprerelease-exclude = keep\n\n"
+        + ini_env_block("l", "3.12.1")
     )
     tree = tmp_path / "tree"
     assert sync(tree, fake_index, "-c", str(config)).rc == 0

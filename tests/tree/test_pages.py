@@ -275,3 +275,54 @@ def test_root_json() -> None:
     }
     assert json.loads(render_root_json([]))["meta"] == {"api-version": "1.1"}
     assert "null" not in render_root_json([("x", None)]).decode()
+
+
+def test_status_and_tracks_round_trip_with_the_right_api_version() -> None:
+    from morgan_like.dists.links import ProjectMeta
+
+    meta = ProjectMeta("archived", 'moved to "new"', ("https://pypi.org/simple/foo-bar/",))
+    doc = json.loads(render_project_json("foo-bar", _files(), 9, meta))
+    assert doc["meta"]["api-version"] == "1.4"
+    assert doc["project-status"] == {"status": "archived", "reason": 'moved to "new"'}
+    assert doc["tracks"] == ["https://pypi.org/simple/foo-bar/"]
+    assert "alternate-locations" not in doc
+    html_page = render_project_html("foo-bar", _files(), 9, meta).decode()
+    assert '<meta name="pypi:repository-version" content="1.4">' in html_page
+    assert (
+        '<meta name="pypi:project-status-reason" content="moved to &quot;new&quot;">' in html_page
+    )
+    for parsed in (
+        parse_json_page("foo-bar", json.dumps(doc), PAGE_URL),
+        parse_html_page("foo-bar", html_page, PAGE_URL),
+    ):
+        assert parsed.meta == meta
+    tracks_only = ProjectMeta(alternate_locations=("https://example.org/foo-bar/",))
+    assert json.loads(render_project_json("foo-bar", [], None, tracks_only))["meta"] == {
+        "api-version": "1.2"
+    }
+    plain = render_project_html("foo-bar", _files()).decode()
+    assert '<meta name="pypi:repository-version" content="1.1">' in plain
+    assert "pypi:project-status" not in plain and "pypi:tracks" not in plain
+
+
+def test_index_only_entries_keep_upstream_urls_and_may_lack_a_size() -> None:
+    from morgan_like.dists.links import RemoteFile
+    from morgan_like.tree.pages import upstream_entry
+
+    url = "https://files.example.org/packages/ab/cd/foo_bar-1.0+local-py3-none-any.whl"
+    entry = upstream_entry(RemoteFile("foo_bar-1.0+local-py3-none-any.whl", url, sha256=H1.upper()))
+    assert entry is not None and entry.size is None and entry.sha256 == H1
+    doc = json.loads(render_project_json("foo-bar", [entry]))
+    assert doc["files"][0]["url"] == url and "size" not in doc["files"][0]
+    assert f'href="{url}#sha256={H1}"' in render_project_html("foo-bar", [entry]).decode()
+    assert upstream_entry(RemoteFile("foo_bar-1.0.tar.gz", url)) is None  # no hash: left out
+
+
+def test_local_json_lists_known_serials() -> None:
+    from morgan_like.tree.pages import render_local_json
+
+    assert json.loads(render_local_json([("Foo_Bar", 3), ("baz", None), ("a", 1)])) == {
+        "a": 1,
+        "foo-bar": 3,
+    }
+    assert render_local_json([]) == b"{}\n"
