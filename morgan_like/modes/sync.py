@@ -20,8 +20,10 @@ for the next run, never recorded as synced.
 
 from __future__ import annotations
 
+import os
 import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +32,9 @@ from pathlib import Path
 
 from morgan_like.config.syncconf import SyncConfig, compile_patterns, load_sync_config
 from morgan_like.dists.links import ProjectPage, RemoteFile
-from morgan_like.errors import ConfigError, MorganLikeError, ProjectNotFound, UpstreamError
+from morgan_like.errors import ConfigError, MorganLikeError, UpstreamError
 from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult
+from morgan_like.index.pagepool import PageJob, fetch_in_processes, fetch_in_threads
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.serials import fetch_serials
 from morgan_like.index.upstream import Upstream
@@ -53,6 +56,10 @@ from morgan_like.tree.state import STATE_NAME, TreeState
 from morgan_like.tree.writer import TreeWriter
 
 COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
+# Pages of this many projects or more are fetched and parsed in worker processes
+# (index.pagepool): parsing would otherwise hold one core while this one writes.
+PROCESS_THRESHOLD = 2000
+PAGE_PROCESSES = min(4, os.cpu_count() or 1)
 
 
 class SyncRefused(MorganLikeError):
@@ -296,25 +303,24 @@ class _ProjectRun:
 
     # --- workers ---------------------------------------------------------------------
 
-    def _fetch(self, name: str, listed: int) -> None:
-        """Fetch a page (a pool thread); stale pages are fetched again after a pause."""
-        delay = self.options.stale_delay
-        for attempt in range(self.options.stale_retries + 1):
-            try:
-                page = self.upstream.project_page(name)
-            except ProjectNotFound:
-                self.events.put(("gone", name, None))
-                return
-            except (UpstreamError, OSError) as exc:
-                self.events.put(("error", name, str(exc)))
-                return
-            if page.last_serial is None or page.last_serial >= listed:
-                self.events.put(("page", name, (page, listed)))
-                return
-            if attempt < self.options.stale_retries:
-                time.sleep(delay)
-                delay *= 2
-        self.events.put(("stale", name, page.last_serial))
+    def _fetch_all(self, todo: dict[str, int]) -> None:
+        """Fetch every page (a feeder thread): in worker processes past PROCESS_THRESHOLD
+        projects, where parsing would otherwise hold one core; outcomes go to events."""
+        job = PageJob(
+            self.settings.index_url,
+            self.settings.mirror_options,
+            self.options.stale_retries,
+            self.options.stale_delay,
+            threads=max(4, self.settings.workers // 4),
+        )
+        items = sorted(todo.items())
+        try:
+            if len(items) >= PROCESS_THRESHOLD and PAGE_PROCESSES > 1:
+                fetch_in_processes(job, items, PAGE_PROCESSES, self.events.put)
+            else:
+                fetch_in_threads(self.upstream, job, items, self.settings.workers, self.events.put)
+        except Exception as exc:  # the pool itself broke: every project not done fails
+            self.events.put(("broken", "", str(exc) or exc.__class__.__name__))
 
     def _downloaded(self, result: DownloadResult) -> None:
         self.events.put(("file", result.relpath.split("/")[1], result))
@@ -333,13 +339,12 @@ class _ProjectRun:
                 workers=self.settings.workers,
                 on_done=self._downloaded,
             )
-        pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sync-page")
+        feeder = threading.Thread(target=self._fetch_all, args=(todo,), daemon=True)
+        feeder.start()
         try:
-            for name, serial in sorted(todo.items()):
-                pool.submit(self._fetch, name, serial)
             self._loop(len(todo), plan)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            feeder.join()
             if self._downloader is not None:
                 self._downloader.close()
 
@@ -351,6 +356,8 @@ class _ProjectRun:
                 self._downloader.attach(data.advance)
             while remaining:
                 kind, name, payload = self.events.get()
+                if kind == "broken":
+                    raise MorganLikeError(f"fetching project pages failed: {payload}")
                 if kind == "file":
                     assert isinstance(payload, DownloadResult)
                     if not self._file_done(name, payload):

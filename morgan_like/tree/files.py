@@ -13,16 +13,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from morgan_like.tree import crashpoints
 from morgan_like.tree.layout import SCRATCH_DIRS, STATE_DIR, TMP_DIR
 
 _CHUNK = 1 << 20
+# Directories this process has made or seen (a write skips its mkdir calls), the temp
+# name counter, and the umask (read once: os.umask can only be read by setting it).
+_MADE: set[str] = set()
+_COUNTER = itertools.count()
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 TEMP_SUFFIX = ".tmp"
 # What atomic_write_bytes of older versions left next to a target: ".NAME.xxxxxxxx.tmp".
 _LEGACY_TEMP = re.compile(r"\..+\.[A-Za-z0-9_]{6,}\.tmp")
@@ -50,21 +56,37 @@ def atomic_write_bytes(
     the write falls back to the target's directory.  ``durable`` adds an fsync
     before the rename, for files that others vouch for.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if tmp_dir is not None:
+    directory = path.parent
+    if str(directory) not in _MADE:
+        directory.mkdir(parents=True, exist_ok=True)
+        _MADE.add(str(directory))
+    if tmp_dir is not None and str(tmp_dir) not in _MADE:
         tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=tmp_dir or path.parent
-    )
+        _MADE.add(str(tmp_dir))
+    # A name no other writer uses (pid + counter: cheaper than mkstemp's random probing).
+    tmp = os.path.join(tmp_dir or directory, f".{path.name}.{os.getpid()}_{next(_COUNTER):08d}.tmp")
     try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(tmp, flags, 0o644)
+        except FileNotFoundError:  # the scratch folder was swept since: make it again
+            os.makedirs(os.path.dirname(tmp), exist_ok=True)
+            fd = os.open(tmp, flags, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            if _UMASK & 0o644:  # a strict umask: the tree is still readable by its server
+                os.chmod(tmp, 0o644)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
         crashpoints.step()  # a kill here leaves the temp file: swept by the next run
         try:
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            if not os.path.exists(tmp):
+                raise
+            _MADE.discard(str(directory))  # removed since (a prune): make it again
+            directory.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, path)
         except OSError as exc:
             if exc.errno != errno.EXDEV or tmp_dir is None:

@@ -29,6 +29,9 @@ UPLOAD_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # ISO 8601 / RFC 3339 as upstreams write it: "T" or space, optional fraction of
 # any length, optional "Z" or offset.  datetime.fromisoformat only learned most of
 # this in Python 3.11, and we support 3.9.
+_CANONICAL = re.compile(
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z"
+)  # days 29-31 take the slow path, which checks them
 _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?"
     r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?"
@@ -84,6 +87,8 @@ def normalize_upload_time(value: str | None) -> str | None:
     """
     if not value:
         return None
+    if _CANONICAL.fullmatch(value):
+        return value  # already in our form (PyPI's, and our own pages'): no parse
     match = _TIMESTAMP.fullmatch(value.strip())
     if match is None:
         return None
