@@ -335,3 +335,23 @@ def test_bad_config_is_one_clear_error(upstream: FakeIndex, tmp_path: Path, caps
     config.write_text("[sync]\nmax-deletion = 5\n")
     assert main(["sync", "-i", str(tmp_path / "tree"), "-c", str(config)]) == 2
     assert "did you mean 'max-deletions'" in capsys.readouterr().err
+
+
+def test_pages_fetched_in_worker_processes(
+    upstream: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the threshold, pages come from worker processes: same tree, same failures."""
+    from morgan_like.modes import sync as sync_mode
+
+    monkeypatch.setattr(sync_mode, "PROCESS_THRESHOLD", 1)
+    monkeypatch.setattr(sync_mode, "PAGE_PROCESSES", 2)
+    dists = upstream.dists  # type: ignore[attr-defined]
+    for n in range(6):
+        wheel(upstream, dists, f"extra{n}", "1.0")
+    upstream.fail("/simple/extra3/", times=100)
+    tree = tmp_path / "tree"
+    assert sync(tree, upstream).rc == 1
+    assert not (tree / "simple/extra3").exists() and (tree / "simple/extra4").is_dir()
+    upstream.clear_faults()
+    assert sync(tree, upstream).rc == 0
+    assert_matches_upstream(tree, upstream)
