@@ -135,10 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync = parser.add_argument_group("sync (a whole index, or a filtered slice)")
     sync.add_argument(
         "--serial-source",
-        choices=("auto", "simple", "xmlrpc", "local-json"),
+        choices=("auto", "simple", "xmlrpc", "local-json", "names"),
         default=None,
         help="where the upstream's serial list comes from: its PEP 691 root index, XML-RPC "
-        "list_packages_with_serial, or another mirror's local.json (default: auto, in that order)",
+        "list_packages_with_serial, another mirror's local.json, or (names) the root index's "
+        "names without serials, every page fetched each run (default: auto, in that order)",
     )
     sync.add_argument(
         "--index-only",

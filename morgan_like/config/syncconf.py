@@ -18,7 +18,7 @@ from morgan_like.config.options import parse_bool
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import Environment, environment_from_section
 
-SERIAL_SOURCES = ("auto", "simple", "xmlrpc", "local-json")
+SERIAL_SOURCES = ("auto", "simple", "xmlrpc", "local-json", "names")
 # [sync] key -> kind.  Multi-line values (one regex per line) for the filters.
 SYNC_KEYS = {
     "exclude": "regexes",

@@ -29,7 +29,7 @@ from morgan_like.errors import UpstreamError
 class SerialList:
     """Every project upstream lists, with the serial of its last change."""
 
-    source: str  # simple | local-json | xmlrpc
+    source: str  # simple | local-json | xmlrpc | names (no serials: every page each run)
     serials: Mapping[NormalizedName, int] = field(default_factory=dict)
     last_serial: int | None = None  # the index's own serial, when it says
     # Entries left out as malformed: a sync must not read their absence as a deletion.
@@ -105,3 +105,8 @@ def parse_xmlrpc_serials(result: Any, origin: str) -> SerialList:
         raise UpstreamError(f"{origin}: list_packages_with_serial returned {type(result).__name__}")
     serials, bad = _merge(list(result.items()), origin)
     return SerialList("xmlrpc", serials, None, bad)
+
+
+def names_only(names: list[str]) -> SerialList:
+    """Project names without serials (a plain index): serial 0 each, source ``names``."""
+    return SerialList("names", {canonicalize_name(n): 0 for n in names if n.strip()}, None, 0)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from morgan_like.dists.links import ACCEPT_HEADER
 from morgan_like.dists.serials import (
     SerialList,
+    names_only,
     parse_local_json,
     parse_root_serials,
     parse_xmlrpc_serials,
@@ -23,6 +24,10 @@ from morgan_like.errors import UpstreamError
 from morgan_like.index.upstream import Upstream, UpstreamHTTPError, redact_url
 
 SOURCES = ("simple", "local-json", "xmlrpc")
+# Last resort of ``auto`` (and a choice of its own): the root index's names without
+# serials, as a plain PEP 503 index or a proxy answering only HTML gives them.  Every
+# listed project's page is then fetched on every run.
+NAMES = "names"
 
 
 def _mirror_root(index_url: str) -> str:
@@ -60,7 +65,19 @@ def from_xmlrpc(upstream: Upstream) -> SerialList:
     return parse_xmlrpc_serials(result, redact_url(url))
 
 
-_FETCHERS = {"simple": from_simple, "local-json": from_local_json, "xmlrpc": from_xmlrpc}
+def from_names(upstream: Upstream) -> SerialList:
+    names = upstream.project_names()
+    if not names:
+        raise UpstreamError(f"{redact_url(upstream.index_url)}: the root index lists no project")
+    return names_only(names)
+
+
+_FETCHERS = {
+    "simple": from_simple,
+    "local-json": from_local_json,
+    "xmlrpc": from_xmlrpc,
+    NAMES: from_names,
+}
 
 
 def fetch_serials(upstream: Upstream, source: str = "auto") -> SerialList:
@@ -68,7 +85,7 @@ def fetch_serials(upstream: Upstream, source: str = "auto") -> SerialList:
     if source != "auto":
         return _FETCHERS[source](upstream)
     failures = []
-    for name in SOURCES:
+    for name in (*SOURCES, NAMES):
         try:
             return _FETCHERS[name](upstream)
         except UpstreamError as exc:

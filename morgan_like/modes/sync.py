@@ -170,6 +170,11 @@ def _listed_plan(
         f"Serial list from {settings.index_url} ({listed.source}): "
         f"{len(listed.serials)} projects{shown}"
     )
+    if listed.source == "names":
+        reporter.warn(
+            "the upstream gives no serials (no PEP 691 root with _last-serial, local.json or "
+            "XML-RPC): every project's page is fetched on every run"
+        )
     if listed.malformed:
         reporter.warn(f"{listed.malformed} malformed entries in the serial list were left out")
     plan = make_plan(listed, local, settings.names, left or {})

@@ -94,6 +94,7 @@ def make_plan(
     its publish): done again, whatever its serial says.
     """
     left = left or {}
+    every = listed.source == "names"  # no serials: nothing tells a page unchanged
     add: dict[str, int] = {}
     update: dict[str, int] = {}
     unchanged = excluded = 0
@@ -103,7 +104,7 @@ def make_plan(
             continue
         if name not in local:
             add[name] = serial
-        elif local[name] is None or serial > (local[name] or 0) or name in left:
+        elif every or local[name] is None or serial > (local[name] or 0) or name in left:
             update[name] = serial
         else:
             unchanged += 1

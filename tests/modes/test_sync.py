@@ -355,3 +355,31 @@ def test_pages_fetched_in_worker_processes(
     upstream.clear_faults()
     assert sync(tree, upstream).rc == 0
     assert_matches_upstream(tree, upstream)
+
+
+@pytest.mark.parametrize("kind", ["xmlrpc", "html-only"])
+def test_other_serial_sources(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, kind: str
+) -> None:
+    """XML-RPC serials; and an index with no serials at all (a plain PEP 503 index, or a
+    proxy answering the root only in HTML): every page is read each run, still correct."""
+    wheel(fake_index, dists, "app", "1.0")
+    wheel(fake_index, dists, "lib", "1.0")
+    if kind == "xmlrpc":
+        fake_index.xmlrpc = True
+        args = ["--serial-source", "xmlrpc"]
+    else:
+        fake_index.json = False
+        args = []
+    tree = tmp_path / "tree"
+    assert sync(tree, fake_index, *args).rc == 0
+    assert_matches_upstream(tree, fake_index)
+    wheel(fake_index, dists, "lib", "2.0")
+    fake_index.remove_project("app")
+    run = sync(tree, fake_index, *args)
+    assert run.rc == 0
+    assert_matches_upstream(tree, fake_index)
+    assert "packages/lib/lib-2.0-py3-none-any.whl" in run.changed
+    assert "packages/app/app-1.0-py3-none-any.whl" in run.removed
+    again = sync(tree, fake_index, *args)
+    assert (again.rc, again.changed, again.removed) == (0, [], [])
