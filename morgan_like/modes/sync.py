@@ -47,7 +47,7 @@ from morgan_like.modes.sync_plan import (
     make_plan,
 )
 from morgan_like.modes.sync_report import SyncTally, print_dry_run, print_sync_summary
-from morgan_like.output import Reporter
+from morgan_like.output import Reporter, human_size
 from morgan_like.tree.files import sweep_scratch
 from morgan_like.tree.layout import STATE_DIR, package_relpath
 from morgan_like.tree.lock import TreeLock
@@ -56,6 +56,7 @@ from morgan_like.tree.state import STATE_NAME, TreeState
 from morgan_like.tree.writer import TreeWriter
 
 COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
+PROGRESS_EVERY = 30.0  # seconds between progress lines when the output is not a terminal
 # Pages of this many projects or more are fetched and parsed in worker processes
 # (index.pagepool): parsing would otherwise hold one core while this one writes.
 PROCESS_THRESHOLD = 2000
@@ -355,7 +356,7 @@ class _ProjectRun:
 
     def _loop(self, total: int, plan: SyncPlan) -> None:
         remaining = total
-        last_commit = time.monotonic()
+        last_commit = last_line = time.monotonic()
         with self.reporter.syncing(total) as (projects, data):
             if self._downloader is not None:
                 self._downloader.attach(data.advance)
@@ -373,9 +374,16 @@ class _ProjectRun:
                 if finished:
                     remaining -= 1
                     projects.advance(1)
-                if time.monotonic() - last_commit > COMMIT_EVERY:
+                now = time.monotonic()
+                if now - last_commit > COMMIT_EVERY:
                     self.state.commit()
-                    last_commit = time.monotonic()
+                    last_commit = now
+                if not self.reporter.interactive and now - last_line > PROGRESS_EVERY:
+                    # A nightly job's log: a line now and then instead of a progress bar.
+                    self.reporter.info(
+                        f"  {total - remaining}/{total} projects, {human_size(data.count)} downloaded"
+                    )
+                    last_line = now
         self.tally.bytes = data.count
 
     def _page_event(self, kind: str, name: str, payload: object, plan: SyncPlan) -> bool:
