@@ -146,18 +146,18 @@ class TreeWriter:
         else:
             log.warning("%s", message)
 
-    def _put(self, relpath: str, data: bytes, *, unlisted: bool = False) -> bool:
+    def _put(
+        self, relpath: str, data: bytes, *, unlisted: bool = False, differs: bool | None = None
+    ) -> bool:
         """Atomically write unless the bytes are already there; keep the state in step.
 
         Pages are not recorded: they vouch for themselves (verify cross-checks them).
         ``unlisted``: the previous page did not list these bytes, so the file is news to
-        the far side even when it was already on disk here.
+        the far side even when it was already on disk here.  ``differs``: the caller has
+        just compared the bytes on disk.
         """
         path = self.root / relpath
-        try:
-            wrote = path.read_bytes() != data
-        except OSError:
-            wrote = True
+        wrote = self._differs(relpath, data) if differs is None else differs
         if wrote:
             if not is_project_path(relpath):  # a project's paths: write_project notes them
                 self._note_intent([relpath])
@@ -338,7 +338,8 @@ class TreeWriter:
             chosen[rf.filename] = rf
         changed: list[str] = []
         entries: list[FileEntry] = []
-        listed = self._listed_before(norm)
+        # An index-only page lists no file of ours: nothing on it is news for the far side.
+        listed = {} if self.index_only else self._listed_before(norm)
         self._pages_read.pop(norm, None)  # about to change
         if meta.quarantined:
             chosen = {}
@@ -390,7 +391,7 @@ class TreeWriter:
         if news:
             self._note_intent(news + changed)
         for relpath, data in pages:
-            if self._put(relpath, data):
+            if self._put(relpath, data, differs=relpath in news):
                 changed.append(relpath)
         self.state.set_project(norm, last_serial)
         keep = {package_relpath(norm, e.filename) for e in entries}
