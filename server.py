@@ -124,6 +124,30 @@ HASH_PAGE_MAX = 256 * 1024 * 1024  # larger project pages are not parsed for ETa
 FILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PAGE_CACHE_CONTROL = "no-cache"
 
+# A full mirror is an upstream too: /pypi/<project>/json and the serial list files.
+JSON_API = "application/json"
+SERIAL_FILES = {"local.json": "application/json", "local.db.serial": "text/plain; charset=utf-8"}
+_SERIAL_MARKS = (
+    re.compile(rb'"_last-serial": *(\d+)'),
+    re.compile(rb'"last_serial": *(\d+)'),
+    re.compile(rb"<!--SERIAL (\d+)-->"),
+)
+
+
+def page_serial(body):
+    """The serial a page or Warehouse JSON carries (for X-PyPI-Last-Serial), or None.
+
+    Our renderers put it near the start (JSON meta), or at the end (the HTML trailer);
+    a root page's meta serial comes first too.
+    """
+    for part in (body[:512], body[-64:]):
+        for mark in _SERIAL_MARKS:
+            found = mark.search(part)
+            if found:
+                return found.group(1).decode("ascii")
+    return None
+
+
 # never served, wherever they are (the tree's own files and working state)
 FORBIDDEN_NAMES = frozenset(["morgan.ini", "manifest.json", "server.py", "_server.py"])
 FORBIDDEN_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".ini", ".part", ".tmp", ".lock", ".pyc")
@@ -1119,6 +1143,14 @@ class Handler(object):
             if n < 3 or trailing:
                 return text_response(404)
             return self.serve_file(req, parts)
+        if top == "pypi" and n == 3 and parts[2] == "json":
+            # Warehouse's JSON API, from a full mirror's json/<project> (bandersnatch reads it)
+            name = normalize(parts[1])
+            if name != parts[1] or trailing:
+                return redirect("/pypi/%s/json%s" % (name, suffix))
+            return self.serve_doc(req, os.path.join(self.tree.root, "json", name), JSON_API)
+        if n == 1 and top in SERIAL_FILES and not trailing:
+            return self.serve_doc(req, os.path.join(self.tree.root, top), SERIAL_FILES[top])
         if n == 1:
             # morgan-style index-url = http://host:port/ : /<project>/
             name = normalize(top)
@@ -1177,12 +1209,42 @@ class Handler(object):
             ("ETag", etag),
             ("Last-Modified", page.last_modified),
         ]
+        serial = page_serial(page.body)
+        if serial is not None:
+            headers.append(("X-PyPI-Last-Serial", serial))
         if not_modified(req, etag, page.mtime):
             return Response(304, headers[1:])
         body = page.gz if use_gzip else page.body
         if use_gzip:
             headers.append(("Content-Encoding", "gzip"))
         return Response(200, headers, body)
+
+    def serve_doc(self, req, path, content_type):
+        """A full mirror's Warehouse JSON or serial list: a small file, revalidated like a page."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return text_response(404)
+        if not stat.S_ISREG(st.st_mode) or not self.tree.contained(path):
+            return text_response(404)
+        page = self.tree.page(path, content_type, st)
+        use_gzip = page.gz is not None and accepts_gzip(req.headers.get("accept-encoding"))
+        etag = page.etag[:-1] + ('-gz"' if use_gzip else '"')
+        headers = [
+            ("Content-Type", content_type),
+            ("Vary", "Accept-Encoding"),
+            ("Cache-Control", PAGE_CACHE_CONTROL),
+            ("ETag", etag),
+            ("Last-Modified", page.last_modified),
+        ]
+        serial = page_serial(page.body)
+        if serial is not None:
+            headers.append(("X-PyPI-Last-Serial", serial))
+        if not_modified(req, etag, page.mtime):
+            return Response(304, headers[1:])
+        if use_gzip:
+            headers.append(("Content-Encoding", "gzip"))
+        return Response(200, headers, page.gz if use_gzip else page.body)
 
     # -- files --------------------------------------------------------------------------
 
@@ -2123,6 +2185,7 @@ class _Verifier(object):
         self.projects = 0
         self.progress = _Progress(err)
         self.listed = {}  # manifest.json's top-level entries: relpath -> {"size", "sha256"}
+        self.json_docs = []  # a full mirror's json/<project> files, checked at the end
         self.manifest_ok = False
         self.root_ok = (False, False)  # simple/index.html, simple/index.json read fine
         self.db = None
@@ -2337,6 +2400,8 @@ class _Verifier(object):
                     self.scan_projects(name, _PAGE_DIR)
                 elif name == "packages":
                     self.scan_projects(name, _PACKAGE_DIR)
+                elif name == "json":
+                    self.walk_files(name, self.json_docs.append, self.symlink)
                 else:
                     self.walk_files(name, self.top_file, self.symlink)
             elif name != "manifest.json":
@@ -2540,6 +2605,8 @@ class _Verifier(object):
         """``{relpath: (sha256, size, metadata)}`` of a page's file links (bad ones reported)."""
         mine = {}
         for href, sha, size, meta in links:
+            if href.startswith(("https://", "http://")) and sha is not None:
+                continue  # an index-only page: the file is upstream's, not ours to check
             try:
                 target = _link_target(page_dir, href)
             except ValueError:
@@ -2656,6 +2723,35 @@ class _Verifier(object):
 
         self.walk_files("packages/" + name, on_file, on_symlink)
 
+    def check_json_docs(self):
+        """A full mirror's json/<project>: of a project with pages, listing the same files
+        with the same sha256 as its index.json."""
+        for rel in sorted(self.json_docs):
+            parts = rel.split("/")
+            page = os.path.join(self.root, "simple", parts[-1], "index.json")
+            if len(parts) != 2 or not os.path.isfile(page):
+                self.problem("UNEXPECTED", rel, "no project page for it")
+                continue
+            try:
+                with open(os.path.join(self.root, rel), "rb") as f:
+                    doc = json.loads(f.read().decode("utf-8"))
+                with open(page, "rb") as f:
+                    listed = json.loads(f.read().decode("utf-8")).get("files") or []
+                mine = dict(
+                    (e["filename"], e["digests"]["sha256"])
+                    for files in doc["releases"].values()
+                    for e in files
+                )
+                theirs = dict(
+                    (e["filename"], (e.get("hashes") or {}).get("sha256")) for e in listed
+                )
+            except (OSError, IOError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                self.problem("CORRUPT", rel, "unreadable: %s" % exc)
+                continue
+            self.pages += 1
+            if mine != theirs:
+                self.problem("DISAGREE", rel, "files or sha256 differ from its index.json")
+
     def report_unlinked(self):
         cursor = self.db.execute(
             "SELECT rel FROM unlinked WHERE rel NOT IN (SELECT rel FROM linked) ORDER BY rel"
@@ -2694,6 +2790,7 @@ class _Verifier(object):
             self.flush()
             self.check_projects()
             self.flush()
+            self.check_json_docs()
             self.report_unlinked()
         except sqlite3.Error as exc:
             self.progress.clear()

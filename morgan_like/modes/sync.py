@@ -249,7 +249,7 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
         state.set_sync_todo(plan.todo)
         state.commit()
         writer = TreeWriter(
-            root, state, on_problem=reporter.warn, index_only=settings.index_only, warehouse=False
+            root, state, on_problem=reporter.warn, index_only=settings.index_only, warehouse=True
         )
         tally = SyncTally(listed=listed_count, unchanged=plan.unchanged, excluded=plan.excluded)
         run = _ProjectRun(upstream, writer, settings, options, reporter, tally, local)

@@ -78,6 +78,7 @@ from morgan_like.tree.pages import (
     upstream_entry,
 )
 from morgan_like.tree.state import FileRecord, TreeState
+from morgan_like.tree.warehouse import render_warehouse_json
 
 log = logging.getLogger(__name__)
 
@@ -379,8 +380,6 @@ class TreeWriter:
         html_rel, json_rel = page_relpaths(norm)
         pages: list[tuple[str, bytes]] = []
         if self.warehouse:
-            from morgan_like.tree.warehouse import render_warehouse_json
-
             pages.append(
                 (warehouse_relpath(norm), render_warehouse_json(norm, entries, last_serial))
             )

@@ -1,0 +1,102 @@
+"""A project's Warehouse-style JSON (``json/<project>``), served as ``/pypi/<project>/json``.
+
+What mirrors that read PyPI's JSON API (bandersnatch above all) need from a
+master: ``last_serial``, ``releases`` (version -> files) and, per file, ``url``
+(a path under ``/packages``), ``digests.sha256``, ``size``,
+``upload_time_iso_8601``, ``requires_python``, ``yanked``, ``yanked_reason`` and
+the PEP 658 metadata hash.  ``info`` carries what the pages know (name, latest
+version, its Requires-Python); the rest of PyPI's fields need the metadata of
+each release, which a mirror does not parse, so they are left out.
+Deterministic: the same files render to the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from morgan_like.tree.pages import FileEntry, normalize_upload_time
+
+_LOCAL_PREFIX = "../../"  # a page's relative link to our own packages/ folder
+
+
+def _url(entry: FileEntry) -> str:
+    """A local file as a root-absolute path (bandersnatch requires ``/packages/...``);
+    an index-only page's upstream URL as it is."""
+    if "://" in entry.url:
+        return entry.url
+    path = entry.url[len(_LOCAL_PREFIX) :] if entry.url.startswith(_LOCAL_PREFIX) else entry.url
+    return "/" + quote(path.lstrip("/"), safe="/")
+
+
+def _python_version(entry: FileEntry) -> str:
+    if entry.filename.endswith(".whl"):
+        parts = entry.filename[:-4].split("-")
+        return parts[-3] if len(parts) >= 5 else "py3"
+    return "source"
+
+
+def _file(entry: FileEntry) -> dict[str, Any]:
+    uploaded = normalize_upload_time(entry.upload_time)
+    yanked = entry.yanked is not False and entry.yanked is not None
+    metadata = {"sha256": entry.metadata_sha256} if entry.metadata_sha256 else False
+    doc: dict[str, Any] = {
+        "filename": entry.filename,
+        "url": _url(entry),
+        "digests": {"sha256": entry.sha256},
+        "packagetype": "bdist_wheel" if entry.filename.endswith(".whl") else "sdist",
+        "python_version": _python_version(entry),
+        "requires_python": entry.requires_python,
+        "yanked": yanked,
+        "yanked_reason": entry.yanked if isinstance(entry.yanked, str) and entry.yanked else None,
+        "core-metadata": metadata,
+        "data-dist-info-metadata": metadata,
+        "has_sig": False,
+    }
+    if entry.size is not None:
+        doc["size"] = int(entry.size)
+    if uploaded:
+        doc["upload_time"] = uploaded[:19]
+        doc["upload_time_iso_8601"] = uploaded
+    return doc
+
+
+def render_warehouse_json(name: str, entries: list[FileEntry], last_serial: int | None) -> bytes:
+    norm = canonicalize_name(name)
+    releases: dict[Version, list[dict[str, Any]]] = {}
+    texts: dict[Version, str] = {}
+    yanked_only: dict[Version, bool] = {}
+    for entry in sorted(entries, key=lambda e: e.filename):
+        version = entry.version
+        if version is None:
+            continue
+        texts.setdefault(version, str(version))
+        releases.setdefault(version, []).append(_file(entry))
+        yanked = entry.yanked is not False and entry.yanked is not None
+        yanked_only[version] = yanked_only.get(version, True) and yanked
+    ordered = sorted(releases)
+    # PyPI's info.version: the latest release, preferring final and unyanked ones.
+    final = [v for v in ordered if not v.is_prerelease and not yanked_only[v]]
+    candidates = final or [v for v in ordered if not yanked_only[v]] or ordered
+    latest: Version | None = candidates[-1] if candidates else None
+    latest_files = releases.get(latest, []) if latest is not None else []
+    info: dict[str, Any] = {
+        "name": norm,
+        "version": texts[latest] if latest is not None else None,
+        "requires_python": next(
+            (f["requires_python"] for f in latest_files if f["requires_python"]), None
+        ),
+        "yanked": bool(latest is not None and yanked_only[latest]),
+    }
+    doc = {  # last_serial first: server.py reads it from the head for X-PyPI-Last-Serial
+        "last_serial": int(last_serial) if last_serial is not None else 0,
+        "info": info,
+        "releases": {texts[v]: releases[v] for v in ordered},
+        "urls": latest_files,
+        "vulnerabilities": [],
+    }
+    return (json.dumps(doc, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
