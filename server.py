@@ -126,7 +126,7 @@ PAGE_CACHE_CONTROL = "no-cache"
 
 # A full mirror is an upstream too: /pypi/<project>/json and the serial list files.
 JSON_API = "application/json"
-SERIAL_FILES = {"local.json": "application/json", "local.db.serial": "text/plain; charset=utf-8"}
+SERIAL_FILES = {"local.json": "application/json", "local.db.serial": "text/plain"}
 _SERIAL_MARKS = (
     re.compile(rb'"_last-serial": *(\d+)'),
     re.compile(rb'"last_serial": *(\d+)'),

@@ -61,6 +61,11 @@ def ntree(tmp_path_factory) -> Path:
     root = base / "tree"
     write_tree(root, [*MATRIX_DISTS, Dist("big", "1.0", payload=os.urandom(300_000))])
     (base / "secret.txt").write_text("secret")
+    # A full mirror's upstream files (what sync writes): served alike by both.
+    (root / "json").mkdir()
+    (root / "json" / "alpha").write_text('{"last_serial": 7, "info": {"name": "alpha"}}\n')
+    (root / "local.json").write_text('{\n"alpha": 7\n}\n')
+    (root / "local.db.serial").write_text("7\n")
     (root / "packages" / "alpha" / "escape.whl").symlink_to(base / "secret.txt")
     return root
 
@@ -159,6 +164,10 @@ CASES = [
     ("GET", "/packages/alpha/.hidden", {}),
     ("GET", "/packages/alpha/escape.whl", {}),
     ("GET", "/packages/alpha/nope.whl", {}),
+    ("GET", "/pypi/alpha/json", {}),
+    ("GET", "/pypi/nope/json", {}),
+    ("GET", "/local.json", {}),
+    ("GET", "/local.db.serial", {}),
 ]
 
 
