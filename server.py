@@ -134,6 +134,9 @@ _SERIAL_MARKS = (
 )
 
 
+_HOST = re.compile(r"\A(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
+
+
 def page_serial(body):
     """The serial a page or Warehouse JSON carries (for X-PyPI-Last-Serial), or None.
 
@@ -1071,10 +1074,11 @@ class AccessLog(object):
 class Handler(object):
     """Routes a request to a Response and writes it."""
 
-    def __init__(self, tree, auth=None, access_log=None):
+    def __init__(self, tree, auth=None, access_log=None, scheme="http"):
         self.tree = tree
         self.auth = auth
         self.access_log = access_log
+        self.scheme = scheme
         self._date = (0, "")
 
     # -- entry point ------------------------------------------------------------------
@@ -1148,7 +1152,9 @@ class Handler(object):
             name = normalize(parts[1])
             if name != parts[1] or trailing:
                 return redirect("/pypi/%s/json%s" % (name, suffix))
-            return self.serve_doc(req, os.path.join(self.tree.root, "json", name), JSON_API)
+            return self.serve_doc(
+                req, os.path.join(self.tree.root, "json", name), JSON_API, absolute=True
+            )
         if n == 1 and top in SERIAL_FILES and not trailing:
             return self.serve_doc(req, os.path.join(self.tree.root, top), SERIAL_FILES[top])
         if n == 1:
@@ -1219,8 +1225,13 @@ class Handler(object):
             headers.append(("Content-Encoding", "gzip"))
         return Response(200, headers, body)
 
-    def serve_doc(self, req, path, content_type):
-        """A full mirror's Warehouse JSON or serial list: a small file, revalidated like a page."""
+    def serve_doc(self, req, path, content_type, absolute=False):
+        """A full mirror's Warehouse JSON or serial list: a small file, revalidated like a page.
+
+        ``absolute``: the file URLs (``/packages/...``, so the tree stays relocatable) are
+        made absolute with this request's Host: mirrors reading Warehouse JSON download
+        them as they are (bandersnatch does).
+        """
         try:
             st = os.stat(path)
         except OSError:
@@ -1242,6 +1253,11 @@ class Handler(object):
             headers.append(("X-PyPI-Last-Serial", serial))
         if not_modified(req, etag, page.mtime):
             return Response(304, headers[1:])
+        host = req.headers.get("host", "")
+        if absolute and _HOST.match(host) and b'"url": "/packages/' in page.body:
+            prefix = ('"url": "%s://%s/packages/' % (self.scheme, host)).encode("ascii")
+            body = page.body.replace(b'"url": "/packages/', prefix)
+            return Response(200, headers[:3] + headers[5:], body)  # per Host: no ETag
         if use_gzip:
             headers.append(("Content-Encoding", "gzip"))
         return Response(200, headers, page.gz if use_gzip else page.body)
@@ -1609,7 +1625,10 @@ class IndexServer(object):
             self.ssl_context = ctx
         auth = Authenticator(auth_file) if auth_file else None
         self.handler = Handler(
-            self.tree, auth, access_log and AccessLog(access_log, log_format == "combined")
+            self.tree,
+            auth,
+            access_log and AccessLog(access_log, log_format == "combined"),
+            "https" if self.ssl_context else "http",
         )
         if max_connections is None:
             max_connections = 1000

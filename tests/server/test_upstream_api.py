@@ -56,7 +56,8 @@ def test_pypi_json_is_what_bandersnatch_reads(synced: Path, fake_index: FakeInde
         assert sorted(doc["releases"]) == ["1.0", "2.0b1"]
         files = {f["filename"]: f for r in doc["releases"].values() for f in r}
         whl = files["demo_pkg-1.0-py3-none-any.whl"]
-        assert whl["url"] == "/packages/demo-pkg/demo_pkg-1.0-py3-none-any.whl"
+        # Absolute, with the request's host: mirrors download the URL as it is.
+        assert whl["url"] == f"{server.base}/packages/demo-pkg/demo_pkg-1.0-py3-none-any.whl"
         assert whl["digests"]["sha256"] == fake_index.files[whl["filename"]].sha256
         assert whl["size"] == fake_index.files[whl["filename"]].size
         assert whl["requires_python"] == ">=3.8" and whl["yanked"] is False
@@ -69,7 +70,7 @@ def test_pypi_json_is_what_bandersnatch_reads(synced: Path, fake_index: FakeInde
             False,
         )
         # The URL serves the very file.
-        status, _, data = _get(server.base + whl["url"])
+        status, _, data = _get(whl["url"])
         assert status == 200 and len(data) == whl["size"]
         # Names are normalized with a redirect; unknown projects are 404.
         status, headers, _ = _get(f"{server.base}/pypi/Demo_Pkg/json")
