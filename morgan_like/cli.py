@@ -23,6 +23,7 @@ COMMANDS = (
     "generate_reqs",
     "mirror",
     "sync",
+    "genlocal",
     "serve",
     "copy_server",
     "version",
@@ -169,6 +170,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse the whole run (deleting nothing) when more than N projects would be "
         "removed (default: 1%% of the tree's projects, at least 10)",
     )
+    chk = parser.add_argument_group("verify")
+    chk.add_argument(
+        "--repair",
+        action="store_true",
+        help="fetch missing or corrupt files again from the upstream (after the report)",
+    )
+    chk.add_argument(
+        "--remove-unreferenced",
+        action="store_true",
+        help="delete the files under packages/ that no page links (after the report)",
+    )
+    gen_local = parser.add_argument_group("genlocal")
+    gen_local.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        metavar="DIR",
+        help="a tree written by bandersnatch or shadowmire to take over (default: -i itself)",
+    )
     srv = parser.add_argument_group("serve")
     srv.add_argument("-H", "--host", default="0.0.0.0", help="host to listen on (default: 0.0.0.0)")
     srv.add_argument(
@@ -255,11 +275,35 @@ def _serve(args: argparse.Namespace) -> int:
     return serve.run(argv)
 
 
-def _verify(args: argparse.Namespace) -> int:
-    """The same offline check as ``python3 server.py --verify``: every file against its page."""
+def _verify(args: argparse.Namespace, reporter: Reporter) -> int:
+    """The same offline check as ``python3 server.py --verify``: every file against its page;
+    with --repair / --remove-unreferenced, the tree is then mended (modes.treecheck)."""
     from morgan_like.modes import serve
 
+    if args.repair or args.remove_unreferenced:
+        from morgan_like.modes.treecheck import run_treecheck
+
+        mended = run_treecheck(
+            Path(args.index_path),
+            reporter,
+            repair=args.repair,
+            remove_unreferenced=args.remove_unreferenced,
+            index_url=args.index_url,
+            wait_lock=args.wait_lock,
+        )
+        return serve.run(["--verify", "-i", args.index_path]) or mended
     return serve.run(["--verify", "-i", args.index_path])
+
+
+def _genlocal(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes.genlocal import run_genlocal
+
+    return run_genlocal(
+        Path(args.index_path),
+        reporter,
+        source=Path(args.source) if args.source else None,
+        wait_lock=args.wait_lock,
+    )
 
 
 def _copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -308,7 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "copy_server":
             return _copy_server(args, reporter)
         if args.command == "verify":
-            return _verify(args)
+            return _verify(args, reporter)
+        if args.command == "genlocal":
+            return _genlocal(args, reporter)
         if args.command == "nginx-config":
             return _nginx_config(args)
         if args.command == "sync":

@@ -67,6 +67,7 @@ def fetch_verified(
     """
     last_error = ""
     deadline = upstream.limits.deadline(file.size)
+    tmp_dir.mkdir(parents=True, exist_ok=True)  # the scratch folder may have been swept
     for _attempt in range(attempts):
         tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
         received = 0

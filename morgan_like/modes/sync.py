@@ -22,19 +22,19 @@ from __future__ import annotations
 
 import os
 import queue
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from morgan_like.config.syncconf import SyncConfig, compile_patterns, load_sync_config
 from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.errors import ConfigError, MorganLikeError, UpstreamError
-from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult
-from morgan_like.index.pagepool import PageJob, fetch_in_processes, fetch_in_threads
+from morgan_like.fetch.download import DEFAULT_WORKERS
+from morgan_like.fetch.projects import Outcome, ProjectJob, fetch_in_processes, fetch_in_threads
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.serials import fetch_serials
 from morgan_like.index.upstream import Upstream
@@ -47,9 +47,9 @@ from morgan_like.modes.sync_plan import (
     make_plan,
 )
 from morgan_like.modes.sync_report import SyncTally, print_dry_run, print_sync_summary
-from morgan_like.output import Reporter, human_size
+from morgan_like.output import Counter, Reporter, human_size
 from morgan_like.tree.files import sweep_scratch
-from morgan_like.tree.layout import STATE_DIR, package_relpath
+from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.publish import DiffRequest, publish
 from morgan_like.tree.state import STATE_NAME, TreeState
@@ -190,10 +190,7 @@ def _dry_run(options: SyncOptions, settings: _Settings, reporter: Reporter) -> i
     root = options.index_path
     local: dict[str, int | None] = {}
     if (root / STATE_DIR / STATE_NAME).is_file():
-        with tempfile.TemporaryDirectory(prefix="morgan-like-dry-run-") as scratch:
-            copy = Path(scratch) / STATE_NAME
-            copy.write_bytes((root / STATE_DIR / STATE_NAME).read_bytes())
-            local = _read_projects(copy)
+        local = _read_projects(root / STATE_DIR / STATE_NAME)
     with Upstream(settings.index_url, options=settings.mirror_options) as upstream:
         plan, _ = _listed_plan(upstream, settings, local, reporter)
         pages = {}
@@ -206,10 +203,14 @@ def _dry_run(options: SyncOptions, settings: _Settings, reporter: Reporter) -> i
     return 0
 
 
-def _read_projects(state_copy: Path) -> dict[str, int | None]:
+def _read_projects(state_db: Path) -> dict[str, int | None]:
+    """The tree's projects and serials, read-only (a dry run changes nothing)."""
     import sqlite3
 
-    db = sqlite3.connect(state_copy)
+    try:
+        db = sqlite3.connect(f"{state_db.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
     try:
         return dict(db.execute("SELECT name, serial FROM projects"))
     except sqlite3.Error:
@@ -278,9 +279,9 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
 
 
 class _ProjectRun:
-    """The per-project work of one sync: pages fetched by a pool, files by the Downloader,
-    pages written by this thread alone (the writer is not thread-safe), in completion order.
-    """
+    """The per-project work of one sync: each project's page and new files fetched by a
+    pool (fetch.projects), recorded and written by this thread alone (the writer is not
+    thread-safe), in completion order."""
 
     def __init__(
         self,
@@ -301,23 +302,19 @@ class _ProjectRun:
         self.tally = tally
         self.local = local
         self.vanished: list[str] = []
-        self.events: queue.Queue[tuple[str, str, object]] = queue.Queue()
-        self._pages: dict[str, tuple[ProjectPage, list[RemoteFile], int]] = {}
-        self._waiting: dict[str, int] = {}  # project -> downloads not finished
-        self._failed_files: dict[str, list[str]] = {}
-        self._downloader: Downloader | None = None
-
-    # --- workers ---------------------------------------------------------------------
+        self.events: queue.Queue[Outcome] = queue.Queue()
 
     def _fetch_all(self, todo: dict[str, int]) -> None:
-        """Fetch every page (a feeder thread): in worker processes past PROCESS_THRESHOLD
-        projects, where parsing would otherwise hold one core; outcomes go to events."""
-        job = PageJob(
+        """Fetch every project (a feeder thread): in worker processes past PROCESS_THRESHOLD
+        projects, where parsing and hashing would otherwise hold one core."""
+        job = ProjectJob(
             self.settings.index_url,
             self.settings.mirror_options,
+            self.settings.rules.keep,
+            None if self.settings.index_only else self.writer.root,
             self.options.stale_retries,
             self.options.stale_delay,
-            threads=max(4, self.settings.workers // 4),
+            threads=max(4, self.settings.workers // 2),
         )
         items = sorted(todo.items())
         try:
@@ -328,52 +325,29 @@ class _ProjectRun:
         except Exception as exc:  # the pool itself broke: every project not done fails
             self.events.put(("broken", "", str(exc) or exc.__class__.__name__))
 
-    def _downloaded(self, result: DownloadResult) -> None:
-        self.events.put(("file", result.relpath.split("/")[1], result))
-
-    # --- the run -----------------------------------------------------------------------
-
     def run(self, plan: SyncPlan) -> None:
         todo = plan.todo
         if not todo:
             return
-        if not self.settings.index_only:
-            self._downloader = Downloader(
-                self.upstream,
-                self.writer.root,
-                self.state,
-                workers=self.settings.workers,
-                on_done=self._downloaded,
-            )
+        self.state.commit()  # what the workers' read-only view of the state sees
         feeder = threading.Thread(target=self._fetch_all, args=(todo,), daemon=True)
         feeder.start()
         try:
             self._loop(len(todo), plan)
         finally:
             feeder.join()
-            if self._downloader is not None:
-                self._downloader.close()
 
     def _loop(self, total: int, plan: SyncPlan) -> None:
         remaining = total
         last_commit = last_line = time.monotonic()
         with self.reporter.syncing(total) as (projects, data):
-            if self._downloader is not None:
-                self._downloader.attach(data.advance)
             while remaining:
                 kind, name, payload = self.events.get()
                 if kind == "broken":
-                    raise MorganLikeError(f"fetching project pages failed: {payload}")
-                if kind == "file":
-                    assert isinstance(payload, DownloadResult)
-                    if not self._file_done(name, payload):
-                        continue
-                    finished = True
-                else:
-                    finished = self._page_event(kind, name, payload, plan)
-                if finished:
-                    remaining -= 1
-                    projects.advance(1)
+                    raise MorganLikeError(f"fetching projects failed: {payload}")
+                self._outcome(kind, name, payload, plan, data)
+                remaining -= 1
+                projects.advance(1)
                 now = time.monotonic()
                 if now - last_commit > COMMIT_EVERY:
                     self.state.commit()
@@ -386,59 +360,45 @@ class _ProjectRun:
                     last_line = now
         self.tally.bytes = data.count
 
-    def _page_event(self, kind: str, name: str, payload: object, plan: SyncPlan) -> bool:
-        """Handle a page worker's news; True when the project is finished."""
+    def _outcome(self, kind: str, name: str, payload: Any, plan: SyncPlan, data: Counter) -> None:
+        """What the pool reports of one project; the project is finished after it."""
         if kind == "gone":  # listed, then deleted before we got to it
             self.vanished.append(name)
-            return True
+            return
         if kind == "error":
             self.tally.fail(name, str(payload))
             self.reporter.warn(f"{name}: {payload}")
-            return True
+            return
         if kind == "stale":
             self.tally.stale.append(name)
             self.reporter.warn(
                 f"{name}: upstream's page is still older (serial {payload}) than its "
                 f"serial list says ({plan.todo[name]}); left for the next run"
             )
-            return True
-        assert isinstance(payload, tuple)
-        page: ProjectPage = payload[0]
-        listed: int = payload[1]
+            return
+        page, listed, files, fetched = payload
         for line in page.problems:
             self.reporter.warn(line)
-        files = self.settings.rules.keep(name, page.files)
-        serial = max(listed, page.last_serial or 0)
-        self._pages[name] = (page, files, serial)
-        if self._downloader is None:
-            return self._finish(name)
-        waiting = 0
-        for rf in files:
-            relpath = package_relpath(name, rf.filename)
-            if self.state.is_verified(relpath, rf.sha256):
-                continue
-            waiting += 1
-            self._downloader.submit(rf, relpath)
-        if not waiting:
-            return self._finish(name)
-        self._waiting[name] = waiting
-        return False
+        failures = []
+        for f in fetched:
+            if f.error is not None:
+                failures.append(f.error)
+            elif f.sha256:  # arrived now, or found on disk unrecorded
+                self.state.record(f.relpath, f.size, f.sha256, new=f.fetched)
+                if f.fetched:
+                    self.tally.files += 1
+                    data.advance(f.size)
+        self._finish(name, page, files, max(listed, page.last_serial or 0), failures)
 
-    def _file_done(self, name: str, result: DownloadResult) -> bool:
-        if not result.ok:
-            self._failed_files.setdefault(name, []).append(result.error or result.relpath)
-        elif not result.skipped:
-            self.tally.files += 1
-        self._waiting[name] -= 1
-        if self._waiting[name]:
-            return False
-        del self._waiting[name]
-        return self._finish(name)
-
-    def _finish(self, name: str) -> bool:
-        page, files, serial = self._pages.pop(name)
+    def _finish(
+        self,
+        name: str,
+        page: ProjectPage,
+        files: list[RemoteFile],
+        serial: int,
+        failures: list[str],
+    ) -> None:
         new = name not in self.local
-        failures = self._failed_files.pop(name, [])
         if not failures:
             self.writer.write_project(
                 name, files, serial, replace=True, meta=page.meta, keep_empty=True
@@ -451,7 +411,7 @@ class _ProjectRun:
                 self.tally.added += 1
             else:
                 self.tally.updated += 1
-            return True
+            return
         # Keep what the page listed, plus what arrived; the serial stays where it was, so
         # the next run does this project again.
         merged = {f.filename: f for f in self.writer.existing_files(name)}
@@ -462,4 +422,3 @@ class _ProjectRun:
         for error in failures:
             self.reporter.warn(error)
         self.tally.fail(name, f"{len(failures)} downloads failed")
-        return True

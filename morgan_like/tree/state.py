@@ -167,13 +167,7 @@ class TreeState:
             row = self._db.execute(
                 "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
             ).fetchone()
-        if row is None or (sha256 is not None and sha256.lower() != row[1]):
-            return False
-        try:
-            st = (self.root / key).stat()
-        except OSError:
-            return False
-        return st.st_size == row[0] and st.st_mtime_ns == row[2]
+        return _unchanged(self.root / key, row, sha256)
 
     def record(self, relpath: str, size: int, sha256: str, *, new: bool = True) -> None:
         """Note a file now in place (verified by the caller); refuses hidden paths and bad hashes.
@@ -382,6 +376,39 @@ class TreeState:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unchanged(path: Path, row: tuple | None, sha256: str | None) -> bool:
+    """A file row still true of the disk (size, mtime), and of hash ``sha256`` if given."""
+    if row is None or (sha256 is not None and sha256.lower() != row[1]):
+        return False
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_size == row[0] and st.st_mtime_ns == row[2]
+
+
+class StateReader:
+    """The tree state read-only, for other processes (a sync's page workers ask whether
+    a file is already verified).  It sees what the writing process last committed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        path = self.root / STATE_DIR / STATE_NAME
+        self._db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+
+    def is_verified(self, relpath: str, sha256: str | None = None) -> bool:
+        key = normalize_relpath(relpath)
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
+                ).fetchone()
+        except sqlite3.Error:
+            return False
+        return _unchanged(self.root / key, row, sha256)
 
 
 def _page_serial(html_path: Path) -> int | None:

@@ -1,0 +1,176 @@
+"""A sync's per-project fetch: the project page, then the files of it the tree lacks.
+
+Each project costs a few milliseconds of CPU (HTTP client, JSON, filename checks,
+hashing), and under the GIL threads cannot spread that over more than one core.
+So past a threshold a pool of processes does it (each with its own Upstream, a
+read-only view of the tree state, and a few threads to hide latency), while the
+calling process records the files and writes the pages.  Files land exactly as the
+Downloader's do (``fetch_verified``: verified, fsynced, renamed into place); a
+file the tree state holds as verified, or one already on disk with the page's
+size and sha256, is not fetched again.
+
+A page older than the serial list promised (a CDN cache) is fetched again after
+a pause, and reported stale if it stays so.  Each outcome is one small tuple.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from morgan_like.dists.links import ProjectPage, RemoteFile
+from morgan_like.errors import DownloadError, ProjectNotFound, UpstreamError
+from morgan_like.fetch.download import fetch_verified
+from morgan_like.index.upstream import Upstream
+from morgan_like.tree.files import scratch_dir, sha256_file
+from morgan_like.tree.layout import package_relpath
+from morgan_like.tree.state import StateReader
+
+CHUNK = 32  # projects per task: big enough to amortise pickling, small enough to stream
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A file of the project now in the tree (to record), or why it is not."""
+
+    relpath: str
+    size: int = 0
+    sha256: str = ""
+    fetched: bool = True  # False: it was on disk already, unrecorded (a killed run's)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectJob:
+    """How to fetch projects: picklable, so worker processes build their own client.
+
+    ``keep``: which of a page's files the tree wants (a sync's FileRules.keep);
+    ``root``: the tree to put them in, or None for an index-only sync (pages only).
+    """
+
+    index_url: str
+    options: Mapping[str, str]
+    keep: Callable[[str, list[RemoteFile]], list[RemoteFile]]
+    root: Path | None = None
+    stale_retries: int = 3
+    stale_delay: float = 2.0
+    threads: int = 8
+
+
+# One outcome per project: ("page", name, (page, listed, kept files, [Fetched])),
+# ("gone", name, None), ("error", name, message) or ("stale", name, the page's serial).
+Outcome = tuple[str, str, Any]
+
+
+def _page(upstream: Upstream, job: ProjectJob, name: str, listed: int) -> Outcome:
+    delay = job.stale_delay
+    page: ProjectPage | None = None
+    for attempt in range(job.stale_retries + 1):
+        try:
+            page = upstream.project_page(name)
+        except ProjectNotFound:
+            return ("gone", name, None)
+        except (UpstreamError, OSError) as exc:
+            return ("error", name, str(exc))
+        if page.last_serial is None or page.last_serial >= listed:
+            return ("page", name, (page, listed))
+        if attempt < job.stale_retries:
+            time.sleep(delay)
+            delay *= 2
+    return ("stale", name, page.last_serial if page else None)
+
+
+def _file(upstream: Upstream, root: Path, state: StateReader, name: str, rf: RemoteFile) -> Fetched:
+    relpath = package_relpath(name, rf.filename)
+    if state.is_verified(relpath, rf.sha256):
+        return Fetched(relpath, fetched=False)  # verified already: nothing to record
+    dest = root / relpath
+    if rf.sha256 and dest.is_file() and (rf.size is None or dest.stat().st_size == rf.size):
+        size, sha256 = sha256_file(dest)
+        if sha256 == rf.sha256.lower():
+            return Fetched(relpath, size, sha256, fetched=False)
+    try:
+        size, sha256 = fetch_verified(upstream, rf, dest, scratch_dir(root))
+    except DownloadError as exc:
+        return Fetched(relpath, error=str(exc))
+    return Fetched(relpath, size, sha256)
+
+
+def fetch_project(
+    upstream: Upstream, job: ProjectJob, state: StateReader | None, name: str, listed: int
+) -> Outcome:
+    """The page (stale ones fetched again later), then the kept files the tree lacks."""
+    outcome = _page(upstream, job, name, listed)
+    if outcome[0] != "page":
+        return outcome
+    page = outcome[2][0]
+    kept = job.keep(name, page.files)
+    fetched = []
+    if job.root is not None and state is not None:
+        fetched = [_file(upstream, job.root, state, name, rf) for rf in kept]
+    return ("page", name, (page, listed, kept, fetched))
+
+
+_worker: tuple[Upstream, ProjectJob, StateReader | None, ThreadPoolExecutor] | None = None
+
+
+def _init(job: ProjectJob) -> None:
+    global _worker
+    upstream = Upstream(job.index_url, options=job.options, pool_size=job.threads)
+    state = StateReader(job.root) if job.root is not None else None
+    _worker = (upstream, job, state, ThreadPoolExecutor(job.threads))
+
+
+def _chunk(items: list[tuple[str, int]]) -> list[Outcome]:
+    assert _worker is not None
+    upstream, job, state, threads = _worker
+    return list(threads.map(lambda item: fetch_project(upstream, job, state, *item), items))
+
+
+def fetch_in_processes(
+    job: ProjectJob,
+    items: Iterable[tuple[str, int]],
+    processes: int,
+    deliver: Callable[[Outcome], None],
+) -> None:
+    """Fetch every (name, listed serial) in ``processes`` workers; ``deliver`` each outcome
+    (from this thread) as chunks complete."""
+    work = list(items)
+    chunks = [work[i : i + CHUNK] for i in range(0, len(work), CHUNK)]
+    # spawn: the caller has threads; forking them is unsafe.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes, initializer=_init, initargs=(job,)) as pool:
+        for outcomes in pool.imap_unordered(_chunk, chunks):
+            for outcome in outcomes:
+                deliver(outcome)
+
+
+def fetch_in_threads(
+    upstream: Upstream,
+    job: ProjectJob,
+    items: Iterable[tuple[str, int]],
+    threads: int,
+    deliver: Callable[[Outcome], None],
+) -> None:
+    """The same in this process (small syncs, where starting processes costs more);
+    ``deliver`` is called from the pool's threads as each project completes."""
+    state = StateReader(job.root) if job.root is not None else None
+    with ThreadPoolExecutor(threads, thread_name_prefix="sync-project") as pool:
+        for name, listed in items:
+            pool.submit(_fetch_and_deliver, upstream, job, state, name, listed, deliver)
+
+
+def _fetch_and_deliver(
+    upstream: Upstream,
+    job: ProjectJob,
+    state: StateReader | None,
+    name: str,
+    listed: int,
+    deliver: Callable[[Outcome], None],
+) -> None:
+    deliver(fetch_project(upstream, job, state, name, listed))
