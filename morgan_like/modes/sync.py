@@ -58,7 +58,7 @@ from morgan_like.tree.writer import TreeWriter
 COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
 PROGRESS_EVERY = 30.0  # seconds between progress lines when the output is not a terminal
 # Pages of this many projects or more are fetched and parsed in worker processes
-# (index.pagepool): parsing would otherwise hold one core while this one writes.
+# (fetch.projects): parsing and hashing would otherwise share this process's core.
 PROCESS_THRESHOLD = 2000
 PAGE_PROCESSES = min(4, os.cpu_count() or 1)
 
