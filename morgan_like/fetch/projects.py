@@ -16,6 +16,7 @@ a pause, and reported stale if it stays so.  Each outcome is one small tuple.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from morgan_like.tree.layout import package_relpath
 from morgan_like.tree.state import StateReader
 
 CHUNK = 32  # projects per task: big enough to amortise pickling, small enough to stream
+IN_FLIGHT = 4  # chunks per worker process fetched ahead of the writer
 
 
 @dataclass(frozen=True)
@@ -142,12 +144,34 @@ def fetch_in_processes(
     (from this thread) as chunks complete."""
     work = list(items)
     chunks = [work[i : i + CHUNK] for i in range(0, len(work), CHUNK)]
+    # At most this many chunks fetched and not yet delivered: when the writer is slower
+    # than the workers, they wait, instead of parsed pages piling up in memory.
+    room = threading.Semaphore(processes * IN_FLIGHT)
+    failure: list[BaseException] = []
+
+    def done(outcomes: list[Outcome]) -> None:
+        try:
+            for outcome in outcomes:
+                deliver(outcome)
+        finally:
+            room.release()
+
+    def failed(exc: BaseException) -> None:
+        failure.append(exc)
+        room.release()
+
     # spawn: the caller has threads; forking them is unsafe.
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes, initializer=_init, initargs=(job,)) as pool:
-        for outcomes in pool.imap_unordered(_chunk, chunks):
-            for outcome in outcomes:
-                deliver(outcome)
+        for chunk in chunks:
+            room.acquire()
+            if failure:
+                raise failure[0]
+            pool.apply_async(_chunk, (chunk,), callback=done, error_callback=failed)
+        pool.close()
+        pool.join()
+    if failure:
+        raise failure[0]
 
 
 def fetch_in_threads(

@@ -56,6 +56,7 @@ from morgan_like.tree.state import STATE_NAME, TreeState
 from morgan_like.tree.writer import TreeWriter
 
 COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
+EVENTS_MAX = 256  # fetched projects waiting for the writer, at most
 PROGRESS_EVERY = 30.0  # seconds between progress lines when the output is not a terminal
 # Pages of this many projects or more are fetched and parsed in worker processes
 # (fetch.projects): parsing and hashing would otherwise share this process's core.
@@ -302,7 +303,18 @@ class _ProjectRun:
         self.tally = tally
         self.local = local
         self.vanished: list[str] = []
-        self.events: queue.Queue[Outcome] = queue.Queue()
+        # Bounded: fetchers wait while the writer catches up, so memory stays flat.
+        self.events: queue.Queue[Outcome] = queue.Queue(maxsize=EVENTS_MAX)
+        self._stopping = False
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """Hand an outcome to the writer's loop; dropped once the loop has stopped."""
+        while not self._stopping:
+            try:
+                self.events.put(outcome, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def _fetch_all(self, todo: dict[str, int]) -> None:
         """Fetch every project (a feeder thread): in worker processes past PROCESS_THRESHOLD
@@ -319,11 +331,11 @@ class _ProjectRun:
         items = sorted(todo.items())
         try:
             if len(items) >= PROCESS_THRESHOLD and PAGE_PROCESSES > 1:
-                fetch_in_processes(job, items, PAGE_PROCESSES, self.events.put)
+                fetch_in_processes(job, items, PAGE_PROCESSES, self._deliver)
             else:
-                fetch_in_threads(self.upstream, job, items, self.settings.workers, self.events.put)
+                fetch_in_threads(self.upstream, job, items, self.settings.workers, self._deliver)
         except Exception as exc:  # the pool itself broke: every project not done fails
-            self.events.put(("broken", "", str(exc) or exc.__class__.__name__))
+            self._deliver(("broken", "", str(exc) or exc.__class__.__name__))
 
     def run(self, plan: SyncPlan) -> None:
         todo = plan.todo
@@ -334,8 +346,10 @@ class _ProjectRun:
         feeder.start()
         try:
             self._loop(len(todo), plan)
-        finally:
-            feeder.join()
+        except BaseException:
+            self._stopping = True  # fetchers drop what they still have; nobody waits on them
+            raise
+        feeder.join()
 
     def _loop(self, total: int, plan: SyncPlan) -> None:
         remaining = total

@@ -81,6 +81,7 @@ class TreeState:
         self._lock = threading.RLock()
         self._touched: set[str] = set()
         self.projects_changed = False
+        self.names_changed = False  # a project came or went (the root HTML lists names only)
         self._db = self._open()
 
     # --- opening, migration --------------------------------------------------------
@@ -138,7 +139,7 @@ class TreeState:
                 if (self.root / html_rel).is_file() or (self.root / json_rel).is_file():
                     rows.append((entry.name, _page_serial(self.root / html_rel)))
         db.executemany("INSERT OR REPLACE INTO projects VALUES (?, ?)", rows)
-        self.projects_changed = True  # root pages are rendered again, in today's layout
+        self.projects_changed = self.names_changed = True  # root pages rendered again
         for relpath, record in _old_manifest(self.root / MANIFEST_NAME):
             try:
                 st = (self.root / relpath).stat()
@@ -263,6 +264,7 @@ class TreeState:
                 return
             self._db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?)", (name, serial))
             self.projects_changed = True
+            self.names_changed = self.names_changed or not known
 
     def drop_project(self, name: str) -> None:
         """A project leaves the root pages; it stays in ``leaving()`` until its pages and
@@ -270,7 +272,7 @@ class TreeState:
         them has the next run finish the job, whatever that run is asked to do."""
         with self._lock:
             if self._db.execute("DELETE FROM projects WHERE name = ?", (name,)).rowcount:
-                self.projects_changed = True
+                self.projects_changed = self.names_changed = True
             self._db.execute("INSERT OR REPLACE INTO leaving VALUES (?)", (name,))
 
     def leaving(self) -> list[str]:

@@ -490,9 +490,12 @@ class TreeWriter:
         changed = []
         if self._put(ROOT_JSON, render_root_json(projects, max(known) if known else None)):
             changed.append(ROOT_JSON)
-        if self._put(ROOT_HTML, render_root_html([name for name, _ in projects])):
+        # The HTML root lists names only: a moved serial leaves it as it is.
+        if (
+            killed_before or self.state.names_changed or not self.state.is_verified(ROOT_HTML)
+        ) and self._put(ROOT_HTML, render_root_html([name for name, _ in projects])):
             changed.append(ROOT_HTML)
-        self.state.projects_changed = False
+        self.state.projects_changed = self.state.names_changed = False
         return changed
 
     def write_serial_list(self, synced_serial: int | None) -> list[str]:
