@@ -33,7 +33,7 @@ from morgan_like.tree.layout import package_relpath
 from morgan_like.tree.state import StateReader
 
 CHUNK = 32  # projects per task: big enough to amortise pickling, small enough to stream
-IN_FLIGHT = 4  # chunks per worker process fetched ahead of the writer
+IN_FLIGHT = 8  # chunks per worker process fetched ahead of the writer
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ from morgan_like.tree.state import STATE_NAME, TreeState
 from morgan_like.tree.writer import TreeWriter
 
 COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
-EVENTS_MAX = 256  # fetched projects waiting for the writer, at most
+EVENTS_MAX = 1024  # fetched projects waiting for the writer, at most
 PROGRESS_EVERY = 30.0  # seconds between progress lines when the output is not a terminal
 # Pages of this many projects or more are fetched and parsed in worker processes
 # (fetch.projects): parsing and hashing would otherwise share this process's core.
