@@ -1206,11 +1206,21 @@ class Handler(object):
         if not self.tree.contained(path):
             return text_response(404)
         page = self.tree.page(path, JSON_V1 if media == JSON_V1 else TEXT_HTML, st)
-        use_gzip = page.gz is not None and accepts_gzip(req.headers.get("accept-encoding"))
+        return self.page_response(req, page, CONTENT_TYPE[media], "Accept, Accept-Encoding")
+
+    def page_response(self, req, page, content_type, vary, rewrite=None):
+        """A cached page or doc: ETag / Last-Modified (304), gzip when asked, and the
+        serial it carries as X-PyPI-Last-Serial.  ``rewrite``: the body is rewritten for
+        this request (then neither validators nor gzip apply)."""
+        use_gzip = (
+            rewrite is None
+            and page.gz is not None
+            and accepts_gzip(req.headers.get("accept-encoding"))
+        )
         etag = page.etag[:-1] + ('-gz"' if use_gzip else '"')
         headers = [
-            ("Content-Type", CONTENT_TYPE[media]),
-            ("Vary", "Accept, Accept-Encoding"),
+            ("Content-Type", content_type),
+            ("Vary", vary),
             ("Cache-Control", PAGE_CACHE_CONTROL),
             ("ETag", etag),
             ("Last-Modified", page.last_modified),
@@ -1218,12 +1228,13 @@ class Handler(object):
         serial = page_serial(page.body)
         if serial is not None:
             headers.append(("X-PyPI-Last-Serial", serial))
+        if rewrite is not None:
+            return Response(200, headers[:3] + headers[5:], rewrite(page.body))
         if not_modified(req, etag, page.mtime):
             return Response(304, headers[1:])
-        body = page.gz if use_gzip else page.body
         if use_gzip:
             headers.append(("Content-Encoding", "gzip"))
-        return Response(200, headers, body)
+        return Response(200, headers, page.gz if use_gzip else page.body)
 
     def serve_doc(self, req, path, content_type, absolute=False):
         """A full mirror's Warehouse JSON or serial list: a small file, revalidated like a page.
@@ -1239,28 +1250,15 @@ class Handler(object):
         if not stat.S_ISREG(st.st_mode) or not self.tree.contained(path):
             return text_response(404)
         page = self.tree.page(path, content_type, st)
-        use_gzip = page.gz is not None and accepts_gzip(req.headers.get("accept-encoding"))
-        etag = page.etag[:-1] + ('-gz"' if use_gzip else '"')
-        headers = [
-            ("Content-Type", content_type),
-            ("Vary", "Accept-Encoding"),
-            ("Cache-Control", PAGE_CACHE_CONTROL),
-            ("ETag", etag),
-            ("Last-Modified", page.last_modified),
-        ]
-        serial = page_serial(page.body)
-        if serial is not None:
-            headers.append(("X-PyPI-Last-Serial", serial))
-        if not_modified(req, etag, page.mtime):
-            return Response(304, headers[1:])
         host = req.headers.get("host", "")
+        rewrite = None
         if absolute and _HOST.match(host) and b'"url": "/packages/' in page.body:
             prefix = ('"url": "%s://%s/packages/' % (self.scheme, host)).encode("ascii")
-            body = page.body.replace(b'"url": "/packages/', prefix)
-            return Response(200, headers[:3] + headers[5:], body)  # per Host: no ETag
-        if use_gzip:
-            headers.append(("Content-Encoding", "gzip"))
-        return Response(200, headers, page.gz if use_gzip else page.body)
+
+            def rewrite(body):
+                return body.replace(b'"url": "/packages/', prefix)
+
+        return self.page_response(req, page, content_type, "Accept-Encoding", rewrite)
 
     # -- files --------------------------------------------------------------------------
 

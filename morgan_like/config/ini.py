@@ -137,22 +137,28 @@ def load_config(path: Path | str) -> Config:
     if path.is_dir():  # an index directory, as morgan's -i: its morgan.ini
         path = path / "morgan.ini"
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            file=file,
-            problem="config file not found",
-            hint=f"create it with [env.NAME] sections and a [requirements] section; {GENERATE_HINT}",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file=file, problem=f"cannot read config file: {exc}") from None
+    text = read_config_text(
+        path,
+        f"create it with [env.NAME] sections and a [requirements] section; {GENERATE_HINT}",
+    )
     try:
         return _load(path, text)
     except ConfigError as exc:
         if exc.file == file and exc.line is None and exc.section is not None:
             exc.line = _locate(text, exc.section, exc.key)
         raise
+
+
+def read_config_text(path: Path, missing_hint: str) -> str:
+    """A config file's text; ConfigError naming it when it is missing or unreadable."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            file=str(path), problem="config file not found", hint=missing_hint
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file=str(path), problem=f"cannot read config file: {exc}") from None
 
 
 def read_ini(text: str, file: str) -> configparser.ConfigParser:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from morgan_like.config.ini import _locate, _mirror_options, _section, read_ini
+from morgan_like.config.ini import _locate, _mirror_options, _section, read_config_text, read_ini
 from morgan_like.config.options import parse_bool
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import Environment, environment_from_section
@@ -67,16 +67,9 @@ def compile_patterns(patterns: tuple[str, ...], where: str) -> tuple[re.Pattern[
 
 def load_sync_config(path: Path) -> SyncConfig:
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            file=file,
-            problem="config file not found",
-            hint="a sync needs no config; give -c only for a [sync] section or [env.NAME] filters",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file=file, problem=f"cannot read config file: {exc}") from None
+    text = read_config_text(
+        path, "a sync needs no config; give -c only for a [sync] section or [env.NAME] filters"
+    )
     try:
         return _read(path, text)
     except ConfigError as exc:

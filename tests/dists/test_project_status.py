@@ -19,13 +19,13 @@ def test_json_status_reason_tracks() -> None:
         "meta": {"api-version": "1.4", "_last-serial": "42"},
         "name": "demo",
         "project-status": {"status": "Archived", "reason": "moved"},
-        "tracks": ["https://pypi.org/simple/demo/", 5, "ftp://x/"],
+        "tracks": ["https://example.org/simple/demo/", 5, "ftp://x/"],
         "alternate-locations": ["https://example.com/demo/"],
         "files": [FILE],
     }
     page = parse_json_page("demo", json.dumps(doc), URL)
     assert (page.meta.status, page.meta.reason) == ("archived", "moved")
-    assert page.meta.tracks == ("https://pypi.org/simple/demo/",)
+    assert page.meta.tracks == ("https://example.org/simple/demo/",)
     assert page.meta.alternate_locations == ("https://example.com/demo/",)
     assert page.last_serial == 42  # a serial sent as a string
     assert len(page.files) == 1
@@ -45,15 +45,18 @@ def test_html_meta_tags() -> None:
         '<html><head><meta name="pypi:repository-version" content="1.4">'
         '<meta name="pypi:project-status" content="deprecated">'
         '<meta name="pypi:project-status-reason" content="use other">'
-        '<meta name="pypi:tracks" content="https://pypi.org/simple/demo/">'
-        '<meta name="pypi:tracks" content="https://pypi.org/simple/demo2/">'
+        '<meta name="pypi:tracks" content="https://example.org/simple/demo/">'
+        '<meta name="pypi:tracks" content="https://example.org/simple/demo2/">'
         '<meta name="pypi:alternate-locations" content="https://example.com/demo/">'
         '</head><body><a href="demo-1.0.tar.gz#sha256=' + "b" * 64 + '">demo-1.0.tar.gz</a>'
         "</body></html><!--SERIAL 7-->"
     )
     page = parse_html_page("demo", text, URL)
     assert (page.meta.status, page.meta.reason) == ("deprecated", "use other")
-    assert page.meta.tracks == ("https://pypi.org/simple/demo/", "https://pypi.org/simple/demo2/")
+    assert page.meta.tracks == (
+        "https://example.org/simple/demo/",
+        "https://example.org/simple/demo2/",
+    )
     assert page.meta.alternate_locations == ("https://example.com/demo/",)
     assert page.last_serial == 7 and len(page.files) == 1
     quarantined = text.replace("deprecated", "quarantined")

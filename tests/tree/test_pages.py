@@ -280,11 +280,11 @@ def test_root_json() -> None:
 def test_status_and_tracks_round_trip_with_the_right_api_version() -> None:
     from morgan_like.dists.links import ProjectMeta
 
-    meta = ProjectMeta("archived", 'moved to "new"', ("https://pypi.org/simple/foo-bar/",))
+    meta = ProjectMeta("archived", 'moved to "new"', ("https://example.org/simple/foo-bar/",))
     doc = json.loads(render_project_json("foo-bar", _files(), 9, meta))
     assert doc["meta"]["api-version"] == "1.4"
     assert doc["project-status"] == {"status": "archived", "reason": 'moved to "new"'}
-    assert doc["tracks"] == ["https://pypi.org/simple/foo-bar/"]
+    assert doc["tracks"] == ["https://example.org/simple/foo-bar/"]
     assert "alternate-locations" not in doc
     html_page = render_project_html("foo-bar", _files(), 9, meta).decode()
     assert '<meta name="pypi:repository-version" content="1.4">' in html_page
