@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument(
         "--repair",
         action="store_true",
-        help="fetch missing or corrupt files again from the upstream (after the report)",
+        help="after the report, fetch missing or corrupt files again (by name and sha256) "
+        "from -I, else the upstream the last sync used, else morgan.ini's, else pip's index",
     )
     chk.add_argument(
         "--remove-unreferenced",
