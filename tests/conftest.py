@@ -5,6 +5,8 @@ Other test modules add their own fixtures here (coordinate with the owner).
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,3 +35,29 @@ def dists(tmp_path: Path) -> Path:
 def tiny_backend_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tinybackend-1.0-py3-none-any.whl: add it to an index that serves our sdists."""
     return make_tiny_backend_wheel(tmp_path_factory.mktemp("tinybackend"))
+
+
+@pytest.fixture(scope="session")
+def openssl_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path] | None:
+    """(cert.pem, key.pem): self-signed for 127.0.0.1; None without the openssl CLI."""
+    if not shutil.which("openssl"):
+        return None
+    d = tmp_path_factory.mktemp("cert")
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"),
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return d / "cert.pem", d / "key.pem"
+
+
+@pytest.fixture
+def cert(openssl_cert: tuple[Path, Path] | None) -> tuple[Path, Path]:
+    """Like ``openssl_cert``, but the test is skipped without openssl."""
+    if openssl_cert is None:
+        pytest.skip("openssl CLI not available")
+    return openssl_cert

@@ -18,7 +18,6 @@ from urllib.request import getproxies
 
 import requests
 from packaging.utils import canonicalize_name
-from requests.adapters import HTTPAdapter
 
 from morgan_like import __version__
 from morgan_like.dists.links import (
@@ -41,6 +40,7 @@ from morgan_like.index.httputil import (
 from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capped, wire_bytes
 from morgan_like.index.pagecache import PageCache
 from morgan_like.index.pipconfig import pip_config, pip_config_value
+from morgan_like.index.tls import CachedContextAdapter
 
 USER_AGENT = f"morgan-like/{__version__}"
 # Distribution files must arrive exactly as stored: a gzip Content-Encoding
@@ -113,7 +113,9 @@ class Upstream:
         self.proxies = {"http": proxy, "https": proxy} if proxy else None
         session = requests.Session()
         # No urllib3 Retry: we retry ourselves so each attempt's bytes count once.
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        adapter = CachedContextAdapter(
+            pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0
+        )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = USER_AGENT

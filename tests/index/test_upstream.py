@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -329,17 +328,6 @@ def test_redact_url() -> None:
 
 
 # ------------------------------------------------------------- pip config
-
-
-@pytest.fixture
-def clean_pip_env(monkeypatch, tmp_path):
-    for var in ("PIP_INDEX_URL", "PIP_CONFIG_FILE", "PIP_CERT", "PIP_PROXY", "PIP_CLIENT_CERT"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc-xdg"))
-    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
-    return tmp_path
 
 
 def test_default_index_url(clean_pip_env, monkeypatch) -> None:

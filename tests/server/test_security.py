@@ -290,7 +290,7 @@ def test_parallel_clients_get_correct_bytes(tree, server):
 # ------------------------------------------------------------------------------------- TLS
 
 
-# The cert fixture (self-signed for 127.0.0.1) is in conftest.py.
+# The cert fixture (self-signed for 127.0.0.1) is in tests/conftest.py.
 
 
 def test_tls_round_trip(tree, cert):
