@@ -40,12 +40,12 @@ class CachedContextAdapter(HTTPAdapter):
                 self._contexts[bundle] = context
             return context
 
-    def build_connection_pool_key_attributes(
+    def build_connection_pool_key_attributes(  # type: ignore[override]
         self, request: Any, verify: Any, cert: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(  # type: ignore[misc]
-            request, verify, cert
-        )
+        found = super().build_connection_pool_key_attributes(request, verify, cert)
+        host_params: dict[str, Any] = dict(found[0])
+        pool_kwargs: dict[str, Any] = dict(found[1])
         bundle = pool_kwargs.get("ca_certs") or pool_kwargs.get("ca_cert_dir")
         if (
             isinstance(bundle, str)
@@ -53,7 +53,6 @@ class CachedContextAdapter(HTTPAdapter):
             and pool_kwargs.get("cert_reqs") == "CERT_REQUIRED"
             and "cert_file" not in pool_kwargs  # a client cert would be loaded into it
         ):
-            pool_kwargs = dict(pool_kwargs)
             pool_kwargs.pop("ca_certs", None)
             pool_kwargs.pop("ca_cert_dir", None)
             pool_kwargs["ssl_context"] = self._context(bundle)
