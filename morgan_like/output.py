@@ -173,6 +173,11 @@ class Counter:
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, advance=amount)
 
+    def set_total(self, total: int) -> None:
+        """The work grew while it ran (build requirements found during downloads)."""
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, total=total or None)
+
 
 class _ByteCounter(Counter):
     """Bytes shown as a size in the task's description (its total is not known)."""

@@ -87,13 +87,22 @@ class MirrorOptions:
 
 
 def _await_downloads(
-    plan: Plan, downloader: Downloader, reporter: Reporter
+    plan: Plan,
+    downloader: Downloader,
+    reporter: Reporter,
+    during: Callable[[], object] | None = None,
 ) -> list[DownloadResult]:
-    """Queue whatever the plan has that is not queued yet, then wait, with a progress bar."""
+    """Queue whatever the plan has that is not queued yet, run ``during`` (which may add
+    to the plan) while the files arrive, then wait for all, with a progress bar."""
     for entry in plan.files.values():
         downloader.submit(entry.file, entry.relpath)
     with reporter.transferring("Downloading", plan.total_size) as counter:
         downloader.attach(counter.advance)
+        if during is not None:
+            during()
+            for entry in plan.files.values():
+                downloader.submit(entry.file, entry.relpath)
+            counter.set_total(plan.total_size)
         return downloader.results()
 
 
@@ -204,7 +213,7 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
             return envs_.metadata(path, file.filename, file.sha256)
 
         ropts.dynamic_metadata = dynamic_metadata
-    facts = BuildFacts(cache, root, state, buildenvs)
+    facts = BuildFacts(cache, root, state, buildenvs, downloader=downloader)
 
     def on_env(results: list[EnvResolution]) -> None:
         for resolution in results:
@@ -320,9 +329,14 @@ def _resolve(
         return None
     for entry in local:
         downloader.submit(entry.file, entry.relpath)
-    # The sdists whose build requirements we read arrive with the rest.
-    _await_downloads(plan, downloader, reporter)
-    add_build_requirements(plan, resolutions, finder, ropts, facts)
+    # Each sdist's build requirements are read as soon as its download ends, while
+    # the rest of the files still arrive; what they add is queued as it is found.
+    _await_downloads(
+        plan,
+        downloader,
+        reporter,
+        during=lambda: add_build_requirements(plan, resolutions, finder, ropts, facts),
+    )
     return resolutions
 
 

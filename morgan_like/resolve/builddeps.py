@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from morgan_like.errors import MetadataError, MorganLikeError
-from morgan_like.fetch.download import SdistCache
+from morgan_like.fetch.download import Downloader, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.resolve.buildenv import BuildEnvs
 from morgan_like.resolve.hooks import Platform
@@ -47,6 +47,10 @@ class BuildFacts:
     state: TreeState | None = None
     buildenvs: BuildEnvs | None = None
     problems: list[str] = field(default_factory=list)
+    # With a downloader, an sdist of the plan is read from the tree the moment its own
+    # download ends (it is asked for first if not queued yet), so reading build
+    # requirements overlaps the rest of the downloads and nothing is fetched twice.
+    downloader: Downloader | None = None
 
     def _key(self, target: Platform | None) -> str:
         if self.buildenvs is None or target is None:
@@ -61,6 +65,8 @@ class BuildFacts:
             if known is not None:
                 return [Requirement(line) for line in json.loads(known)]
         filename = entry.file.filename
+        if self.downloader is not None:
+            self.downloader.submit(entry.file, entry.relpath).result()
         try:
             path = self.cache.get(entry.file, existing=self.root / entry.relpath)
             reqs = list(self.cache.sdists.build_requires(path))
@@ -91,20 +97,6 @@ class BuildFacts:
             for line in json.loads(known) if known else ():
                 finder.prefetch_page(canonicalize_name(Requirement(line).name))
 
-    def read_all(
-        self, work: list[tuple[PlannedFile, Platform | None]]
-    ) -> dict[tuple[str, Platform | None], list[Requirement]]:
-        """``requires`` of every (sdist, platform), in parallel (archives, hooks)."""
-
-        def one(
-            item: tuple[PlannedFile, Platform | None],
-        ) -> tuple[tuple[str, Platform | None], list[Requirement]]:
-            entry, target = item
-            return (entry.relpath, target), self.requires(entry, target)
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            return dict(pool.map(one, work))
-
 
 def add_build_requirements(
     plan: Plan,
@@ -127,50 +119,73 @@ def add_build_requirements(
     skipped: set[str] = set()
 
     def one_env(resolution: EnvResolution) -> None:
+        """Each sdist is read, and its requirement set resolved, as soon as it is known:
+        no round waits for the slowest sdist of the one before."""
         env = resolution.env
         platform = Platform.from_markers(env.markers)
         done: set[tuple[str, ...]] = set()
-        with lock:
-            pending = plan.sdists_for(env.name)
-        while pending:
-            readable = [
-                e
-                for e in pending
-                if fetch_sdists
-                or facts.cache.take(e.file) is not None
-                or (facts.root / e.relpath).exists()
-            ]
-            kept = {e.relpath for e in readable}
-            with lock:
-                skipped.update(e.relpath for e in pending if e.relpath not in kept)
-                # The backend is asked only about the sdists pip on this env really
-                # builds (no wheel of that release for it): a hook costs a process and
-                # an import of the backend, which for every sdist of a bundle adds up.
-                built = plan.must_build(env.name)
-            work = [(e, platform if e.relpath in built else None) for e in readable]
-            requires = facts.read_all(work)
-            sets: dict[tuple[str, ...], tuple[PlannedFile, list[Requirement]]] = {}
-            for entry, target in work:
-                reqs = [r for r in requires[(entry.relpath, target)] if env.evaluate(r.marker)]
+        seen: set[str] = set()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            running: set[Future[EnvResolution | str | None]] = set()
+
+            def start(entries: list[PlannedFile]) -> None:
+                with lock:
+                    built = plan.must_build(env.name)
+                for entry in entries:
+                    if entry.relpath in seen:
+                        continue
+                    seen.add(entry.relpath)
+                    if not (
+                        fetch_sdists
+                        or facts.cache.take(entry.file) is not None
+                        or (facts.root / entry.relpath).exists()
+                    ):
+                        with lock:
+                            skipped.add(entry.relpath)
+                        continue
+                    # The backend is asked only about the sdists pip on this env really
+                    # builds (no wheel of that release for it): a hook costs a process
+                    # and an import of the backend, which for every sdist adds up.
+                    target = platform if entry.relpath in built else None
+                    running.add(pool.submit(read_and_resolve, entry, target))
+
+            def read_and_resolve(
+                entry: PlannedFile, target: Platform | None
+            ) -> EnvResolution | str | None:
+                reqs = [r for r in facts.requires(entry, target) if env.evaluate(r.marker)]
                 key = tuple(sorted(str(r) for r in reqs))
-                if reqs and key not in done and key not in sets:
-                    sets[key] = (entry, reqs)
-            done.update(sets)
-            for _entry, reqs in sets.values():
+                with lock:
+                    if not reqs or key in done:
+                        return None
+                    done.add(key)
                 for req in reqs:
                     finder.prefetch_page(canonicalize_name(req.name))
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                results = list(
-                    pool.map(lambda item: _resolve_set(env, item, finder, options), sets.values())
-                )
-            pending = []
+                return _resolve_set(env, (entry, reqs), finder, options)
+
             with lock:
-                for result in results:
-                    if isinstance(result, str):
-                        plan.problems.append(result)
+                first = plan.sdists_for(env.name)
+            start(first)
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.discard(future)
+                    result = future.result()
+                    if result is None:
                         continue
-                    added = add_resolution(plan, result, top_level=set(), build=True)
-                    pending.extend(e for e in added if e.file.is_sdist)
+                    if isinstance(result, str):
+                        with lock:
+                            plan.problems.append(result)
+                        continue
+                    with lock:
+                        added = add_resolution(plan, result, top_level=set(), build=True)
+                        # Every sdist this env now has, not only those new to the plan:
+                        # one another env brought in first still needs reading here,
+                        # where its build requirements may resolve to other versions.
+                        mine = plan.sdists_for(env.name)
+                    if facts.downloader is not None:
+                        for entry in added:
+                            facts.downloader.submit(entry.file, entry.relpath)
+                    start(mine)
 
     with ThreadPoolExecutor(max_workers=max(1, len(resolutions))) as envs:
         list(envs.map(one_env, resolutions))

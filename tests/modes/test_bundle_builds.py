@@ -149,3 +149,27 @@ def test_a_rerun_reads_no_archive_and_runs_no_hook(
     assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
     assert _files(root, "mlpatchelf") == {"mlpatchelf-0.17-py3-none-any.whl"}
     assert _files(root, "dep") == {"dep-1.0-py3-none-any.whl"}
+
+
+def test_each_env_follows_build_requirements_another_env_brought_in_first(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    """``tool``'s sdist joins the plan through whichever env gets there first; the other
+    env must still read it, since its build requirement ``helper`` resolves to another
+    version there (2.0 needs Python 3.9)."""
+    fake_index.add(make_wheel(dists, "app", "1.0"))
+    fake_index.add(make_sdist(dists, "app", "1.0", build_requires=["tool"]))
+    fake_index.add(make_wheel(dists, "tool", "1.0"))
+    fake_index.add(make_sdist(dists, "tool", "1.0", build_requires=["helper"]))
+    fake_index.add(make_wheel(dists, "helper", "1.0"))
+    fake_index.add(make_wheel(dists, "helper", "2.0", requires_python=">=3.9"))
+    config = ini_env_block("py37", "3.7.9") + ini_env_block("py312", "3.12.1")
+    for attempt in range(3):  # whichever env wins the race, both versions are kept
+        root = tmp_path / f"bundle{attempt}"
+        root.mkdir()
+        (root / "morgan.ini").write_text(config + "[requirements]\napp =\n")
+        assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
+        assert _files(root, "helper") == {
+            "helper-1.0-py3-none-any.whl",
+            "helper-2.0-py3-none-any.whl",
+        }
