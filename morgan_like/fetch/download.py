@@ -234,6 +234,29 @@ class Downloader:
                 future = self._futures[relpath] = self._pool.submit(self._one, file, relpath)
             return future
 
+    def now(self, file: RemoteFile, relpath: str) -> DownloadResult:
+        """``relpath`` fetched first, in the caller's thread, if it is still queued (or
+        not yet asked for): someone waits on it (build requirements are read from it),
+        so it does not wait behind the bulk of the wheels.  Already running or done:
+        wait for that one, never a second fetch."""
+        with self._lock:
+            queued = self._futures.get(relpath)
+            if queued is not None and not queued.cancel():
+                mine = None
+            else:
+                mine = self._futures[relpath] = Future()
+                mine.set_running_or_notify_cancel()  # running: no later caller cancels it
+        if mine is None:
+            assert queued is not None
+            return queued.result()
+        try:
+            result = self._one(file, relpath)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        mine.set_result(result)
+        return result
+
     def result(self, relpath: str) -> DownloadResult | None:
         """Wait for one submitted path (None if it was never submitted)."""
         with self._lock:

@@ -66,7 +66,7 @@ class BuildFacts:
                 return [Requirement(line) for line in json.loads(known)]
         filename = entry.file.filename
         if self.downloader is not None:
-            self.downloader.submit(entry.file, entry.relpath).result()
+            self.downloader.now(entry.file, entry.relpath)
         try:
             path = self.cache.get(entry.file, existing=self.root / entry.relpath)
             reqs = list(self.cache.sdists.build_requires(path))
@@ -125,13 +125,15 @@ def add_build_requirements(
         platform = Platform.from_markers(env.markers)
         done: set[tuple[str, ...]] = set()
         seen: set[str] = set()
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with ThreadPoolExecutor(max_workers=16) as pool:
             running: set[Future[EnvResolution | str | None]] = set()
 
             def start(entries: list[PlannedFile]) -> None:
                 with lock:
                     built = plan.must_build(env.name)
-                for entry in entries:
+                # Sdists the env builds first: their backend hook (a process, a build
+                # environment) is the slowest step, so it starts while the rest is read.
+                for entry in sorted(entries, key=lambda e: e.relpath not in built):
                     if entry.relpath in seen:
                         continue
                     seen.add(entry.relpath)

@@ -14,6 +14,7 @@ removed at close().
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import shutil
 import tempfile
@@ -58,6 +59,45 @@ def host_environment() -> Environment:
     return Environment("this machine", local_markers(), list(sys_tags()), Version(version))
 
 
+RAM_DIR = Path("/dev/shm")
+RAM_PREFIX = "morgan-like-build-"
+RAM_MIN_FREE = 1 << 30  # below this much free memory there, the tree's own tmp/ is used
+
+
+def _make_scratch(tree_tmp: Path) -> Path:
+    """Where sdists are unpacked and hook environments laid out.
+
+    Hundreds of small files are created there while the downloads write and fsync
+    into the tree; on the tree's filesystem those creations queue behind the
+    journal (an sdist of 300 files took 1.5 s instead of 0.04 s), so a RAM-backed
+    /dev/shm is used when there is one with room.  What a killed run left there
+    is swept by the next (the pid in the name is no longer alive); otherwise the
+    tree's hidden tmp/, which the next run sweeps too.
+    """
+    try:
+        if RAM_DIR.is_dir() and os.access(RAM_DIR, os.W_OK):
+            stat = os.statvfs(RAM_DIR)
+            if stat.f_bavail * stat.f_frsize >= RAM_MIN_FREE:
+                _sweep_ram_leftovers()
+                return Path(tempfile.mkdtemp(prefix=f"{RAM_PREFIX}{os.getpid()}-", dir=RAM_DIR))
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="build-", dir=tree_tmp))
+
+
+def _sweep_ram_leftovers() -> None:
+    for leftover in RAM_DIR.glob(RAM_PREFIX + "*"):
+        pid = leftover.name[len(RAM_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass  # alive under another user: not ours to remove
+
+
 class BuildEnvs:
     """Unpacked sdists and hook environments, each made once per run."""
 
@@ -78,8 +118,7 @@ class BuildEnvs:
         self.options = replace(options, prefer_binary=True, hashes={}, constraints={})
         self.timeout = timeout
         self.host = host_environment()
-        # Under the tree's hidden tmp/, which the next run sweeps if this one is killed.
-        self._scratch = Path(tempfile.mkdtemp(prefix="build-", dir=cache.tmp))
+        self._scratch = _make_scratch(cache.tmp)
         self._lock = threading.Lock()
         self._sites: dict[str, Path] = {}
         self._sources: dict[str, Path] = {}

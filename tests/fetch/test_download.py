@@ -179,3 +179,32 @@ def test_truncated_file_reported_as_truncated(fake_index, dists, upstream, tmp_p
     size = path.stat().st_size
     assert f"truncated: got {size // 2} of {size} bytes" in str(info.value)
     assert "IncompleteRead" not in str(info.value)
+
+
+def test_now_fetches_a_queued_path_first_and_only_once(
+    fake_index, dists, upstream, tmp_path: Path
+) -> None:
+    """Someone waits on this file: it is fetched in the caller's thread, ahead of the
+    queue, and callers racing for it share one fetch (a second never cancels the first)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wheel(fake_index, dists, "alpha", "1.0")
+    wheel(fake_index, dists, "beta", "1.0")
+    files = {**remote(upstream, "alpha"), **remote(upstream, "beta")}
+    alpha, beta = files["alpha-1.0-py3-none-any.whl"], files["beta-1.0-py3-none-any.whl"]
+    fake_index.reset_log()
+    downloader = Downloader(upstream, tmp_path, TreeState(tmp_path), workers=1)
+    try:
+        fake_index.latency = 0.2  # the one worker is busy with alpha for a while
+        downloader.submit(alpha, "packages/alpha/" + alpha.filename)
+        downloader.submit(beta, "packages/beta/" + beta.filename)  # queued behind it
+        with ThreadPoolExecutor(4) as pool:
+            got = list(
+                pool.map(lambda _: downloader.now(beta, "packages/beta/" + beta.filename), range(4))
+            )
+        assert all(r.ok for r in got)
+        assert all(r.ok for r in downloader.results())
+    finally:
+        downloader.close()
+    fetched = [r.path for r in fake_index.requests if r.path.startswith("/files/")]
+    assert sorted(fetched) == sorted(set(fetched)) and len(fetched) == 2

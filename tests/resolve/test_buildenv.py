@@ -100,3 +100,37 @@ def test_build_environment_needs_wheels_for_this_machine(fake_index, dists, res,
     )
     with pytest.raises(MetadataError, match="srconly 1.0 has no wheel for this machine"):
         buildenvs.build_requires(path, path.name, Platform("linux", "Linux", "x86_64"))
+
+
+def test_scratch_in_ram_sweeps_dead_runs_leftovers(tmp_path, monkeypatch) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from morgan_like.resolve import buildenv
+
+    ram = tmp_path / "shm"
+    ram.mkdir()
+    monkeypatch.setattr(buildenv, "RAM_DIR", ram)
+    monkeypatch.setattr(buildenv, "RAM_MIN_FREE", 0)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (ram / f"{buildenv.RAM_PREFIX}{dead}-abc" / "src").mkdir(parents=True)
+    alive = ram / f"{buildenv.RAM_PREFIX}{os.getppid()}-def"  # a live process's: kept
+    alive.mkdir()
+    scratch = buildenv._make_scratch(tmp_path / "tree-tmp")
+    assert scratch.parent == ram and scratch.name.startswith(f"{buildenv.RAM_PREFIX}{os.getpid()}-")
+    assert sorted(p.name for p in ram.iterdir()) == sorted([alive.name, scratch.name])
+
+
+def test_scratch_falls_back_to_the_trees_tmp(tmp_path, monkeypatch) -> None:
+    from morgan_like.resolve import buildenv
+
+    monkeypatch.setattr(buildenv, "RAM_DIR", tmp_path / "no-such-dir")
+    (tmp_path / "tree-tmp").mkdir()
+    scratch = buildenv._make_scratch(tmp_path / "tree-tmp")
+    assert scratch.parent == tmp_path / "tree-tmp"
