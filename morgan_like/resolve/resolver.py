@@ -140,8 +140,17 @@ class _Provider(AbstractProvider):
             raise ProjectNotFound(exc.project, exc.index_url, self.chain(name)) from None
         by_version = self._usable.get(name)
         if by_version is None:
-            usable = usable_files(page.files, self.env, self.options.file_filter)
-            by_version = self._usable[name] = group_by_version(usable)
+            env, file_filter = self.env, self.options.file_filter
+
+            def compute() -> tuple:
+                return page, env, dict(group_by_version(usable_files(page.files, env, file_filter)))
+
+            # The memo holds the page and env it was made from: an id is a key only
+            # while its object lives, and a stale answer is never taken for a new one.
+            known = self.finder.memo(("usable", id(page), id(env), file_filter), compute)
+            if known[0] is not page or known[1] is not env:
+                known = compute()
+            by_version = self._usable[name] = known[2]
         pins = {r.pin for r in reqs if r.pin is not None}
         exact = {
             Version(s.version)

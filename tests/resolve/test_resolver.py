@@ -215,3 +215,26 @@ def test_hashes_choose_the_files_and_an_unknown_hash_is_an_error(fake_index, dis
         ResolutionError, match=f"--hash=sha256:{'0' * 64} of the requirement on hashed"
     ):
         res.resolve(env("e", "3.12.1"), "hashed", hashes={"hashed": frozenset({"0" * 64})})
+
+
+def test_an_envs_usable_files_of_a_page_are_worked_out_once_per_run(
+    fake_index, dists, res, monkeypatch
+):
+    """The many small build-requirement resolutions share the filtering of each page."""
+    from morgan_like.resolve import resolver
+
+    wheel(fake_index, dists, "alpha", "1.0", requires_python=">=3.6")
+    wheel(fake_index, dists, "alpha", "2.0", requires_python=">=3.8")
+    calls: list[str] = []
+    original = resolver.usable_files
+
+    def counting(files, environment, file_filter):
+        calls.append(environment.name)
+        return original(files, environment, file_filter)
+
+    monkeypatch.setattr(resolver, "usable_files", counting)
+    old, new = env("old", "3.7.16"), env("new", "3.12.1")
+    for _ in range(3):
+        assert res.pins(old, "alpha") == {"alpha": "1.0"}
+        assert res.pins(new, "alpha") == {"alpha": "2.0"}
+    assert sorted(calls) == ["new", "old"]
