@@ -163,18 +163,18 @@ def test_archived_deprecated_and_tracks_are_carried(upstream: FakeIndex, tmp_pat
     tree = tmp_path / "tree"
     upstream.set_status("app", "archived", "moved to app2")
     upstream.set_status("lib", "deprecated")
-    upstream.set_tracks("lib", ["https://pypi.org/simple/lib/"], ["https://example.org/lib/"])
+    upstream.set_tracks("lib", ["https://pypi.example.org/simple/lib/"], ["https://example.org/lib/"])
     assert sync(tree, upstream).rc == 0
     assert_matches_upstream(tree, upstream)
     app = page(tree, "app")
     assert app["project-status"] == {"status": "archived", "reason": "moved to app2"}
     assert len(app["files"]) == 2  # archived projects keep their files
     lib = page(tree, "lib")
-    assert lib["tracks"] == ["https://pypi.org/simple/lib/"]
+    assert lib["tracks"] == ["https://pypi.example.org/simple/lib/"]
     assert lib["alternate-locations"] == ["https://example.org/lib/"]
     html = (tree / "simple/lib/index.html").read_text()
     assert '<meta name="pypi:project-status" content="deprecated">' in html
-    assert '<meta name="pypi:tracks" content="https://pypi.org/simple/lib/">' in html
+    assert '<meta name="pypi:tracks" content="https://pypi.example.org/simple/lib/">' in html
     assert '<meta name="pypi:alternate-locations" content="https://example.org/lib/">' in html
     app_html = (tree / "simple/app/index.html").read_text()
     assert '<meta name="pypi:project-status-reason" content="moved to app2">' in app_html
