@@ -163,7 +163,9 @@ def test_archived_deprecated_and_tracks_are_carried(upstream: FakeIndex, tmp_pat
     tree = tmp_path / "tree"
     upstream.set_status("app", "archived", "moved to app2")
     upstream.set_status("lib", "deprecated")
-    upstream.set_tracks("lib", ["https://pypi.example.org/simple/lib/"], ["https://example.org/lib/"])
+    upstream.set_tracks(
+        "lib", ["https://pypi.example.org/simple/lib/"], ["https://example.org/lib/"]
+    )
     assert sync(tree, upstream).rc == 0
     assert_matches_upstream(tree, upstream)
     app = page(tree, "app")
