@@ -14,6 +14,7 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import tarfile
 import zipfile
 import zlib
@@ -42,6 +43,7 @@ ARCHIVE_ERRORS = (
     NotImplementedError,
     RuntimeError,
 )
+READ_CHUNK = 64 * 1024
 # A long-name or pax header holds a name and a few keys; tarfile reads one whole.
 MAX_TAR_HEADER = 1 * MIB
 _EXTENDED_HEADERS = (
@@ -68,8 +70,13 @@ def read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, orig
     return data
 
 
+_UNCLEAN = re.compile(r"\\|//|/\.")
+
+
 def clean_member_name(name: str) -> str | None:
     """A member path as a relative POSIX path, or None for absolute / ``..`` paths."""
+    if name and name[0] not in "./" and name[-1] != "/" and not _UNCLEAN.search(name):
+        return name  # already clean: no empty, "." or ".." part (sdists list thousands)
     path = PurePosixPath(name.replace("\\", "/"))
     parts = [p for p in path.parts if p not in ("", ".")]
     if not parts or path.is_absolute() or ".." in parts:
@@ -133,7 +140,9 @@ def iter_tar(
     inflated bytes, MetadataError; a header that promises more than that is
     refused before its data is inflated.
     """
-    stream = _Capped(_decompressed(raw), total, origin)
+    # Buffered in big reads: tarfile asks for 10 KiB at a time, and each small read
+    # through the cap and gzip's Python layer cost more than the inflating itself.
+    stream = io.BufferedReader(_Capped(_decompressed(raw), total, origin), READ_CHUNK)
     with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as tf:
         for member in tf:
             if member.offset_data + member.size > total:  # refused before it is inflated

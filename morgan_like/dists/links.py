@@ -72,21 +72,7 @@ class RemoteFile:
 
     @cached_property
     def _parsed(self) -> tuple[NormalizedName | None, Version | None, frozenset[Tag]]:
-        try:
-            if self.is_wheel:
-                name, version, _build, tags = parse_wheel_filename(self.filename)
-                return name, version, tags
-            if self.is_sdist:
-                stem = self.filename
-                for suffix in SDIST_SUFFIXES:
-                    if stem.lower().endswith(suffix):
-                        stem = stem[: -len(suffix)] + ".tar.gz"
-                        break
-                name, version = parse_sdist_filename(stem)
-                return name, version, frozenset()
-        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-            pass
-        return None, None, frozenset()
+        return _parse_filename(self.filename)
 
     @property
     def project(self) -> NormalizedName | None:
@@ -104,6 +90,25 @@ class RemoteFile:
     @property
     def metadata_sha256(self) -> str | None:
         return self.core_metadata if isinstance(self.core_metadata, str) else None
+
+
+# Remembered for the last 65,536 names (a few MiB): a page entry is parsed once to vet
+# its name (filename_problem) and asked again by the record made from it, often only
+# after the run's other pages were parsed.
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_filename(filename: str) -> tuple[NormalizedName | None, Version | None, frozenset[Tag]]:
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, tags = parse_wheel_filename(filename)
+            return name, version, tags
+        lower = filename.lower()
+        for suffix in SDIST_SUFFIXES:
+            if lower.endswith(suffix):
+                name, version = parse_sdist_filename(filename[: -len(suffix)] + ".tar.gz")
+                return name, version, frozenset()
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        pass
+    return None, None, frozenset()
 
 
 PROJECT_STATUSES = ("active", "archived", "deprecated", "quarantined")
@@ -264,13 +269,20 @@ def _is_sha256(value: Any) -> bool:
     return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=1 << 16)
 def _scheme(url: str) -> str:
     return urlsplit(url).scheme.lower()
 
 
+# An absolute http(s) URL that urljoin and urldefrag would give back unchanged (no
+# fragment, query, params, whitespace or brackets): how PyPI lists every file.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9._~!$&'()*+,=:@/%-]*")
+
+
 def _url(page_url: str, href: str) -> tuple[str, str | None]:
     """The absolute URL (no fragment) and the fragment's sha256; ValueError if unusable."""
+    if _PLAIN_URL.fullmatch(href):
+        return href, None
     url, digest = _hash_from_fragment(urljoin(page_url, href))
     scheme = urlsplit(url).scheme.lower()
     if scheme not in URL_SCHEMES and scheme != _scheme(page_url):

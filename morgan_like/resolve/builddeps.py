@@ -85,6 +85,26 @@ class BuildFacts:
             self.state.set_fact(sha256, key, json.dumps([str(r) for r in reqs]))
         return reqs
 
+    def readable(self, entry: PlannedFile) -> bool:
+        """Is the sdist here without fetching it (cached by resolution, or in the tree)?"""
+        return self.cache.take(entry.file) is not None or (self.root / entry.relpath).exists()
+
+    def prepare(self, entry: PlannedFile, target: Platform) -> None:
+        """Fetch, unpack and lay out the build environment of an sdist whose hook will be
+        asked on ``target``, unless the tree state already has the answer."""
+        sha256 = entry.file.sha256
+        if self.buildenvs is None:
+            return
+        if self.state is not None and sha256 and self.state.fact(sha256, self._key(target)):
+            return
+        if self.downloader is not None:
+            self.downloader.now(entry.file, entry.relpath)
+        try:
+            path = self.cache.get(entry.file, existing=self.root / entry.relpath)
+            self.buildenvs.prepare(path, entry.file.filename)
+        except (MorganLikeError, OSError, ValueError):
+            pass  # said when its hook is asked for (requires)
+
     def prefetch_pages(self, entries: list[PlannedFile], finder: Finder) -> None:
         """Ask now for the pages of the build requirements a previous run learnt, so
         they arrive while the rest resolves."""
@@ -137,11 +157,7 @@ def add_build_requirements(
                     if entry.relpath in seen:
                         continue
                     seen.add(entry.relpath)
-                    if not (
-                        fetch_sdists
-                        or facts.cache.take(entry.file) is not None
-                        or (facts.root / entry.relpath).exists()
-                    ):
+                    if not (fetch_sdists or facts.readable(entry)):
                         with lock:
                             skipped.add(entry.relpath)
                         continue
@@ -189,6 +205,20 @@ def add_build_requirements(
                             facts.downloader.submit(entry.file, entry.relpath)
                     start(mine)
 
+    # The sdists envs must build go first, alone: unpacking one and laying out its
+    # build environment is hundreds of file writes, each of which waits for the GIL
+    # behind every busy thread (xonsh's took 1.2 s instead of 0.04 s while the other
+    # sdists were read); then its hooks run as processes while the rest is read here.
+    builds = {
+        (entry.relpath, Platform.from_markers(resolution.env.markers)): entry
+        for resolution in resolutions
+        for entry in plan.sdists_for(resolution.env.name)
+        if entry.relpath in plan.must_build(resolution.env.name)
+        and (fetch_sdists or facts.readable(entry))
+    }
+    if builds:
+        with ThreadPoolExecutor(max_workers=min(8, len(builds))) as pool:
+            list(pool.map(lambda item: facts.prepare(item[1], item[0][1]), builds.items()))
     with ThreadPoolExecutor(max_workers=max(1, len(resolutions))) as envs:
         list(envs.map(one_env, resolutions))
     plan.problems.extend(dict.fromkeys(facts.problems))

@@ -168,6 +168,10 @@ class BuildEnvs:
             return None
         return self.root / package_relpath(file.project, file.filename)
 
+    def prepare(self, sdist: Path, filename: str) -> None:
+        """Unpack ``sdist`` and lay out its build environment now, ahead of its hooks."""
+        self._prepared(sdist, filename)
+
     def _prepared(self, sdist: Path, filename: str) -> tuple[Path, BuildSystem, Path]:
         source = self.source(sdist)
         system = read_build_system(source, filename)

@@ -173,3 +173,37 @@ def test_each_env_follows_build_requirements_another_env_brought_in_first(
             "helper-1.0-py3-none-any.whl",
             "helper-2.0-py3-none-any.whl",
         }
+
+
+def test_sdists_an_env_builds_are_laid_out_before_the_others_are_read(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Unpacking an sdist and laying out its build environment is the slow start of the
+    backend hooks, and each of its file writes waits for the GIL behind busy threads:
+    it goes first and alone, and the other sdists are read while the hooks run."""
+    from morgan_like.dists.sdistread import SdistReader
+    from morgan_like.resolve.buildenv import BuildEnvs
+
+    publish(fake_index, dists)
+    events: list[str] = []
+    prepare, read = BuildEnvs.prepare, SdistReader.build_requires
+
+    def recording_prepare(self, sdist: Path, filename: str) -> None:
+        prepare(self, sdist, filename)
+        events.append(f"prepared {filename}")
+
+    def recording_read(self, path: Path):
+        events.append(f"read {Path(path).name}")
+        return read(self, path)
+
+    monkeypatch.setattr(BuildEnvs, "prepare", recording_prepare)
+    monkeypatch.setattr(SdistReader, "build_requires", recording_read)
+    root = tmp_path / "bundle"
+    root.mkdir()
+    (root / "morgan.ini").write_text(
+        ini_env_block("py312", "3.12.1") + "[requirements]\nsci =\noldie =\npb =\n"
+    )
+    assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
+    prepared = [e for e in events if e.startswith("prepared")]
+    assert sorted(prepared) == ["prepared oldie-0.9.tar.gz", "prepared sci-1.0.tar.gz"]
+    assert events.index("read pb-1.0.tar.gz") > max(events.index(e) for e in prepared)
