@@ -4,6 +4,10 @@ Resolution wants an sdist's static metadata, the build step its build
 requirements.  Both come from the same few members, so the archive is read in
 one pass (``read_sdist``) and the answers kept (``SdistReader``): a large or
 hostile sdist costs one bounded pass, not one per question.
+
+Reading a tar is mostly tarfile's pure-Python header parsing (thousands of
+members in a large sdist), which holds the GIL the resolver threads need: given
+``workers`` (morgan_like/workers.py), archives are read in worker processes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from packaging.requirements import Requirement
 from morgan_like.dists.metadata import DistMetadata
 from morgan_like.dists.sdist import build_requires, read_archive, static_metadata
 from morgan_like.errors import MetadataError
+from morgan_like.workers import Workers
 
 
 @dataclass(frozen=True)
@@ -68,13 +73,14 @@ class SdistReader:
 
     The identity survives the rename that moves a cached sdist into the tree, so
     the build step finds what resolution read.  Thread-safe: concurrent askers
-    of the same sdist wait for one read.
+    of the same sdist wait for one read, done by ``workers`` when given.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, workers: Workers | None = None) -> None:
         self._lock = threading.Lock()
         self._facts: dict[tuple[int, int, int, int], Future[SdistFacts]] = {}
         self.reads = 0  # archives actually read (tests and benchmarks check it)
+        self.workers = workers or Workers()
 
     def facts(self, path: Path) -> SdistFacts:
         st = os.stat(path)
@@ -87,7 +93,7 @@ class SdistReader:
                 self.reads += 1
         if owner:
             try:
-                future.set_result(read_sdist(path))
+                future.set_result(self.workers.run(read_sdist, path))
             except BaseException as exc:
                 with self._lock:
                     del self._facts[key]  # an unexpected failure is not remembered

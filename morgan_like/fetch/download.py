@@ -114,10 +114,10 @@ class SdistCache:
     ones the plan keeps into place, so no byte is fetched twice.
     """
 
-    def __init__(self, upstream: Upstream, root: Path) -> None:
+    def __init__(self, upstream: Upstream, root: Path, sdists: SdistReader | None = None) -> None:
         self.upstream = upstream
         # What each sdist says (metadata, build requirements), read once per run.
-        self.sdists = SdistReader()
+        self.sdists = sdists or SdistReader()
         self.dir = root / STATE_DIR / "cache"
         self.tmp = _tmp_dir(root)
         self._lock = threading.Lock()
@@ -136,6 +136,7 @@ class SdistCache:
             if owner:
                 self._futures[file.url] = future
         if owner:
+            self.sdists.workers.warm()  # worker processes start while this downloads
             try:
                 dest = self.path_for(file)
                 self.dir.mkdir(parents=True, exist_ok=True)

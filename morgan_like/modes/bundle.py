@@ -26,6 +26,7 @@ from morgan_like.config.options import parse_bool
 from morgan_like.dists.archive import MAX_METADATA
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
+from morgan_like.dists.sdistread import SdistReader
 from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.pagecache import PAGES_NAME, PageCache
@@ -64,6 +65,7 @@ from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.publish import DiffRequest, publish
 from morgan_like.tree.state import TreeState
 from morgan_like.tree.writer import TreeWriter
+from morgan_like.workers import Workers, default_processes
 
 
 @dataclass
@@ -183,7 +185,8 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
     # Pages kept from the last run are revalidated (304) instead of fetched again.
     pages = None if state is None else PageCache(root / STATE_DIR / PAGES_NAME)
     upstream = Upstream(index_url, options=mirror_opts, pages=pages)
-    cache = SdistCache(upstream, scratch)
+    processes = Workers(default_processes())
+    cache = SdistCache(upstream, scratch, SdistReader(processes))
     envs = config.environments
     finder = Finder(
         upstream,
@@ -205,7 +208,7 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
 
     buildenvs = None
     if not options.static_metadata_only:
-        buildenvs = BuildEnvs(finder, cache, ropts, state=state, root=root)
+        buildenvs = BuildEnvs(finder, cache, ropts, state=state, root=root, workers=processes)
         envs_ = buildenvs
 
         def dynamic_metadata(file: RemoteFile) -> DistMetadata:
@@ -214,6 +217,7 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
 
         ropts.dynamic_metadata = dynamic_metadata
     facts = BuildFacts(cache, root, state, buildenvs, downloader=downloader)
+    ropts.foresee_build = facts.foresee
 
     def on_env(results: list[EnvResolution]) -> None:
         for resolution in results:
@@ -281,6 +285,7 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
         if buildenvs is not None:
             buildenvs.close()
         finder.close()
+        processes.close()
         upstream.close()
         if pages is not None:
             pages.close()

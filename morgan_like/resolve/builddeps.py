@@ -20,6 +20,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import MetadataError, MorganLikeError
 from morgan_like.fetch.download import Downloader, SdistCache
 from morgan_like.index.finder import Finder
@@ -84,6 +85,18 @@ class BuildFacts:
         if self.state is not None and sha256:
             self.state.set_fact(sha256, key, json.dumps([str(r) for r in reqs]))
         return reqs
+
+    def foresee(self, file: RemoteFile, env: Environment) -> None:
+        """An env reads the metadata of an sdist it has no wheel of: it will most likely
+        build it, so its backend is asked now, unless the tree state knows the answer."""
+        if self.buildenvs is None:
+            return
+        target = Platform.from_markers(env.markers)
+        known = (
+            self.state.fact(file.sha256, self._key(target)) if self.state and file.sha256 else None
+        )
+        if known is None:
+            self.buildenvs.foresee(file, target)
 
     def readable(self, entry: PlannedFile) -> bool:
         """Is the sdist here without fetching it (cached by resolution, or in the tree)?"""

@@ -93,6 +93,10 @@ class ResolveOptions:
     # How to learn an sdist's dependencies when they are not static: its backend's
     # metadata hook (resolve/buildenv.py).  None is --static-metadata-only.
     dynamic_metadata: Callable[[RemoteFile], DistMetadata] | None = None
+    # Told of each sdist whose metadata an env reads because it has no wheel of that
+    # release: the env will most likely build it (resolve/buildenv.py asks its
+    # backend ahead).  Never changes the answer.
+    foresee_build: Callable[[RemoteFile, Environment], None] | None = None
 
 
 @dataclass
@@ -187,8 +191,11 @@ class _Provider(AbstractProvider):
             # Stable sort: newest first within "has a wheel here", then the sdist-only ones.
             ordered.sort(key=lambda v: not any(f.is_wheel for f in allowed[v]))
         if ordered:
-            # Read ahead the metadata of the likeliest pick.
-            self.finder.prefetch_metadata(metadata_file(allowed[ordered[0]], self.env))
+            # Read ahead the metadata of the likeliest pick (and, for an sdist this env
+            # has no wheel of, ask its backend ahead what building it needs).
+            likeliest = metadata_file(allowed[ordered[0]], self.env)
+            self.finder.prefetch_metadata(likeliest)
+            self._foresee(likeliest)
         return [Candidate(name, v, extras, tuple(allowed[v])) for v in ordered]
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
@@ -203,6 +210,10 @@ class _Provider(AbstractProvider):
             entry = self._satisfied[key] = (requirement, candidate, ok)
         return entry[2]
 
+    def _foresee(self, file: RemoteFile) -> None:
+        if not file.is_wheel and self.options.foresee_build is not None:
+            self.options.foresee_build(file, self.env)
+
     def _metadata(self, candidate: Candidate) -> DistMetadata:
         override = self.options.dependency_overrides.get((candidate.name, candidate.version))
         if override is not None:
@@ -210,6 +221,7 @@ class _Provider(AbstractProvider):
                 candidate.name, str(candidate.version), list(override), source="config"
             )
         file = metadata_file(candidate.files, self.env)
+        self._foresee(file)
         try:
             return self.finder.metadata(file)
         except MetadataError as exc:

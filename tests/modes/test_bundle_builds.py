@@ -207,3 +207,45 @@ def test_sdists_an_env_builds_are_laid_out_before_the_others_are_read(
     prepared = [e for e in events if e.startswith("prepared")]
     assert sorted(prepared) == ["prepared oldie-0.9.tar.gz", "prepared sci-1.0.tar.gz"]
     assert events.index("read pb-1.0.tar.gz") > max(events.index(e) for e in prepared)
+
+
+def test_the_backend_is_asked_ahead_during_resolution_and_once_per_platform(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """An env that reads an sdist's metadata because it has no wheel will most likely
+    build it: its get_requires_for_build_wheel hook starts then, beside the rest of the
+    resolution, and the build step takes that answer instead of running it again."""
+    from morgan_like.modes import bundle
+    from morgan_like.resolve import buildenv
+
+    publish(fake_index, dists)
+    events: list[str] = []
+    foresee, hook = buildenv.BuildEnvs.foresee, buildenv.dynamic_build_requires
+    add_build_requirements = bundle.add_build_requirements
+
+    def recording_foresee(self, file, target):
+        events.append(f"foresee {file.filename}")
+        return foresee(self, file, target)
+
+    def recording_hook(source, *args, **kwargs):
+        events.append(f"hook {source.name}")
+        return hook(source, *args, **kwargs)
+
+    def recording_build_step(*args, **kwargs):
+        events.append("build step")
+        return add_build_requirements(*args, **kwargs)
+
+    monkeypatch.setattr(buildenv.BuildEnvs, "foresee", recording_foresee)
+    monkeypatch.setattr(buildenv, "dynamic_build_requires", recording_hook)
+    monkeypatch.setattr(bundle, "add_build_requirements", recording_build_step)
+    root = tmp_path / "bundle"
+    root.mkdir()
+    (root / "morgan.ini").write_text(
+        ini_env_block("py312", "3.12.1") + "[requirements]\nsci =\noldie =\n"
+    )
+    assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
+    build_step = events.index("build step")
+    assert "foresee sci-1.0.tar.gz" in events[:build_step]
+    assert "foresee oldie-0.9.tar.gz" in events[:build_step]
+    assert sorted(e for e in events if e.startswith("hook")) == ["hook oldie-0.9", "hook sci-1.0"]
+    assert _files(root, "mlpatchelf") == {"mlpatchelf-0.17-py3-none-any.whl"}

@@ -1,0 +1,101 @@
+"""morgan_like/workers.py: steps run in worker processes, and here when they cannot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from morgan_like import workers as workers_module
+from morgan_like.cli import main
+from morgan_like.dists import sdistread
+from morgan_like.errors import MetadataError
+from morgan_like.workers import Workers
+
+from .distbuilder import make_sdist, make_wheel
+from .fakeindex import FakeIndex
+from .helpers import ini_env_block
+
+
+def _refuse(message: str) -> None:
+    raise MetadataError(message)
+
+
+def _die_unless_in(pid: int) -> str:
+    if os.getpid() != pid:
+        os._exit(3)  # a worker killed mid-step (OOM killer, signal)
+    return "ran here"
+
+
+def test_a_step_runs_in_a_worker_process_and_its_errors_come_back() -> None:
+    workers = Workers(1)
+    try:
+        assert workers.run(os.getpid) != os.getpid()
+        with pytest.raises(MetadataError, match="x.tar.gz: refused"):
+            workers.run(_refuse, "x.tar.gz: refused")
+    finally:
+        workers.close()
+    assert workers.run(os.getpid) == os.getpid()  # closed: runs here
+
+
+def test_without_processes_everything_runs_here() -> None:
+    assert Workers(0).run(os.getpid) == os.getpid()
+
+
+def test_a_dead_worker_falls_back_to_this_process() -> None:
+    workers = Workers(1)
+    try:
+        assert workers.run(_die_unless_in, os.getpid()) == "ran here"
+        assert workers.run(os.getpid) == os.getpid()
+    finally:
+        workers.close()
+
+
+def test_where_processes_cannot_start_steps_run_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_processes(*args, **kwargs):
+        raise OSError("[Errno 38] Function not implemented")  # e.g. no sem_open
+
+    monkeypatch.setattr(workers_module, "ProcessPoolExecutor", no_processes)
+    workers = Workers(2)
+    workers.warm()
+    assert workers.run(os.getpid) == os.getpid()
+
+
+@pytest.mark.processes
+def test_a_bundle_reads_and_unpacks_in_workers(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, tiny_backend_wheel: Path
+) -> None:
+    """An sdist-only project: its metadata, its build requirements and its hook's
+    environment all come through the worker; the tree is the one an in-process run makes."""
+    fake_index.add(tiny_backend_wheel)
+    fake_index.add(make_wheel(dists, "dep", "1.0"))
+    fake_index.add(
+        make_sdist(
+            dists,
+            "src",
+            "1.0",
+            requires_dist=["dep"],
+            build_requires=["tinybackend"],
+            build_backend="tinybackend",
+        )
+    )
+    trees = []
+    for processes in (1, 0):
+        root = tmp_path / f"tree{processes}"
+        root.mkdir()
+        (root / "morgan.ini").write_text(
+            ini_env_block("py312", "3.12.1") + "[requirements]\nsrc =\n"
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("morgan_like.modes.bundle.default_processes", lambda p=processes: p)
+            if processes:  # nothing is read here: a worker reads (its module is unpatched)
+                patch.setattr(sdistread, "read_archive", _refuse)
+            assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
+        trees.append(sorted(p.name for p in (root / "packages").rglob("*") if p.is_file()))
+    assert trees[0] == trees[1]
+    assert {
+        "src-1.0.tar.gz",
+        "dep-1.0-py3-none-any.whl",
+        "tinybackend-1.0-py3-none-any.whl",
+    } <= set(trees[0])
