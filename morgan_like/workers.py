@@ -11,11 +11,12 @@ falls back to running it here where processes cannot start or a worker dies.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -32,6 +33,21 @@ def _quiet() -> None:
     # Ctrl+C reaches the whole process group: the run stops its workers itself, and a
     # worker's own KeyboardInterrupt would print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _no_sigint() -> Iterator[None]:
+    """SIGINT blocked in this thread while it may spawn a worker: the worker inherits
+    the mask, so a Ctrl+C during its start-up (before ``_quiet`` runs) cannot reach
+    it either; the run's main thread still gets it."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class Workers:
@@ -61,7 +77,8 @@ class Workers:
                         mp_context=multiprocessing.get_context("spawn"),
                         initializer=_quiet,
                     )
-                    pool.submit(int)  # starts a worker now
+                    with _no_sigint():
+                        pool.submit(int)  # starts a worker now
                 except (OSError, RuntimeError, NotImplementedError, BrokenProcessPool):
                     self._processes = 0  # no processes here (a sandbox): run in this one
                 else:
@@ -72,7 +89,9 @@ class Workers:
         pool = self._started()
         if pool is not None:
             try:
-                return pool.submit(fn, *args).result()
+                with _no_sigint():  # a submit may start a worker
+                    future = pool.submit(fn, *args)
+                return future.result()
             except (BrokenProcessPool, RuntimeError) as exc:
                 if not isinstance(exc, BrokenProcessPool) and pool is self._pool:
                     raise  # the function's own RuntimeError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,22 @@ def _die_unless_in(pid: int) -> str:
     if os.getpid() != pid:
         os._exit(3)  # a worker killed mid-step (OOM killer, signal)
     return "ran here"
+
+
+def _blocked_signals() -> set[int]:
+    return {int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])}
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_ctrl_c_never_reaches_a_worker_even_while_it_starts() -> None:
+    """A terminal's Ctrl+C goes to the whole process group; a worker interrupted while
+    it imports would print a traceback.  Workers are started with SIGINT blocked."""
+    workers = Workers(1)
+    try:
+        assert int(signal.SIGINT) in workers.run(_blocked_signals)
+    finally:
+        workers.close()
+    assert int(signal.SIGINT) not in _blocked_signals()  # this thread's mask is restored
 
 
 def test_a_step_runs_in_a_worker_process_and_its_errors_come_back() -> None:
