@@ -1,6 +1,6 @@
 """Allow ``python -m morgan_like``."""
 
-from morgan_like.cli import main
+from morgan_like.cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

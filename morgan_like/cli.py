@@ -7,11 +7,13 @@ the command, so existing scripts and muscle memory keep working.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from morgan_like import __version__
 from morgan_like.errors import MorganLikeError
@@ -329,6 +331,21 @@ def _nginx_config(args: argparse.Namespace) -> int:
 
     sys.stdout.write(render_nginx_config(Path(args.index_path).resolve(), args.host, args.port))
     return 0
+
+
+def run() -> NoReturn:
+    """The console script (and ``python -m morgan_like``): ``main``, then a quick exit.
+
+    A bundle run ends holding ~100 MB of page records; letting the interpreter free
+    them object by object took 0.3 s of a 2.3 s run.  Everything a run writes is
+    closed (and fsynced) before ``main`` returns, its worker processes and threads
+    are stopped, so only the output buffers are left to flush.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (| head)
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,6 +53,23 @@ def test_python_dash_m_entry_point() -> None:
     assert proc.returncode == 0 and __version__ in proc.stdout
 
 
+def test_the_quick_exit_keeps_the_exit_code_and_flushes_piped_output(tmp_path: Path) -> None:
+    """run() ends with os._exit: what was buffered for a pipe must still come out, and
+    the code must be main's."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "morgan_like", "mirror", "-i", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "config file not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "morgan_like", "generate_reqs"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout.endswith("\n") and len(proc.stdout) > 100
+
+
 def test_generate_env_output_loads_back(tmp_path: Path, capsys) -> None:
     assert main(["generate_env", "-e", "here"]) == 0
     block = capsys.readouterr().out
