@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -29,16 +30,26 @@ def default_processes() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
-def _quiet() -> None:
+def _init_worker() -> None:
     # Ctrl+C reaches the whole process group: the run stops its workers itself, and a
     # worker's own KeyboardInterrupt would print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A run killed outright (kill -9, the OOM killer) cannot stop its workers: each
+    # leaves when its parent is gone, instead of idling on with the run's stdout.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 @contextlib.contextmanager
 def _no_sigint() -> Iterator[None]:
     """SIGINT blocked in this thread while it may spawn a worker: the worker inherits
-    the mask, so a Ctrl+C during its start-up (before ``_quiet`` runs) cannot reach
+    the mask, so a Ctrl+C during its start-up (before ``_init_worker`` runs) cannot reach
     it either; the run's main thread still gets it."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
@@ -75,7 +86,7 @@ class Workers:
                         self._processes,
                         # spawn: the run has threads, and forking them is unsafe.
                         mp_context=multiprocessing.get_context("spawn"),
-                        initializer=_quiet,
+                        initializer=_init_worker,
                     )
                     with _no_sigint():
                         pool.submit(int)  # starts a worker now

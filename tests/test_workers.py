@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,30 @@ def test_a_bundle_reads_and_unpacks_in_workers(
         "dep-1.0-py3-none-any.whl",
         "tinybackend-1.0-py3-none-any.whl",
     } <= set(trees[0])
+
+
+def test_workers_leave_when_the_run_is_killed_outright(tmp_path: Path) -> None:
+    """kill -9 (or the OOM killer) gives the run no chance to stop its workers: they
+    must not idle on, holding the run's stdout open for whoever waits on it."""
+    out = tmp_path / "out"
+    code = (
+        "import os\n"
+        "from morgan_like.workers import Workers\n"
+        "print(Workers(1).run(os.getpid), flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    with open(out, "w") as sink:
+        subprocess.run([sys.executable, "-c", code], stdout=sink, timeout=60)
+    worker = int(out.read_text().split()[0])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        stat = Path(f"/proc/{worker}/stat")
+        if stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z":
+            return  # exited; waits for its new parent to reap it
+        time.sleep(0.05)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError(f"worker {worker} outlived its killed parent")

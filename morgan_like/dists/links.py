@@ -20,25 +20,21 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from packaging.tags import Tag
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    NormalizedName,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
+from morgan_like.dists.filenames import (
+    LEGACY_SUFFIXES,
+    SDIST_SUFFIXES,
+    filename_problem,
+    parse_filename,
+)
 from morgan_like.dists.serials import serial_value
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_CONTENT_TYPE = "application/vnd.pypi.simple.v1+html"
 ACCEPT_HEADER = f"{JSON_CONTENT_TYPE}, {HTML_CONTENT_TYPE}; q=0.1, text/html; q=0.01"
 
-SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
-# Old distribution formats pip no longer installs: left out of pages without a word.
-LEGACY_SUFFIXES = (".egg", ".exe", ".msi", ".rpm", ".dmg", ".deb")
 URL_SCHEMES = ("http", "https")
 # A hostile page can list a million bad entries: name the first few, count the rest.
 MAX_PAGE_PROBLEMS = 5
@@ -72,7 +68,7 @@ class RemoteFile:
 
     @cached_property
     def _parsed(self) -> tuple[NormalizedName | None, Version | None, frozenset[Tag]]:
-        return _parse_filename(self.filename)
+        return parse_filename(self.filename)
 
     @property
     def project(self) -> NormalizedName | None:
@@ -90,25 +86,6 @@ class RemoteFile:
     @property
     def metadata_sha256(self) -> str | None:
         return self.core_metadata if isinstance(self.core_metadata, str) else None
-
-
-# Remembered for the last 65,536 names (a few MiB): a page entry is parsed once to vet
-# its name (filename_problem) and asked again by the record made from it, often only
-# after the run's other pages were parsed.
-@functools.lru_cache(maxsize=1 << 16)
-def _parse_filename(filename: str) -> tuple[NormalizedName | None, Version | None, frozenset[Tag]]:
-    try:
-        if filename.endswith(".whl"):
-            name, version, _build, tags = parse_wheel_filename(filename)
-            return name, version, tags
-        lower = filename.lower()
-        for suffix in SDIST_SUFFIXES:
-            if lower.endswith(suffix):
-                name, version = parse_sdist_filename(filename[: -len(suffix)] + ".tar.gz")
-                return name, version, frozenset()
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        pass
-    return None, None, frozenset()
 
 
 PROJECT_STATUSES = ("active", "archived", "deprecated", "quarantined")
@@ -180,30 +157,7 @@ def json_project_meta(doc: dict[str, Any]) -> ProjectMeta:
 
 
 # One regex pass instead of a Python-level loop per character: pages list thousands of files.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-
-
-def filename_problem(filename: str, project: str | None = None) -> str | None:
-    """Why ``filename`` cannot be a file of ours, or None.  It becomes a path in the tree
-    (packages/<project>/<filename>), so anything that could leave that directory, hide,
-    or not be a wheel or sdist of ``project`` is refused."""
-    if not filename:
-        return "empty filename"
-    if "/" in filename or "\\" in filename:
-        return "path separator in filename"
-    if filename.startswith("."):
-        return "filename starts with a dot"
-    if _CONTROL.search(filename):
-        return "control character in filename"
-    probe = RemoteFile(filename=filename, url="")
-    if not (probe.is_wheel or probe.is_sdist):
-        return "not a wheel or sdist name"
-    if probe.is_wheel and probe.version is None:
-        return "not a valid wheel name"
-    if project and probe.project is not None and probe.project != canonicalize_name(project):
-        return f"a file of project {probe.project!r}"
-    return None
 
 
 class _Skips:

@@ -186,6 +186,10 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
     pages = None if state is None else PageCache(root / STATE_DIR / PAGES_NAME)
     upstream = Upstream(index_url, options=mirror_opts, pages=pages)
     processes = Workers(default_processes())
+    if not options.static_metadata_only:
+        # Started now, beside the first page fetches: the first sdist an env has no
+        # wheel of is unpacked for its hook the moment it arrives.
+        processes.warm()
     cache = SdistCache(upstream, scratch, SdistReader(processes))
     envs = config.environments
     finder = Finder(

@@ -71,8 +71,12 @@ class Environment:
     tags: list[Tag]
     python_full_version: Version
     _priority: dict[Tag, int] = field(init=False, repr=False, compare=False)
+    # Requires-Python text -> does it admit this env: pages repeat a few values over
+    # thousands of files, and SpecifierSet.contains is the costly part.
+    _admits: dict[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._admits = {}
         # First occurrence wins so that a duplicated tag keeps its best rank.
         self._priority = {}
         for i, tag in enumerate(self.tags):
@@ -107,12 +111,13 @@ class Environment:
         if requires_python is None:
             return True
         if isinstance(requires_python, str):
-            spec = _specifier(requires_python)
-            if spec is None:
-                return True
-        else:
-            spec = requires_python
-        return spec.contains(self.python_full_version, prereleases=True)
+            known = self._admits.get(requires_python)
+            if known is None:
+                spec = _specifier(requires_python)
+                known = spec is None or spec.contains(self.python_full_version, prereleases=True)
+                self._admits[requires_python] = known
+            return known
+        return requires_python.contains(self.python_full_version, prereleases=True)
 
 
 @lru_cache(maxsize=4096)

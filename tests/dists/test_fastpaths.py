@@ -14,7 +14,7 @@ from urllib.parse import urldefrag, urljoin
 import pytest
 
 from morgan_like.dists.archive import clean_member_name
-from morgan_like.dists.links import RemoteFile, _parse_filename, _url, parse_json_page
+from morgan_like.dists.links import _url
 
 
 def _general_member_name(name: str) -> str | None:
@@ -62,10 +62,66 @@ def test_file_urls_match_urljoin(href: str) -> None:
         assert _url(page, href) == (url, digest)
 
 
-def test_a_page_entry_is_parsed_once_for_vetting_and_for_its_record() -> None:
-    _parse_filename.cache_clear()
-    name = "fastpath_probe-1.0-py3-none-any.whl"
-    doc = {"files": [{"filename": name, "url": f"https://h/{name}", "hashes": {}}]}
-    [file] = parse_json_page("fastpath-probe", doc, "https://h/simple/fastpath-probe/").files
-    assert isinstance(file, RemoteFile) and str(file.version) == "1.0"
-    assert _parse_filename.cache_info().misses == 1
+_NAMES = [
+    "numpy-1.26.4-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    "pkg-1.0-1-py3-none-any.whl",
+    "pkg-1.0-1abc-py3-none-any.whl",
+    "pkg-1.0-x1-py3-none-any.whl",
+    "Foo_Bar-2.0rc1-py2.py3-none-any.whl",
+    "foo__bar-1.0-py3-none-any.whl",
+    "foo.bar-1.0-py3-none-any.whl",
+    "-1.0-py3-none-any.whl",
+    "pkg-1.0--none-any.whl",
+    "pkg-1.0-py3-none-.whl",
+    "pkg-1.0-py3-none-any-extra-x.whl",
+    "pkg-1.0-py3-none.whl",
+    "pkg-not~a~version-py3-none-any.whl",
+    "pkg-1.0-3py-none-any.whl",
+    "pkg-1.0-py3.py2-none-any.whl",
+    "pkg-1.0-py3-none-any.whl",
+    "pkg-1.0.tar.gz",
+    "Pkg.Name-1.0.post1.zip",
+    "pkg-name-1.0.tar.bz2",
+    "pkg-1.0.tgz",
+    "pkg-1.0.tar.xz",
+    "pkg-1.0.tar",
+    "pkg-1.0.TAR.GZ",
+    "pkg.tar.gz",
+    "-1.0.tar.gz",
+    "pkg-.tar.gz",
+    "pkg-1.0-1.tar.gz",
+    "pkg-1.0.egg",
+    "pkg-1.0.exe",
+    "pkg-é-1.0-py3-none-any.whl",
+]
+
+
+@pytest.mark.parametrize("filename", _NAMES)
+def test_names_parse_exactly_as_packaging_parses_them(filename: str) -> None:
+    """Each part is parsed by packaging and remembered; the whole must still be
+    packaging's answer for the whole name, valid or not."""
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+    from packaging.version import InvalidVersion
+
+    from morgan_like.dists.filenames import SDIST_SUFFIXES, parse_filename
+
+    expected: tuple = (None, None, frozenset())
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, tags = parse_wheel_filename(filename)
+            expected = (name, version, tags)
+        else:
+            for suffix in SDIST_SUFFIXES:
+                if filename.lower().endswith(suffix):
+                    stem = filename[: -len(suffix)]
+                    expected = (*parse_sdist_filename(stem + ".tar.gz"), frozenset())
+                    break
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        pass
+    for _ in range(2):  # the second answer comes from the remembered parts
+        assert parse_filename(filename) == expected

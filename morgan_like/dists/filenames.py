@@ -1,0 +1,141 @@
+"""Distribution file names: what a name says (project, version, tags) and whether we
+may keep a file under it.
+
+Pages list thousands of files, and each name is parsed when its entry is vetted and
+again by every env that filters the page.  packaging's parsers build a Version and
+parse the tag set for every call, though a page repeats the same few project
+names, versions and tag sets over and over.  So a name is cut into those parts and
+each part is parsed by packaging itself, on a stand-in name that differs only
+elsewhere, and remembered: the answer is packaging's, whatever its version checks,
+at the cost of a dict lookup for a part seen before.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
+# Old distribution formats pip no longer installs: left out of pages without a word.
+LEGACY_SUFFIXES = (".egg", ".exe", ".msi", ".rpm", ".dmg", ".deb")
+
+Parsed = tuple[NormalizedName | None, Version | None, frozenset[Tag]]
+_NOTHING: Parsed = (None, None, frozenset())
+_INVALID = (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion)
+
+# One regex pass instead of a Python-level loop per character.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@functools.lru_cache(maxsize=1024)
+def _wheel_project(name_part: str) -> NormalizedName | None:
+    try:
+        return parse_wheel_filename(f"{name_part}-0-py3-none-any.whl")[0]
+    except _INVALID:
+        return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _wheel_version(version_part: str) -> Version | None:
+    try:
+        return parse_wheel_filename(f"x-{version_part}-py3-none-any.whl")[1]
+    except _INVALID:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _wheel_tags(build_and_tags: str) -> frozenset[Tag] | None:
+    try:
+        return parse_wheel_filename(f"x-0-{build_and_tags}.whl")[3]
+    except _INVALID:
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _sdist_project(name_part: str) -> NormalizedName | None:
+    try:
+        return parse_sdist_filename(f"{name_part}-0.tar.gz")[0]
+    except _INVALID:
+        return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _sdist_version(version_part: str) -> Version | None:
+    try:
+        return parse_sdist_filename(f"x-{version_part}.tar.gz")[1]
+    except _INVALID:
+        return None
+
+
+def _parse_wheel(stem: str) -> Parsed:
+    # packaging's cut: 4 or 5 dashes; name, version, [build], then the three tags.
+    dashes = stem.count("-")
+    if dashes not in (4, 5):
+        return _NOTHING
+    name_part, version_part, rest = stem.split("-", 2)
+    project, version = _wheel_project(name_part), _wheel_version(version_part)
+    tags = _wheel_tags(rest)
+    if project is None or version is None or tags is None:
+        return _NOTHING
+    return project, version, tags
+
+
+def parse_filename(filename: str) -> Parsed:
+    """(project, version, tags) of a wheel or sdist name; (None, None, ∅) when it is
+    neither or packaging refuses it (such files are ignored)."""
+    if filename.endswith(".whl"):
+        return _parse_wheel(filename[:-4])
+    lower = filename.lower()
+    for suffix in SDIST_SUFFIXES:
+        if lower.endswith(suffix):
+            # packaging reads .tar.gz and .zip; the older suffixes name the same layout.
+            name_part, sep, version_part = filename[: -len(suffix)].rpartition("-")
+            if not sep:
+                return _NOTHING
+            project, version = _sdist_project(name_part), _sdist_version(version_part)
+            if project is None or version is None:
+                return _NOTHING
+            return project, version, frozenset()
+    return _NOTHING
+
+
+def is_wheel_name(filename: str) -> bool:
+    return filename.endswith(".whl")
+
+
+def is_sdist_name(filename: str) -> bool:
+    return not filename.endswith(".whl") and filename.lower().endswith(SDIST_SUFFIXES)
+
+
+def filename_problem(filename: str, project: str | None = None) -> str | None:
+    """Why ``filename`` cannot be a file of ours, or None.  It becomes a path in the tree
+    (packages/<project>/<filename>), so anything that could leave that directory, hide,
+    or not be a wheel or sdist of ``project`` is refused."""
+    if not filename:
+        return "empty filename"
+    if "/" in filename or "\\" in filename:
+        return "path separator in filename"
+    if filename.startswith("."):
+        return "filename starts with a dot"
+    if _CONTROL.search(filename):
+        return "control character in filename"
+    wheel = is_wheel_name(filename)
+    if not (wheel or is_sdist_name(filename)):
+        return "not a wheel or sdist name"
+    name, version, _tags = parse_filename(filename)
+    if wheel and version is None:
+        return "not a valid wheel name"
+    if project and name is not None and name != canonicalize_name(project):
+        return f"a file of project {name!r}"
+    return None
