@@ -89,14 +89,15 @@ class BuildFacts:
     def foresee(self, file: RemoteFile, env: Environment) -> None:
         """An env reads the metadata of an sdist it has no wheel of: it will most likely
         build it, so its backend is asked now, unless the tree state knows the answer."""
-        if self.buildenvs is None:
-            return
         target = Platform.from_markers(env.markers)
-        known = (
-            self.state.fact(file.sha256, self._key(target)) if self.state and file.sha256 else None
-        )
-        if known is None:
+        if self.buildenvs is not None and not self._answered(file, target):
             self.buildenvs.foresee(file, target)
+
+    def _answered(self, file: RemoteFile, target: Platform) -> bool:
+        """Does the tree state already hold what the backend adds on ``target``?"""
+        if self.state is None or not file.sha256:
+            return False
+        return self.state.fact(file.sha256, self._key(target)) is not None
 
     def readable(self, entry: PlannedFile) -> bool:
         """Is the sdist here without fetching it (cached by resolution, or in the tree)?"""
@@ -105,10 +106,7 @@ class BuildFacts:
     def prepare(self, entry: PlannedFile, target: Platform) -> None:
         """Fetch, unpack and lay out the build environment of an sdist whose hook will be
         asked on ``target``, unless the tree state already has the answer."""
-        sha256 = entry.file.sha256
-        if self.buildenvs is None:
-            return
-        if self.state is not None and sha256 and self.state.fact(sha256, self._key(target)):
+        if self.buildenvs is None or self._answered(entry.file, target):
             return
         if self.downloader is not None:
             self.downloader.now(entry.file, entry.relpath)
