@@ -28,6 +28,7 @@ from morgan_like.dists.links import (
     parse_root_names,
 )
 from morgan_like.errors import BodyError, LimitExceeded, ProjectNotFound, RangeError, UpstreamError
+from morgan_like.index import dns
 from morgan_like.index.httputil import (
     decode_text,
     header_int,
@@ -111,6 +112,8 @@ class Upstream:
         client_cert = pip_config_value("client-cert")
         proxy = pip_config_value("proxy")
         self.proxies = {"http": proxy, "https": proxy} if proxy else None
+        # Each new connection looks its host up: a burst of 32 would flood the resolver.
+        dns.install()
         session = requests.Session()
         # No urllib3 Retry: we retry ourselves so each attempt's bytes count once.
         adapter = CachedContextAdapter(
