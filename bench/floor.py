@@ -26,6 +26,8 @@ from urllib.parse import urljoin
 import requests
 from requests.adapters import HTTPAdapter
 
+from morgan_like.index import dns
+
 PYPI = "https://pypi.org/simple/"
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 _HREF = re.compile(r'href="([^"#]+)')
@@ -60,6 +62,9 @@ def plan(
 
 
 def _session(connections: int) -> requests.Session:
+    # Host lookups shared as morgan-like shares them: a burst of lookups is what this
+    # machine's resolver drops (5 s stalls), and the floor should not pay for that.
+    dns.install()
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=8, pool_maxsize=connections)
     session.mount("https://", adapter)
