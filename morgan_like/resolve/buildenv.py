@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from packaging.requirements import Requirement
 from packaging.tags import sys_tags
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
@@ -138,7 +139,7 @@ class BuildEnvs:
         self._warm: dict[Path, threading.Event] = {}
         self._requires: dict[tuple[str, Platform], list[Requirement] | MetadataError] = {}
         # Hooks started ahead, while the resolution goes on (foresee).
-        self._ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hook-ahead")
+        self._ahead = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hook-ahead")
 
     def _keyed(self, key: str) -> threading.Lock:
         with self._lock:
@@ -168,7 +169,7 @@ class BuildEnvs:
                 resolution = resolve_env(self.host, list(requires), self.finder, self.options)
             except MorganLikeError as exc:
                 raise MetadataError(f"{origin}: cannot make its build environment: {exc}") from exc
-            wheels: list[Path] = []
+            chosen: list[RemoteFile] = []
             for name, candidate in sorted(resolution.pins.items()):
                 wheel: RemoteFile | None = best_wheel(candidate.files, self.host)
                 if wheel is None:
@@ -176,7 +177,12 @@ class BuildEnvs:
                         f"{origin}: cannot make its build environment: {name} "
                         f"{candidate.version} has no wheel for this machine"
                     )
-                wheels.append(self.cache.get(wheel, existing=self._in_tree(wheel)))
+                chosen.append(wheel)
+            # Fetched side by side: the hook waits for the last of them.
+            with ThreadPoolExecutor(max_workers=max(1, len(chosen))) as fetch:
+                wheels = list(
+                    fetch.map(lambda w: self.cache.get(w, existing=self._in_tree(w)), chosen)
+                )
             site = self._scratch / "site" / hashlib.sha256(key.encode()).hexdigest()[:16]
             self.workers.run(install_wheels, wheels, site)
             self._sites[key] = site
@@ -192,9 +198,18 @@ class BuildEnvs:
         self._prepared(sdist, filename)
 
     def _prepared(self, sdist: Path, filename: str) -> tuple[Path, BuildSystem, Path]:
+        # The build requirements' pages are asked for from the archive's own
+        # pyproject.toml (read once per run), so they arrive while the sdist unpacks.
+        with contextlib.suppress(RuntimeError):  # closing
+            self._ahead.submit(self._prefetch_pages, sdist)
         source = self.source(sdist)
         system = read_build_system(source, filename)
         return source, system, self.site(system.requires, filename)
+
+    def _prefetch_pages(self, sdist: Path) -> None:
+        with contextlib.suppress(MetadataError, OSError, RuntimeError):
+            for req in self.cache.sdists.build_requires(sdist):
+                self.finder.prefetch_page(canonicalize_name(req.name))
 
     def build_requires(self, sdist: Path, filename: str, target: Platform) -> list[Requirement]:
         """What ``get_requires_for_build_wheel`` adds on ``target`` (asked once per run)."""
