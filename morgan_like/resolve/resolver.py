@@ -19,7 +19,7 @@ from packaging.version import Version
 from resolvelib import AbstractProvider, BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
-from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.dists.metadata import DistMetadata
 from morgan_like.errors import MetadataError, ProjectNotFound, ResolutionError
 from morgan_like.index.finder import Finder
@@ -122,7 +122,6 @@ class _Provider(AbstractProvider):
         self.roots = roots
         self.problems: list[str] = []
         self._satisfied: dict[tuple[int, int], tuple[Req, Candidate, bool]] = {}
-        self._usable: dict[str, dict[Version, list[RemoteFile]]] = {}
 
     # -- resolvelib protocol -------------------------------------------------
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
@@ -133,7 +132,29 @@ class _Provider(AbstractProvider):
         in_causes = any(identifier == self.identify(c.requirement) for c in backtrack_causes)
         return (not pinned, not in_causes, identifier)
 
-    def find_matches(self, identifier, requirements, incompatibilities) -> Sequence[Candidate]:
+    def _usable_by_version(
+        self, page: ProjectPage
+    ) -> tuple[dict[Version, list[RemoteFile]], dict[Version, list[RemoteFile]]]:
+        """The page's files by version, and this env's usable ones by version, filled in
+        as versions are asked for (most pages list far more versions than are tried).
+
+        Shared through the Finder by every resolution of the run for this env: the many
+        small build-requirement resolutions filter each page once.  The memo holds the
+        page and env it was made from: an id is a key only while its object lives.
+        """
+        env, file_filter = self.env, self.options.file_filter
+
+        def compute() -> tuple:
+            return page, env, dict(group_by_version(page.files)), {}
+
+        known = self.finder.memo(("usable", id(page), id(env), file_filter), compute)
+        if known[0] is not page or known[1] is not env:
+            known = compute()
+        return known[2], known[3]
+
+    def find_matches(
+        self, identifier, requirements, incompatibilities
+    ) -> Callable[[], Iterator[Candidate]]:
         reqs = list(requirements[identifier])
         name = reqs[0].name
         extras = reqs[0].extras
@@ -142,19 +163,8 @@ class _Provider(AbstractProvider):
             page = self.finder.page(name)
         except ProjectNotFound as exc:
             raise ProjectNotFound(exc.project, exc.index_url, self.chain(name)) from None
-        by_version = self._usable.get(name)
-        if by_version is None:
-            env, file_filter = self.env, self.options.file_filter
-
-            def compute() -> tuple:
-                return page, env, dict(group_by_version(usable_files(page.files, env, file_filter)))
-
-            # The memo holds the page and env it was made from: an id is a key only
-            # while its object lives, and a stale answer is never taken for a new one.
-            known = self.finder.memo(("usable", id(page), id(env), file_filter), compute)
-            if known[0] is not page or known[1] is not env:
-                known = compute()
-            by_version = self._usable[name] = known[2]
+        by_version, usable = self._usable_by_version(page)
+        env, file_filter = self.env, self.options.file_filter
         pins = {r.pin for r in reqs if r.pin is not None}
         exact = {
             Version(s.version)
@@ -162,41 +172,77 @@ class _Provider(AbstractProvider):
             for s in r.specifier
             if s.operator in ("==", "===") and "*" not in s.version
         }
-        allowed: dict[Version, list[RemoteFile]] = {}
         constraint = self.options.constraints.get(name)
         hashes = self.options.hashes.get(name)
-        for version, files in by_version.items():
-            if version in bad or (pins and version not in pins):
-                continue
-            if not all(r.specifier.contains(version, prereleases=True) for r in reqs):
-                continue
-            if constraint is not None and not constraint.contains(version, prereleases=True):
-                continue
+        versions = sorted(
+            (
+                v
+                for v in by_version
+                if v not in bad
+                and (not pins or v in pins)
+                and all(r.specifier.contains(v, prereleases=True) for r in reqs)
+                and (constraint is None or constraint.contains(v, prereleases=True))
+            ),
+            reverse=True,
+        )
+
+        def allowed(version: Version) -> list[RemoteFile]:
+            files = usable.get(version)
+            if files is None:
+                files = usable[version] = usable_files(by_version[version], env, file_filter)
             if hashes is not None:
                 files = [f for f in files if f.sha256 in hashes]
             live = [f for f in files if not f.is_yanked]
             # PEP 592: a yanked file is selectable only by an exact pin.
-            if not live and version in exact:
-                live = files
-            if live:
-                allowed[version] = live
-        prereleases = (
-            True if self.options.pre or any(r.specifier.prereleases for r in reqs) else None
-        )
-        versions: Iterable[Version] = (
-            allowed if pins else SpecifierSet().filter(allowed, prereleases=prereleases)
-        )
-        ordered = sorted(versions, reverse=True)
-        if self.options.prefer_binary:
-            # Stable sort: newest first within "has a wheel here", then the sdist-only ones.
-            ordered.sort(key=lambda v: not any(f.is_wheel for f in allowed[v]))
-        if ordered:
-            # Read ahead the metadata of the likeliest pick (and, for an sdist this env
-            # has no wheel of, ask its backend ahead what building it needs).
-            likeliest = metadata_file(allowed[ordered[0]], self.env)
-            self.finder.prefetch_metadata(likeliest)
-            self._foresee(likeliest)
-        return [Candidate(name, v, extras, tuple(allowed[v])) for v in ordered]
+            return files if not live and version in exact else live
+
+        # PEP 440: prereleases only when asked for, or when no final release is usable
+        # (what SpecifierSet.filter does with prereleases=None); a pin takes what it names.
+        if pins or self.options.pre or any(r.specifier.prereleases for r in reqs):
+            groups = [versions]
+        else:
+            groups = [
+                [v for v in versions if not v.is_prerelease],
+                [v for v in versions if v.is_prerelease],
+            ]
+
+        def matches() -> Iterator[Candidate]:
+            """Newest first; with prefer_binary, the versions with a wheel here first,
+            then the sdist-only ones.  Lazy: resolvelib asks for the next one only when
+            the one before fails, so older versions' files are never filtered."""
+            first = True
+            for group in groups:
+                later: list[Candidate] = []
+                found = False
+                for version in group:
+                    files = allowed(version)
+                    if not files:
+                        continue
+                    found = True
+                    candidate = Candidate(name, version, extras, tuple(files))
+                    if self.options.prefer_binary and not any(f.is_wheel for f in files):
+                        later.append(candidate)
+                        continue
+                    if first:
+                        first = False
+                        self._read_ahead(files)
+                    yield candidate
+                for candidate in later:
+                    if first:
+                        first = False
+                        self._read_ahead(list(candidate.files))
+                    yield candidate
+                if found:
+                    return
+
+        return matches
+
+    def _read_ahead(self, files: list[RemoteFile]) -> None:
+        """Read ahead the metadata of the likeliest pick (and, for an sdist this env has
+        no wheel of, ask its backend ahead what building it needs)."""
+        likeliest = metadata_file(files, self.env)
+        self.finder.prefetch_metadata(likeliest)
+        self._foresee(likeliest)
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
         if requirement.pin is not None:

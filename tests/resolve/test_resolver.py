@@ -73,6 +73,21 @@ def test_prerelease_rules_follow_pip(fake_index, dists, res):
     assert res.pins(e, "mixed", pre=True) == {"mixed": "2.0rc1"}
 
 
+def test_prereleases_count_only_usable_final_releases(fake_index, dists, res):
+    """PEP 440 as pip applies it: prereleases are taken when no final release is usable
+    in this env, even where finals exist for other Pythons or are yanked.  Candidates
+    are worked out lazily, version by version: the rule must still see every version."""
+    wheel(fake_index, dists, "later", "1.0", requires_python=">=3.13")
+    wheel(fake_index, dists, "later", "2.0b1")
+    wheel(fake_index, dists, "yanked", "1.0", yanked="broken")
+    wheel(fake_index, dists, "yanked", "1.1rc1")
+    e = env("e", "3.12.1")
+    assert res.pins(e, "later") == {"later": "2.0b1"}
+    assert res.pins(env("new", "3.13.0"), "later") == {"later": "1.0"}
+    assert res.pins(e, "yanked") == {"yanked": "1.1rc1"}
+    assert res.pins(e, "yanked==1.0") == {"yanked": "1.0"}
+
+
 def test_malformed_requires_dist_line_is_reported_and_skipped(fake_index, dists, res):
     wheel(fake_index, dists, "bad", "1.0", requires_dist=["good1", "oops >>> 1", "good2>=1"])
     wheel(fake_index, dists, "good1", "1.0")
@@ -220,16 +235,18 @@ def test_hashes_choose_the_files_and_an_unknown_hash_is_an_error(fake_index, dis
 def test_an_envs_usable_files_of_a_page_are_worked_out_once_per_run(
     fake_index, dists, res, monkeypatch
 ):
-    """The many small build-requirement resolutions share the filtering of each page."""
+    """The many small build-requirement resolutions share the filtering of each page,
+    and a version's files are filtered only when the resolver gets to that version."""
     from morgan_like.resolve import resolver
 
     wheel(fake_index, dists, "alpha", "1.0", requires_python=">=3.6")
     wheel(fake_index, dists, "alpha", "2.0", requires_python=">=3.8")
-    calls: list[str] = []
+    wheel(fake_index, dists, "alpha", "0.9", requires_python=">=3.6")
+    calls: list[tuple[str, str]] = []
     original = resolver.usable_files
 
     def counting(files, environment, file_filter):
-        calls.append(environment.name)
+        calls.extend((environment.name, str(f.version)) for f in files)
         return original(files, environment, file_filter)
 
     monkeypatch.setattr(resolver, "usable_files", counting)
@@ -237,4 +254,5 @@ def test_an_envs_usable_files_of_a_page_are_worked_out_once_per_run(
     for _ in range(3):
         assert res.pins(old, "alpha") == {"alpha": "1.0"}
         assert res.pins(new, "alpha") == {"alpha": "2.0"}
-    assert sorted(calls) == ["new", "old"]
+    # 0.9 is never filtered: a newer version was usable in both envs.
+    assert sorted(calls) == [("new", "2.0"), ("old", "1.0"), ("old", "2.0")]
