@@ -132,25 +132,33 @@ class _Provider(AbstractProvider):
         in_causes = any(identifier == self.identify(c.requirement) for c in backtrack_causes)
         return (not pinned, not in_causes, identifier)
 
-    def _usable_by_version(
+    def _by_version(
         self, page: ProjectPage
-    ) -> tuple[dict[Version, list[RemoteFile]], dict[Version, list[RemoteFile]]]:
-        """The page's files by version, and this env's usable ones by version, filled in
-        as versions are asked for (most pages list far more versions than are tried).
+    ) -> tuple[dict[Version, list[RemoteFile]], list[Version], dict[Version, list[RemoteFile]]]:
+        """The page's files by version, its versions newest first (both once per page),
+        and this env's usable files by version, filled in as versions are asked for
+        (most pages list far more versions than are ever tried).
 
-        Shared through the Finder by every resolution of the run for this env: the many
-        small build-requirement resolutions filter each page once.  The memo holds the
-        page and env it was made from: an id is a key only while its object lives.
+        Shared through the Finder by every resolution of the run: the many small
+        build-requirement resolutions filter each page once.  A memo holds the page
+        (and env) it was made from: an id is a key only while its object lives.
         """
         env, file_filter = self.env, self.options.file_filter
 
-        def compute() -> tuple:
-            return page, env, dict(group_by_version(page.files)), {}
+        def grouped() -> tuple:
+            by_version = dict(group_by_version(page.files))
+            return page, by_version, sorted(by_version, reverse=True)
 
-        known = self.finder.memo(("usable", id(page), id(env), file_filter), compute)
+        def usable() -> tuple:
+            return page, env, {}
+
+        versions = self.finder.memo(("versions", id(page)), grouped)
+        if versions[0] is not page:
+            versions = grouped()
+        known = self.finder.memo(("usable", id(page), id(env), file_filter), usable)
         if known[0] is not page or known[1] is not env:
-            known = compute()
-        return known[2], known[3]
+            known = usable()
+        return versions[1], versions[2], known[2]
 
     def find_matches(
         self, identifier, requirements, incompatibilities
@@ -163,7 +171,7 @@ class _Provider(AbstractProvider):
             page = self.finder.page(name)
         except ProjectNotFound as exc:
             raise ProjectNotFound(exc.project, exc.index_url, self.chain(name)) from None
-        by_version, usable = self._usable_by_version(page)
+        by_version, newest_first, usable = self._by_version(page)
         env, file_filter = self.env, self.options.file_filter
         pins = {r.pin for r in reqs if r.pin is not None}
         exact = {
@@ -174,19 +182,15 @@ class _Provider(AbstractProvider):
         }
         constraint = self.options.constraints.get(name)
         hashes = self.options.hashes.get(name)
-        versions = sorted(
-            (
-                v
-                for v in by_version
-                if v not in bad
-                and (not pins or v in pins)
-                and all(r.specifier.contains(v, prereleases=True) for r in reqs)
-                and (constraint is None or constraint.contains(v, prereleases=True))
-            ),
-            reverse=True,
-        )
 
         def allowed(version: Version) -> list[RemoteFile]:
+            if (
+                version in bad
+                or (pins and version not in pins)
+                or not all(r.specifier.contains(version, prereleases=True) for r in reqs)
+                or (constraint is not None and not constraint.contains(version, prereleases=True))
+            ):
+                return []
             files = usable.get(version)
             if files is None:
                 files = usable[version] = usable_files(by_version[version], env, file_filter)
@@ -198,23 +202,24 @@ class _Provider(AbstractProvider):
 
         # PEP 440: prereleases only when asked for, or when no final release is usable
         # (what SpecifierSet.filter does with prereleases=None); a pin takes what it names.
-        if pins or self.options.pre or any(r.specifier.prereleases for r in reqs):
-            groups = [versions]
-        else:
-            groups = [
-                [v for v in versions if not v.is_prerelease],
-                [v for v in versions if v.is_prerelease],
-            ]
+        # Each pass: which versions it takes (None: all).
+        passes: list[bool | None] = (
+            [None]
+            if pins or self.options.pre or any(r.specifier.prereleases for r in reqs)
+            else [False, True]
+        )
 
         def matches() -> Iterator[Candidate]:
             """Newest first; with prefer_binary, the versions with a wheel here first,
             then the sdist-only ones.  Lazy: resolvelib asks for the next one only when
             the one before fails, so older versions' files are never filtered."""
             first = True
-            for group in groups:
+            for prerelease in passes:
                 later: list[Candidate] = []
                 found = False
-                for version in group:
+                for version in newest_first:
+                    if prerelease is not None and version.is_prerelease != prerelease:
+                        continue
                     files = allowed(version)
                     if not files:
                         continue
