@@ -118,24 +118,35 @@ def is_sdist_name(filename: str) -> bool:
     return not filename.endswith(".whl") and filename.lower().endswith(SDIST_SUFFIXES)
 
 
+@functools.lru_cache(maxsize=256)
+def _canonical(project: str) -> NormalizedName:
+    return canonicalize_name(project)  # a page's thousand entries name one project
+
+
+def vet_filename(filename: str, project: str | None = None) -> tuple[str | None, Parsed]:
+    """``filename_problem`` and the parse it was judged on (a page's record keeps it)."""
+    if not filename:
+        return "empty filename", _NOTHING
+    if "/" in filename or "\\" in filename:
+        return "path separator in filename", _NOTHING
+    if filename.startswith("."):
+        return "filename starts with a dot", _NOTHING
+    if _CONTROL.search(filename):
+        return "control character in filename", _NOTHING
+    wheel = is_wheel_name(filename)
+    if not (wheel or is_sdist_name(filename)):
+        return "not a wheel or sdist name", _NOTHING
+    parsed = parse_filename(filename)
+    name, version, _tags = parsed
+    if wheel and version is None:
+        return "not a valid wheel name", parsed
+    if project and name is not None and name != _canonical(project):
+        return f"a file of project {name!r}", parsed
+    return None, parsed
+
+
 def filename_problem(filename: str, project: str | None = None) -> str | None:
     """Why ``filename`` cannot be a file of ours, or None.  It becomes a path in the tree
     (packages/<project>/<filename>), so anything that could leave that directory, hide,
     or not be a wheel or sdist of ``project`` is refused."""
-    if not filename:
-        return "empty filename"
-    if "/" in filename or "\\" in filename:
-        return "path separator in filename"
-    if filename.startswith("."):
-        return "filename starts with a dot"
-    if _CONTROL.search(filename):
-        return "control character in filename"
-    wheel = is_wheel_name(filename)
-    if not (wheel or is_sdist_name(filename)):
-        return "not a wheel or sdist name"
-    name, version, _tags = parse_filename(filename)
-    if wheel and version is None:
-        return "not a valid wheel name"
-    if project and name is not None and name != canonicalize_name(project):
-        return f"a file of project {name!r}"
-    return None
+    return vet_filename(filename, project)[0]

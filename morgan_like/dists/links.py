@@ -26,8 +26,9 @@ from packaging.version import Version
 from morgan_like.dists.filenames import (
     LEGACY_SUFFIXES,
     SDIST_SUFFIXES,
-    filename_problem,
+    Parsed,
     parse_filename,
+    vet_filename,
 )
 from morgan_like.dists.serials import serial_value
 
@@ -260,7 +261,7 @@ def _json_file(raw: Any, page_url: str, project: str) -> RemoteFile:
     filename, href = raw.get("filename"), raw.get("url")
     if not isinstance(filename, str):
         raise ValueError(f"filename is {_kind(filename)}")
-    problem = filename_problem(filename, project)
+    problem, parsed = vet_filename(filename, project)
     if problem:
         raise ValueError(problem)
     if not isinstance(href, str) or not href:
@@ -275,7 +276,8 @@ def _json_file(raw: Any, page_url: str, project: str) -> RemoteFile:
     if sha256 is not None and not _is_sha256(sha256):
         raise ValueError("malformed sha256")
     size = raw.get("size")
-    return RemoteFile(
+    return _born_parsed(
+        parsed,
         filename=filename,
         url=url,
         sha256=sha256 or frag_hash,
@@ -286,6 +288,13 @@ def _json_file(raw: Any, page_url: str, project: str) -> RemoteFile:
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
         upload_time=_optional_str(raw, "upload-time"),
     )
+
+
+def _born_parsed(parsed: Parsed, **fields: Any) -> RemoteFile:
+    """A record that keeps the parse its name was vetted with (not parsed again)."""
+    file = RemoteFile(**fields)
+    file.__dict__["_parsed"] = parsed  # what the cached_property would compute
+    return file
 
 
 def parse_json_page(name: str, data: bytes | str | dict, page_url: str) -> ProjectPage:
@@ -381,7 +390,7 @@ def parse_html_page(name: str, text: str, page_url: str) -> ProjectPage:
         filename = unquote(bare.rsplit("/", 1)[-1] or anchor_text)
         if _legacy(filename):
             continue
-        problem = filename_problem(filename, name)
+        problem, parsed = vet_filename(filename, name)
         try:
             if problem is not None:
                 raise ValueError(problem)
@@ -401,7 +410,8 @@ def parse_html_page(name: str, text: str, page_url: str) -> ProjectPage:
                 core_metadata = True
         size_attr = attrs.get("data-size")
         files.append(
-            RemoteFile(
+            _born_parsed(
+                parsed,
                 filename=filename,
                 url=url,
                 sha256=sha256,

@@ -125,3 +125,23 @@ def test_names_parse_exactly_as_packaging_parses_them(filename: str) -> None:
         pass
     for _ in range(2):  # the second answer comes from the remembered parts
         assert parse_filename(filename) == expected
+
+
+def test_a_page_record_keeps_the_parse_its_name_was_vetted_with(monkeypatch) -> None:
+    from morgan_like.dists import links
+
+    name = "fast_probe-1.0-py3-none-any.whl"
+    json_doc = {"files": [{"filename": name, "url": f"https://h/{name}", "hashes": {}}]}
+    html_doc = f'<a href="https://h/{name}">{name}</a>'
+    pages = [
+        links.parse_json_page("fast-probe", json_doc, "https://h/simple/fast-probe/"),
+        links.parse_html_page("fast-probe", html_doc, "https://h/simple/fast-probe/"),
+    ]
+
+    def again(filename: str):
+        raise AssertionError(f"{filename} parsed again")
+
+    monkeypatch.setattr(links, "parse_filename", again)
+    for page in pages:
+        [file] = page.files
+        assert (file.project, str(file.version)) == ("fast-probe", "1.0")
