@@ -12,6 +12,8 @@ falls back to running it here where processes cannot start or a worker dies.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -66,12 +68,21 @@ class Workers:
 
     ``run`` takes a module-level function and picklable arguments; its exceptions
     come back as raised there.  ``close`` stops the workers; later calls run here.
+
+    Steps wait their turn here, lowest ``priority`` first, with only as many handed
+    to the pool as it has workers: the pool itself serves in arrival order, and a
+    small sdist whose build requirements start a chain of downloads waited 0.36 s
+    behind two 5 MB ones read for nothing more.
     """
 
     def __init__(self, processes: int = 0) -> None:
         self._processes = processes
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._turn = threading.Condition(self._lock)
+        self._waiting: list[tuple[float, int]] = []  # heap of (priority, ticket)
+        self._tickets = itertools.count()
+        self._running = 0
 
     def warm(self) -> None:
         """Start the workers now (a spawned interpreter takes a few hundred ms to import
@@ -96,9 +107,16 @@ class Workers:
                     self._pool = pool
             return self._pool
 
-    def run(self, fn: Callable[..., T], *args: Any) -> T:
+    def run(self, fn: Callable[..., T], *args: Any, priority: float = 0.0) -> T:
         pool = self._started()
         if pool is not None:
+            with self._turn:
+                ticket = (priority, next(self._tickets))
+                heapq.heappush(self._waiting, ticket)
+                while self._waiting[0] != ticket or self._running >= max(1, self._processes):
+                    self._turn.wait()
+                heapq.heappop(self._waiting)
+                self._running += 1
             try:
                 with _no_sigint():  # a submit may start a worker
                     future = pool.submit(fn, *args)
@@ -108,6 +126,10 @@ class Workers:
                     raise  # the function's own RuntimeError
                 with self._lock:  # a worker died, or the pool was closed meanwhile
                     self._processes = 0
+            finally:
+                with self._turn:
+                    self._running -= 1
+                    self._turn.notify_all()
         return fn(*args)
 
     def close(self) -> None:

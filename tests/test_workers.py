@@ -146,3 +146,38 @@ def test_workers_leave_when_the_run_is_killed_outright(tmp_path: Path) -> None:
         time.sleep(0.05)
     os.kill(worker, signal.SIGKILL)
     raise AssertionError(f"worker {worker} outlived its killed parent")
+
+
+def _note(order_file: str, label: str) -> str:
+    with open(order_file, "a") as out:
+        out.write(label + "\n")
+    return label
+
+
+def test_waiting_steps_go_lowest_priority_first(tmp_path: Path) -> None:
+    """The pool serves in arrival order; Workers hands it the lowest priority first
+    (the smallest sdist, or an unpack a hook waits for)."""
+    import threading
+
+    order = tmp_path / "order"
+    workers = Workers(1)
+    try:
+        workers.run(int)  # the worker is up
+        first = threading.Thread(target=lambda: workers.run(time.sleep, 0.5))
+        first.start()  # holds the only worker while the others queue
+        time.sleep(0.1)
+        threads = [
+            threading.Thread(
+                target=workers.run, args=(_note, str(order), label), kwargs={"priority": p}
+            )
+            for label, p in (("big", 5_000_000), ("small", 16_000), ("unpack", -1))
+        ]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.05)
+        first.join()
+        for thread in threads:
+            thread.join()
+    finally:
+        workers.close()
+    assert order.read_text().split() == ["unpack", "small", "big"]

@@ -93,7 +93,9 @@ class SdistReader:
                 self.reads += 1
         if owner:
             try:
-                future.set_result(self.workers.run(read_sdist, path))
+                # Smallest first: a small sdist read sooner starts its chain of build
+                # requirements sooner; a large one rarely has one.
+                future.set_result(self.workers.run(read_sdist, path, priority=st.st_size))
             except BaseException as exc:
                 with self._lock:
                     del self._facts[key]  # an unexpected failure is not remembered

@@ -164,7 +164,12 @@ def add_build_requirements(
                     built = plan.must_build(env.name)
                 # Sdists the env builds first: their backend hook (a process, a build
                 # environment) is the slowest step, so it starts while the rest is read.
-                for entry in sorted(entries, key=lambda e: e.relpath not in built):
+                # Then the smallest first: reads queue for one worker, and a build
+                # requirement found early brings its own sdists in early (a 5 MB sdist
+                # read first held back every chain behind it).
+                for entry in sorted(
+                    entries, key=lambda e: (e.relpath not in built, e.file.size or 0)
+                ):
                     if entry.relpath in seen:
                         continue
                     seen.add(entry.relpath)

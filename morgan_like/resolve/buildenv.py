@@ -155,7 +155,7 @@ class BuildEnvs:
         with self._keyed("src:" + key):
             if key not in self._sources:
                 dest = self._scratch / "src" / hashlib.sha256(key.encode()).hexdigest()[:16]
-                self.workers.run(unpack_archive, sdist, dest)
+                self.workers.run(unpack_archive, sdist, dest, priority=-1)  # a hook waits
                 self._sources[key] = source_root(dest)
             return self._sources[key]
 
@@ -184,7 +184,7 @@ class BuildEnvs:
                     fetch.map(lambda w: self.cache.get(w, existing=self._in_tree(w)), chosen)
                 )
             site = self._scratch / "site" / hashlib.sha256(key.encode()).hexdigest()[:16]
-            self.workers.run(install_wheels, wheels, site)
+            self.workers.run(install_wheels, wheels, site, priority=-1)
             self._sites[key] = site
             return site
 
