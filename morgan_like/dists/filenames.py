@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
+from typing import Any
 
 from packaging.tags import Tag
 from packaging.utils import (
@@ -38,44 +40,25 @@ _INVALID = (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@functools.lru_cache(maxsize=1024)
-def _wheel_project(name_part: str) -> NormalizedName | None:
-    try:
-        return parse_wheel_filename(f"{name_part}-0-py3-none-any.whl")[0]
-    except _INVALID:
-        return None
+def _part(parse: Callable[[str], tuple[Any, ...]], stand_in: str, index: int, size: int) -> Any:
+    """A remembered parser of one part of a name: packaging parses ``stand_in`` with the
+    part put in (the other parts valid), and gives item ``index``, or None if refused."""
+
+    @functools.lru_cache(maxsize=size)
+    def part(text: str) -> Any:
+        try:
+            return parse(stand_in.format(text))[index]
+        except _INVALID:
+            return None
+
+    return part
 
 
-@functools.lru_cache(maxsize=8192)
-def _wheel_version(version_part: str) -> Version | None:
-    try:
-        return parse_wheel_filename(f"x-{version_part}-py3-none-any.whl")[1]
-    except _INVALID:
-        return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _wheel_tags(build_and_tags: str) -> frozenset[Tag] | None:
-    try:
-        return parse_wheel_filename(f"x-0-{build_and_tags}.whl")[3]
-    except _INVALID:
-        return None
-
-
-@functools.lru_cache(maxsize=1024)
-def _sdist_project(name_part: str) -> NormalizedName | None:
-    try:
-        return parse_sdist_filename(f"{name_part}-0.tar.gz")[0]
-    except _INVALID:
-        return None
-
-
-@functools.lru_cache(maxsize=8192)
-def _sdist_version(version_part: str) -> Version | None:
-    try:
-        return parse_sdist_filename(f"x-{version_part}.tar.gz")[1]
-    except _INVALID:
-        return None
+_wheel_project = _part(parse_wheel_filename, "{}-0-py3-none-any.whl", 0, 1024)
+_wheel_version = _part(parse_wheel_filename, "x-{}-py3-none-any.whl", 1, 8192)
+_wheel_tags = _part(parse_wheel_filename, "x-0-{}.whl", 3, 4096)  # [build-]python-abi-platform
+_sdist_project = _part(parse_sdist_filename, "{}-0.tar.gz", 0, 1024)
+_sdist_version = _part(parse_sdist_filename, "x-{}.tar.gz", 1, 8192)
 
 
 def _parse_wheel(stem: str) -> Parsed:
