@@ -225,13 +225,13 @@ def add_build_requirements(
     # build environment is hundreds of file writes, each of which waits for the GIL
     # behind every busy thread (xonsh's took 1.2 s instead of 0.04 s while the other
     # sdists were read); then its hooks run as processes while the rest is read here.
-    builds = {
-        (entry.relpath, Platform.from_markers(resolution.env.markers)): entry
-        for resolution in resolutions
-        for entry in plan.sdists_for(resolution.env.name)
-        if entry.relpath in plan.must_build(resolution.env.name)
-        and (fetch_sdists or facts.readable(entry))
-    }
+    builds: dict[tuple[str, Platform], PlannedFile] = {}
+    for resolution in resolutions:
+        built = plan.must_build(resolution.env.name)
+        target = Platform.from_markers(resolution.env.markers)
+        for entry in plan.sdists_for(resolution.env.name):
+            if entry.relpath in built and (fetch_sdists or facts.readable(entry)):
+                builds[(entry.relpath, target)] = entry
     if builds:
         with ThreadPoolExecutor(max_workers=min(8, len(builds))) as pool:
             list(pool.map(lambda item: facts.prepare(item[1], item[0][1]), builds.items()))

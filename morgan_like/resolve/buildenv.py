@@ -198,10 +198,11 @@ class BuildEnvs:
         self._prepared(sdist, filename)
 
     def _prepared(self, sdist: Path, filename: str) -> tuple[Path, BuildSystem, Path]:
-        # The build requirements' pages are asked for from the archive's own
-        # pyproject.toml (read once per run), so they arrive while the sdist unpacks.
-        with contextlib.suppress(RuntimeError):  # closing
-            self._ahead.submit(self._prefetch_pages, sdist)
+        if sdist.name not in self._sources:
+            # The build requirements' pages are asked for from the archive's own
+            # pyproject.toml (read once per run), so they arrive while the sdist unpacks.
+            with contextlib.suppress(RuntimeError):  # closing
+                self._ahead.submit(self._prefetch_pages, sdist)
         source = self.source(sdist)
         system = read_build_system(source, filename)
         return source, system, self.site(system.requires, filename)
