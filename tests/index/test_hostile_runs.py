@@ -74,6 +74,19 @@ def test_zip_bomb_wheel_fails_its_env_and_nothing_lands(
     assert not (root / "packages").exists() or tree_files(root) == []
 
 
+@pytest.mark.processes
+def test_gzip_bomb_sdist_is_refused_by_the_worker_process_too(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real run reads sdists in a worker process: the refusal comes back as the
+    same one-line error, with no traceback from either process."""
+    fake_index.add(make_bomb_sdist(dists, "bomb", "1.0", 2048))
+    assert mirror(tmp_path / "tree", fake_index, "bomb =\n", "", "--static-metadata-only") == 1
+    err = capsys.readouterr().err
+    assert "its member bomb-1.0/data.bin would take the archive past 1024 MiB" in err
+    assert "Traceback" not in err
+
+
 def test_gzip_bomb_sdist_is_read_once_and_refused(
     fake_index: FakeIndex, dists: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
