@@ -25,8 +25,9 @@ from packaging.version import Version
 
 from morgan_like.dists.filenames import (
     LEGACY_SUFFIXES,
-    SDIST_SUFFIXES,
     Parsed,
+    is_sdist_name,
+    is_wheel_name,
     parse_filename,
     vet_filename,
 )
@@ -57,11 +58,11 @@ class RemoteFile:
 
     @property
     def is_wheel(self) -> bool:
-        return self.filename.endswith(".whl")
+        return is_wheel_name(self.filename)
 
     @property
     def is_sdist(self) -> bool:
-        return not self.is_wheel and self.filename.lower().endswith(SDIST_SUFFIXES)
+        return is_sdist_name(self.filename)
 
     @property
     def is_yanked(self) -> bool:
