@@ -210,6 +210,17 @@ def _load(path: Path, text: str) -> Config:
                 section=section,
                 hint=hint + "valid sections: " + ", ".join(f"[{s}]" for s in SECTIONS),
             )
+    seen: dict[str, str] = {}
+    for env in envs:
+        other = seen.setdefault(env.name.lower(), env.name)
+        if other != env.name:
+            # Their view folders envs/NAME/ would be one folder on FAT, exFAT, NTFS, APFS.
+            raise ConfigError(
+                file=file,
+                problem=f"environment names [env.{other}] and [env.{env.name}] differ only in case",
+                section=f"env.{env.name}",
+                hint="give each env a name of its own; each names a folder envs/NAME/ of the tree",
+            )
     if not envs:
         raise ConfigError(
             file=file,

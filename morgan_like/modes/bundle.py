@@ -53,6 +53,7 @@ from morgan_like.modes.bundle_resolve import (
     add_local_build_requirements,
     resolve_all,
 )
+from morgan_like.modes.bundle_views import env_views, report_view_urls
 from morgan_like.output import Reporter
 from morgan_like.resolve.builddeps import BuildFacts, add_build_requirements
 from morgan_like.resolve.buildenv import BuildEnvs
@@ -271,6 +272,7 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
             server=None if options.skip_server_copy else serve.server_source().read_bytes(),
             config=config.path.read_bytes(),  # the config travels with the tree
             diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
+            views=env_views(plan),
         )
         if done.diff_file is not None:
             reporter.info(
@@ -279,6 +281,7 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
             )
         report_builds(builds, reporter)
         print_summary(plan, results, reporter, time.monotonic() - started, upstream)
+        report_view_urls(root, plan.env_names, reporter)
         if any(not r.ok for r in results):
             return 1
         save_replay(root, key, plan, read, builds, scratch_dir(root))

@@ -60,6 +60,9 @@ _SYSTEMS = {
 }
 _DEFAULT_MACHINE = {"linux": "x86_64", "windows": "AMD64", "darwin": "arm64"}
 _PYTHON_VERSION = re.compile(r"\d+\.\d+")
+# An env's name is also the folder of its index view (envs/NAME/simple/): one path
+# segment that every file system and URL keeps as it is.
+ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass
@@ -148,6 +151,12 @@ def environment_from_section(name: str, keys: Mapping[str, str], *, file: str) -
     if not name.strip():
         raise error(
             "environment section without a name", hint="write it as [env.NAME], e.g. [env.linux312]"
+        )
+    if not ENV_NAME.fullmatch(name) or len(name) > 100:
+        raise error(
+            f"environment name {name!r} cannot name its index folder envs/{name}/",
+            hint="use letters, digits, '.', '_' and '-' (starting with a letter or digit), "
+            "e.g. [env.linux312]",
         )
 
     markers: dict[str, str] = {k: raw[k] for k in MARKER_KEYS if k in raw}

@@ -26,6 +26,9 @@ ROOT_JSON = f"{SIMPLE_DIR}/index.json"
 JSON_DIR = "json"
 LOCAL_JSON = "local.json"
 LOCAL_SERIAL = "local.db.serial"
+# One index view per env of a bundle: envs/<env>/simple/, listing only what that env
+# resolved (its own root and project pages; the files stay in packages/).
+ENVS_DIR = "envs"
 
 
 def normalize_relpath(relpath: str) -> str:
@@ -53,14 +56,22 @@ def is_project_path(relpath: str) -> bool:
         parts[0] == PACKAGES_DIR
         or (parts[0] == SIMPLE_DIR and len(parts) > 2)
         or (parts[0] == JSON_DIR and len(parts) > 1)
+        or is_view_page(relpath)
     )
+
+
+def is_view_page(relpath: str) -> bool:
+    """A project page of an env's view, ``envs/<env>/simple/<name>/index.*``."""
+    parts = relpath.split("/")
+    return parts[0] == ENVS_DIR and len(parts) > 4
 
 
 def is_top_level(relpath: str) -> bool:
     """What manifest.json lists: visible files outside the project pages' reach.
 
-    That is morgan.ini, server.py and the two root pages: a handful, whatever the
-    tree's size, so the manifest stays small in every diff-file.
+    That is morgan.ini, server.py, the two root pages and each env view's two root
+    pages: a handful, whatever the tree's size, so the manifest stays small in every
+    diff-file.
     """
     return relpath != MANIFEST_NAME and not is_hidden(relpath) and not is_project_path(relpath)
 
@@ -97,3 +108,25 @@ def warehouse_relpath(project: str) -> str:
 def file_url(project: str, filename: str) -> str:
     """A file's link as seen from its project page; relative, so the tree is relocatable."""
     return f"../../{package_relpath(project, filename)}"
+
+
+def view_dir(env: str) -> str:
+    """``envs/<env>/simple``: the index view of one env (see ENVS_DIR)."""
+    return f"{ENVS_DIR}/{env}/{SIMPLE_DIR}"
+
+
+def view_root_relpaths(env: str) -> tuple[str, str]:
+    """The (index.html, index.json) relpaths of an env view's root page."""
+    return f"{view_dir(env)}/index.html", f"{view_dir(env)}/index.json"
+
+
+def view_page_relpaths(env: str, project: str) -> tuple[str, str]:
+    """The (index.html, index.json) relpaths of a project page in an env's view."""
+    base = f"{view_dir(env)}/{canonicalize_name(project)}"
+    return f"{base}/index.html", f"{base}/index.json"
+
+
+def view_file_url(project: str, filename: str) -> str:
+    """A file's link as seen from a view's project page (two folders deeper than
+    ``simple/<name>/``): the files are shared, never copied per view."""
+    return f"../../../../{package_relpath(project, filename)}"

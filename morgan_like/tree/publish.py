@@ -7,7 +7,8 @@ its page and every page link with its file:
 
 1. the root pages (and a full mirror's local.json), after the project pages they
    link and without the projects leaving the tree (whose pages and files are all
-   still there);
+   still there); then each env's index view (``tree.views``: its project pages, its
+   root, then the view pages it no longer lists), all before any file goes;
 2. a commit of the tree state, whose projects now say what the root pages list;
 3. the removals the writer queued: a leaving project's pages, then its files; the
    files replaced pages no longer list;
@@ -19,10 +20,12 @@ its page and every page link with its file:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from morgan_like.tree.diff import write_diff
+from morgan_like.tree.views import EnvView, write_views
 from morgan_like.tree.writer import TreeWriter
 
 SERVER_NAME = "server.py"
@@ -55,6 +58,7 @@ def publish(
     diff: DiffRequest | None = None,
     serial_list: bool = False,
     synced_serial: int | None = None,
+    views: Sequence[EnvView] | None = None,
 ) -> Published:
     """Finish a run: root pages, removals, ``server.py``, the config, manifest.json, state,
     diff-file (in this order; see the module docstring).
@@ -63,10 +67,14 @@ def publish(
     caller reads them, so the tree never needs to know where the package lives.
     ``serial_list``: a full mirror also publishes local.json and, with ``synced_serial``,
     local.db.serial, beside the root pages (they list the same projects).
+    ``views``: the env views the tree has from now on (``envs/`` is made to hold exactly
+    these); None leaves ``envs/`` as it is.
     """
     writer.write_root()
     if serial_list:
         writer.write_serial_list(synced_serial)
+    if views is not None:
+        write_views(writer, views)
     writer.state.commit()
     writer.apply_removals()
     if server is not None:

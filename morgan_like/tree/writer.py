@@ -25,7 +25,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -62,6 +62,7 @@ from morgan_like.tree.layout import (
     file_url,
     is_hidden,
     is_project_path,
+    is_view_page,
     normalize_relpath,
     package_relpath,
     page_relpaths,
@@ -386,12 +387,7 @@ class TreeWriter:
         # JSON first, HTML last: pip and uv over file:// read only index.html.
         pages.append((json_rel, render_project_json(norm, entries, last_serial, meta)))
         pages.append((html_rel, render_project_html(norm, entries, last_serial, meta)))
-        news = [rel for rel, data in pages if self._differs(rel, data)]
-        if news:
-            self._note_intent(news + changed)
-        for relpath, data in pages:
-            if self._put(relpath, data, differs=relpath in news):
-                changed.append(relpath)
+        changed += self.write_pages(pages, news_with=changed)
         self.state.set_project(norm, last_serial)
         keep = {package_relpath(norm, e.filename) for e in entries}
         keep |= {
@@ -404,6 +400,26 @@ class TreeWriter:
         elif norm in self._stale:
             self._stale[norm] -= keep
         return changed
+
+    def write_pages(
+        self, pages: list[tuple[str, bytes]], *, news_with: Sequence[str] = ()
+    ) -> list[str]:
+        """Write pages in the order given (JSON before HTML); returns those that changed.
+
+        Before any of them changes on disk, the state notes them (and ``news_with``, the
+        files they newly list) as news for the diff-file.
+        """
+        news = [rel for rel, data in pages if self._differs(rel, data)]
+        if news:
+            self._note_intent(news + list(news_with))
+        return [rel for rel, data in pages if self._put(rel, data, differs=rel in news)]
+
+    def remove_paths(self, relpaths: list[str]) -> list[str]:
+        """Delete these paths now, in the order given, noting each for the diff-file first;
+        returns those that existed.  For pages no root lists any more (an env view's
+        leftovers); what pages still list goes through remove_project / publish."""
+        self._note_removal_intent(relpaths)
+        return [rel for rel in relpaths if self._remove(rel)]
 
     def _upstream_entry(self, norm: str, rf: RemoteFile) -> FileEntry | None:
         entry = upstream_entry(rf)
@@ -427,6 +443,10 @@ class TreeWriter:
         norm = canonicalize_name(project)
         self._leaving.add(norm)
         self._stale.pop(norm, None)
+
+    def is_leaving(self, project: str) -> bool:
+        """Whether remove_project queued this project to leave at publish."""
+        return canonicalize_name(project) in self._leaving
 
     def removals_pending(self, project: str) -> bool:
         """Whether publish still has files of this project to delete (queued, not done)."""
@@ -538,4 +558,8 @@ class TreeWriter:
 def _is_page(relpath: str) -> bool:
     """A project page (simple/<name>/..., json/<name>); the root pages are top-level files."""
     parts = relpath.split("/")
-    return (parts[0] == SIMPLE_DIR and len(parts) > 2) or (parts[0] == JSON_DIR and len(parts) > 1)
+    return (
+        (parts[0] == SIMPLE_DIR and len(parts) > 2)
+        or (parts[0] == JSON_DIR and len(parts) > 1)
+        or is_view_page(relpath)
+    )

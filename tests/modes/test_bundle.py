@@ -55,7 +55,14 @@ def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> Non
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     }
     # the manifest vouches for the top-level files; the pages for everything else
-    assert set(manifest) == {"morgan.ini", "server.py", "simple/index.html", "simple/index.json"}
+    assert set(manifest) == {
+        "morgan.ini",
+        "server.py",
+        "simple/index.html",
+        "simple/index.json",
+        "envs/py3121/simple/index.html",  # the env's own view (tests/modes/test_bundle_views.py)
+        "envs/py3121/simple/index.json",
+    }
     assert "packages/tinybackend/tinybackend-1.0-py3-none-any.whl" in on_disk  # build requirement
     # only the tree state, the page cache and the lock file stay behind: no temp
     # downloads, no sdist cache
