@@ -82,6 +82,33 @@ class ResolutionError(MorganLikeError):
     """No set of versions satisfies the requirements of one environment."""
 
 
+@dataclass(frozen=True)
+class MissingWheel:
+    """A project a binary-only env needs and has no usable wheel of, and why."""
+
+    project: str
+    version: str
+    reason: str
+
+
+class NoWheelError(ResolutionError):
+    """A binary-only env needs projects it has no wheel of; lists every one of them."""
+
+    def __init__(self, env: str, missing: tuple[MissingWheel, ...]) -> None:
+        self.env = env
+        self.missing = missing
+        super().__init__(env)
+
+    def __str__(self) -> str:
+        lines = [f"binary-only, and no usable wheel for {len(self.missing)} project(s):"]
+        lines += [f"  {m.project} {m.version}: {m.reason}" for m in self.missing]
+        lines.append(
+            "  hint: widen the env's tags as the reasons say, pin versions that have wheels, "
+            "or set binary-only = false in [env." + self.env + "] to build these on the target"
+        )
+        return "\n".join(lines)
+
+
 class TreeLockedError(MorganLikeError):
     """Another run holds the tree's lock: one writing run per tree at a time."""
 

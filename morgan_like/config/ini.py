@@ -192,7 +192,11 @@ def _load(path: Path, text: str) -> Config:
     for section in parser.sections():
         if section.startswith("env."):
             written = _section(parser, section, file)
-            env = environment_from_section(section[4:], written, file=file)
+    index_url, options = _mirror_options(parser, file)
+    binary_only = bool(parse_bool(options.get("binary-only"), False))
+            env = environment_from_section(
+                section[4:], written, file=file, binary_only=binary_only
+            )
             envs.append(env)
             key = "python_full_version" if "python_full_version" in written else "python_version"
             line = _locate(text, section, key)
@@ -251,7 +255,6 @@ def _load(path: Path, text: str) -> Config:
                 section=f"env.{env.name}",
                 hint="remove the environment, or add a requirement whose marker holds for it",
             )
-    index_url, options = _mirror_options(parser, file)
     return Config(
         path=path,
         environments=envs,

@@ -17,6 +17,9 @@ MIRROR_OPTIONS = {
     "workers": "int",
     # pip's --prefer-binary per project and env, on by default (Config.prefer_binary).
     "prefer-binary": "bool",
+    # No sdist in any env's view (each [env.NAME] may say otherwise): a project with no
+    # usable wheel for an env is an error listing every such project (Config.binary_only).
+    "binary-only": "bool",
     # What one upstream response may cost (index/limits.py): size caps in MiB, and a
     # file's deadline, all attempts together: floor seconds + its size at min-rate KB/s.
     "max-page-mib": "int",

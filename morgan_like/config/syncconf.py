@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,9 +85,9 @@ def _read(path: Path, text: str) -> SyncConfig:
     envs, warnings = [], []
     for section in parser.sections():
         if section.startswith("env."):
-            envs.append(
-                environment_from_section(section[4:], _section(parser, section, file), file=file)
-            )
+            keys = _section(parser, section, file)
+            _refuse_bundle_keys(keys, file, section)
+            envs.append(environment_from_section(section[4:], keys, file=file))
         elif section in _BUNDLE_SECTIONS:
             warnings.append(f"{file}: [{section}] is for `mirror` (bundles); sync ignores it")
         elif section not in ("sync", "mirror"):
@@ -99,6 +100,7 @@ def _read(path: Path, text: str) -> SyncConfig:
                 + "a sync config has [sync], [mirror] and [env.NAME] sections",
             )
     index_url, mirror_options = _mirror_options(parser, file)
+    _refuse_bundle_keys(mirror_options, file, "mirror")
     values: dict[str, object] = {}
     if parser.has_section("sync"):
         for raw_key, value in _section(parser, "sync", file).items():
@@ -119,6 +121,20 @@ def _read(path: Path, text: str) -> SyncConfig:
         diff_append_epoch=values.get("diff-append-epoch"),  # type: ignore[arg-type]
         warnings=tuple(warnings),
     )
+
+
+def _refuse_bundle_keys(keys: Mapping[str, str], file: str, section: str) -> None:
+    """``binary-only`` decides what a bundle's env views list; a sync has no views yet,
+    so the key would be silently ignored: refuse it."""
+    for key in keys:
+        if key.strip().lower().replace("_", "-") == "binary-only":
+            raise ConfigError(
+                file=file,
+                problem=f"{key} is for `mirror` (bundles); sync does not read it",
+                section=section,
+                key=key,
+                hint="remove it from this sync config",
+            )
 
 
 def _value(key: str, raw_key: str, value: str, file: str) -> object:

@@ -54,7 +54,7 @@ def replay_key(config: Config, choices: tuple[Any, ...]) -> str:
         __version__,
         # Tag's repr carries its id(): spell the envs out.
         [
-            (e.name, sorted(e.markers.items()), [str(t) for t in e.tags])
+            (e.name, sorted(e.markers.items()), [str(t) for t in e.tags], e.binary_only)
             for e in config.environments
         ],
         config.requirements,

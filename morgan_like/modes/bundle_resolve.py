@@ -17,7 +17,13 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from morgan_like.config.ini import Config
-from morgan_like.errors import MorganLikeError, ProjectNotFound, ResolutionError
+from morgan_like.errors import (
+    MissingWheel,
+    MorganLikeError,
+    NoWheelError,
+    ProjectNotFound,
+    ResolutionError,
+)
 from morgan_like.index.finder import Finder
 from morgan_like.output import Reporter
 from morgan_like.resolve.candidates import group_by_version, usable_files
@@ -60,9 +66,40 @@ def _resolve_one(
     roots: dict[str, str],
 ) -> list[EnvResolution]:
     primary, later = _split_lines(requirements)
-    results = [resolve_env(env, primary, finder, ropts, roots)]
-    results.extend(resolve_env(env, [req], finder, ropts, roots) for req in later)
+    try:
+        results = [resolve_env(env, primary, finder, ropts, roots)]
+        results.extend(resolve_env(env, [req], finder, ropts, roots) for req in later)
+    except ResolutionError:
+        if env.binary_only:
+            _missing_wheels(env, requirements, finder, ropts, roots)
+        raise
     return results
+
+
+def _missing_wheels(
+    env: Environment,
+    requirements: list[Requirement],
+    finder: Finder,
+    ropts: ResolveOptions,
+    roots: dict[str, str],
+) -> None:
+    """A binary-only env failed: resolve again with sdists allowed, and when that works,
+    raise NoWheelError listing every project it took as an sdist (resolvelib stops at the
+    first one).  Returns when sdists do not help either: the first error stands."""
+    relaxed = replace(env, binary_only=False)
+    missing: dict[str, MissingWheel] = {}
+    primary, later = _split_lines(requirements)
+    try:
+        found = [resolve_env(relaxed, primary, finder, ropts, roots)]
+        found.extend(resolve_env(relaxed, [req], finder, ropts, roots) for req in later)
+    except MorganLikeError:
+        return
+    for resolution in found:
+        for name, reason in resolution.sdist_only.items():
+            version = str(resolution.pins[name].version)
+            missing.setdefault(f"{name} {version}", MissingWheel(name, version, reason))
+    if missing:
+        raise NoWheelError(env.name, tuple(missing[key] for key in sorted(missing)))
 
 
 def resolve_all(
@@ -132,7 +169,9 @@ def add_all_versions(
                 prereleases=True if ropts.pre else None,
             )
             for version in sorted(matching, reverse=True):
-                if version == pinned:
+                if version == pinned or (
+                    env.binary_only and not any(f.is_wheel for f in versions[version])
+                ):
                     continue
                 extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
                 pin = Requirement(f"{req.name}{extras}=={version}")

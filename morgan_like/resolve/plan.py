@@ -105,6 +105,8 @@ def add_resolution(
             include_sdist=include_sdist,
         )
         for file in chosen:
+            if env.binary_only and not file.is_wheel:
+                continue  # no sdist enters a binary-only env's view
             if plan.add(name, file, env.name, build=build):
                 added.append(plan.files[package_relpath(name, file.filename)])
     plan.problems.extend(p for p in resolution.problems if p not in plan.problems)

@@ -42,7 +42,9 @@ MARKER_KEYS = (
 # morgan's own keys: platform_tag (sysconfig.get_platform()) and whl.tag.* regex filters.
 MORGAN_KEYS = ("platform_tag", "whl.tag.interpreter", "whl.tag.abi", "whl.tag.platform")
 TAG_KEYS = ("tags", "platform_tags", "manylinux", "musllinux", "macos", "free_threaded")
-VALID_KEYS = MARKER_KEYS + MORGAN_KEYS + TAG_KEYS
+# What a bundle may put in this env's view: "binary-only" lets no sdist in.
+BUNDLE_KEYS = ("binary-only",)
+VALID_KEYS = MARKER_KEYS + MORGAN_KEYS + TAG_KEYS + BUNDLE_KEYS
 # Keys that steer tag derivation, pointless (so an error) next to an explicit ``tags``.
 _DERIVATION_KEYS = ("platform_tags", "manylinux", "musllinux", "macos", "free_threaded")
 
@@ -73,6 +75,9 @@ class Environment:
     markers: dict[str, str]
     tags: list[Tag]
     python_full_version: Version
+    # No sdist for this env: a project without a usable wheel is an error, never a build
+    # on the target ([env.NAME] binary-only, else [mirror] binary-only).
+    binary_only: bool = False
     _priority: dict[Tag, int] = field(init=False, repr=False, compare=False)
     # Requires-Python text -> does it admit this env: pages repeat a few values over
     # thousands of files, and SpecifierSet.contains is the costly part.
@@ -131,10 +136,17 @@ def _specifier(text: str) -> SpecifierSet | None:
         return None
 
 
-def environment_from_section(name: str, keys: Mapping[str, str], *, file: str) -> Environment:
-    """Build an Environment from one ``[env.NAME]`` section, or raise a ConfigError naming the key."""
+def environment_from_section(
+    name: str, keys: Mapping[str, str], *, file: str, binary_only: bool = False
+) -> Environment:
+    """Build an Environment from one ``[env.NAME]`` section, or raise a ConfigError naming the key.
+
+    ``binary_only``: the default for the section's ``binary-only`` ([mirror]'s value).
+    """
     section = f"env.{name}"
     raw = {k.strip().lower(): v.strip() for k, v in keys.items()}
+    if "binary_only" in raw:
+        raw["binary-only"] = raw.pop("binary_only")
 
     def error(problem: str, key: str | None = None, hint: str | None = None) -> ConfigError:
         return ConfigError(file=file, problem=problem, section=section, key=key, hint=hint)
@@ -203,7 +215,16 @@ def environment_from_section(name: str, keys: Mapping[str, str], *, file: str) -
         tag_list = _tags.filter_whl_tags(raw, tag_list)
     except TagKeyError as exc:
         raise error(exc.problem, exc.key, exc.hint) from None
-    return Environment(name=name, markers=markers, tags=tag_list, python_full_version=full)
+    only = parse_bool(raw.get("binary-only"), binary_only)
+    if only is None:
+        raise error(
+            f"binary-only = {raw['binary-only']!r} is not a boolean",
+            "binary-only",
+            "write binary-only = true or false",
+        )
+    return Environment(
+        name=name, markers=markers, tags=tag_list, python_full_version=full, binary_only=only
+    )
 
 
 def _python_versions(markers: dict[str, str], error) -> Version:

@@ -192,3 +192,58 @@ def test_the_summary_names_each_env_index(
     for env in ENVS:
         assert f"http://HOST:8080/envs/{env}/simple/" in out
         assert (root / "envs" / env / "simple").as_uri() + "/" in out
+
+
+def test_binary_only_lets_no_sdist_into_the_views(floor_index: FakeIndex, tmp_path: Path) -> None:
+    root = tmp_path / "bundle"
+    floor_config(root)
+    with (root / "morgan.ini").open("a") as f:
+        f.write("[mirror]\nbinary-only = true\n")
+    assert mirror(root, floor_index) == 0
+    assert view_files(root, "old", "zmqish") == {"zmqish-1.0-py3-none-manylinux_2_17_x86_64.whl"}
+    assert view_files(root, "new", "zmqish") == {"zmqish-2.0-py3-none-manylinux_2_28_x86_64.whl"}
+    assert not list(root.glob("packages/*/*.tar.gz"))
+    assert view_projects(root, "old") == ["app", "zmqish"]  # no sdist, so no build backend
+
+
+def test_an_env_can_say_otherwise_than_mirror(floor_index: FakeIndex, tmp_path: Path) -> None:
+    root = tmp_path / "bundle"
+    floor_config(
+        root, {"new": ("3.11.7", {"manylinux": "2.28", "binary-only": "false"}), "old": ENVS["old"]}
+    )
+    with (root / "morgan.ini").open("a") as f:
+        f.write("[mirror]\nbinary-only = true\n")
+    assert mirror(root, floor_index) == 0
+    assert view_files(root, "new", "zmqish") == {
+        "zmqish-2.0-py3-none-manylinux_2_28_x86_64.whl",
+        "zmqish-2.0.tar.gz",
+    }
+    assert view_files(root, "old", "zmqish") == {"zmqish-1.0-py3-none-manylinux_2_17_x86_64.whl"}
+
+
+def test_binary_only_refuses_listing_every_project_without_a_wheel(
+    floor_index: FakeIndex, dists: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sdist(floor_index, dists, "srcone", "1.0")
+    sdist(floor_index, dists, "srctwo", "3.1")
+    wheel(floor_index, dists, "srctwo", "3.0", tag=NEW_TAG)  # a wheel, but not for old's glibc
+    root = tmp_path / "bundle"
+    floor_config(root, {"old": ("3.12.1", {"binary-only": "true"})})
+    text = (root / "morgan.ini").read_text()
+    (root / "morgan.ini").write_text(text + "srcone =\nsrctwo =\n")
+    assert mirror(root, floor_index) != 0
+    err = capsys.readouterr().err
+    assert "binary-only, and no usable wheel for 2 project(s)" in err
+    assert "srcone 1.0: " in err and "srctwo 3.1: " in err
+    assert "Traceback" not in err
+    assert not (root / "packages").exists() or not list((root / "packages").rglob("*.*"))
+
+
+def test_a_bad_binary_only_value_names_the_key(
+    floor_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "bundle"
+    floor_config(root, {"old": ("3.12.1", {"binary-only": "maybe"})})
+    assert mirror(root, floor_index) == 2
+    err = capsys.readouterr().err
+    assert "[env.old] binary-only: binary-only = 'maybe' is not a boolean" in err

@@ -107,6 +107,12 @@ def test_sync_config_keys(tmp_path: Path) -> None:
         ("[sync]\nworkers = 0\n", "[sync] workers", "whole number >= 1"),
         ("[sync]\nindex-only = maybe\n", "[sync] index-only", "not a boolean"),
         ("[synk]\n", "[synk]", "did you mean [sync]"),
+        ("[mirror]\nbinary-only = true\n", "[mirror] binary-only", "sync does not read it"),
+        (
+            ini_env_block("l", "3.12.1", **{"binary-only": "true"}),
+            "[env.l] binary-only",
+            "sync does not read it",
+        ),
     ],
 )
 def test_sync_config_errors(tmp_path: Path, text: str, where: str, problem: str) -> None:
