@@ -28,13 +28,14 @@ from morgan_like import __version__
 from morgan_like.config.ini import Config
 from morgan_like.dists.links import RemoteFile
 from morgan_like.index.upstream import Upstream
-from morgan_like.modes.bundle_report import BuildRows
+from morgan_like.modes.bundle_report import BuildRows, EnvBuilds, FallbackRow, SdistRow
 from morgan_like.resolve.plan import Plan, PlannedFile
 from morgan_like.tree.files import atomic_write_bytes
 from morgan_like.tree.layout import STATE_DIR
 
 REPLAY_NAME = "plan.json"
-REPLAY_FORMAT = "morgan-like-plan/1"
+# /2: the build report holds typed rows (sdist-only projects, far fallbacks).
+REPLAY_FORMAT = "morgan-like-plan/2"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def save_replay(
         "problems": plan.problems,
         "pages": sorted(pages),
         "files": entries,
-        "builds": builds,
+        "builds": {env: dataclasses.asdict(report) for env, report in builds.items()},
     }
     data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
     atomic_write_bytes(root / STATE_DIR / REPLAY_NAME, data, tmp_dir=tmp_dir)
@@ -110,10 +111,16 @@ def load_replay(root: Path, key: str) -> Replay | None:
                 bool(item["build"]),
             )
             plan.files[entry.relpath] = entry
-        builds = {env: [tuple(row) for row in rows] for env, rows in doc["builds"].items()}
+        builds = {env: _env_builds(report) for env, report in doc["builds"].items()}
         return Replay(plan, tuple(doc["pages"]), builds)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _env_builds(doc: dict[str, Any]) -> EnvBuilds:
+    """An env's build report as save_replay wrote it (a no-op re-run prints the same)."""
+    sdists = tuple(SdistRow(**row) for row in doc["sdists"])
+    return EnvBuilds(sdists, tuple(FallbackRow(**row) for row in doc["fallbacks"]))
 
 
 def unchanged_upstream(replay: Replay, upstream: Upstream, workers: int = 16) -> bool:

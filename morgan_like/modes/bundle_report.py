@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from morgan_like.fetch.download import DownloadResult
 from morgan_like.index.upstream import Upstream
@@ -78,30 +79,73 @@ def report_problems(plan: Plan, reporter: Reporter) -> None:
         reporter.warn(problem)
 
 
-# env -> [(project, version, why it is only an sdist there)]
-BuildRows = dict[str, list[tuple[str, str, str]]]
+@dataclass(frozen=True)
+class SdistRow:
+    """A project an env can only get as an sdist, and why."""
+
+    project: str
+    version: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FallbackRow:
+    """Binary first took ``picked`` far below ``newest``, which has no wheel here."""
+
+    project: str
+    picked: str
+    newest: str
+    gap: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class EnvBuilds:
+    """What the summary says about one env's builds; kept in plan.json for a replay."""
+
+    sdists: tuple[SdistRow, ...] = ()
+    fallbacks: tuple[FallbackRow, ...] = ()
+
+
+# env name -> its report
+BuildRows = dict[str, EnvBuilds]
+
+
+def _env_builds(r: EnvResolution) -> EnvBuilds:
+    sdists = [
+        SdistRow(str(name), str(r.pins[name].version), reason)
+        for name, reason in sorted(r.sdist_only.items())
+    ]
+    fallbacks = tuple(
+        FallbackRow(str(name), str(f.picked), str(f.newest), f.gap, f.reason)
+        for name, f in sorted(r.fallbacks.items())
+    )
+    return EnvBuilds(tuple(sdists), fallbacks)
 
 
 def build_rows(resolutions: list[EnvResolution]) -> BuildRows:
     """What report_builds prints, kept apart from the resolutions so a replay can print it."""
-    return {
-        r.env.name: [
-            (str(name), str(r.pins[name].version), reason)
-            for name, reason in sorted(r.sdist_only.items())
-        ]
-        for r in resolutions
-    }
+    return {r.env.name: _env_builds(r) for r in resolutions}
 
 
 def report_builds(builds: BuildRows, reporter: Reporter) -> None:
-    """Per env, the projects it can only get as an sdist (a build on the target), and why.
+    """Per env, the projects it can only get as an sdist (a build on the target), and why;
+    then where binary first fell back far.
 
     Air-gapped targets rarely have compilers: this is the list to read before
-    shipping the bundle.
+    shipping the bundle.  A far fallback is the other side of the same choice: a
+    wheel, but of a release so old it may not be what anyone meant (pydantic-core
+    0.0.1, a placeholder, for an env whose glibc floor is too old for 2.x).
     """
-    for env, rows in builds.items():
-        if not rows:
-            continue
-        reporter.warn(f"env {env}: {len(rows)} project(s) only as sdists, built on the target:")
-        for name, version, reason in rows:
-            reporter.warn(f"  {name} {version}: {reason}")
+    for env, report in builds.items():
+        if report.sdists:
+            reporter.warn(
+                f"env {env}: {len(report.sdists)} project(s) only as sdists, built on the target:"
+            )
+        for row in report.sdists:
+            reporter.warn(f"  {row.project} {row.version}: {row.reason}")
+        for f in report.fallbacks:
+            reporter.warn(
+                f"env {env}: {f.project} {f.picked} picked over {f.newest} (newest; {f.gap}), "
+                f"which has no wheel here: {f.reason}"
+            )

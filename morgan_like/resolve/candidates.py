@@ -1,7 +1,8 @@
 """Which upstream files an environment can use, and which one pip there would pick.
 
 The resolver and the plan both need the same answer to "is this file usable in
-this env" and "which wheel would pip choose", so it lives here once.
+this env" and "which wheel would pip choose", so it lives here once, beside the
+records the resolver hands resolvelib (Req, Candidate).
 """
 
 from __future__ import annotations
@@ -10,13 +11,62 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.targets.environments import Environment
 
 DEFAULT_PACKAGE_TYPE_REGEX = r"(whl|zip|tar\.gz)"
+
+
+@dataclass(frozen=True)
+class Req:
+    """A requirement as the resolver sees it; ``pin`` ties an extras candidate to its base."""
+
+    name: NormalizedName
+    extras: frozenset[str] = frozenset()
+    specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    pin: Version | None = None
+    text: str = ""
+
+    @classmethod
+    def from_requirement(cls, req: Requirement) -> Req:
+        return cls(
+            name=canonicalize_name(req.name),
+            extras=frozenset(canonicalize_name(e) for e in req.extras),
+            specifier=req.specifier,
+            text=str(req),
+        )
+
+    def __str__(self) -> str:
+        return self.text or f"{self.name}=={self.pin}"
+
+    @cached_property
+    def pinned(self) -> bool:
+        """An exact pin, which resolvelib should settle first (asked thousands of times)."""
+        return self.pin is not None or any(s.operator in ("==", "===") for s in self.specifier)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: NormalizedName
+    version: Version
+    extras: frozenset[str]
+    files: tuple[RemoteFile, ...]
+
+    def __str__(self) -> str:
+        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
+        return f"{self.name}{extras} {self.version}"
+
+
+def identifier(name: str, extras: Iterable[str]) -> str:
+    extras = sorted(extras)
+    return f"{name}[{','.join(extras)}]" if extras else name
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,18 @@ as its own cause, and a project with 400 releases would print 400 lines.
 Air-gapped targets rarely have compilers, so a project that an env can only get
 as an sdist is worth a line in the summary, with the reason and the config key
 that would change it: most often the env's glibc, musl or macOS floor is older
-than the one the project's wheels are built for.
+than the one the project's wheels are built for.  The same reason explains a
+binary-first pick that fell back far (an old release with a wheel over a much
+newer one without): a pydantic-core env with ``manylinux = 2.5`` silently got
+0.0.1, a placeholder.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
@@ -25,6 +30,7 @@ from morgan_like.index.finder import Finder
 from morgan_like.resolve.candidates import FileFilter, group_by_version, usable_files
 from morgan_like.targets.environments import Environment
 from morgan_like.targets.tags import policy_platform_tag
+from morgan_like.tree.pages import UPLOAD_TIME_FORMAT, normalize_upload_time
 
 _MACOS = re.compile(r"macosx_(\d+)_(\d+)_(.+)")
 _FLOOR_HINT = "run `morgan-like generate_env` on the target"
@@ -109,6 +115,52 @@ def why_no_wheel(files: Iterable[RemoteFile], env: Environment) -> str:
     pythons = sorted({_python_abi(t) for f in wheels for t in f.tags})
     shown = ", ".join(pythons[:6]) + (", ..." if len(pythons) > 6 else "")
     return f"no wheel for this env's Python ({env.python_full_version}); wheels exist for {shown}"
+
+
+# Binary first falling back past this is worth a line: the pick is another world.
+FAR_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Binary first took ``picked`` (a wheel here) over ``newest``, the newest release
+    that satisfies, which this env can only get as an sdist; kept when the gap is wide."""
+
+    picked: Version
+    newest: Version
+    gap: str  # "another major version", "released 400 days later"
+    reason: str  # why ``newest`` has no wheel here (why_no_wheel)
+
+
+def _released(files: Iterable[RemoteFile]) -> datetime | None:
+    """A release's upload time: its first file's (None when no file says)."""
+    times = [normalize_upload_time(f.upload_time) for f in files]
+    known = [datetime.strptime(t, UPLOAD_TIME_FORMAT) for t in times if t]
+    return min(known) if known else None
+
+
+def _gap(picked: Version, newest: Version, files: Mapping[Version, list[RemoteFile]]) -> str | None:
+    """How far binary first fell back, when far: another major version, or a release
+    more than FAR_DAYS older (by upload time; unknown times skip that test)."""
+    if picked.release[0] != newest.release[0]:
+        return "another major version"
+    old, new = _released(files.get(picked, ())), _released(files.get(newest, ()))
+    if old is None or new is None:
+        return None
+    days = (new - old).days
+    return f"released {days} days later" if days > FAR_DAYS else None
+
+
+def far_fallback(
+    picked: Version, newest: Version, page_files: Iterable[RemoteFile], env: Environment
+) -> Fallback | None:
+    """The Fallback worth a line when binary first took ``picked`` over ``newest``
+    (which has no wheel for ``env``), None when the two are close."""
+    files = group_by_version(page_files)
+    gap = _gap(picked, newest, files)
+    if gap is None:
+        return None
+    return Fallback(picked, newest, gap, why_no_wheel(files.get(newest, ()), env))
 
 
 def env_label(env: Environment) -> str:

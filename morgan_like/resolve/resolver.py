@@ -8,9 +8,10 @@ prereleases) are pip's, because pip on the target decides in the end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -23,54 +24,23 @@ from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.dists.metadata import DistMetadata
 from morgan_like.errors import MetadataError, ProjectNotFound, ResolutionError
 from morgan_like.index.finder import Finder
-from morgan_like.resolve.candidates import FileFilter, group_by_version, metadata_file, usable_files
-from morgan_like.resolve.report import env_label, format_impossible, why_no_wheel
+from morgan_like.resolve.candidates import (
+    Candidate,
+    FileFilter,
+    Req,
+    group_by_version,
+    identifier,
+    metadata_file,
+    usable_files,
+)
+from morgan_like.resolve.report import (
+    Fallback,
+    env_label,
+    far_fallback,
+    format_impossible,
+    why_no_wheel,
+)
 from morgan_like.targets.environments import Environment
-
-
-@dataclass(frozen=True)
-class Req:
-    """A requirement as the resolver sees it; ``pin`` ties an extras candidate to its base."""
-
-    name: NormalizedName
-    extras: frozenset[str] = frozenset()
-    specifier: SpecifierSet = field(default_factory=SpecifierSet)
-    pin: Version | None = None
-    text: str = ""
-
-    @classmethod
-    def from_requirement(cls, req: Requirement) -> Req:
-        return cls(
-            name=canonicalize_name(req.name),
-            extras=frozenset(canonicalize_name(e) for e in req.extras),
-            specifier=req.specifier,
-            text=str(req),
-        )
-
-    def __str__(self) -> str:
-        return self.text or f"{self.name}=={self.pin}"
-
-    @cached_property
-    def pinned(self) -> bool:
-        """An exact pin, which resolvelib should settle first (asked thousands of times)."""
-        return self.pin is not None or any(s.operator in ("==", "===") for s in self.specifier)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    name: NormalizedName
-    version: Version
-    extras: frozenset[str]
-    files: tuple[RemoteFile, ...]
-
-    def __str__(self) -> str:
-        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
-        return f"{self.name}{extras} {self.version}"
-
-
-def identifier(name: str, extras: Iterable[str]) -> str:
-    extras = sorted(extras)
-    return f"{name}[{','.join(extras)}]" if extras else name
 
 
 @dataclass
@@ -109,6 +79,8 @@ class EnvResolution:
     problems: list[str]
     # Projects this env can only get as an sdist (a build on the target), and why.
     sdist_only: dict[NormalizedName, str] = field(default_factory=dict)
+    # Binary first fell back far: an old release with a wheel over a much newer one.
+    fallbacks: dict[NormalizedName, Fallback] = field(default_factory=dict)
 
 
 class _Provider(AbstractProvider):
@@ -164,9 +136,43 @@ class _Provider(AbstractProvider):
         self, identifier, requirements, incompatibilities
     ) -> Callable[[], Iterator[Candidate]]:
         reqs = list(requirements[identifier])
-        name = reqs[0].name
-        extras = reqs[0].extras
-        bad = {c.version for c in incompatibilities[identifier]}
+        name, extras = reqs[0].name, reqs[0].extras
+        versions = self._versions(name, reqs, {c.version for c in incompatibilities[identifier]})
+
+        def matches() -> Iterator[Candidate]:
+            """Newest first; with prefer_binary, the versions with a wheel here first,
+            then the sdist-only ones.  Lazy: resolvelib asks for the next one only when
+            the one before fails, so older versions' files are never filtered."""
+            first = True
+            later: list[Candidate] = []
+            for version, files in versions():
+                candidate = Candidate(name, version, extras, tuple(files))
+                if self.env.binary_only and not any(f.is_wheel for f in files):
+                    continue  # never a build on this target
+                if self.options.prefer_binary and not any(f.is_wheel for f in files):
+                    later.append(candidate)
+                    continue
+                if first:
+                    first = False
+                    self._read_ahead(files)
+                yield candidate
+            for candidate in later:
+                if first:
+                    first = False
+                    self._read_ahead(list(candidate.files))
+                yield candidate
+
+        return matches
+
+    def _versions(
+        self, name: NormalizedName, reqs: list[Req], bad: set[Version]
+    ) -> Callable[[], Iterator[tuple[Version, list[RemoteFile]]]]:
+        """The versions ``reqs`` allow, newest first, each with this env's usable files;
+        the page is asked for now, the files of a version filtered only when reached.
+
+        Shared by find_matches and by the binary-first report (newest_allowed), so
+        "the newest that satisfies" means what the resolver would have tried.
+        """
         try:
             page = self.finder.page(name)
         except ProjectNotFound as exc:
@@ -209,38 +215,26 @@ class _Provider(AbstractProvider):
             else [False, True]
         )
 
-        def matches() -> Iterator[Candidate]:
-            """Newest first; with prefer_binary, the versions with a wheel here first,
-            then the sdist-only ones.  Lazy: resolvelib asks for the next one only when
-            the one before fails, so older versions' files are never filtered."""
-            first = True
+        def versions() -> Iterator[tuple[Version, list[RemoteFile]]]:
             for prerelease in passes:
-                later: list[Candidate] = []
                 found = False
                 for version in newest_first:
                     if prerelease is not None and version.is_prerelease != prerelease:
                         continue
                     files = allowed(version)
-                    if not files:
-                        continue
-                    found = True
-                    candidate = Candidate(name, version, extras, tuple(files))
-                    if self.options.prefer_binary and not any(f.is_wheel for f in files):
-                        later.append(candidate)
-                        continue
-                    if first:
-                        first = False
-                        self._read_ahead(files)
-                    yield candidate
-                for candidate in later:
-                    if first:
-                        first = False
-                        self._read_ahead(list(candidate.files))
-                    yield candidate
+                    if files:
+                        found = True
+                        yield version, files
                 if found:
                     return
 
-        return matches
+        return versions
+
+    def newest_allowed(
+        self, name: NormalizedName, reqs: list[Req], bad: set[Version]
+    ) -> tuple[Version, list[RemoteFile]] | None:
+        """The newest version ``reqs`` allow here, wheel or not: what binary first passed over."""
+        return next(self._versions(name, reqs, bad)(), None)
 
     def _read_ahead(self, files: list[RemoteFile]) -> None:
         """Read ahead the metadata of the likeliest pick (and, for an sdist this env has
@@ -382,4 +376,37 @@ def resolve_env(
         for name, candidate in pins.items()
         if not any(f.is_wheel for f in candidate.files)
     }
-    return EnvResolution(env, pins, provider.parents, sorted(set(provider.problems)), sdist_only)
+    fallbacks = _far_fallbacks(provider, result.criteria, pins) if options.prefer_binary else {}
+    return EnvResolution(
+        env, pins, provider.parents, sorted(set(provider.problems)), sdist_only, fallbacks
+    )
+
+
+def _far_fallbacks(
+    provider: _Provider, criteria: Mapping[str, Any], pins: Mapping[NormalizedName, Candidate]
+) -> dict[NormalizedName, Fallback]:
+    """The pins binary first took far below the newest release that satisfies every
+    requirement on them (resolvelib's final criteria), when that one has no wheel here."""
+    reqs: dict[NormalizedName, list[Req]] = defaultdict(list)
+    bad: dict[NormalizedName, set[Version]] = defaultdict(set)
+    for criterion in criteria.values():
+        # An extras candidate's pin on its base says only "the same version".
+        for info in criterion.information:
+            if info.requirement.pin is None:
+                reqs[info.requirement.name].append(info.requirement)
+        for rejected in criterion.incompatibilities:
+            bad[rejected.name].add(rejected.version)
+    fallbacks = {}
+    for name, candidate in pins.items():
+        if not reqs[name] or not any(f.is_wheel for f in candidate.files):
+            continue
+        newest = provider.newest_allowed(name, reqs[name], bad[name])
+        # A newest with a wheel here was ruled out by a conflict, not by binary first.
+        if newest is None or newest[0] <= candidate.version or any(f.is_wheel for f in newest[1]):
+            continue
+        fallback = far_fallback(
+            candidate.version, newest[0], provider.finder.page(name).files, provider.env
+        )
+        if fallback is not None:
+            fallbacks[name] = fallback
+    return fallbacks

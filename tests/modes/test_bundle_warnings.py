@@ -1,0 +1,125 @@
+"""Warnings of bundle mode a user must read before shipping: binary first falling back
+far, build requirements the target must compile too, an upstream without validators.
+
+Each is printed by a real ``mirror`` run against the fake upstream, and again by
+the no-op re-run that replays the kept plan.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from morgan_like.cli import main
+
+from ..distbuilder import make_sdist, make_wheel
+from ..fakeindex import FakeIndex
+from ..helpers import Resolving, env, sdist, wheel
+from .test_bundle import write_config
+
+
+def _run(root: Path, index: FakeIndex, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    capsys.readouterr()
+    assert main(["mirror", "-i", str(root), "-I", index.url, *extra]) == 0
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
+def _at(year: int, month: int = 1) -> datetime:
+    return datetime(year, month, 1, tzinfo=timezone.utc)
+
+
+# -- binary first falling back far ---------------------------------------------------
+
+
+@pytest.fixture
+def res(fake_index: FakeIndex, tmp_path: Path):
+    resolving = Resolving(fake_index, tmp_path)
+    yield resolving
+    resolving.close()
+
+
+def _placeholder_and_native(index: FakeIndex, dists: Path, tiny_backend_wheel: Path) -> None:
+    """pydantic-core's shape: 0.0.1 a pure placeholder, 2.27.2 wheels only for glibc 2.28."""
+    index.add(tiny_backend_wheel)
+    wheel(index, dists, "pc", "0.0.1", provides_extra=["x"])
+    sdist(index, dists, "pc", "2.27.2")
+    wheel(index, dists, "pc", "2.27.2", tag="cp312-cp312-manylinux_2_28_x86_64")
+
+
+def test_far_fallback_to_another_major_version_warns_per_env_and_on_replay(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, capsys, tiny_backend_wheel: Path
+) -> None:
+    _placeholder_and_native(fake_index, dists, tiny_backend_wheel)
+    root = tmp_path / "bundle"
+    write_config(root, "pc =\n", "3.12.1")
+    line = (
+        "warning: env py3121: pc 0.0.1 picked over 2.27.2 (newest; another major version), "
+        "which has no wheel here: wheels exist only for manylinux_2_28 and newer; this env "
+        "allows up to 2.17: set `manylinux = 2.28` if the target has glibc 2.28 or newer"
+    )
+    out = _run(root, fake_index, capsys)
+    assert line in out
+    assert out.count("picked over") == 1
+    # The no-op re-run replays the kept plan and says the same.
+    out = _run(root, fake_index, capsys, "-v")
+    assert "the last plan is used" in out
+    assert line in out
+
+
+def test_far_fallback_is_recorded_through_extras_and_only_with_binary_first(
+    fake_index: FakeIndex, dists: Path, res: Resolving, tiny_backend_wheel: Path
+) -> None:
+    """``pc[x]`` pins its base with an exact pin; the fallback is still seen."""
+    _placeholder_and_native(fake_index, dists, tiny_backend_wheel)
+    linux = env("lin", "3.12.1")
+    fallback = res.resolve(linux, "pc[x]").fallbacks["pc"]
+    assert (str(fallback.picked), str(fallback.newest)) == ("0.0.1", "2.27.2")
+    assert fallback.gap == "another major version"
+    assert fallback.reason.startswith("wheels exist only for manylinux_2_28 and newer")
+    assert res.resolve(linux, "pc", prefer_binary=False).fallbacks == {}
+    # A glibc floor the new wheels fit: no fallback at all.
+    assert res.resolve(env("lin228", "3.12.1", manylinux="2.28"), "pc").fallbacks == {}
+
+
+def test_far_fallback_by_age_warns(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, capsys, tiny_backend_wheel: Path
+) -> None:
+    """Same major version, but the wheel is from a release two years older."""
+    fake_index.add(tiny_backend_wheel)
+    fake_index.add(make_wheel(dists, "lib", "1.0"), upload_time=_at(2020))
+    fake_index.add(make_sdist(dists, "lib", "1.5"), upload_time=_at(2022))
+    root = tmp_path / "bundle"
+    write_config(root, "lib =\n")
+    out = _run(root, fake_index, capsys)
+    assert (
+        "warning: env py3121: lib 1.0 picked over 1.5 (newest; released 731 days later), "
+        "which has no wheel here: no wheels are published for this version"
+    ) in out
+
+
+@pytest.mark.parametrize(
+    "times",
+    [(_at(2024), _at(2024, 6)), (None, None)],
+    ids=["half-a-year-apart", "no-upload-times"],
+)
+def test_near_fallback_does_not_warn(
+    fake_index: FakeIndex,
+    dists: Path,
+    tmp_path: Path,
+    capsys,
+    tiny_backend_wheel: Path,
+    times: tuple[datetime | None, datetime | None],
+) -> None:
+    """Same major version and a recent wheel (or no upload times to tell): binary first
+    doing its job, not worth a line."""
+    fake_index.add(tiny_backend_wheel)
+    fake_index.add(make_wheel(dists, "lib", "1.0"), upload_time=times[0])
+    fake_index.add(make_sdist(dists, "lib", "1.1"), upload_time=times[1])
+    root = tmp_path / "bundle"
+    write_config(root, "lib =\n")
+    out = _run(root, fake_index, capsys)
+    assert (root / "packages" / "lib" / "lib-1.0-py3-none-any.whl").exists()
+    assert "picked over" not in out
