@@ -9,6 +9,8 @@ sdist too, which plain pip on ``old`` would try to build; ``old``'s view does no
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +18,20 @@ import pytest
 from morgan_like.cli import main
 from morgan_like.dists.links import parse_html_page, parse_json_page
 
+from ..clients import (
+    find_uv,
+    installed,
+    make_venv,
+    need,
+    pip_install,
+    pyenv_python,
+    run,
+    uv_install,
+    uv_venv,
+)
 from ..fakeindex import FakeIndex
 from ..helpers import ini_env_block, sdist, wheel
+from ..server_support import SubprocessServer
 
 NEW_TAG = "py3-none-manylinux_2_28_x86_64"
 OLD_TAG = "py3-none-manylinux_2_17_x86_64"
@@ -247,3 +261,87 @@ def test_a_bad_binary_only_value_names_the_key(
     assert mirror(root, floor_index) == 2
     err = capsys.readouterr().err
     assert "[env.old] binary-only: binary-only = 'maybe' is not a boolean" in err
+
+
+# --- real clients: plain pip and uv on each env's own interpreter -------------------------
+
+CLIENT_ENVS = {"new": "3.11.7", "old": "3.12.1"}
+EXPECTED = {"new": "2.0", "old": "1.0"}
+VERSION_OF = "import zmqish; print(zmqish.__version__)"
+
+
+@pytest.fixture(scope="module")
+def floor_tree(tmp_path_factory: pytest.TempPathFactory, tiny_backend_wheel: Path) -> Path:
+    """The floor case built once; the upstream is gone before any client runs."""
+    base = tmp_path_factory.mktemp("views-e2e")
+    root = base / "bundle"
+    with FakeIndex() as index:
+        index.add(tiny_backend_wheel)
+        publish_floor_case(index, base / "dists")
+        floor_config(root)
+        assert mirror(root, index) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def floor_server(floor_tree: Path):
+    with SubprocessServer(floor_tree, args=["-q"]) as server:
+        yield server
+
+
+def _view_urls(root: Path, server: SubprocessServer, env: str) -> list[str]:
+    return [
+        f"{server.base}/envs/{env}/simple/",
+        (root / "envs" / env / "simple").as_uri() + "/",
+    ]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("env", sorted(CLIENT_ENVS))
+def test_plain_pip_on_each_target_installs_its_own_pins(
+    env: str, floor_tree: Path, floor_server: SubprocessServer, tmp_path: Path
+) -> None:
+    python = pyenv_python(CLIENT_ENVS[env])
+    need(python)
+    for i, url in enumerate(_view_urls(floor_tree, floor_server, env)):
+        vpy = make_venv(python, tmp_path / f"venv{i}")
+        proc = run([vpy, "-m", "pip", "install", "--no-cache-dir", "--index-url", url, "app"])
+        assert "Building wheel" not in proc.stdout, proc.stdout
+        assert installed(vpy, VERSION_OF) == EXPECTED[env]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("env", sorted(CLIENT_ENVS))
+def test_uv_on_each_target_installs_its_own_pins(
+    env: str, floor_tree: Path, floor_server: SubprocessServer, tmp_path: Path
+) -> None:
+    python = pyenv_python(CLIENT_ENVS[env])
+    need(python)
+    uv = find_uv()
+    assert uv is not None, "uv is a test dependency"
+    for i, url in enumerate(_view_urls(floor_tree, floor_server, env)):
+        vpy = uv_venv(uv, python, tmp_path / f"uv{i}")
+        uv_install(uv, vpy, url, "app")
+        assert installed(vpy, VERSION_OF) == EXPECTED[env]
+
+
+@pytest.mark.e2e
+def test_the_union_misleads_where_the_view_does_not(
+    floor_tree: Path, floor_server: SubprocessServer, tmp_path: Path
+) -> None:
+    """Why views exist: plain pip on ``old`` against the union takes the newest sdist
+    (and builds it); morgan-style clients still get every file from the union."""
+    python = pyenv_python(CLIENT_ENVS["old"])
+    need(python)
+    vpy = make_venv(python, tmp_path / "venv")
+    pip_install(vpy, f"{floor_server.base}/simple/", "app")
+    assert installed(vpy, VERSION_OF) == "2.0"  # built from zmqish-2.0.tar.gz
+
+
+def test_every_view_passes_verify(floor_tree: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(floor_tree / "server.py"), "--verify", "-i", str(floor_tree)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
