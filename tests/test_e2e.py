@@ -169,6 +169,14 @@ def _versions(python: Path) -> str:
     ).stdout.strip()
 
 
+def _index_urls(minor: str, tree: Path, server_url: str) -> list[str]:
+    """The env's own view, served and over file:// (what the README tells each target),
+    then the union through server.py (what morgan-style clients use)."""
+    view = f"envs/py{minor.replace('.', '')}/simple"
+    base = server_url.removesuffix("simple/")
+    return [base + view + "/", (tree / view).as_uri() + "/", server_url]
+
+
 def _run(cmd: list[str]) -> None:
     proc = subprocess.run(cmd, env=client_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -181,8 +189,8 @@ def test_pip_installs_offline(minor: str, tree: Path, server_url: str, tmp_path:
         pytest.skip(f"CPython {minor} is not installed")
     python, _full = INTERPRETERS[minor]
     expected = "1.0 1.0" if minor == "3.7" else "2.0 1.0"
-    for index_url in (server_url, (tree / "simple").as_uri() + "/"):
-        venv = tmp_path / f"venv-{len(index_url)}"
+    for i, index_url in enumerate(_index_urls(minor, tree, server_url)):
+        venv = tmp_path / f"venv-{i}"
         _run([str(python), "-m", "venv", str(venv)])
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-cache-dir"]
         pip += ["--index-url", index_url]
@@ -200,8 +208,8 @@ def test_uv_installs_offline(minor: str, tree: Path, server_url: str, tmp_path: 
         pytest.fail("uv is a test dependency; install it with the test extras")
     python, _full = INTERPRETERS[minor]
     expected = "1.0 1.0" if minor == "3.7" else "2.0 1.0"
-    for index_url in (server_url, (tree / "simple").as_uri() + "/"):
-        venv = tmp_path / f"uv-{len(index_url)}"
+    for i, index_url in enumerate(_index_urls(minor, tree, server_url)):
+        venv = tmp_path / f"uv-{i}"
         _run([*uv, "venv", "-q", "-p", str(python), str(venv)])
         _run(
             [
