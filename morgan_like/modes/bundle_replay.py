@@ -34,7 +34,8 @@ from morgan_like.tree.files import atomic_write_bytes
 from morgan_like.tree.layout import STATE_DIR
 
 REPLAY_NAME = "plan.json"
-# /2: the build report holds typed rows (sdist-only projects, far fallbacks).
+# /2: the build report holds typed rows (sdist-only projects and build requirements,
+# far fallbacks).
 REPLAY_FORMAT = "morgan-like-plan/2"
 
 
@@ -119,7 +120,10 @@ def load_replay(root: Path, key: str) -> Replay | None:
 
 def _env_builds(doc: dict[str, Any]) -> EnvBuilds:
     """An env's build report as save_replay wrote it (a no-op re-run prints the same)."""
-    sdists = tuple(SdistRow(**row) for row in doc["sdists"])
+    sdists = tuple(
+        SdistRow(row["project"], row["version"], row["reason"], tuple(row.get("needed_by", ())))
+        for row in doc["sdists"]
+    )
     return EnvBuilds(sdists, tuple(FallbackRow(**row) for row in doc["fallbacks"]))
 
 

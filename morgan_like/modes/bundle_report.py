@@ -81,11 +81,13 @@ def report_problems(plan: Plan, reporter: Reporter) -> None:
 
 @dataclass(frozen=True)
 class SdistRow:
-    """A project an env can only get as an sdist, and why."""
+    """A project an env can only get as an sdist, and why; ``needed_by`` names the
+    sdists it is a build requirement of (empty: the env's own requirements want it)."""
 
     project: str
     version: str
     reason: str
+    needed_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,13 @@ def _env_builds(r: EnvResolution) -> EnvBuilds:
         SdistRow(str(name), str(r.pins[name].version), reason)
         for name, reason in sorted(r.sdist_only.items())
     ]
+    listed = {(row.project, row.version) for row in sdists}
+    # A build requirement the env also wants for itself is listed once, as its own.
+    sdists += [
+        SdistRow(str(b.name), str(b.version), b.reason, b.needed_by)
+        for b in sorted(r.build_sdists, key=lambda b: (b.name, b.version))
+        if (str(b.name), str(b.version)) not in listed
+    ]
     fallbacks = tuple(
         FallbackRow(str(name), str(f.picked), str(f.newest), f.gap, f.reason)
         for name, f in sorted(r.fallbacks.items())
@@ -143,7 +152,8 @@ def report_builds(builds: BuildRows, reporter: Reporter) -> None:
                 f"env {env}: {len(report.sdists)} project(s) only as sdists, built on the target:"
             )
         for row in report.sdists:
-            reporter.warn(f"  {row.project} {row.version}: {row.reason}")
+            of = f" (build requirement of {', '.join(row.needed_by)})" if row.needed_by else ""
+            reporter.warn(f"  {row.project} {row.version}{of}: {row.reason}")
         for f in report.fallbacks:
             reporter.warn(
                 f"env {env}: {f.project} {f.picked} picked over {f.newest} (newest; {f.gap}), "

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import MetadataError, MorganLikeError
@@ -27,6 +28,7 @@ from morgan_like.index.finder import Finder
 from morgan_like.resolve.buildenv import BuildEnvs
 from morgan_like.resolve.hooks import Platform
 from morgan_like.resolve.plan import Plan, PlannedFile, add_resolution
+from morgan_like.resolve.report import BuildSdist
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
 from morgan_like.targets.environments import Environment
 from morgan_like.tree.state import TreeState
@@ -144,7 +146,8 @@ def add_build_requirements(
     round resolves at once after its pages were asked for together: a re-run,
     whose answers all come from the tree state, then costs a few round trips.
     With ``fetch_sdists`` False (dry run) only sdists already fetched for their
-    metadata or already in the tree are read.
+    metadata or already in the tree are read.  Each resolution's ``build_sdists``
+    is set to the build requirements its env must compile too, for the summary.
     """
     lock = threading.Lock()  # the plan is shared by the envs' threads
     skipped: set[str] = set()
@@ -156,6 +159,10 @@ def add_build_requirements(
         platform = Platform.from_markers(env.markers)
         done: set[tuple[str, ...]] = set()
         seen: set[str] = set()
+        # For the report: the sdists this env builds by their requirement set, and what
+        # each set resolved to (a set is resolved once, whichever sdist brought it).
+        builds: dict[tuple[str, ...], list[PlannedFile]] = {}
+        resolved: dict[tuple[str, ...], EnvResolution] = {}
         with ThreadPoolExecutor(max_workers=16) as pool:
             running: set[Future[EnvResolution | str | None]] = set()
 
@@ -189,12 +196,18 @@ def add_build_requirements(
                 reqs = [r for r in facts.requires(entry, target) if env.evaluate(r.marker)]
                 key = tuple(sorted(str(r) for r in reqs))
                 with lock:
+                    if reqs and target is not None:
+                        builds.setdefault(key, []).append(entry)
                     if not reqs or key in done:
                         return None
                     done.add(key)
                 for req in reqs:
                     finder.prefetch_page(canonicalize_name(req.name))
-                return _resolve_set(env, (entry, reqs), finder, options)
+                result = _resolve_set(env, (entry, reqs), finder, options)
+                if not isinstance(result, str):
+                    with lock:
+                        resolved[key] = result
+                return result
 
             with lock:
                 first = plan.sdists_for(env.name)
@@ -220,6 +233,7 @@ def add_build_requirements(
                         for entry in added:
                             facts.downloader.submit(entry.file, entry.relpath)
                     start(mine)
+        resolution.build_sdists = _build_sdists(builds, resolved)
 
     # The sdists envs must build go first, alone: unpacking one and laying out its
     # build environment is hundreds of file writes, each of which waits for the GIL
@@ -240,6 +254,26 @@ def add_build_requirements(
     plan.problems.extend(dict.fromkeys(facts.problems))
     facts.problems.clear()
     return len(skipped)
+
+
+def _build_sdists(
+    builds: dict[tuple[str, ...], list[PlannedFile]], resolved: dict[tuple[str, ...], EnvResolution]
+) -> list[BuildSdist]:
+    """The build requirements an env can only get as sdists, each with the sdists it
+    builds that need them: the target must compile those first (maturin before
+    pydantic-core)."""
+    found: dict[tuple[NormalizedName, Version], tuple[str, set[str]]] = {}
+    for key, entries in builds.items():
+        result = resolved.get(key)
+        if result is None:
+            continue  # unresolvable: said in the plan's problems
+        for name, reason in result.sdist_only.items():
+            slot = found.setdefault((name, result.pins[name].version), (reason, set()))
+            slot[1].update(f"{e.project} {e.file.version}" for e in entries)
+    return [
+        BuildSdist(name, version, reason, tuple(sorted(needed_by)))
+        for (name, version), (reason, needed_by) in sorted(found.items())
+    ]
 
 
 def _resolve_set(

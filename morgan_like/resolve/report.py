@@ -22,6 +22,7 @@ from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
+from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
@@ -130,6 +131,17 @@ class Fallback:
     newest: Version
     gap: str  # "another major version", "released 400 days later"
     reason: str  # why ``newest`` has no wheel here (why_no_wheel)
+
+
+@dataclass(frozen=True)
+class BuildSdist:
+    """A build requirement this env can only get as an sdist, for sdists the env
+    builds: compiling pydantic-core on the target first means compiling maturin."""
+
+    name: NormalizedName
+    version: Version
+    reason: str  # why_no_wheel
+    needed_by: tuple[str, ...]  # "pydantic-core 2.27.2": the sdists that need it
 
 
 def _released(files: Iterable[RemoteFile]) -> datetime | None:

@@ -34,6 +34,7 @@ from morgan_like.resolve.candidates import (
     usable_files,
 )
 from morgan_like.resolve.report import (
+    BuildSdist,
     Fallback,
     env_label,
     far_fallback,
@@ -81,6 +82,9 @@ class EnvResolution:
     sdist_only: dict[NormalizedName, str] = field(default_factory=dict)
     # Binary first fell back far: an old release with a wheel over a much newer one.
     fallbacks: dict[NormalizedName, Fallback] = field(default_factory=dict)
+    # Build requirements of the sdists this env builds that are themselves only sdists
+    # here; filled in by resolve/builddeps.py, which learns them after resolution.
+    build_sdists: list[BuildSdist] = field(default_factory=list)
 
 
 class _Provider(AbstractProvider):

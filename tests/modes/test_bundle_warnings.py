@@ -123,3 +123,33 @@ def test_near_fallback_does_not_warn(
     out = _run(root, fake_index, capsys)
     assert (root / "packages" / "lib" / "lib-1.0-py3-none-any.whl").exists()
     assert "picked over" not in out
+
+
+# -- build requirements the target must compile too ------------------------------------
+
+
+def test_a_build_requirement_only_as_an_sdist_is_reported_with_what_needs_it(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, capsys, tiny_backend_wheel: Path
+) -> None:
+    """app and kit have no wheel, so the target builds them; their build requirement
+    tool has no wheel either, so the target compiles tool first (maturin for
+    pydantic-core).  Both are named, though their one requirement set resolves once."""
+    fake_index.add(tiny_backend_wheel)
+    for name in ("app", "kit"):
+        sdist(fake_index, dists, name, "1.0", build_requires=["tinybackend", "tool"])
+    sdist(fake_index, dists, "tool", "2.0")
+    root = tmp_path / "bundle"
+    write_config(root, "app =\nkit =\n")
+    lines = [
+        "warning: env py3121: 3 project(s) only as sdists, built on the target:",
+        "warning:   app 1.0: no wheels are published for this version",
+        "warning:   kit 1.0: no wheels are published for this version",
+        "warning:   tool 2.0 (build requirement of app 1.0, kit 1.0): "
+        "no wheels are published for this version",
+    ]
+    out = _run(root, fake_index, capsys)
+    assert "\n".join(lines) in out
+    assert (root / "packages" / "tool" / "tool-2.0.tar.gz").exists()
+    out = _run(root, fake_index, capsys, "-v")
+    assert "the last plan is used" in out
+    assert "\n".join(lines) in out
