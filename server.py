@@ -10,6 +10,8 @@ then point clients at it::
     pip:  pip install --index-url http://HOST:8080/simple/ PACKAGE   (or pip.conf: index-url = ...)
     uv:   [[index]] url = "http://HOST:8080/simple/"  default = true   (uv.toml)
 
+or at one env's view (only what that env resolved): ``http://HOST:8080/envs/NAME/simple/``.
+
 Without ``-i`` the server serves the directory that contains this file when it has
 a ``simple/`` directory (a copied tree), else the current directory.
 
@@ -19,12 +21,17 @@ What it serves (and nothing else):
   ``index.json`` pages, chosen by PEP 691 content negotiation (``Accept`` q-values
   or ``?format=``); ``Vary: Accept``; 301 to the canonical URL for a missing
   trailing slash or a non-normalized name; 406 when nothing acceptable exists.
+* ``/envs/NAME/simple/`` and ``/envs/NAME/simple/<project>/``: an env's index view
+  (``envs/NAME/simple/`` of the tree: the env's projects and files only, linking the
+  shared ``packages/``), served exactly like ``/simple/``; ``/envs/NAME/`` redirects
+  to it, ``/envs/`` lists the views.  The start-up lines give each view's URL.
 * ``/<project>/``: the same project page, for morgan-style ``index-url = http://HOST:PORT/``.
 * ``/packages/...``: distribution files and their PEP 658 ``.metadata`` files,
   with HEAD, single byte ranges (``If-Range``), strong ETags (``"sha256-<hex>"``, the
   hash the project page gives the file), 304s and immutable caching.
 * ``/`` redirects to ``/simple/``.  ``morgan.ini``, ``manifest.json``, ``server.py``,
-  hidden paths and anything outside ``simple/`` and ``packages/`` are never served.
+  hidden paths and anything outside ``simple/``, ``envs/NAME/simple/`` and ``packages/``
+  are never served.
 
 Robustness: one I/O thread owns idle connections and reads request heads without
 blocking; complete requests go to a bounded pool of worker threads (``--threads``),
@@ -50,8 +57,9 @@ Integrity: ``python3 server.py --verify [-i TREE]`` checks the tree offline: eve
 file a project page links (and each wheel's ``.metadata``) exists with the size and
 sha256 the page gives, the JSON and HTML pages agree, the root pages list exactly the
 projects that have a page, no unlinked file sits under ``packages/``, and the
-top-level files (``server.py``, ``morgan.ini``, the root pages) match
-``manifest.json``.  Memory stays flat however large the tree (the project lists go
+top-level files (``server.py``, ``morgan.ini``, the root pages, each view's root
+pages) match ``manifest.json``.  Each env view under ``envs/`` gets the same checks,
+and may link only files its project's union page lists with the same sha256.  Memory stays flat however large the tree (the project lists go
 through a temporary sqlite database).  Exit status 0 when the tree is intact, 1 when
 problems were found, 2 when TREE is not a tree.
 """
@@ -384,6 +392,24 @@ def safe_segments(raw_path):
     return parts, trailing
 
 
+#: an env's name, as a view directory ``envs/NAME/simple/`` has it (exact case)
+_VIEW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+
+def find_views(root):
+    """Sorted names of the tree's env views: ``envs/NAME/simple/index.html`` files."""
+    try:
+        names = os.listdir(os.path.join(root, "envs"))
+    except OSError:
+        return []
+    return sorted(
+        name
+        for name in names
+        if _VIEW_NAME.match(name)
+        and os.path.isfile(os.path.join(root, "envs", name, "simple", "index.html"))
+    )
+
+
 def is_forbidden_name(name):
     lower = name.lower()
     return lower in FORBIDDEN_NAMES or lower.endswith(FORBIDDEN_SUFFIXES) or lower.startswith(".")
@@ -683,6 +709,16 @@ class Tree(object):
             if stat.S_ISLNK(mode):
                 return os.path.realpath(path).startswith(self._prefix)
         return True
+
+    def is_dir(self, rel):
+        """True when tree directory ``rel`` ("/"-separated) exists inside the tree."""
+        path = os.path.join(self.root, *rel.split("/"))
+        return os.path.isdir(path) and self.contained(path)
+
+    def is_view(self, env):
+        """True when ``envs/<env>/simple/`` is a directory of the tree (``env``: a name
+        _VIEW_NAME takes)."""
+        return self.is_dir("envs/%s/simple" % env)
 
     # -- pages
     def page(self, path, media, st):
@@ -1127,22 +1163,9 @@ class Handler(object):
             return redirect("/simple/" + suffix)
         top = parts[0]
         if top == "simple":
-            if n == 1:
-                if not trailing:
-                    return redirect("/simple/" + suffix)
-                return self.serve_page(req, ("simple",), query)
-            if n == 2 and not trailing and parts[1] in ("index.html", "index.json"):
-                return self.serve_page(req, ("simple",), query, fixed=parts[1])
-            if n == 2:
-                name = normalize(parts[1])
-                if name != parts[1] or not trailing:
-                    return redirect("/simple/%s/%s" % (name, suffix))
-                return self.serve_page(req, ("simple", name), query)
-            if n == 3 and not trailing and parts[2] in ("index.html", "index.json"):
-                if normalize(parts[1]) != parts[1]:
-                    return text_response(404)
-                return self.serve_page(req, ("simple", parts[1]), query, fixed=parts[2])
-            return text_response(404)
+            return self.route_simple(req, ("simple",), parts[1:], trailing, query)
+        if top == "envs":
+            return self.route_view(req, parts[1:], trailing, query)
         if top == "packages":
             if n < 3 or trailing:
                 return text_response(404)
@@ -1166,6 +1189,70 @@ class Handler(object):
                 return redirect("/%s/%s" % (name, suffix))
             return self.serve_page(req, ("simple", name), query)
         return text_response(404)
+
+    def route_simple(self, req, base, rest, trailing, query):
+        """An index below ``base`` (``("simple",)`` or ``("envs", NAME, "simple")``):
+        ``rest`` is the path's segments after it."""
+        suffix = "?" + query if query else ""
+        url = "/" + "/".join(base) + "/"
+        n = len(rest)
+        if n == 0:
+            if not trailing:
+                return redirect(url + suffix)
+            return self.serve_page(req, base, query)
+        if n == 1 and not trailing and rest[0] in ("index.html", "index.json"):
+            return self.serve_page(req, base, query, fixed=rest[0])
+        if n == 1:
+            name = normalize(rest[0])
+            if name != rest[0] or not trailing:
+                return redirect("%s%s/%s" % (url, name, suffix))
+            return self.serve_page(req, base + (name,), query)
+        if n == 2 and not trailing and rest[1] in ("index.html", "index.json"):
+            if normalize(rest[0]) != rest[0]:
+                return text_response(404)
+            return self.serve_page(req, base + (rest[0],), query, fixed=rest[1])
+        return text_response(404)
+
+    def route_view(self, req, rest, trailing, query):
+        """``/envs/...``: an env's index view, ``/envs/NAME/simple/...`` (``/envs/``: a
+        list of them)."""
+        suffix = "?" + query if query else ""
+        if not rest:
+            if not trailing:
+                return redirect("/envs/" + suffix)
+            return self.views_page(req)
+        env = rest[0]
+        base = ("envs", env, "simple")
+        if not _VIEW_NAME.match(env) or not self.tree.is_view(env):
+            return text_response(404)
+        if len(rest) == 1 or (len(rest) == 2 and rest[1] == "simple" and not trailing):
+            return redirect("/envs/%s/simple/%s" % (env, suffix))
+        if rest[1] != "simple":
+            return text_response(404)
+        return self.route_simple(req, base, rest[2:], trailing, query)
+
+    def views_page(self, req):
+        """``/envs/``: a small HTML page linking each env's view."""
+        names = find_views(self.tree.root)
+        if not names and not self.tree.is_dir("envs"):
+            return text_response(404)
+        lines = [
+            "<!DOCTYPE html>",
+            "<html>",
+            "  <head>",
+            "    <title>Index views</title>",
+            "  </head>",
+            "  <body>",
+            "    <h1>Index views</h1>",
+        ]
+        for name in names:
+            lines.append('    <a href="%s/simple/">%s</a><br>' % (name, name))
+        lines += ["  </body>", "</html>", ""]
+        headers = [
+            ("Content-Type", CONTENT_TYPE[TEXT_HTML]),
+            ("Cache-Control", PAGE_CACHE_CONTROL),
+        ]
+        return Response(200, headers, "\n".join(lines).encode("utf-8"))
 
     # -- index pages --------------------------------------------------------------------
 
@@ -2066,6 +2153,12 @@ def serve(root, host="0.0.0.0", port=8080, **opts):
             "bound to %s:%d, %d threads\n"
             % (server.tree.root, url, url, url, bound_host, bound_port, server.threads)
         )
+        for env in find_views(server.tree.root):
+            view = "%s://%s:%d/envs/%s/simple/" % (server.scheme, shown, bound_port, env)
+            announce.write(
+                '  env %s: pip install --index-url %s PACKAGE  (uv: [[index]] url = "%s")\n'
+                % (env, view, view)
+            )
         if opts.get("auth_file") and not opts.get("certfile"):
             announce.write("warning: basic auth over plain HTTP sends passwords in clear text\n")
         announce.flush()
@@ -2138,9 +2231,14 @@ def _bad_relpath(rel):
 
 
 def _is_project_path(rel):
-    """Under packages/ or simple/<project>/: vouched for by the project pages."""
+    """Under packages/, simple/<project>/ or a view's envs/NAME/simple/<project>/:
+    vouched for by the project pages."""
     parts = rel.split("/")
-    return parts[0] == "packages" or (parts[0] == "simple" and len(parts) > 2)
+    return (
+        parts[0] == "packages"
+        or (parts[0] == "simple" and len(parts) > 2)
+        or (parts[0] == "envs" and len(parts) > 4 and parts[2] == "simple")
+    )
 
 
 def _isatty(stream):
@@ -2209,6 +2307,8 @@ class _Verifier(object):
         self._pending = {}  # table -> rows waiting for the next insert
         self._dirs = {}  # directory relpath -> reached without a symlink
         self._missing = set()  # top-level files already reported MISSING
+        self.views = []  # env names of the envs/NAME/ directories, checked at the end
+        self.views_checked = 0
 
     # -- output
     def problem(self, kind, rel, detail=""):
@@ -2419,6 +2519,8 @@ class _Verifier(object):
                     self.scan_projects(name, _PACKAGE_DIR)
                 elif name == "json":
                     self.walk_files(name, self.json_docs.append, self.symlink)
+                elif name == "envs":
+                    self.scan_envs()
                 else:
                     self.walk_files(name, self.top_file, self.symlink)
             elif name != "manifest.json":
@@ -2459,23 +2561,31 @@ class _Verifier(object):
         self.pages += 1
         return True
 
-    def read_root_html(self):
-        rel = "simple/index.html"
+    def read_root_html(self, page_dir="simple", on_name=None):
+        """Read ``<page_dir>/index.html``: on_name(project) per project link (default:
+        into the names table); False when the page is missing or unreadable."""
+        rel = page_dir + "/index.html"
         if not self.root_page(rel):
             return False
+        if on_name is None:
+
+            def on_name(name):
+                self.add("names", (name, _IN_ROOT_HTML))
+
+        prefix = page_dir + "/"
 
         def on_link(attrs):
             href = attrs["href"]
             try:
-                target = _link_target("simple", href)
+                target = _link_target(page_dir, href)
             except ValueError:
                 self.problem("BAD-LINK", rel, "%s leaves the tree" % href)
                 return
-            parts = target.rstrip("/").split("/")
-            if len(parts) != 2 or parts[0] != "simple" or parts[1].startswith("."):
+            name = target.rstrip("/")[len(prefix) :]
+            if not target.startswith(prefix) or not name or "/" in name or name.startswith("."):
                 self.problem("BAD-LINK", rel, "%s is not a project page" % href)
                 return
-            self.add("names", (parts[1], _IN_ROOT_HTML))
+            on_name(name)
 
         try:
             with io.open(os.path.join(self.root, rel), "r", encoding="utf-8") as f:
@@ -2491,10 +2601,17 @@ class _Verifier(object):
             return False
         return True
 
-    def read_root_json(self):
-        rel = "simple/index.json"
+    def read_root_json(self, page_dir="simple", on_name=None):
+        """Read ``<page_dir>/index.json``: on_name(normalized project) per project
+        (default: into the names table); False when the page is missing or unreadable."""
+        rel = page_dir + "/index.json"
         if not self.root_page(rel):
             return False
+        if on_name is None:
+
+            def on_name(name):
+                self.add("names", (name, _IN_ROOT_JSON))
+
         nameless = 0
         try:
             with io.open(os.path.join(self.root, rel), "r", encoding="utf-8") as f:
@@ -2503,7 +2620,7 @@ class _Verifier(object):
                     if key != "projects":
                         continue
                     if isinstance(value, dict) and isinstance(value.get("name"), str):
-                        self.add("names", (normalize(value["name"]), _IN_ROOT_JSON))
+                        on_name(normalize(value["name"]))
                     else:
                         nameless += 1
             if not stream.streamed:
@@ -2565,10 +2682,17 @@ class _Verifier(object):
             self.problem("BAD-PAGE", page_rel, str(exc))
             return None
 
-    def check_pages(self, name):
+    def check_pages(self, name, page_dir=None, union=None):
         """Check a project's pages and every file they link; returns the relpaths they
-        account for under packages/<name>/."""
-        page_dir = "simple/" + name
+        account for under packages/<name>/.
+
+        A view's pages (``page_dir``: ``envs/NAME/simple/<name>``) are checked the same
+        way, except that a file ``union`` (union_claims()) gives the same claims for is
+        not checked again: check_view_file().
+        """
+        view = page_dir is not None
+        if not view:
+            page_dir = "simple/" + name
         present = {}
         it = self._scandir(page_dir)
         if it is not None:
@@ -2607,6 +2731,9 @@ class _Verifier(object):
             found = [(page,) + mine[target] for page, mine in parsed if target in mine]
             if len(parsed) == 2:
                 self.compare_pages(page_dir, target, found)
+            if view:
+                self.check_view_file(page_dir, name, target, found, union)
+                continue
             with_metadata = any(c[3] is not None for c in found)
             expected.add(target)
             if with_metadata:
@@ -2769,6 +2896,162 @@ class _Verifier(object):
             if mine != theirs:
                 self.problem("DISAGREE", rel, "files or sha256 differ from its index.json")
 
+    # -- the env views: envs/NAME/simple/, subsets of simple/ linking packages/
+    def scan_envs(self):
+        """envs/ holds one directory per env view (a name _VIEW_NAME takes), noted for
+        check_views(); anything else there is UNEXPECTED."""
+        it = self._scandir("envs")
+        if it is None:
+            return
+        with it:
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        for entry in entries:
+            rel = "envs/" + entry.name
+            if entry.is_symlink():
+                self.symlink(rel)
+            elif not entry.is_dir():
+                self.unexpected(rel)
+            elif not _VIEW_NAME.match(entry.name):
+                self.walk_files(rel, self.unexpected, self.symlink)
+            else:
+                self.views.append(entry.name)
+
+    def _visible(self, rel_dir):
+        """The non-hidden entries of a tree directory, sorted by name ([] when unreadable,
+        reported)."""
+        it = self._scandir(rel_dir)
+        if it is None:
+            return []
+        with it:
+            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+
+    def check_views(self):
+        for env in self.views:
+            self.check_view(env)
+        self.flush()
+
+    def check_view(self, env):
+        """One view: envs/NAME/ holds only simple/, which holds its two root pages (listed
+        by manifest.json) and the page directories they list; each project's pages are
+        checked like the union's, against the union's (check_pages)."""
+        base = "envs/%s/simple" % env
+        has_simple = False
+        entries = self._visible("envs/" + env)
+        for entry in entries:
+            rel = "envs/%s/%s" % (env, entry.name)
+            if entry.is_symlink():
+                self.symlink(rel)
+            elif entry.name == "simple" and entry.is_dir():
+                has_simple = True
+            elif entry.is_dir():
+                self.walk_files(rel, self.unexpected, self.symlink)
+            else:
+                self.unexpected(rel)
+        dirs = set()
+        if has_simple:
+            entries = self._visible(base)
+            for entry in entries:
+                rel = base + "/" + entry.name
+                if entry.is_symlink():
+                    self.symlink(rel)
+                elif entry.is_dir():
+                    dirs.add(entry.name)
+                elif entry.name in ("index.html", "index.json"):
+                    self.top_file(rel)
+                else:
+                    self.unexpected(rel)
+        if not entries:
+            return  # an empty envs/NAME/ or envs/NAME/simple/ is no view
+        self.views_checked += 1
+        listed = {}  # root page -> the projects it lists
+        for fname, read in (
+            ("index.html", self.read_root_html),
+            ("index.json", self.read_root_json),
+        ):
+            names = set()
+            if read(base, names.add):
+                listed[base + "/" + fname] = names
+        if len(listed) == 2:
+            in_html, in_json = listed[base + "/index.html"], listed[base + "/index.json"]
+            for name in sorted(in_html ^ in_json):
+                self.problem(
+                    "DISAGREE",
+                    base + "/",
+                    "%s: in index.%s, not in index.%s"
+                    % ((name, "html", "json") if name in in_html else (name, "json", "html")),
+                )
+        for page in sorted(listed):
+            for name in sorted(listed[page] - dirs):
+                self.problem("BROKEN-LINK", page, "%s/: no %s/%s/index.html" % (name, base, name))
+        for name in sorted(dirs):
+            if listed and not any(name in names for names in listed.values()):
+                self.problem(
+                    "UNLISTED", "%s/%s/" % (base, name), "no root page of the view lists it"
+                )
+            self.check_pages(name, "%s/%s" % (base, name), self.union_claims(name))
+
+    def union_claims(self, name):
+        """``{relpath: (sha256, size, metadata)}`` of the files simple/<name>/ links, from
+        its index.json (index.html when there is none); its problems are the union
+        check's to report."""
+        page_dir = "simple/" + name
+        for fname in ("index.json", "index.html"):
+            page_rel = page_dir + "/" + fname
+            if self.file_stat(page_rel) in (None, "symlink"):
+                continue
+            try:
+                with io.open(os.path.join(self.root, page_rel), "r", encoding="utf-8") as f:
+                    links = _page_links(f, fname == "index.json", name)
+            except (OSError, IOError, ValueError):
+                continue
+            claims = {}
+            for href, sha, size, meta in links:
+                try:
+                    target = _link_target(page_dir, href)
+                except ValueError:
+                    continue
+                if not target.endswith("/"):
+                    claims.setdefault(target, (sha, size, meta))
+            return claims
+        return {}
+
+    def check_view_file(self, page_dir, name, target, found, union):
+        """A file a view's project page links.  The union page simple/<name>/ must list
+        it with the same sha256 (VIEW-ONLY), size and core-metadata (DISAGREE); then
+        the union's check covered the file.  A file the union does not list is checked
+        here, and counts as linked (it is reported once, as VIEW-ONLY)."""
+        filename = target.rsplit("/", 1)[-1]
+        theirs = union.get(target)
+        if theirs is None:
+            self.problem(
+                "VIEW-ONLY", page_dir + "/", "%s: simple/%s/ does not list it" % (filename, name)
+            )
+            self.add("linked", (target,))
+            if any(c[3] is not None for c in found):
+                self.add("linked", (target + ".metadata",))
+            self.check_file(target, found)
+            return
+        sha, size, meta = theirs
+        for page, my_sha, my_size, my_meta in sorted(found):
+            if my_sha != sha:
+                self.problem(
+                    "VIEW-ONLY",
+                    page,
+                    "%s: simple/%s/ lists it with another sha256" % (filename, name),
+                )
+                continue
+            fields = []
+            if my_size is not None and size is not None and my_size != size:
+                fields.append("size")
+            if my_meta != meta:
+                fields.append("core-metadata")
+            if fields:
+                self.problem(
+                    "DISAGREE",
+                    page,
+                    "%s: %s not simple/%s/'s" % (filename, ", ".join(fields), name),
+                )
+
     def report_unlinked(self):
         cursor = self.db.execute(
             "SELECT rel FROM unlinked WHERE rel NOT IN (SELECT rel FROM linked) ORDER BY rel"
@@ -2808,6 +3091,7 @@ class _Verifier(object):
             self.check_projects()
             self.flush()
             self.check_json_docs()
+            self.check_views()
             self.report_unlinked()
         except sqlite3.Error as exc:
             self.progress.clear()
@@ -2819,11 +3103,15 @@ class _Verifier(object):
             shutil.rmtree(tmpdir, ignore_errors=True)
         self.progress.finish()
         self.progress.clear()
+        views = ""
+        if self.views_checked:
+            views = ", %d view%s" % (self.views_checked, "" if self.views_checked == 1 else "s")
         self.out.write(
-            "verify %s: %d projects, %d files checked, %d pages checked, %d problem%s\n"
+            "verify %s: %d projects%s, %d files checked, %d pages checked, %d problem%s\n"
             % (
                 self.root,
                 self.projects,
+                views,
                 self.files,
                 self.pages,
                 self.problems,
@@ -2850,6 +3138,13 @@ def verify(root, out=None, err=None):
       BAD-HASH when only one page is wrong); links stay in the tree (BAD-LINK); every
       visible file under ``packages/<project>/`` is linked (UNEXPECTED).  Symlinks are
       reported (SYMLINK), hidden paths (``.morgan-like/``, temp files) ignored.
+    * Each env view ``envs/NAME/simple/`` (NAME: letters, digits, ``.``, ``_``, ``-``)
+      as the union above: its root pages (top-level files, in manifest.json) list the
+      same projects, each with a page, every page listed; its pages agree and link
+      only files under ``packages/``, each one listed by the union page
+      ``simple/<project>/`` with the same sha256 (VIEW-ONLY; then the union's check
+      covered it, else it is checked here), size and core-metadata (DISAGREE).
+      Anything else under ``envs/`` is UNEXPECTED.
 
     Memory stays flat as the tree grows: names go through a temporary sqlite database
     in the system's temp directory, pages are read one project at a time.
