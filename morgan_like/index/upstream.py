@@ -100,6 +100,10 @@ class Upstream:
             self._auth[host_key(clean)] = creds
         self._lock = threading.Lock()
         self._bytes = 0
+        # Project pages sent (not 304), and those without ETag or Last-Modified: a
+        # page cache cannot revalidate those, so every run fetches them whole.
+        self._pages_sent = 0
+        self._pages_unvalidated = 0
         self.verify: str | bool = (
             cert
             or pip_config_value("cert")
@@ -143,6 +147,17 @@ class Upstream:
     def _count(self, n: int) -> None:
         with self._lock:
             self._bytes += n
+
+    @property
+    def pages_without_validators(self) -> tuple[int, int]:
+        """(project pages sent without ETag or Last-Modified, project pages sent)."""
+        with self._lock:
+            return self._pages_unvalidated, self._pages_sent
+
+    def _count_page(self, validated: bool) -> None:
+        with self._lock:
+            self._pages_sent += 1
+            self._pages_unvalidated += not validated
 
     def _watch(self, response: requests.Response) -> None:
         """Count a streamed body when the caller closes the response (``with`` does)."""
@@ -371,9 +386,11 @@ class Upstream:
         body = response.content
         if response.status_code == 304 and cached is not None:
             content_type, body = cached.content_type, cached.body
-        elif self.pages is not None:
+        else:
             etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-            self.pages.put(url, etag, modified, content_type, body)
+            self._count_page(bool(etag or modified))
+            if self.pages is not None:
+                self.pages.put(url, etag, modified, content_type, body)
         media, charset = media_type(content_type)
         is_json = media.endswith("+json") or media == "application/json"
         if not is_json and "html" not in media:

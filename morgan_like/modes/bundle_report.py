@@ -1,4 +1,5 @@
-"""What bundle mode tells the user: the plan, problems, what each env must build, the totals."""
+"""What bundle mode tells the user: the plan, problems, what each env must build, the totals
+(and an upstream whose pages a re-run cannot revalidate)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from morgan_like.fetch.download import DownloadResult
+from morgan_like.index.httputil import redact_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.output import Reporter, human_size
 from morgan_like.resolve.plan import Plan
@@ -72,6 +74,23 @@ def print_summary(
         f"{sum(1 for r in results if r.skipped)} already present, {len(failed)} failed; "
         f"{human_size(upstream.bytes_fetched)} from upstream in {elapsed:.1f}s"
     )
+    report_validators(upstream, reporter)
+
+
+def report_validators(upstream: Upstream, reporter: Reporter) -> None:
+    """Once per run: pages sent without validators cannot be revalidated (304), so the
+    next run fetches them whole and never replays its plan."""
+    missing, sent = upstream.pages_without_validators
+    if not missing:
+        return
+    url = redact_url(upstream.index_url)
+    if missing == sent:
+        reporter.warn(f"{url} sends no ETag or Last-Modified: a re-run fetches every page again")
+    else:
+        reporter.warn(
+            f"{url} sent {missing} of {sent} project pages without ETag or Last-Modified: "
+            "a re-run fetches those again"
+        )
 
 
 def report_problems(plan: Plan, reporter: Reporter) -> None:

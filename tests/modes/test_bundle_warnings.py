@@ -7,12 +7,14 @@ the no-op re-run that replays the kept plan.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from morgan_like.cli import main
+from morgan_like.index.upstream import Upstream
 
 from ..distbuilder import make_sdist, make_wheel
 from ..fakeindex import FakeIndex
@@ -153,3 +155,35 @@ def test_a_build_requirement_only_as_an_sdist_is_reported_with_what_needs_it(
     out = _run(root, fake_index, capsys, "-v")
     assert "the last plan is used" in out
     assert "\n".join(lines) in out
+
+
+# -- an upstream that sends no validators ---------------------------------------------
+
+
+def test_an_upstream_without_validators_is_warned_once_per_run(
+    small: FakeIndex, tmp_path: Path, capsys
+) -> None:
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    out = _run(root, small, capsys)
+    assert "ETag" not in out
+    small.page_validators = False
+    line = f"warning: {small.url} sends no ETag or Last-Modified: a re-run fetches every page again"
+    for _ in range(2):  # each run says it, once, however many pages it read
+        out = _run(root, small, capsys)
+        assert out.count("ETag") == 1
+        assert line in out
+
+
+def test_pages_without_validators_are_counted_across_threads(
+    fake_index: FakeIndex, dists: Path
+) -> None:
+    names = [f"p{i}" for i in range(24)]
+    for name in names:
+        wheel(fake_index, dists, name, "1.0")
+    with Upstream(fake_index.url) as upstream:
+        upstream.project_page("p0")
+        fake_index.page_validators = False
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(upstream.project_page, names[1:]))
+        assert upstream.pages_without_validators == (23, 24)
