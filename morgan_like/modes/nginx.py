@@ -11,10 +11,16 @@ It serves:
   ``index.html`` files, chosen from ``?format=`` or ``Accept`` with the exact PEP 691
   types (``application/vnd.pypi.simple.v1+json``, ``...v1+html``, ``text/html;
   charset=utf-8``), ``Vary: Accept, Accept-Encoding``, ``Cache-Control: no-cache``,
-  gzip for pages only; 406 when nothing offered is acceptable;
+  gzip for pages only; 406 when nothing offered is acceptable; ``.../index.html`` and
+  ``.../index.json`` asked for by name as they are;
 * 301 to ``/simple/<normalized>/`` for a missing slash or a non-normalized name
   (a per-project case-insensitive pattern, generated from the tree's projects:
   re-render after adding projects);
+* every env's index view, ``/envs/NAME/simple/...``, exactly like ``/simple/``
+  (``/envs/NAME/`` and ``/envs/NAME/simple`` 301 to ``/envs/NAME/simple/``, a name
+  that is no view of the tree 404).  Views are matched by pattern and looked up on
+  disk per request, so envs added or removed by later runs need no new config;
+  ``/envs/`` is nginx's own listing of them;
 * ``/<project>/`` (morgan-style ``index-url = http://host:port/``);
 * ``/packages/...`` with ``Cache-Control: public, max-age=31536000, immutable``,
   ``application/octet-stream``, never gzip, single ranges only, symlinks refused;
@@ -45,6 +51,11 @@ ACCEPT_JSON = r"application/vnd\.pypi\.simple\.(v1|latest)\+json"
 ACCEPT_V1HTML = r"application/vnd\.pypi\.simple\.(v1|latest)\+html"
 ACCEPT_TEXT = r"text/(html|\*)"
 ACCEPT_ANY = r"(\*/\*|application/\*)"
+#: an env's name as its view folder ``envs/NAME/`` has it (exact case), and a
+#: normalized project name
+ENV_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+PROJECT = r"[a-z0-9]+(-[a-z0-9]+)*"
+IDS = "morgan_like"  # the prefix of every variable and internal location
 _NONZERO = r"\s*(;(?!\s*q\s*=\s*0(\.0{0,3})?\s*(,|$))[^,]*)?\s*(,|$)"
 
 
@@ -75,6 +86,81 @@ def _q(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _index_locations(root: str, url_re: str, url: str, folder: str) -> list[str]:
+    """The locations of one index, the union's or an env's view, as server.py's
+    ``route_simple`` answers: ``url_re`` matches its URL (``/simple``), ``url`` and
+    ``folder`` name it in redirects and on disk (both may use ``url_re``'s captures).
+
+    A page's folder is looked up before negotiating (404 beats 406, as in server.py);
+    the page itself is served by an internal location (see ``_page_locations``)."""
+    project, ext = "${" + IDS + "_project}", f"${IDS}_ext"
+    index_dir = _q(f"{root}/{folder}")
+    return [
+        f"    location ~ ^{url_re}/(?<{IDS}_project>({PROJECT}/)?)index\\.(?<{IDS}_ext>html|json)$ {{",
+        f"        rewrite ^ /__{IDS}_{ext}/{folder}/{project}index.{ext} last;",
+        "    }",
+        f"    location ~ ^{url_re}/(?<{IDS}_project>({PROJECT}/)?)$ {{",
+        f"        if (!-d {_q(f'{root}/{folder}/{project}')}) {{ return 404; }}",
+        f"        if (${IDS}_variant = 406) {{ return 406; }}",
+        f"        rewrite ^ /__{IDS}_${IDS}_variant/{folder}/{project}${IDS}_file last;",
+        "    }",
+        f"    location ~ ^{url_re}/(?<{IDS}_name>[^/]+)/?$ {{",
+        f"        if (!-d {index_dir}) {{ return 404; }}",
+        f'        if (${IDS}_canonical = "") {{ return 404; }}',
+        f"        return 301 {url}/${IDS}_canonical/$is_args$args;",
+        "    }",
+    ]
+
+
+def _view_locations(root: str) -> list[str]:
+    """``/envs/...``: every env's view, whatever envs the tree has when asked."""
+    env = f"${IDS}_env"
+    env_re = f"/envs/(?<{IDS}_env>{ENV_NAME})"
+    return [
+        "",
+        "    # the env views: envs/NAME/simple/, served like simple/",
+        "    location = /envs { return 301 /envs/$is_args$args; }",
+        "    location = /envs/ {",
+        "        autoindex on;",
+        "        charset utf-8;",
+        "        add_header Cache-Control no-cache always;",
+        "    }",
+        f"    location ~ ^{env_re}(/|/simple)?$ {{",
+        f"        if (!-d {_q(f'{root}/envs/{env}/simple')}) {{ return 404; }}",
+        f"        return 301 /envs/{env}/simple/$is_args$args;",
+        "    }",
+        *_index_locations(root, f"{env_re}/simple", f"/envs/{env}/simple", f"envs/{env}/simple"),
+        "    location /envs/ { return 404; }",
+    ]
+
+
+def _page_locations(root: str) -> list[str]:
+    """The internal locations serving index pages as one type each (rewritten to)."""
+    lines = ["", "    # the pages, as one type each (rewritten to: never asked for)"]
+    for variant, ctype, charset in (
+        ("json", JSON_V1, False),
+        ("v1html", HTML_V1, False),
+        ("html", TEXT_HTML, True),
+    ):
+        lines += [
+            f"    location ^~ /__{IDS}_{variant}/ {{",
+            "        internal;",
+            f"        alias {_q(root + '/')};",
+            f"        types {{ }} default_type {ctype};",
+            "        charset utf-8;" if charset else "        charset off;",
+            '        add_header Vary "Accept, Accept-Encoding" always;',
+            "        add_header Cache-Control no-cache always;",
+            "        gzip on;",
+            "        gzip_vary off;",
+            "        gzip_min_length 512;",
+            f"        gzip_types {ctype};"
+            if ctype != TEXT_HTML
+            else "        # text/html is always gzip-eligible",
+            "    }",
+        ]
+    return lines
+
+
 def render_nginx_config(tree: Path, host: str, port: int) -> str:
     """The ``http``-context snippet (map + server) serving ``tree`` on ``host:port``."""
     tree = Path(tree).resolve()
@@ -82,7 +168,6 @@ def render_nginx_config(tree: Path, host: str, port: int) -> str:
     if any(c in root for c in '";{}\n') or "$" in root:
         raise ValueError(f"cannot put this path into an nginx config: {root!r}")
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    ids = "morgan_like"
     json_fmt = r"~*^application(/|%2F)vnd\.pypi\.simple\.(v1|latest)(\+|%2B)json\|"
     html_fmt = r"~*^application(/|%2F)vnd\.pypi\.simple\.(v1|latest)(\+|%2B)html\|"
     text_fmt = r"~*^text(/|%2F)html\|"
@@ -91,7 +176,7 @@ def render_nginx_config(tree: Path, host: str, port: int) -> str:
         "# generated by morgan_like.modes.nginx.render_nginx_config; include in the http {} context",
         "",
         "# PEP 691: ?format= wins, then Accept (see morgan_like/nginx.py for the approximation)",
-        f'map "$arg_format|$http_accept" ${ids}_variant {{',
+        f'map "$arg_format|$http_accept" ${IDS}_variant {{',
         "    default html;",
         f"    {_q(json_fmt)} json;",
         f"    {_q(html_fmt)} v1html;",
@@ -104,13 +189,13 @@ def render_nginx_config(tree: Path, host: str, port: int) -> str:
         f"    {_q('~[|].*[^ ]')} 406;",
         "}",
         "",
-        f"map ${ids}_variant ${ids}_file {{",
+        f"map ${IDS}_variant ${IDS}_file {{",
         "    json index.json;",
         "    default index.html;",
         "}",
         "",
         "# every spelling of a project name -> its normalized name (for the 301)",
-        f"map ${ids}_name ${ids}_canonical {{",
+        f"map ${IDS}_name ${IDS}_canonical {{",
         '    default "";',
     ]
     for name in _projects(tree):
@@ -137,37 +222,11 @@ def render_nginx_config(tree: Path, host: str, port: int) -> str:
         r"    location ~ /\. { return 404; }",
         "",
         "    # the index pages",
-        "    location ~ ^/simple/(?<morgan_like_project>[a-z0-9]+(-[a-z0-9]+)*/)?$ {",
-        f"        if (${ids}_variant = 406) {{ return 406; }}",
-        f"        rewrite ^ /__{ids}_${ids}_variant/simple/$morgan_like_project${ids}_file last;",
-        "    }",
-        f"    location ~ ^/simple/(?<{ids}_name>[^/]+)/?$ {{",
-        f'        if (${ids}_canonical = "") {{ return 404; }}',
-        f"        return 301 /simple/${ids}_canonical/$is_args$args;",
-        "    }",
+        *_index_locations(root, "/simple", "/simple", "simple"),
         "    location /simple/ { return 404; }",
+        *_view_locations(root),
+        *_page_locations(root),
     ]
-    for variant, ctype, charset in (
-        ("json", JSON_V1, False),
-        ("v1html", HTML_V1, False),
-        ("html", TEXT_HTML, True),
-    ):
-        lines += [
-            f"    location ^~ /__{ids}_{variant}/ {{",
-            "        internal;",
-            f"        alias {_q(root + '/')};",
-            f"        types {{ }} default_type {ctype};",
-            "        charset utf-8;" if charset else "        charset off;",
-            '        add_header Vary "Accept, Accept-Encoding" always;',
-            "        add_header Cache-Control no-cache always;",
-            "        gzip on;",
-            "        gzip_vary off;",
-            "        gzip_min_length 512;",
-            f"        gzip_types {ctype};"
-            if ctype != TEXT_HTML
-            else "        # text/html is always gzip-eligible",
-            "    }",
-        ]
     lines += [
         "",
         "    # distribution files and their .metadata",
@@ -205,13 +264,14 @@ def render_nginx_config(tree: Path, host: str, port: int) -> str:
         "    }",
         "",
         "    # morgan-style index-url = http://host:port/ : /<project>/",
-        "    location ~ ^/(?<morgan_like_project>[a-z0-9]+(-[a-z0-9]+)*)/$ {",
-        f"        if (${ids}_variant = 406) {{ return 406; }}",
-        f"        rewrite ^ /__{ids}_${ids}_variant/simple/$morgan_like_project/${ids}_file last;",
+        f"    location ~ ^/(?<{IDS}_project>{PROJECT})/$ {{",
+        f"        if (!-d {_q(root + '/simple/$' + IDS + '_project')}) {{ return 404; }}",
+        f"        if (${IDS}_variant = 406) {{ return 406; }}",
+        f"        rewrite ^ /__{IDS}_${IDS}_variant/simple/$morgan_like_project/${IDS}_file last;",
         "    }",
-        f"    location ~ ^/(?<{ids}_name>[^/.][^/]*)/?$ {{",
-        f'        if (${ids}_canonical = "") {{ return 404; }}',
-        f"        return 301 /${ids}_canonical/$is_args$args;",
+        f"    location ~ ^/(?<{IDS}_name>[^/.][^/]*)/?$ {{",
+        f'        if (${IDS}_canonical = "") {{ return 404; }}',
+        f"        return 301 /${IDS}_canonical/$is_args$args;",
         "    }",
         "",
         "    location / { return 404; }",

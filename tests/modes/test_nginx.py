@@ -5,12 +5,17 @@ Every test that starts nginx is marked e2e.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
@@ -29,7 +34,9 @@ from ..clients import (
     uv_install,
     uv_venv,
 )
+from ..fakeindex import FakeIndex
 from ..server_support import Dist, InProcessServer, free_port, write_tree
+from .test_bundle_views import floor_config, mirror, publish_floor_case
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
@@ -72,14 +79,13 @@ def ntree(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def nginx(ntree, tmp_path_factory):
+def run_nginx(tree: Path, work: Path) -> Iterator[tuple[int, Path]]:
+    """nginx serving ``tree`` with its config, pid and logs in ``work``: (port, work)."""
     if NGINX is None:
         pytest.skip("nginx not installed")
-    work = tmp_path_factory.mktemp("nginx-work")
     port = free_port()
     (work / "nginx.conf").write_text(
-        render_nginx_main_config(ntree, "127.0.0.1", port, work, workers=1)
+        render_nginx_main_config(tree, "127.0.0.1", port, work, workers=1)
     )
     check = subprocess.run(
         [NGINX, "-t", "-p", str(work), "-c", str(work / "nginx.conf")],
@@ -105,6 +111,11 @@ def nginx(ntree, tmp_path_factory):
     yield port, work
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def nginx(ntree, tmp_path_factory):
+    yield from run_nginx(ntree, tmp_path_factory.mktemp("nginx-work"))
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +155,12 @@ CASES = [
     ("GET", "/simple/", {"Accept": "text/html"}),
     ("HEAD", "/simple/beta-pkg/", {"Accept": UV_ACCEPT}),
     ("GET", "/simple/nope/", {}),
+    ("GET", "/simple/nope/", {"Accept": "image/png"}),
+    ("GET", "/simple/index.html", {"Accept": PIP_ACCEPT}),
+    ("GET", "/simple/index.json", {}),
+    ("GET", "/simple/alpha/index.json", {"Accept": "text/html"}),
+    ("GET", "/simple/Alpha/index.json", {}),
+    ("GET", "/nope/", {"Accept": "image/png"}),
     ("GET", "/", {}),
     ("GET", "/simple", {}),
     ("GET", "/simple/alpha", {}),
@@ -250,3 +267,206 @@ def test_clients_install_through_nginx(nginx, tmp_path):
         pytest.skip("no clients")
     log = (nginx[1] / "logs" / "access.log").read_text()
     assert ".whl.metadata" in log
+
+
+# -- env views: envs/NAME/simple/, served like simple/ ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vtree(tmp_path_factory, tiny_backend_wheel) -> Path:
+    """A bundle mirrored from the fake upstream with two env views: ``old`` lists zmqish
+    1.0 only (its manylinux 2.17 wheel and sdist), ``new`` zmqish 2.0 only.  Beside it,
+    a secret and a view whose folder is a symlink out of the tree."""
+    base = tmp_path_factory.mktemp("nginx-views")
+    root = base / "bundle"
+    dists = base / "dists"
+    dists.mkdir()
+    with FakeIndex() as index, pytest.MonkeyPatch.context() as mp:
+        mp.setattr("morgan_like.modes.bundle.default_processes", lambda: 0)
+        index.add(tiny_backend_wheel)
+        publish_floor_case(index, dists)
+        floor_config(root)
+        assert mirror(root, index) == 0
+    assert sorted(p.name for p in (root / "envs").iterdir()) == ["new", "old"]
+    outside = base / "outside" / "simple"
+    shutil.copytree(root / "envs" / "old" / "simple", outside)
+    (outside / "index.html").write_text("secret")
+    (root / "envs" / "escape").symlink_to(outside.parent)
+    (root / "envs" / "new" / "simple" / "evil").symlink_to(outside / "zmqish")
+    return root
+
+
+@pytest.fixture(scope="module")
+def vnginx(vtree, tmp_path_factory):
+    yield from run_nginx(vtree, tmp_path_factory.mktemp("nginx-views-work"))
+
+
+@pytest.fixture(scope="module")
+def vours(vtree):
+    with InProcessServer(vtree) as srv:
+        yield srv.port
+
+
+def test_render_views_generic(tmp_path):
+    """The view locations match any env name by pattern: a tree's envs are not named in
+    the config, so envs added by a later run are served without re-rendering."""
+    root = tmp_path / "tree"
+    write_tree(root, [Dist("alpha", "1.0")])
+    (root / "envs" / "linux-py3.12" / "simple").mkdir(parents=True)
+    (root / "envs" / "linux-py3.12" / "simple" / "index.html").write_text("")
+    conf = render_nginx_config(root, "127.0.0.1", 8080)
+    assert "linux-py3.12" not in conf
+    shutil.rmtree(root / "envs")
+    assert conf == render_nginx_config(root, "127.0.0.1", 8080)
+    assert "location ~ ^/envs/(?<morgan_like_env>[A-Za-z0-9][A-Za-z0-9._-]*)/simple/" in conf
+    assert "return 301 /envs/$morgan_like_env/simple/$is_args$args;" in conf
+    assert "location /envs/ { return 404; }" in conf
+
+
+OLD = "/envs/old/simple/zmqish/"
+VIEW_CASES = [
+    ("GET", OLD, {"Accept": PIP_ACCEPT}),
+    ("GET", OLD, {"Accept": UV_ACCEPT}),
+    ("GET", OLD, {"Accept": "text/html"}),
+    ("GET", OLD, {}),
+    ("GET", OLD, {"Accept": "*/*"}),
+    ("GET", OLD, {"Accept": "application/vnd.pypi.simple.v1+html"}),
+    ("GET", OLD, {"Accept": "application/vnd.pypi.simple.latest+json"}),
+    ("GET", OLD, {"Accept": "image/png"}),
+    ("GET", OLD + "?format=application/vnd.pypi.simple.v1%2Bjson", {"Accept": "text/html"}),
+    ("GET", OLD + "?format=text/html", {"Accept": PIP_ACCEPT}),
+    ("GET", OLD + "?format=application/json", {}),
+    ("HEAD", "/envs/new/simple/zmqish/", {"Accept": UV_ACCEPT}),
+    ("GET", "/envs/new/simple/zmqish/", {"Accept": PIP_ACCEPT}),
+    ("GET", "/envs/old/simple/", {"Accept": PIP_ACCEPT}),
+    ("GET", "/envs/old/simple/", {"Accept": "text/html"}),
+    ("GET", "/envs/old/simple/index.json", {}),
+    ("GET", "/envs/old/simple/zmqish/index.html", {"Accept": PIP_ACCEPT}),
+    ("GET", "/simple/zmqish/", {"Accept": PIP_ACCEPT}),  # the union lists both releases
+    # redirects
+    ("GET", "/envs", {}),
+    ("GET", "/envs/old", {}),
+    ("GET", "/envs/old/", {}),
+    ("GET", "/envs/old/simple", {}),
+    ("GET", "/envs/old/simple?x=1", {}),
+    ("GET", "/envs/old/simple/zmqish", {}),
+    ("GET", "/envs/old/simple/ZMQish/", {"Accept": PIP_ACCEPT}),
+    ("GET", "/envs/old/simple/TinyBackend?format=text/html", {}),
+    # not a view, or nothing there
+    ("GET", "/envs/nope/simple/", {}),
+    ("GET", "/envs/nope/simple/zmqish/", {"Accept": "image/png"}),
+    ("GET", "/envs/nope/simple/ZMQish", {}),
+    ("GET", "/envs/nope", {}),
+    ("GET", "/envs/nope/simple", {}),
+    ("GET", "/envs/OLD/simple/", {}),
+    ("GET", "/envs/bad+name/simple/", {}),
+    ("GET", "/envs/_old/simple/zmqish/", {}),
+    ("GET", "/envs/-old/simple/", {}),
+    ("GET", "/envs/old/other", {}),
+    ("GET", "/envs/old/simple/nope/", {}),
+    ("GET", "/envs/old/simple/nope/", {"Accept": "image/png"}),
+    ("GET", "/envs/old/simple/zmqish/extra/", {}),
+    ("GET", "/envs/old/simple/ZMQish/index.json", {}),
+    ("GET", "/envs/old/simple/zmqish/index.txt", {}),
+    ("GET", "/envs/old/simple/.hidden/", {}),
+    ("GET", "/envs/.old/simple/", {}),
+    ("GET", "/envs/old/.simple/", {}),
+]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("method", "path", "headers"), VIEW_CASES, ids=[f"{m} {p} {h}" for m, p, h in VIEW_CASES]
+)
+def test_nginx_views_match_server_py(vnginx, vours, method, path, headers):
+    n_resp, n_body = fetch(vnginx[0], method, path, headers)
+    o_resp, o_body = fetch(vours, method, path, headers)
+    assert n_resp.status == o_resp.status
+    if o_resp.status == 200:
+        for header in ("Content-Type", "Cache-Control", "Content-Length"):
+            assert n_resp.getheader(header) == o_resp.getheader(header), header
+        assert n_resp.getheader("Vary") == "Accept, Accept-Encoding"
+        assert n_body == o_body
+    if o_resp.status == 301:
+        assert n_resp.getheader("Location").endswith(o_resp.getheader("Location"))
+
+
+@pytest.mark.e2e
+def test_nginx_view_pages_are_the_views(vnginx):
+    """pip's Accept gets the view's JSON, text/html its HTML; the view lists only its
+    env's files, and its relative links lead through nginx to the shared packages/."""
+    port = vnginx[0]
+    resp, body = fetch(port, "GET", OLD, {"Accept": PIP_ACCEPT})
+    assert resp.getheader("Content-Type") == "application/vnd.pypi.simple.v1+json"
+    doc = json.loads(body)
+    assert sorted(f["filename"] for f in doc["files"]) == [
+        "zmqish-1.0-py3-none-manylinux_2_17_x86_64.whl",
+        "zmqish-1.0.tar.gz",
+    ]
+    resp, html = fetch(port, "GET", OLD, {"Accept": "text/html"})
+    assert resp.getheader("Content-Type") == "text/html; charset=utf-8"
+    assert html.startswith(b"<!DOCTYPE html>") and b"zmqish-2.0" not in html
+    for entry in doc["files"]:
+        url = urljoin(f"http://127.0.0.1:{port}{OLD}", entry["url"])
+        assert urlsplit(url).path.startswith("/packages/zmqish/")
+        resp, data = fetch(port, "GET", urlsplit(url).path, {"Accept-Encoding": "gzip"})
+        assert resp.status == 200 and resp.getheader("Content-Encoding") is None
+        assert hashlib.sha256(data).hexdigest() == entry["hashes"]["sha256"]
+    root = json.loads(fetch(port, "GET", "/envs/new/simple/", {"Accept": UV_ACCEPT})[1])
+    assert "zmqish" in [p["name"] for p in root["projects"]]
+    # pages gzip, revalidate by ETag
+    resp, _ = fetch(port, "GET", OLD, {"Accept": PIP_ACCEPT, "Accept-Encoding": "gzip"})
+    assert resp.getheader("Content-Encoding") == "gzip"
+    etag = fetch(port, "GET", OLD, {"Accept": UV_ACCEPT})[0].getheader("ETag")
+    resp, _ = fetch(port, "GET", OLD, {"Accept": UV_ACCEPT, "If-None-Match": etag})
+    assert resp.status == 304
+    # /envs/: nginx's listing of the views (server.py writes its own page)
+    resp, listing = fetch(port, "GET", "/envs/", {})
+    assert resp.status == 200
+    assert b'href="old/"' in listing and b'href="new/"' in listing
+
+
+TRAVERSALS = [
+    "/envs/old/simple/../../../../secret.txt",
+    "/envs/old/simple/%2e%2e/%2e%2e/%2e%2e/%2e%2e/secret.txt",
+    "/envs/old/simple/zmqish/..%2f..%2f..%2f..%2f..%2fsecret.txt",
+    "/envs/..%2f..%2fsecret.txt/simple/",
+    "/envs/old/simple/zmqish/%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fmorgan.ini",
+    "/envs/old/simple/..%5c..%5c..%5cmorgan.ini",
+    "/envs/escape/simple/",
+    "/envs/escape/simple/zmqish/",
+    "/envs/escape/simple/index.html",
+    "/envs/new/simple/evil/",
+    "/envs/new/simple/evil/index.json",
+]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_nginx_views_refuse_traversal(vnginx, vours, path):
+    """No way out of the tree through a view: ``..`` (plain or encoded) and views or
+    project folders that are symlinks out of it are refused, as by server.py."""
+    for port in (vnginx[0], vours):
+        resp, body = fetch(port, "GET", path, {"Accept": "text/html"})
+        assert resp.status in (400, 403, 404), (port, resp.status)
+        assert b"secret" not in body and b"[env." not in body
+
+
+@pytest.mark.e2e
+def test_clients_install_from_view_through_nginx(vnginx, tmp_path):
+    """pip installs from env ``old``'s view the release that env resolved (zmqish 1.0, its
+    manylinux 2.17 wheel), though the union also lists 2.0; uv from ``new``'s gets 2.0."""
+    base = f"http://127.0.0.1:{vnginx[0]}"
+    check = "import app, zmqish; print(app.__version__, zmqish.__version__)"
+    python = pyenv_python("3.12.1")
+    vpy = make_venv(str(python) if python.exists() else sys.executable, tmp_path / "pip")
+    pip_install(vpy, f"{base}/envs/old/simple/", "app")
+    assert installed(vpy, check) == "1.0 1.0"
+    uv = find_uv()
+    if uv is not None:
+        uvpy = uv_venv(uv, sys.executable, tmp_path / "uv")
+        uv_install(uv, uvpy, f"{base}/envs/new/simple/", "app")
+        assert installed(uvpy, check) == "1.0 2.0"
+    log = (vnginx[1] / "logs" / "access.log").read_text()
+    assert "GET /envs/old/simple/zmqish/ " in log
+    assert "GET /packages/zmqish/zmqish-1.0-py3-none-manylinux_2_17_x86_64.whl" in log
