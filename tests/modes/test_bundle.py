@@ -108,6 +108,8 @@ def test_first_format_tree_is_upgraded_in_place(small: FakeIndex, tmp_path: Path
         "server.py",
         "simple/index.html",
         "simple/index.json",
+        "envs/py3121/simple/index.html",
+        "envs/py3121/simple/index.json",
     }
     diff = (tmp_path / "diff").read_text().split()
     assert "manifest.json" in diff and not [p for p in diff if p.startswith("packages/")]
