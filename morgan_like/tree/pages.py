@@ -192,9 +192,12 @@ def render_project_html(
             reason = f.yanked if isinstance(f.yanked, str) else ""
             attrs.append(f'data-yanked="{_attr(reason)}"')
         if f.metadata_sha256:
-            # Both names: pip 22.x/23.0 only knows the old one (PEP 714).
+            # PEP 714's name only.  The pips that read just the old name, data-dist-info-
+            # metadata (22.3 to 23.1), compare the metadata's Name: uncanonicalized with
+            # the requirement's spelling ("jupyter_server" against "jupyter-server"), then
+            # discard the wheel and build its sdist: offline, that fails.  Without the old
+            # name they download the wheel, as they do from our JSON pages.
             attrs.append(f'data-core-metadata="sha256={_attr(f.metadata_sha256)}"')
-            attrs.append(f'data-dist-info-metadata="sha256={_attr(f.metadata_sha256)}"')
         if f.size is not None:
             attrs.append(f'data-size="{int(f.size)}"')
         upload_time = normalize_upload_time(f.upload_time)
