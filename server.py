@@ -25,6 +25,12 @@ What it serves (and nothing else):
   (``envs/NAME/simple/`` of the tree: the env's projects and files only, linking the
   shared ``packages/``), served exactly like ``/simple/``; ``/envs/NAME/`` redirects
   to it, ``/envs/`` lists the views.  The start-up lines give each view's URL.
+  With ``--view-by-user-agent`` (off by default) ``/simple/...`` itself answers from
+  the view of the env whose ``[env.NAME]`` markers in the tree's morgan.ini
+  (``python_version``, ``python_full_version``, ``sys_platform``,
+  ``platform_machine``, ...; a missing key matches anything) the client's pip or uv
+  User-Agent matches, with ``X-Morgan-Like-View: NAME`` and ``Vary: ...,
+  User-Agent``; other clients get the union.
 * ``/<project>/``: the same project page, for morgan-style ``index-url = http://HOST:PORT/``.
 * ``/packages/...``: distribution files and their PEP 658 ``.metadata`` files,
   with HEAD, single byte ranges (``If-Range``), strong ETags (``"sha256-<hex>"``, the
@@ -396,23 +402,131 @@ def safe_segments(raw_path):
 _VIEW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
-def find_views(root):
-    """Sorted names of the tree's env views: ``envs/NAME/simple/index.html`` files."""
-    try:
-        names = os.listdir(os.path.join(root, "envs"))
-    except OSError:
-        return []
-    return sorted(
-        name
-        for name in names
-        if _VIEW_NAME.match(name)
-        and os.path.isfile(os.path.join(root, "envs", name, "simple", "index.html"))
-    )
-
-
 def is_forbidden_name(name):
     lower = name.lower()
     return lower in FORBIDDEN_NAMES or lower.endswith(FORBIDDEN_SUFFIXES) or lower.startswith(".")
+
+
+# --------------------------------------------------------------------------------------
+# Views by User-Agent (--view-by-user-agent)
+# --------------------------------------------------------------------------------------
+
+#: the morgan.ini keys of an ``[env.NAME]`` section a view is chosen by (a missing key
+#: matches anything)
+VIEW_MARKERS = (
+    "python_full_version",
+    "python_version",
+    "sys_platform",
+    "platform_system",
+    "platform_machine",
+    "platform_python_implementation",
+)
+_SYS_PLATFORM = {"linux": "linux", "windows": "win32", "darwin": "darwin"}
+UA_JSON_MAX = 16 * 1024
+
+
+def ua_markers(agent):
+    """The markers a pip or uv User-Agent gives, ``{key: value}`` (keys of VIEW_MARKERS),
+    or None.
+
+    Both send ``<installer>/<version> <linehaul JSON>``: "python" (the full version),
+    "implementation": {"name"}, "system": {"name"} (``platform.system()``) and "cpu"
+    (``platform.machine()``); uv may send null for any of them.
+    """
+    if not agent:
+        return None
+    _, sep, rest = agent.partition(" ")
+    rest = rest.strip()
+    if not sep or not rest.startswith("{") or len(rest) > UA_JSON_MAX:
+        return None
+    try:
+        data = _JSON_DECODER.raw_decode(rest)[0]
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    markers = {}
+    python = data.get("python")
+    if isinstance(python, str) and re.match(r"[0-9]+\.[0-9]+", python):
+        markers["python_full_version"] = python.strip()
+        markers["python_version"] = ".".join(python.split(".")[:2])
+    system = data.get("system")
+    system = system.get("name") if isinstance(system, dict) else None
+    if isinstance(system, str) and system:
+        markers["platform_system"] = system
+        markers["sys_platform"] = _SYS_PLATFORM.get(system.lower(), system.lower())
+    cpu = data.get("cpu")
+    if isinstance(cpu, str) and cpu:
+        markers["platform_machine"] = cpu
+    impl = data.get("implementation")
+    impl = impl.get("name") if isinstance(impl, dict) else None
+    if isinstance(impl, str) and impl:
+        markers["platform_python_implementation"] = impl
+    return markers or None
+
+
+def _marker_matches(key, wanted, given):
+    if given is None:
+        return False
+    if key == "sys_platform":  # freebsd14, linux2: the system, then digits
+        wanted = wanted.lower()
+        return wanted == given or (wanted.startswith(given) and wanted[len(given) :].isdigit())
+    if key in ("platform_machine", "platform_system", "platform_python_implementation"):
+        return wanted.lower() == given.lower()
+    return wanted == given
+
+
+class ViewChooser(object):
+    """Which env view answers a client, from its User-Agent and the ``[env.NAME]``
+    sections of the tree's morgan.ini (read once, at start-up)."""
+
+    def __init__(self, envs):
+        #: [(name, {key: value})], the envs with a view, most specific first
+        self.envs = sorted(envs, key=lambda e: (-len(e[1]), e[0]))
+        self._cache = {}
+
+    @classmethod
+    def from_tree(cls, tree, warn=None):
+        import configparser
+
+        views = set(tree.views())
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        path = os.path.join(tree.root, "morgan.ini")
+        try:
+            with io.open(path, "r", encoding="utf-8") as f:
+                parser.read_file(f)
+        except (OSError, IOError, ValueError, configparser.Error) as exc:
+            if warn is not None:
+                warn("warning: --view-by-user-agent: cannot read %s: %s\n" % (path, exc))
+        envs = []
+        for section in parser.sections():
+            name = section[4:] if section.startswith("env.") else None
+            if name in views:
+                keys = dict(
+                    (key, parser.get(section, key).strip())
+                    for key in VIEW_MARKERS
+                    if parser.has_option(section, key) and parser.get(section, key).strip()
+                )
+                envs.append((name, keys))
+        return cls(envs)
+
+    def choose(self, agent):
+        """The env whose markers the User-Agent matches, or None (the union)."""
+        try:
+            return self._cache[agent]
+        except KeyError:
+            pass
+        found = None
+        given = ua_markers(agent)
+        if given is not None:
+            for name, keys in self.envs:
+                if all(_marker_matches(k, v, given.get(k)) for k, v in keys.items()):
+                    found = name
+                    break
+        if len(self._cache) > 1024:
+            self._cache.clear()
+        self._cache[agent] = found
+        return found
 
 
 # --------------------------------------------------------------------------------------
@@ -719,6 +833,20 @@ class Tree(object):
         """True when ``envs/<env>/simple/`` is a directory of the tree (``env``: a name
         _VIEW_NAME takes)."""
         return self.is_dir("envs/%s/simple" % env)
+
+    def views(self):
+        """Sorted names of the tree's env views: ``envs/NAME/simple/index.html`` files
+        inside the tree (read when asked: the server's start-up and ``/envs/``)."""
+        try:
+            names = os.listdir(os.path.join(self.root, "envs"))
+        except OSError:
+            return []
+        found = []
+        for name in sorted(names):
+            path = os.path.join(self.root, "envs", name, "simple", "index.html")
+            if _VIEW_NAME.match(name) and os.path.isfile(path) and self.contained(path):
+                found.append(name)
+        return found
 
     # -- pages
     def page(self, path, media, st):
@@ -1110,8 +1238,9 @@ class AccessLog(object):
 class Handler(object):
     """Routes a request to a Response and writes it."""
 
-    def __init__(self, tree, auth=None, access_log=None, scheme="http"):
+    def __init__(self, tree, auth=None, access_log=None, scheme="http", views=None):
         self.tree = tree
+        self.views = views  # a ViewChooser (--view-by-user-agent), or None
         self.auth = auth
         self.access_log = access_log
         self.scheme = scheme
@@ -1163,6 +1292,8 @@ class Handler(object):
             return redirect("/simple/" + suffix)
         top = parts[0]
         if top == "simple":
+            if self.views is not None:
+                return self.route_by_agent(req, parts[1:], trailing, query)
             return self.route_simple(req, ("simple",), parts[1:], trailing, query)
         if top == "envs":
             return self.route_view(req, parts[1:], trailing, query)
@@ -1190,28 +1321,42 @@ class Handler(object):
             return self.serve_page(req, ("simple", name), query)
         return text_response(404)
 
-    def route_simple(self, req, base, rest, trailing, query):
+    def route_simple(self, req, base, rest, trailing, query, url=None, vary=None, tag=""):
         """An index below ``base`` (``("simple",)`` or ``("envs", NAME, "simple")``):
-        ``rest`` is the path's segments after it."""
+        ``rest`` is the path's segments after it; ``url``: its URL (default: base's)."""
         suffix = "?" + query if query else ""
-        url = "/" + "/".join(base) + "/"
+        if url is None:
+            url = "/" + "/".join(base) + "/"
         n = len(rest)
         if n == 0:
             if not trailing:
                 return redirect(url + suffix)
-            return self.serve_page(req, base, query)
+            return self.serve_page(req, base, query, vary=vary, tag=tag)
         if n == 1 and not trailing and rest[0] in ("index.html", "index.json"):
-            return self.serve_page(req, base, query, fixed=rest[0])
+            return self.serve_page(req, base, query, rest[0], vary, tag)
         if n == 1:
             name = normalize(rest[0])
             if name != rest[0] or not trailing:
                 return redirect("%s%s/%s" % (url, name, suffix))
-            return self.serve_page(req, base + (name,), query)
+            return self.serve_page(req, base + (name,), query, vary=vary, tag=tag)
         if n == 2 and not trailing and rest[1] in ("index.html", "index.json"):
             if normalize(rest[0]) != rest[0]:
                 return text_response(404)
-            return self.serve_page(req, base + (rest[0],), query, fixed=rest[1])
+            return self.serve_page(req, base + (rest[0],), query, rest[1], vary, tag)
         return text_response(404)
+
+    def route_by_agent(self, req, rest, trailing, query):
+        """``/simple/...`` with --view-by-user-agent: from the view of the env the
+        client's User-Agent matches (named by X-Morgan-Like-View), else the union."""
+        env = self.views.choose(req.headers.get("user-agent"))
+        if env is None or not self.tree.is_view(env):
+            return self.route_simple(req, ("simple",), rest, trailing, query, vary=VARY_AGENT)
+        base = ("envs", env, "simple")
+        resp = self.route_simple(req, base, rest, trailing, query, "/simple/", VARY_AGENT, env)
+        if not any(name == "Vary" for name, _ in resp.headers):
+            resp.headers.append(("Vary", VARY_AGENT))
+        resp.headers.append(("X-Morgan-Like-View", env))
+        return resp
 
     def route_view(self, req, rest, trailing, query):
         """``/envs/...``: an env's index view, ``/envs/NAME/simple/...`` (``/envs/``: a
@@ -1233,7 +1378,7 @@ class Handler(object):
 
     def views_page(self, req):
         """``/envs/``: a small HTML page linking each env's view."""
-        names = find_views(self.tree.root)
+        names = self.tree.views()
         if not names and not self.tree.is_dir("envs"):
             return text_response(404)
         lines = [
@@ -1256,7 +1401,9 @@ class Handler(object):
 
     # -- index pages --------------------------------------------------------------------
 
-    def serve_page(self, req, dirparts, query, fixed=None):
+    def serve_page(self, req, dirparts, query, fixed=None, vary=None, tag=""):
+        """An index page of directory ``dirparts``; ``vary``: the Vary header (default
+        "Accept, Accept-Encoding"); ``tag``: told apart in the ETag (a view's name)."""
         directory = os.path.join(self.tree.root, *dirparts)
         found = {}
         for media, name in ((JSON_V1, "index.json"), (TEXT_HTML, "index.html")):
@@ -1287,15 +1434,17 @@ class Handler(object):
                 return text_response(
                     406,
                     "available: " + ", ".join(t for t in OFFERED if t in available),
-                    [("Vary", "Accept")],
+                    [("Vary", vary or "Accept")],
                 )
         path, st = found[JSON_V1 if media == JSON_V1 else TEXT_HTML]
         if not self.tree.contained(path):
             return text_response(404)
         page = self.tree.page(path, JSON_V1 if media == JSON_V1 else TEXT_HTML, st)
-        return self.page_response(req, page, CONTENT_TYPE[media], "Accept, Accept-Encoding")
+        return self.page_response(
+            req, page, CONTENT_TYPE[media], vary or "Accept, Accept-Encoding", tag=tag
+        )
 
-    def page_response(self, req, page, content_type, vary, rewrite=None):
+    def page_response(self, req, page, content_type, vary, rewrite=None, tag=""):
         """A cached page or doc: ETag / Last-Modified (304), gzip when asked, and the
         serial it carries as X-PyPI-Last-Serial.  ``rewrite``: the body is rewritten for
         this request (then neither validators nor gzip apply)."""
@@ -1304,7 +1453,7 @@ class Handler(object):
             and page.gz is not None
             and accepts_gzip(req.headers.get("accept-encoding"))
         )
-        etag = page.etag[:-1] + ('-gz"' if use_gzip else '"')
+        etag = page.etag[:-1] + ("-" + tag if tag else "") + ('-gz"' if use_gzip else '"')
         headers = [
             ("Content-Type", content_type),
             ("Vary", vary),
@@ -1570,6 +1719,9 @@ CHUNK = 256 * 1024  # read size when os.sendfile cannot be used
 KEEPALIVE_LINGER = 0.005  # seconds an idle-pool worker waits for a connection's next request
 
 
+VARY_AGENT = "Accept, Accept-Encoding, User-Agent"
+
+
 def redirect(location):
     resp = text_response(301, headers=[("Location", location)])
     return resp
@@ -1693,8 +1845,11 @@ class IndexServer(object):
         access_log=None,
         log_format="common",
         max_connections=None,
+        view_by_user_agent=False,
+        warn=None,
     ):
         self.tree = Tree(root, no_metadata=no_metadata)
+        self.views = ViewChooser.from_tree(self.tree, warn) if view_by_user_agent else None
         self.threads = max(1, int(threads))
         self.timeout = float(timeout)
         self.ssl_context = None
@@ -1714,6 +1869,7 @@ class IndexServer(object):
             auth,
             access_log and AccessLog(access_log, log_format == "combined"),
             "https" if self.ssl_context else "http",
+            self.views,
         )
         if max_connections is None:
             max_connections = 1000
@@ -2135,11 +2291,11 @@ def serve(root, host="0.0.0.0", port=8080, **opts):
     """Serve ``root`` until SIGINT/SIGTERM (or KeyboardInterrupt); returns an exit code.
 
     ``opts``: threads, timeout, no_metadata, certfile, keyfile, auth_file,
-    access_log (a stream or None), log_format ("common"/"combined"), announce
-    (a stream for the startup line, default stdout).
+    access_log (a stream or None), log_format ("common"/"combined"),
+    view_by_user_agent, announce (a stream for the startup lines, default stdout).
     """
     announce = opts.pop("announce", sys.stdout)
-    server = IndexServer(root, host, port, **opts)
+    server = IndexServer(root, host, port, warn=sys.stderr.write, **opts)
     bound_host, bound_port = server.server_address
     shown = host
     if host in ("0.0.0.0", "::", ""):
@@ -2153,11 +2309,17 @@ def serve(root, host="0.0.0.0", port=8080, **opts):
             "bound to %s:%d, %d threads\n"
             % (server.tree.root, url, url, url, bound_host, bound_port, server.threads)
         )
-        for env in find_views(server.tree.root):
+        for env in server.tree.views():
             view = "%s://%s:%d/envs/%s/simple/" % (server.scheme, shown, bound_port, env)
             announce.write(
                 '  env %s: pip install --index-url %s PACKAGE  (uv: [[index]] url = "%s")\n'
                 % (env, view, view)
+            )
+        if server.views is not None:
+            announce.write(
+                "  %s/simple/ answers from the view of the env a pip or uv User-Agent matches "
+                "(%d of them with markers in morgan.ini), else from the union\n"
+                % (url[: -len("/simple/")], len(server.views.envs))
             )
         if opts.get("auth_file") and not opts.get("certfile"):
             announce.write("warning: basic auth over plain HTTP sends passwords in clear text\n")
@@ -3221,6 +3383,14 @@ def build_parser():
         help="print an --auth-file line for USER (password from prompt or stdin) and exit",
     )
     parser.add_argument(
+        "--view-by-user-agent",
+        action="store_true",
+        help="answer /simple/ from the env view whose morgan.ini [env.NAME] markers "
+        "(python_version, python_full_version, sys_platform, platform_machine, ...) the "
+        "client's pip/uv User-Agent matches (header X-Morgan-Like-View: NAME); other "
+        "clients get the union (default: off)",
+    )
+    parser.add_argument(
         "--verify",
         action="store_true",
         help="check the tree offline (files against their pages' hashes, top-level files "
@@ -3284,6 +3454,7 @@ def main(argv=None):
             auth_file=args.auth_file,
             access_log=log_stream,
             log_format=args.log_format,
+            view_by_user_agent=args.view_by_user_agent,
         )
     except (OSError, ValueError, RuntimeError) as exc:
         sys.stderr.write("error: %s\n" % exc)

@@ -14,6 +14,9 @@ import gzip
 import hashlib
 import http.client
 import json
+import platform
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -313,6 +316,8 @@ def test_view_symlinked_out_of_the_tree_is_404(tmp_path):
             resp, body = request(srv, path)
             assert resp.status == 404, path
             assert b"SECRET" not in body
+        resp, body = request(srv, "/envs/")
+        assert resp.status == 200 and b"evil" not in body and ENV.encode() in body
 
 
 def test_view_etag_304_and_gzip(served):
@@ -379,10 +384,20 @@ def test_union_unchanged_beside_views(served):
 # ---------------------------------------------------------------------------------------
 
 
-def test_startup_lines_name_each_view(vtree):
+@pytest.mark.parametrize("python", [sys.executable, str(PY36)], ids=["current", "py36"])
+def test_startup_lines_name_each_view(vtree, python):
+    if not Path(python).exists():
+        pytest.skip(f"{python} not installed")
     root, _ = vtree
-    srv = SubprocessServer(root, args=["-q"])
-    code, err = srv.stop()
+    srv = SubprocessServer(root, python=python, args=["-q"])
+    try:  # the views are served on this interpreter too
+        resp, body = request(srv, f"/envs/{ENV}/simple/alpha/", {"Accept": UV_ACCEPT})
+        assert resp.status == 200 and resp.getheader("Content-Type") == JSON
+        assert [f["filename"] for f in json.loads(body)["files"]] == ["alpha-1.1-py3-none-any.whl"]
+        resp, _ = request(srv, f"/envs/{ENV}")
+        assert resp.status == 301
+    finally:
+        code, err = srv.stop()
     assert code == 0, err
     assert "/simple/" in srv.startup_line
     views = [line.rstrip("\n") for line in srv.log_lines if line.startswith("  env ")]
@@ -669,3 +684,246 @@ def test_verify_views_on_python36(vtree):
     assert f"VIEW-ONLY   envs/{ENV}/simple/alpha/index.json" in proc.stdout
     assert "UNEXPECTED  envs/stray.txt" in proc.stdout
     assert f"UNLISTED    envs/{WIN}/simple/gamma/" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# --view-by-user-agent (off by default)
+# ---------------------------------------------------------------------------------------
+
+
+def pip_agent(python: str, system: str, cpu: str, impl: str = "CPython") -> str:
+    """What pip sends: ``pip/X`` and its linehaul JSON (sorted keys, no spaces)."""
+    data = {
+        "installer": {"name": "pip", "version": "24.0"},
+        "python": python,
+        "implementation": {"name": impl, "version": python},
+        "system": {"name": system, "release": "6.1.0"},
+        "cpu": cpu,
+        "ci": None,
+    }
+    return "pip/24.0 " + json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def uv_agent(python: str | None, system: str | None, cpu: str | None) -> str:
+    """What uv sends: ``uv/X`` and its linehaul JSON (struct order, nulls kept)."""
+    data = {
+        "installer": {"name": "uv", "version": "0.5.11", "subcommand": ["pip", "install"]},
+        "python": python,
+        "implementation": {"name": "CPython", "version": python},
+        "distro": None,
+        "system": {"name": system, "release": "10"},
+        "cpu": cpu,
+        "openssl_version": None,
+        "setuptools_version": None,
+        "rustc_version": None,
+        "ci": None,
+    }
+    return "uv/0.5.11 " + json.dumps(data, separators=(",", ":"))
+
+
+VIEW_INI = f"""[env.{ENV}]
+os_name = posix
+sys_platform = linux
+platform_machine = x86_64
+platform_system = Linux
+python_version = 3.11
+python_full_version = 3.11.7
+
+[env.{WIN}]
+sys_platform = win32
+platform_machine = AMD64
+python_version = 3.12
+
+[env.noview]
+python_version = 3.10
+
+[requirements]
+alpha =
+"""
+
+
+@pytest.fixture(scope="module")
+def by_agent(tmp_path_factory):
+    root = tmp_path_factory.mktemp("by-agent") / "tree"
+    info = build_views_tree(root)
+    (root / "morgan.ini").write_text(VIEW_INI, "utf-8")
+    with InProcessServer(root, view_by_user_agent=True) as srv:
+        yield srv, root, info
+
+
+def test_ua_markers_of_pip_and_uv():
+    mod = load_server_module()
+    assert mod.ua_markers(pip_agent("3.11.7", "Linux", "x86_64")) == {
+        "python_full_version": "3.11.7",
+        "python_version": "3.11",
+        "platform_system": "Linux",
+        "sys_platform": "linux",
+        "platform_machine": "x86_64",
+        "platform_python_implementation": "CPython",
+    }
+    assert mod.ua_markers(uv_agent("3.12.8", "Windows", "AMD64"))["sys_platform"] == "win32"
+    assert mod.ua_markers(uv_agent("3.12.8", "Darwin", "arm64"))["sys_platform"] == "darwin"
+    assert "python_version" not in mod.ua_markers(uv_agent(None, "Linux", "x86_64"))
+    for agent in (
+        None,
+        "",
+        "curl/8.5.0",
+        "pip/24.0",
+        "pip/24.0 {not json",
+        'pip/24.0 ["a list"]',
+        "Mozilla/5.0 (X11; Linux x86_64)",
+        'uv/0.5 {"python": 3.11}',
+        "pip/24.0 {" + " " * 20000 + "}",
+    ):
+        assert mod.ua_markers(agent) is None, agent
+
+
+@pytest.mark.parametrize(
+    ("agent", "view"),
+    [
+        (pip_agent("3.11.7", "Linux", "x86_64"), ENV),
+        (uv_agent("3.11.7", "Linux", "x86_64"), ENV),
+        (uv_agent("3.12.8", "Windows", "AMD64"), WIN),
+        (pip_agent("3.12.1", "Windows", "amd64"), WIN),  # machine: case-insensitive
+        (pip_agent("3.11.8", "Linux", "x86_64"), None),  # python_full_version differs
+        (pip_agent("3.11.7", "Linux", "aarch64"), None),
+        (pip_agent("3.12.1", "Linux", "AMD64"), None),  # sys_platform differs
+        (pip_agent("3.10.13", "Linux", "x86_64"), None),  # an env without a view
+        (uv_agent(None, "Linux", "x86_64"), None),  # no python: cannot match
+        ("curl/8.5.0", None),
+        (None, None),
+    ],
+)
+def test_view_chosen_by_user_agent(by_agent, agent, view):
+    srv, _, _ = by_agent
+    headers = {"Accept": JSON}
+    if agent is not None:
+        headers["User-Agent"] = agent
+    resp, body = request(srv, "/simple/", headers)
+    assert resp.status == 200
+    assert resp.getheader("X-Morgan-Like-View") == view
+    assert resp.getheader("Vary") == "Accept, Accept-Encoding, User-Agent"
+    names = [p["name"] for p in json.loads(body)["projects"]]
+    expected = {ENV: ["alpha", "beta"], WIN: ["alpha"], None: ["alpha", "beta", "gamma"]}
+    assert names == expected[view]
+
+
+def test_view_by_user_agent_project_pages(by_agent):
+    srv, root, info = by_agent
+    agent = {"User-Agent": pip_agent("3.11.7", "Linux", "x86_64")}
+    resp, body = request(srv, "/simple/alpha/", {"Accept": PIP_ACCEPT, **agent})
+    assert resp.status == 200 and resp.getheader("X-Morgan-Like-View") == ENV
+    files = json.loads(body)["files"]
+    assert [f["filename"] for f in files] == ["alpha-1.1-py3-none-any.whl"]
+    # the view's link, one level deeper, resolves from /simple/alpha/ too (clamped at /)
+    target = urljoin(f"{srv.base}/simple/alpha/", files[0]["url"])
+    assert target == f"{srv.base}/packages/alpha/alpha-1.1-py3-none-any.whl"
+    resp, data = request(srv, target[len(srv.base) :], agent)
+    assert hashlib.sha256(data).hexdigest() == files[0]["hashes"]["sha256"]
+    # HTML, ETag / 304 per view
+    resp, body = request(srv, "/simple/beta/", agent)
+    assert resp.status == 200 and resp.getheader("Content-Type") == TEXT
+    etag = resp.getheader("ETag")
+    assert ENV in etag
+    resp, _ = request(srv, "/simple/beta/", {"If-None-Match": etag, **agent})
+    assert resp.status == 304 and resp.getheader("X-Morgan-Like-View") == ENV
+    resp, _ = request(srv, "/simple/beta/", {"If-None-Match": etag})  # the union's page
+    assert resp.status == 200 and resp.getheader("X-Morgan-Like-View") is None
+    # not in the view: 404; redirects stay under /simple/
+    resp, _ = request(srv, "/simple/gamma/", agent)
+    assert resp.status == 404 and resp.getheader("X-Morgan-Like-View") == ENV
+    assert "User-Agent" in resp.getheader("Vary")
+    resp, _ = request(srv, "/simple/gamma/")
+    assert resp.status == 200
+    resp, _ = request(srv, "/simple/Alpha", agent)
+    assert resp.status == 301 and resp.getheader("Location") == "/simple/alpha/"
+    resp, body = request(srv, "/simple/index.json", agent)
+    assert [p["name"] for p in json.loads(body)["projects"]] == ["alpha", "beta"]
+    # the views' own URLs are not affected
+    resp, body = request(srv, f"/envs/{WIN}/simple/", {"Accept": JSON, **agent})
+    assert [p["name"] for p in json.loads(body)["projects"]] == ["alpha"]
+    assert resp.getheader("X-Morgan-Like-View") is None
+
+
+def test_view_by_user_agent_is_off_by_default(served):
+    srv, _, _ = served
+    agent = pip_agent("3.11.7", "Linux", "x86_64")
+    resp, body = request(srv, "/simple/", {"Accept": JSON, "User-Agent": agent})
+    assert [p["name"] for p in json.loads(body)["projects"]] == ["alpha", "beta", "gamma"]
+    assert resp.getheader("X-Morgan-Like-View") is None
+    assert "User-Agent" not in resp.getheader("Vary")
+
+
+PYTHONS = [
+    pytest.param(sys.executable, id="current"),
+    pytest.param(str(PY36), id="py36"),
+]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_view_by_user_agent_cli_and_startup_line(tmp_path, python):
+    if not Path(python).exists():
+        pytest.skip(f"{python} not installed")
+    root = tmp_path / "tree"
+    build_views_tree(root)
+    (root / "morgan.ini").write_text(VIEW_INI, "utf-8")
+    srv = SubprocessServer(root, python=python, args=["-q", "--view-by-user-agent"])
+    try:
+        agent = pip_agent("3.12.4", "Windows", "AMD64")
+        resp, body = request(srv, "/simple/", {"User-Agent": agent, "Accept": JSON})
+        assert resp.getheader("X-Morgan-Like-View") == WIN
+        assert [p["name"] for p in json.loads(body)["projects"]] == ["alpha"]
+        resp, _ = request(srv, "/simple/", {"User-Agent": "curl/8"})
+        assert resp.getheader("X-Morgan-Like-View") is None
+    finally:
+        code, err = srv.stop()
+    assert code == 0, err
+    assert any("User-Agent" in line and "2 of them" in line for line in srv.log_lines)
+
+
+@pytest.mark.e2e
+def test_view_by_user_agent_with_real_clients(tmp_path):
+    """pip and uv send the User-Agent the option reads: each gets its env's view."""
+    from ..clients import client_env, find_uv
+    from ..server_support import Dist, write_tree
+
+    root = tmp_path / "tree"
+    info = write_tree(root, [Dist("alpha", "1.0"), Dist("alpha", "1.1"), Dist("gamma", "0.1")])
+    files = {f.filename: f for f in info["files"]}
+    add_view(root, "here", [files["alpha-1.0-py3-none-any.whl"]])
+    add_view(root, "elsewhere", [files["alpha-1.1-py3-none-any.whl"]])
+    system = platform.system()
+    (root / "morgan.ini").write_text(
+        "[env.here]\n"
+        f"python_full_version = {platform.python_version()}\n"
+        f"sys_platform = {sys.platform}\n"
+        f"platform_machine = {platform.machine()}\n"
+        "[env.elsewhere]\npython_version = 2.7\n"
+    )
+    with SubprocessServer(root, args=["-q", "--view-by-user-agent"]) as srv:
+        index = f"{srv.base}/simple/"
+        pip = [sys.executable, "-m", "pip", "download", "--no-cache-dir", "--no-deps"]
+        pip += ["--index-url", index, "-d", str(tmp_path / "dl")]
+        got = subprocess.run(
+            [*pip, "alpha"], env=client_env(), capture_output=True, text=True, timeout=180
+        )
+        assert got.returncode == 0, got.stdout + got.stderr
+        assert [p.name for p in (tmp_path / "dl").iterdir()] == ["alpha-1.0-py3-none-any.whl"]
+        got = subprocess.run(
+            [*pip, "gamma"], env=client_env(), capture_output=True, text=True, timeout=180
+        )
+        assert got.returncode != 0  # not in this env's view
+        uv = find_uv()
+        assert uv is not None, "the test extra installs uv"
+        if system in ("Linux", "Darwin", "Windows"):
+            out = subprocess.run(
+                [*uv, "pip", "compile", "--no-config", "--no-cache", "-p", sys.executable]
+                + ["--index-url", index, "-"],
+                input="alpha\n",
+                env=client_env(),
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert out.returncode == 0, out.stdout + out.stderr
+            assert "alpha==1.0" in out.stdout
