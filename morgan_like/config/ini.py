@@ -26,7 +26,7 @@ from packaging.version import Version
 from morgan_like.config.options import DEFAULT_INDEX_URL, MIRROR_OPTIONS, parse_bool
 from morgan_like.config.overrides import read_overrides
 from morgan_like.config.pythons import python_version_warning
-from morgan_like.config.reqfiles import RequirementLine, marker_problem
+from morgan_like.config.reqfiles import InputFile, RequirementLine, marker_problem
 from morgan_like.config.sources import Sources, read_sources
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import MARKER_KEYS, Environment, environment_from_section
@@ -59,6 +59,8 @@ class Config:
       that replace that release's Requires-Dist (see ``config.overrides``).
     * ``warnings``: one line each, naming file and key, for the caller to show
       before resolving; nothing in them stops a run.
+    * ``inputs``: every file ``[requirements_from]`` read, nested ones included,
+      in reading order (``config.inputs`` copies them into a tree).
     """
 
     path: Path
@@ -72,6 +74,7 @@ class Config:
         default_factory=dict
     )
     warnings: tuple[str, ...] = ()
+    inputs: tuple[InputFile, ...] = ()
 
     @property
     def prefer_binary(self) -> bool:
@@ -189,11 +192,11 @@ def _load(path: Path, text: str) -> Config:
 
     envs: list[Environment] = []
     warnings: list[str] = []
+    index_url, options = _mirror_options(parser, file)
+    binary_only = bool(parse_bool(options.get("binary-only"), False))
     for section in parser.sections():
         if section.startswith("env."):
             written = _section(parser, section, file)
-    index_url, options = _mirror_options(parser, file)
-    binary_only = bool(parse_bool(options.get("binary-only"), False))
             env = environment_from_section(
                 section[4:], written, file=file, binary_only=binary_only
             )
@@ -265,6 +268,7 @@ def _load(path: Path, text: str) -> Config:
         build_requirements=tuple(sources.build_requirements),
         dependency_overrides=overrides,
         warnings=(*warnings, *sources.warnings),
+        inputs=tuple(sources.inputs),
     )
 
 

@@ -9,7 +9,9 @@ naming the line and what to do instead: nothing is ever dropped silently.
 ``-r`` and ``-c`` paths are relative to the file that names them, as in pip;
 a file that includes itself, directly or not, is an error.  As in pip, every
 line of a constraints file, and of the files it includes with ``-r``, is a
-constraint.
+constraint.  Every file read is recorded with its ``-r``/``-c`` lines
+(``RequirementsFile.files``), so that a tree can carry copies that still name
+each other (``config.inputs``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ TXT_HINT = 'write one requirement a line, e.g. requests>=2.24.0 or foo>=1; pytho
 # pip's strong hashes (pip.utils.hashes.STRONG_HASHES) and their hex digest lengths.
 HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 HASH_HINT = "write --hash=sha256:<64 hex digits> (pip hash FILE prints it)"
-_COMMENT = re.compile(r"(^|\s+)#.*$")
+COMMENT = re.compile(r"(^|\s+)#.*$")
 _INCLUDE = ("-r", "--requirement")
 _CONSTRAINT = ("-c", "--constraint")
 _EDITABLE = "editable installs are not supported (a bundle holds index releases)"
@@ -99,12 +101,60 @@ class RequirementLine:
 
 
 @dataclass(frozen=True)
+class Include:
+    """An ``-r``/``-c`` line of a requirements file, as written.
+
+    Kept so that a copy of the file placed elsewhere (a tree that carries its
+    inputs, ``config.inputs``) can point the line at the copy of what it names.
+    """
+
+    first: int  # its physical lines, 1-based (backslash continuations: several)
+    last: int
+    option: str  # -r, --requirement, -c or --constraint
+    target: str  # the path as written
+    where: Path  # the file it names (see ``located``)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A file the config read through ``[requirements_from]``.
+
+    ``path`` is the path as read; ``where`` is the file's place (``located``).
+    ``key`` is the ``[requirements_from]`` key that led to it and ``ref`` the
+    path as the config wrote it (without ``[extras]`` or ``:groups``); a file
+    nested with ``-r``/``-c`` has no ``ref``, an ``Include`` of its includer
+    names it.  Recorded while reading, so that a tree built from an outside
+    config can carry exactly these files along (``config.inputs``).
+    """
+
+    path: Path
+    where: Path
+    key: str = ""
+    ref: str | None = None
+    includes: tuple[Include, ...] = ()
+
+
+def located(path: Path) -> Path:
+    """Where the file ``path`` names is: its folder with symlinks resolved, its own name kept.
+
+    That folder is what its relative ``-r``/``-c`` lines are opened from (a
+    symlinked requirements file names files next to the link, not next to its
+    target), so copies laid out by this place keep those lines true.
+    """
+    return path.parent.resolve() / path.name
+
+
+@dataclass(frozen=True)
 class RequirementsFile:
-    """What one requirements or constraints file, with the files it names, asks for."""
+    """What one requirements or constraints file, with the files it names, asks for.
+
+    ``files``: every file read, the named one first, each with its ``-r``/``-c`` lines.
+    """
 
     requirements: tuple[RequirementLine, ...] = ()
     constraints: tuple[RequirementLine, ...] = ()
     warnings: tuple[str, ...] = ()
+    files: tuple[InputFile, ...] = ()
 
 
 @dataclass
@@ -112,11 +162,15 @@ class _Reader:
     requirements: list[RequirementLine] = field(default_factory=list)
     constraints: list[RequirementLine] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    files: list[InputFile] = field(default_factory=list)
 
     def read(self, path: Path, constraint: bool, stack: tuple[Path, ...]) -> None:
         text = read_text(path)  # OSError: the caller knows who referenced it
         stack = (*stack, path.resolve())
-        for lineno, line in _logical_lines(text):
+        slot = len(self.files)  # the includer before what it includes
+        self.files.append(InputFile(path, located(path)))
+        includes: list[Include] = []
+        for lineno, last, line in logical_lines(text):
             where = f"{path}:{lineno}"
 
             def error(
@@ -125,7 +179,7 @@ class _Reader:
                 return ConfigError(file=str(path), problem=problem, line=lineno, hint=hint)
 
             if line.startswith("-"):
-                self._option(path, line, constraint, stack, error)
+                includes.append(self._option(path, line, constraint, stack, error, lineno, last))
                 continue
             spec, hashes = _split_options(line, error)
             req = parse_requirement(spec, error)
@@ -146,6 +200,7 @@ class _Reader:
                 )
             out = self.constraints if constraint else self.requirements
             out.append(RequirementLine(req, where, frozenset(hashes)))
+        self.files[slot] = InputFile(path, located(path), includes=tuple(includes))
 
     def _option(
         self,
@@ -154,7 +209,9 @@ class _Reader:
         constraint: bool,
         stack: tuple[Path, ...],
         error: Callable[..., ConfigError],
-    ) -> None:
+        first: int,
+        last: int,
+    ) -> Include:
         """A line of pip options: ``-r``/``-c`` are followed, every other option refused."""
         try:
             words = shlex.split(line)
@@ -189,6 +246,7 @@ class _Reader:
                 f"cannot read included file {included}: {exc.strerror or exc}",
                 f"paths after {opt} are relative to {path.parent}",
             ) from None
+        return Include(first, last, opt, target, located(included))
 
 
 def read_requirements_txt(path: Path, *, constraints: bool = False) -> RequirementsFile:
@@ -200,7 +258,10 @@ def read_requirements_txt(path: Path, *, constraints: bool = False) -> Requireme
     reader = _Reader()
     reader.read(path, constraints, ())
     return RequirementsFile(
-        tuple(reader.requirements), tuple(reader.constraints), tuple(reader.warnings)
+        tuple(reader.requirements),
+        tuple(reader.constraints),
+        tuple(reader.warnings),
+        tuple(reader.files),
     )
 
 
@@ -268,26 +329,26 @@ def read_text(path: Path) -> str:
         raise ConfigError(file=str(path), problem=f"not UTF-8 text: {exc}") from None
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """Join backslash continuations, drop comments and blanks; keep the first line number."""
-    out: list[tuple[int, str]] = []
+def logical_lines(text: str) -> list[tuple[int, int, str]]:
+    """Join backslash continuations, drop comments and blanks: (first line, last line, text)."""
+    out: list[tuple[int, int, str]] = []
     buf: list[str] = []
-    start = 0
+    start = n = 0
     for n, raw in enumerate(text.splitlines(), 1):
         if not buf:
             start = n
-        if raw.endswith("\\") and not _COMMENT.search(raw):
+        if raw.endswith("\\") and not COMMENT.search(raw):
             buf.append(raw[:-1])
             continue
         buf.append(raw)
-        line = _COMMENT.sub("", " ".join(buf)).strip()
+        line = COMMENT.sub("", " ".join(buf)).strip()
         buf = []
         if line:
-            out.append((start, line))
+            out.append((start, n, line))
     if buf:
-        line = _COMMENT.sub("", " ".join(buf)).strip()
+        line = COMMENT.sub("", " ".join(buf)).strip()
         if line:
-            out.append((start, line))
+            out.append((start, n, line))
     return out
 
 

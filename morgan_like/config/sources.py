@@ -10,14 +10,15 @@ Keys (paths relative to morgan.ini, several per key, one or more a line):
 
 The result keeps requirements, constraints and build requirements apart (see
 ``Config``) plus warnings for what the user may not expect, so that nothing
-is dropped without a word.
+is dropped without a word, and every file read (``inputs``), so that a tree
+built from this config can carry them (``config.inputs``).
 """
 
 from __future__ import annotations
 
 import difflib
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,12 @@ from morgan_like.config.pyproject import (
     read_pyproject,
     split_pyproject_ref,
 )
-from morgan_like.config.reqfiles import RequirementLine, read_requirements_txt
+from morgan_like.config.reqfiles import (
+    InputFile,
+    RequirementLine,
+    located,
+    read_requirements_txt,
+)
 from morgan_like.errors import ConfigError
 
 SECTION = "requirements_from"
@@ -54,6 +60,7 @@ class Sources:
     constraints: list[RequirementLine] = field(default_factory=list)
     build_requirements: list[RequirementLine] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    inputs: list[InputFile] = field(default_factory=list)
 
 
 def read_sources(items: list[tuple[str, str]], path: Path) -> Sources:
@@ -101,11 +108,16 @@ def read_sources(items: list[tuple[str, str]], path: Path) -> Sources:
                     out.requirements += got.requirements
                     out.constraints += got.constraints
                     out.warnings += got.warnings
+                    out.inputs += [
+                        replace(f, key=key, ref=ref if i == 0 else None)
+                        for i, f in enumerate(got.files)
+                    ]
                     continue
                 resolved = target.resolve()
                 if resolved not in tomls:
                     tomls[resolved] = load_toml(target)
                 data = tomls[resolved]
+                out.inputs.append(InputFile(target, located(target), key, ref))
             except OSError as exc:
                 raise error(
                     key,

@@ -267,10 +267,16 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
         report_problems(plan, reporter)
         writer = TreeWriter(root, state, on_problem=reporter.warn)
         _write_projects(plan, options, writer, {r.relpath for r in results if not r.ok}, reporter)
+        from morgan_like.config.inputs import carry_inputs
+        from morgan_like.tree.layout import INPUTS_DIR
+
+        # The config travels with the tree; an outside one (-c) with the files it read.
+        carried = carry_inputs(config, root, INPUTS_DIR)
         done = publish(
             writer,
             server=None if options.skip_server_copy else serve.server_source().read_bytes(),
-            config=config.path.read_bytes(),  # the config travels with the tree
+            config=carried.config,
+            inputs=carried.inputs,
             diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
             views=env_views(plan),
         )

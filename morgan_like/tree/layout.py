@@ -29,6 +29,9 @@ LOCAL_SERIAL = "local.db.serial"
 # One index view per env of a bundle: envs/<env>/simple/, listing only what that env
 # resolved (its own root and project pages; the files stay in packages/).
 ENVS_DIR = "envs"
+# The files an outside config (-c) read, copied so that the tree can rebuild itself
+# (config.inputs): top-level files, vouched for by manifest.json, never served.
+INPUTS_DIR = "inputs"
 
 
 def normalize_relpath(relpath: str) -> str:
@@ -69,9 +72,9 @@ def is_view_page(relpath: str) -> bool:
 def is_top_level(relpath: str) -> bool:
     """What manifest.json lists: visible files outside the project pages' reach.
 
-    That is morgan.ini, server.py, the two root pages and each env view's two root
-    pages: a handful, whatever the tree's size, so the manifest stays small in every
-    diff-file.
+    That is morgan.ini, server.py, the two root pages, each env view's two root
+    pages and the config's inputs/: a handful, whatever the tree's size, so the
+    manifest stays small in every diff-file.
     """
     return relpath != MANIFEST_NAME and not is_hidden(relpath) and not is_project_path(relpath)
 

@@ -12,7 +12,8 @@ its page and every page link with its file:
 2. a commit of the tree state, whose projects now say what the root pages list;
 3. the removals the writer queued: a leaving project's pages, then its files; the
    files replaced pages no longer list;
-4. ``server.py``, the config, then the manifest that vouches for them;
+4. ``server.py``, the config's input files (``inputs/``), the config that names
+   them, the inputs it no longer names, then the manifest that vouches for them;
 5. the final commit of the tree state, then the diff-file naming exactly what this
    session changed, plus what an earlier run killed before its own diff-file changed
    (the state keeps every changed path until a publish has handed it on).
@@ -20,11 +21,13 @@ its page and every page link with its file:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from morgan_like.tree.diff import write_diff
+from morgan_like.tree.files import drop_empty_dirs, files_under
+from morgan_like.tree.layout import INPUTS_DIR
 from morgan_like.tree.views import EnvView, write_views
 from morgan_like.tree.writer import TreeWriter
 
@@ -55,16 +58,20 @@ def publish(
     *,
     server: bytes | None = None,
     config: bytes | None = None,
+    inputs: Mapping[str, bytes] | None = None,
     diff: DiffRequest | None = None,
     serial_list: bool = False,
     synced_serial: int | None = None,
     views: Sequence[EnvView] | None = None,
 ) -> Published:
-    """Finish a run: root pages, removals, ``server.py``, the config, manifest.json, state,
-    diff-file (in this order; see the module docstring).
+    """Finish a run: root pages, removals, ``server.py``, inputs, the config, manifest.json,
+    state, diff-file (in this order; see the module docstring).
 
     ``server``/``config`` are the bytes to place (None leaves what is there); the
     caller reads them, so the tree never needs to know where the package lives.
+    ``inputs``: ``inputs/...`` relpath -> bytes, what ``inputs/`` holds from now on (the
+    files an outside config read, see ``config.inputs``); None leaves it as it is, and
+    the manifest vouches for it as it is (the tree's own config reads those files).
     ``serial_list``: a full mirror also publishes local.json and, with ``synced_serial``,
     local.db.serial, beside the root pages (they list the same projects).
     ``views``: the env views the tree has from now on (``envs/`` is made to hold exactly
@@ -79,8 +86,10 @@ def publish(
     writer.apply_removals()
     if server is not None:
         writer.write_file(SERVER_NAME, server)
+    kept = _write_inputs(writer, inputs)
     if config is not None:
         writer.write_file(CONFIG_NAME, config)
+    _drop_inputs(writer, kept)
     writer.write_manifest()
     writer.state.commit()
     # With what a run killed before its diff-file changed: the far side needs that too.
@@ -98,3 +107,33 @@ def publish(
     writer.state.clear_unsent()
     writer.state.commit()
     return published
+
+
+def _write_inputs(writer: TreeWriter, inputs: Mapping[str, bytes] | None) -> set[str] | None:
+    """Write ``inputs``; or, without, record ``inputs/`` as it is on disk (a rebuilt state
+    knows none of it, a file edited by hand is news).  Returns what ``inputs/`` keeps
+    (None: all of it).  A tree without ``inputs/`` costs one stat here, no listing."""
+    base = writer.root / INPUTS_DIR
+    if inputs is None:
+        if not base.is_dir():
+            return None
+        on_disk = files_under(writer.root, base)
+        for relpath in on_disk:  # a name with a backslash is no tree path: verify says so
+            if "\\" not in relpath and not writer.state.is_verified(relpath):
+                writer.write_file(relpath, (writer.root / relpath).read_bytes())
+        return set(on_disk)
+    for relpath, data in sorted(inputs.items()):
+        writer.write_file(relpath, data)
+    return set(inputs)
+
+
+def _drop_inputs(writer: TreeWriter, keep: set[str] | None) -> None:
+    """Remove the rest of ``inputs/``: files recorded in the state or on disk."""
+    if keep is None:
+        return
+    base = writer.root / INPUTS_DIR
+    known = {rel for rel, _ in writer.state.top_level() if rel.startswith(f"{INPUTS_DIR}/")}
+    if base.is_dir():
+        known.update(files_under(writer.root, base))
+    writer.remove_paths(sorted(known - keep))
+    drop_empty_dirs(base, including_base=True)
