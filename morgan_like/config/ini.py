@@ -197,9 +197,7 @@ def _load(path: Path, text: str) -> Config:
     for section in parser.sections():
         if section.startswith("env."):
             written = _section(parser, section, file)
-            env = environment_from_section(
-                section[4:], written, file=file, binary_only=binary_only
-            )
+            env = environment_from_section(section[4:], written, file=file, binary_only=binary_only)
             envs.append(env)
             key = "python_full_version" if "python_full_version" in written else "python_version"
             line = _locate(text, section, key)
