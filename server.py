@@ -65,8 +65,9 @@ sha256 the page gives, the JSON and HTML pages agree, the root pages list exactl
 projects that have a page, no unlinked file sits under ``packages/``, and the
 top-level files (``server.py``, ``morgan.ini``, the root pages, each view's root
 pages) match ``manifest.json``.  Each env view under ``envs/`` gets the same checks,
-and may link only files its project's union page lists with the same sha256.  Memory stays flat however large the tree (the project lists go
-through a temporary sqlite database).  Exit status 0 when the tree is intact, 1 when
+and may link only files its project's union page lists with the same sha256.
+Memory stays flat however large the tree (the project lists go through a temporary
+sqlite database).  Exit status 0 when the tree is intact, 1 when
 problems were found, 2 when TREE is not a tree.
 """
 
@@ -423,6 +424,7 @@ VIEW_MARKERS = (
 )
 _SYS_PLATFORM = {"linux": "linux", "windows": "win32", "darwin": "darwin"}
 UA_JSON_MAX = 16 * 1024
+UA_CACHE_KEY_MAX = 1024  # longer User-Agents are matched but not remembered
 
 
 def ua_markers(agent):
@@ -512,10 +514,19 @@ class ViewChooser(object):
 
     def choose(self, agent):
         """The env whose markers the User-Agent matches, or None (the union)."""
+        if agent is not None and len(agent) > UA_CACHE_KEY_MAX:
+            return self._choose(agent)  # not kept: the cache stays small
         try:
             return self._cache[agent]
         except KeyError:
             pass
+        found = self._choose(agent)
+        if len(self._cache) > 1024:
+            self._cache.clear()
+        self._cache[agent] = found
+        return found
+
+    def _choose(self, agent):
         found = None
         given = ua_markers(agent)
         if given is not None:
@@ -523,9 +534,6 @@ class ViewChooser(object):
                 if all(_marker_matches(k, v, given.get(k)) for k, v in keys.items()):
                     found = name
                     break
-        if len(self._cache) > 1024:
-            self._cache.clear()
-        self._cache[agent] = found
         return found
 
 
@@ -3211,7 +3219,7 @@ class _Verifier(object):
                 self.problem(
                     "DISAGREE",
                     page,
-                    "%s: %s not simple/%s/'s" % (filename, ", ".join(fields), name),
+                    "%s: different %s than simple/%s/" % (filename, ", ".join(fields), name),
                 )
 
     def report_unlinked(self):
