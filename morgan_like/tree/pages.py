@@ -67,11 +67,19 @@ def upstream_entry(rf: RemoteFile) -> FileEntry | None:
 
     None when upstream gives no sha256: a mirror never lists a file it cannot vouch for.
     """
-    if not rf.sha256 or "://" not in rf.url:
+    if "://" not in rf.url:
+        return None
+    return listed_entry(rf, rf.url)
+
+
+def listed_entry(rf: RemoteFile, url: str) -> FileEntry | None:
+    """A page's record of ``rf`` linking ``url`` (an index-only page's upstream URL, or an
+    env view's link into packages/); None without a sha256, which no page may omit."""
+    if not rf.sha256:
         return None
     return FileEntry(
         filename=rf.filename,
-        url=rf.url,
+        url=url,
         sha256=rf.sha256.lower(),
         size=rf.size,
         requires_python=rf.requires_python,

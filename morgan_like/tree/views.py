@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
 
-from morgan_like.dists.links import RemoteFile
 from morgan_like.tree.files import drop_empty_dirs
 from morgan_like.tree.layout import (
     ENVS_DIR,
@@ -34,7 +33,7 @@ from morgan_like.tree.layout import (
     view_root_relpaths,
 )
 from morgan_like.tree.pages import (
-    FileEntry,
+    listed_entry,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -49,21 +48,6 @@ class EnvView:
 
     env: str
     projects: Mapping[str, frozenset[str]]
-
-
-def _view_entry(project: str, rf: RemoteFile) -> FileEntry | None:
-    if not rf.sha256:
-        return None
-    return FileEntry(
-        filename=rf.filename,
-        url=view_file_url(project, rf.filename),
-        sha256=rf.sha256.lower(),
-        size=rf.size,
-        requires_python=rf.requires_python,
-        yanked=rf.yanked,
-        metadata_sha256=rf.metadata_sha256 if rf.is_wheel else None,
-        upload_time=rf.upload_time,
-    )
 
 
 def _listed(root: os.PathLike[str] | str, folder: str) -> list[str]:
@@ -84,7 +68,8 @@ def _write_view(writer: TreeWriter, view: EnvView) -> list[str]:
         entries = [
             entry
             for rf in writer.existing_files(norm)
-            if rf.filename in wanted and (entry := _view_entry(norm, rf)) is not None
+            if rf.filename in wanted
+            and (entry := listed_entry(rf, view_file_url(norm, rf.filename))) is not None
         ]
         if not entries:
             continue  # nothing of it arrived: the view leaves it out, as the union does
