@@ -14,6 +14,7 @@ bomb), and every request is logged so tests can assert what a client fetched.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import gzip
 import hashlib
@@ -165,6 +166,8 @@ class FakeIndex:
         # mirror's), and XML-RPC list_packages_with_serial at /pypi.
         self.local_json = False
         self.xmlrpc = False
+        # (user, password): every request without them gets a 401, as a private index answers.
+        self.auth: tuple[str, str] | None = None
         self.serial = 0
         self.projects: dict[str, dict[str, Dist]] = {}  # normalized -> filename -> Dist
         self.files: dict[str, Dist] = {}
@@ -610,6 +613,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _xmlrpc(self) -> None:
         index = self.index
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self._authorized():
+            return None
         if urlsplit(self.path).path != "/pypi" or not index.xmlrpc:
             return self._send(404, b"no xmlrpc here\n", "text/plain", False)
         _params, method = xmlrpc.client.loads(body)
@@ -633,10 +638,23 @@ class _Handler(BaseHTTPRequestHandler):
                 Request(self.command, self.path, dict(self.headers), self._status, self._sent)
             )
 
+    def _authorized(self, head: bool = False) -> bool:
+        """True when the index wants no credentials or the request carries them; else a 401 is sent."""
+        if self.index.auth is None:
+            return True
+        token = base64.b64encode(":".join(self.index.auth).encode()).decode()
+        if self.headers.get("Authorization") == f"Basic {token}":
+            return True
+        challenge = {"WWW-Authenticate": 'Basic realm="fake"'}
+        self._send(401, b"authentication required\n", "text/plain", head, challenge)
+        return False
+
     def _route(self, head: bool) -> None:
         index = self.index
         if index.latency:
             time.sleep(index.latency)
+        if not self._authorized(head):
+            return None
         split = urlsplit(self.path)
         path = unquote(split.path)
         status = index._take("fail", path)

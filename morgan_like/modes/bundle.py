@@ -29,6 +29,7 @@ from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
 from morgan_like.dists.sdistread import SdistReader
 from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
 from morgan_like.index.finder import Finder
+from morgan_like.index.httputil import redact_url
 from morgan_like.index.pagecache import PAGES_NAME, PageCache
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.upstream import Upstream
@@ -178,7 +179,8 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
     for warning in config.warnings:
         reporter.warn(warning)
     reporter.info(
-        f"Resolving {len(config.requirements)} requirements for {len(config.environments)} envs from {index_url}"
+        f"Resolving {len(config.requirements)} requirements for {len(config.environments)} envs "
+        f"from {redact_url(index_url)}"
     )
     state = None if options.dry_run else TreeState(root)
     if state is not None and state.load_problem:

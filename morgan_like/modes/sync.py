@@ -35,6 +35,7 @@ from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.errors import ConfigError, MorganLikeError, UpstreamError
 from morgan_like.fetch.download import DEFAULT_WORKERS
 from morgan_like.fetch.projects import Outcome, ProjectJob, fetch_in_processes, fetch_in_threads
+from morgan_like.index.httputil import redact_url
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.serials import fetch_serials
 from morgan_like.index.upstream import Upstream
@@ -169,7 +170,7 @@ def _listed_plan(
     listed = fetch_serials(upstream, settings.source)
     shown = "" if listed.last_serial is None else f", serial {listed.last_serial}"
     reporter.info(
-        f"Serial list from {settings.index_url} ({listed.source}): "
+        f"Serial list from {redact_url(settings.index_url)} ({listed.source}): "
         f"{len(listed.serials)} projects{shown}"
     )
     if listed.source == "names":
@@ -246,7 +247,7 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
         if left:
             reporter.info(f"Resuming: {len(left)} projects were left to do by the last run")
         plan, listed_count = _listed_plan(upstream, settings, local, reporter, left)
-        state.set_sync_value("upstream", settings.index_url)
+        state.set_sync_value("upstream", upstream.index_url)  # without its credentials
         state.set_sync_value("target", str(plan.target) if plan.target is not None else None)
         state.set_sync_todo(plan.todo)
         state.commit()

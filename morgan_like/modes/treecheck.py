@@ -29,6 +29,7 @@ from morgan_like.dists.links import ProjectPage, RemoteFile, parse_html_page, pa
 from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MorganLikeError
 from morgan_like.fetch.download import fetch_verified
+from morgan_like.index.httputil import redact_url
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.output import Reporter
@@ -190,7 +191,8 @@ def upstream_settings(
     root: Path, state: TreeState, index_url: str | None
 ) -> tuple[str, dict[str, str]]:
     """Where to fetch from, and the [mirror] options: -I, else the upstream the last sync
-    used, else morgan.ini's [mirror] index-url, else pip's configured index."""
+    used (kept without credentials: an index that wants them takes -I again, or
+    ~/.netrc), else morgan.ini's [mirror] index-url, else pip's configured index."""
     config_url: str | None = None
     options: dict[str, str] = {}
     config = root / "morgan.ini"
@@ -321,7 +323,7 @@ def _mend(
     fetchable = [f for f in problems if f.kind in FETCHABLE and f.file is not None]
     if repair and fetchable:
         url, options = upstream_settings(root, state, index_url)
-        reporter.info(f"fetching {len(fetchable)} files again from {url}")
+        reporter.info(f"fetching {len(fetchable)} files again from {redact_url(url)}")
         with Upstream(url, options=options) as upstream:
             repairer = _Repairer(upstream, root, state)
             for f in fetchable:
