@@ -41,13 +41,7 @@ from morgan_like.dists.links import (
 from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MetadataError
 from morgan_like.tree import crashpoints
-from morgan_like.tree.files import (
-    atomic_write_bytes,
-    drop_empty_dirs,
-    files_under,
-    is_legacy_temp,
-    scratch_dir,
-)
+from morgan_like.tree.files import atomic_write_bytes, scratch_dir
 from morgan_like.tree.layout import (
     JSON_DIR,
     LOCAL_JSON,
@@ -78,6 +72,7 @@ from morgan_like.tree.pages import (
     render_root_json,
     upstream_entry,
 )
+from morgan_like.tree.removals import Removals
 from morgan_like.tree.state import FileRecord, TreeState
 from morgan_like.tree.warehouse import render_warehouse_json
 
@@ -111,8 +106,8 @@ class TreeWriter:
         self.problems: list[str] = []
         self._on_problem = on_problem
         self._tmp = scratch_dir(self.root)
-        self._leaving: set[str] = set()  # projects queued to leave the tree (publish)
-        self._stale: dict[str, set[str]] = {}  # project -> files no page lists any more
+        # What leaves at publish; each deletion goes through self._remove (its books).
+        self.removals = Removals(self.root, state, lambda relpath: self._remove(relpath))
         # Our own pages as read back before write_project replaces them: a caller that
         # merges (existing_files) and the diff rule (_listed_before) parse each once.
         self._pages_read: dict[str, ProjectPage | None] = {}
@@ -183,19 +178,6 @@ class TreeWriter:
         for relpath in relpaths:
             self.state.note_unsent(relpath, removed=False)
         self.state.commit()
-
-    def _note_removal_intent(self, relpaths: list[str]) -> None:
-        """As _note_intent, for paths about to be deleted (those that exist, or have a row)."""
-        doomed = [
-            rel
-            for rel in relpaths
-            if not is_hidden(rel)
-            and ((self.root / rel).exists() or self.state.get(rel) is not None)
-        ]
-        if doomed:
-            for relpath in doomed:
-                self.state.note_unsent(relpath, removed=True)
-            self.state.commit()
 
     def _remove(self, relpath: str) -> bool:
         crashpoints.step()
@@ -301,7 +283,7 @@ class TreeWriter:
         except (MetadataError, OSError) as exc:
             self._problem(f"{relpath}: no .metadata written: {exc}")
             # A stale one must not stay: it goes at publish, once no page advertises it.
-            self._stale.setdefault(relpath.split("/")[1], set()).add(meta_rel)
+            self.removals.stale.setdefault(relpath.split("/")[1], set()).add(meta_rel)
             return None
         sha256 = hashlib.sha256(data).hexdigest()
         if self._put(meta_rel, data, unlisted=before != sha256):
@@ -377,7 +359,7 @@ class TreeWriter:
         if replace and not entries and not keep_empty and not meta.quarantined:
             self.remove_project(norm)
             return changed
-        self._leaving.discard(norm)
+        self.removals.leaving.discard(norm)
         html_rel, json_rel = page_relpaths(norm)
         pages: list[tuple[str, bytes]] = []
         if self.warehouse:
@@ -396,9 +378,9 @@ class TreeWriter:
             if e.metadata_sha256
         }
         if replace:
-            self._stale[norm] = self._unlisted(norm, keep)
-        elif norm in self._stale:
-            self._stale[norm] -= keep
+            self.removals.stale[norm] = self.removals.unlisted(norm, keep)
+        elif norm in self.removals.stale:
+            self.removals.stale[norm] -= keep
         return changed
 
     def write_pages(
@@ -418,7 +400,7 @@ class TreeWriter:
         """Delete these paths now, in the order given, noting each for the diff-file first;
         returns those that existed.  For pages no root lists any more (an env view's
         leftovers); what pages still list goes through remove_project / publish."""
-        self._note_removal_intent(relpaths)
+        self.removals.note_intent(relpaths)
         return [rel for rel in relpaths if self._remove(rel)]
 
     def _upstream_entry(self, norm: str, rf: RemoteFile) -> FileEntry | None:
@@ -427,66 +409,24 @@ class TreeWriter:
             self._problem(f"{norm}: {rf.filename}: left out (upstream gives no sha256)")
         return entry
 
-    def _unlisted(self, norm: str, keep: set[str]) -> set[str]:
-        """What a replaced page no longer lists: files on disk, rows of files already gone
-        (a killed run unlinked them), and temp files older versions left in its folders."""
-        found = set(files_under(self.root, self.root / PACKAGES_DIR / norm, temps=True))
-        found.update(self.state.relpaths_under(f"{PACKAGES_DIR}/{norm}"))
-        with contextlib.suppress(OSError), os.scandir(self.root / SIMPLE_DIR / norm) as entries:
-            found.update(f"{SIMPLE_DIR}/{norm}/{e.name}" for e in entries if is_legacy_temp(e.name))
-        return found - keep
-
     def remove_project(self, project: str) -> None:
         """Take a project out of the tree, at publish: first out of the root pages (see
-        write_root), then its pages and files (see apply_removals).  Until then nothing
+        write_root), then its pages and files (tree/removals.py).  Until then nothing
         changes, on disk or in the tree state: a run stopped before publish keeps it."""
-        norm = canonicalize_name(project)
-        self._leaving.add(norm)
-        self._stale.pop(norm, None)
+        self.removals.queue_project(canonicalize_name(project))
 
     def is_leaving(self, project: str) -> bool:
         """Whether remove_project queued this project to leave at publish."""
-        return canonicalize_name(project) in self._leaving
+        return canonicalize_name(project) in self.removals.leaving
 
     def removals_pending(self, project: str) -> bool:
         """Whether publish still has files of this project to delete (queued, not done)."""
-        norm = canonicalize_name(project)
-        return bool(self._stale.get(norm)) or norm in self._leaving
+        return self.removals.pending(canonicalize_name(project))
 
     def apply_removals(self) -> list[str]:
-        """Delete what remove_project and write_project(replace=True) queued; returns the
-        relpaths removed.
-
-        Publish calls it once the root pages no longer list a leaving project.  A leaving
-        project loses its HTML page (what pip reads) first, then its JSON page, then its
-        files; the tree state forgets each file as it goes, even one already gone from disk.
-        """
-        if any(self.state.project(norm)[0] for norm in self._leaving):
-            raise RuntimeError("apply_removals before write_root: the root still lists them")
-        removed: list[str] = []
-        # With the projects a killed run took out of the root pages but did not finish.
-        for norm in sorted(self._leaving.union(self.state.leaving())):
-            doomed = [*page_relpaths(norm), warehouse_relpath(norm)]
-            for top in (SIMPLE_DIR, PACKAGES_DIR):
-                base = self.root / top / norm
-                doomed += files_under(self.root, base, include_hidden=True)
-                doomed += self.state.relpaths_under(f"{top}/{norm}")
-            self._note_removal_intent(doomed)
-            for relpath in dict.fromkeys(doomed):
-                if self._remove(relpath):
-                    removed.append(relpath)
-            for top in (SIMPLE_DIR, PACKAGES_DIR):
-                drop_empty_dirs(self.root / top / norm, including_base=True)
-            self.state.forget_leaving(norm)
-        self._note_removal_intent([rel for stale in self._stale.values() for rel in stale])
-        for norm, stale in sorted(self._stale.items()):
-            for relpath in sorted(stale):
-                if self._remove(relpath):
-                    removed.append(relpath)
-            drop_empty_dirs(self.root / PACKAGES_DIR / norm, including_base=False)
-        self._leaving.clear()
-        self._stale.clear()
-        return sorted(removed)
+        """Delete what remove_project and write_project(replace=True) queued, once publish
+        has written the root pages without the leaving projects; returns the relpaths."""
+        return self.removals.apply()
 
     def write_root(self) -> list[str]:
         """Root pages from the tree state's projects; returns changed relpaths.
@@ -496,7 +436,7 @@ class TreeWriter:
         tree leave the state's projects here, so the pages rendered now omit them while
         their own pages and files are all still in place.
         """
-        for norm in sorted(self._leaving):
+        for norm in sorted(self.removals.leaving):
             self.state.drop_project(norm)
         killed_before = any(self.inherited)  # a run stopped mid-publish: render again
         if (
