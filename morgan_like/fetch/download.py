@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from pathlib import Path
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.sdistread import SdistReader
 from morgan_like.errors import DownloadError, LimitExceeded, UpstreamError
+from morgan_like.index.httputil import redact_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.state import TreeState
@@ -104,14 +106,16 @@ def fetch_verified(
                 on_bytes(-received)
             if tmp.exists():
                 tmp.unlink()
-    raise DownloadError(f"{file.filename}: {last_error} ({file.url})")
+    raise DownloadError(f"{file.filename}: {last_error} ({redact_url(file.url)})")
 
 
 class SdistCache:
-    """Sdists fetched during resolution (to read their metadata), fetched once.
+    """Sdists (and build environments' wheels) fetched before the download step, once.
 
-    They wait under the hidden state dir until the download step moves the
-    ones the plan keeps into place, so no byte is fetched twice.
+    They wait under the hidden state dir, and the download step places the ones
+    the plan keeps from there, so no byte is fetched twice.  A cached name stays
+    until the run's end (the scratch sweep): the paths ``get`` gave out are read
+    on other threads and in worker processes at any time.
     """
 
     def __init__(self, upstream: Upstream, root: Path, sdists: SdistReader | None = None) -> None:
@@ -146,9 +150,33 @@ class SdistCache:
                 future.set_exception(exc)
         return future.result()
 
+    def cached(self, file: RemoteFile) -> bool:
+        return self.path_for(file).exists()
+
     def take(self, file: RemoteFile) -> Path | None:
+        """A new name of the cached ``file`` in tmp/, for the download step to move into
+        the tree; None when it is not cached.
+
+        The cached name is never moved away: a build environment unpacks its wheels in a
+        worker process after waiting its turn, and a wheel renamed into the tree meanwhile
+        would be missing there (its hook skipped, so one run's tree would differ from the
+        next's).  A hard link copies nothing and keeps the file's identity (SdistReader's
+        key); without hard links, the bytes are copied.
+        """
         path = self.path_for(file)
-        return path if path.exists() else None
+        handoff = self.tmp / f"{uuid.uuid4().hex}.take"
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)  # the scratch folder may have been swept
+            os.link(path, handoff)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            try:
+                shutil.copyfile(path, handoff)
+            except OSError:
+                handoff.unlink(missing_ok=True)
+                return None  # fetched again by the caller
+        return handoff
 
 
 class Downloader:

@@ -103,7 +103,7 @@ class BuildFacts:
 
     def readable(self, entry: PlannedFile) -> bool:
         """Is the sdist here without fetching it (cached by resolution, or in the tree)?"""
-        return self.cache.take(entry.file) is not None or (self.root / entry.relpath).exists()
+        return self.cache.cached(entry.file) or (self.root / entry.relpath).exists()
 
     def prepare(self, entry: PlannedFile, target: Platform) -> None:
         """Fetch, unpack and lay out the build environment of an sdist whose hook will be
