@@ -47,7 +47,7 @@ class DistMetadata:
     provides_extra: list[str] = field(default_factory=list)
     raw: bytes | None = None  # a wheel's METADATA bytes (PEP 658 serves them verbatim)
     problems: list[str] = field(default_factory=list)
-    source: str = "download"  # pep658 | zip-range | download | pkg-info | requires.txt | pyproject
+    source: str = "download"  # pep658 | zip-range | download | pkg-info | pyproject
 
 
 def parse_metadata_fields(raw: bytes, origin: str) -> tuple[RawMetadata, list[str]]:

@@ -2,10 +2,14 @@
 
 An sdist's dependencies are only trustworthy without a build when some file
 declares them statically; we try, in order: PKG-INFO (Metadata 2.2+ without
-``Dynamic: Requires-Dist``), setuptools' ``*.egg-info/requires.txt``, the
-static ``[project]`` table of pyproject.toml, and PKG-INFO written by a backend
-whose metadata is declarative by design (poetry-core, flit-core).  Anything
-else raises MetadataError: guessing would silently bundle the wrong things.
+``Dynamic: Requires-Dist``), the static ``[project]`` table of pyproject.toml,
+and PKG-INFO written by a backend whose metadata is declarative by design
+(poetry-core, flit-core).  Anything else raises MetadataError: guessing would
+silently bundle the wrong things.  setuptools' ``*.egg-info/requires.txt`` is
+such a guess: it is what ``setup.py`` computed on the machine that made the
+sdist (a dependency added for its platform or Python is baked in, another's
+left out), so pip and uv never read it, and neither do we: the backend's
+metadata hook answers instead (resolve/buildenv.py).
 """
 
 from __future__ import annotations
@@ -16,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.markers import InvalidMarker, Marker
+from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from morgan_like.dists.archive import (
@@ -45,7 +48,7 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
 LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")  # pip's default without [build-system]
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 STATIC_BACKENDS = ("poetry.core.masonry.api", "poetry.masonry.api", "flit_core.buildapi")
-_WANTED = ("PKG-INFO", "requires.txt", "pyproject.toml")
+_WANTED = ("PKG-INFO", "pyproject.toml")
 
 
 @dataclass
@@ -127,60 +130,6 @@ def _extra_clause(extra: str) -> str:
     return f'extra == "{extra}"'
 
 
-def parse_requires_txt(text: str, origin: str) -> tuple[list[Requirement], list[str], list[str]]:
-    """setuptools' requires.txt → (requirements, extras, problems).
-
-    ``[extra]``, ``[:marker]`` and ``[extra:marker]`` sections become markers.
-    """
-    reqs: list[Requirement] = []
-    extras: list[str] = []
-    problems: list[str] = []
-    extra: str | None = None
-    marker: str | None = None
-    skip = False
-    for lineno, line in enumerate((ln.strip() for ln in text.splitlines()), 1):
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            inner = line.strip("[]").strip()
-            name, _, cond = inner.partition(":")
-            extra, marker, skip = name.strip() or None, cond.strip() or None, False
-            if marker:
-                try:
-                    Marker(marker)
-                except InvalidMarker as exc:
-                    problems.append(
-                        f"{origin}: skipped section {line!r} (bad marker: {error_line(exc)})"
-                    )
-                    skip = True
-            if extra and extra not in extras:
-                extras.append(extra)
-            continue
-        if skip:
-            continue
-        try:
-            req = Requirement(line)
-        except InvalidRequirement as exc:
-            problems.append(
-                f"{origin}:{lineno}: skipped malformed requirement {line!r}: {error_line(exc)}"
-            )
-            continue
-        reqs.append(_with_marker(req, marker, _extra_clause(extra) if extra else None))
-    return reqs, extras, problems
-
-
-def _egg_info_dir(sdist: SdistMembers, project: str | None) -> str | None:
-    """The setuptools egg-info directory (top level or one level down, e.g. src/)."""
-    dirs = {n.rsplit("/", 1)[0] for n in sdist.names if "/" in n}
-    found = sorted((d.count("/"), d) for d in dirs if d.endswith(".egg-info") and d.count("/") <= 1)
-    if project:
-        for _depth, d in found:
-            stem = d.rsplit("/", 1)[-1][: -len(".egg-info")]
-            if canonicalize_name(stem.split("-")[0]) == canonicalize_name(project):
-                return d
-    return found[0][1] if found else None
-
-
 def _version_at_least(value: str | None, minimum: str) -> bool:
     try:
         return value is not None and Version(value) >= Version(minimum)
@@ -206,9 +155,7 @@ def static_metadata(sdist: SdistMembers) -> DistMetadata:
     fields: dict[str, Any] = {}
     if pkg_info is not None:
         fields = dict(parse_metadata_fields(pkg_info, filename)[0])
-    name = fields.get("name") or _name_version(filename)[0]
     version = fields.get("version") or _name_version(filename)[1]
-    requires_python = fields.get("requires_python") or None
     dynamic = {d.lower() for d in fields.get("dynamic", [])}
 
     # a. PKG-INFO, when the core metadata spec says its Requires-Dist is static.
@@ -221,20 +168,7 @@ def static_metadata(sdist: SdistMembers) -> DistMetadata:
     else:
         return _sdist_result(parse_core_metadata(pkg_info, filename, source="pkg-info"))
 
-    # b. setuptools' egg-info (no requires.txt there means no requirements).
-    egg = _egg_info_dir(sdist, name)
-    if egg is not None:
-        text = sdist.files.get(f"{egg}/requires.txt", b"").decode("utf-8", "replace")
-        reqs, extras, problems = parse_requires_txt(text, f"{filename}: {egg}/requires.txt")
-        declared = list(fields.get("provides_extra", []))
-        known = {canonicalize_name(e) for e in declared}
-        declared += [e for e in extras if canonicalize_name(e) not in known]
-        return DistMetadata(
-            name, version, reqs, requires_python, declared, None, problems, "requires.txt"
-        )
-    reasons.append("no *.egg-info/requires.txt")
-
-    # c. the static [project] table of pyproject.toml.
+    # b. the static [project] table of pyproject.toml.
     try:
         doc = sdist.toml()
     except MetadataError:
@@ -251,7 +185,7 @@ def static_metadata(sdist: SdistMembers) -> DistMetadata:
     else:
         return _from_project(filename, project, fields, version)
 
-    # d. PKG-INFO from a backend that only ever writes declared metadata.
+    # c. PKG-INFO from a backend that only ever writes declared metadata.
     backend = ((doc or {}).get("build-system") or {}).get("build-backend")
     if pkg_info is not None and backend in STATIC_BACKENDS and "requires-dist" not in dynamic:
         return _sdist_result(parse_core_metadata(pkg_info, filename, source="pkg-info"))

@@ -61,7 +61,17 @@ class BuildFacts:
         return f"build-requires:{target.sys_platform}:{target.platform_system}:{target.platform_machine}"
 
     def requires(self, entry: PlannedFile, target: Platform | None) -> list[Requirement]:
-        """The build requirements of ``entry``; with a ``target``, its backend is asked too."""
+        """The build requirements of ``entry``; with a ``target``, its backend is asked too.
+
+        Without ``buildenvs`` (--static-metadata-only: no hook runs) an sdist the env
+        builds gets its static requires only, and the plan's problems say so.
+        """
+        if target is not None and self.buildenvs is None:
+            self.problems.append(
+                f"{entry.file.filename}: built on the target, but its backend was not asked "
+                "what it adds to its [build-system] requires (--static-metadata-only runs "
+                "no hook): only those are bundled"
+            )
         sha256, key = entry.file.sha256, self._key(target)
         if self.state is not None and sha256:
             known = self.state.fact(sha256, key)

@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata, wheel_metadata_bytes
-from morgan_like.dists.sdist import parse_requires_txt, sdist_build_requires, sdist_metadata
+from morgan_like.dists.sdist import sdist_build_requires, sdist_metadata
 from morgan_like.errors import MetadataError, RangeError
 from morgan_like.index import remote as metadata_mod
 from morgan_like.index.remote import wheel_metadata
@@ -281,52 +281,22 @@ def test_sdist_pkg_info_2_2_static(dists: Path) -> None:
     assert meta.provides_extra == ["x"] and meta.raw is None
 
 
-REQUIRES_TXT = """\
-requests>=2
-six
-
-[socks]
-PySocks!=1.5.7,>=1.5.6
-
-[:python_version < "3.8"]
-importlib-metadata
-
-[test:sys_platform == "win32"]
-colorama
-not a valid requirement !!
-"""
-
-
-def test_sdist_dynamic_falls_to_requires_txt(dists: Path) -> None:
-    sdist = make_sdist(
-        dists, "legacy", "2.0", pkg_info_metadata_version="2.2", dynamic=["Requires-Dist"],
-        include_requires_dist_in_pkg_info=False, egg_info_requires=REQUIRES_TXT,
-        build_requires=None,
-    )  # fmt: skip
-    meta = sdist_metadata(sdist)
-    assert meta.source == "requires.txt"
-    assert strs(meta.requires_dist) == [
-        "requests>=2",
-        "six",
-        'PySocks!=1.5.7,>=1.5.6; extra == "socks"',
-        'importlib-metadata; python_version < "3.8"',
-        'colorama; sys_platform == "win32" and extra == "test"',
-    ]
-    assert meta.provides_extra == ["socks", "test"]
-    assert len(meta.problems) == 1 and "not a valid requirement" in meta.problems[0]
-    env = {"python_version": "3.7", "sys_platform": "linux", "extra": ""}
-    assert meta.requires_dist[3].marker.evaluate(env)
-    assert not meta.requires_dist[4].marker.evaluate({**env, "extra": "test"})
-
-
-def test_requires_txt_combines_inline_markers() -> None:
-    reqs, extras, problems = parse_requires_txt(
-        '[e:os_name == "nt"]\nx; python_version > "3"\n', "t"
-    )
-    assert strs(reqs) == ['x; python_version > "3" and os_name == "nt" and extra == "e"']
-    assert extras == ["e"] and problems == []
-    reqs, _, problems = parse_requires_txt("[:bad marker]\nx\n[ok]\ny\n", "t")
-    assert strs(reqs) == ['y; extra == "ok"'] and "bad marker" in problems[0]
+def test_egg_info_requires_txt_is_not_static(dists: Path) -> None:
+    """requires.txt is what setup.py computed where the sdist was made (pip and uv never
+    read it): a legacy sdist's dependencies come from its metadata hook instead."""
+    for version, kwargs in (
+        ("2.0", {"pkg_info_metadata_version": "2.2", "dynamic": ["Requires-Dist"]}),
+        ("2.1", {"pkg_info_metadata_version": "2.1"}),
+    ):
+        sdist = make_sdist(
+            dists, "legacy", version, include_requires_dist_in_pkg_info=False,
+            egg_info_requires="requests>=2\n[:sys_platform == 'win32']\ncolorama\n",
+            build_requires=None, **kwargs,
+        )  # fmt: skip
+        with pytest.raises(MetadataError) as info:
+            sdist_metadata(sdist)
+        assert f"legacy-{version}.tar.gz: cannot read its dependencies statically" in str(info.value)
+        assert "requires.txt" not in str(info.value)
 
 
 def test_sdist_pyproject_fallback(dists: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from morgan_like.cli import main
 from morgan_like.dists.links import parse_html_page, parse_json_page
 
+from ..backends import make_fake_setuptools_wheels
 from ..distbuilder import make_sdist, make_wheel
 from ..fakeindex import FakeIndex
 from ..helpers import ini_env_block, wheel
@@ -212,11 +213,12 @@ def test_legacy_sdist_brings_setuptools_and_wheel(
             "1.0",
             build_requires=None,
             pkg_info_metadata_version="2.1",
-            egg_info_requires="lib\n",
+            requires_dist=["lib"],  # from its setup.py, through the metadata hook
+            include_requires_dist_in_pkg_info=False,
         )
     )
-    fake_index.add(make_wheel(dists, "setuptools", "68.0"))
-    fake_index.add(make_wheel(dists, "wheel", "0.42.0"))
+    for path in make_fake_setuptools_wheels(dists):
+        fake_index.add(path)
     fake_index.add(make_wheel(dists, "lib", "1.0"))
     root = tmp_path / "bundle"
     write_config(root, "oldstyle =\n")
