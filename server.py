@@ -94,9 +94,8 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from html.parser import HTMLParser
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 try:
     import ssl
@@ -186,6 +185,7 @@ REASONS = {
     412: "Precondition Failed",
     414: "URI Too Long",
     416: "Range Not Satisfiable",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     501: "Not Implemented",
@@ -998,57 +998,148 @@ def check_password(password, encoded):
         return False
 
 
-class Authenticator(object):
-    """Basic auth against a password file; verified credentials are cached by HMAC."""
+#: PBKDF2 checks run at once (a fresh wrong password costs ~150 ms of a core each):
+#: the rest of the CPU stays for clients already logged in
+AUTH_HASH_SLOTS = max(1, (os.cpu_count() or 2) // 2)
+AUTH_HASH_WAIT = 5.0  # seconds a request may wait for a slot before a 503
+#: failed checks one address may make in a burst, and then one per AUTH_FAIL_PERIOD s
+AUTH_FAIL_BURST = 10
+AUTH_FAIL_PERIOD = 3.0
+AUTH_ADDRESSES = 10000  # addresses whose failures are remembered (memory stays bounded)
+AUTH_CACHE = 10000  # verified credentials remembered, good and bad each
 
-    def __init__(self, path):
+
+class AuthRefused(object):
+    """A request refused before its password is checked: 429 (this address failed too
+    often; retry after ``retry`` s) or 503 (every hash slot is taken)."""
+
+    __slots__ = ("status", "retry", "reason")
+
+    def __init__(self, status, retry, reason):
+        self.status = status
+        self.retry = retry
+        self.reason = reason
+
+
+class Authenticator(object):
+    """Basic auth against a password file; verified credentials are cached by HMAC.
+
+    A logged-in client costs no hashing (its credentials are cached), so what an
+    unauthenticated client can spend is bounded apart from it: at most AUTH_HASH_SLOTS
+    PBKDF2 checks run at once and at most ``waiters`` requests (a quarter of the
+    workers) wait for one, the rest get a 503 at once, so workers stay free for other
+    clients; and an address that failed AUTH_FAIL_BURST checks gets one more every
+    AUTH_FAIL_PERIOD seconds (a 429 meanwhile, with no hashing).  A slot is taken before
+    the check and given back when the password was right, so a burst of parallel
+    attempts cannot pass the limit before the first one fails.
+    """
+
+    def __init__(self, path, waiters=8, slots=None):
         self.path = path
         self.users = {}
-        with open(path, "r") as f:
+        with open(path, "r", encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 line = line.strip()
                 if not line or line.startswith("#"):
                     continue
                 user, sep, encoded = line.partition(":")
                 if not sep or not encoded.startswith("pbkdf2_sha256$"):
-                    raise ValueError("%s:%d: expected user:pbkdf2_sha256$..." % (path, lineno))
+                    raise ValueError("line %d is not user:pbkdf2_sha256$..." % lineno)
                 self.users[user] = encoded
         if not self.users:
-            raise ValueError("%s: no users" % path)
+            raise ValueError("no users in it")
         self._dummy = hash_password("dummy", salt=b"0" * 16)
         self._key = os.urandom(32)
         self._ok = {}
         self._bad = {}
         self._lock = threading.Lock()
+        self._slots = threading.Semaphore(slots or AUTH_HASH_SLOTS)
+        self._waiters = max(slots or AUTH_HASH_SLOTS, waiters)
+        self._in_check = 0  # requests hashing or waiting to
+        self._failures = {}  # address -> [allowance, monotonic time of it]
 
-    def check(self, header):
-        """The authenticated user name, or None."""
+    def check(self, header, client="-"):
+        """``(user, None)`` when the credentials are good, ``(None, None)`` when they are
+        missing or wrong (401), ``(None, AuthRefused)`` when they were not checked."""
         if not header or not header[:6].lower() == "basic ":
-            return None
+            return None, None
         import base64
         import binascii
 
         try:
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
         except (binascii.Error, ValueError, UnicodeDecodeError):
-            return None
+            return None, None
         user, sep, password = decoded.partition(":")
         if not sep:
-            return None
+            return None, None
         token = hmac.new(self._key, decoded.encode("utf-8"), hashlib.sha256).digest()
         if token in self._ok:
-            return user
+            return user, None
         if token in self._bad:
-            return None
-        encoded = self.users.get(user)
-        ok = check_password(password, encoded if encoded is not None else self._dummy)
-        ok = ok and encoded is not None
+            return None, None
+        refused = self._take(client)
+        if refused is not None:
+            return None, refused
+        ok = False
+        try:
+            encoded = self.users.get(user)
+            ok = check_password(password, encoded if encoded is not None else self._dummy)
+            ok = ok and encoded is not None
+        finally:
+            self._slots.release()
+            with self._lock:
+                self._in_check -= 1
+                if ok:
+                    self._give_back(client)
+                cache = self._ok if ok else self._bad
+                if len(cache) >= AUTH_CACHE:
+                    cache.clear()
+                cache[token] = True
+        return (user if ok else None), None
+
+    def _take(self, client):
+        """Take one of ``client``'s failure allowance and a hash slot, or say why not."""
+        now = time.monotonic()
         with self._lock:
-            cache = self._ok if ok else self._bad
-            if len(cache) > 10000:
-                cache.clear()
-            cache[token] = True
-        return user if ok else None
+            entry = self._failures.get(client)
+            if entry is None:
+                if len(self._failures) >= AUTH_ADDRESSES:
+                    self._forget(now)
+                entry = self._failures[client] = [float(AUTH_FAIL_BURST), now]
+            else:
+                entry[0] = min(AUTH_FAIL_BURST, entry[0] + (now - entry[1]) / AUTH_FAIL_PERIOD)
+                entry[1] = now
+            if entry[0] < 1.0:
+                retry = int((1.0 - entry[0]) * AUTH_FAIL_PERIOD) + 1
+                return AuthRefused(429, retry, "too many failed logins from this address")
+            if self._in_check >= self._waiters:
+                return AuthRefused(503, 1, "too many logins being checked")
+            entry[0] -= 1.0
+            self._in_check += 1
+        if self._slots.acquire(timeout=AUTH_HASH_WAIT):
+            return None
+        with self._lock:
+            self._in_check -= 1
+            self._give_back(client)
+        return AuthRefused(503, 1, "too many logins being checked")
+
+    def _give_back(self, client):
+        entry = self._failures.get(client)
+        if entry is not None:
+            entry[0] = min(AUTH_FAIL_BURST, entry[0] + 1.0)
+
+    def _forget(self, now):
+        """Drop the addresses whose allowance is whole again (all of them if none is)."""
+        full = [
+            client
+            for client, (allowance, stamp) in self._failures.items()
+            if allowance + (now - stamp) / AUTH_FAIL_PERIOD >= AUTH_FAIL_BURST
+        ]
+        for client in full:
+            del self._failures[client]
+        if len(self._failures) >= AUTH_ADDRESSES:
+            self._failures.clear()
 
 
 # --------------------------------------------------------------------------------------
@@ -1105,6 +1196,7 @@ class HeadError(Exception):
 _HEAD_END = re.compile(b"\r?\n\r?\n")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _METHOD = re.compile(r"^[A-Z]+$")
+_BAD_TARGET = re.compile(r"[^\x21-\x7e]")
 
 
 def parse_head(buf):
@@ -1145,6 +1237,10 @@ def parse_head(buf):
         raise HeadError(505, "unsupported HTTP version")
     if not _METHOD.match(method) or not target:
         raise HeadError(400, "malformed request line")
+    if _BAD_TARGET.search(target):
+        # a bare CR (or any control or non-ASCII byte) would travel into a redirect's
+        # Location or a log line: a request target is visible ASCII (RFC 9112 3.2)
+        raise HeadError(400, "invalid character in request target")
     if len(lines) - 1 > MAX_HEADERS:
         raise HeadError(431, "too many request headers")
     headers = {}
@@ -1203,6 +1299,21 @@ def text_response(status, message=None, headers=None):
     return Response(status, hdrs + (headers or []), text.encode("utf-8"))
 
 
+_LOG_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
+_LOG_NAMED = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def log_text(value):
+    """``value`` safe for one log line: every control character (C0, DEL, C1) as
+    ``\\xHH`` (or ``\\t \\n \\r``), quotes and backslashes escaped, non-ASCII as
+    ``\\xHH`` / ``\\uHHHH``, so no client can end a line, forge another, or send
+    terminal escapes to whoever reads the log."""
+    value = _LOG_UNSAFE.sub(
+        lambda m: _LOG_NAMED.get(m.group()) or "\\x%02x" % ord(m.group()), value
+    )
+    return value.encode("ascii", "backslashreplace").decode("ascii")
+
+
 class AccessLog(object):
     """Common / combined log format lines, one write per request."""
 
@@ -1211,9 +1322,7 @@ class AccessLog(object):
         self.combined = combined
         self.lock = threading.Lock()
 
-    @staticmethod
-    def _escape(value):
-        return value.encode("ascii", "backslashreplace").decode("ascii").replace('"', '\\"')
+    _escape = staticmethod(log_text)
 
     def log(self, client, user, line, status, size, referer="-", agent="-"):
         now = time.gmtime()
@@ -1246,12 +1355,13 @@ class AccessLog(object):
 class Handler(object):
     """Routes a request to a Response and writes it."""
 
-    def __init__(self, tree, auth=None, access_log=None, scheme="http", views=None):
+    def __init__(self, tree, auth=None, access_log=None, scheme="http", views=None, errors=None):
         self.tree = tree
         self.views = views  # a ViewChooser (--view-by-user-agent), or None
         self.auth = auth
         self.access_log = access_log
         self.scheme = scheme
+        self.errors = errors if errors is not None else sys.stderr
         self._date = (0, "")
 
     # -- entry point ------------------------------------------------------------------
@@ -1259,31 +1369,56 @@ class Handler(object):
     def handle(self, conn, req):
         """The answer to ``req`` on ``conn``, as a Transfer to write."""
         try:
-            resp = self.respond(req)
-        except Exception:
-            traceback.print_exc()
-            resp = text_response(500)
-            resp.close = True
+            resp = self.respond(req, conn.client)
+        except Exception as exc:
+            self.error(conn, req, "cannot answer", exc)
+            resp = _closing(text_response(500))
         return self.transfer(conn, req, resp)
 
-    def respond(self, req):
-        if req.method not in ("GET", "HEAD"):
-            resp = text_response(405, headers=[("Allow", "GET, HEAD")])
-            resp.close = req.has_body
-            return resp
+    def error(self, conn, req, what, exc):
+        """One line on the error stream for a request that failed (a 500): the request,
+        what failed and where, escaped like the access log (never a traceback: a client
+        that can trigger one must not be able to flood the log)."""
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = " (%s:%d)" % (os.path.basename(tb.tb_frame.f_code.co_filename), tb.tb_lineno)
+        line = 'error: %s "%s": %s: %s: %s%s\n' % (
+            conn.client,
+            log_text(req.line),
+            what,
+            type(exc).__name__,
+            log_text(str(exc))[:500],
+            where,
+        )
+        try:
+            self.errors.write(line)
+            self.errors.flush()
+        except (OSError, ValueError):
+            pass
+
+    def respond(self, req, client="-"):
+        """Auth first, whatever the method and route: every unauthenticated request
+        gets the same 401."""
         user = None
         if self.auth is not None:
-            user = self.auth.check(req.headers.get("authorization"))
+            user, refused = self.auth.check(req.headers.get("authorization"), client)
+            if refused is not None:
+                return text_response(
+                    refused.status, refused.reason, [("Retry-After", str(refused.retry))]
+                )
             if user is None:
                 return text_response(
                     401,
                     "authentication required",
                     [("WWW-Authenticate", 'Basic realm="morgan_like", charset="UTF-8"')],
                 )
+        if req.method not in ("GET", "HEAD"):
+            return text_response(405, headers=[("Allow", "GET, HEAD")])
         resp = self.route(req)
         resp.user = user
-        if req.has_body:
-            resp.close = True
         return resp
 
     # -- routing ----------------------------------------------------------------------
@@ -1313,7 +1448,7 @@ class Handler(object):
             # Warehouse's JSON API, from a full mirror's json/<project> (bandersnatch reads it)
             name = normalize(parts[1])
             if name != parts[1] or trailing:
-                return redirect("/pypi/%s/json%s" % (name, suffix))
+                return redirect("/pypi/%s/json%s" % (quote(name, safe=""), suffix))
             return self.serve_doc(
                 req, os.path.join(self.tree.root, "json", name), JSON_API, absolute=True
             )
@@ -1325,7 +1460,7 @@ class Handler(object):
             if not os.path.isdir(os.path.join(self.tree.root, "simple", name)):
                 return text_response(404)
             if name != top or not trailing:
-                return redirect("/%s/%s" % (name, suffix))
+                return redirect("/%s/%s" % (quote(name, safe=""), suffix))
             return self.serve_page(req, ("simple", name), query)
         return text_response(404)
 
@@ -1345,7 +1480,7 @@ class Handler(object):
         if n == 1:
             name = normalize(rest[0])
             if name != rest[0] or not trailing:
-                return redirect("%s%s/%s" % (url, name, suffix))
+                return redirect("%s%s/%s" % (url, quote(name, safe=""), suffix))
             return self.serve_page(req, base + (name,), query, vary=vary, tag=tag)
         if n == 2 and not trailing and rest[1] in ("index.html", "index.json"):
             if normalize(rest[0]) != rest[0]:
@@ -1568,16 +1703,8 @@ class Handler(object):
             self._date = cached
         return cached[1]
 
-    def transfer(self, conn, req, resp):
-        """``resp`` as a Transfer: the bytes and the file range to write.
-
-        Nothing is written here.  The caller writes what the socket takes at once
-        and leaves the rest to the I/O thread (IndexServer._write), so no thread ever
-        waits on a client that stops reading.  The memory a connection holds is one
-        response: its head, a body up to SMALL_FILE (larger files are read as they go
-        out), or a cached page's bytes, which are shared.
-        """
-        keep = req.keep_alive and not resp.close and not conn.eof
+    def head(self, req, resp, keep):
+        """The response head's bytes (latin-1: a header value that is not raises)."""
         head = ["HTTP/1.1 %d %s\r\n" % (resp.status, REASONS.get(resp.status, "Unknown"))]
         head.append("Date: %s\r\nServer: %s\r\n" % (self.date(), SERVER_NAME))
         for name, value in resp.headers:
@@ -1589,7 +1716,29 @@ class Handler(object):
         elif req.version == "HTTP/1.0":
             head.append("Connection: keep-alive\r\n")
         head.append("\r\n")
-        head = "".join(head).encode("latin-1")
+        return "".join(head).encode("latin-1")
+
+    def transfer(self, conn, req, resp):
+        """``resp`` as a Transfer: the bytes and the file range to write.
+
+        Nothing is written here.  The caller writes what the socket takes at once
+        and leaves the rest to the I/O thread (IndexServer._write), so no thread ever
+        waits on a client that stops reading.  The memory a connection holds is one
+        response: its head, a body up to SMALL_FILE (larger files are read as they go
+        out), or a cached page's bytes, which are shared.
+        """
+        # A request body is never read: its bytes would be taken for the connection's
+        # next request (a request smuggled past a keep-alive proxy), so any answer to a
+        # request with a body, a 401 or a 405 as much as a 200, closes the connection.
+        keep = req.keep_alive and not resp.close and not conn.eof and not req.has_body
+        try:
+            head = self.head(req, resp, keep)
+        except Exception as exc:
+            self.error(conn, req, "cannot write the response head", exc)
+            if resp.file is not None:
+                resp.file.close()
+            resp, keep = text_response(500), False
+            head = self.head(req, resp, keep)
         send_body = req.method != "HEAD" and resp.status != 304 and resp.length > 0
         log = None
         if self.access_log is not None:
@@ -1730,9 +1879,16 @@ KEEPALIVE_LINGER = 0.005  # seconds an idle-pool worker waits for a connection's
 VARY_AGENT = "Accept, Accept-Encoding, User-Agent"
 
 
+#: what a Location keeps as it is (RFC 3986 reserved characters and ``%``); anything
+#: else, non-ASCII above all, is percent-encoded as UTF-8
+_LOCATION_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
 def redirect(location):
-    resp = text_response(301, headers=[("Location", location)])
-    return resp
+    """A 301 to ``location`` (a path, maybe with a query), percent-encoded to ASCII: a
+    header is written in latin-1, and a raw character from the request must never reach
+    one (callers quote path segments that may hold ``?`` or ``#``)."""
+    return text_response(301, headers=[("Location", quote(location, safe=_LOCATION_SAFE))])
 
 
 def not_modified(req, etag, mtime):
@@ -1871,7 +2027,7 @@ class IndexServer(object):
                 ctx.options |= ssl.OP_NO_TLSv1 | ssl.OP_NO_TLSv1_1
             ctx.load_cert_chain(certfile, keyfile or None)
             self.ssl_context = ctx
-        auth = Authenticator(auth_file) if auth_file else None
+        auth = Authenticator(auth_file, waiters=self.threads // 4) if auth_file else None
         self.handler = Handler(
             self.tree,
             auth,
@@ -2182,6 +2338,16 @@ class IndexServer(object):
         self._close(conn)
 
     def _close(self, conn):
+        if conn.plain:
+            # what the client sent and nobody read (a request body, pipelined requests)
+            # would make close() send a reset, which can destroy the last response
+            # before the client reads it: take what has arrived (a few reads at most)
+            try:
+                for _ in range(4):
+                    if not conn.sock.recv(RECV_SIZE):
+                        break
+            except (OSError, ValueError):
+                pass
         try:
             conn.sock.close()
         except OSError:
@@ -2219,8 +2385,8 @@ class IndexServer(object):
             conn, req = item
             try:
                 self._serve_connection(conn, req)
-            except Exception:
-                traceback.print_exc()
+            except Exception as exc:
+                self.handler.error(conn, req, "connection failed", exc)
                 self._close(conn)
             finally:
                 with self._count_lock:
