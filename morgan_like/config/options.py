@@ -26,6 +26,9 @@ MIRROR_OPTIONS = {
     "max-metadata-mib": "int",
     "download-timeout-floor": "int",
     "download-min-rate": "int",
+    # A redirect to another host: followed with one warning per host (true, the default),
+    # or refused (false) naming the URL (index/redirects.py).
+    "cross-host-redirects": "bool",
 }
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

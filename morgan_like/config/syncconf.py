@@ -30,6 +30,7 @@ SYNC_KEYS = {
     "workers": "positive",
     "diff-file": "path",
     "diff-append-epoch": "bool",
+    "cross-host-redirects": "bool",  # as [mirror]'s; this one wins
 }
 # Sections a sync config may have; a bundle's ([requirements]...) are ignored, with a warning.
 _BUNDLE_SECTIONS = ("requirements", "requirements_from", "dependencies")
@@ -51,6 +52,7 @@ class SyncConfig:
     workers: int | None = None
     diff_file: str | None = None
     diff_append_epoch: bool | None = None
+    cross_host_redirects: bool | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -119,6 +121,7 @@ def _read(path: Path, text: str) -> SyncConfig:
         workers=values.get("workers"),  # type: ignore[arg-type]
         diff_file=values.get("diff-file"),  # type: ignore[arg-type]
         diff_append_epoch=values.get("diff-append-epoch"),  # type: ignore[arg-type]
+        cross_host_redirects=values.get("cross-host-redirects"),  # type: ignore[arg-type]
         warnings=tuple(warnings),
     )
 

@@ -26,6 +26,14 @@ def host_key(url: str) -> tuple[str, str]:
     return parts.scheme.lower(), (parts.netloc.rpartition("@")[2]).lower()
 
 
+def hostname(url: str) -> str:
+    """The URL's host, lower case, without port or credentials ("" if it has none)."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 def redact_url(url: str) -> str:
     """A URL safe to print: the password is replaced by ``****``."""
     parts = urlsplit(url)

@@ -11,7 +11,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies
@@ -41,6 +41,7 @@ from morgan_like.index.httputil import (
 from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capped, wire_bytes
 from morgan_like.index.pagecache import PageCache
 from morgan_like.index.pipconfig import pip_config, pip_config_value
+from morgan_like.index.redirects import RedirectGuard
 from morgan_like.index.tls import CachedContextAdapter
 
 USER_AGENT = f"morgan-like/{__version__}"
@@ -85,10 +86,16 @@ class Upstream:
         limits: Limits | None = None,
         options: Mapping[str, str] | None = None,
         pages: PageCache | None = None,
+        on_warning: Callable[[str], None] | None = None,
+        cross_host_redirects: bool | None = None,
     ) -> None:
         """``limits`` (or ``options``, the [mirror] section they are read from) bound bodies;
-        ``pages`` keeps project pages between runs, revalidated with conditional requests."""
+        ``pages`` keeps project pages between runs, revalidated with conditional requests.
+        ``on_warning`` hears what the user should know (a redirect to another host, once
+        per host); ``cross_host_redirects`` False refuses those redirects (None: the
+        options' ``cross-host-redirects``, followed by default)."""
         self.pages = pages
+        self.redirects = RedirectGuard.from_options(options, cross_host_redirects, on_warning)
         clean, creds = split_userinfo(index_url)
         self.limits = limits or Limits.from_options(options or {})
         self.index_url = clean if clean.endswith("/") else clean + "/"
@@ -126,6 +133,8 @@ class Upstream:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = USER_AGENT
+        # Called for every response, a redirect before it is followed.
+        session.hooks["response"].append(self.redirects.check)
         # Only encodings limits.py inflates itself, piece by bounded piece.
         session.headers["Accept-Encoding"] = "gzip, deflate"
         # requests re-reads proxy variables and ~/.netrc on every request when trust_env

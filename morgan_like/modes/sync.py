@@ -32,12 +32,14 @@ from typing import Any
 
 from morgan_like.config.syncconf import SyncConfig, compile_patterns, load_sync_config
 from morgan_like.dists.links import ProjectPage, RemoteFile
+from morgan_like.dists.serials import SerialList
 from morgan_like.errors import ConfigError, MorganLikeError, UpstreamError
 from morgan_like.fetch.download import DEFAULT_WORKERS
 from morgan_like.fetch.projects import Outcome, ProjectJob, fetch_in_processes, fetch_in_threads
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pipconfig import configured_index_url
-from morgan_like.index.serials import fetch_serials
+from morgan_like.index.redirects import OPTION as REDIRECTS_OPTION
+from morgan_like.index.serials import NAMES, fetch_serials
 from morgan_like.index.upstream import Upstream
 from morgan_like.modes import serve
 from morgan_like.modes.sync_plan import (
@@ -58,6 +60,7 @@ from morgan_like.tree.writer import TreeWriter
 
 COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
 EVENTS_MAX = 1024  # fetched projects waiting for the writer, at most
+SOURCE_KEY = "serial-source"  # the tree state's record of the source auto found last
 PROGRESS_EVERY = 30.0  # seconds between progress lines when the output is not a terminal
 # Pages of this many projects or more are fetched and parsed in worker processes
 # (fetch.projects): parsing and hashing would otherwise share this process's core.
@@ -87,6 +90,9 @@ class SyncOptions:
     diff_append_epoch: bool = False
     skip_server_copy: bool = False
     wait_lock: float | None = None
+    # False: a redirect to another host fails the request (--no-cross-host-redirects);
+    # None: [sync] / [mirror] cross-host-redirects, else followed with a warning.
+    cross_host_redirects: bool | None = None
     stale_retries: int = 3
     stale_delay: float = 2.0  # seconds before the first re-fetch of a stale page; doubles
 
@@ -117,6 +123,10 @@ def _settings(options: SyncOptions, config: SyncConfig) -> _Settings:
         raise ConfigError(file="command line", problem=str(exc)) from None
     diff_file = options.diff_file or config.diff_file
     append = options.diff_append_epoch or bool(config.diff_append_epoch)
+    mirror_options = dict(config.mirror_options)
+    for redirects in (config.cross_host_redirects, options.cross_host_redirects):
+        if redirects is not None:  # the command line, then [sync], over [mirror]
+            mirror_options[REDIRECTS_OPTION] = "true" if redirects else "false"
     return _Settings(
         index_url=options.index_url or config.index_url or configured_index_url(),
         source=options.serial_source or config.serial_source or "auto",
@@ -130,7 +140,7 @@ def _settings(options: SyncOptions, config: SyncConfig) -> _Settings:
         else config.max_deletions,
         workers=options.workers or config.workers or DEFAULT_WORKERS,
         diff=DiffRequest(diff_file, append) if diff_file else None,
-        mirror_options=config.mirror_options,
+        mirror_options=mirror_options,
         config_bytes=config.path.read_bytes() if config.path else None,
     )
 
@@ -166,8 +176,9 @@ def _listed_plan(
     local: dict[str, int | None],
     reporter: Reporter,
     left: dict[str, int] | None = None,
-) -> tuple[SyncPlan, int]:
-    listed = fetch_serials(upstream, settings.source)
+    remembered: str | None = None,
+) -> tuple[SyncPlan, SerialList]:
+    listed = fetch_serials(upstream, settings.source, remembered)
     shown = "" if listed.last_serial is None else f", serial {listed.last_serial}"
     reporter.info(
         f"Serial list from {redact_url(settings.index_url)} ({listed.source}): "
@@ -184,7 +195,7 @@ def _listed_plan(
     refusal = deletion_refusal(plan, listed, len(local), settings.max_deletions)
     if refusal:
         raise SyncRefused(refusal)
-    return plan, len(listed.serials)
+    return plan, listed
 
 
 def _dry_run(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
@@ -193,7 +204,9 @@ def _dry_run(options: SyncOptions, settings: _Settings, reporter: Reporter) -> i
     local: dict[str, int | None] = {}
     if (root / STATE_DIR / STATE_NAME).is_file():
         local = _read_projects(root / STATE_DIR / STATE_NAME)
-    with Upstream(settings.index_url, options=settings.mirror_options) as upstream:
+    with Upstream(
+        settings.index_url, options=settings.mirror_options, on_warning=reporter.warn
+    ) as upstream:
         plan, _ = _listed_plan(upstream, settings, local, reporter)
         pages = {}
         if not settings.index_only:
@@ -237,7 +250,10 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
     with (
         TreeState(root) as state,
         Upstream(
-            settings.index_url, options=settings.mirror_options, pool_size=max(32, settings.workers)
+            settings.index_url,
+            options=settings.mirror_options,
+            pool_size=max(32, settings.workers),
+            on_warning=reporter.warn,
         ) as upstream,
     ):
         if state.load_problem:
@@ -246,22 +262,39 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
         left = state.sync_todo()
         if left:
             reporter.info(f"Resuming: {len(left)} projects were left to do by the last run")
-        plan, listed_count = _listed_plan(upstream, settings, local, reporter, left)
+        remembered = state.sync_value(SOURCE_KEY)
+        plan, listed = _listed_plan(upstream, settings, local, reporter, left, remembered)
+        if settings.source == "auto":
+            state.set_sync_value(SOURCE_KEY, listed.source)
         state.set_sync_value("upstream", upstream.index_url)  # without its credentials
         state.set_sync_value("target", str(plan.target) if plan.target is not None else None)
         state.set_sync_todo(plan.todo)
         state.commit()
         writer = TreeWriter(
-            root, state, on_problem=reporter.warn, index_only=settings.index_only, warehouse=True
+            root,
+            state,
+            on_problem=reporter.warn,
+            index_only=settings.index_only,
+            warehouse=True,
+            # No serials upstream: pages get the tree's own, moved when a page changes.
+            serials=listed.source == NAMES,
         )
-        tally = SyncTally(listed=listed_count, unchanged=plan.unchanged, excluded=plan.excluded)
+        tally = SyncTally(
+            listed=len(listed.serials), unchanged=plan.unchanged, excluded=plan.excluded
+        )
         run = _ProjectRun(upstream, writer, settings, options, reporter, tally, local)
         run.run(plan)
-        for name in (*plan.remove, *run.vanished):
+        # Listed, but their pages answer 404: only those the tree had leave it.
+        dropped = [name for name in run.vanished if name in local]
+        for name in (*plan.remove, *dropped):
             writer.remove_project(name)
-        tally.removed = len(plan.remove) + len(run.vanished)
+        tally.removed = len(plan.remove) + len(dropped)
+        tally.missing = sorted(run.vanished)
         complete = not tally.failed and not tally.stale
-        synced = plan.target if complete else None
+        synced = None
+        if complete:
+            # Without upstream serials the tree's own: every page up to it is in place.
+            synced = plan.target if plan.target is not None else writer.published_serial()
         if synced is not None:
             state.set_sync_value("serial", str(synced))
         # What is still to do: the failures, and (only if publish is cut short) the rest.
@@ -403,19 +436,20 @@ class _ProjectRun:
                 if f.fetched:
                     self.tally.files += 1
                     data.advance(f.size)
-        self._finish(name, page, files, max(listed, page.last_serial or 0), failures)
+        # No serial from the list (names) nor the page: the writer gives the tree's own.
+        self._finish(name, page, files, max(listed, page.last_serial or 0) or None, failures)
 
     def _finish(
         self,
         name: str,
         page: ProjectPage,
         files: list[RemoteFile],
-        serial: int,
+        serial: int | None,
         failures: list[str],
     ) -> None:
         new = name not in self.local
         if not failures:
-            self.writer.write_project(
+            changed = self.writer.write_project(
                 name, files, serial, replace=True, meta=page.meta, keep_empty=True
             )
             if not self.writer.removals_pending(name):
@@ -424,15 +458,19 @@ class _ProjectRun:
                 self.state.sync_done(name)
             if new:
                 self.tally.added += 1
-            else:
+            elif changed or self.writer.removals_pending(name):
                 self.tally.updated += 1
+            else:  # read again (no serials, or a resumed run) and found as it was
+                self.tally.unchanged += 1
             return
         # Keep what the page listed, plus what arrived; the serial stays where it was, so
-        # the next run does this project again.
+        # the next run does this project again (without upstream serials the tree's own
+        # moves if the page changed: the next run reads every page anyway).
         merged = {f.filename: f for f in self.writer.existing_files(name)}
         merged.update({f.filename: f for f in files})
+        kept = self.local.get(name) if serial is not None else None
         self.writer.write_project(
-            name, list(merged.values()), self.local.get(name), meta=page.meta, keep_empty=True
+            name, list(merged.values()), kept, meta=page.meta, keep_empty=True
         )
         for error in failures:
             self.reporter.warn(error)

@@ -65,7 +65,8 @@ class FileRules:
 class SyncPlan:
     """Projects to add and update (name -> the serial the list promises), and to remove.
 
-    ``target``: the serial the tree is synced up to once every project here is done.
+    ``target``: the serial the tree is synced up to once every project here is done
+    (None when the list has no serials).
     """
 
     target: int | None
@@ -110,8 +111,9 @@ def make_plan(
             unchanged += 1
     remove = tuple(sorted(n for n in local if n not in listed.serials or not names.wanted(n)))
     target = listed.last_serial
-    if target is None and listed.serials:
+    if target is None and listed.serials and not every:
         target = max(listed.serials.values())
+    # Names alone: the list promises no serial (the sync claims the tree's own instead).
     return SyncPlan(target, add, update, remove, unchanged, excluded)
 
 

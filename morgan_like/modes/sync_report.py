@@ -28,6 +28,9 @@ class SyncTally:
     bytes: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)
+    # Listed by upstream's root, but their pages answer 404 (not removals: the tree may
+    # never have had them, and the next run finds them listed again).
+    missing: list[str] = field(default_factory=list)
 
     def fail(self, name: str, why: str) -> None:
         self.failed[name] = why
@@ -42,12 +45,13 @@ def print_dry_run(
     plan: SyncPlan, pages: dict[str, list[RemoteFile]], root: Path, reporter: Reporter
 ) -> None:
     """The plan, with the bytes it would download (files not in the tree yet) and free."""
-    new_files = new_bytes = 0
+    new_files = new_bytes = unsized = 0
     for name, files in pages.items():
         for rf in files:
             if not (root / package_relpath(name, rf.filename)).is_file():
                 new_files += 1
                 new_bytes += rf.size or 0
+                unsized += rf.size is None
     freed = 0
     for name in plan.remove:
         folder = root / "packages" / name
@@ -62,7 +66,14 @@ def print_dry_run(
     ]
     reporter.table("Sync plan (dry run: nothing changed)", ["action", "projects", "names"], rows)
     if pages:
-        reporter.info(f"Would download {new_files} files, {human_size(new_bytes)}")
+        # Upstream need not give sizes (a plain PEP 503 index): never a made-up "0 B".
+        if unsized == new_files and new_files:
+            size = "size unknown (upstream gives none)"
+        elif unsized:
+            size = f"{human_size(new_bytes)} and {unsized} files of unknown size"
+        else:
+            size = human_size(new_bytes)
+        reporter.info(f"Would download {new_files} files, {size}")
     if plan.remove:
         reporter.info(f"Would remove {len(plan.remove)} projects, freeing {human_size(freed)}")
 
@@ -81,6 +92,11 @@ def print_sync_summary(
         reporter.info(
             f"diff-file: {published.diff_file} ({len(published.changed)} changed, "
             f"{len(published.removed)} removed)"
+        )
+    if tally.missing:
+        reporter.warn(
+            f"{len(tally.missing)} projects listed by upstream's root have no page there "
+            f"(404): {_names(tally.missing)}"
         )
     for name, why in sorted(tally.failed.items()):
         reporter.error(f"{name}: {why}; left for the next run")

@@ -5,7 +5,7 @@ through the TreeWriter, then calls :func:`publish`.  The order is the tree's
 crash-safety argument, so that a kill at any moment leaves every root link with
 its page and every page link with its file:
 
-1. the root pages (and a full mirror's local.json), after the project pages they
+1. the root pages (and local.json), after the project pages they
    link and without the projects leaving the tree (whose pages and files are all
    still there); then each env's index view (``tree.views``: its project pages, its
    root, then the view pages it no longer lists), all before any file goes;
@@ -72,8 +72,9 @@ def publish(
     ``inputs``: ``inputs/...`` relpath -> bytes, what ``inputs/`` holds from now on (the
     files an outside config read, see ``config.inputs``); None leaves it as it is, and
     the manifest vouches for it as it is (the tree's own config reads those files).
-    ``serial_list``: a full mirror also publishes local.json and, with ``synced_serial``,
-    local.db.serial, beside the root pages (they list the same projects).
+    ``serial_list``: local.json and, with ``synced_serial``, local.db.serial, beside the
+    root pages (they list the same projects), so another mirror can sync from the tree
+    (every sync and bundle tree publishes them).
     ``views``: the env views the tree has from now on (``envs/`` is made to hold exactly
     these); None leaves ``envs/`` as it is.
     """

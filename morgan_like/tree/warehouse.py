@@ -5,20 +5,25 @@ master: ``last_serial``, ``releases`` (version -> files) and, per file, ``url``
 (a path under ``/packages``), ``digests.sha256``, ``size``,
 ``upload_time_iso_8601``, ``requires_python``, ``yanked``, ``yanked_reason`` and
 the PEP 658 metadata hash.  ``info`` carries what the pages know (name, latest
-version, its Requires-Python); the rest of PyPI's fields need the metadata of
-each release, which a mirror does not parse, so they are left out.
-Deterministic: the same files render to the same bytes.
+version, its Requires-Python) and, when that release has a wheel whose
+``.metadata`` we keep, what its metadata says (summary, requires_dist, license,
+classifiers, project_urls...), as PyPI fills it; an sdist-only release leaves
+those keys out rather than guess.  ``releases`` lists every version (a
+per-version document is cut from it).  Deterministic: the same files and
+metadata render to the same bytes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from morgan_like.dists.metadata import parse_metadata_fields
 from morgan_like.tree.pages import FileEntry, normalize_upload_time
 
 _LOCAL_PREFIX = "../../"  # a page's relative link to our own packages/ folder
@@ -65,7 +70,28 @@ def _file(entry: FileEntry) -> dict[str, Any]:
     return doc
 
 
-def render_warehouse_json(name: str, entries: list[FileEntry], last_serial: int | None) -> bytes:
+def metadata_info(raw: bytes, origin: str) -> dict[str, Any]:
+    """PyPI's ``info`` fields from a release's core metadata (null / [] where it is silent)."""
+    fields, _problems = parse_metadata_fields(raw, origin)
+    return {
+        "summary": fields.get("summary"),
+        "requires_dist": list(fields.get("requires_dist") or []) or None,
+        "requires_python": fields.get("requires_python") or None,
+        "license": fields.get("license"),
+        "license_expression": fields.get("license_expression"),
+        "classifiers": list(fields.get("classifiers") or []),
+        "project_urls": dict(fields.get("project_urls") or {}) or None,
+        "provides_extra": list(fields.get("provides_extra") or []) or None,
+    }
+
+
+def render_warehouse_json(
+    name: str,
+    entries: list[FileEntry],
+    last_serial: int | None,
+    read_metadata: Callable[[FileEntry], bytes | None] | None = None,
+) -> bytes:
+    """``read_metadata``: a wheel's ``.metadata`` bytes (None when we keep none)."""
     norm = canonicalize_name(name)
     releases: dict[Version, list[dict[str, Any]]] = {}
     texts: dict[Version, str] = {}
@@ -92,6 +118,7 @@ def render_warehouse_json(name: str, entries: list[FileEntry], last_serial: int 
         ),
         "yanked": bool(latest is not None and yanked_only[latest]),
     }
+    info.update(_release_info(norm, [e for e in entries if e.version == latest], read_metadata))
     doc = {  # last_serial first: server.py reads it from the head for X-PyPI-Last-Serial
         "last_serial": int(last_serial) if last_serial is not None else 0,
         "info": info,
@@ -100,3 +127,21 @@ def render_warehouse_json(name: str, entries: list[FileEntry], last_serial: int 
         "vulnerabilities": [],
     }
     return (json.dumps(doc, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
+
+
+def _release_info(
+    norm: str, files: list[FileEntry], read: Callable[[FileEntry], bytes | None] | None
+) -> dict[str, Any]:
+    """What the release's first wheel with kept metadata says (by filename: deterministic)."""
+    if read is None:
+        return {}
+    for entry in sorted(files, key=lambda e: e.filename):
+        if not entry.filename.endswith(".whl"):
+            continue
+        raw = read(entry)
+        if raw is not None:
+            found = metadata_info(raw, f"{norm}: {entry.filename}.metadata")
+            if found["requires_python"] is None:
+                found.pop("requires_python")  # the files' own value stays
+            return found
+    return {}

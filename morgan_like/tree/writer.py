@@ -41,6 +41,7 @@ from morgan_like.dists.links import (
 from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MetadataError
 from morgan_like.tree import crashpoints
+from morgan_like.tree.filemeta import read_metadata_file, requires_python
 from morgan_like.tree.files import atomic_write_bytes, scratch_dir
 from morgan_like.tree.layout import (
     JSON_DIR,
@@ -77,6 +78,7 @@ from morgan_like.tree.state import FileRecord, TreeState
 from morgan_like.tree.warehouse import render_warehouse_json
 
 log = logging.getLogger(__name__)
+OWN_SERIAL_KEY = "own-serial"  # the tree state's record of the highest serial it gave
 
 
 class TreeWriter:
@@ -94,6 +96,7 @@ class TreeWriter:
         *,
         index_only: bool = False,
         warehouse: bool = False,
+        serials: bool = False,
     ) -> None:
         self.root = Path(root).absolute()
         self.state = state
@@ -101,6 +104,10 @@ class TreeWriter:
         # warehouse: also json/<project> (Warehouse JSON), so the tree can be an upstream.
         self.index_only = index_only
         self.warehouse = warehouse
+        # serials: a page written without upstream's serial gets the tree's own (see
+        # _serial_and_pages), so a mirror syncing from this tree sees every change.
+        self.serials = serials
+        self._high: int | None = None  # the highest serial this tree has published
         self.changed: set[str] = set()
         self.removed: set[str] = set()
         self.problems: list[str] = []
@@ -327,6 +334,10 @@ class TreeWriter:
         self._pages_read.pop(norm, None)  # about to change
         if meta.quarantined:
             chosen = {}
+        # An upstream that gives no Requires-Python for any file of the page leaves it out
+        # (pypiserver): ours is read from the files (tree/filemeta.py).  Only then, so a
+        # PyPI mirror does not open every old file that simply declares none.
+        omits = not any(rf.requires_python for rf in chosen.values())
         for filename in sorted(chosen):
             rf = chosen[filename]
             if self.index_only:
@@ -350,7 +361,12 @@ class TreeWriter:
                     url=file_url(norm, filename),
                     sha256=entry.sha256,
                     size=entry.size,
-                    requires_python=rf.requires_python,
+                    requires_python=rf.requires_python
+                    or (
+                        requires_python(self.root, relpath, entry.sha256, self.state)
+                        if omits
+                        else None
+                    ),
                     yanked=rf.yanked,
                     metadata_sha256=metadata_sha256,
                     upload_time=rf.upload_time,
@@ -360,15 +376,7 @@ class TreeWriter:
             self.remove_project(norm)
             return changed
         self.removals.leaving.discard(norm)
-        html_rel, json_rel = page_relpaths(norm)
-        pages: list[tuple[str, bytes]] = []
-        if self.warehouse:
-            pages.append(
-                (warehouse_relpath(norm), render_warehouse_json(norm, entries, last_serial))
-            )
-        # JSON first, HTML last: pip and uv over file:// read only index.html.
-        pages.append((json_rel, render_project_json(norm, entries, last_serial, meta)))
-        pages.append((html_rel, render_project_html(norm, entries, last_serial, meta)))
+        last_serial, pages = self._serial_and_pages(norm, entries, meta, last_serial)
         changed += self.write_pages(pages, news_with=changed)
         self.state.set_project(norm, last_serial)
         keep = {package_relpath(norm, e.filename) for e in entries}
@@ -382,6 +390,66 @@ class TreeWriter:
         elif norm in self.removals.stale:
             self.removals.stale[norm] -= keep
         return changed
+
+    def _render(
+        self, norm: str, entries: list[FileEntry], meta: ProjectMeta, serial: int | None
+    ) -> list[tuple[str, bytes]]:
+        """A project's pages in the order they are written."""
+        html_rel, json_rel = page_relpaths(norm)
+        pages: list[tuple[str, bytes]] = []
+        if self.warehouse:
+            rendered = render_warehouse_json(
+                norm, entries, serial, lambda e: self._release_metadata(norm, e)
+            )
+            pages.append((warehouse_relpath(norm), rendered))
+        # JSON first, HTML last: pip and uv over file:// read only index.html.
+        pages.append((json_rel, render_project_json(norm, entries, serial, meta)))
+        pages.append((html_rel, render_project_html(norm, entries, serial, meta)))
+        return pages
+
+    def _serial_and_pages(
+        self, norm: str, entries: list[FileEntry], meta: ProjectMeta, serial: int | None
+    ) -> tuple[int | None, list[tuple[str, bytes]]]:
+        """The serial the pages carry, and the pages.
+
+        Upstream's serial when given.  Without one, a writer with ``serials`` keeps the
+        page's last serial while its bytes stay the same, and gives it the tree's next
+        serial when anything on it changes: a downstream mirror compares serials only.
+        """
+        if serial is not None or not self.serials:
+            return serial, self._render(norm, entries, meta, serial)
+        before = self.state.project(norm)[1]
+        if before is not None:
+            pages = self._render(norm, entries, meta, before)
+            if not any(self._differs(rel, data) for rel, data in pages):
+                return before, pages
+        serial = self._next_serial()
+        return serial, self._render(norm, entries, meta, serial)
+
+    def published_serial(self) -> int | None:
+        """The highest serial this tree has given a page (None: none yet)."""
+        if self._high is None:
+            stored = self.state.sync_value(OWN_SERIAL_KEY)
+            known = [s for _, s in self.state.projects() if s is not None]
+            if stored is not None and stored.isdigit():
+                known.append(int(stored))
+            self._high = max(known, default=0)
+        return self._high or None
+
+    def _next_serial(self) -> int:
+        """The tree's next own serial: above every serial it has published, kept in the
+        state, so it never goes back, even past a project that left."""
+        self._high = (self.published_serial() or 0) + 1
+        self.state.set_sync_value(OWN_SERIAL_KEY, str(self._high))
+        return self._high
+
+    def _release_metadata(self, norm: str, entry: FileEntry) -> bytes | None:
+        """The ``.metadata`` we wrote for a local wheel (for Warehouse JSON's info)."""
+        if not entry.metadata_sha256 or "://" in entry.url:
+            return None
+        return read_metadata_file(
+            self.root / (package_relpath(norm, entry.filename) + METADATA_SUFFIX)
+        )
 
     def write_pages(
         self, pages: list[tuple[str, bytes]], *, news_with: Sequence[str] = ()
