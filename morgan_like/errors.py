@@ -123,3 +123,9 @@ class LimitExceeded(UpstreamError):
 
 class BodyError(UpstreamError):
     """A body broke off (truncated, timed out, reset) after its headers; a retry may work."""
+
+
+class Interrupted(MorganLikeError):
+    """Ctrl+C stopped the run; the message says what the tree holds now."""
+
+    exit_code = 130

@@ -181,6 +181,7 @@ class FakeIndex:
         self._idle = threading.Condition()
         self._inflight = 0
         self._log: list[Request] = []
+        self._started: list[str] = []  # paths as their requests arrive (the log: as they end)
         self._faults: dict[tuple[str, str], list[Any]] = {}  # (kind, path) -> [times, status]
         self._raw_pages: dict[str, tuple[bytes, str, str | None]] = {}
         self._server: ThreadingHTTPServer | None = None
@@ -468,7 +469,15 @@ class FakeIndex:
         with self._lock:
             return sum(r.bytes_sent for r in self._log)
 
-    def _begin(self) -> None:
+    def started(self) -> list[str]:
+        """The path of every request so far, in arrival order, answered or not (a slow or
+        dripped answer is in ``requests`` only once it ends)."""
+        with self._lock:
+            return list(self._started)
+
+    def _begin(self, path: str = "") -> None:
+        with self._lock:
+            self._started.append(path)
         with self._idle:
             self._inflight += 1
 
@@ -628,7 +637,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, head: bool) -> None:
         self._status, self._sent = 0, 0
-        self.index._begin()
+        self.index._begin(self.path)
         try:
             self._route(head)
         except (BrokenPipeError, ConnectionResetError):

@@ -27,6 +27,8 @@ from morgan_like.dists.sdistread import SdistReader
 from morgan_like.errors import DownloadError, LimitExceeded, UpstreamError
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.upstream import Upstream
+from morgan_like.interrupt import Stop, Stopped
+from morgan_like.tree.files import sha256_file
 from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.state import TreeState
 
@@ -61,11 +63,16 @@ def fetch_verified(
     *,
     on_bytes: Callable[[int], None] | None = None,
     attempts: int = 3,
+    stopped: Callable[[], bool] | None = None,
+    place: Callable[[Path, Path, int, str], None] | None = None,
 ) -> tuple[int, str]:
     """Stream ``file`` to ``dest`` via a temp name, verifying sha256; return (size, sha256).
 
     A size cap, a Content-Length that disagrees with the index, or the deadline
     ends the attempts at once: another try would cost the same and end the same.
+    ``stopped`` is asked between chunks: once true, the download is given up
+    (Stopped) and its temp file removed.  ``place(tmp, dest, size, sha256)`` moves
+    the verified file into place (default: a rename, its folder made first).
     """
     last_error = ""
     deadline = upstream.limits.deadline(file.size)
@@ -78,6 +85,8 @@ def fetch_verified(
             body = upstream.iter_file(file.url, CHUNK, size=file.size, deadline=deadline)
             with contextlib.closing(body), open(tmp, "wb") as out:
                 for chunk in body:
+                    if stopped is not None and stopped():
+                        raise Stopped()
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
@@ -93,8 +102,7 @@ def fetch_verified(
             if file.sha256 and actual != file.sha256.lower():
                 last_error = f"sha256 mismatch: index says {file.sha256}, got {actual}"
                 continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
+            (place or _rename)(tmp, dest, received, actual)
             return received, actual
         except LimitExceeded as exc:
             last_error = str(exc)
@@ -109,6 +117,11 @@ def fetch_verified(
     raise DownloadError(f"{file.filename}: {last_error} ({redact_url(file.url)})")
 
 
+def _rename(tmp: Path, dest: Path, _size: int, _sha256: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, dest)
+
+
 class SdistCache:
     """Sdists (and build environments' wheels) fetched before the download step, once.
 
@@ -118,8 +131,17 @@ class SdistCache:
     on other threads and in worker processes at any time.
     """
 
-    def __init__(self, upstream: Upstream, root: Path, sdists: SdistReader | None = None) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        root: Path,
+        sdists: SdistReader | None = None,
+        *,
+        stop: Stop | None = None,
+    ) -> None:
+        """``stop``: the run's flag; once set, downloads and waits give up (Stopped)."""
         self.upstream = upstream
+        self.stop = stop
         # What each sdist says (metadata, build requirements), read once per run.
         self.sdists = sdists or SdistReader()
         self.dir = root / STATE_DIR / "cache"
@@ -144,11 +166,12 @@ class SdistCache:
             try:
                 dest = self.path_for(file)
                 self.dir.mkdir(parents=True, exist_ok=True)
-                fetch_verified(self.upstream, file, dest, self.tmp)
+                stopped = self.stop.is_set if self.stop is not None else None
+                fetch_verified(self.upstream, file, dest, self.tmp, stopped=stopped)
                 future.set_result(dest)
             except BaseException as exc:
                 future.set_exception(exc)
-        return future.result()
+        return self.stop.result(future) if self.stop is not None else future.result()
 
     def cached(self, file: RemoteFile) -> bool:
         return self.path_for(file).exists()
@@ -185,6 +208,10 @@ class Downloader:
     The mirror submits each env's files as soon as that env has resolved, so the
     network works while the other envs still resolve.  Each tree path is fetched
     once, however many envs want it.
+
+    Files land under one lock, each with its state row, and ``abandon`` takes the
+    same lock to stop: a failed or interrupted run takes back every file and folder
+    it added, and no download still in flight can place one after that.
     """
 
     def __init__(
@@ -196,8 +223,11 @@ class Downloader:
         cache: SdistCache | None = None,
         workers: int = DEFAULT_WORKERS,
         on_done: Callable[[DownloadResult], None] | None = None,
+        stop: Stop | None = None,
     ) -> None:
+        """``stop``: the run's flag (Ctrl+C); once set, downloads end at their next chunk."""
         self.upstream = upstream
+        self.stop = stop
         self.root = root
         self.state = state
         self.cache = cache
@@ -207,7 +237,9 @@ class Downloader:
         self._tmp_dir = _tmp_dir(root)
         self._lock = threading.Lock()
         self._futures: dict[str, Future] = {}
-        self._new: list[str] = []
+        self._new: list[str] = []  # files this run added, to take back when it fails
+        self._made: list[Path] = []  # folders it made for them
+        self._abandoned = False
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="download")
 
     def _advance(self, amount: int) -> None:
@@ -217,17 +249,31 @@ class Downloader:
         if callback is not None:
             callback(amount)
 
+    def _stopped(self) -> bool:
+        return self._abandoned or (self.stop is not None and self.stop.is_set())
+
+    def _place(self, tmp: Path, dest: Path, record: Callable[[], object]) -> None:
+        """Rename a verified file into the tree and ``record`` it, unless the run is
+        stopping; what it adds (the file, new folders) is noted for ``abandon``."""
+        with self._lock:
+            if self._stopped():
+                raise Stopped()
+            new = not dest.exists()
+            missing = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+            self._made += missing
+            if new:
+                self._new.append(dest.relative_to(self.root).as_posix())
+            record()
+
     def _one(self, file: RemoteFile, relpath: str) -> DownloadResult:
         dest = self.root / relpath
-        existed = dest.exists()
-        if existed and self.state.is_verified(relpath, file.sha256):
+        if dest.exists() and self.state.is_verified(relpath, file.sha256):
             result = DownloadResult(file, relpath, ok=True, skipped=True, size=dest.stat().st_size)
             self._advance(result.size)
         else:
             result = self._fetch(file, relpath, dest)
-            if result.ok and not existed:
-                with self._lock:
-                    self._new.append(relpath)
         if self.on_done is not None:
             self.on_done(result)
         return result
@@ -235,18 +281,29 @@ class Downloader:
     def _fetch(self, file: RemoteFile, relpath: str, dest: Path) -> DownloadResult:
         cached = self.cache.take(file) if self.cache else None
         if cached is not None:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(cached, dest)
-            entry = self.state.record_file(relpath, new=True)
-            self._advance(entry.size)
-            return DownloadResult(file, relpath, ok=True, size=entry.size)
+            try:
+                size, sha256 = sha256_file(cached)
+                self._place(cached, dest, lambda: self.state.record(relpath, size, sha256))
+            finally:
+                cached.unlink(missing_ok=True)  # when not placed (stopped): the handed-off name
+            self._advance(size)
+            return DownloadResult(file, relpath, ok=True, size=size)
+
+        def place(tmp: Path, dest: Path, size: int, sha256: str) -> None:
+            self._place(tmp, dest, lambda: self.state.record(relpath, size, sha256))
+
         try:
-            size, sha256 = fetch_verified(
-                self.upstream, file, dest, self._tmp_dir, on_bytes=self._advance
+            size, _sha256 = fetch_verified(
+                self.upstream,
+                file,
+                dest,
+                self._tmp_dir,
+                on_bytes=self._advance,
+                stopped=self._stopped,
+                place=place,
             )
         except DownloadError as exc:
             return DownloadResult(file, relpath, ok=False, error=str(exc))
-        self.state.record(relpath, size, sha256)
         return DownloadResult(file, relpath, ok=True, size=size)
 
     def attach(self, on_bytes: Callable[[int], None]) -> None:
@@ -277,7 +334,7 @@ class Downloader:
                 mine.set_running_or_notify_cancel()  # running: no later caller cancels it
         if mine is None:
             assert queued is not None
-            return queued.result()
+            return self._wait(queued)
         try:
             result = self._one(file, relpath)
         except BaseException as exc:
@@ -286,25 +343,39 @@ class Downloader:
         mine.set_result(result)
         return result
 
+    def _wait(self, future: Future) -> DownloadResult:
+        return self.stop.result(future) if self.stop is not None else future.result()
+
     def result(self, relpath: str) -> DownloadResult | None:
         """Wait for one submitted path (None if it was never submitted)."""
         with self._lock:
             future = self._futures.get(relpath)
-        return future.result() if future is not None else None
+        return self._wait(future) if future is not None else None
 
     def results(self) -> list[DownloadResult]:
         """Wait for everything submitted so far."""
         with self._lock:
             futures = list(self._futures.values())
-        return [f.result() for f in futures]
+        return [self._wait(f) for f in futures]
 
     def abandon(self) -> None:
-        """Stop, and take back the files this run added: a failed run leaves no strays."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        for relpath in self._new:
+        """Stop, and take back the files and folders this run added: a failed or
+        interrupted run leaves the tree as it found it.
+
+        Nothing waits for the downloads still in flight: each ends at its next chunk
+        (or when its socket read returns), and none can place a file any more.
+        """
+        with self._lock:
+            self._abandoned = True
+            new, made = list(self._new), list(self._made)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for relpath in new:
             with contextlib.suppress(OSError):
                 (self.root / relpath).unlink()
             self.state.discard(relpath)
+        for folder in sorted(set(made), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):  # not empty: something else is in it
+                folder.rmdir()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=not self._abandoned)

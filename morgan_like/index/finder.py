@@ -23,6 +23,7 @@ from morgan_like.dists.metadata import DistMetadata
 from morgan_like.dists.sdistread import SdistReader
 from morgan_like.index.remote import wheel_metadata
 from morgan_like.index.upstream import Upstream
+from morgan_like.interrupt import Stop
 
 
 class Finder:
@@ -39,14 +40,18 @@ class Finder:
         on_problem: Callable[[str], None] | None = None,
         sdists: SdistReader | None = None,
         known_metadata: Callable[[RemoteFile], DistMetadata | None] | None = None,
+        stop: Stop | None = None,
     ) -> None:
         """``lookahead`` names the files of a fresh page whose metadata is likely wanted;
         ``follow`` says which dependencies of fresh metadata to fetch pages for;
         ``on_problem`` hears, once per page, the entries a page had to leave out;
         ``sdists`` reads each sdist once for the whole run (share it with the build step);
         ``known_metadata`` answers from what a previous run kept (the tree's own
-        ``.metadata`` of a verified wheel), so a re-run asks upstream only for pages."""
+        ``.metadata`` of a verified wheel), so a re-run asks upstream only for pages;
+        ``stop`` is the run's Ctrl+C flag: once set, no fetch starts and every wait for
+        one gives up (Stopped), so the resolutions end instead of fetching on."""
         self.upstream = upstream
+        self._stop = stop
         self._fetch_sdist = fetch_sdist
         self._known_metadata = known_metadata
         self._on_problem = on_problem
@@ -75,6 +80,8 @@ class Finder:
     def _future(
         self, cache: dict[str, Future], key: str, fn: Callable[..., Any], *args: Any
     ) -> Future:
+        if self._stop is not None:
+            self._stop.check()
         with self._lock:
             future = cache.get(key)
             if future is None:
@@ -99,8 +106,11 @@ class Finder:
                 self.prefetch_metadata(file)
         return page
 
+    def _result(self, future: Future) -> Any:
+        return self._stop.result(future) if self._stop is not None else future.result()
+
     def page(self, name: str) -> ProjectPage:
-        return self._future(self._pages, name, self._load_page, name).result()
+        return self._result(self._future(self._pages, name, self._load_page, name))
 
     def page_names(self) -> list[str]:
         """Every project whose page has been read successfully so far."""
@@ -130,12 +140,15 @@ class Finder:
         return meta
 
     def metadata(self, file: RemoteFile) -> DistMetadata:
-        return self._future(self._metadata, file.url, self._load_metadata, file).result()
+        return self._result(self._future(self._metadata, file.url, self._load_metadata, file))
 
     def prefetch_metadata(self, file: RemoteFile) -> None:
         self._future(self._metadata, file.url, self._load_metadata, file)
 
     def close(self) -> None:
+        """Cancel the fetches not started; wait for those running unless the run is
+        stopping (then they end in the background: they write nothing to the tree)."""
         with self._lock:
             self._closed = True
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        stopping = self._stop is not None and self._stop.is_set()
+        self._pool.shutdown(wait=not stopping, cancel_futures=True)

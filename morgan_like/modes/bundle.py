@@ -27,12 +27,14 @@ from morgan_like.dists.archive import MAX_METADATA
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
 from morgan_like.dists.sdistread import SdistReader
+from morgan_like.errors import Interrupted
 from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pagecache import PAGES_NAME, PageCache
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.upstream import Upstream
+from morgan_like.interrupt import Stop, on_sigint
 from morgan_like.modes import serve
 from morgan_like.modes.bundle_replay import (
     forget_replay,
@@ -144,20 +146,39 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
     """
     root = options.index_path
     config = load_config(options.config_path or root / "morgan.ini")
+    stop = Stop()  # Ctrl+C: set before the KeyboardInterrupt, watched by every thread
     if options.dry_run:
-        with tempfile.TemporaryDirectory(prefix="morgan-like-dry-run-") as scratch:
-            return _run(options, config, reporter, Path(scratch))
-    root.mkdir(parents=True, exist_ok=True)
-    with TreeLock(root, "mirror", wait=options.wait_lock, on_wait=reporter.info):
-        sweep_scratch(root)  # what a killed run left: temp files, cached sdists
         try:
-            return _run(options, config, reporter, root)
-        finally:
-            sweep_scratch(root)
+            with on_sigint(stop), tempfile.TemporaryDirectory(prefix="morgan-like-dry") as scratch:
+                return _run(options, config, reporter, Path(scratch), stop)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted (a dry run: nothing was written)") from None
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with (
+            on_sigint(stop),
+            TreeLock(root, "mirror", wait=options.wait_lock, on_wait=reporter.info),
+        ):
+            sweep_scratch(root)  # what a killed run left: temp files, cached sdists
+            try:
+                return _run(options, config, reporter, root, stop)
+            finally:
+                sweep_scratch(root)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted before anything was fetched: the tree is unchanged"
+        ) from None
 
 
-def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Path) -> int:
-    """The mirror itself; ``scratch``: the tree (locked), or a dry run's private folder."""
+def _run(
+    options: MirrorOptions, config: Config, reporter: Reporter, scratch: Path, stop: Stop
+) -> int:
+    """The mirror itself; ``scratch``: the tree (locked), or a dry run's private folder.
+
+    Until the tree is written, any failure (a conflict in one env, Ctrl+C) takes back
+    every file and folder the downloads added; the writing itself is shielded from
+    Ctrl+C, which then ends the run once the tree is whole.
+    """
     started = time.monotonic()
     root = options.index_path
     mirror_opts = config.options
@@ -193,7 +214,7 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
         # Started now, beside the first page fetches: the first sdist an env has no
         # wheel of is unpacked for its hook the moment it arrives.
         processes.warm()
-    cache = SdistCache(upstream, scratch, SdistReader(processes))
+    cache = SdistCache(upstream, scratch, SdistReader(processes), stop=stop)
     envs = config.environments
     finder = Finder(
         upstream,
@@ -204,13 +225,20 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
         on_problem=reporter.warn,
         sdists=cache.sdists,
         known_metadata=None if state is None else lambda f: _tree_metadata(root, state, f),
+        stop=stop,
     )
     plan = Plan(env_names=[e.name for e in config.environments])
     top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
     downloader = None
     if state is not None:
         downloader = Downloader(
-            upstream, root, state, cache=cache, workers=workers, on_done=download_log(reporter)
+            upstream,
+            root,
+            state,
+            cache=cache,
+            workers=workers,
+            on_done=download_log(reporter),
+            stop=stop,
         )
 
     buildenvs = None
@@ -250,38 +278,54 @@ def _run(options: MirrorOptions, config: Config, reporter: Reporter, scratch: Pa
     )
     kept = None if state is None else load_replay(root, key)
     try:
-        if kept is not None and unchanged_upstream(kept, upstream):
-            # Same config, and every page the last plan was made from answered 304.
-            reporter.detail("config and upstream pages unchanged: the last plan is used")
-            plan, builds, read = kept.plan, kept.builds, list(kept.pages)
-        else:
-            if state is not None:
-                forget_replay(root)  # what this run learns replaces it, or nothing does
-            resolved = _resolve(
-                options, config, reporter, finder, ropts, plan, facts, downloader, on_env
-            )
-            if resolved is None:  # a dry run: the plan is printed
-                return 0
-            builds, read = build_rows(resolved), finder.page_names()
-        assert downloader is not None and state is not None  # not a dry run
-        results = _await_downloads(plan, downloader, reporter)
+        try:
+            if kept is not None and unchanged_upstream(kept, upstream):
+                # Same config, and every page the last plan was made from answered 304.
+                reporter.detail("config and upstream pages unchanged: the last plan is used")
+                plan, builds, read = kept.plan, kept.builds, list(kept.pages)
+            else:
+                if state is not None:
+                    forget_replay(root)  # what this run learns replaces it, or nothing does
+                resolved = _resolve(
+                    options, config, reporter, finder, ropts, plan, facts, downloader, on_env
+                )
+                if resolved is None:  # a dry run: the plan is printed
+                    return 0
+                builds, read = build_rows(resolved), finder.page_names()
+            assert downloader is not None and state is not None  # not a dry run
+            results = _await_downloads(plan, downloader, reporter)
+        except BaseException as exc:
+            if downloader is not None:
+                downloader.abandon()  # the tree as it was: no file, no folder of this run
+            if isinstance(exc, KeyboardInterrupt) and downloader is not None:
+                raise Interrupted(
+                    "interrupted: the files this run fetched were taken back, the tree is as "
+                    "it was (run again to finish)"
+                ) from None
+            raise
         reporter.detail(f"build requirements in place at {time.monotonic() - started:.2f}s")
         report_problems(plan, reporter)
-        writer = TreeWriter(root, state, on_problem=reporter.warn)
-        _write_projects(plan, options, writer, {r.relpath for r in results if not r.ok}, reporter)
-        from morgan_like.config.inputs import carry_inputs
-        from morgan_like.tree.layout import INPUTS_DIR
+        try:
+            with stop.shielded():  # a Ctrl+C now waits until the tree is whole
+                writer = TreeWriter(root, state, on_problem=reporter.warn)
+                _write_projects(
+                    plan, options, writer, {r.relpath for r in results if not r.ok}, reporter
+                )
+                from morgan_like.config.inputs import carry_inputs
+                from morgan_like.tree.layout import INPUTS_DIR
 
-        # The config travels with the tree; an outside one (-c) with the files it read.
-        carried = carry_inputs(config, root, INPUTS_DIR)
-        done = publish(
-            writer,
-            server=None if options.skip_server_copy else serve.server_source().read_bytes(),
-            config=carried.config,
-            inputs=carried.inputs,
-            diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
-            views=env_views(plan),
-        )
+                # The config travels with the tree; an outside one (-c) with the files it read.
+                carried = carry_inputs(config, root, INPUTS_DIR)
+                done = publish(
+                    writer,
+                    server=None if options.skip_server_copy else serve.server_source().read_bytes(),
+                    config=carried.config,
+                    inputs=carried.inputs,
+                    diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
+                    views=env_views(plan),
+                )
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted once the tree was written: it is complete") from None
         if done.diff_file is not None:
             reporter.info(
                 f"diff-file: {done.diff_file} ({len(done.changed)} changed), "
@@ -324,12 +368,7 @@ def _resolve(
     Returns the main resolutions, or None for a dry run (its plan is printed here).
     """
     started = time.monotonic()
-    try:
-        per_env = resolve_all(config, finder, ropts, reporter, on_env)
-    except BaseException:
-        if downloader:
-            downloader.abandon()
-        raise
+    per_env = resolve_all(config, finder, ropts, reporter, on_env)
     reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
     resolutions = [results[0] for results in per_env]
     if options.mirror_all_versions:
