@@ -166,6 +166,13 @@ class FakeIndex:
         # mirror's), and XML-RPC list_packages_with_serial at /pypi.
         self.local_json = False
         self.xmlrpc = False
+        # False: no serial anywhere (no _last-serial, <!--SERIAL n--> or X-PyPI-Last-Serial),
+        # and no sizes on pages: a plain PEP 503 index such as pypiserver.
+        self.serials = True
+        self.sizes = True
+        # path -> (status, Location): e.g. pypiserver's 303 to another index for a project
+        # it does not have.
+        self.redirects: dict[str, tuple[int, str]] = {}
         # (user, password): every request without them gets a 401, as a private index answers.
         self.auth: tuple[str, str] | None = None
         self.serial = 0
@@ -515,15 +522,16 @@ class FakeIndex:
             entry["yanked"] = d.yanked
             if self.pep658 and d.metadata is not None:
                 entry["core-metadata"] = {"sha256": d.metadata_sha256}
-            entry["size"] = d.page_size
+            if self.sizes:
+                entry["size"] = d.page_size
             if d.upload_time is not None:
                 entry["upload-time"] = d.upload_time
             files.append(entry)
         versions = sorted({d.version for d in dists if d.version}, key=_version_key)
-        doc: dict[str, Any] = {
-            "meta": {"api-version": "1.4", "_last-serial": self.project_serial(norm)},
-            "name": norm,
-        }
+        meta: dict[str, Any] = {"api-version": "1.4"}
+        if self.serials:
+            meta["_last-serial"] = self.project_serial(norm)
+        doc: dict[str, Any] = {"meta": meta, "name": norm}
         if norm in self.statuses:
             status, reason = self.statuses[norm]
             doc["project-status"] = {"status": status, **({"reason": reason} if reason else {})}
@@ -559,14 +567,21 @@ class FakeIndex:
                 digest = d.metadata_sha256
                 attrs.append(f'data-core-metadata="sha256={digest}"')
                 attrs.append(f'data-dist-info-metadata="sha256={digest}"')
-            attrs.append(f'data-size="{d.page_size}"')
+            if self.sizes:
+                attrs.append(f'data-size="{d.page_size}"')
             if d.upload_time is not None:
                 attrs.append(f'data-upload-time="{html.escape(d.upload_time)}"')
             lines.append(f"<a {' '.join(attrs)}>{html.escape(d.filename)}</a><br>")
-        lines += ["</body></html>", f"<!--SERIAL {self.project_serial(norm)}-->", ""]
+        lines.append("</body></html>")
+        if self.serials:
+            lines.append(f"<!--SERIAL {self.project_serial(norm)}-->")
+        lines.append("")
         return "\n".join(lines).encode()
 
     def root_json(self) -> bytes:
+        if not self.serials:
+            names = [{"name": n} for n in self.projects]
+            return json.dumps({"meta": {"api-version": "1.1"}, "projects": names}).encode()
         projects = [{"name": n, "_last-serial": self.project_serial(n)} for n in self.projects]
         doc = {"meta": {"api-version": "1.1", "_last-serial": self.serial}, "projects": projects}
         return json.dumps(doc).encode()
@@ -576,7 +591,7 @@ class FakeIndex:
         return (
             '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1">'
             f"<title>Simple index</title></head><body>\n{links}</body></html>\n"
-            f"<!--SERIAL {self.serial}-->\n"
+            + (f"<!--SERIAL {self.serial}-->\n" if self.serials else "")
         ).encode()
 
 
@@ -669,6 +684,9 @@ class _Handler(BaseHTTPRequestHandler):
         status = index._take("fail", path)
         if status is not None:
             return self._send(status, b"injected failure\n", "text/plain", head)
+        if path in index.redirects:
+            status, location = index.redirects[path]
+            return self._send(status, b"", "text/plain", head, {"Location": location})
         if index.local_json and path in ("/local.json", "/local.db.serial"):
             with index._lock:
                 serials = {n: index.project_serial(n) for n in index.projects}
@@ -732,7 +750,9 @@ class _Handler(BaseHTTPRequestHandler):
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         # Last-Modified moves with the serial, as a page changes only when it does.
         modified = email.utils.formatdate(1_700_000_000 + serial, usegmt=True)
-        headers = {"Vary": "Accept", "X-PyPI-Last-Serial": str(serial)}
+        headers = {"Vary": "Accept"}
+        if index.serials:
+            headers["X-PyPI-Last-Serial"] = str(serial)
         if index.page_validators:
             headers.update({"ETag": etag, "Last-Modified": modified, "Cache-Control": "max-age=0"})
             if_none_match = self.headers.get("If-None-Match")

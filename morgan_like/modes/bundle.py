@@ -208,7 +208,7 @@ def _run(
         reporter.warn(state.load_problem)
     # Pages kept from the last run are revalidated (304) instead of fetched again.
     pages = None if state is None else PageCache(root / STATE_DIR / PAGES_NAME)
-    upstream = Upstream(index_url, options=mirror_opts, pages=pages)
+    upstream = Upstream(index_url, options=mirror_opts, pages=pages, on_warning=reporter.warn)
     processes = Workers(default_processes())
     if not options.static_metadata_only:
         # Started now, beside the first page fetches: the first sdist an env has no
@@ -307,7 +307,8 @@ def _run(
         report_problems(plan, reporter)
         try:
             with stop.shielded():  # a Ctrl+C now waits until the tree is whole
-                writer = TreeWriter(root, state, on_problem=reporter.warn)
+                # serials: each page the tree's own, moved when it changes (tree/writer.py)
+                writer = TreeWriter(root, state, on_problem=reporter.warn, serials=True)
                 _write_projects(
                     plan, options, writer, {r.relpath for r in results if not r.ok}, reporter
                 )
@@ -323,6 +324,8 @@ def _run(
                     inputs=carried.inputs,
                     diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
                     views=env_views(plan),
+                    serial_list=True,  # local.json, local.db.serial: a mirror's upstream too
+                    synced_serial=writer.published_serial(),
                 )
         except KeyboardInterrupt:
             raise Interrupted("interrupted once the tree was written: it is complete") from None

@@ -56,6 +56,8 @@ def print_summary(
     upstream: Upstream,
 ) -> None:
     failed = {r.relpath for r in results if not r.ok}
+    # The sizes of the files as they are on disk: an upstream need not give any.
+    sizes = {r.relpath: r.size for r in results if r.ok}
     rows = []
     for env in plan.env_names:
         entries = [e for e in plan.for_env(env) if e.relpath not in failed]
@@ -64,7 +66,7 @@ def print_summary(
                 env,
                 str(len({e.project for e in entries})),
                 str(len(entries)),
-                human_size(sum(e.file.size or 0 for e in entries)),
+                human_size(sum(sizes.get(e.relpath, e.file.size or 0) for e in entries)),
             )
         )
     reporter.table("Bundle", ("env", "projects", "files", "size"), rows)

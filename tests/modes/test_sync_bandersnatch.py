@@ -10,6 +10,7 @@ must end holding every file of ours, hash for hash, through two rounds of change
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -104,3 +105,45 @@ def test_bandersnatch_mirrors_a_synced_tree(
         _bandersnatch(conf, cert)
         _assert_mirrored(tree, mirror / "web")
     assert os.path.isfile(mirror / "web" / "json" / "lib")
+
+
+def test_a_change_reaches_bandersnatch_down_a_chain_without_upstream_serials(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    """A plain PEP 503 upstream (no serials, no sizes, HTML only, like pypiserver) -> tree A
+    (sync) -> A's server.py -> tree B (sync from A) -> B's server.py over https ->
+    bandersnatch: a new sdist upstream reaches bandersnatch's copy."""
+    if not BANDERSNATCH.exists():
+        pytest.skip(f"bandersnatch 8.2 not prepared in {VENV}")
+    if not shutil.which("openssl"):
+        pytest.skip("openssl CLI not available")
+    fake_index.json = fake_index.serials = fake_index.sizes = False
+    wheel(fake_index, dists, "app", "1.0", requires_dist=["lib"])
+    wheel(fake_index, dists, "lib", "1.0", requires_python=">=3.8")
+    a, b, mirror = tmp_path / "a", tmp_path / "b", tmp_path / "bandersnatch"
+    assert sync(a, fake_index).rc == 0
+    cert, key = _cert(tmp_path)
+    tls = ["--certfile", str(cert), "--keyfile", str(key)]
+    with contextlib.ExitStack() as servers:
+        server_a = servers.enter_context(SubprocessServer(a))
+        url_a = f"http://127.0.0.1:{server_a.port}/simple/"
+        assert sync(b, url_a).rc == 0
+        server_b = servers.enter_context(SubprocessServer(b, args=tls))  # B exists now
+        conf = tmp_path / "bandersnatch.conf"
+        conf.write_text(
+            "[mirror]\n"
+            f"directory = {mirror}\n"
+            f"master = https://127.0.0.1:{server_b.port}\n"
+            "json = true\nrelease-files = true\ncore-metadata = true\n"
+            "workers = 2\ntimeout = 30\nglobal-timeout = 300\nstop-on-error = true\n"
+            "hash-index = false\nsimple-format = ALL\ncompare-method = hash\n"
+        )
+        _bandersnatch(conf, cert)
+        _assert_mirrored(b, mirror / "web")
+        sdist(fake_index, dists, "lib", "1.0")  # the change, at the top of the chain
+        assert sync(a, fake_index).rc == 0
+        assert sync(b, url_a).rc == 0
+        _bandersnatch(conf, cert)
+    new = mirror / "web/packages/lib/lib-1.0.tar.gz"
+    assert new.read_bytes() == (dists / "lib-1.0.tar.gz").read_bytes()
+    _assert_mirrored(b, mirror / "web")

@@ -271,3 +271,18 @@ def test_a_bundle_is_an_upstream_with_serials_too(
         rc, out = _run(b, url)
         assert rc == 0 and (b / "packages/lib/lib-2.0-py3-none-any.whl").is_file()
         assert SUMMARY.search(out).groups() == ("0", "1", "0"), out  # type: ignore[union-attr]
+
+
+def test_a_bundle_summary_counts_sizes_upstream_left_out(
+    plain: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from morgan_like.cli import main
+
+    from .test_bundle import write_config
+
+    bundle = tmp_path / "bundle"
+    write_config(bundle, "app =\n")
+    assert main(["mirror", "-i", str(bundle), "-I", plain.url]) == 0
+    table = capsys.readouterr().out.split("Bundle", 1)[1]
+    row = next(line for line in table.splitlines() if "py3121" in line)
+    assert "0 B" not in row and "KiB" in row, table
