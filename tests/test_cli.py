@@ -9,36 +9,41 @@ from pathlib import Path
 import pytest
 
 from morgan_like import __version__
-from morgan_like.cli import build_parser, main
+from morgan_like.cli import main
+from morgan_like.cli.parse import parse_command_line
 from morgan_like.config.ini import load_config
 
-MORGAN_FLAGS = [
-    ["-i", "x"],
-    ["-I", "http://127.0.0.1:1/simple/"],
-    ["-c", "x.ini"],
-    ["--skip-server-copy"],
-    ["-a"],
-    ["--package-type-regex", "whl"],
-    ["-W"],
-    ["-H", "127.0.0.1"],
-    ["-p", "9000"],
-    ["--no-metadata"],
-    ["-e", "name"],
-    ["-m", "=="],
-]
+# morgan 0.15's commands with the flags each of them uses, in morgan's spellings.
+MORGAN_FORMS = {
+    "mirror": [
+        ["-i", "x"],
+        ["-I", "http://127.0.0.1:1/simple/"],
+        ["-c", "x.ini"],
+        ["--skip-server-copy"],
+        ["-a"],
+        ["--package-type-regex", "whl"],
+        ["-W"],
+    ],
+    "serve": [["-i", "x"], ["-H", "127.0.0.1"], ["-p", "9000"], ["--no-metadata"]],
+    "copy_server": [["-i", "x"]],
+    "generate_env": [["-e", "name"]],
+    "generate_reqs": [["-m", "=="]],
+    "version": [],
+}
 
 
-@pytest.mark.parametrize(
-    "command", ["generate_env", "generate_reqs", "mirror", "serve", "copy_server", "version"]
-)
-def test_every_morgan_command_and_flag_parses(command: str) -> None:
-    parser = build_parser()
-    argv = [arg for flag in MORGAN_FLAGS for arg in flag]
-    args = parser.parse_args([*argv, command])
-    assert args.command == command
-    assert args.mirror_all_versions and args.mirror_all_wheels and args.no_metadata
-    # options after the command work too, as with morgan
-    assert parser.parse_args([command, "-i", "y"]).index_path == "y"
+@pytest.mark.parametrize("command", sorted(MORGAN_FORMS))
+def test_every_morgan_command_and_flag_parses_before_or_after_the_command(command: str) -> None:
+    """``morgan -i DIR mirror`` (morgan's own order) and ``morgan mirror -i DIR``."""
+    argv = [arg for flag in MORGAN_FORMS[command] for arg in flag]
+    for line in ([*argv, command], [command, *argv], [*argv[:2], command, *argv[2:]]):
+        parsed = parse_command_line(line)
+        assert parsed.command == command
+        if command == "mirror":
+            assert parsed.args.mirror_all_versions and parsed.args.mirror_all_wheels
+            assert parsed.args.config == "x.ini" and parsed.args.index_path == "x"
+        if command == "serve":
+            assert parsed.args.no_metadata and parsed.args.port == 9000
 
 
 def test_version(capsys) -> None:
@@ -97,8 +102,8 @@ def test_missing_config_is_a_clear_error(tmp_path: Path, capsys) -> None:
 
 
 def test_bad_index_url_is_rejected(capsys) -> None:
-    with pytest.raises(SystemExit):
-        main(["mirror", "-I", "not a url"])
+    assert main(["mirror", "-I", "not a url"]) == 2
+    assert "argument -I/--index-url: " in capsys.readouterr().err
 
 
 def test_verify_command_checks_a_built_tree(tmp_path: Path, fake_index, dists) -> None:

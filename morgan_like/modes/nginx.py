@@ -40,7 +40,9 @@ benchmark: ``nginx -p WORK -c WORK/nginx.conf``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -57,6 +59,44 @@ ENV_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 PROJECT = r"[a-z0-9]+(-[a-z0-9]+)*"
 IDS = "morgan_like"  # the prefix of every variable and internal location
 _NONZERO = r"\s*(;(?!\s*q\s*=\s*0(\.0{0,3})?\s*(,|$))[^,]*)?\s*(,|$)"
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def host_problem(host: str) -> str | None:
+    """None when ``host`` is an IP address (IPv6 bare or in brackets) or a host name.
+
+    The value goes into ``listen`` as it is: anything else (``a;b``, quotes, spaces)
+    would be nginx syntax, not an address."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+        return None
+    except ValueError:
+        pass
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    named = all(_HOST_LABEL.fullmatch(label) for label in labels)
+    if len(host) <= 253 and named and not labels[-1].isdigit():  # 1.2.3.999: no address
+        return None
+    return f"{host!r} is neither an IP address nor a host name"
+
+
+def port_problem(port: int, *, any_port: bool = False) -> str | None:
+    """None when ``port`` is a TCP port (1 to 65535; 0 too with ``any_port``: a server
+    may ask for any free port, an nginx config may not)."""
+    low = 0 if any_port else 1
+    if low <= port <= 65535:
+        return None
+    return f"{port} is not a port ({low} to 65535)"
+
+
+def _listen(host: str, port: int) -> str:
+    problem = host_problem(host) or port_problem(port)
+    if problem:
+        raise ValueError(f"cannot listen on this in an nginx config: {problem}")
+    bare = host[1:-1] if host.startswith("[") else host
+    return f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
 
 
 def _accept_rule(media_regex: str) -> str:
@@ -167,7 +207,7 @@ def render_nginx_config(tree: Path, host: str, port: int) -> str:
     root = str(tree)
     if any(c in root for c in '";{}\n') or "$" in root:
         raise ValueError(f"cannot put this path into an nginx config: {root!r}")
-    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    listen = _listen(host, port)
     json_fmt = r"~*^application(/|%2F)vnd\.pypi\.simple\.(v1|latest)(\+|%2B)json\|"
     html_fmt = r"~*^application(/|%2F)vnd\.pypi\.simple\.(v1|latest)(\+|%2B)html\|"
     text_fmt = r"~*^text(/|%2F)html\|"

@@ -15,9 +15,23 @@ from importlib import metadata
 
 from packaging.tags import sys_tags
 
+from morgan_like.targets.environments import ENV_NAME
 from morgan_like.targets.tags import compress_tags
 
 MODES = (">=", "==", "<=")
+ENV_NAME_MAX = 100  # as environments.py allows
+
+
+def env_name_problem(name: str) -> str | None:
+    """None when ``name`` can name an env: it also names the env's index folder
+    ``envs/NAME/``, so a block generated with any other name would not load back."""
+    if ENV_NAME.fullmatch(name) and len(name) <= ENV_NAME_MAX:
+        return None
+    shown = name if len(name) <= 60 else name[:60] + "..."
+    return (
+        f"{shown!r} cannot name an env (its index folder envs/NAME/): use letters, digits, "
+        "'.', '_' and '-', starting with a letter or digit, at most 100 characters"
+    )
 
 
 def local_markers() -> dict[str, str]:
@@ -51,8 +65,13 @@ def default_env_name() -> str:
 
 
 def generate_env(name: str | None = None) -> str:
-    """An ``[env.NAME]`` block for this interpreter; it loads back with tags == sys_tags()."""
+    """An ``[env.NAME]`` block for this interpreter; it loads back with tags == sys_tags().
+
+    Raises ValueError for a name no env can have (see env_name_problem)."""
     name = (name or "").strip() or default_env_name()
+    problem = env_name_problem(name)
+    if problem:
+        raise ValueError(problem)
     lines = [f"[env.{name}]"]
     for key, value in local_markers().items():
         lines.append(f"{key} = {_one_line(value)}")

@@ -1,0 +1,190 @@
+"""Each command: its parsed options, resolved at the edge (edge.py), handed to its mode."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from morgan_like import __version__
+from morgan_like.cli import edge
+from morgan_like.output import Reporter
+
+
+def _config(args: argparse.Namespace) -> Path | None:
+    return edge.absolute(args.config) if args.config else None
+
+
+def mirror(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes.bundle import MirrorOptions, run_mirror
+
+    options = MirrorOptions(
+        index_path=edge.bundle_tree(args.index_path),
+        config_path=_config(args),
+        index_url=args.index_url,
+        mirror_all_versions=args.mirror_all_versions,
+        mirror_all_wheels=args.mirror_all_wheels,
+        package_type_regex=args.package_type_regex,
+        pre=args.pre,
+        dry_run=args.dry_run,
+        workers=args.workers,
+        diff_file=args.diff_file,
+        diff_append_epoch=args.diff_append_epoch,
+        prune=args.prune,
+        skip_server_copy=args.skip_server_copy,
+        wait_lock=args.wait_lock,
+        prefer_binary=args.prefer_binary,
+        static_metadata_only=args.static_metadata_only,
+    )
+    return run_mirror(options, reporter)
+
+
+def sync(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes.sync import SyncOptions, run_sync
+
+    options = SyncOptions(
+        index_path=edge.sync_tree(args.index_path),
+        config_path=_config(args),
+        index_url=args.index_url,
+        serial_source=args.serial_source,
+        index_only=args.index_only,
+        excludes=tuple(args.exclude),
+        prerelease_excludes=tuple(args.prerelease_exclude),
+        max_deletions=args.max_deletions,
+        dry_run=args.dry_run,
+        workers=args.workers,
+        diff_file=args.diff_file,
+        diff_append_epoch=args.diff_append_epoch,
+        skip_server_copy=args.skip_server_copy,
+        wait_lock=args.wait_lock,
+    )
+    return run_sync(options, reporter)
+
+
+def server_argv(args: argparse.Namespace) -> list[str]:
+    """``python3 server.py`` arguments for ``serve``: the tree, -H, -p, and every server.py
+    flag given (the others keep server.py's defaults)."""
+    from morgan_like.cli.flags import server_actions
+
+    argv = ["-i", str(edge.tree_path(args.index_path)), "-H", args.host, "-p", str(args.port)]
+    if args.no_metadata:
+        argv.append("--no-metadata")
+    if args.quiet:
+        argv.append("-q")
+    given = vars(args)
+    for action in server_actions():
+        if action.dest not in given:
+            continue
+        option = action.option_strings[-1]
+        value = given[action.dest]
+        if action.nargs == 0:  # a switch: given, so on
+            argv.append(option)
+        else:
+            for item in value if isinstance(value, list) else [value]:
+                argv += [option, str(item)]
+    return argv
+
+
+def serve(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes import serve as server
+
+    return server.run(server_argv(args))
+
+
+def verify(args: argparse.Namespace, reporter: Reporter) -> int:
+    """The same offline check as ``python3 server.py --verify``: every file against its page;
+    with --repair / --remove-unreferenced, the tree is then mended (modes.treecheck)."""
+    from morgan_like.modes import serve as server
+
+    root = edge.tree_path(args.index_path)
+    mending = args.repair or args.remove_unreferenced
+    if args.index_url and not args.repair:
+        raise edge.Refused("verify uses -I only with --repair (where broken files come from)")
+    if args.wait_lock is not None and not mending:
+        raise edge.Refused(
+            "verify uses --wait-lock only with --repair or --remove-unreferenced "
+            "(a check alone takes no lock)"
+        )
+    if mending:
+        from morgan_like.modes.treecheck import run_treecheck
+
+        mended = run_treecheck(
+            root,
+            reporter,
+            repair=args.repair,
+            remove_unreferenced=args.remove_unreferenced,
+            index_url=args.index_url,
+            wait_lock=args.wait_lock,
+        )
+        return server.run(["--verify", "-i", str(root)]) or mended
+    return server.run(["--verify", "-i", str(root)])
+
+
+def genlocal(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes.genlocal import run_genlocal
+
+    return run_genlocal(
+        edge.tree_path(args.index_path),
+        reporter,
+        source=edge.tree_path(args.source, "--from") if args.source else None,
+        wait_lock=args.wait_lock,
+    )
+
+
+def copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes import serve as server
+    from morgan_like.tree.lock import TreeLock
+    from morgan_like.tree.state import TreeState
+    from morgan_like.tree.writer import TreeWriter
+
+    root = edge.tree_path(args.index_path)
+    root.mkdir(parents=True, exist_ok=True)
+    lock = TreeLock(root, "copy_server", wait=args.wait_lock, on_wait=reporter.info)
+    with lock, TreeState(root) as state:
+        writer = TreeWriter(root, state, on_problem=reporter.warn)
+        changed = writer.write_file("server.py", server.server_source().read_bytes())
+        writer.write_manifest()
+    reporter.info(f"{'copied' if changed else 'up to date'}: {root / 'server.py'}")
+    return 0
+
+
+def nginx_config(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes.nginx import render_nginx_config
+
+    root = edge.tree_path(args.index_path)
+    sys.stdout.write(render_nginx_config(root, args.host, args.port))
+    return 0
+
+
+def generate_env(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.targets.generate import generate_env as block
+
+    sys.stdout.write(block(args.env))
+    return 0
+
+
+def generate_reqs(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.targets.generate import generate_reqs as block
+
+    sys.stdout.write(block(args.mode))
+    return 0
+
+
+def version(args: argparse.Namespace, reporter: Reporter) -> int:
+    print(f"morgan-like {__version__}")
+    return 0
+
+
+RUNNERS: dict[str, Callable[[argparse.Namespace, Reporter], int]] = {
+    "mirror": mirror,
+    "sync": sync,
+    "verify": verify,
+    "genlocal": genlocal,
+    "serve": serve,
+    "copy_server": copy_server,
+    "nginx-config": nginx_config,
+    "generate_env": generate_env,
+    "generate_reqs": generate_reqs,
+    "version": version,
+}

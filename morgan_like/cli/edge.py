@@ -1,0 +1,78 @@
+"""Paths from the command line, resolved once, and the tree each command may write.
+
+Every mode gets absolute paths: a relative ``-i`` made ``verify --repair`` fail
+("relative path can't be expressed as a file URI") and ``sync --dry-run`` stop with an
+unexpected error.  Paths are made absolute here, without following symlinks (a tree
+reached through a symlink keeps that name in what is printed).
+
+A tree holds one kind of index (``tree/kind.py``): ``sync`` refuses a bundle's tree,
+``mirror`` a full mirror's, and ``sync`` never starts in a folder nobody named.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from morgan_like.tree.kind import tree_kind
+
+
+class Refused(Exception):
+    """A command line refused before any work (exit code 2): the message names the flag,
+    what is wrong and what to give instead; main() prints it as a parse error."""
+
+
+def absolute(value: str | None) -> Path:
+    """``value`` (default: the current directory) as an absolute path."""
+    return Path(os.path.abspath(value if value is not None else os.getcwd()))
+
+
+def tree_path(value: str | None, flag: str = "-i") -> Path:
+    """The tree a command works on: absolute, and a folder (or not there yet)."""
+    path = absolute(value)
+    for place in (path, *path.parents):
+        if not place.exists() and not place.is_symlink():
+            continue
+        if place.is_dir():
+            break
+        shown = value if place == path else f"{value} (its {place})"
+        hint = f"; {flag} names a tree's folder (the one holding morgan.ini, simple/, packages/)"
+        if flag == "-i" and place == path and place.suffix in (".ini", ".cfg", ".toml", ".txt"):
+            hint += f"; a config file goes with -c {value}"
+        raise Refused(f"{flag} {shown} is not a folder{hint}")
+    return path
+
+
+def sync_tree(value: str | None) -> Path:
+    """The tree sync writes: named by -i, or the current directory when it already is a
+    sync tree (a sync started by accident would fetch a whole index into it)."""
+    if value is None:
+        here = absolute(None)
+        if tree_kind(here) != "sync":
+            raise Refused(
+                f"sync needs the tree to write: give -i DIR (a new folder, or one sync made); "
+                f"the current directory {here} is no sync tree, and a full mirror of PyPI "
+                "is millions of files"
+            )
+        return here
+    root = tree_path(value)
+    if tree_kind(root) == "bundle":
+        raise Refused(
+            f"-i {root} is a bundle built by mirror (it has env views or a mirror plan): "
+            "sync would replace its pages with the whole upstream's; give sync a folder of "
+            f"its own, and keep this bundle up to date with: morgan-like mirror -i {root}"
+        )
+    return root
+
+
+def bundle_tree(value: str | None) -> Path:
+    """The tree mirror writes: never a full mirror's."""
+    root = tree_path(value)
+    if tree_kind(root) == "sync":
+        raise Refused(
+            f"-i {root} is a full mirror kept by sync (it has local.json, local.db.serial, "
+            "json/ or a sync's state): mirror would replace its pages with the few projects "
+            "of a config; give the bundle a folder of its own, and keep this mirror up to "
+            f"date with: morgan-like sync -i {root}"
+        )
+    return root

@@ -1,0 +1,77 @@
+"""Which command built a tree: ``mirror`` (a bundle) or ``sync`` (a full mirror).
+
+The two kinds must not be mixed: a sync writes every project of its upstream
+into a bundle's pages (and removes what the bundle resolved), a bundle run
+replaces a mirror's pages with the few projects of its config.  The kind is
+read from what each command alone leaves in a tree, so that it holds for trees
+written before this check existed and for trees copied without their hidden
+state:
+
+* a bundle: its env views ``envs/`` or its replayable plan ``.morgan-like/plan.json``
+  (sync writes neither); a tree older than both is a bundle when its ``morgan.ini``
+  names requirements (``[requirements]`` / ``[requirements_from]``) and nothing below
+  says sync;
+* a sync tree: ``local.db.serial``, ``local.json``, ``json/`` (Warehouse JSON), or a
+  ``sync.*`` value in the hidden state (a first sync killed before it published).
+
+Bundle evidence is read first: should bundles one day publish serials or JSON too,
+their views still say what they are.
+"""
+
+from __future__ import annotations
+
+import configparser
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+from morgan_like.tree.layout import ENVS_DIR, JSON_DIR, LOCAL_JSON, LOCAL_SERIAL, STATE_DIR
+
+TreeKind = Literal["bundle", "sync"]
+
+BUNDLE_PLAN = f"{STATE_DIR}/plan.json"  # modes/bundle_replay.py's REPLAY_NAME
+STATE_DB = f"{STATE_DIR}/state.db"
+_CONFIG_CAP = 1 << 20  # a morgan.ini is a few KiB; a bigger one is no bundle's
+
+
+def tree_kind(root: Path) -> TreeKind | None:
+    """``bundle``, ``sync``, or None: a new or empty folder, or a tree of another tool."""
+    if (root / ENVS_DIR).is_dir() or (root / BUNDLE_PLAN).is_file():
+        return "bundle"
+    if _sync_evidence(root):
+        return "sync"
+    if (root / "simple").is_dir() and _names_requirements(root / "morgan.ini"):
+        return "bundle"
+    return None
+
+
+def _sync_evidence(root: Path) -> bool:
+    if (root / LOCAL_SERIAL).is_file() or (root / LOCAL_JSON).is_file():
+        return True
+    if (root / JSON_DIR).is_dir():
+        return True
+    state = root / STATE_DB
+    if not state.is_file():
+        return False
+    try:
+        db = sqlite3.connect(f"{state.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        row = db.execute("SELECT 1 FROM meta WHERE key LIKE 'sync.%' LIMIT 1").fetchone()
+    except sqlite3.Error:  # an unreadable or older state: the files above decide
+        return False
+    finally:
+        db.close()
+    return row is not None
+
+
+def _names_requirements(config: Path) -> bool:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        if not config.is_file() or config.stat().st_size > _CONFIG_CAP:
+            return False
+        parser.read_string(config.read_text("utf-8-sig", errors="replace"))
+    except (OSError, configparser.Error):
+        return False
+    return parser.has_section("requirements") or parser.has_section("requirements_from")
