@@ -43,7 +43,9 @@ class CommandLineError(Exception):
         self.message = message
 
     def __str__(self) -> str:
-        return f"{self.prog}: error: {self.message} (see {self.prog} --help)"
+        # one line whatever the words given: a newline or an escape in them is shown escaped
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in self.message)
+        return f"{self.prog}: error: {message} (see {self.prog} --help)"
 
 
 class _Ambiguous(CommandLineError):
