@@ -187,7 +187,7 @@ def test_without_hard_links_a_placed_file_is_copied(
         run.close()
 
 
-ROUNDS = 6
+ROUNDS = 4
 SDISTS = 8
 
 
