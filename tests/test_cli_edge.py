@@ -211,6 +211,16 @@ def test_sync_refuses_a_bundle_and_mirror_a_sync_tree(
     assert not (mirror_tree / "envs").exists()
 
 
+def test_genlocal_refuses_a_bundle_and_nginx_config_a_folder_that_is_no_tree(
+    bundle: Path, tmp_path: Path, capsys
+) -> None:
+    before = sorted((p, p.stat().st_mtime_ns) for p in bundle.rglob("*") if p.is_file())
+    _refused(["genlocal", "-i", str(bundle)], capsys, "is a bundle built by mirror")
+    assert sorted((p, p.stat().st_mtime_ns) for p in bundle.rglob("*") if p.is_file()) == before
+    _refused(["nginx-config", "-i", str(tmp_path / "none")], capsys, "has no simple/")
+    assert main(["nginx-config", "-i", str(bundle)]) == 0
+
+
 def test_tree_kind_reads_what_each_command_leaves(tmp_path: Path) -> None:
     assert tree_kind(tmp_path / "none") is None
     assert tree_kind(tmp_path) is None

@@ -125,7 +125,7 @@ def genlocal(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes.genlocal import run_genlocal
 
     return run_genlocal(
-        edge.tree_path(args.index_path),
+        edge.not_a_bundle(edge.tree_path(args.index_path), "genlocal"),
         reporter,
         source=edge.tree_path(args.source, "--from") if args.source else None,
         wait_lock=args.wait_lock,
@@ -153,6 +153,8 @@ def nginx_config(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes.nginx import render_nginx_config
 
     root = edge.tree_path(args.index_path)
+    if not (root / "simple").is_dir():
+        raise edge.Refused(f"-i {root} is no tree (it has no simple/): nothing to serve")
     sys.stdout.write(render_nginx_config(root, args.host, args.port))
     return 0
 

@@ -55,12 +55,18 @@ def sync_tree(value: str | None) -> Path:
                 "is millions of files"
             )
         return here
-    root = tree_path(value)
+    return not_a_bundle(tree_path(value), "sync")
+
+
+def not_a_bundle(root: Path, command: str) -> Path:
+    """``root``, unless mirror built it: sync (and genlocal, which hands a tree to sync)
+    would replace a bundle's pages with the whole upstream's."""
     if tree_kind(root) == "bundle":
         raise Refused(
             f"-i {root} is a bundle built by mirror (it has env views or a mirror plan): "
-            "sync would replace its pages with the whole upstream's; give sync a folder of "
-            f"its own, and keep this bundle up to date with: morgan-like mirror -i {root}"
+            f"{command} makes a tree a full mirror, whose sync would replace the bundle's "
+            "pages with the whole upstream's; give the full mirror a folder of its own, and "
+            f"keep this bundle up to date with: morgan-like mirror -i {root}"
         )
     return root
 

@@ -14,8 +14,8 @@ state:
 * a sync tree: ``local.db.serial``, ``local.json``, ``json/`` (Warehouse JSON), or a
   ``sync.*`` value in the hidden state (a first sync killed before it published).
 
-Bundle evidence is read first: should bundles one day publish serials or JSON too,
-their views still say what they are.
+Bundle evidence is read first: bundles publish ``local.json`` and serials too (every
+tree is an upstream for other mirrors), and their views still say what they are.
 """
 
 from __future__ import annotations
