@@ -64,6 +64,14 @@ def test_a_bad_index_url_is_refused_naming_the_flag(url, expected, capsys) -> No
     _refused(["mirror", "-I", url], capsys, "argument -I/--index-url", expected)
 
 
+def test_an_index_url_ends_in_one_slash() -> None:
+    from morgan_like.cli.values import index_url
+
+    assert index_url("http://h/simple") == "http://h/simple/"
+    assert index_url("http://h/simple//") == "http://h/simple/"
+    assert index_url("https://u:p@h:8443") == "https://u:p@h:8443/"
+
+
 def test_an_index_urls_password_is_not_echoed(capsys) -> None:
     err = _refused(["sync", "-I", "https://me:s3cret@127.0.0.1:99999/simple/"], capsys)
     assert "s3cret" not in err and "me:****@" in err

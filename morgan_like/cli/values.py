@@ -27,7 +27,7 @@ def _shown(value: str) -> str:
 
 def index_url(value: str) -> str:
     """An upstream simple index: http(s), a host, a port in range, no query or fragment
-    (pages are found by appending ``<project>/`` to it); ``/`` appended when missing."""
+    (pages are found by appending ``<project>/`` to it); it ends in exactly one ``/``."""
     from morgan_like.config.options import DEFAULT_INDEX_URL
 
     if _CONTROL.search(value):
@@ -51,7 +51,7 @@ def index_url(value: str) -> str:
             f"{_shown(value)}: an index URL has no query (?...) or fragment (#...); "
             f"give the index's base, e.g. {DEFAULT_INDEX_URL}"
         )
-    return value if value.endswith("/") else value + "/"
+    return value.rstrip("/") + "/"  # as morgan: one slash, so <project>/ appends cleanly
 
 
 def wait_seconds(value: str) -> float:
