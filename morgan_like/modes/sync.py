@@ -20,22 +20,17 @@ for the next run, never recorded as synced.
 
 from __future__ import annotations
 
-import os
-import queue
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from morgan_like.config.syncconf import SyncConfig, compile_patterns, load_sync_config
-from morgan_like.dists.links import ProjectPage, RemoteFile
+from morgan_like.dists.links import ProjectPage
 from morgan_like.dists.serials import SerialList
 from morgan_like.errors import ConfigError, MorganLikeError, UpstreamError
 from morgan_like.fetch.download import DEFAULT_WORKERS
-from morgan_like.fetch.projects import Outcome, ProjectJob, fetch_in_processes, fetch_in_threads
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.redirects import OPTION as REDIRECTS_OPTION
@@ -50,7 +45,8 @@ from morgan_like.modes.sync_plan import (
     make_plan,
 )
 from morgan_like.modes.sync_report import SyncTally, print_dry_run, print_sync_summary
-from morgan_like.output import Counter, Reporter, human_size
+from morgan_like.modes.sync_run import ProjectRun
+from morgan_like.output import Reporter
 from morgan_like.tree.files import sweep_scratch
 from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.lock import TreeLock
@@ -58,14 +54,7 @@ from morgan_like.tree.publish import DiffRequest, publish
 from morgan_like.tree.state import STATE_NAME, TreeState
 from morgan_like.tree.writer import TreeWriter
 
-COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
-EVENTS_MAX = 1024  # fetched projects waiting for the writer, at most
 SOURCE_KEY = "serial-source"  # the tree state's record of the source auto found last
-PROGRESS_EVERY = 30.0  # seconds between progress lines when the output is not a terminal
-# Pages of this many projects or more are fetched and parsed in worker processes
-# (fetch.projects): parsing and hashing would otherwise share this process's core.
-PROCESS_THRESHOLD = 2000
-PAGE_PROCESSES = min(4, os.cpu_count() or 1)
 
 
 class SyncRefused(MorganLikeError):
@@ -187,7 +176,8 @@ def _listed_plan(
     if listed.source == "names":
         reporter.warn(
             "the upstream gives no serials (no PEP 691 root with _last-serial, local.json or "
-            "XML-RPC): every project's page is fetched on every run"
+            "XML-RPC): every project's page is fetched on every run, and this tree gives its "
+            "pages serials of its own"
         )
     if listed.malformed:
         reporter.warn(f"{listed.malformed} malformed entries in the serial list were left out")
@@ -201,13 +191,11 @@ def _listed_plan(
 def _dry_run(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
     """The plan and what it would cost, with nothing written: no lock, state read-only."""
     root = options.index_path
-    local: dict[str, int | None] = {}
-    if (root / STATE_DIR / STATE_NAME).is_file():
-        local = _read_projects(root / STATE_DIR / STATE_NAME)
+    local, remembered = _read_state(root / STATE_DIR / STATE_NAME)
     with Upstream(
         settings.index_url, options=settings.mirror_options, on_warning=reporter.warn
     ) as upstream:
-        plan, _ = _listed_plan(upstream, settings, local, reporter)
+        plan, _ = _listed_plan(upstream, settings, local, reporter, remembered=remembered)
         pages = {}
         if not settings.index_only:
             with ThreadPoolExecutor(settings.workers) as pool:
@@ -218,18 +206,24 @@ def _dry_run(options: SyncOptions, settings: _Settings, reporter: Reporter) -> i
     return 0
 
 
-def _read_projects(state_db: Path) -> dict[str, int | None]:
-    """The tree's projects and serials, read-only (a dry run changes nothing)."""
+def _read_state(state_db: Path) -> tuple[dict[str, int | None], str | None]:
+    """The tree's projects and serials, and the serial source auto found last: read-only
+    (a dry run changes nothing)."""
     import sqlite3
 
+    if not state_db.is_file():
+        return {}, None
     try:
         db = sqlite3.connect(f"{state_db.as_uri()}?mode=ro", uri=True)
     except sqlite3.Error:
-        return {}
+        return {}, None
     try:
-        return dict(db.execute("SELECT name, serial FROM projects"))
+        projects = dict(db.execute("SELECT name, serial FROM projects"))
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (f"sync.{SOURCE_KEY}",))
+        found = row.fetchone()
+        return projects, found[0] if found else None
     except sqlite3.Error:
-        return {}
+        return {}, None
     finally:
         db.close()
 
@@ -282,7 +276,7 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
         tally = SyncTally(
             listed=len(listed.serials), unchanged=plan.unchanged, excluded=plan.excluded
         )
-        run = _ProjectRun(upstream, writer, settings, options, reporter, tally, local)
+        run = ProjectRun(upstream, writer, settings, options, reporter, tally, local)
         run.run(plan)
         # Listed, but their pages answer 404: only those the tree had leave it.
         dropped = [name for name in run.vanished if name in local]
@@ -311,167 +305,3 @@ def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
         state.commit()
     print_sync_summary(tally, published, time.monotonic() - started, reporter)
     return 0 if complete else 1
-
-
-class _ProjectRun:
-    """The per-project work of one sync: each project's page and new files fetched by a
-    pool (fetch.projects), recorded and written by this thread alone (the writer is not
-    thread-safe), in completion order."""
-
-    def __init__(
-        self,
-        upstream: Upstream,
-        writer: TreeWriter,
-        settings: _Settings,
-        options: SyncOptions,
-        reporter: Reporter,
-        tally: SyncTally,
-        local: dict[str, int | None],
-    ) -> None:
-        self.upstream = upstream
-        self.writer = writer
-        self.state = writer.state
-        self.settings = settings
-        self.options = options
-        self.reporter = reporter
-        self.tally = tally
-        self.local = local
-        self.vanished: list[str] = []
-        # Bounded: fetchers wait while the writer catches up, so memory stays flat.
-        self.events: queue.Queue[Outcome] = queue.Queue(maxsize=EVENTS_MAX)
-        self._stopping = False
-
-    def _deliver(self, outcome: Outcome) -> None:
-        """Hand an outcome to the writer's loop; dropped once the loop has stopped."""
-        while not self._stopping:
-            try:
-                self.events.put(outcome, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def _fetch_all(self, todo: dict[str, int]) -> None:
-        """Fetch every project (a feeder thread): in worker processes past PROCESS_THRESHOLD
-        projects, where parsing and hashing would otherwise hold one core."""
-        job = ProjectJob(
-            self.settings.index_url,
-            self.settings.mirror_options,
-            self.settings.rules.keep,
-            None if self.settings.index_only else self.writer.root,
-            self.options.stale_retries,
-            self.options.stale_delay,
-            threads=max(4, self.settings.workers // 2),
-        )
-        items = sorted(todo.items())
-        try:
-            if len(items) >= PROCESS_THRESHOLD and PAGE_PROCESSES > 1:
-                fetch_in_processes(job, items, PAGE_PROCESSES, self._deliver)
-            else:
-                fetch_in_threads(self.upstream, job, items, self.settings.workers, self._deliver)
-        except Exception as exc:  # the pool itself broke: every project not done fails
-            self._deliver(("broken", "", str(exc) or exc.__class__.__name__))
-
-    def run(self, plan: SyncPlan) -> None:
-        todo = plan.todo
-        if not todo:
-            return
-        self.state.commit()  # what the workers' read-only view of the state sees
-        feeder = threading.Thread(target=self._fetch_all, args=(todo,), daemon=True)
-        feeder.start()
-        try:
-            self._loop(len(todo), plan)
-        except BaseException:
-            self._stopping = True  # fetchers drop what they still have; nobody waits on them
-            raise
-        feeder.join()
-
-    def _loop(self, total: int, plan: SyncPlan) -> None:
-        remaining = total
-        last_commit = last_line = time.monotonic()
-        with self.reporter.syncing(total) as (projects, data):
-            while remaining:
-                kind, name, payload = self.events.get()
-                if kind == "broken":
-                    raise MorganLikeError(f"fetching projects failed: {payload}")
-                self._outcome(kind, name, payload, plan, data)
-                remaining -= 1
-                projects.advance(1)
-                now = time.monotonic()
-                if now - last_commit > COMMIT_EVERY:
-                    self.state.commit()
-                    last_commit = now
-                if not self.reporter.interactive and now - last_line > PROGRESS_EVERY:
-                    # A nightly job's log: a line now and then instead of a progress bar.
-                    self.reporter.info(
-                        f"  {total - remaining}/{total} projects, {human_size(data.count)} downloaded"
-                    )
-                    last_line = now
-        self.tally.bytes = data.count
-
-    def _outcome(self, kind: str, name: str, payload: Any, plan: SyncPlan, data: Counter) -> None:
-        """What the pool reports of one project; the project is finished after it."""
-        if kind == "gone":  # listed, then deleted before we got to it
-            self.vanished.append(name)
-            return
-        if kind == "error":
-            self.tally.fail(name, str(payload))
-            self.reporter.warn(f"{name}: {payload}")
-            return
-        if kind == "stale":
-            self.tally.stale.append(name)
-            self.reporter.warn(
-                f"{name}: upstream's page is still older (serial {payload}) than its "
-                f"serial list says ({plan.todo[name]}); left for the next run"
-            )
-            return
-        page, listed, files, fetched = payload
-        for line in page.problems:
-            self.reporter.warn(line)
-        failures = []
-        for f in fetched:
-            if f.error is not None:
-                failures.append(f.error)
-            elif f.sha256:  # arrived now, or found on disk unrecorded
-                self.state.record(f.relpath, f.size, f.sha256, new=f.fetched)
-                if f.fetched:
-                    self.tally.files += 1
-                    data.advance(f.size)
-        # No serial from the list (names) nor the page: the writer gives the tree's own.
-        self._finish(name, page, files, max(listed, page.last_serial or 0) or None, failures)
-
-    def _finish(
-        self,
-        name: str,
-        page: ProjectPage,
-        files: list[RemoteFile],
-        serial: int | None,
-        failures: list[str],
-    ) -> None:
-        new = name not in self.local
-        if not failures:
-            changed = self.writer.write_project(
-                name, files, serial, replace=True, meta=page.meta, keep_empty=True
-            )
-            if not self.writer.removals_pending(name):
-                # Done for good; one whose old files go at publish stays to do until then,
-                # so a run killed before publish redoes it and the removal happens.
-                self.state.sync_done(name)
-            if new:
-                self.tally.added += 1
-            elif changed or self.writer.removals_pending(name):
-                self.tally.updated += 1
-            else:  # read again (no serials, or a resumed run) and found as it was
-                self.tally.unchanged += 1
-            return
-        # Keep what the page listed, plus what arrived; the serial stays where it was, so
-        # the next run does this project again (without upstream serials the tree's own
-        # moves if the page changed: the next run reads every page anyway).
-        merged = {f.filename: f for f in self.writer.existing_files(name)}
-        merged.update({f.filename: f for f in files})
-        kept = self.local.get(name) if serial is not None else None
-        self.writer.write_project(
-            name, list(merged.values()), kept, meta=page.meta, keep_empty=True
-        )
-        for error in failures:
-            self.reporter.warn(error)
-        self.tally.fail(name, f"{len(failures)} downloads failed")

@@ -17,14 +17,16 @@ call costs in proportion to that project (the tree state answers "is this file
 verified?" with one row and one stat).  ``changed`` / ``removed`` accumulate
 every relpath touched in the session, ready for the diff-file.  A TreeWriter is
 not thread-safe; the TreeState it shares with the downloader is.
+
+Its helpers, each one job: tree/entries.py (a local file's entry and .metadata),
+tree/readback.py (our pages as they are), tree/serials.py (the tree's own
+serials), tree/removals.py (what leaves at publish, in a safe order).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,15 +35,11 @@ from packaging.utils import canonicalize_name
 from morgan_like.dists.links import (
     NO_META,
     ProjectMeta,
-    ProjectPage,
     RemoteFile,
-    parse_html_page,
-    parse_json_page,
 )
-from morgan_like.dists.metadata import wheel_metadata_bytes
-from morgan_like.errors import MetadataError
 from morgan_like.tree import crashpoints
-from morgan_like.tree.filemeta import read_metadata_file, requires_python
+from morgan_like.tree.entries import LocalEntries
+from morgan_like.tree.filemeta import read_metadata_file
 from morgan_like.tree.files import atomic_write_bytes, scratch_dir
 from morgan_like.tree.layout import (
     JSON_DIR,
@@ -49,12 +47,10 @@ from morgan_like.tree.layout import (
     LOCAL_SERIAL,
     MANIFEST_NAME,
     METADATA_SUFFIX,
-    PACKAGES_DIR,
     ROOT_HTML,
     ROOT_JSON,
     SIMPLE_DIR,
     check_filename,
-    file_url,
     is_hidden,
     is_project_path,
     is_view_page,
@@ -73,12 +69,13 @@ from morgan_like.tree.pages import (
     render_root_json,
     upstream_entry,
 )
+from morgan_like.tree.readback import OwnPages
 from morgan_like.tree.removals import Removals
-from morgan_like.tree.state import FileRecord, TreeState
+from morgan_like.tree.serials import OwnSerials
+from morgan_like.tree.state import TreeState
 from morgan_like.tree.warehouse import render_warehouse_json
 
 log = logging.getLogger(__name__)
-OWN_SERIAL_KEY = "own-serial"  # the tree state's record of the highest serial it gave
 
 
 class TreeWriter:
@@ -107,7 +104,7 @@ class TreeWriter:
         # serials: a page written without upstream's serial gets the tree's own (see
         # _serial_and_pages), so a mirror syncing from this tree sees every change.
         self.serials = serials
-        self._high: int | None = None  # the highest serial this tree has published
+        self.own_serials = OwnSerials(state)
         self.changed: set[str] = set()
         self.removed: set[str] = set()
         self.problems: list[str] = []
@@ -115,9 +112,18 @@ class TreeWriter:
         self._tmp = scratch_dir(self.root)
         # What leaves at publish; each deletion goes through self._remove (its books).
         self.removals = Removals(self.root, state, lambda relpath: self._remove(relpath))
+        # Each local file's entry, .metadata and filled Requires-Python, through our books.
+        self.local = LocalEntries(
+            self.root,
+            state,
+            self.removals,
+            lambda *args, **kwargs: self._put(*args, **kwargs),
+            self._report,
+            self._problem,
+        )
         # Our own pages as read back before write_project replaces them: a caller that
-        # merges (existing_files) and the diff rule (_listed_before) parse each once.
-        self._pages_read: dict[str, ProjectPage | None] = {}
+        # merges (existing_files) and the diff rule parse each once.
+        self.own_pages = OwnPages(self.root, state)
         # What runs killed before their diff-file changed (see _note_intent): the next
         # diff-file carries it too.
         self.inherited: tuple[list[str], list[str]] = state.unsent()
@@ -200,102 +206,17 @@ class TreeWriter:
             return True
         return False
 
-    def _entry(self, relpath: str, upstream_sha256: str | None) -> FileRecord:
-        entry = self.state.get(relpath)
-        if (
-            entry is not None
-            and self.state.is_verified(relpath)
-            and (upstream_sha256 is None or upstream_sha256.lower() == entry.sha256)
-        ):
-            return entry
-        entry = self.state.record_file(relpath)
-        if upstream_sha256 and upstream_sha256.lower() != entry.sha256:
-            self._problem(f"{relpath}: sha256 on disk differs from upstream's; listing ours")
-        return entry
-
     # --- reading back ----------------------------------------------------------
-
-    def _read_page(self, project: str) -> ProjectPage | None:
-        if project not in self._pages_read:
-            self._pages_read[project] = self._parse_page(project)
-        return self._pages_read[project]
-
-    def _parse_page(self, project: str) -> ProjectPage | None:
-        html_rel, json_rel = page_relpaths(project)
-        json_path, html_path = self.root / json_rel, self.root / html_rel
-        try:
-            return parse_json_page(project, json_path.read_bytes(), json_path.as_uri())
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
-        try:
-            text = html_path.read_text("utf-8")
-            return parse_html_page(project, text, html_path.as_uri())
-        except (OSError, ValueError):
-            return None
-
-    def _listed_before(self, project: str) -> dict[str, tuple[str | None, str | None]]:
-        """filename -> (sha256, .metadata sha256) as our current page lists them.
-
-        What the far side of a transfer already has: a file is news to it (and goes into
-        the diff-file) when this page did not list it with the same hash.
-        """
-        page = self._read_page(project)
-        if page is None:
-            return {}
-        return {f.filename: (f.sha256, f.metadata_sha256) for f in page.files}
 
     def existing_files(self, project: str) -> list[RemoteFile]:
         """What our own page lists now (urls are file:// URIs into this tree)."""
-        page = self._read_page(project)
-        return list(page.files) if page else []
+        return self.own_pages.files(project)
 
     def existing_projects(self) -> list[str]:
-        """Normalized names of the projects with a page, or with files left on disk.
-
-        Lists two directories (names only): cheap for a bundle, and only ``--prune``
-        asks.  Modes that know what changed (sync) never need it.
-        """
-        names = set(self.state.project_names())
-        for top in (SIMPLE_DIR, PACKAGES_DIR):
-            with contextlib.suppress(OSError), os.scandir(self.root / top) as entries:
-                names.update(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-        return sorted(names)
+        """Normalized names of the projects with a page, or with files left on disk."""
+        return self.own_pages.projects()
 
     # --- writing -----------------------------------------------------------------
-
-    def _write_metadata(self, relpath: str, changed: list[str], before: str | None) -> str | None:
-        """Write ``<wheel>.metadata`` (byte-identical METADATA) and return its sha256.
-
-        ``before``: the .metadata hash the current page lists, if any.
-        """
-        meta_rel = relpath + METADATA_SUFFIX
-        wheel_path, meta_path = self.root / relpath, self.root / meta_rel
-        entry = self.state.get(meta_rel)
-        try:
-            fresh = meta_path.stat().st_mtime_ns >= wheel_path.stat().st_mtime_ns
-        except OSError:
-            fresh = False
-        if (
-            entry is not None
-            and fresh
-            and self.state.is_verified(meta_rel)
-            and not self.state.is_changed(relpath)
-        ):
-            # Same wheel as when we wrote it: skip reopening the zip.
-            if self._report(meta_rel, before != entry.sha256):
-                changed.append(meta_rel)
-            return entry.sha256
-        try:
-            data = wheel_metadata_bytes(wheel_path)
-        except (MetadataError, OSError) as exc:
-            self._problem(f"{relpath}: no .metadata written: {exc}")
-            # A stale one must not stay: it goes at publish, once no page advertises it.
-            self.removals.stale.setdefault(relpath.split("/")[1], set()).add(meta_rel)
-            return None
-        sha256 = hashlib.sha256(data).hexdigest()
-        if self._put(meta_rel, data, unlisted=before != sha256):
-            changed.append(meta_rel)
-        return sha256
 
     def write_project(
         self,
@@ -330,53 +251,37 @@ class TreeWriter:
         changed: list[str] = []
         entries: list[FileEntry] = []
         # An index-only page lists no file of ours: nothing on it is news for the far side.
-        listed = {} if self.index_only else self._listed_before(norm)
-        self._pages_read.pop(norm, None)  # about to change
+        listed = {} if self.index_only else self.own_pages.listed(norm)
+        self.own_pages.forget(norm)  # about to change
         if meta.quarantined:
             chosen = {}
         # An upstream that gives no Requires-Python for any file of the page leaves it out
-        # (pypiserver): ours is read from the files (tree/filemeta.py).  Only then, so a
-        # PyPI mirror does not open every old file that simply declares none.
+        # (pypiserver): ours is read from the files.  Only then, so a PyPI mirror does not
+        # open every old file that simply declares none.
         omits = not any(rf.requires_python for rf in chosen.values())
         for filename in sorted(chosen):
             rf = chosen[filename]
             if self.index_only:
-                entry_or_none = self._upstream_entry(norm, rf)
-                if entry_or_none is not None:
-                    entries.append(entry_or_none)
-                continue
-            relpath = package_relpath(norm, filename)
-            if not (self.root / relpath).is_file():
-                continue
-            entry = self._entry(relpath, rf.sha256)
-            before_sha256, before_metadata = listed.get(filename, (None, None))
-            if self._report(relpath, before_sha256 != entry.sha256):
-                changed.append(relpath)
-            metadata_sha256 = (
-                self._write_metadata(relpath, changed, before_metadata) if rf.is_wheel else None
-            )
-            entries.append(
-                FileEntry(
-                    filename=filename,
-                    url=file_url(norm, filename),
-                    sha256=entry.sha256,
-                    size=entry.size,
-                    requires_python=rf.requires_python
-                    or (
-                        requires_python(self.root, relpath, entry.sha256, self.state)
-                        if omits
-                        else None
-                    ),
-                    yanked=rf.yanked,
-                    metadata_sha256=metadata_sha256,
-                    upload_time=rf.upload_time,
-                )
-            )
+                found = self._upstream_entry(norm, rf)
+            else:
+                before = listed.get(filename, (None, None))
+                found = self.local.entry(norm, rf, before, changed, omits)
+            if found is not None:
+                entries.append(found)
         if replace and not entries and not keep_empty and not meta.quarantined:
             self.remove_project(norm)
             return changed
         self.removals.leaving.discard(norm)
-        last_serial, pages = self._serial_and_pages(norm, entries, meta, last_serial)
+
+        # Upstream's serial when given; else, with ``serials``, the tree's own (kept while
+        # the pages' bytes stay, the next one when anything on them changes).
+        def render(serial: int | None) -> list[tuple[str, bytes]]:
+            return self._render(norm, entries, meta, serial)
+
+        if last_serial is not None or not self.serials:
+            pages = render(last_serial)
+        else:
+            last_serial, pages = self.own_serials.choose(norm, render, self._differs)
         changed += self.write_pages(pages, news_with=changed)
         self.state.set_project(norm, last_serial)
         keep = {package_relpath(norm, e.filename) for e in entries}
@@ -407,41 +312,9 @@ class TreeWriter:
         pages.append((html_rel, render_project_html(norm, entries, serial, meta)))
         return pages
 
-    def _serial_and_pages(
-        self, norm: str, entries: list[FileEntry], meta: ProjectMeta, serial: int | None
-    ) -> tuple[int | None, list[tuple[str, bytes]]]:
-        """The serial the pages carry, and the pages.
-
-        Upstream's serial when given.  Without one, a writer with ``serials`` keeps the
-        page's last serial while its bytes stay the same, and gives it the tree's next
-        serial when anything on it changes: a downstream mirror compares serials only.
-        """
-        if serial is not None or not self.serials:
-            return serial, self._render(norm, entries, meta, serial)
-        before = self.state.project(norm)[1]
-        if before is not None:
-            pages = self._render(norm, entries, meta, before)
-            if not any(self._differs(rel, data) for rel, data in pages):
-                return before, pages
-        serial = self._next_serial()
-        return serial, self._render(norm, entries, meta, serial)
-
     def published_serial(self) -> int | None:
         """The highest serial this tree has given a page (None: none yet)."""
-        if self._high is None:
-            stored = self.state.sync_value(OWN_SERIAL_KEY)
-            known = [s for _, s in self.state.projects() if s is not None]
-            if stored is not None and stored.isdigit():
-                known.append(int(stored))
-            self._high = max(known, default=0)
-        return self._high or None
-
-    def _next_serial(self) -> int:
-        """The tree's next own serial: above every serial it has published, kept in the
-        state, so it never goes back, even past a project that left."""
-        self._high = (self.published_serial() or 0) + 1
-        self.state.set_sync_value(OWN_SERIAL_KEY, str(self._high))
-        return self._high
+        return self.own_serials.published()
 
     def _release_metadata(self, norm: str, entry: FileEntry) -> bytes | None:
         """The ``.metadata`` we wrote for a local wheel (for Warehouse JSON's info)."""

@@ -345,7 +345,7 @@ def test_pages_fetched_in_worker_processes(
     upstream: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the threshold, pages come from worker processes: same tree, same failures."""
-    from morgan_like.modes import sync as sync_mode
+    from morgan_like.modes import sync_run as sync_mode
 
     monkeypatch.setattr(sync_mode, "PROCESS_THRESHOLD", 1)
     monkeypatch.setattr(sync_mode, "PAGE_PROCESSES", 2)

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from morgan_like.dists.links import RemoteFile, parse_html_page, parse_json_page
-from morgan_like.tree import writer as writer_mod
+from morgan_like.tree import entries as entries_mod
 from morgan_like.tree.layout import MANIFEST_NAME, is_top_level, package_relpath, page_relpaths
 from morgan_like.tree.publish import publish
 from morgan_like.tree.state import TreeState
@@ -171,7 +171,7 @@ def test_unchanged_metadata_not_reextracted(
         calls.append(path)
         return read_wheel_metadata(path)
 
-    monkeypatch.setattr(writer_mod, "wheel_metadata_bytes", counting)
+    monkeypatch.setattr(entries_mod, "wheel_metadata_bytes", counting)
     session(tree).write_project("foo-bar", files)
     assert calls == []
 

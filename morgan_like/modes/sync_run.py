@@ -1,0 +1,203 @@
+"""The per-project work of one sync: pages and new files fetched by a pool, recorded and
+written by one thread, in completion order.
+
+Each project's outcome (fetch.projects) is a page with its kept files, "gone"
+(listed, but its page answers 404), "stale" (older than the list promised) or an
+error.  A project's serial moves only when its page and every file it lists are
+in place (TreeWriter.write_project); one with failed downloads keeps what its
+page listed plus what arrived, and its old serial, so the next run does it
+again.  The tally counts what really changed: a project read again and found as
+it was is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from morgan_like.dists.links import ProjectPage, RemoteFile
+from morgan_like.errors import MorganLikeError
+from morgan_like.fetch.projects import Outcome, ProjectJob, fetch_in_processes, fetch_in_threads
+from morgan_like.index.upstream import Upstream
+from morgan_like.modes.sync_plan import SyncPlan
+from morgan_like.modes.sync_report import SyncTally
+from morgan_like.output import Counter, Reporter, human_size
+from morgan_like.tree.writer import TreeWriter
+
+if TYPE_CHECKING:  # the settings' home imports this module
+    from morgan_like.modes.sync import SyncOptions, _Settings
+
+COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
+EVENTS_MAX = 1024  # fetched projects waiting for the writer, at most
+PROGRESS_EVERY = 30.0  # seconds between progress lines when the output is not a terminal
+# Pages of this many projects or more are fetched and parsed in worker processes
+# (fetch.projects): parsing and hashing would otherwise share this process's core.
+PROCESS_THRESHOLD = 2000
+PAGE_PROCESSES = min(4, os.cpu_count() or 1)
+
+
+class ProjectRun:
+    """The per-project work of one sync: each project's page and new files fetched by a
+    pool (fetch.projects), recorded and written by this thread alone (the writer is not
+    thread-safe), in completion order."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        writer: TreeWriter,
+        settings: _Settings,
+        options: SyncOptions,
+        reporter: Reporter,
+        tally: SyncTally,
+        local: dict[str, int | None],
+    ) -> None:
+        self.upstream = upstream
+        self.writer = writer
+        self.state = writer.state
+        self.settings = settings
+        self.options = options
+        self.reporter = reporter
+        self.tally = tally
+        self.local = local
+        self.vanished: list[str] = []
+        # Bounded: fetchers wait while the writer catches up, so memory stays flat.
+        self.events: queue.Queue[Outcome] = queue.Queue(maxsize=EVENTS_MAX)
+        self._stopping = False
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """Hand an outcome to the writer's loop; dropped once the loop has stopped."""
+        while not self._stopping:
+            try:
+                self.events.put(outcome, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _fetch_all(self, todo: dict[str, int]) -> None:
+        """Fetch every project (a feeder thread): in worker processes past PROCESS_THRESHOLD
+        projects, where parsing and hashing would otherwise hold one core."""
+        job = ProjectJob(
+            self.settings.index_url,
+            self.settings.mirror_options,
+            self.settings.rules.keep,
+            None if self.settings.index_only else self.writer.root,
+            self.options.stale_retries,
+            self.options.stale_delay,
+            threads=max(4, self.settings.workers // 2),
+        )
+        items = sorted(todo.items())
+        try:
+            if len(items) >= PROCESS_THRESHOLD and PAGE_PROCESSES > 1:
+                fetch_in_processes(job, items, PAGE_PROCESSES, self._deliver)
+            else:
+                fetch_in_threads(self.upstream, job, items, self.settings.workers, self._deliver)
+        except Exception as exc:  # the pool itself broke: every project not done fails
+            self._deliver(("broken", "", str(exc) or exc.__class__.__name__))
+
+    def run(self, plan: SyncPlan) -> None:
+        todo = plan.todo
+        if not todo:
+            return
+        self.state.commit()  # what the workers' read-only view of the state sees
+        feeder = threading.Thread(target=self._fetch_all, args=(todo,), daemon=True)
+        feeder.start()
+        try:
+            self._loop(len(todo), plan)
+        except BaseException:
+            self._stopping = True  # fetchers drop what they still have; nobody waits on them
+            raise
+        feeder.join()
+
+    def _loop(self, total: int, plan: SyncPlan) -> None:
+        remaining = total
+        last_commit = last_line = time.monotonic()
+        with self.reporter.syncing(total) as (projects, data):
+            while remaining:
+                kind, name, payload = self.events.get()
+                if kind == "broken":
+                    raise MorganLikeError(f"fetching projects failed: {payload}")
+                self._outcome(kind, name, payload, plan, data)
+                remaining -= 1
+                projects.advance(1)
+                now = time.monotonic()
+                if now - last_commit > COMMIT_EVERY:
+                    self.state.commit()
+                    last_commit = now
+                if not self.reporter.interactive and now - last_line > PROGRESS_EVERY:
+                    # A nightly job's log: a line now and then instead of a progress bar.
+                    self.reporter.info(
+                        f"  {total - remaining}/{total} projects, {human_size(data.count)} downloaded"
+                    )
+                    last_line = now
+        self.tally.bytes = data.count
+
+    def _outcome(self, kind: str, name: str, payload: Any, plan: SyncPlan, data: Counter) -> None:
+        """What the pool reports of one project; the project is finished after it."""
+        if kind == "gone":  # listed, then deleted before we got to it
+            self.vanished.append(name)
+            return
+        if kind == "error":
+            self.tally.fail(name, str(payload))
+            self.reporter.warn(f"{name}: {payload}")
+            return
+        if kind == "stale":
+            self.tally.stale.append(name)
+            self.reporter.warn(
+                f"{name}: upstream's page is still older (serial {payload}) than its "
+                f"serial list says ({plan.todo[name]}); left for the next run"
+            )
+            return
+        page, listed, files, fetched = payload
+        for line in page.problems:
+            self.reporter.warn(line)
+        failures = []
+        for f in fetched:
+            if f.error is not None:
+                failures.append(f.error)
+            elif f.sha256:  # arrived now, or found on disk unrecorded
+                self.state.record(f.relpath, f.size, f.sha256, new=f.fetched)
+                if f.fetched:
+                    self.tally.files += 1
+                    data.advance(f.size)
+        # No serial from the list (names) nor the page: the writer gives the tree's own.
+        self._finish(name, page, files, max(listed, page.last_serial or 0) or None, failures)
+
+    def _finish(
+        self,
+        name: str,
+        page: ProjectPage,
+        files: list[RemoteFile],
+        serial: int | None,
+        failures: list[str],
+    ) -> None:
+        new = name not in self.local
+        if not failures:
+            changed = self.writer.write_project(
+                name, files, serial, replace=True, meta=page.meta, keep_empty=True
+            )
+            if not self.writer.removals_pending(name):
+                # Done for good; one whose old files go at publish stays to do until then,
+                # so a run killed before publish redoes it and the removal happens.
+                self.state.sync_done(name)
+            if new:
+                self.tally.added += 1
+            elif changed or self.writer.removals_pending(name):
+                self.tally.updated += 1
+            else:  # read again (no serials, or a resumed run) and found as it was
+                self.tally.unchanged += 1
+            return
+        # Keep what the page listed, plus what arrived; the serial stays where it was, so
+        # the next run does this project again (without upstream serials the tree's own
+        # moves if the page changed: the next run reads every page anyway).
+        merged = {f.filename: f for f in self.writer.existing_files(name)}
+        merged.update({f.filename: f for f in files})
+        kept = self.local.get(name) if serial is not None else None
+        self.writer.write_project(
+            name, list(merged.values()), kept, meta=page.meta, keep_empty=True
+        )
+        for error in failures:
+            self.reporter.warn(error)
+        self.tally.fail(name, f"{len(failures)} downloads failed")

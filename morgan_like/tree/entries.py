@@ -1,0 +1,128 @@
+"""What our page says of each file of ours: its verified record, its ``.metadata``, and
+the Requires-Python upstream left out.
+
+A file is listed only once it is on disk, with the size and sha256 we verified
+(the tree state answers with one row and one stat; upstream's hash, when it
+differs, is reported and ours listed).  A wheel gets ``<wheel>.metadata``, its
+METADATA byte for byte (PEP 658), written again only when the wheel changed.
+The writer hands over its bookkeeping (``put``, ``report``, ``problem``), so the
+diff-file hears of every path this writes, exactly as of the writer's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.metadata import wheel_metadata_bytes
+from morgan_like.errors import MetadataError
+from morgan_like.tree.filemeta import requires_python
+from morgan_like.tree.layout import METADATA_SUFFIX, file_url, package_relpath
+from morgan_like.tree.pages import FileEntry
+from morgan_like.tree.removals import Removals
+from morgan_like.tree.state import FileRecord, TreeState
+
+# The writer's own: put(relpath, data, unlisted=...) -> written or news; report(relpath,
+# wrote) -> goes into this call's changed list; problem(message).
+Put = Callable[..., bool]
+
+
+class LocalEntries:
+    """The page entries of one writer's local files."""
+
+    def __init__(
+        self,
+        root: Path,
+        state: TreeState,
+        removals: Removals,
+        put: Put,
+        report: Callable[[str, bool], bool],
+        problem: Callable[[str], None],
+    ) -> None:
+        self.root, self.state, self.removals = root, state, removals
+        self._put, self._report, self._problem = put, report, problem
+
+    def entry(
+        self,
+        norm: str,
+        rf: RemoteFile,
+        before: tuple[str | None, str | None],
+        changed: list[str],
+        fill_requires_python: bool,
+    ) -> FileEntry | None:
+        """``rf`` as our page lists it, None while the file is not on disk.
+
+        ``before``: (sha256, .metadata sha256) as the current page lists it; a path that
+        is news to the far side goes into ``changed``.  ``fill_requires_python``: read
+        it from the file when upstream gives none (tree/filemeta.py).
+        """
+        relpath = package_relpath(norm, rf.filename)
+        if not (self.root / relpath).is_file():
+            return None
+        record = self._record(relpath, rf.sha256)
+        before_sha256, before_metadata = before
+        if self._report(relpath, before_sha256 != record.sha256):
+            changed.append(relpath)
+        metadata_sha256 = self._metadata(relpath, changed, before_metadata) if rf.is_wheel else None
+        declared = rf.requires_python
+        if not declared and fill_requires_python:
+            declared = requires_python(self.root, relpath, record.sha256, self.state)
+        return FileEntry(
+            filename=rf.filename,
+            url=file_url(norm, rf.filename),
+            sha256=record.sha256,
+            size=record.size,
+            requires_python=declared,
+            yanked=rf.yanked,
+            metadata_sha256=metadata_sha256,
+            upload_time=rf.upload_time,
+        )
+
+    def _record(self, relpath: str, upstream_sha256: str | None) -> FileRecord:
+        entry = self.state.get(relpath)
+        if (
+            entry is not None
+            and self.state.is_verified(relpath)
+            and (upstream_sha256 is None or upstream_sha256.lower() == entry.sha256)
+        ):
+            return entry
+        entry = self.state.record_file(relpath)
+        if upstream_sha256 and upstream_sha256.lower() != entry.sha256:
+            self._problem(f"{relpath}: sha256 on disk differs from upstream's; listing ours")
+        return entry
+
+    def _metadata(self, relpath: str, changed: list[str], before: str | None) -> str | None:
+        """Write ``<wheel>.metadata`` (byte-identical METADATA) and return its sha256.
+
+        ``before``: the .metadata hash the current page lists, if any.
+        """
+        meta_rel = relpath + METADATA_SUFFIX
+        wheel_path, meta_path = self.root / relpath, self.root / meta_rel
+        entry = self.state.get(meta_rel)
+        try:
+            fresh = meta_path.stat().st_mtime_ns >= wheel_path.stat().st_mtime_ns
+        except OSError:
+            fresh = False
+        if (
+            entry is not None
+            and fresh
+            and self.state.is_verified(meta_rel)
+            and not self.state.is_changed(relpath)
+        ):
+            # Same wheel as when we wrote it: skip reopening the zip.
+            if self._report(meta_rel, before != entry.sha256):
+                changed.append(meta_rel)
+            return entry.sha256
+        try:
+            data = wheel_metadata_bytes(wheel_path)
+        except (MetadataError, OSError) as exc:
+            self._problem(f"{relpath}: no .metadata written: {exc}")
+            # A stale one must not stay: it goes at publish, once no page advertises it.
+            self.removals.stale.setdefault(relpath.split("/")[1], set()).add(meta_rel)
+            return None
+        sha256 = hashlib.sha256(data).hexdigest()
+        if self._put(meta_rel, data, unlisted=before != sha256):
+            changed.append(meta_rel)
+        return sha256
