@@ -73,6 +73,8 @@ problems were found, 2 when TREE is not a tree.
 
 import argparse
 import collections
+import email.parser
+import email.policy
 import email.utils
 import errno
 import getpass
@@ -134,6 +136,7 @@ GZIP_MIN_SIZE = 512
 PAGE_CACHE_BYTES = 64 * 1024 * 1024  # index pages (and their gzip) kept in memory
 HASH_CACHE_ENTRIES = 100000  # files whose page hash is kept for ETags, over all projects
 HASH_PAGE_MAX = 256 * 1024 * 1024  # larger project pages are not parsed for ETags
+RELEASE_METADATA_MAX = 4 * 1024 * 1024  # larger .metadata files do not fill a release's info
 
 FILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PAGE_CACHE_CONTROL = "no-cache"
@@ -142,20 +145,38 @@ PAGE_CACHE_CONTROL = "no-cache"
 JSON_API = "application/json"
 SERIAL_FILES = {"local.json": "application/json", "local.db.serial": "text/plain"}
 _SERIAL_MARKS = (
-    re.compile(rb'"_last-serial": *(\d+)'),
+    re.compile(rb'"meta": *\{[^{}]*"_last-serial": *(\d+)'),  # not a root page's first project
     re.compile(rb'"last_serial": *(\d+)'),
     re.compile(rb"<!--SERIAL (\d+)-->"),
 )
 
 
 _HOST = re.compile(r"\A(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
+_ADDRESS = re.compile(r"\A[0-9A-Fa-f:.]{2,45}\Z")
+#: --public-url: http(s)://host[:port][/path], no query, no fragment, nothing to escape
+_PUBLIC_URL = re.compile(
+    r"\A(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?\Z"
+)
+
+
+def check_public_url(value):
+    """--public-url as base_url() uses it (no trailing slash); ValueError when it is not
+    an http(s) URL of a host, an optional port and an optional path."""
+    m = _PUBLIC_URL.match(value)
+    if not m or (m.group(3) and not 0 < int(m.group(3)[1:]) <= 65535):
+        raise ValueError(
+            "not an http(s)://HOST[:PORT][/PATH] URL; give the URL clients reach this "
+            "server at (no query, fragment or user)"
+        )
+    return value.rstrip("/")
 
 
 def page_serial(body):
     """The serial a page or Warehouse JSON carries (for X-PyPI-Last-Serial), or None.
 
     Our renderers put it near the start (JSON meta), or at the end (the HTML trailer);
-    a root page's meta serial comes first too.
+    a root page's meta serial comes first too.  The root HTML page has none: its
+    serial is its JSON twin's (Handler.serve_page).
     """
     for part in (body[:512], body[-64:]):
         for mark in _SERIAL_MARKS:
@@ -276,14 +297,17 @@ def negotiate(accept, available=OFFERED):
     """The media type to answer with, or None (406).
 
     Order in the header carries no meaning; the most specific matching range gives
-    each offered type its q; q=0 excludes; ties prefer JSON > v1+html > text/html.
+    each offered type its q; q=0 excludes.  Of the types with the highest q, one the
+    header names wins (JSON > v1+html > text/html among them); when only wildcards
+    reached them, text/html > v1+html > JSON, so ``*/*`` (curl, proxies, scripts) gets
+    HTML as from PyPI and pypiserver, and only a client that asks for JSON gets it.
     No (or an empty) Accept header means ``text/html``.
     """
     if accept is None or not accept.strip():
         accept = TEXT_HTML
     ranges = parse_accept(accept)
-    best, best_q = None, 0.0
-    for offered in OFFERED:
+    best, best_key = None, None
+    for rank, offered in enumerate(OFFERED):
         if offered not in available:
             continue
         major = offered.split("/", 1)[0] + "/*"
@@ -299,8 +323,11 @@ def negotiate(accept, available=OFFERED):
                 continue
             if s > spec or (s == spec and mq > q):
                 spec, q = s, mq
-        if q > best_q:
-            best, best_q = offered, q
+        if q <= 0.0:
+            continue
+        key = (q, spec == 3, -rank if spec == 3 else rank)
+        if best_key is None or key > best_key:
+            best, best_key = offered, key
     return best
 
 
@@ -1355,13 +1382,25 @@ class AccessLog(object):
 class Handler(object):
     """Routes a request to a Response and writes it."""
 
-    def __init__(self, tree, auth=None, access_log=None, scheme="http", views=None, errors=None):
+    def __init__(
+        self,
+        tree,
+        auth=None,
+        access_log=None,
+        scheme="http",
+        views=None,
+        errors=None,
+        public_url=None,
+        trust_proxy=False,
+    ):
         self.tree = tree
         self.views = views  # a ViewChooser (--view-by-user-agent), or None
         self.auth = auth
         self.access_log = access_log
         self.scheme = scheme
         self.errors = errors if errors is not None else sys.stderr
+        self.public_url = public_url  # checked by check_public_url(): no trailing slash
+        self.trust_proxy = trust_proxy
         self._date = (0, "")
 
     # -- entry point ------------------------------------------------------------------
@@ -1369,11 +1408,39 @@ class Handler(object):
     def handle(self, conn, req):
         """The answer to ``req`` on ``conn``, as a Transfer to write."""
         try:
-            resp = self.respond(req, conn.client)
+            resp = self.respond(req, self.client_of(conn, req))
         except Exception as exc:
             self.error(conn, req, "cannot answer", exc)
             resp = _closing(text_response(500))
         return self.transfer(conn, req, resp)
+
+    def client_of(self, conn, req):
+        """The address failed logins are counted against: the peer, or with
+        --trust-proxy the last X-Forwarded-For entry (the one the proxy added)."""
+        if self.trust_proxy:
+            forwarded = req.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1].strip()
+            if forwarded and _ADDRESS.match(forwarded):
+                return forwarded
+        return conn.client
+
+    def base_url(self, req):
+        """``scheme://host[/path]`` absolute URLs start with: --public-url when given;
+        else with --trust-proxy the proxy's X-Forwarded-Proto / -Host (first values);
+        else this server's scheme and the request's Host.  None when the host is not a
+        plain host[:port] (then URLs stay root-relative)."""
+        if self.public_url:
+            return self.public_url
+        scheme, host = self.scheme, req.headers.get("host", "")
+        if self.trust_proxy:
+            proto = req.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+            if proto in ("http", "https"):
+                scheme = proto
+            forwarded = req.headers.get("x-forwarded-host", "").split(",")[0].strip()
+            if forwarded:
+                host = forwarded
+        if not _HOST.match(host):
+            return None
+        return "%s://%s" % (scheme, host)
 
     def error(self, conn, req, what, exc):
         """One line on the error stream for a request that failed (a 500): the request,
@@ -1444,14 +1511,17 @@ class Handler(object):
             if n < 3 or trailing:
                 return text_response(404)
             return self.serve_file(req, parts)
-        if top == "pypi" and n == 3 and parts[2] == "json":
-            # Warehouse's JSON API, from a full mirror's json/<project> (bandersnatch reads it)
+        if top == "pypi" and n in (3, 4) and parts[-1] == "json":
+            # Warehouse's JSON API, from a full mirror's json/<project> (bandersnatch reads
+            # it): the project's document, or one release's (/pypi/<project>/<version>/json)
             name = normalize(parts[1])
+            version = "/" + quote(parts[2], safe="") if n == 4 else ""
             if name != parts[1] or trailing:
-                return redirect("/pypi/%s/json%s" % (quote(name, safe=""), suffix))
-            return self.serve_doc(
-                req, os.path.join(self.tree.root, "json", name), JSON_API, absolute=True
-            )
+                return redirect("/pypi/%s%s/json%s" % (quote(name, safe=""), version, suffix))
+            path = os.path.join(self.tree.root, "json", name)
+            if n == 4:
+                return self.serve_release(req, path, name, parts[2])
+            return self.serve_doc(req, path, JSON_API, absolute=True)
         if n == 1 and top in SERIAL_FILES and not trailing:
             return self.serve_doc(req, os.path.join(self.tree.root, top), SERIAL_FILES[top])
         if n == 1:
@@ -1583,14 +1653,35 @@ class Handler(object):
         if not self.tree.contained(path):
             return text_response(404)
         page = self.tree.page(path, JSON_V1 if media == JSON_V1 else TEXT_HTML, st)
+        serial = page_serial(page.body)
+        if serial is None and media != JSON_V1:
+            serial = self.twin_serial(directory)
         return self.page_response(
-            req, page, CONTENT_TYPE[media], vary or "Accept, Accept-Encoding", tag=tag
+            req,
+            page,
+            CONTENT_TYPE[media],
+            vary or "Accept, Accept-Encoding",
+            tag=tag,
+            serial=serial,
         )
 
-    def page_response(self, req, page, content_type, vary, rewrite=None, tag=""):
-        """A cached page or doc: ETag / Last-Modified (304), gzip when asked, and the
-        serial it carries as X-PyPI-Last-Serial.  ``rewrite``: the body is rewritten for
-        this request (then neither validators nor gzip apply)."""
+    def twin_serial(self, directory):
+        """The serial of ``directory``'s index.json, for its HTML page that carries none
+        (the root page: PEP 503 HTML has no place for it), or None."""
+        path = os.path.join(directory, "index.json")
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or not self.tree.contained(path):
+            return None
+        return page_serial(self.tree.page(path, JSON_V1, st).body)
+
+    def page_response(self, req, page, content_type, vary, rewrite=None, tag="", serial=None):
+        """A cached page or doc: ETag / Last-Modified (304), gzip when asked, and its
+        serial (``serial``, else the one it carries) as X-PyPI-Last-Serial.
+        ``rewrite``: the body is rewritten for this request (then neither validators nor
+        gzip apply)."""
         use_gzip = (
             rewrite is None
             and page.gz is not None
@@ -1604,7 +1695,8 @@ class Handler(object):
             ("ETag", etag),
             ("Last-Modified", page.last_modified),
         ]
-        serial = page_serial(page.body)
+        if serial is None:
+            serial = page_serial(page.body)
         if serial is not None:
             headers.append(("X-PyPI-Last-Serial", serial))
         if rewrite is not None:
@@ -1619,8 +1711,8 @@ class Handler(object):
         """A full mirror's Warehouse JSON or serial list: a small file, revalidated like a page.
 
         ``absolute``: the file URLs (``/packages/...``, so the tree stays relocatable) are
-        made absolute with this request's Host: mirrors reading Warehouse JSON download
-        them as they are (bandersnatch does).
+        made absolute with base_url() (--public-url, the proxy's headers, or this request's
+        Host): mirrors reading Warehouse JSON download them as they are (bandersnatch does).
         """
         try:
             st = os.stat(path)
@@ -1629,15 +1721,106 @@ class Handler(object):
         if not stat.S_ISREG(st.st_mode) or not self.tree.contained(path):
             return text_response(404)
         page = self.tree.page(path, content_type, st)
-        host = req.headers.get("host", "")
+        base = self.base_url(req) if absolute else None
         rewrite = None
-        if absolute and _HOST.match(host) and b'"url": "/packages/' in page.body:
-            prefix = ('"url": "%s://%s/packages/' % (self.scheme, host)).encode("ascii")
+        if base is not None and b'"url": "/packages/' in page.body:
+            prefix = ('"url": "%s/packages/' % base).encode("ascii")
 
             def rewrite(body):
                 return body.replace(b'"url": "/packages/', prefix)
 
         return self.page_response(req, page, content_type, "Accept-Encoding", rewrite)
+
+    def serve_release(self, req, path, name, version):
+        """``/pypi/<project>/<version>/json`` as Warehouse answers it, built from the
+        project's document: ``info`` as that gives it with this ``version`` (and its
+        yanked state), filled from the release's wheel metadata where a ``.metadata``
+        file is in the tree (release_info); the release's files as ``urls``; 404 for a
+        version the document does not list (the exact string, as a release's key)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return text_response(404)
+        if not stat.S_ISREG(st.st_mode) or not self.tree.contained(path):
+            return text_response(404)
+        doc = json.loads(self.tree.page(path, JSON_API, st).body.decode("utf-8"))
+        files = (doc.get("releases") or {}).get(version)
+        if not isinstance(files, list):
+            return text_response(404)
+        info = dict(doc.get("info") or {})
+        info["version"] = version
+        yanked = [f for f in files if f.get("yanked")]
+        info["yanked"] = bool(files) and len(yanked) == len(files)
+        info["yanked_reason"] = (yanked[0].get("yanked_reason") or None) if yanked else None
+        info["requires_python"] = next(
+            (f["requires_python"] for f in files if f.get("requires_python")), None
+        )
+        info.update(self.release_info(name, files))
+        release = {  # last_serial first: page_serial() reads it from the head
+            "last_serial": doc.get("last_serial"),
+            "info": info,
+            "urls": files,
+            "vulnerabilities": [],
+        }
+        body = json.dumps(release).encode("ascii")
+        base = self.base_url(req)
+        if base is not None:
+            body = body.replace(b'"url": "/packages/', ('"url": "%s/packages/' % base).encode())
+        headers = [
+            ("Content-Type", JSON_API),
+            ("Vary", "Accept-Encoding"),
+            ("Cache-Control", PAGE_CACHE_CONTROL),
+        ]
+        if isinstance(doc.get("last_serial"), int):
+            headers.append(("X-PyPI-Last-Serial", str(doc["last_serial"])))
+        return Response(200, headers, body)
+
+    def release_info(self, name, files):
+        """``info`` fields from the core metadata (stdlib email parser) of the release's
+        first wheel, by name, that has a ``.metadata`` file under ``packages/<name>/``:
+        summary, requires_dist, requires_python, license, classifiers, project_urls
+        (Project-URL, Home-page as Homepage, Download-URL as Download).  Empty when no
+        wheel of the release has one (or with --no-metadata)."""
+        if self.tree.no_metadata:
+            return {}
+        for entry in sorted(files, key=lambda f: str(f.get("filename"))):
+            filename = entry.get("filename")
+            if not isinstance(filename, str) or not filename.endswith(".whl"):
+                continue
+            if "/" in filename or os.sep in filename or filename.startswith("."):
+                continue
+            path = os.path.join(self.tree.root, "packages", name, filename + ".metadata")
+            try:
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    if not stat.S_ISREG(st.st_mode) or st.st_size > RELEASE_METADATA_MAX:
+                        continue
+                    if not self.tree.contained(path):
+                        continue
+                    text = f.read().decode("utf-8", "replace")
+            except (OSError, IOError):
+                continue
+            msg = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
+            urls = {}
+            for label, key in (("Homepage", "Home-page"), ("Download", "Download-URL")):
+                value = (msg.get(key) or "").strip()
+                if value and value != "UNKNOWN":
+                    urls[label] = value
+            for value in msg.get_all("Project-URL") or []:
+                label, sep, url = str(value).partition(",")
+                if sep and label.strip() and url.strip():
+                    urls[label.strip()] = url.strip()
+            info = {
+                "summary": msg.get("Summary"),
+                "requires_dist": [str(r) for r in msg.get_all("Requires-Dist") or []] or None,
+                "license": msg.get("License"),
+                "classifiers": [str(c) for c in msg.get_all("Classifier") or []],
+                "project_urls": urls or None,
+            }
+            if msg.get("Requires-Python"):
+                info["requires_python"] = msg.get("Requires-Python")
+            return info
+        return {}
 
     # -- files --------------------------------------------------------------------------
 
@@ -1874,6 +2057,10 @@ TRANSFER_CHUNK = 4 * 1024 * 1024
 TRANSFER_ROUNDS = 4  # writes per readiness event, so that one fast client cannot hog the loop
 CHUNK = 256 * 1024  # read size when os.sendfile cannot be used
 KEEPALIVE_LINGER = 0.005  # seconds an idle-pool worker waits for a connection's next request
+#: connections one client address may hold (--max-per-address; at most half of all):
+#: above pip's pool (10) and uv's parallel downloads (50), far below the whole table
+MAX_PER_ADDRESS = 100
+MAX_THREADS = 1024
 
 
 VARY_AGENT = "Accept, Accept-Encoding, User-Agent"
@@ -2011,29 +2198,34 @@ class IndexServer(object):
         max_connections=None,
         view_by_user_agent=False,
         warn=None,
+        max_per_address=None,
+        public_url=None,
+        trust_proxy=False,
     ):
         self.tree = Tree(root, no_metadata=no_metadata)
         self.views = ViewChooser.from_tree(self.tree, warn) if view_by_user_agent else None
-        self.threads = max(1, int(threads))
+        check_options(port=port, threads=threads, timeout=timeout, max_per_address=max_per_address)
+        self.threads = int(threads)
         self.timeout = float(timeout)
-        self.ssl_context = None
-        if certfile:
-            if ssl is None:
-                raise RuntimeError("this Python has no ssl module")
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            if hasattr(ssl, "TLSVersion"):  # 3.7+
-                ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            else:
-                ctx.options |= ssl.OP_NO_TLSv1 | ssl.OP_NO_TLSv1_1
-            ctx.load_cert_chain(certfile, keyfile or None)
-            self.ssl_context = ctx
-        auth = Authenticator(auth_file, waiters=self.threads // 4) if auth_file else None
+        self.ssl_context = _tls_context(certfile, keyfile) if certfile else None
+        auth = None
+        if auth_file:
+            _input_file("--auth-file", auth_file, "a readable file of user:pbkdf2_sha256$... lines")
+            try:
+                auth = Authenticator(auth_file, waiters=self.threads // 4)
+            except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+                raise StartError(
+                    "--auth-file %s: %s; give a file of user:pbkdf2_sha256$... lines "
+                    "(python3 server.py --hash-password USER makes one)" % (auth_file, _why(exc))
+                )
         self.handler = Handler(
             self.tree,
             auth,
             access_log and AccessLog(access_log, log_format == "combined"),
             "https" if self.ssl_context else "http",
             self.views,
+            public_url=check_public_url(public_url) if public_url else None,
+            trust_proxy=trust_proxy,
         )
         if max_connections is None:
             max_connections = 1000
@@ -2048,6 +2240,9 @@ class IndexServer(object):
         if os.name == "nt":
             max_connections = min(max_connections, 500)  # select() handles 512 sockets there
         self.max_connections = max_connections
+        if max_per_address is None:
+            max_per_address = min(MAX_PER_ADDRESS, max(1, max_connections // 2))
+        self.max_per_address = int(max_per_address)  # 0: no cap
 
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
@@ -2057,6 +2252,12 @@ class IndexServer(object):
             self.socket.bind((host, port))
             self.socket.listen(1024)
             self.socket.setblocking(False)
+        except (OSError, OverflowError, ValueError, UnicodeError) as exc:
+            self.socket.close()
+            raise StartError(
+                "-H/--host %s -p/--port %s: cannot listen there (%s); give an address of "
+                "this machine (0.0.0.0: all) and a free port (0: any)" % (host, port, _why(exc))
+            )
         except Exception:
             self.socket.close()
             raise
@@ -2072,6 +2273,7 @@ class IndexServer(object):
         self._idle = {}  # fileno -> Connection, owned by the I/O thread
         self._count_lock = threading.Lock()
         self._open = 0
+        self._per_address = {}  # client address -> its open connections
         self._busy = 0  # requests queued or being answered
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -2199,6 +2401,15 @@ class IndexServer(object):
                     return
                 continue
             sock.setblocking(False)
+            client = addr[0]
+            with self._count_lock:
+                held = self._per_address.get(client, 0)
+                if not self.max_per_address or held < self.max_per_address:
+                    self._per_address[client] = held + 1
+                    held = -1
+            if held >= 0:
+                self._refuse(sock, client)
+                continue
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
@@ -2210,14 +2421,43 @@ class IndexServer(object):
                     )
                 except (OSError, ValueError):
                     sock.close()
+                    self._release(client)
                     continue
             with self._count_lock:
                 self._open += 1
-            conn = Connection(sock, addr[0], plain=self.ssl_context is None)
+            conn = Connection(sock, client, plain=self.ssl_context is None)
             conn.handshaking = self.ssl_context is not None
             conn.deadline = time.monotonic() + self.timeout
             self._idle[conn.fileno] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _refuse(self, sock, client):
+        """A connection over the per-address cap: a 503 when the socket takes it at
+        once (plain HTTP), then closed, before anything is read from it."""
+        if self.ssl_context is None:
+            body = b"503 Service Unavailable\ntoo many connections from this address\n"
+            head = (
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                "Retry-After: 1\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+            ).encode("latin-1")
+            try:
+                sock.send(head + body)
+            except OSError:
+                pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+        if self.handler.access_log is not None:
+            self.handler.access_log.log(client, None, "-", 503, 0)
+
+    def _release(self, client):
+        with self._count_lock:
+            held = self._per_address.get(client, 1) - 1
+            if held > 0:
+                self._per_address[client] = held
+            else:
+                self._per_address.pop(client, None)
 
     def _on_event(self, conn):
         if conn.handshaking:
@@ -2354,6 +2594,7 @@ class IndexServer(object):
             pass
         with self._count_lock:
             self._open -= 1
+        self._release(conn.client)
 
     def _take_returned(self):
         while True:
@@ -2456,6 +2697,79 @@ class IndexServer(object):
         return None, 0
 
 
+class StartError(Exception):
+    """The server cannot start as configured: one line that names the option, its
+    value and what to do (main() prints it and exits 2)."""
+
+
+def _why(exc):
+    """An OSError's reason without its errno and path (the message names both)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text (byte %d)" % (exc.start + 1)
+    return str(exc) or type(exc).__name__
+
+
+def check_options(port=0, threads=1, timeout=1.0, max_per_address=None):
+    """StartError for a value out of range (argparse checked the types)."""
+    if not 0 <= port <= 65535:
+        raise StartError("-p/--port %s: not a port; give 0 to 65535 (0: any free port)" % port)
+    if not 1 <= threads <= MAX_THREADS:
+        raise StartError(
+            "--threads %s: give 1 to %d worker threads (default 32)" % (threads, MAX_THREADS)
+        )
+    if not 0 < timeout <= 86400:  # NaN fails too
+        raise StartError("--timeout %s: give seconds above 0, at most 86400 (default 30)" % timeout)
+    if max_per_address is not None and max_per_address < 0:
+        raise StartError(
+            "--max-per-address %s: give 0 (no cap) or a number of connections (default %d)"
+            % (max_per_address, MAX_PER_ADDRESS)
+        )
+
+
+def _input_file(flag, path, what):
+    """StartError unless ``path`` is a regular file this process can read (a FIFO
+    would block the start; a directory or a missing file would fail later, unnamed)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise StartError("%s %s: not a regular file; give %s" % (flag, path, what))
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise StartError("%s %s: cannot read it (%s); give %s" % (flag, path, _why(exc), what))
+
+
+def _tls_context(certfile, keyfile):
+    """The server's TLS context (TLS 1.2 and up) from --certfile / --keyfile."""
+    if ssl is None:
+        raise StartError("--certfile: this Python has no ssl module; serve plain HTTP")
+    _input_file("--certfile", certfile, "the server's certificate chain (PEM), readable")
+    if keyfile:
+        _input_file("--keyfile", keyfile, "the certificate's private key (PEM), readable")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if hasattr(ssl, "TLSVersion"):  # 3.7+
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    else:
+        ctx.options |= ssl.OP_NO_TLSv1 | ssl.OP_NO_TLSv1_1
+    try:
+        ctx.load_cert_chain(certfile, keyfile or None)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        reason = getattr(exc, "reason", None) or _why(exc)
+        if keyfile:
+            raise StartError(
+                "--certfile %s --keyfile %s: cannot load them (%s); give a PEM certificate "
+                "chain and the PEM private key of its certificate, unencrypted"
+                % (certfile, keyfile, reason)
+            )
+        raise StartError(
+            "--certfile %s: cannot load a certificate and its key from it (%s); give a PEM "
+            "chain with the private key, or the key with --keyfile" % (certfile, reason)
+        )
+    return ctx
+
+
 def _closing(resp):
     resp.close = True
     return resp
@@ -2466,7 +2780,8 @@ def serve(root, host="0.0.0.0", port=8080, **opts):
 
     ``opts``: threads, timeout, no_metadata, certfile, keyfile, auth_file,
     access_log (a stream or None), log_format ("common"/"combined"),
-    view_by_user_agent, announce (a stream for the startup lines, default stdout).
+    view_by_user_agent, max_per_address, public_url, trust_proxy, announce (a stream
+    for the startup lines, default stdout).  Raises StartError when it cannot start.
     """
     announce = opts.pop("announce", sys.stdout)
     server = IndexServer(root, host, port, warn=sys.stderr.write, **opts)
@@ -2476,7 +2791,8 @@ def serve(root, host="0.0.0.0", port=8080, **opts):
         shown = socket.gethostname() or "localhost"
     if ":" in shown:
         shown = "[%s]" % shown
-    url = "%s://%s:%d/simple/" % (server.scheme, shown, bound_port)
+    base = server.handler.public_url or "%s://%s:%d" % (server.scheme, shown, bound_port)
+    url = base + "/simple/"
     if announce is not None:
         announce.write(
             'Serving %s at %s  (pip: index-url = %s ; uv: [[index]] url = "%s") '
@@ -2484,7 +2800,7 @@ def serve(root, host="0.0.0.0", port=8080, **opts):
             % (server.tree.root, url, url, url, bound_host, bound_port, server.threads)
         )
         for env in server.tree.views():
-            view = "%s://%s:%d/envs/%s/simple/" % (server.scheme, shown, bound_port, env)
+            view = "%s/envs/%s/simple/" % (base, env)
             announce.write(
                 '  env %s: pip install --index-url %s PACKAGE  (uv: [[index]] url = "%s")\n'
                 % (env, view, view)
@@ -3502,15 +3818,26 @@ def default_root():
     return os.getcwd()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other refusal of server.py."""
+
+    def error(self, message):
+        self.exit(2, "error: %s (see python3 server.py --help)\n" % message)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="server.py",
         description="Serve a morgan_like tree to pip and uv (PEP 503/691/658/700), stdlib only.",
         epilog=(
-            "Security options are off by default.  TLS: --certfile/--keyfile.  Basic auth: "
+            "TLS and basic auth are off by default.  TLS: --certfile/--keyfile.  Basic auth: "
             "--auth-file FILE with lines 'user:pbkdf2_sha256$...' made by --hash-password USER "
-            "(use with TLS).  --verify checks the tree offline: files against the sha256 and "
+            "(use with TLS); failed logins are throttled per address (429) and password checks "
+            "run %d at a time (503 when too many wait).  Behind a reverse proxy: --public-url "
+            "or --trust-proxy, and --max-per-address 0 (the proxy's address is every "
+            "client's).  --verify checks the tree offline: files against the sha256 and "
             "size their project pages give, top-level files against manifest.json."
+            % AUTH_HASH_SLOTS
         ),
     )
     parser.add_argument(
@@ -3531,7 +3858,18 @@ def build_parser():
         action="store_true",
         help="do not serve PEP 658 .metadata files (and drop their mention from the pages)",
     )
-    parser.add_argument("--threads", type=int, default=32, help="worker threads (default 32)")
+    parser.add_argument(
+        "--threads", type=int, default=32, help="worker threads, 1 to %d (default 32)" % MAX_THREADS
+    )
+    parser.add_argument(
+        "--max-per-address",
+        type=int,
+        default=None,
+        metavar="N",
+        help="connections one client address may hold; more are answered 503 and closed "
+        "(default %d, at most half of all connections; 0: no cap, e.g. behind a reverse "
+        "proxy, whose address every client has)" % MAX_PER_ADDRESS,
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -3551,6 +3889,20 @@ def build_parser():
     parser.add_argument("--certfile", help="TLS certificate chain (PEM); enables HTTPS")
     parser.add_argument("--keyfile", help="TLS private key (PEM), if not in --certfile")
     parser.add_argument("--auth-file", help="require HTTP basic auth; users from this file")
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the URL clients reach this server at (http(s)://HOST[:PORT][/PATH]): "
+        "/pypi/<project>/json's file URLs start with it (default: this server's scheme and "
+        "the request's Host header)",
+    )
+    parser.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        help="behind a reverse proxy: without --public-url, take those URLs' scheme and host "
+        "from X-Forwarded-Proto / X-Forwarded-Host, and count failed logins by the last "
+        "X-Forwarded-For address (default: off; never use it without a proxy that sets them)",
+    )
     parser.add_argument(
         "--hash-password",
         metavar="USER",
@@ -3602,8 +3954,20 @@ def main(argv=None):
     if not os.path.isdir(os.path.join(root, "simple")):
         sys.stderr.write("error: %s is not a morgan_like tree (no simple/ directory)\n" % root)
         return 2
-    if args.keyfile and not args.certfile:
-        sys.stderr.write("error: --keyfile needs --certfile\n")
+    try:
+        if args.keyfile and not args.certfile:
+            raise StartError(
+                "--keyfile %s: needs --certfile; give the certificate chain it goes with"
+                % args.keyfile
+            )
+        check_options(args.port, args.threads, args.timeout, args.max_per_address)
+        if args.public_url:
+            try:
+                check_public_url(args.public_url)
+            except ValueError as exc:
+                raise StartError("--public-url %s: %s" % (args.public_url, exc))
+    except StartError as exc:
+        sys.stderr.write("error: %s\n" % exc)
         return 2
     log_stream = None
     if not args.quiet:
@@ -3613,7 +3977,10 @@ def main(argv=None):
             try:
                 log_stream = open(args.access_log, "a", encoding="utf-8")
             except OSError as exc:
-                sys.stderr.write("error: cannot open access log: %s\n" % exc)
+                sys.stderr.write(
+                    "error: --access-log %s: cannot open it (%s); give a file this user can "
+                    "write, '-' (stdout) or -q (no log)\n" % (args.access_log, _why(exc))
+                )
                 return 2
     try:
         return serve(
@@ -3629,7 +3996,13 @@ def main(argv=None):
             access_log=log_stream,
             log_format=args.log_format,
             view_by_user_agent=args.view_by_user_agent,
+            max_per_address=args.max_per_address,
+            public_url=args.public_url,
+            trust_proxy=args.trust_proxy,
         )
+    except StartError as exc:
+        sys.stderr.write("error: %s\n" % exc)
+        return 2
     except (OSError, ValueError, RuntimeError) as exc:
         sys.stderr.write("error: %s\n" % exc)
         return 2

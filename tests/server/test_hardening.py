@@ -244,3 +244,246 @@ def test_the_access_log_escapes_control_characters(tree, tmp_path, python):
     assert '"GET /simple/ HTTP/1.1" 200' in line
     assert 'pip\\x1b[31m\\rFORGED 200\\x00\\x7f\\x85\\\\x1b \\"q\\"\\xff' in line
     assert "http://r/\\x1b]0;title\\x07" in line
+
+
+# ------------------------------------------------------------- connections per address
+
+
+def _hold(port: int, source: str) -> socket.socket:
+    """A connection from ``source`` that sends half a head and waits (slowloris)."""
+    s = socket.socket()
+    s.settimeout(10)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /simple/ HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    return s
+
+
+def _get_from(port: int, source: str) -> bytes:
+    with socket.socket() as s:
+        s.settimeout(10)
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /simple/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except ConnectionResetError:
+            pass
+        return out
+
+
+def _until(check, what: str, seconds: float = 10.0):
+    """Poll ``check`` until it is true (the server sees a close a moment after it)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            assert result, what
+            return result
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_one_address_cannot_hold_every_connection(tree, python):
+    """--max-per-address 3: a fourth connection from the same address gets a 503 and is
+    closed before anything is read; another address is served; a slot comes back when
+    one of the three closes."""
+    need(python)
+    srv = SubprocessServer(tree, python=python, args=["--max-per-address", "3", "-q"])
+    held = []
+    try:
+        held = [_hold(srv.port, "127.0.0.1") for _ in range(3)]
+        out = _get_from(srv.port, "127.0.0.1")
+        assert statuses(out) == [503], out[:200]
+        assert b"Retry-After: 1" in out and b"too many connections" in out
+        assert statuses(_get_from(srv.port, "127.0.0.2")) == [200]
+        held.pop().close()
+        _until(lambda: statuses(_get_from(srv.port, "127.0.0.1")) == [200], "slot back")
+    finally:
+        for s in held:
+            s.close()
+        code, err = srv.stop()
+    assert code == 0 and "Traceback" not in err, err
+
+
+def test_the_per_address_cap_has_a_default_and_zero_lifts_it(tree):
+    mod = load_server_module()
+    server = mod.IndexServer(str(tree), "127.0.0.1", 0)
+    try:
+        assert server.max_per_address == mod.MAX_PER_ADDRESS
+        assert server.max_per_address <= server.max_connections // 2
+    finally:
+        server.server_close()
+    with InProcessServer(tree, max_per_address=0) as srv:
+        held = [_hold(srv.port, "127.0.0.1") for _ in range(5)]
+        try:
+            assert statuses(_get_from(srv.port, "127.0.0.1")) == [200]
+        finally:
+            for s in held:
+                s.close()
+
+
+# ------------------------------------------------------------------- failed logins
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_failed_logins_are_throttled_per_address(tree, auth_file, monkeypatch):
+    """An address that failed AUTH_FAIL_BURST checks gets 429 (no hashing) until its
+    allowance grows back; the same wrong password again costs nothing (cached); a
+    logged-in client from that address is still served, and so is another address."""
+    mod = load_server_module()
+    monkeypatch.setattr(mod, "AUTH_FAIL_BURST", 3)
+    monkeypatch.setattr(mod, "AUTH_FAIL_PERIOD", 3600.0)
+    auth = mod.Authenticator(str(auth_file))
+    calls = []
+    real = mod.check_password
+    monkeypatch.setattr(mod, "check_password", lambda p, e: calls.append(p) or real(p, e))
+    assert auth.check(_basic("carol", "pw"), "10.0.0.1") == ("carol", None)
+    for i in range(3):
+        assert auth.check(_basic("carol", f"wrong{i}"), "10.0.0.1") == (None, None)
+    assert auth.check(_basic("carol", "wrong0"), "10.0.0.1") == (None, None)  # cached
+    user, refused = auth.check(_basic("carol", "fresh"), "10.0.0.1")
+    assert user is None and refused.status == 429 and refused.retry > 0
+    user, refused = auth.check(_basic("nobody", "fresh"), "10.0.0.1")
+    assert refused.status == 429  # the same answer whoever the user
+    assert auth.check(_basic("carol", "pw"), "10.0.0.1") == ("carol", None)  # logged in
+    assert auth.check(_basic("carol", "wrong9"), "10.0.0.2") == (None, None)
+    assert calls == ["pw", "wrong0", "wrong1", "wrong2", "wrong9"]
+
+
+def test_a_right_password_gives_its_allowance_back(tree, auth_file, monkeypatch):
+    mod = load_server_module()
+    monkeypatch.setattr(mod, "AUTH_FAIL_BURST", 2)
+    monkeypatch.setattr(mod, "AUTH_FAIL_PERIOD", 3600.0)
+    auth = mod.Authenticator(str(auth_file))
+    for _ in range(5):
+        auth._ok.clear()
+        assert auth.check(_basic("carol", "pw"), "10.0.0.1") == ("carol", None)
+    assert auth.check(_basic("carol", "x"), "10.0.0.1") == (None, None)
+
+
+def test_password_checks_are_bounded_and_waiters_get_503(tree, auth_file, monkeypatch):
+    """One slot: while a check runs, one more request may wait for it (waiters=2 in
+    all); the next gets a 503 at once instead of taking a worker."""
+    import threading
+
+    mod = load_server_module()
+    auth = mod.Authenticator(str(auth_file), waiters=2, slots=1)
+    started, release = threading.Event(), threading.Event()
+    real = mod.check_password
+
+    def slow(password, encoded):
+        started.set()
+        release.wait(30)
+        return real(password, encoded)
+
+    monkeypatch.setattr(mod, "check_password", slow)
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.append(auth.check(_basic("c", f"{i}"), f"a{i}"))
+        )
+        for i in range(2)
+    ]
+    threads[0].start()
+    assert started.wait(30)
+    threads[1].start()
+    _until(lambda: auth._in_check == 2, "a second check waiting")
+    user, refused = auth.check(_basic("c", "third"), "a3")
+    assert user is None and refused.status == 503
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert results == [(None, None), (None, None)]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_throttled_logins_over_http(tree, auth_file, python):
+    """Through the server: fresh wrong passwords from one address end in 429 with
+    Retry-After, while that address's logged-in client keeps getting 200."""
+    need(python)
+    srv = SubprocessServer(tree, python=python, args=["--auth-file", str(auth_file), "-q"])
+
+    def get(authorization: str) -> http.client.HTTPResponse:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        conn.request("GET", "/simple/", headers={"Authorization": authorization})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        return resp
+
+    try:
+        assert get(_basic("carol", "pw")).status == 200
+        codes = [get(_basic("carol", f"guess{i}")).status for i in range(12)]
+        assert codes[:10] == [401] * 10 and codes[10:] == [429, 429], codes
+        resp = get(_basic("carol", "another"))
+        assert resp.status == 429 and int(resp.getheader("Retry-After")) >= 1
+        assert get(_basic("carol", "pw")).status == 200
+    finally:
+        code, err = srv.stop()
+    assert code == 0 and "Traceback" not in err, err
+
+
+# ------------------------------------------------------------------ the command line
+
+
+CLI_ERRORS = [
+    (["-p", "99999"], "-p/--port 99999"),
+    (["-p", "-1"], "-p/--port -1"),
+    (["--threads", "0"], "--threads 0"),
+    (["--timeout", "nan"], "--timeout nan"),
+    (["--max-per-address", "-1"], "--max-per-address -1"),
+    (["--certfile", "/missing/cert.pem"], "--certfile /missing/cert.pem"),
+    (["--certfile", "{bad}"], "--certfile {bad}"),
+    (["--certfile", "{cert}", "--keyfile", "{bad}"], "--keyfile {bad}"),
+    (["--keyfile", "{bad}"], "--keyfile {bad}"),
+    (["--auth-file", "{dir}"], "--auth-file {dir}"),
+    (["--auth-file", "/missing/users"], "--auth-file /missing/users"),
+    (["--auth-file", "{binary}"], "--auth-file {binary}"),
+    (["--auth-file", "{bad}"], "--auth-file {bad}"),
+    (["--public-url", "ftp://x/"], "--public-url ftp://x/"),
+    (["--public-url", "https://x/?q=1"], "--public-url https://x/?q=1"),
+    (["--access-log", "/missing/dir/log"], "--access-log /missing/dir/log"),
+    (["-p", "port"], "-p/--port"),
+]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_bad_options_end_in_one_line(tree, tmp_path, openssl_cert, python):
+    """Each bad value ends with one line naming the flag and the value and what to do,
+    exit 2, no traceback (a port out of range was a traceback; --threads 0 became 1)."""
+    import subprocess
+
+    from ..server_support import SERVER_PY
+
+    need(python)
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a pem\n")
+    binary = tmp_path / "users.bin"
+    binary.write_bytes(b"carol:\xff\xfe\x00\n")
+    files = {"bad": str(bad), "dir": str(tmp_path), "binary": str(binary)}
+    files["cert"] = str(openssl_cert[0]) if openssl_cert else str(bad)
+    for args, named in CLI_ERRORS:
+        args = [a.format(**files) for a in args]
+        proc = subprocess.run(
+            [python, str(SERVER_PY), "-i", str(tree), "-H", "127.0.0.1", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = proc.stderr.splitlines()
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, proc.stderr)
+        assert named.format(**files) in lines[0], (args, lines)
+        assert "give " in lines[0] or "see python3 server.py --help" in lines[0], lines
+        assert proc.stdout == ""

@@ -68,8 +68,8 @@ def negotiate(server, accept):
         ("text/html", TEXT),  # old pip
         (None, TEXT),  # no Accept at all
         ("", TEXT),
-        ("*/*", JSON),  # all equal: tie -> JSON
-        ("application/*", JSON),
+        ("*/*", TEXT),  # only wildcards: HTML, as PyPI and pypiserver answer
+        ("application/*", V1HTML),
         ("text/*", TEXT),
         ("application/vnd.pypi.simple.v1+html", V1HTML),
         ("application/vnd.pypi.simple.latest+json", JSON),
@@ -83,8 +83,8 @@ def negotiate(server, accept):
         ),
         # q=0 excludes
         ("application/vnd.pypi.simple.v1+json;q=0, text/html;q=0.1", TEXT),
-        ("*/*, application/vnd.pypi.simple.v1+json;q=0", V1HTML),
-        ("application/*;q=0.5, text/html;q=0.5", JSON),  # tie
+        ("*/*, application/vnd.pypi.simple.v1+json;q=0", TEXT),
+        ("application/*;q=0.5, text/html;q=0.5", TEXT),  # tie: the named type
         ("text/html, application/vnd.pypi.simple.v1+html", V1HTML),  # tie: v1+html > text/html
         ("application/vnd.pypi.simple.v1+json; q=0.3, */*;q=0.1", JSON),
         ("TEXT/HTML", TEXT),
@@ -619,4 +619,4 @@ def test_unwritable_access_log_is_a_clear_error(tree, tmp_path):
         text=True,
         timeout=30,
     )
-    assert proc.returncode == 2 and "access log" in proc.stderr
+    assert proc.returncode == 2 and "--access-log" in proc.stderr

@@ -160,7 +160,7 @@ def request(srv, path, headers=None, method="GET"):
         (UV_ACCEPT, JSON),
         (None, TEXT),
         ("text/html", TEXT),
-        ("*/*", JSON),
+        ("*/*", TEXT),
         ("application/vnd.pypi.simple.v1+html", V1HTML),
         ("application/vnd.pypi.simple.latest+json", JSON),
     ],
