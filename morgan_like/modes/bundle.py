@@ -90,6 +90,9 @@ class MirrorOptions:
     wait_lock: float | None = None  # seconds to wait for another run's tree lock (None: refuse)
     prefer_binary: bool | None = None  # None: [mirror] prefer-binary (default true)
     static_metadata_only: bool = False  # never run a backend hook; refuse instead
+    # False: a redirect to another host fails its request (--no-cross-host-redirects);
+    # None: [mirror] cross-host-redirects, else followed with one warning per host.
+    cross_host_redirects: bool | None = None
 
 
 def _await_downloads(
@@ -208,7 +211,13 @@ def _run(
         reporter.warn(state.load_problem)
     # Pages kept from the last run are revalidated (304) instead of fetched again.
     pages = None if state is None else PageCache(root / STATE_DIR / PAGES_NAME)
-    upstream = Upstream(index_url, options=mirror_opts, pages=pages, on_warning=reporter.warn)
+    upstream = Upstream(
+        index_url,
+        options=mirror_opts,
+        pages=pages,
+        on_warning=reporter.warn,
+        cross_host_redirects=options.cross_host_redirects,
+    )
     processes = Workers(default_processes())
     if not options.static_metadata_only:
         # Started now, beside the first page fetches: the first sdist an env has no

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from morgan_like.config.syncconf import load_sync_config
-from morgan_like.errors import ConfigError, UpstreamError
+from morgan_like.errors import ConfigError, MorganLikeError, UpstreamError
 from morgan_like.index.upstream import Upstream
 
 from ..fakeindex import FakeIndex
@@ -80,3 +80,34 @@ def test_config_keys_are_validated(tmp_path: Path) -> None:
     config.write_text("[mirror]\ncross-host-redirects = sometimes\n")
     with pytest.raises(ConfigError):
         load_sync_config(config)
+
+
+@pytest.mark.parametrize("how", ["option", "config"])
+def test_a_bundle_refuses_a_project_from_another_host(
+    fake_index: FakeIndex, elsewhere: FakeIndex, dists: Path, tmp_path: Path, how: str
+) -> None:
+    """The mirror command's record field (MirrorOptions.cross_host_redirects, the CLI's
+    --no-cross-host-redirects) or [mirror] cross-host-redirects = false."""
+    import io
+
+    from morgan_like.modes.bundle import MirrorOptions, run_mirror
+    from morgan_like.output import Reporter
+
+    from ..helpers import ini_env_block
+
+    wheel(fake_index, dists, "app", "1.0", requires_dist=["ghost"])
+    _point(fake_index, elsewhere, "ghost")
+    root = tmp_path / "bundle"
+    root.mkdir()
+    refuse = "[mirror]\ncross-host-redirects = false\n" if how == "config" else ""
+    (root / "morgan.ini").write_text(
+        refuse + ini_env_block("py312", "3.12.1") + "[requirements]\napp =\n"
+    )
+    options = MirrorOptions(
+        index_path=root, index_url=fake_index.url, cross_host_redirects=None if refuse else False
+    )
+    with pytest.raises(MorganLikeError) as info:
+        run_mirror(options, Reporter(1, io.StringIO()))
+    assert f"GET {fake_index.url}ghost/: redirected to another host" in str(info.value)
+    assert not elsewhere.requests
+    assert not (root / "packages/ghost").exists()
