@@ -137,6 +137,17 @@ PAGE_CACHE_BYTES = 64 * 1024 * 1024  # index pages (and their gzip) kept in memo
 HASH_CACHE_ENTRIES = 100000  # files whose page hash is kept for ETags, over all projects
 HASH_PAGE_MAX = 256 * 1024 * 1024  # larger project pages are not parsed for ETags
 RELEASE_METADATA_MAX = 4 * 1024 * 1024  # larger .metadata files do not fill a release's info
+#: a release's own fields of Warehouse's ``info`` (json/<project> gives its newest
+#: release's), as they are when its metadata is not in the tree
+RELEASE_FIELDS = {
+    "summary": None,
+    "requires_dist": None,
+    "license": None,
+    "license_expression": None,
+    "classifiers": [],
+    "project_urls": None,
+    "provides_extra": None,
+}
 
 FILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PAGE_CACHE_CONTROL = "no-cache"
@@ -1748,7 +1759,11 @@ class Handler(object):
         if not isinstance(files, list):
             return text_response(404)
         info = dict(doc.get("info") or {})
-        info["version"] = version
+        if info.get("version") != version:
+            # the document's info describes its newest release: nothing of it that is
+            # that release's own holds for this one
+            info.update(RELEASE_FIELDS)
+            info["version"] = version
         yanked = [f for f in files if f.get("yanked")]
         info["yanked"] = bool(files) and len(yanked) == len(files)
         info["yanked_reason"] = (yanked[0].get("yanked_reason") or None) if yanked else None
@@ -1778,9 +1793,9 @@ class Handler(object):
     def release_info(self, name, files):
         """``info`` fields from the core metadata (stdlib email parser) of the release's
         first wheel, by name, that has a ``.metadata`` file under ``packages/<name>/``:
-        summary, requires_dist, requires_python, license, classifiers, project_urls
-        (Project-URL, Home-page as Homepage, Download-URL as Download).  Empty when no
-        wheel of the release has one (or with --no-metadata)."""
+        RELEASE_FIELDS (project_urls from Project-URL), and requires_python when it
+        gives one; the same fields json/<project> gives its newest release.  Empty when
+        no wheel of the release has one (or with --no-metadata)."""
         if self.tree.no_metadata:
             return {}
         for entry in sorted(files, key=lambda f: str(f.get("filename"))):
@@ -1802,20 +1817,22 @@ class Handler(object):
                 continue
             msg = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
             urls = {}
-            for label, key in (("Homepage", "Home-page"), ("Download", "Download-URL")):
-                value = (msg.get(key) or "").strip()
-                if value and value != "UNKNOWN":
-                    urls[label] = value
             for value in msg.get_all("Project-URL") or []:
                 label, sep, url = str(value).partition(",")
                 if sep and label.strip() and url.strip():
                     urls[label.strip()] = url.strip()
+
+            def every(field):
+                return [str(v).strip() for v in msg.get_all(field) or []]
+
             info = {
                 "summary": msg.get("Summary"),
-                "requires_dist": [str(r) for r in msg.get_all("Requires-Dist") or []] or None,
+                "requires_dist": every("Requires-Dist") or None,
                 "license": msg.get("License"),
-                "classifiers": [str(c) for c in msg.get_all("Classifier") or []],
+                "license_expression": msg.get("License-Expression"),
+                "classifiers": every("Classifier"),
                 "project_urls": urls or None,
+                "provides_extra": every("Provides-Extra") or None,
             }
             if msg.get("Requires-Python"):
                 info["requires_python"] = msg.get("Requires-Python")
