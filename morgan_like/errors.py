@@ -4,6 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A line of a message longer than this is shown cut (a 50 MB bad value is not echoed).
+CLIP_LINE = 400
+
+
+def clip(text: str, limit: int = CLIP_LINE) -> str:
+    """``text`` with each line over ``limit`` characters cut in its middle to about half
+    of it, saying how much was left out: its start and its end (often the words after
+    a quoted value) stay readable."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) > limit:
+            head, tail = limit * 3 // 8, limit // 8
+            gone = len(line) - head - tail
+            line = f"{line[:head]}…[{gone:,} characters left out]…{line[-tail:]}"
+        lines.append(line)
+    return "\n".join(lines)
+
 
 class MorganLikeError(Exception):
     """Base for every error the user should see as a message, not a traceback."""
@@ -35,7 +52,7 @@ class ConfigError(MorganLikeError):
         msg = f"{where}: {self.problem}"
         if self.hint:
             msg += f"\n  hint: {self.hint}"
-        return msg
+        return clip(msg)
 
 
 class UpstreamError(MorganLikeError):

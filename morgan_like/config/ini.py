@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -23,9 +22,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
 from morgan_like.config.options import DEFAULT_INDEX_URL, MIRROR_OPTIONS, parse_bool
 from morgan_like.config.overrides import read_overrides
-from morgan_like.config.pythons import python_version_warning
+from morgan_like.config.pythons import glibc_warning, python_version_warning
 from morgan_like.config.reqfiles import InputFile, RequirementLine, marker_problem
 from morgan_like.config.sources import Sources, read_sources
 from morgan_like.errors import ConfigError
@@ -40,7 +40,6 @@ REQ_HINT = (
 GENERATE_HINT = "`morgan-like generate_env >> morgan.ini` writes one for this machine"
 SECTIONS = ("env.NAME", "requirements", "requirements_from", "dependencies", "mirror")
 _NAMED_SECTIONS = SECTIONS[1:]
-_NO_DEFAULT = "\x00no default section"  # a literal [DEFAULT] must not leak into every section
 
 
 @dataclass
@@ -118,22 +117,6 @@ class Config:
         return out
 
 
-class _MergingDict(dict):
-    """configparser section storage that extends, not replaces, a key given twice (as lists while reading)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.duplicates: list[str] = []
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        old = self.get(key)
-        if isinstance(value, list) and isinstance(old, list):
-            self.duplicates.append(key)
-            old.extend(value)
-            return
-        super().__setitem__(key, value)
-
-
 def load_config(path: Path | str) -> Config:
     """Read and validate a morgan.ini; raise ConfigError on the first problem."""
     path = Path(path)
@@ -150,40 +133,6 @@ def load_config(path: Path | str) -> Config:
         if exc.file == file and exc.line is None and exc.section is not None:
             exc.line = _locate(text, exc.section, exc.key)
         raise
-
-
-def read_config_text(path: Path, missing_hint: str) -> str:
-    """A config file's text; ConfigError naming it when it is missing or unreadable."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            file=str(path), problem="config file not found", hint=missing_hint
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file=str(path), problem=f"cannot read config file: {exc}") from None
-
-
-def read_ini(text: str, file: str) -> configparser.ConfigParser:
-    """Parse an ini text the way morgan reads it; ConfigError (with the line) if unreadable."""
-    parser = configparser.ConfigParser(
-        interpolation=None,  # specs may contain '%'
-        strict=False,  # morgan tolerates a key given twice; requirements merge
-        inline_comment_prefixes=None,  # ';' starts a marker, not a comment
-        default_section=_NO_DEFAULT,
-        dict_type=_MergingDict,
-    )
-    try:
-        parser.read_string(text, source=file)
-    except configparser.Error as exc:
-        message = getattr(exc, "message", str(exc)).splitlines()[0]
-        raise ConfigError(
-            file=file,
-            problem=f"not a valid ini file: {message}",
-            line=getattr(exc, "lineno", None) or _error_line(exc),
-            hint="sections look like [env.NAME], keys like `name = value`; continuation lines are indented",
-        ) from None
-    return parser
 
 
 def _load(path: Path, text: str) -> Config:
@@ -204,6 +153,11 @@ def _load(path: Path, text: str) -> Config:
             warning = python_version_warning(env, written, f"{file}:{line}" if line else file)
             if warning:
                 warnings.append(warning)
+            if "manylinux" in written:
+                line = _locate(text, section, "manylinux")
+                warning = glibc_warning(env, written, f"{file}:{line}" if line else file)
+                if warning:
+                    warnings.append(warning)
         elif section not in _NAMED_SECTIONS:
             close = difflib.get_close_matches(section, _NAMED_SECTIONS, n=1)
             hint = f"did you mean [{close[0]}]? " if close else ""
@@ -268,20 +222,6 @@ def _load(path: Path, text: str) -> Config:
         warnings=(*warnings, *sources.warnings),
         inputs=tuple(sources.inputs),
     )
-
-
-def _section(parser: configparser.ConfigParser, section: str, file: str) -> dict[str, str]:
-    """A section's keys; a key given twice outside [requirements]/[requirements_from] is an error."""
-    store = parser._sections[section]  # type: ignore[attr-defined]
-    for key in getattr(store, "duplicates", []):
-        raise ConfigError(
-            file=file,
-            problem=f"key {key!r} is given more than once",
-            section=section,
-            key=key,
-            hint="keep one value",
-        )
-    return dict(parser.items(section))
 
 
 def _ini_requirements(parser: configparser.ConfigParser, file: str) -> list[RequirementLine]:
@@ -381,28 +321,3 @@ def _mirror_options(
             raise error(f"{key} is empty", f"e.g. {key} = diff.txt")
         options[key] = value
     return index_url, options
-
-
-def _locate(text: str, section: str, key: str | None) -> int | None:
-    """Line number of ``key`` (or the header) in ``[section]``; configparser does not keep them."""
-    current = None
-    header = None
-    for n, line in enumerate(text.splitlines(), 1):
-        m = re.match(r"\s*\[([^\]]+)\]", line)
-        if m:
-            current = m.group(1).strip()
-            if current == section and header is None:
-                header = n
-            continue
-        if current == section and key is not None:
-            k = re.match(r"([^\s=:;#][^=:]*?)\s*[=:]", line)
-            if k and k.group(1).strip().lower() == key.lower():
-                return n
-    return header
-
-
-def _error_line(exc: configparser.Error) -> int | None:
-    errors = getattr(exc, "errors", None)
-    if errors:
-        return errors[0][0]
-    return None

@@ -24,6 +24,7 @@ when the tree is written, so a file edited during the run travels as edited.
 
 from __future__ import annotations
 
+import codecs
 import os
 import posixpath
 import re
@@ -33,10 +34,12 @@ from configparser import RawConfigParser
 from dataclasses import dataclass
 from pathlib import Path
 
-from morgan_like.config.ini import Config, read_ini
+from morgan_like.config.ini import Config
+from morgan_like.config.initext import read_ini
 from morgan_like.config.pyproject import split_pyproject_ref
 from morgan_like.config.reqfiles import COMMENT, Include, InputFile, logical_lines
 from morgan_like.config.sources import SECTION
+from morgan_like.config.textfile import decode_text, read_input_bytes
 from morgan_like.errors import ConfigError
 
 # A config's lines as the loader's configparser saw them (read_text's universal newlines).
@@ -144,7 +147,7 @@ def repoint_includes(
         indent = head[: len(head) - len(head.lstrip())]
         new = f"{indent}{inc.option} {_quote(target)}"
         lines[first - 1 : inc.last] = [new + (comment[0] if comment else "") + tail[len(body) :]]
-    return "".join(lines).encode("utf-8")
+    return _encode("".join(lines), data)
 
 
 def rewrite_config(
@@ -195,7 +198,7 @@ def rewrite_config(
         out.append(body[:start] + value + body[end:] + eol)
     new = "".join(out)
     _check(text, new, lambda key, word: _carried(key, word, refs, file), file)
-    return new.encode("utf-8")
+    return _encode(new, data)
 
 
 def _carried(key: str, word: str, refs: Mapping[tuple[str, str], str], file: str) -> str:
@@ -279,18 +282,24 @@ def _utf8(name: str) -> bool:
 
 
 def _decode(data: bytes, file: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(file=file, problem=f"not UTF-8 text: {exc}") from None
+    """The text as written: its newlines kept, a UTF-8 byte order mark left out (``_encode``
+    puts it back)."""
+    decode_text(data, file)  # what the loader would refuse
+    return data.decode("utf-8-sig")
+
+
+def _encode(text: str, like: bytes) -> bytes:
+    return (codecs.BOM_UTF8 if like.startswith(codecs.BOM_UTF8) else b"") + text.encode("utf-8")
 
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_input_bytes(path)
     except OSError as exc:
         raise ConfigError(
-            file=str(path), problem=f"cannot read it for the tree: {exc.strerror or exc}"
+            file=str(path),
+            problem=f"cannot read it for the tree: {exc.strerror or exc}",
+            hint=getattr(exc, "hint", None),
         ) from None
 
 

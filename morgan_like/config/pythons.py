@@ -1,4 +1,4 @@
-"""Is an env's Python version one that exists?
+"""Is an env's Python version (and its glibc) one that exists?
 
 ``packaging`` holds no list of Python releases (``packaging.tags`` derives
 tags from whatever version it is given), so "known" needs a rule of our own:
@@ -17,7 +17,9 @@ import sys
 
 from packaging.version import InvalidVersion, Version
 
+from morgan_like.errors import TagKeyError
 from morgan_like.targets.environments import Environment
+from morgan_like.targets.tags import NEWEST_KNOWN_GLIBC, version_pair
 
 # Bump with each CPython feature release (3.15: October 2026).
 NEWEST_KNOWN_PYTHON = (3, 14)
@@ -48,4 +50,23 @@ def python_version_warning(env: Environment, written: dict[str, str], where: str
         f"{where} [env.{env.name}] {key} = {value}: newer than any Python release known "
         f"to morgan-like ({newest[0]}.{newest[1]}); few projects publish wheels for it yet, "
         "so expect mostly sdists in the bundle (check the value if it is a typo)"
+    )
+
+
+def glibc_warning(env: Environment, written: dict[str, str], where: str) -> str | None:
+    """A warning when ``manylinux`` names a glibc newer than any known release (a typo such
+    as 2.82 for 2.28 would let in wheels the target cannot load); the rule as for Python:
+    legal, so not an error."""
+    value = written.get("manylinux", "")
+    try:
+        level = version_pair("manylinux", value, prefix="manylinux", example="2.28")
+    except TagKeyError:
+        return None
+    if level <= NEWEST_KNOWN_GLIBC:
+        return None
+    newest = f"{NEWEST_KNOWN_GLIBC[0]}.{NEWEST_KNOWN_GLIBC[1]}"
+    return (
+        f"{where} [env.{env.name}] manylinux = {value}: newer than any glibc release known "
+        f"to morgan-like ({newest}); the bundle may hold wheels the target's glibc cannot "
+        "load (check the value with `ldd --version` on the target)"
     )

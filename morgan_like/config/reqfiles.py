@@ -26,6 +26,7 @@ from typing import NoReturn
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 
+from morgan_like.config.textfile import read_input_text, resolved
 from morgan_like.errors import ConfigError
 
 TXT_HINT = 'write one requirement a line, e.g. requests>=2.24.0 or foo>=1; python_version < "3.8"'
@@ -141,7 +142,7 @@ def located(path: Path) -> Path:
     symlinked requirements file names files next to the link, not next to its
     target), so copies laid out by this place keep those lines true.
     """
-    return path.parent.resolve() / path.name
+    return resolved(path.parent) / path.name
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ class _Reader:
 
     def read(self, path: Path, constraint: bool, stack: tuple[Path, ...]) -> None:
         text = read_text(path)  # OSError: the caller knows who referenced it
-        stack = (*stack, path.resolve())
+        stack = (*stack, resolved(path))
         slot = len(self.files)  # the includer before what it includes
         self.files.append(InputFile(path, located(path)))
         includes: list[Include] = []
@@ -236,15 +237,15 @@ class _Reader:
                 "download the file next to this one and name it by path",
             )
         included = path.parent / target
-        if included.resolve() in stack:
-            chain = " -> ".join(p.name for p in stack)
-            raise error(f"{target} includes itself (through {chain})", None)
         try:
+            if resolved(included) in stack:
+                chain = " -> ".join(p.name for p in stack)
+                raise error(f"{target} includes itself (through {chain})", None)
             self.read(included, constraint or opt in _CONSTRAINT, stack)
         except OSError as exc:
             raise error(
                 f"cannot read included file {included}: {exc.strerror or exc}",
-                f"paths after {opt} are relative to {path.parent}",
+                getattr(exc, "hint", None) or f"paths after {opt} are relative to {path.parent}",
             ) from None
         return Include(first, last, opt, target, located(included))
 
@@ -322,11 +323,10 @@ def _pinned(req: Requirement) -> bool:
 
 
 def read_text(path: Path) -> str:
-    """A config-side file's text; not UTF-8 is a ConfigError naming it, OSError is the caller's."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(file=str(path), problem=f"not UTF-8 text: {exc}") from None
+    """A config-side file's text (config.textfile: regular, capped, UTF-8); what is wrong
+    with its text is a ConfigError naming it, what is wrong with the file (an OSError,
+    InputFileError included) is the caller's to word."""
+    return read_input_text(path)
 
 
 def logical_lines(text: str) -> list[tuple[int, int, str]]:

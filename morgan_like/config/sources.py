@@ -40,6 +40,7 @@ from morgan_like.config.reqfiles import (
     located,
     read_requirements_txt,
 )
+from morgan_like.config.textfile import resolved as resolved_path
 from morgan_like.errors import ConfigError
 
 SECTION = "requirements_from"
@@ -113,7 +114,7 @@ def read_sources(items: list[tuple[str, str]], path: Path) -> Sources:
                         for i, f in enumerate(got.files)
                     ]
                     continue
-                resolved = target.resolve()
+                resolved = resolved_path(target)
                 if resolved not in tomls:
                     tomls[resolved] = load_toml(target)
                 data = tomls[resolved]
@@ -122,7 +123,8 @@ def read_sources(items: list[tuple[str, str]], path: Path) -> Sources:
                 raise error(
                     key,
                     f"cannot read {target}: {exc.strerror or exc}",
-                    f"paths are relative to the config file's directory ({base})",
+                    getattr(exc, "hint", None)
+                    or f"paths are relative to the config file's directory ({base})",
                 ) from None
             if key == "groups":
                 done = grouped.setdefault(resolved, set())

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from morgan_like.config.ini import _locate, _mirror_options, _section, read_config_text, read_ini
+from morgan_like.config.ini import _mirror_options
+from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
 from morgan_like.config.options import parse_bool
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import Environment, environment_from_section

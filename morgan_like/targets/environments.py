@@ -175,6 +175,7 @@ def environment_from_section(
     full = _python_versions(markers, error)
     implementation = _implementation(markers, error)
     system = _system(raw, error, explicit_tags="tags" in raw)
+    _agree_with_system(raw, system, error)
     if system in _SYSTEMS:
         for key, value in zip(("os_name", "sys_platform", "platform_system"), _SYSTEMS[system]):
             markers.setdefault(key, value)
@@ -257,6 +258,12 @@ def _python_versions(markers: dict[str, str], error) -> Version:
                 "write e.g. python_full_version = 3.12.7",
             )
         major_minor = f"{full.release[0]}.{full.release[1]}"
+        if full.release[0] < 2:
+            raise error(
+                f"python_full_version = {pfv} is not a Python that wheels are made for",
+                "python_full_version",
+                "write e.g. python_full_version = 3.12.7",
+            )
         if pv is not None and pv != major_minor:
             raise error(
                 f"python_version = {pv} contradicts python_full_version = {pfv}",
@@ -266,6 +273,12 @@ def _python_versions(markers: dict[str, str], error) -> Version:
         markers["python_version"] = major_minor
     else:
         assert pv is not None
+        if int(pv.split(".")[0]) < 2:
+            raise error(
+                f"python_version = {pv} is not a Python that wheels are made for",
+                "python_version",
+                "write e.g. python_version = 3.12",
+            )
         # pip's --python-version 3.12 means 3.12.0 for Requires-Python checks.
         full = Version(f"{pv}.0")
         markers["python_full_version"] = f"{pv}.0"
@@ -336,6 +349,37 @@ def _system(raw: Mapping[str, str], error, *, explicit_tags: bool) -> str | None
     )
 
 
+def _agree_with_system(raw: Mapping[str, str], system: str | None, error) -> None:
+    """os_name and platform_machine, when given, must fit the system the other keys name
+    (sys_platform = win32 with os_name = posix, or platform_machine = potato, would make
+    every marker that tests them lie)."""
+    if system is None:
+        return
+    said = next((k for k in ("sys_platform", "platform_system", "platform_tag") if k in raw), None)
+    os_name = raw.get("os_name")
+    if system in _SYSTEMS and said is not None and os_name is not None:
+        expected = _SYSTEMS[system][0]
+        if os_name != expected:
+            raise error(
+                f"os_name = {os_name} contradicts {said} = {raw[said]}",
+                "os_name",
+                f"on {_SYSTEMS[system][2]} os_name is {expected}; run `morgan-like generate_env` "
+                "on the target",
+            )
+    machine = raw.get("platform_machine")
+    if machine is not None and not _tags.known_machine(system, machine):
+        known = {
+            "linux": "x86_64, aarch64, i686, armv7l, ppc64le, s390x, riscv64, ...",
+            "windows": "AMD64, x86, ARM64",
+            "darwin": "arm64, x86_64",
+        }[system]
+        raise error(
+            f"unknown {_SYSTEMS[system][2]} machine {machine!r}",
+            "platform_machine",
+            f"write the target's platform.machine(): {known}",
+        )
+
+
 def _machine_from_platform_tag(platform_tag: str | None, system: str | None) -> str:
     if platform_tag:
         pt = _tags.normalize_platform(platform_tag)
@@ -391,6 +435,10 @@ def _derive_tags(raw, markers, system, implementation, full: Version, error) -> 
                 "platform_tags",
                 "e.g. platform_tags = manylinux_2_17_x86_64",
             )
+        try:
+            platforms = [_tags.check_platform_tag(p, "platform_tags") for p in platforms]
+        except TagKeyError as exc:
+            raise error(exc.problem, exc.key, exc.hint) from None
     else:
         try:
             platforms = _tags.derive_platforms(raw, system, markers["platform_machine"])

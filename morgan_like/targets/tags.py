@@ -26,6 +26,9 @@ MANYLINUX_ARCHS = frozenset(
     {"x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x", "riscv64", "loongarch64"}
 )
 DEFAULT_MANYLINUX = (2, 17)
+# The newest glibc release known here (2.44: August 2026; bump each February and August).
+# A manylinux level above it is warned about (config.pythons), a major other than 2 refused.
+NEWEST_KNOWN_GLIBC = (2, 44)
 DEFAULT_MACOS = {"x86_64": (10, 12), "arm64": (11, 0)}
 
 # platform_machine spellings -> the arch part of linux_<arch> tags.
@@ -38,6 +41,22 @@ _LINUX_ARCH_ALIASES = {
     "x86": "i686",
     "arm64": "aarch64",
 }
+# platform_machine values of Linux machines (uname -m), as linux_arch spells them.
+LINUX_MACHINES = frozenset(
+    {
+        *MANYLINUX_ARCHS,
+        "aarch64_be", "alpha", "arc", "armv4l", "armv5l", "armv5tel", "armv5tejl", "armv6l",
+        "armv7b", "armv8b", "armv8l", "csky", "hppa", "ia64", "loongarch32", "m68k",
+        "microblaze", "mips", "mips64", "mips64el", "mipsel", "nios2", "or1k", "parisc",
+        "parisc64", "ppc", "ppcle", "riscv32", "s390", "sh4", "sh4a", "sparc", "sparc64",
+        "xtensa",
+    }
+)  # fmt: skip
+# platform_machine values of Macs, as mac_arch spells them.
+MAC_MACHINES = frozenset({"arm64", "x86_64", "i386", "ppc", "ppc64"})
+# One part of a wheel tag (interpreter, abi or platform): what wheel file names hold.
+_TAG_PART = re.compile(r"[A-Za-z0-9_]+")
+
 # platform_machine spellings -> Windows platform tag.
 _WINDOWS_PLATFORMS = {
     "amd64": "win_amd64",
@@ -71,6 +90,29 @@ def windows_platform(machine: str) -> str | None:
 def mac_arch(machine: str) -> str:
     m = machine.strip().lower()
     return {"aarch64": "arm64", "amd64": "x86_64"}.get(m, m)
+
+
+def known_machine(system: str | None, machine: str) -> bool:
+    """Is ``machine`` (platform_machine) one that ``system`` (linux / windows / darwin) runs
+    on?  Other systems: any value."""
+    if system == "linux":
+        return linux_arch(machine) in LINUX_MACHINES
+    if system == "windows":
+        return windows_platform(machine) is not None
+    if system == "darwin":
+        return mac_arch(machine) in MAC_MACHINES
+    return True
+
+
+def check_platform_tag(word: str, key: str) -> str:
+    """``word`` when it can be a wheel's platform tag; TagKeyError naming ``key`` if not."""
+    if not _TAG_PART.fullmatch(word):
+        raise TagKeyError(
+            f"{word!r} is not a platform tag (letters, digits and _ only)",
+            key,
+            "e.g. platform_tags = manylinux_2_17_x86_64 linux_x86_64",
+        )
+    return word
 
 
 def manylinux_platforms(arch: str, glibc: tuple[int, int]) -> list[str]:
@@ -189,6 +231,8 @@ def expand_tag(text: str) -> Iterator[Tag]:
     interps, abis, plats = (p.split(".") for p in parts)
     if not all(all(x) for x in (interps, abis, plats)):
         raise ValueError(f"{text!r} has an empty part in a compressed tag set")
+    if not all(_TAG_PART.fullmatch(x) for x in (*interps, *abis, *plats)):
+        raise ValueError(f"{text!r}: a tag's parts hold letters, digits and _ only")
     for i in interps:
         for a in abis:
             for p in plats:
@@ -268,7 +312,7 @@ def derive_platforms(raw: Mapping[str, str], system: str | None, machine: str) -
                 version = max(version, (int(m.group(1)), int(m.group(2))))
         return mac_platforms(version, arch)
     if raw.get("platform_tag"):
-        return [normalize_platform(raw["platform_tag"])]
+        return [check_platform_tag(normalize_platform(raw["platform_tag"]), "platform_tag")]
     return []
 
 
@@ -301,7 +345,14 @@ def _linux_from_keys(raw: Mapping[str, str], arch: str) -> list[str]:
     if "manylinux" in raw:
         many = version_pair("manylinux", raw["manylinux"], prefix="manylinux", example="2.28")
         floor = MANYLINUX_FLOOR.get(arch, MANYLINUX_DEFAULT_FLOOR)
-        if many[0] != 2 or many < floor:
+        if many[0] > 2:
+            raise TagKeyError(
+                f"manylinux = {raw['manylinux']} is above the newest glibc known to morgan-like "
+                f"({NEWEST_KNOWN_GLIBC[0]}.{NEWEST_KNOWN_GLIBC[1]}); glibc versions are 2.X",
+                "manylinux",
+                "give the glibc version of the target, e.g. manylinux = 2.28 (see `ldd --version`)",
+            )
+        if many < floor:
             raise TagKeyError(
                 f"manylinux = {raw['manylinux']} is below the oldest manylinux for {arch} "
                 f"({floor[0]}.{floor[1]})",
