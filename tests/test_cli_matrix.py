@@ -84,7 +84,7 @@ def _old_parser() -> argparse.ArgumentParser:
 
 # Which command uses which flag (by dest): the specification the matrix checks.
 _RUNS = {"index_path", "index_url", "config", "skip_server_copy", "dry_run", "workers"}
-_RUNS |= {"diff_file", "diff_append_epoch", "wait_lock"}
+_RUNS |= {"diff_file", "diff_append_epoch", "wait_lock", "cross_host_redirects"}
 _SERVER = {"index_path", "host", "port", "no_metadata"}
 _SERVER |= {"threads", "timeout", "access_log", "log_format", "certfile", "keyfile"}
 _SERVER |= {"auth_file", "view_by_user_agent"}

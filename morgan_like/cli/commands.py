@@ -36,6 +36,7 @@ def mirror(args: argparse.Namespace, reporter: Reporter) -> int:
         wait_lock=args.wait_lock,
         prefer_binary=args.prefer_binary,
         static_metadata_only=args.static_metadata_only,
+        cross_host_redirects=args.cross_host_redirects,
     )
     return run_mirror(options, reporter)
 
@@ -58,6 +59,7 @@ def sync(args: argparse.Namespace, reporter: Reporter) -> int:
         diff_append_epoch=args.diff_append_epoch,
         skip_server_copy=args.skip_server_copy,
         wait_lock=args.wait_lock,
+        cross_host_redirects=args.cross_host_redirects,
     )
     return run_sync(options, reporter)
 

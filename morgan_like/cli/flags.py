@@ -209,6 +209,15 @@ FLAGS = (
     ),
     _flag("--prune", "mirror", "remove files no longer in the plan", action="store_true"),
     _flag(
+        "--no-cross-host-redirects",
+        _RUNS,
+        "refuse an upstream redirect to another host, naming the URL (default: follow it "
+        "and warn once per host; or cross-host-redirects in [mirror] / [sync])",
+        dest="cross_host_redirects",
+        action="store_false",
+        default=None,
+    ),
+    _flag(
         "--wait-lock",
         "mirror sync copy_server genlocal verify",
         "when another run is writing the tree, wait for it (at most SECONDS, default: as "

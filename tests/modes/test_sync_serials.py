@@ -286,3 +286,31 @@ def test_a_bundle_summary_counts_sizes_upstream_left_out(
     table = capsys.readouterr().out.split("Bundle", 1)[1]
     row = next(line for line in table.splitlines() if "py3121" in line)
     assert "0 B" not in row and "KiB" in row, table
+
+
+def test_mirror_refuses_a_cross_host_redirect_with_the_flag(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--no-cross-host-redirects on the command line, as the config key does: a bundle
+    meant to come from one index never takes a project from another."""
+    from morgan_like.cli import main
+
+    from .test_bundle import mirror, write_config
+
+    with FakeIndex() as other:
+        wheel(other, dists, "ghost", "1.0")
+        fake_index.add_project("ghost")
+        fake_index.redirects["/simple/ghost/"] = (
+            303,
+            f"http://localhost:{other.port}/simple/ghost/",
+        )
+        bundle = tmp_path / "bundle"
+        write_config(bundle, "ghost =\n")
+        assert mirror(bundle, fake_index, "--no-cross-host-redirects") != 0
+        err = capsys.readouterr().err
+        assert "redirected to another host" in err, err
+        assert "Traceback" not in err
+        assert not [r for r in other.requests if r.path.startswith("/simple/ghost")]
+        # Without it: followed, with a warning.
+        assert main(["mirror", "-i", str(bundle), "-I", fake_index.url]) == 0
+        assert "redirects to another host, localhost" in capsys.readouterr().err
