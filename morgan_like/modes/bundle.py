@@ -63,6 +63,7 @@ from morgan_like.resolve.buildenv import BuildEnvs
 from morgan_like.resolve.candidates import FileFilter, likely_metadata_files
 from morgan_like.resolve.plan import Plan, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
+from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import scratch_dir, sweep_scratch
 from morgan_like.tree.layout import METADATA_SUFFIX, STATE_DIR, package_relpath
 from morgan_like.tree.lock import TreeLock
@@ -199,6 +200,8 @@ def _run(
     append_epoch = options.diff_append_epoch or bool(
         parse_bool(mirror_opts.get("diff-append-epoch"))
     )
+    if diff_file and not options.dry_run:
+        check_diff_target(root, diff_file)  # refused before anything is fetched
 
     for warning in config.warnings:
         reporter.warn(warning)

@@ -47,6 +47,7 @@ from morgan_like.modes.sync_plan import (
 from morgan_like.modes.sync_report import SyncTally, print_dry_run, print_sync_summary
 from morgan_like.modes.sync_run import ProjectRun
 from morgan_like.output import Reporter
+from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import sweep_scratch
 from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.lock import TreeLock
@@ -150,6 +151,8 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> int:
     root = options.index_path
     if options.dry_run:
         return _dry_run(options, settings, reporter)
+    if settings.diff is not None:
+        check_diff_target(root, settings.diff.path)  # refused before anything is fetched
     root.mkdir(parents=True, exist_ok=True)
     with TreeLock(root, "sync", wait=options.wait_lock, on_wait=reporter.info):
         sweep_scratch(root)

@@ -14,18 +14,36 @@ The lists are reconciled with the tree when written: a "changed" path that no
 longer exists moves to the removed list (rsync and tar fail on missing files),
 and a "removed" path that exists again is dropped from it.  Hidden paths
 (``.morgan-like/`` working state) never travel.
+
+The diff-file's path is the user's, so it is checked before a run starts
+(``check_diff_target``) and again when written: it must lie outside the tree
+(a diff-file in it would overwrite a page or ``morgan.ini``, and
+``server.py --verify`` reports any stray file), and whatever already has its name
+must be a regular file (``/dev/full`` was replaced by one).  Both files are
+written atomically: a temp file beside the target, fsynced, then renamed.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from morgan_like.errors import MorganLikeError
 from morgan_like.tree.files import atomic_write_bytes
 from morgan_like.tree.layout import is_hidden, normalize_relpath
 
 REMOVED_SUFFIX = ".removed"
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISLNK, "a symlink"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def diff_paths(
@@ -79,7 +97,39 @@ def write_diff(
         target = target.with_name(f"{target.name}-{int(time.time())}")
     target = target.absolute()
     removed_target = target.with_name(target.name + REMOVED_SUFFIX)
+    check_diff_target(tree_root, target, shown=str(diff_file))
     changed_paths, removed_paths = diff_paths(tree_root, changed, removed)
-    atomic_write_bytes(target, _lines(changed_paths))
-    atomic_write_bytes(removed_target, _lines(removed_paths))
+    atomic_write_bytes(target, _lines(changed_paths), durable=True)
+    atomic_write_bytes(removed_target, _lines(removed_paths), durable=True)
     return target, removed_target
+
+
+def check_diff_target(tree_root: Path, diff_file: str | Path, *, shown: str | None = None) -> None:
+    """Refuse a diff-file path (MorganLikeError) inside the tree, or whose name (or its
+    ``.removed`` companion's) is taken by anything but a regular file, or whose folder
+    is not one.  Cheap: a run calls it before it starts, ``write_diff`` again."""
+    target = Path(diff_file).expanduser().absolute()
+    what = f"diff-file {shown or diff_file}"
+    folder = target.parent
+    if folder.exists() and not folder.is_dir():
+        raise MorganLikeError(f"{what}: {folder} is not a folder")
+    tree = os.path.realpath(tree_root)
+    where = os.path.realpath(folder)
+    if where == tree or where.startswith(tree.rstrip(os.sep) + os.sep):
+        raise MorganLikeError(
+            f"{what}: inside the tree {tree_root}; it would overwrite the tree's files "
+            "(and be reported by verify): give a path outside it, e.g. next to the tree"
+        )
+    for path in (target, target.with_name(target.name + REMOVED_SUFFIX)):
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise MorganLikeError(f"{what}: {path}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise MorganLikeError(
+                f"{what}: {path} is {kind}; a diff-file replaces only a regular file "
+                "(or is made new): give another path"
+            )
