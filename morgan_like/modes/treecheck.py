@@ -14,15 +14,21 @@ upstream changed since is slipped in.  A bad ``.metadata`` is rewritten from its
 nothing a page links is ever deleted, and neither is anything in the folder of a
 project whose page cannot be read (we cannot tell what it links).  Stale state
 rows are corrected either way: the state is ours, not the tree's.
+
+A link that leaves ``packages/`` (``../../../outside.whl``) is reported as a bad
+link, as ``server.py --verify`` reports it, and counted as not mended: no fetch
+can make the page true.  The closing line speaks of what this check found and
+mended, never of the whole tree, which the ``--verify`` run after it judges.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from morgan_like.config.ini import _mirror_options
 from morgan_like.config.initext import read_config_text, read_ini
@@ -46,7 +52,6 @@ from morgan_like.tree.layout import (
     PACKAGES_DIR,
     SIMPLE_DIR,
     is_hidden,
-    package_relpath,
     page_relpaths,
 )
 from morgan_like.tree.lock import TreeLock
@@ -57,6 +62,7 @@ CORRUPT = "corrupt"
 METADATA = "bad .metadata"
 UNREFERENCED = "unreferenced"
 BAD_PAGE = "unreadable page"
+BAD_LINK = "bad link"  # a page's link that leaves packages/: nothing a repair can mend
 STALE_ROW = "stale state row"
 OLD_ROW = "outdated state row"
 FETCHABLE = (MISSING, CORRUPT)
@@ -103,6 +109,25 @@ def read_our_page(root: Path, name: str) -> tuple[ProjectPage | None, list[str]]
         except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
             broken.append(f"{relpath}: {exc}")
     return None, broken
+
+
+def _link_target(root: Path, rf: RemoteFile) -> tuple[str | None, str]:
+    """(the tree path a page's link names, '') for a link into packages/; (None, '') for
+    an index-only page's link to upstream; (None, why) for any other link, as
+    ``server.py --verify`` judges it (BAD-LINK)."""
+    parts = urlsplit(rf.url)
+    if parts.scheme != "file":
+        return None, "" if rf.sha256 else f"{redact_url(rf.url)}: no sha256"
+    target = posixpath.normpath(unquote(parts.path))
+    base = root.as_posix().rstrip("/") + "/"
+    if not target.startswith(base):
+        return None, f"{rf.filename}: the link leaves the tree"
+    relpath = target[len(base) :]
+    if relpath.split("/")[0] != PACKAGES_DIR or relpath.count("/") < 2 or is_hidden(relpath):
+        return None, f"{rf.filename}: {relpath} is not a file under {PACKAGES_DIR}/"
+    if not rf.sha256:
+        return None, f"{rf.filename}: no sha256"
+    return relpath, ""
 
 
 def _project_names(root: Path) -> list[str]:
@@ -154,10 +179,16 @@ def find_problems(root: Path, state: TreeState) -> Check:
             if broken:  # what it links is unknown: its folder is left alone
                 protected.append(f"{PACKAGES_DIR}/{name}/")
             continue
+        html_rel, json_rel = page_relpaths(name)
+        page_rel = json_rel if (root / json_rel).is_file() else html_rel  # the page read
         for rf in page.files:
-            if urlsplit(rf.url).scheme != "file":
+            target, bad = _link_target(root, rf)
+            if bad:
+                check.findings.append(Finding(BAD_LINK, page_rel, name, rf, bad))
+                continue
+            if target is None:
                 continue  # an index-only page links upstream's file: nothing of ours
-            relpath = package_relpath(name, rf.filename)
+            relpath = target
             referenced.add(relpath)
             check.checked += 1
             kind, detail, found = check_file(root, relpath, rf.size, rf.sha256)
@@ -283,6 +314,7 @@ def run_treecheck(
     wait_lock: float | None = None,
 ) -> int:
     """Report, then mend as asked; 0 when the tree is sound at the end, 1 otherwise."""
+    root = root.absolute()  # pages are read through file:// URLs of their paths
     if not (root / SIMPLE_DIR).is_dir():
         raise MorganLikeError(f"{root} is not a tree (no {SIMPLE_DIR}/ folder)")
     with TreeLock(root, "verify", wait=wait_lock, on_wait=reporter.info), TreeState(root) as state:
@@ -356,6 +388,10 @@ def _mend(
     for folder in sorted(emptied, reverse=True):
         if folder != packages:
             drop_empty_dirs(packages / folder.relative_to(packages).parts[0], including_base=True)
+    # Said of what this check found, no more: server.py --verify, which follows, judges
+    # the whole tree (views, the two pages of a project agreeing, the manifest).
     if problems and not left:
-        reporter.info("the tree is sound again")
+        reporter.info(f"mended all {len(problems)} problems found")
+    elif left:
+        reporter.info(f"{left} of {len(problems)} problems found are not mended")
     return left
