@@ -19,8 +19,10 @@ What it serves (and nothing else):
 
 * ``/simple/`` and ``/simple/<project>/``: the tree's static ``index.html`` /
   ``index.json`` pages, chosen by PEP 691 content negotiation (``Accept`` q-values
-  or ``?format=``); ``Vary: Accept``; 301 to the canonical URL for a missing
-  trailing slash or a non-normalized name; 406 when nothing acceptable exists.
+  or ``?format=``; ``*/*`` alone gets HTML, as from PyPI); ``Vary: Accept``; 301 to
+  the canonical URL for a missing trailing slash or a non-normalized name; 406 when
+  nothing acceptable exists.  Each page's serial (the root HTML page: its JSON
+  twin's) goes out as ``X-PyPI-Last-Serial``.
 * ``/envs/NAME/simple/`` and ``/envs/NAME/simple/<project>/``: an env's index view
   (``envs/NAME/simple/`` of the tree: the env's projects and files only, linking the
   shared ``packages/``), served exactly like ``/simple/``; ``/envs/NAME/`` redirects
@@ -35,9 +37,15 @@ What it serves (and nothing else):
 * ``/packages/...``: distribution files and their PEP 658 ``.metadata`` files,
   with HEAD, single byte ranges (``If-Range``), strong ETags (``"sha256-<hex>"``, the
   hash the project page gives the file), 304s and immutable caching.
+* ``/pypi/<project>/json`` (the tree's ``json/<project>``) and
+  ``/pypi/<project>/<version>/json`` (built from it, ``info`` filled from that
+  release's wheel ``.metadata``): Warehouse's JSON API, whose file URLs are made
+  absolute with ``--public-url``, else (``--trust-proxy``) the proxy's
+  ``X-Forwarded-Proto`` / ``-Host``, else the request's ``Host``; ``/local.json`` and
+  ``/local.db.serial``, the serial lists another mirror syncs from.
 * ``/`` redirects to ``/simple/``.  ``morgan.ini``, ``manifest.json``, ``server.py``,
-  hidden paths and anything outside ``simple/``, ``envs/NAME/simple/`` and ``packages/``
-  are never served.
+  hidden paths and anything outside ``simple/``, ``envs/NAME/simple/``, ``packages/``
+  and the documents above are never served.
 
 Robustness: one I/O thread owns idle connections and reads request heads without
 blocking; complete requests go to a bounded pool of worker threads (``--threads``),
@@ -45,12 +53,19 @@ so clients that stall or dribble bytes cannot starve the others.  Workers never 
 on a client either: they write what a socket takes at once and leave the rest of a
 response to the I/O thread, which reads a connection's next request only once the
 response is out (a client that never reads holds one response, and no thread).
-Request line, header size and header count are capped (414/431); Content-Length and
-Range take ASCII digits only (a bad Content-Length is a 400, a Range that cannot be
-parsed is ignored).  Idle connections and stalled transfers are closed after
-``--timeout`` seconds.  SIGINT/SIGTERM stop gracefully.
+Request line, header size and header count are capped (414/431); a request target
+is visible ASCII (any other byte: 400); Content-Length and Range take ASCII digits
+only (a bad Content-Length is a 400, a Range that cannot be parsed is ignored).  A
+request body is never read, so any answer to a request with one closes the
+connection (its bytes never become a request).  Redirects' ``Location`` is
+percent-encoded ASCII; a request that fails is a 500 and one escaped line on stderr;
+the access log escapes every control character.  One address may hold
+``--max-per-address`` connections (default 100; more get a 503 and are closed).
+Idle connections and stalled transfers are closed after ``--timeout`` seconds.
+SIGINT/SIGTERM stop gracefully.  A bad option value ends the start in one line
+naming the flag, its value and what to do (exit 2).
 
-Security options (all off by default):
+Security options (off by default):
 
 * ``--certfile CERT --keyfile KEY``: serve HTTPS (stdlib ``ssl``, TLS >= 1.2).
 * ``--auth-file FILE``: require HTTP basic auth.  FILE has one ``user:hash`` line
@@ -58,6 +73,14 @@ Security options (all off by default):
   create lines with ``python3 server.py --hash-password USER >> FILE`` (prompts,
   or reads the password from stdin when it is not a terminal).  Passwords are
   compared in constant time.  Use it with TLS: basic auth sends passwords in clear.
+  Checked credentials are cached, so a logged-in client never waits for a hash;
+  unchecked ones cost bounded CPU: AUTH_HASH_SLOTS checks at a time (503 when a
+  quarter of the workers already wait), and an address that failed 10 checks gets
+  one more every 3 s (429 meanwhile).
+* ``--public-url URL`` / ``--trust-proxy``: behind a reverse proxy, the URL clients
+  reach, or leave to the proxy's ``X-Forwarded-*`` headers (then failed logins count
+  against the last ``X-Forwarded-For`` address); without either, Warehouse JSON's
+  URLs take the request's ``Host``.
 
 Integrity: ``python3 server.py --verify [-i TREE]`` checks the tree offline: every
 file a project page links (and each wheel's ``.metadata``) exists with the size and
