@@ -2482,6 +2482,7 @@ class IndexServer(object):
             ).encode("latin-1")
             try:
                 sock.send(head + body)
+                sock.recv(RECV_SIZE)  # what already arrived: a close then sends no reset
             except OSError:
                 pass
         try:

@@ -30,8 +30,9 @@ It serves:
 Negotiation is an approximation of server.py's q-value algorithm (nginx has no
 Accept parser): a type listed with a non-zero q counts, explicit types beat
 wildcards, and JSON > v1+html > text/html among them, regardless of the q values'
-relative order.  Every real client (pip, uv, old pip) gets the same answer as from
-server.py.  ``--no-metadata`` has no nginx equivalent.
+relative order; wildcards alone give ``application/*`` v1+html and ``*/*`` text/html
+(only a client that names JSON gets it).  Every real client (pip, uv, old pip, curl)
+gets the same answer as from server.py.  ``--no-metadata`` has no nginx equivalent.
 
 ``render_nginx_main_config(...)`` wraps the snippet in a complete, unprivileged
 ``nginx.conf`` (pid, logs and temp dirs under a work directory) for tests and the
@@ -52,7 +53,8 @@ TEXT_HTML = "text/html"
 ACCEPT_JSON = r"application/vnd\.pypi\.simple\.(v1|latest)\+json"
 ACCEPT_V1HTML = r"application/vnd\.pypi\.simple\.(v1|latest)\+html"
 ACCEPT_TEXT = r"text/(html|\*)"
-ACCEPT_ANY = r"(\*/\*|application/\*)"
+ACCEPT_APPLICATION = r"application/\*"
+ACCEPT_ANY = r"\*/\*"
 #: an env's name as its view folder ``envs/NAME/`` has it (exact case), and a
 #: normalized project name
 ENV_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -225,7 +227,8 @@ def render_nginx_config(tree: Path, host: str, port: int) -> str:
         f"    {_q(_accept_rule(ACCEPT_JSON))} json;",
         f"    {_q(_accept_rule(ACCEPT_V1HTML))} v1html;",
         f"    {_q(_accept_rule(ACCEPT_TEXT))} html;",
-        f"    {_q(_accept_rule(ACCEPT_ANY))} json;",
+        f"    {_q(_accept_rule(ACCEPT_APPLICATION))} v1html;",
+        f"    {_q(_accept_rule(ACCEPT_ANY))} html;",
         f"    {_q('~[|].*[^ ]')} 406;",
         "}",
         "",

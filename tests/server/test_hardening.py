@@ -487,3 +487,17 @@ def test_bad_options_end_in_one_line(tree, tmp_path, openssl_cert, python):
         assert named.format(**files) in lines[0], (args, lines)
         assert "give " in lines[0] or "see python3 server.py --help" in lines[0], lines
         assert proc.stdout == ""
+
+
+def test_help_lists_the_hardening_options():
+    import subprocess
+    import sys
+
+    from ..server_support import SERVER_PY
+
+    out = subprocess.run(
+        [sys.executable, str(SERVER_PY), "--help"], capture_output=True, text=True, timeout=30
+    ).stdout
+    for flag in ("--max-per-address N", "--public-url URL", "--trust-proxy", "1 to 1024"):
+        assert flag in out, flag
+    assert "off by default" in out and "all off by default" not in out
