@@ -103,8 +103,10 @@ import errno
 import getpass
 import gzip
 import hashlib
+import heapq
 import hmac
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -1068,6 +1070,9 @@ AUTH_FAIL_BURST = 10
 AUTH_FAIL_PERIOD = 3.0
 AUTH_ADDRESSES = 10000  # addresses whose failures are remembered (memory stays bounded)
 AUTH_CACHE = 10000  # verified credentials remembered, good and bad each
+#: a 429 or 503 refusing a login waits this long before it goes out (held by the I/O
+#: thread, no worker), so a client that retries at once costs the server little
+AUTH_REFUSED_DELAY = 1.0
 
 
 class AuthRefused(object):
@@ -1339,7 +1344,17 @@ def parse_head(buf):
 class Response(object):
     """What the handler decided; turned into a Transfer by Handler.transfer()."""
 
-    __slots__ = ("status", "headers", "body", "file", "offset", "length", "close", "user")
+    __slots__ = (
+        "status",
+        "headers",
+        "body",
+        "file",
+        "offset",
+        "length",
+        "close",
+        "user",
+        "delay",
+    )
 
     def __init__(self, status, headers=None, body=b""):
         self.status = status
@@ -1350,6 +1365,7 @@ class Response(object):
         self.length = len(body)
         self.close = False
         self.user = None
+        self.delay = 0.0  # seconds the I/O thread holds it before it goes out
 
 
 def text_response(status, message=None, headers=None):
@@ -1446,7 +1462,10 @@ class Handler(object):
         except Exception as exc:
             self.error(conn, req, "cannot answer", exc)
             resp = _closing(text_response(500))
-        return self.transfer(conn, req, resp)
+        t = self.transfer(conn, req, resp)
+        if resp.delay > 0:
+            t.due = time.monotonic() + resp.delay
+        return t
 
     def client_of(self, conn, req):
         """The address failed logins are counted against: the peer, or with
@@ -1507,9 +1526,11 @@ class Handler(object):
         if self.auth is not None:
             user, refused = self.auth.check(req.headers.get("authorization"), client)
             if refused is not None:
-                return text_response(
+                resp = text_response(
                     refused.status, refused.reason, [("Retry-After", str(refused.retry))]
                 )
+                resp.delay = AUTH_REFUSED_DELAY
+                return resp
             if user is None:
                 return text_response(
                     401,
@@ -2020,6 +2041,7 @@ class Transfer(object):
         "log",
         "chunk",
         "want",
+        "due",
     )
 
     def __init__(self, parts, head, keep, log):
@@ -2034,6 +2056,7 @@ class Transfer(object):
         self.log = log
         self.chunk = None  # a file chunk read but not yet fully written (no sendfile / TLS)
         self.want = selectors.EVENT_WRITE
+        self.due = 0.0  # monotonic time before which nothing is written (0: at once)
 
     def write(self, conn):
         """Write to ``conn`` what its socket takes now; True when all is written.
@@ -2311,6 +2334,8 @@ class IndexServer(object):
         self._returned = queue.Queue()
         self._work = queue.Queue()
         self._idle = {}  # fileno -> Connection, owned by the I/O thread
+        self._delayed = []  # heap of (due, order, Connection): held answers (Transfer.due)
+        self._order = itertools.count()
         self._count_lock = threading.Lock()
         self._open = 0
         self._per_address = {}  # client address -> its open connections
@@ -2383,7 +2408,10 @@ class IndexServer(object):
                     busy = self._busy or not self._returned.empty()
                     if now >= drain_until or not (busy or self._idle):
                         break
-                for key, _mask in sel.select(0.2 if drain_until else 1.0):
+                wait = 0.2 if drain_until else 1.0
+                if self._delayed:
+                    wait = max(0.0, min(wait, self._delayed[0][0] - now))
+                for key, _mask in sel.select(wait):
                     data = key.data
                     if data == "listen":
                         self._accept()
@@ -2398,6 +2426,7 @@ class IndexServer(object):
                     else:
                         self._on_event(data)
                 self._take_returned()
+                self._release_delayed()
                 if drain_until is None:
                     full = self._open >= self.max_connections
                     if full and listening:
@@ -2426,6 +2455,17 @@ class IndexServer(object):
             sel.close()
             self.server_close()
             self._stopped.set()
+
+    def _release_delayed(self):
+        """Start writing the held answers that are due, all of them when stopping (the
+        connection may have been closed meanwhile: by the idle sweep or at shutdown)."""
+        now = float("inf") if self._stopping.is_set() else time.monotonic()
+        while self._delayed and self._delayed[0][0] <= now:
+            conn = heapq.heappop(self._delayed)[2]
+            t = conn.transfer
+            if self._idle.get(conn.fileno) is conn and t is not None:
+                t.due = 0.0
+                self._selector.register(conn.sock, t.want, conn)
 
     def _accept(self):
         for _ in range(256):
@@ -2649,6 +2689,9 @@ class IndexServer(object):
             conn.deadline = time.monotonic() + self.timeout
             self._idle[conn.fileno] = conn
             if conn.transfer is not None:
+                if conn.transfer.due:
+                    heapq.heappush(self._delayed, (conn.transfer.due, next(self._order), conn))
+                    continue
                 # the worker wrote until the socket was full: wait until it takes more
                 self._selector.register(conn.sock, conn.transfer.want, conn)
                 continue
@@ -2682,6 +2725,9 @@ class IndexServer(object):
         connection's next request is not read until that response is out."""
         t = self.handler.handle(conn, req)
         while True:
+            if t.due:
+                conn.transfer = t  # the I/O thread sends it when due
+                break
             want = self._write(conn, t)
             if want:
                 t.want = want

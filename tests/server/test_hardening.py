@@ -501,3 +501,37 @@ def test_help_lists_the_hardening_options():
     for flag in ("--max-per-address N", "--public-url URL", "--trust-proxy", "1 to 1024"):
         assert flag in out, flag
     assert "off by default" in out and "all off by default" not in out
+
+
+def test_refused_logins_are_held_without_a_worker(tree, auth_file, monkeypatch):
+    """A 429 goes out AUTH_REFUSED_DELAY later (a client retrying at once costs little),
+    held by the I/O thread: with one worker and a 30 s hold, a logged-in client is
+    answered meanwhile (within 10 s), and the held answer goes out at shutdown."""
+    mod = load_server_module()
+    monkeypatch.setattr(mod, "AUTH_REFUSED_DELAY", 30.0)
+
+    def logged_in(port: int) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/simple/", headers={"Authorization": _basic("carol", "pw")})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    held = socket.socket()
+    held.settimeout(60)
+    try:
+        with InProcessServer(tree, auth_file=str(auth_file), threads=1) as srv:
+            assert logged_in(srv.port) == 200  # checked once, cached
+            monkeypatch.setattr(mod, "AUTH_FAIL_BURST", 0)  # every new check refused
+            held.bind(("127.0.0.2", 0))
+            held.connect(("127.0.0.1", srv.port))
+            guess = _basic("carol", "guess").encode()
+            held.sendall(
+                b"GET /simple/ HTTP/1.1\r\nHost: x\r\nAuthorization: " + guess + b"\r\n\r\n"
+            )
+            _until(lambda: srv.server._delayed, "the 429 held")
+            assert [logged_in(srv.port) for _ in range(3)] == [200, 200, 200]
+        out = held.recv(65536)
+        assert statuses(out) == [429] and b"Retry-After: " in out
+    finally:
+        held.close()
