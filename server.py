@@ -3979,9 +3979,9 @@ def build_parser():
     parser.add_argument(
         "--public-url",
         metavar="URL",
-        help="the URL clients reach this server at (http(s)://HOST[:PORT][/PATH]): "
-        "/pypi/<project>/json's file URLs start with it (default: this server's scheme and "
-        "the request's Host header)",
+        help="the URL clients reach this server at (http(s)://HOST[:PORT][/PATH]): the file "
+        "URLs of Warehouse JSON (/pypi/...) and the start-up lines start with it (default: "
+        "this server's scheme and the request's Host header)",
     )
     parser.add_argument(
         "--trust-proxy",
