@@ -280,8 +280,9 @@ def _mirror_options(
     index_url: str | None = None
     options: dict[str, str] = {}
     valid = ["index-url", *MIRROR_OPTIONS]
-    for raw_key, value in _section(parser, "mirror", file).items():
+    for raw_key, raw_value in _section(parser, "mirror", file).items():
         key = raw_key.replace("_", "-")
+        value = raw_value.strip()  # `workers =` with the value on an indented next line
 
         def error(problem: str, hint: str, raw_key: str = raw_key) -> ConfigError:
             return ConfigError(file=file, problem=problem, section="mirror", key=raw_key, hint=hint)

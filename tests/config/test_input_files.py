@@ -212,3 +212,9 @@ def test_a_glibc_newer_than_known_is_a_warning(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, ENV + "manylinux = 2.82\n" + REQS))
     assert any("manylinux = 2.82: newer than any glibc" in w for w in config.warnings)
     assert not load_config(write(tmp_path, ENV + "manylinux = 2.28\n" + REQS)).warnings
+
+
+def test_a_mirror_value_on_its_own_line(tmp_path: Path) -> None:
+    """`workers =` with the value on an indented next line (found by tests/test_fuzz.py)."""
+    config = load_config(write(tmp_path, ENV + REQS + "[mirror]\nworkers =\n    4\n"))
+    assert config.options["workers"] == "4"
