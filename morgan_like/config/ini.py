@@ -142,6 +142,12 @@ def _load(path: Path, text: str) -> Config:
     envs: list[Environment] = []
     warnings: list[str] = []
     index_url, options = _mirror_options(parser, file)
+    if index_url is not None and urlparse(index_url).password:
+        line = _locate(text, "mirror", "index-url")
+        warnings.append(
+            f"{file}:{line} [mirror] index-url holds a password, and a tree keeps a copy of "
+            "its config: give the credentials with -I, or in ~/.netrc, instead"
+        )
     binary_only = bool(parse_bool(options.get("binary-only"), False))
     for section in parser.sections():
         if section.startswith("env."):

@@ -93,3 +93,19 @@ def test_sync_and_repair_print_and_write_no_password(
     assert PASSWORD not in out.out + out.err
     assert _leaks(tree) == []
     assert PASSWORD not in diff.read_text()
+
+
+def test_a_password_in_morgan_ini_is_warned_about_and_not_printed(
+    private: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The config is the user's file, copied into the tree as written: its password is
+    used, never printed, and the run says to keep it elsewhere."""
+    tree = tmp_path / "bundle"
+    _config(tree, "app =\n")
+    with open(tree / "morgan.ini", "a") as fh:
+        fh.write(f"[mirror]\nindex-url = {_url(private)}\n")
+    assert main(["mirror", "-i", str(tree), "-v"]) == 0
+    out = capsys.readouterr()
+    assert "index-url holds a password" in out.err + out.out
+    assert PASSWORD not in out.out + out.err
+    assert _leaks(tree) == ["morgan.ini"]  # the user's own config, as written
