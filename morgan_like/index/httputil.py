@@ -35,14 +35,17 @@ def hostname(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """A URL safe to print: the password is replaced by ``****``."""
+    """A URL safe to print: the password is replaced by ``****``; a user without a
+    password (``https://TOKEN@host/``, how tokens are often given) is itself replaced,
+    as pip does."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url
     userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
+    user, colon, _password = userinfo.partition(":")
+    shown = f"{user}:****" if colon else "****"
     return urlunsplit(
-        (parts.scheme, f"{user}:****@{hostport}", parts.path, parts.query, parts.fragment)
+        (parts.scheme, f"{shown}@{hostport}", parts.path, parts.query, parts.fragment)
     )
 
 

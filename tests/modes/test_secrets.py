@@ -109,3 +109,18 @@ def test_a_password_in_morgan_ini_is_warned_about_and_not_printed(
     assert "index-url holds a password" in out.err + out.out
     assert PASSWORD not in out.out + out.err
     assert _leaks(tree) == ["morgan.ini"]  # the user's own config, as written
+
+
+def test_a_token_given_as_the_user_is_not_printed(
+    private: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``https://TOKEN@host/``: the user part is the secret (redacted as pip does)."""
+    token = "tok-5ecret-0123456789"
+    private.auth = (token, "")
+    tree = tmp_path / "bundle"
+    _config(tree, "app =\n")
+    url = private.url.replace("://", f"://{token}@")
+    assert main(["mirror", "-i", str(tree), "-I", url, "-v"]) == 0
+    out = capsys.readouterr()
+    assert "Resolving" in out.out and "://****@127.0.0.1" in out.out
+    assert token not in out.out + out.err
