@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -281,6 +282,71 @@ def test_any_morgan_ini_is_loaded_or_refused_cleanly(data: bytes) -> None:
         (tmp / "morgan.ini").write_bytes(data)
         _only_clean_errors(lambda: load_config(tmp / "morgan.ini"))
         _only_clean_errors(lambda: load_sync_config(tmp / "morgan.ini"))
+
+
+# -- a local pyproject.toml ([requirements_from] pyproject / groups) ---------------------
+
+_toml_value = st.recursive(
+    st.one_of(
+        st.sampled_from(["attrs>=1", "lib; extra == 'x'", "p[x]", "bad req", "", "p"]),
+        st.text(max_size=8),
+        st.integers(),
+        st.booleans(),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["include-group", "x", "name"]), inner, max_size=2),
+    ),
+    max_leaves=6,
+)
+
+
+def _toml(value: object) -> str:
+    """A TOML value: JSON's spelling of strings, numbers, lists and inline tables (as
+    ``{"k": v}`` is not TOML, tables are written ``{ k = v }``)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml(v)}' for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False)
+
+
+@st.composite
+def pyprojects(draw: st.DrawFn) -> str:
+    lines = []
+    if not draw(_rarely(5)):
+        lines.append("[project]")
+        keys = ["name", "dependencies", "dynamic", "optional-dependencies"]
+        for key in draw(st.lists(st.sampled_from(keys), unique=True)):
+            odd = st.sampled_from([True, 1, "dependencies", ["version"], {"x": ["a"]}])
+            lines.append(f"{key} = {_toml(draw(st.one_of(odd, _toml_value)))}")
+    if draw(st.booleans()):
+        lines.append("[build-system]")
+        if not draw(_rarely(4)):
+            lines.append(f"requires = {_toml(draw(_toml_value))}")
+    if draw(st.booleans()):
+        lines.append("[dependency-groups]")
+        for group in draw(st.lists(st.sampled_from(["g", "G_", "h"]), unique=True)):
+            lines.append(f"{group} = {_toml(draw(_toml_value))}")
+    return "\n".join(lines) + "\n"
+
+
+_REFS = [
+    "pyproject = pyproject.toml", "pyproject = pyproject.toml[x]", "groups = pyproject.toml:g",
+    "groups = pyproject.toml:g,h", "groups = g", "groups = pyproject.toml:",
+]  # fmt: skip
+
+
+@given(pyprojects(), st.sampled_from(_REFS))
+@FUZZ
+def test_any_pyproject_is_read_or_refused_cleanly(text: str, ref: str) -> None:
+    with _in_temp_dir() as tmp:
+        (tmp / "pyproject.toml").write_text(text)
+        config = "[env.linux]\nsys_platform = linux\npython_version = 3.12\n"
+        (tmp / "morgan.ini").write_text(config + f"[requirements_from]\n{ref}\n")
+        _only_clean_errors(lambda: load_config(tmp / "morgan.ini"))
 
 
 # -- requirement lines -------------------------------------------------------------------

@@ -65,6 +65,14 @@ def read_pyproject(
             "in morgan.ini instead, or name its dependency groups with groups = PATH:GROUP",
         )
     dynamic = project.get("dynamic", [])
+    if not isinstance(dynamic, list) or not all(isinstance(d, str) for d in dynamic):
+        raise ConfigError(
+            file=str(path),
+            problem=f"must be a list of strings, got {dynamic!r}",
+            section="project",
+            key="dynamic",
+            hint='e.g. dynamic = ["version"]',
+        )
     if "dependencies" in dynamic:
         raise ConfigError(
             file=str(path),
