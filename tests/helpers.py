@@ -11,7 +11,8 @@ from morgan_like.fetch.download import SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
-from morgan_like.targets.environments import Environment, environment_from_section
+from morgan_like.targets.environments import Environment
+from morgan_like.targets.sections import environment_from_section
 
 from .distbuilder import make_sdist, make_wheel
 from .fakeindex import FakeIndex

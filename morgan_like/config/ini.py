@@ -29,7 +29,8 @@ from morgan_like.config.pythons import glibc_warning, python_version_warning
 from morgan_like.config.reqfiles import InputFile, RequirementLine, marker_problem
 from morgan_like.config.sources import Sources, read_sources
 from morgan_like.errors import ConfigError
-from morgan_like.targets.environments import MARKER_KEYS, Environment, environment_from_section
+from morgan_like.targets.environments import MARKER_KEYS, Environment
+from morgan_like.targets.sections import environment_from_section
 
 __all__ = ["Config", "RequirementLine", "load_config", "MIRROR_OPTIONS"]
 

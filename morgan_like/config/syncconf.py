@@ -18,7 +18,8 @@ from morgan_like.config.ini import _mirror_options
 from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
 from morgan_like.config.options import parse_bool
 from morgan_like.errors import ConfigError
-from morgan_like.targets.environments import Environment, environment_from_section
+from morgan_like.targets.environments import Environment
+from morgan_like.targets.sections import environment_from_section
 
 SERIAL_SOURCES = ("auto", "simple", "xmlrpc", "local-json", "names")
 # [sync] key -> kind.  Multi-line values (one regex per line) for the filters.
