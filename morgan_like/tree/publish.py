@@ -16,7 +16,9 @@ its page and every page link with its file:
    them, the inputs it no longer names, then the manifest that vouches for them;
 5. the final commit of the tree state, then the diff-file naming exactly what this
    session changed, plus what an earlier run killed before its own diff-file changed
-   (the state keeps every changed path until a publish has handed it on).
+   (the state keeps every changed path until a publish has handed it on); the same
+   paths make the tree's next generation (``tree.generations``), committed together
+   with the hand-on, so a killed publish leaves them for the next one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from morgan_like.tree.diff import write_diff
 from morgan_like.tree.files import drop_empty_dirs, files_under
+from morgan_like.tree.generations import record_generation
 from morgan_like.tree.layout import INPUTS_DIR
 from morgan_like.tree.views import EnvView, write_views
 from morgan_like.tree.writer import TreeWriter
@@ -51,6 +54,7 @@ class Published:
     removed: tuple[str, ...]
     diff_file: Path | None = None
     removed_file: Path | None = None
+    generation: int | None = None  # the generation recorded (None: nothing changed)
 
 
 def publish(
@@ -98,13 +102,14 @@ def publish(
     changed_set = writer.changed.union(unsent_changed) - writer.removed
     removed_set = writer.removed.union(unsent_removed) - writer.changed
     changed, removed = tuple(sorted(changed_set)), tuple(sorted(removed_set))
+    generation = record_generation(writer.state, changed, removed) if changed or removed else None
     if diff is None:
-        published = Published(changed, removed)
+        published = Published(changed, removed, generation=generation)
     else:
         diff_file, removed_file = write_diff(
             writer.root, diff.path, changed, removed, append_epoch=diff.append_epoch
         )
-        published = Published(changed, removed, diff_file, removed_file)
+        published = Published(changed, removed, diff_file, removed_file, generation)
     writer.state.clear_unsent()
     writer.state.commit()
     return published

@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, serial INTEGER) WITH
 CREATE TABLE IF NOT EXISTS leaving (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS unsent (relpath TEXT PRIMARY KEY, removed INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_todo (name TEXT PRIMARY KEY, serial INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS generations (gen INTEGER PRIMARY KEY, time TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gen_paths (
+    gen INTEGER NOT NULL, relpath TEXT NOT NULL, removed INTEGER NOT NULL, PRIMARY KEY (gen, relpath)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS gen_paths_by_path ON gen_paths (relpath, gen);
+CREATE TABLE IF NOT EXISTS sites (name TEXT PRIMARY KEY, gen INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS facts (
     sha256 TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (sha256, key)
 ) WITHOUT ROWID;
@@ -359,6 +365,13 @@ class TreeState:
     def sync_done(self, name: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM sync_todo WHERE name = ?", (name,))
+
+    # --- generations and sites (tree.generations reads and writes these tables) -------
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Run one statement under the state's lock; its rows (see tree.generations)."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     # --- lifetime --------------------------------------------------------------------
 
