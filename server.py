@@ -3893,6 +3893,754 @@ def verify(root, out=None, err=None):
 
 
 # --------------------------------------------------------------------------------------
+# Transfer: --import an export, --receipt of the tree's generation
+# --------------------------------------------------------------------------------------
+#
+# The format is the export's (ARCHITECTURE.md, "Transfer"): DIR holds
+# morgan-like-export.json (+ .hmac) and plain-tar volumes, or the files themselves
+# unpacked by hand beside the manifest.  Nothing of the tree changes until every byte
+# was read, checked and staged in TREE/.morgan-like/import/; then the staged files
+# are renamed into place in the manifest's order (files, pages, roots, top-level
+# files) and the removals follow, so a page never lists a file that is not there.  A
+# journal written once everything is staged lets a re-run finish a killed import.
+
+EXPORT_MANIFEST = "morgan-like-export.json"
+EXPORT_FORMAT = "morgan-like-export/1"
+GENERATION_FORMAT = "morgan-like-generation/1"
+GENERATION_REL = ".morgan-like/generation.json"
+IMPORT_REL = ".morgan-like/import"
+JOURNAL_FORMAT = "morgan-like-import/1"
+EXPORT_MANIFEST_MAX = 1 << 30  # nothing states the manifest's own size: a fixed cap
+HMAC_MAX = 1024
+PROGRESS_EVERY = 3.0  # seconds between progress lines
+CRASH_ENV = "MORGAN_LIKE_CRASH_AFTER"  # the same test hook as morgan_like/tree/crashpoints
+
+# A copy of morgan_like/tree/layout.py's rules, for what an import may write (stricter:
+# only the shapes a tree has); tests/server/test_import_layout.py checks it against them.
+_TOP_FILES = frozenset(
+    ("manifest.json", "morgan.ini", "server.py", "local.json", "local.db.serial")
+)
+_PAGE_FILES = ("index.html", "index.json")
+_LAYOUT_DIRS = ("packages", "simple", "json", "envs", "inputs")
+_TREE_ID = re.compile(r"[0-9a-f]{32}\Z")
+_VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+
+def layout_kind(rel):
+    """ "project" (vouched for by the project pages), "top" (by manifest.json) or None
+    (not a path a tree has: never written by an import)."""
+    if not isinstance(rel, str) or _bad_relpath(rel) or ":" in rel.split("/")[0]:
+        return None
+    if any(ord(c) < 32 or c == "\x7f" for c in rel):
+        return None
+    parts = rel.split("/")
+    n = len(parts)
+    top = parts[0]
+    if top == "packages":
+        return "project" if n == 3 else None
+    if top == "json":
+        return "project" if n == 2 else None
+    if top == "simple":
+        if n == 2 and parts[1] in _PAGE_FILES:
+            return "top"
+        return "project" if n == 3 and parts[2] in _PAGE_FILES else None
+    if top == "envs":
+        if n < 4 or parts[2] != "simple" or not _VIEW_NAME.match(parts[1]):
+            return None
+        if n == 4 and parts[3] in _PAGE_FILES:
+            return "top"
+        return "project" if n == 5 and parts[4] in _PAGE_FILES else None
+    if top == "inputs":
+        return "top" if n >= 2 else None
+    return "top" if n == 1 and rel in _TOP_FILES else None
+
+
+_crash_count = [0]
+
+
+def _crash_step():
+    """One write step of an import; with MORGAN_LIKE_CRASH_AFTER=N the Nth kills the
+    process (SIGKILL), so tests can stop an import at every point of its sequence."""
+    try:
+        limit = int(os.environ.get(CRASH_ENV) or 0)
+    except ValueError:
+        return
+    if limit <= 0:
+        return
+    _crash_count[0] += 1
+    if _crash_count[0] == limit:
+        kill = getattr(signal, "SIGKILL", None)
+        if kill is not None:
+            os.kill(os.getpid(), kill)
+        os._exit(137)
+
+
+class ImportRefused(Exception):
+    """One paragraph naming the volume or file and what to do; the import stops (exit
+    1) and the tree stays as it was, unless the message says otherwise."""
+
+
+def _mb(n):
+    return "%.1f MB" % (n / 1e6)
+
+
+class _ImportProgress(object):
+    """Plain ``import: X of Y MB (P%), ETA Ns`` lines on stderr every few seconds."""
+
+    def __init__(self, stream, total):
+        self.stream = stream
+        self.total = total
+        self.done = 0
+        self.start = time.monotonic()
+        self.last = self.start
+
+    def add(self, n):
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-6)
+            eta = (self.total - self.done) / rate if rate else 0
+            self.stream.write(
+                "import: %s of %s (%d%%), ETA %ds\n"
+                % (_mb(self.done), _mb(self.total), 100 * self.done // max(self.total, 1), eta)
+            )
+            self.stream.flush()
+
+
+class _CappedReader(object):
+    """A volume read at most to its stated size, hashed as it goes."""
+
+    def __init__(self, f, limit):
+        self.f = f
+        self.left = limit
+        self.hash = hashlib.sha256()
+
+    def read(self, n=-1):
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        data = self.f.read(n) if n else b""
+        self.left -= len(data)
+        self.hash.update(data)
+        return data
+
+
+def _fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # Windows: directories cannot be opened
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sync():
+    if hasattr(os, "sync"):
+        os.sync()
+
+
+def _write_json_atomic(path, doc):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    _crash_step()
+    os.replace(tmp, path)
+    _fsync_dir(os.path.dirname(path))
+
+
+def read_generation(root):
+    """(tree id or None, generation) of TREE: (None, 0) for a tree that never took an
+    import; ImportRefused for an unreadable generation.json."""
+    path = os.path.join(root, GENERATION_REL)
+    if not os.path.lexists(path):
+        return None, 0
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read(HMAC_MAX * 64).decode("utf-8"))
+        tree, gen = doc["tree"], doc["generation"]
+        if (
+            doc.get("format") != GENERATION_FORMAT
+            or not isinstance(tree, str)
+            or not _TREE_ID.match(tree)
+            or not isinstance(gen, int)
+            or isinstance(gen, bool)
+            or gen < 0
+        ):
+            raise ValueError("not a %s document" % GENERATION_FORMAT)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ImportRefused(
+            "%s cannot be read (%s): it records which export this tree last took.  "
+            "Restore it from a backup, or import a full export (morgan-like export --full) "
+            "and delete it first." % (path, _why(exc))
+        )
+    return tree, gen
+
+
+def _refuse_manifest(path, detail):
+    return ImportRefused(
+        "%s is not a valid export manifest: %s.  It was damaged or edited after the "
+        "export; carry the export across again (or make it again with morgan-like export)."
+        % (path, detail)
+    )
+
+
+def _int_field(value, minimum=0):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _check_export_manifest(path, doc):
+    """Every field of the manifest, before anything is read from a volume."""
+    if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
+        raise _refuse_manifest(path, "its format is not %s" % EXPORT_FORMAT)
+    if not isinstance(doc.get("tree"), str) or not _TREE_ID.match(doc["tree"]):
+        raise _refuse_manifest(path, "'tree' is not a 32-hex-digit tree id")
+    if not _int_field(doc.get("base")) or not _int_field(doc.get("generation"), 1):
+        raise _refuse_manifest(path, "'base' and 'generation' must be whole numbers")
+    if not isinstance(doc.get("full"), bool):
+        raise _refuse_manifest(path, "'full' must be true or false")
+    volumes, files, removed = doc.get("volumes"), doc.get("files"), doc.get("removed")
+    if not all(isinstance(x, list) for x in (volumes, files, removed)):
+        raise _refuse_manifest(path, "'volumes', 'files' and 'removed' must be lists")
+    names = {}
+    for v in volumes:
+        if (
+            not isinstance(v, dict)
+            or not isinstance(v.get("name"), str)
+            or not _VOLUME_NAME.match(v["name"])
+            or v["name"] in names
+            or v["name"].startswith(EXPORT_MANIFEST)
+            or not _int_field(v.get("size"))
+            or not isinstance(v.get("sha256"), str)
+            or not _HEX64.match(v["sha256"])
+        ):
+            raise _refuse_manifest(path, "bad volume entry %r" % (v,))
+        names[v["name"]] = 0
+    seen = set()
+    for f in files:
+        if not isinstance(f, dict) or layout_kind(f.get("path")) is None:
+            raise _refuse_manifest(
+                path,
+                "file %r is not a path of a tree's layout (simple/, packages/, json/, "
+                "envs/NAME/simple/, inputs/, the known top-level files)"
+                % (f.get("path") if isinstance(f, dict) else f,),
+            )
+        if (
+            f["path"] in seen
+            or not _int_field(f.get("size"))
+            or not isinstance(f.get("sha256"), str)
+            or not _HEX64.match(f["sha256"])
+            or f.get("volume") not in names
+        ):
+            raise _refuse_manifest(path, "bad file entry %r" % (f,))
+        seen.add(f["path"])
+        names[f["volume"]] += 1
+    for rel in removed:
+        if layout_kind(rel) is None or rel in seen:
+            raise _refuse_manifest(path, "bad removal %r" % (rel,))
+
+
+def _read_hmac_key(key_file):
+    """The key's bytes, surrounding whitespace (a final newline) stripped."""
+    try:
+        with open(key_file, "rb") as f:
+            key = f.read(1 << 16).strip()
+    except OSError as exc:
+        raise StartError("--hmac-key-file %s: cannot read it (%s)" % (key_file, _why(exc)))
+    if not key:
+        raise StartError("--hmac-key-file %s: the file is empty; give the shared key" % key_file)
+    return key
+
+
+def _load_export(src, key, out):
+    """The checked manifest and its sha256; the signature checked when a key is given."""
+    path = os.path.join(src, EXPORT_MANIFEST)
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ImportRefused(
+                "%s is not a regular file: give the directory the export was written to." % path
+            )
+        if st.st_size > EXPORT_MANIFEST_MAX:
+            raise _refuse_manifest(path, "it is larger than %d bytes" % EXPORT_MANIFEST_MAX)
+        with open(path, "rb") as f:
+            raw = f.read(EXPORT_MANIFEST_MAX + 1)
+    except OSError as exc:
+        raise ImportRefused(
+            "%s cannot be read (%s): DIR must hold the export's manifest beside its volumes; "
+            "copy the whole export directory across." % (path, _why(exc))
+        )
+    if len(raw) > EXPORT_MANIFEST_MAX:
+        raise _refuse_manifest(path, "it is larger than %d bytes" % EXPORT_MANIFEST_MAX)
+    digest = hashlib.sha256(raw).hexdigest()
+    if key is not None:
+        sig_path = path + ".hmac"
+        try:
+            with open(sig_path, "rb") as f:
+                sig = f.read(HMAC_MAX).strip().decode("ascii").lower()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ImportRefused(
+                "%s cannot be read (%s): with --hmac-key-file the manifest must come signed; "
+                "make the export with the same --hmac-key-file." % (sig_path, _why(exc))
+            )
+        want = hmac.new(key, raw, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, sig):
+            raise ImportRefused(
+                "%s does not match the manifest under this key: the manifest was changed after "
+                "the export, or it was signed with another key.  Do not import it; make the "
+                "export again with the shared key." % sig_path
+            )
+        out.write("export manifest signature verified (HMAC-SHA256)\n")
+    else:
+        out.write("export manifest sha256: %s (compare it with the export's)\n" % digest)
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise _refuse_manifest(path, "not JSON (%s)" % _why(exc))
+    _check_export_manifest(path, doc)
+    return doc, digest
+
+
+def _check_base(root, doc, src):
+    """(already applied?, the tree's generation) or ImportRefused for another base/tree."""
+    tree, gen = read_generation(root)
+    if tree == doc["tree"] and gen == doc["generation"]:
+        return True, gen
+    if doc["full"]:
+        return False, gen
+    if tree is None:
+        raise ImportRefused(
+            "%s has taken no import yet (no %s), and the export in %s is a delta from "
+            "generation %d: on the online side run 'morgan-like export --full' for this site."
+            % (root, GENERATION_REL, src, doc["base"])
+        )
+    if tree != doc["tree"]:
+        raise ImportRefused(
+            "the export in %s comes from tree %s, but %s took its files from tree %s: "
+            "export from that tree, or send a full export (morgan-like export --full)."
+            % (src, doc["tree"], root, tree)
+        )
+    if gen != doc["base"]:
+        raise ImportRefused(
+            "%s is at generation %d, but the export in %s needs generation %d (it leads to %d): "
+            "on the online side run 'morgan-like export --site SITE --since %d' and import that."
+            % (root, gen, src, doc["base"], doc["generation"], gen)
+        )
+    return False, gen
+
+
+class _Importer(object):
+    """One run of import_export(); see its docstring."""
+
+    def __init__(self, src, root, doc, digest, out, err):
+        self.src, self.root, self.doc, self.digest = src, root, doc, digest
+        self.out, self.err = out, err
+        self.work = os.path.join(root, IMPORT_REL)
+        self.staged = os.path.join(self.work, "files")
+        self.journal = os.path.join(self.work, "journal.json")
+        self.files = doc["files"]
+        self.total = sum(f["size"] for f in self.files)
+
+    def staged_path(self, index):
+        return os.path.join(self.staged, "%08d" % index)
+
+    def tree_path(self, rel):
+        return os.path.join(self.root, *rel.split("/"))
+
+    def journal_state(self):
+        """The export a half-done import was for (its manifest sha256), or None."""
+        try:
+            with open(self.journal, "rb") as f:
+                doc = json.loads(f.read(1 << 16).decode("utf-8"))
+            if doc.get("format") == JOURNAL_FORMAT and isinstance(doc.get("export"), str):
+                return doc["export"]
+        except (OSError, ValueError, AttributeError):
+            pass
+        return None
+
+    # -- checks and staging: nothing outside .morgan-like/import/ changes
+    def volume_sources(self):
+        """ "volumes" when every volume is there, "plain" when none is and the files lie
+        unpacked under DIR, else ImportRefused naming the first missing volume."""
+        present, missing = [], []
+        for v in self.doc["volumes"]:
+            (present if os.path.lexists(os.path.join(self.src, v["name"])) else missing).append(v)
+        if not missing or not self.files:
+            return "volumes"
+        if not present:
+            return "plain"
+        raise ImportRefused(
+            "volume %s is missing from %s (%d of %d volumes there): copy every vol-*.tar of "
+            "the export into that directory and run the import again."
+            % (missing[0]["name"], self.src, len(present), len(self.doc["volumes"]))
+        )
+
+    def check_volume_sizes(self):
+        for v in self.doc["volumes"]:
+            path = os.path.join(self.src, v["name"])
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise ImportRefused("%s is not a regular file: copy the volume itself." % path)
+            if st.st_size != v["size"]:
+                what = "truncated" if st.st_size < v["size"] else "larger than the manifest says"
+                raise ImportRefused(
+                    "volume %s is %s (%d bytes, the manifest says %d): copy it across again "
+                    "from the export." % (path, what, st.st_size, v["size"])
+                )
+
+    def check_space(self):
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            return
+        if free < self.total:
+            raise ImportRefused(
+                "the disk holding %s has %s free, and the import needs %s to stage the "
+                "export's files: free some space and run the import again."
+                % (self.root, _mb(free), _mb(self.total))
+            )
+
+    def stage_stream(self, reader, index, label):
+        """Copy one file's bytes into staging, checking its size and sha256."""
+        entry = self.files[index]
+        h = hashlib.sha256()
+        n = 0
+        with open(self.staged_path(index), "wb") as dst:
+            while True:
+                chunk = reader.read(min(HASH_CHUNK, entry["size"] + 1 - n))
+                if not chunk:
+                    break
+                n += len(chunk)
+                if n > entry["size"]:
+                    break
+                h.update(chunk)
+                dst.write(chunk)
+                self.progress.add(len(chunk))
+        _crash_step()
+        if n != entry["size"] or h.hexdigest() != entry["sha256"]:
+            raise ImportRefused(
+                "%s in %s does not match the manifest (%s): the export was damaged on the "
+                "way; copy it across again."
+                % (
+                    entry["path"],
+                    label,
+                    "size" if n != entry["size"] else "sha256",
+                )
+            )
+
+    def stage_volume(self, v, index_of):
+        import tarfile  # only --import needs it
+
+        path = os.path.join(self.src, v["name"])
+        expected = set(f["path"] for f in self.files if f["volume"] == v["name"])
+        with open(path, "rb") as raw:
+            reader = _CappedReader(raw, v["size"])
+            try:
+                tf = tarfile.open(fileobj=reader, mode="r|")
+                for member in tf:
+                    name = member.name
+                    if layout_kind(name) is None:
+                        raise ImportRefused(
+                            "volume %s holds %r, a name outside a tree's layout (absolute, "
+                            "'..', hidden or unknown): do not import it; make the export "
+                            "again with morgan-like export." % (path, name)
+                        )
+                    if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+                        raise ImportRefused(
+                            "volume %s holds %s as a %s, not a regular file: do not import "
+                            "it; make the export again with morgan-like export."
+                            % (path, name, _TAR_KINDS.get(member.type, "special entry"))
+                        )
+                    if name not in expected:
+                        raise ImportRefused(
+                            "volume %s holds %s, which the manifest does not place in it: it "
+                            "belongs to another export, or was altered; carry this export's "
+                            "volumes across again." % (path, name)
+                        )
+                    expected.discard(name)
+                    self.stage_stream(tf.extractfile(member), index_of[name], "volume " + path)
+                while reader.read(HASH_CHUNK):
+                    pass  # the tar's end padding
+            except (tarfile.TarError, EOFError, ValueError) as exc:
+                raise ImportRefused(
+                    "volume %s is not a readable tar (%s): it is corrupt or not from this "
+                    "export; copy it across again." % (path, _why(exc))
+                )
+            if raw.read(1):
+                raise ImportRefused(
+                    "volume %s grew while it was read: copy it across again." % path
+                )
+        if reader.hash.hexdigest() != v["sha256"]:
+            raise ImportRefused(
+                "volume %s does not match the manifest's sha256: it is corrupt or from another "
+                "export; copy this export's volume across again." % path
+            )
+        if expected:
+            raise ImportRefused(
+                "volume %s lacks %s, which the manifest places in it: the volume is from "
+                "another export; copy this export's volumes across again."
+                % (path, sorted(expected)[0])
+            )
+
+    def stage_plain(self):
+        for index, entry in enumerate(self.files):
+            path = os.path.join(self.src, *entry["path"].split("/"))
+            parts = entry["path"].split("/")
+            for depth in range(1, len(parts) + 1):
+                p = os.path.join(self.src, *parts[:depth])
+                try:
+                    st = os.lstat(p)
+                except OSError:
+                    raise ImportRefused(
+                        "%s is missing: %s holds neither the export's volumes nor its files "
+                        "unpacked; copy the whole export directory across." % (path, self.src)
+                    )
+                if stat.S_ISLNK(st.st_mode) or (
+                    depth == len(parts) and not stat.S_ISREG(st.st_mode)
+                ):
+                    raise ImportRefused(
+                        "%s is a symlink or not a regular file: an import reads only regular "
+                        "files; copy the export's files themselves." % p
+                    )
+            with open(path, "rb") as f:
+                self.stage_stream(f, index, self.src)
+
+    def stage(self):
+        """Read and check everything into staging; ImportRefused leaves the tree as it was."""
+        mode = self.volume_sources()
+        if mode == "volumes":
+            self.check_volume_sizes()
+        self.check_space()
+        if os.path.lexists(self.work):
+            shutil.rmtree(self.work)
+        os.makedirs(self.staged)
+        self.progress = _ImportProgress(self.err, self.total)
+        index_of = dict((f["path"], i) for i, f in enumerate(self.files))
+        if mode == "plain":
+            self.stage_plain()
+        else:
+            for v in self.doc["volumes"]:
+                self.stage_volume(v, index_of)
+        _sync()
+        _write_json_atomic(self.journal, {"format": JOURNAL_FORMAT, "export": self.digest})
+        _crash_step()
+
+    # -- apply: rename into place, then the removals; a re-run repeats what is left
+    def remove_empty_parents(self, rel):
+        parts = rel.split("/")[:-1]
+        while parts:
+            try:
+                os.rmdir(self.tree_path("/".join(parts)))
+            except OSError:
+                return
+            parts.pop()
+
+    def place(self):
+        dirs = set()
+        for index, entry in enumerate(self.files):
+            staged = self.staged_path(index)
+            target = self.tree_path(entry["path"])
+            if not os.path.exists(staged):
+                if not os.path.isfile(target):
+                    raise ImportRefused(
+                        "%s is neither staged nor in place: the interrupted import's staging "
+                        "in %s was changed.  Import a full export (morgan-like export --full)."
+                        % (entry["path"], self.work)
+                    )
+                continue  # placed before the interruption
+            parent = os.path.dirname(target)
+            if not os.path.isdir(parent):
+                os.makedirs(parent)
+            os.replace(staged, target)
+            dirs.add(parent)
+            _crash_step()
+        for d in sorted(dirs):
+            _fsync_dir(d)
+        _sync()
+
+    def removals(self):
+        gone = list(self.doc["removed"])
+        if self.doc["full"]:
+            listed = set(f["path"] for f in self.files)
+            gone.extend(rel for rel in self.layout_files() if rel not in listed)
+        for rel in gone:
+            path = self.tree_path(rel)
+            if os.path.lexists(path) and not os.path.isdir(path):
+                os.unlink(path)
+                self.remove_empty_parents(rel)
+                _crash_step()
+        _sync()
+        return len(gone)
+
+    def layout_files(self):
+        """The tree's visible files a full export replaces (pages before files)."""
+        found = []
+        for top in _LAYOUT_DIRS + tuple(sorted(_TOP_FILES)):
+            start = os.path.join(self.root, top)
+            if os.path.isfile(start) and not os.path.islink(start):
+                found.append(top)
+                continue
+            for dirpath, dirnames, filenames in os.walk(start):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+                for name in filenames:
+                    rel = rel_dir + "/" + name
+                    if layout_kind(rel) is not None:
+                        found.append(rel)
+        found.sort(key=lambda rel: (not rel.endswith(_PAGE_FILES), rel))
+        return found
+
+    def run(self, resume):
+        if not resume:
+            self.stage()
+        self.place()
+        removed = self.removals()
+        return removed
+
+
+_TAR_KINDS = {
+    b"1": "hard link",
+    b"2": "symlink",
+    b"3": "character device",
+    b"4": "block device",
+    b"5": "directory",
+    b"6": "FIFO",
+}
+
+
+def import_export(src, root, key=None, out=None, err=None):
+    """Apply the export in SRC to the tree ROOT; returns an exit code (0 applied or
+    already applied, 1 refused or failed).
+
+    Order: the manifest (and its HMAC with ``key``), the tree's generation against the
+    export's base, every volume's size, then each volume streamed through tarfile
+    (regular members named in the manifest only, each one's size and sha256, the
+    volume's sha256) into ``.morgan-like/import/``, the journal, the renames into place
+    in manifest order, the removals, ``--verify``'s checks, and generation.json.  A
+    refusal before the journal leaves the tree as it was (staging removed); after it, a
+    re-run of the same command finishes the import.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        doc, digest = _load_export(src, key, out)
+        importer = _Importer(src, root, doc, digest, out, err)
+        pending = importer.journal_state()
+        if pending is not None and pending != digest:
+            raise ImportRefused(
+                "an import of another export (manifest sha256 %s) was interrupted in %s and "
+                "the tree is half-way through it: run that import again to finish it, then "
+                "this one." % (pending, root)
+            )
+        applied, gen = _check_base(root, doc, src)
+        if applied:
+            if pending is not None:
+                shutil.rmtree(importer.work, ignore_errors=True)
+            out.write(
+                "%s is already at generation %d of this export's tree: nothing to do, nothing "
+                "changed\n" % (root, gen)
+            )
+            return 0
+        if pending is not None:
+            out.write("finishing the interrupted import of this export\n")
+        try:
+            removed = importer.run(resume=pending is not None)
+        except ImportRefused:
+            if importer.journal_state() is None:
+                shutil.rmtree(importer.work, ignore_errors=True)
+            raise
+        except OSError as exc:
+            staged = importer.journal_state() is not None
+            if not staged:
+                shutil.rmtree(importer.work, ignore_errors=True)
+            full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+            if not staged:
+                raise ImportRefused(
+                    "%s while staging the export in %s (%s): nothing in the tree changed, it "
+                    "stays at generation %d; %s and run the import again."
+                    % (
+                        "the disk is full" if full else "a write failed",
+                        importer.work,
+                        _why(exc),
+                        gen,
+                        "free some space" if full else "fix the cause",
+                    )
+                )
+            raise ImportRefused(
+                "placing the files failed (%s, %s): the tree is half-way through this "
+                "import; fix the cause and run the same import again to finish it."
+                % (_why(exc), getattr(exc, "filename", "") or root)
+            )
+        out.write(
+            "placed %d files (%s), removed %d; checking the tree\n"
+            % (len(doc["files"]), _mb(importer.total), removed)
+        )
+        out.flush()
+        if verify(root, out, err) != 0:
+            raise ImportRefused(
+                "the files of this export are in place but the tree fails --verify (above), "
+                "so its generation was not recorded: run 'python3 server.py --verify -i %s' "
+                "after fixing it, or import a full export." % root
+            )
+        _write_json_atomic(
+            os.path.join(root, GENERATION_REL),
+            {"format": GENERATION_FORMAT, "tree": doc["tree"], "generation": doc["generation"]},
+        )
+        _crash_step()
+        shutil.rmtree(importer.work, ignore_errors=True)
+        out.write("%s is now at generation %d\n" % (root, doc["generation"]))
+        return 0
+    except ImportRefused as exc:
+        out.flush()
+        err.write("import refused: %s\n" % exc)
+        return 1
+    except OSError as exc:
+        out.flush()
+        err.write("import failed: %s (%s)\n" % (_why(exc), getattr(exc, "filename", "") or src))
+        return 1
+
+
+def write_receipt(root, out_file=None, out=None, err=None):
+    """generation.json's content to stdout or OUT_FILE: what the online side records."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        tree, gen = read_generation(root)
+    except ImportRefused as exc:
+        err.write("receipt refused: %s\n" % exc)
+        return 1
+    if tree is None:
+        err.write(
+            "receipt refused: %s has taken no import yet (no %s), so there is nothing to "
+            "report: send it a full export (morgan-like export --full).\n" % (root, GENERATION_REL)
+        )
+        return 1
+    text = (
+        json.dumps(
+            {"format": GENERATION_FORMAT, "tree": tree, "generation": gen}, indent=1, sort_keys=True
+        )
+        + "\n"
+    )
+    if out_file is None:
+        out.write(text)
+        return 0
+    try:
+        with open(out_file, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        err.write("receipt: cannot write %s (%s)\n" % (out_file, _why(exc)))
+        return 1
+    err.write("receipt: %s at generation %d written to %s\n" % (root, gen, out_file))
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
 
@@ -4009,8 +4757,61 @@ def build_parser():
         help="check the tree offline (files against their pages' hashes, top-level files "
         "against manifest.json) and exit: 0 intact, 1 problems, 2 not a tree",
     )
+    parser.add_argument(
+        "--import",
+        dest="import_dir",
+        metavar="DIR",
+        help="apply the export in DIR (morgan-like export's volumes and manifest, or its "
+        "files unpacked beside the manifest) to the tree and exit: 0 applied or already "
+        "applied, 1 refused or failed",
+    )
+    parser.add_argument(
+        "--hmac-key-file",
+        metavar="K",
+        help="with --import: refuse an export manifest not signed with this shared key",
+    )
+    parser.add_argument(
+        "--receipt",
+        action="store_true",
+        help="print the tree's generation (what it last imported) as JSON and exit; carry it "
+        "back to 'morgan-like export --site SITE --receipt FILE'",
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="with --receipt: write it to FILE")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return parser
+
+
+def _transfer_cli(args, root):
+    """--import / --receipt; exit 2 for options that do not go together."""
+    if args.import_dir is not None and args.receipt:
+        sys.stderr.write("error: --import and --receipt go in separate runs\n")
+        return 2
+    if args.output is not None and not args.receipt:
+        sys.stderr.write("error: -o/--output goes with --receipt\n")
+        return 2
+    if args.hmac_key_file is not None and args.import_dir is None:
+        sys.stderr.write("error: --hmac-key-file goes with --import\n")
+        return 2
+    if not os.path.isdir(root):
+        sys.stderr.write(
+            "error: -i %s: no such directory; create the tree's directory first\n" % root
+        )
+        return 2
+    if args.receipt:
+        return write_receipt(root, args.output)
+    src = os.path.abspath(args.import_dir)
+    if not os.path.isdir(src):
+        sys.stderr.write(
+            "error: --import %s: no such directory; give the directory holding the export\n"
+            % args.import_dir
+        )
+        return 2
+    try:
+        key = _read_hmac_key(args.hmac_key_file) if args.hmac_key_file is not None else None
+    except StartError as exc:
+        sys.stderr.write("error: %s\n" % exc)
+        return 2
+    return import_export(src, root, key)
 
 
 def _hash_password_cli(user):
@@ -4038,6 +4839,8 @@ def main(argv=None):
     root = os.path.abspath(args.index_path or default_root())
     if args.verify:
         return verify(root)
+    if args.import_dir is not None or args.receipt or args.output or args.hmac_key_file:
+        return _transfer_cli(args, root)
     if not os.path.isdir(os.path.join(root, "simple")):
         sys.stderr.write("error: %s is not a morgan_like tree (no simple/ directory)\n" % root)
         return 2
