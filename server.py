@@ -92,6 +92,24 @@ and may link only files its project's union page lists with the same sha256.
 Memory stays flat however large the tree (the project lists go through a temporary
 sqlite database).  Exit status 0 when the tree is intact, 1 when
 problems were found, 2 when TREE is not a tree.
+
+Transfer: ``python3 server.py --import DIR -i TREE [--hmac-key-file K]`` applies an
+export of ``morgan-like export`` (``DIR/morgan-like-export.json`` and its plain-tar
+volumes, or its files unpacked under DIR beside the manifest).  The manifest (its
+HMAC with a key, else its sha256 printed), the tree's generation against the
+export's base, each volume's size and sha256, each tar member (a regular file the
+manifest places there, at a path of the tree's layout) and each file's size and
+sha256 are checked while staging in ``TREE/.morgan-like/import/``; only then are the
+files renamed into place (files, pages, root pages, top-level files), the removals
+made, ``--verify``'s checks run and ``.morgan-like/generation.json`` written.  A
+re-run finishes a killed import; an applied export is not applied twice.
+``--receipt [-o FILE]`` prints generation.json for the online side.  Exit status 0
+applied, 1 refused (one paragraph; the tree unchanged), 2 bad options.
+
+Sections, in order: constants; content negotiation; request-target safety; views by
+User-Agent; the tree's pages and hashes; basic auth; HTTP heads; the request
+handler; the server; offline verification; transfer (--import, --receipt); the
+command line.
 """
 
 import argparse
