@@ -100,6 +100,8 @@ USES = {
     # and whatever else server.py serves with: passed through as server.py defines it
     "serve": _SERVER | {action.dest for action in server_actions()},
     "copy_server": {"index_path", "wait_lock"},
+    "export": {"index_path", "output", "site", "volume_size", "full", "since", "list_sites"}
+    | {"receipt", "hmac_key_file"},
     "nginx-config": {"index_path", "host", "port"},
     "generate_env": {"env"},
     "generate_reqs": {"mode"},
@@ -120,6 +122,8 @@ VALUES = {
     "exclude": "foo",
     "prerelease_exclude": "bar",
     "max_deletions": "4",
+    "volume_size": "700M",
+    "since": "3",
     "source": "src",
     "host": "127.0.0.1",
     "port": "9000",

@@ -151,6 +151,27 @@ def copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
     return 0
 
 
+def export(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes.export import DEFAULT_VOLUME_SIZE, ExportOptions, run_export
+
+    if args.list_sites and (args.output or args.site or args.receipt or args.full):
+        raise edge.Refused("export --list-sites only lists: give it -i alone")
+    if args.full and args.since is not None:
+        raise edge.Refused("export takes --full or --since GEN, not both")
+    options = ExportOptions(
+        index_path=edge.tree_path(args.index_path),
+        output=edge.absolute(args.output) if args.output else None,
+        site=args.site,
+        volume_size=args.volume_size or DEFAULT_VOLUME_SIZE,
+        full=args.full,
+        since=args.since,
+        list_sites=args.list_sites,
+        receipt=edge.absolute(args.receipt) if args.receipt else None,
+        hmac_key_file=edge.absolute(args.hmac_key_file) if args.hmac_key_file else None,
+    )
+    return run_export(options, reporter)
+
+
 def nginx_config(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes.nginx import render_nginx_config
 
@@ -186,6 +207,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Reporter], int]] = {
     "verify": verify,
     "genlocal": genlocal,
     "serve": serve,
+    "export": export,
     "copy_server": copy_server,
     "nginx-config": nginx_config,
     "generate_env": generate_env,

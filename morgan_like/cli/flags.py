@@ -59,6 +59,13 @@ COMMANDS = (
         "serve the tree with server.py",
         "Run the tree's index server (the same as python3 server.py) in this process.",
     ),
+    Command(
+        "export",
+        "write what a restricted site lacks as tar volumes to carry across the gap",
+        "Write the files site --site does not have yet (or all, with --full) into numbered "
+        "plain tar volumes with a manifest and a README.txt, for python3 server.py --import "
+        "on the far side.",
+    ),
     Command("copy_server", "copy server.py into the tree", "Copy server.py into the tree."),
     Command(
         "nginx-config",
@@ -108,8 +115,9 @@ _RUNS = "mirror sync"
 FLAGS = (
     _flag(
         "-i --index-path",
-        "mirror sync verify genlocal serve copy_server nginx-config",
+        "mirror sync verify genlocal serve copy_server nginx-config export",
         {
+            "export": "the tree to export from (default: the current directory)",
             "mirror": "the bundle's tree (default: the current directory); its morgan.ini is "
             "the config unless -c names one",
             "sync": "the mirror's tree; required unless the current directory is a sync tree",
@@ -296,6 +304,51 @@ FLAGS = (
         metavar="DIR",
     ),
     _flag(
+        "-o --output",
+        "export",
+        "the empty folder (or disk) to write the export to",
+        metavar="DIR",
+    ),
+    _flag("--site", "export", "the restricted site the export is for", metavar="NAME"),
+    _flag(
+        "--volume-size",
+        "export",
+        "the largest volume, e.g. 4G, 700M (default: 4G); a larger file gets a volume alone",
+        type=values.byte_size,
+        metavar="SIZE",
+    ),
+    _flag(
+        "--full",
+        "export",
+        "send every file of the tree, not only what the site lacks",
+        action="store_true",
+    ),
+    _flag(
+        "--since",
+        "export",
+        "the generation the site's tree is at (default: the one it was last sent)",
+        type=values.positive_int,
+        metavar="GEN",
+    ),
+    _flag(
+        "--list-sites",
+        "export",
+        "list each site's generation and what it lacks, and export nothing",
+        action="store_true",
+    ),
+    _flag(
+        "--receipt",
+        "export",
+        "record the site at the generation of this receipt (python3 server.py --receipt)",
+        metavar="FILE",
+    ),
+    _flag(
+        "--hmac-key-file",
+        "export",
+        "sign the manifest with HMAC-SHA256 and this key, shared with the far side",
+        metavar="FILE",
+    ),
+    _flag(
         "-H --host",
         "serve nginx-config",
         "address to listen on (default: 0.0.0.0)",
@@ -355,8 +408,12 @@ FLAGS = (
 )
 
 # server.py flags serve does not pass through: it sets -i and -q itself (above), and
-# these do other jobs than serving (the verify command is --verify).
-SERVER_NOT_SERVING = frozenset({"-h", "--version", "--verify", "--hash-password", "-i", "-q"})
+# these do other jobs than serving (the verify command is --verify; --import and
+# --receipt are the offline side of export).
+SERVER_NOT_SERVING = frozenset(
+    {"-h", "--version", "--verify", "--hash-password", "-i", "-q"}
+    | {"--import", "--hmac-key-file", "--receipt", "-o", "--output"}
+)
 
 
 def flags_of(command: str) -> list[Flag]:

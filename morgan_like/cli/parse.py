@@ -172,6 +172,12 @@ def _written_out(name: str, prog: str) -> str | None:
         if name in flags:
             return name
         matches = sorted(flag for flag in flags if flag.startswith(name))
+        if len(matches) > 1 and not server:
+            # --v stays --verbose for mirror when export adds --volume-size: among several,
+            # the one flag the command takes (the others it would refuse anyway)
+            command = prog.rsplit(" ", 1)[-1]
+            taken = [m for m in matches if command in _owners()[m][1]]
+            matches = taken if len(taken) == 1 else matches
         if len(matches) > 1:
             raise _Ambiguous(prog, name, matches)
         if matches:

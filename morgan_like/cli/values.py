@@ -148,3 +148,19 @@ def server_port(value: str) -> int:
 def nginx_port(value: str) -> int:
     """``nginx-config -p``: 1 to 65535 (nginx cannot pick a free port)."""
     return _port(value, any_port=False)
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
+MIN_VOLUME = 64 << 10
+
+
+def byte_size(value: str) -> int:
+    """A size in bytes: a number with K, M, G or T (powers of 1024; 4G, 700M, 4.5GiB)."""
+    match = _SIZE.fullmatch(value.strip())
+    if not match:
+        raise ArgumentTypeError(f"not a size: {_shown(value)} (e.g. 4G, 700M)")
+    size = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    if size < MIN_VOLUME:
+        raise ArgumentTypeError(f"{_shown(value)} is too small: a volume holds at least 64K")
+    return size
