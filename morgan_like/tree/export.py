@@ -273,9 +273,9 @@ def manifest_bytes(doc: dict[str, Any]) -> bytes:
 
 
 def read_key(path: Path) -> bytes:
-    """An HMAC key file's bytes, without trailing CR/LF (the far side reads it the same way)."""
+    """An HMAC key file's bytes, surrounding whitespace stripped (as server.py --import reads it)."""
     try:
-        key = path.read_bytes().rstrip(b"\r\n")
+        key = path.read_bytes().strip()
     except OSError as exc:
         raise ExportError(
             f"--hmac-key-file {path} cannot be read ({exc.strerror or exc}): give the file "
