@@ -136,6 +136,7 @@ def genlocal(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes import serve as server
+    from morgan_like.tree.generations import record_generation
     from morgan_like.tree.lock import TreeLock
     from morgan_like.tree.state import TreeState
     from morgan_like.tree.writer import TreeWriter
@@ -146,7 +147,10 @@ def copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
     with lock, TreeState(root) as state:
         writer = TreeWriter(root, state, on_problem=reporter.warn)
         changed = writer.write_file("server.py", server.server_source().read_bytes())
-        writer.write_manifest()
+        manifest = writer.write_manifest()
+        if changed:  # the sites this tree feeds get the new server.py with the next export
+            record_generation(state, ["server.py", *manifest], ())
+            state.commit()
     reporter.info(f"{'copied' if changed else 'up to date'}: {root / 'server.py'}")
     return 0
 

@@ -47,6 +47,7 @@ from morgan_like.tree.files import (
     sha256_file,
     sweep_scratch,
 )
+from morgan_like.tree.generations import record_generation
 from morgan_like.tree.layout import (
     METADATA_SUFFIX,
     PACKAGES_DIR,
@@ -369,6 +370,7 @@ def _mend(
     elif fetchable:
         left += len(fetchable)
     emptied: set[Path] = set()
+    gone: list[str] = []
     for f in problems:
         if f.kind == METADATA and repair:
             why = rewrite_metadata(root, state, f)
@@ -380,10 +382,15 @@ def _mend(
         elif f.kind == UNREFERENCED and remove_unreferenced:
             (root / f.relpath).unlink(missing_ok=True)
             state.discard(f.relpath)
+            gone.append(f.relpath)
             emptied.add((root / f.relpath).parent)
             reporter.info(f"removed {f.relpath}")
         elif f.kind not in FETCHABLE:
             left += 1  # asked for nothing that mends it, or nothing can (a bad page)
+    if gone:
+        # The sites this tree feeds delete them too, with the next export.  A repaired
+        # file has the bytes its page lists: nothing for a site to receive.
+        record_generation(state, (), gone)
     packages = root / PACKAGES_DIR
     for folder in sorted(emptied, reverse=True):
         if folder != packages:
