@@ -1,0 +1,228 @@
+"""The transfer end to end: the real ``morgan-like export`` into the real
+``python3 server.py --import``, on a bundle with env views (``mirror``) and on a full
+mirror (``sync``).
+
+Upstream moves in three steps (a new release, a deleted file, a deleted project), the
+source tree follows (``mirror --prune`` / ``sync``), and each export is imported into a
+copy that started empty.  After every import the copy holds the source's visible files
+byte for byte (the hidden ``.morgan-like/`` state differs by design), its own server.py
+``--verify`` is clean, and its generation is the source's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from morgan_like.cli import main
+from morgan_like.tree import generations
+from morgan_like.tree.state import TreeState
+
+from ..fakeindex import FakeIndex
+from ..helpers import ini_env_block, sdist, wheel
+from ..transfer_support import snapshot, tree_files
+from .sync_support import sync
+
+NEW_TAG = "py3-none-manylinux_2_28_x86_64"
+OLD_TAG = "py3-none-manylinux_2_17_x86_64"
+ENVS = {"new": ("3.11.7", {"manylinux": "2.28"}), "old": ("3.12.1", {})}
+
+
+# ---------------------------------------------------------------------------------------
+# The source trees and how upstream moves under them
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """A tree fed from a fake upstream, with the three upstream moves it will follow."""
+
+    kind: str
+    root: Path
+    index: FakeIndex
+    dists: Path
+    steps: list[Callable[[], None]] = field(default_factory=list)
+
+    def update(self) -> None:
+        """Follow upstream: ``mirror --prune`` for a bundle, ``sync`` for a full mirror."""
+        if self.kind == "bundle":
+            rc = main(["mirror", "-i", str(self.root), "-I", self.index.url, "-q", "--prune"])
+        else:
+            rc = sync(self.root, self.index).rc
+        assert rc == 0
+
+    def move(self, step: int) -> None:
+        """Upstream step STEP (0: a new release, 1: a deleted file, 2: a deleted project),
+        then the tree follows it."""
+        self.steps[step]()
+        self.update()
+
+    def generation(self) -> tuple[str, int]:
+        with TreeState(self.root) as state:
+            return generations.tree_id(state), generations.current(state)
+
+
+def build_bundle(index: FakeIndex, dists: Path, root: Path, backend: Path) -> Source:
+    """Two envs, so the tree has views: ``old`` (glibc 2.17) and ``new`` (2.28).  ``app``
+    1.0 needs ``zmqish`` and ``extra``; the moves: zmqish 2.1 for ``new`` (2.0 leaves
+    with --prune), zmqish 1.0's sdist deleted, app 1.1 without ``extra`` (the project
+    deleted upstream, with app 1.0's wheel)."""
+    index.add(backend)
+    wheel(index, dists, "zmqish", "1.0", tag=OLD_TAG)
+    sdist(index, dists, "zmqish", "1.0")
+    wheel(index, dists, "zmqish", "2.0", tag=NEW_TAG)
+    sdist(index, dists, "zmqish", "2.0")
+    wheel(index, dists, "extra", "1.0")
+    wheel(index, dists, "app", "1.0", requires_dist=["zmqish", "extra"])
+    root.mkdir(parents=True)
+    blocks = "".join(ini_env_block(name, py, **extra) for name, (py, extra) in ENVS.items())
+    (root / "morgan.ini").write_text(blocks + "[requirements]\napp =\n")
+    assert main(["mirror", "-i", str(root), "-I", index.url, "-q"]) == 0
+
+    def new_release() -> None:
+        wheel(index, dists, "zmqish", "2.1", tag=NEW_TAG)
+        sdist(index, dists, "zmqish", "2.1")
+
+    def deleted_file() -> None:
+        index.remove("zmqish-1.0.tar.gz")
+
+    def deleted_project() -> None:
+        wheel(index, dists, "app", "1.1", requires_dist=["zmqish"])
+        index.remove("app-1.0-py3-none-any.whl")
+        index.remove_project("extra")
+
+    return Source("bundle", root, index, dists, [new_release, deleted_file, deleted_project])
+
+
+def build_sync(index: FakeIndex, dists: Path, root: Path, backend: Path) -> Source:
+    """Every upstream project; the moves: lib 3.0, lib 1.0's wheel deleted, app deleted."""
+    index.add(backend)
+    wheel(index, dists, "app", "1.0", requires_dist=["lib>=1"])
+    sdist(index, dists, "app", "1.0", requires_dist=["lib>=1"])
+    wheel(index, dists, "lib", "1.0")
+    wheel(index, dists, "lib", "2.0")
+    assert sync(root, index).rc == 0
+    return Source(
+        "sync",
+        root,
+        index,
+        dists,
+        [
+            lambda: wheel(index, dists, "lib", "3.0"),
+            lambda: index.remove("lib-1.0-py3-none-any.whl"),
+            lambda: index.remove_project("app"),
+        ],
+    )
+
+
+BUILDERS = {"bundle": build_bundle, "sync": build_sync}
+
+
+@pytest.fixture(params=sorted(BUILDERS))
+def source(
+    request: pytest.FixtureRequest, fake_index: FakeIndex, dists: Path, tmp_path: Path,
+    tiny_backend_wheel: Path,
+) -> Source:  # fmt: skip
+    return BUILDERS[request.param](fake_index, dists, tmp_path / "src", tiny_backend_wheel)
+
+
+# ---------------------------------------------------------------------------------------
+# The two commands, and what a copy must be after an import
+# ---------------------------------------------------------------------------------------
+
+
+def export(src: Source, out: Path, site: str, *args: str) -> int:
+    """``morgan-like export -i SRC -o OUT --site SITE ARGS``."""
+    return main(["export", "-i", str(src.root), "-o", str(out), "--site", site, "-q", *args])
+
+
+def server_py(
+    script: Path, *args: object, python: str | Path = sys.executable, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(python), str(script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def import_into(
+    src: Source, out: Path, copy: Path, python: str | Path = sys.executable
+) -> subprocess.CompletedProcess:
+    """``python3 SRC/server.py --import OUT -i COPY`` (the source's server.py: the copy
+    may have none yet); it must succeed."""
+    result = server_py(src.root / "server.py", "--import", out, "-i", copy, python=python)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def assert_same(src: Source, copy: Path) -> None:
+    """COPY is SRC byte for byte (hidden state aside), its own server.py --verify is
+    clean, its receipt names SRC's tree and generation, and no staging is left."""
+    assert tree_files(copy) == tree_files(src.root)
+    verify = server_py(copy / "server.py", "--verify", "-i", copy)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    receipt = server_py(copy / "server.py", "--receipt", "-i", copy)
+    assert receipt.returncode == 0, receipt.stderr
+    tree, gen = src.generation()
+    assert json.loads(receipt.stdout) == {
+        "format": "morgan-like-generation/1",
+        "tree": tree,
+        "generation": gen,
+    }
+    assert not (copy / ".morgan-like" / "import").exists()
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "morgan-like-export.json").read_bytes())
+
+
+# ---------------------------------------------------------------------------------------
+# 1. Round trip
+# ---------------------------------------------------------------------------------------
+
+
+def test_round_trip_full_then_each_upstream_move(source: Source, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    assert export(source, tmp_path / "e0", "a", "--full") == 0
+    import_into(source, tmp_path / "e0", copy)
+    assert_same(source, copy)
+    if source.kind == "bundle":
+        assert (copy / "envs" / "old" / "simple" / "index.html").is_file()
+    for step in range(3):
+        before = tree_files(source.root)
+        source.move(step)
+        assert tree_files(source.root) != before, step
+        out = tmp_path / f"e{step + 1}"
+        assert export(source, out, "a") == 0
+        doc = manifest(out)
+        assert not doc["full"] and doc["base"] == doc["generation"] - 1, doc
+        result = import_into(source, out, copy)
+        assert f"now at generation {doc['generation']}" in result.stdout
+        assert_same(source, copy)
+        # the same export again: nothing to do, nothing changed
+        still = snapshot(copy)
+        again = import_into(source, out, copy)
+        assert "nothing to do" in again.stdout
+        assert snapshot(copy) == still
+    # what each move took away is gone from the copy too
+    gone = (
+        ["packages/extra", "simple/extra", "envs/old/simple/extra", "envs/new/simple/extra"]
+        if source.kind == "bundle"
+        else ["packages/app", "simple/app", "json/app"]
+    )
+    for rel in gone:
+        assert not (copy / rel).exists(), rel
+    # nothing new upstream: nothing to export
+    assert export(source, tmp_path / "e-none", "a") == 0
+    assert not (tmp_path / "e-none").exists()
