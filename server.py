@@ -3942,6 +3942,7 @@ _PAGE_FILES = ("index.html", "index.json")
 _LAYOUT_DIRS = ("packages", "simple", "json", "envs", "inputs")
 _TREE_ID = re.compile(r"[0-9a-f]{32}\Z")
 _VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # morgan-like export's SITE_NAME
 
 
 def layout_kind(rel):
@@ -4225,6 +4226,15 @@ def _load_export(src, key, out):
     return doc, digest
 
 
+def _site_named(doc):
+    """The manifest's site, for a command to copy: the exporter's own name rule (a name
+    that could be anything else, from a hand-edited manifest, reads SITE)."""
+    site = doc.get("site")
+    if isinstance(site, str) and _SITE_NAME.match(site):
+        return site
+    return "SITE"
+
+
 def _check_base(root, doc, src):
     """(already applied?, the tree's generation) or ImportRefused for another base/tree."""
     tree, gen = read_generation(root)
@@ -4247,8 +4257,8 @@ def _check_base(root, doc, src):
     if gen != doc["base"]:
         raise ImportRefused(
             "%s is at generation %d, but the export in %s needs generation %d (it leads to %d): "
-            "on the online side run 'morgan-like export --site SITE --since %d' and import that."
-            % (root, gen, src, doc["base"], doc["generation"], gen)
+            "on the online side run 'morgan-like export --site %s --since %d' and import that."
+            % (root, gen, src, doc["base"], doc["generation"], _site_named(doc), gen)
         )
     return False, gen
 

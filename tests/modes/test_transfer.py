@@ -26,6 +26,7 @@ from morgan_like.tree.state import TreeState
 
 from ..fakeindex import FakeIndex
 from ..helpers import ini_env_block, sdist, wheel
+from ..server_support import load_server_module
 from ..transfer_support import snapshot, tree_files
 from .sync_support import sync
 
@@ -226,3 +227,61 @@ def test_round_trip_full_then_each_upstream_move(source: Source, tmp_path: Path)
     # nothing new upstream: nothing to export
     assert export(source, tmp_path / "e-none", "a") == 0
     assert not (tmp_path / "e-none").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Two sites
+# ---------------------------------------------------------------------------------------
+
+
+def test_two_sites_one_behind_catches_up_from_its_receipt(source: Source, tmp_path: Path) -> None:
+    """Site A takes every export.  Site B takes the first, then two exports made for it
+    never arrive; the next one (based on what the online side believes B has) is refused,
+    and B's receipt carried back makes the export that brings B level in one go."""
+    copy_a, copy_b = tmp_path / "site-a", tmp_path / "site-b"
+    copy_a.mkdir()
+    copy_b.mkdir()
+    for site, copy in (("a", copy_a), ("b", copy_b)):
+        assert export(source, tmp_path / f"{site}0", site, "--full") == 0
+        import_into(source, tmp_path / f"{site}0", copy)
+        assert_same(source, copy)
+    for step in range(3):
+        source.move(step)
+        assert export(source, tmp_path / f"a{step + 1}", "a") == 0
+        import_into(source, tmp_path / f"a{step + 1}", copy_a)
+        assert_same(source, copy_a)
+        if step < 2:  # made for B, lost on the way
+            assert export(source, tmp_path / f"b{step + 1}", "b") == 0
+    _, current = source.generation()
+    # the online side believes B is at the generation of the last lost export
+    behind = tmp_path / "b-behind"
+    assert export(source, behind, "b") == 0
+    assert manifest(behind)["base"] == current - 1
+    before = snapshot(copy_b)
+    refused = server_py(source.root / "server.py", "--import", behind, "-i", copy_b)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "--site b --since 1" in refused.stderr, refused.stderr
+    assert snapshot(copy_b) == before
+    # B's receipt, carried back, is what the next export for B starts from
+    receipt = tmp_path / "receipt-b.json"
+    made = server_py(copy_b / "server.py", "--receipt", "-i", copy_b, "-o", receipt)
+    assert made.returncode == 0, made.stderr
+    caught_up = tmp_path / "b-since-receipt"
+    assert export(source, caught_up, "b", "--receipt", str(receipt)) == 0
+    doc = manifest(caught_up)
+    assert (doc["base"], doc["generation"], doc["full"]) == (1, current, False)
+    import_into(source, caught_up, copy_b)
+    assert_same(source, copy_b)
+    assert tree_files(copy_a) == tree_files(copy_b)
+
+
+def test_server_py_names_sites_by_the_exporters_rule() -> None:
+    """server.py's refusal names the manifest's site only if the exporter could have
+    made that name (a hand-edited one reads SITE): the same rule on both sides."""
+    from morgan_like.modes.export import SITE_NAME
+
+    server = load_server_module()
+    assert server._SITE_NAME.pattern == SITE_NAME.pattern + r"\Z"
+    assert server._site_named({"site": "lab-b"}) == "lab-b"
+    for odd in ("-x", "a b", "a;rm", "x" * 65, 3, None):
+        assert server._site_named({"site": odd}) == "SITE"
