@@ -12,9 +12,12 @@ byte for byte (the hidden ``.morgan-like/`` state differs by design), its own se
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from morgan_like.cli import main
 from morgan_like.tree import generations
 from morgan_like.tree.state import TreeState
 
+from ..clients import pyenv_python
 from ..fakeindex import FakeIndex
 from ..helpers import ini_env_block, sdist, wheel
 from ..server_support import load_server_module
@@ -285,3 +289,136 @@ def test_server_py_names_sites_by_the_exporters_rule() -> None:
     assert server._site_named({"site": "lab-b"}) == "lab-b"
     for odd in ("-x", "a b", "a;rm", "x" * 65, 3, None):
         assert server._site_named({"site": odd}) == "SITE"
+
+
+# ---------------------------------------------------------------------------------------
+# One history per kind, built once: a site that took the full export at generation 1,
+# then upstream's three moves; a delta from generation 1 and one from generation 2
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    src: Source
+    site1: Path  # took the full export of generation 1 (hidden state included)
+    delta: Path  # made for site "s": generation 1 -> now
+    wrong: Path  # made for site "t" with --since 2: not what site1 can take
+
+    def site(self, where: Path) -> Path:
+        shutil.copytree(self.site1, where, symlinks=True)
+        return where
+
+
+@pytest.fixture(scope="module")
+def histories(
+    tmp_path_factory: pytest.TempPathFactory, tiny_backend_wheel: Path
+) -> Iterator[Callable[[str], History]]:
+    made: dict[str, History] = {}
+
+    def history(kind: str) -> History:
+        if kind not in made:
+            made[kind] = _build_history(kind, tmp_path_factory.mktemp(kind), tiny_backend_wheel)
+        return made[kind]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("morgan_like.modes.bundle.default_processes", lambda: 0)
+        yield history
+
+
+def _build_history(kind: str, base: Path, backend: Path) -> History:
+    with FakeIndex() as index:
+        (base / "dists").mkdir()
+        src = BUILDERS[kind](index, base / "dists", base / "src", backend)
+        assert export(src, base / "full", "s", "--full") == 0
+        site1 = base / "site1"
+        site1.mkdir()
+        import_into(src, base / "full", site1)
+        assert_same(src, site1)
+        for step in range(3):
+            src.move(step)
+    assert export(src, base / "delta", "s", "--since", "1") == 0
+    assert export(src, base / "wrong", "t", "--since", "2") == 0
+    assert manifest(base / "wrong")["base"] == 2
+    return History(src, site1, base / "delta", base / "wrong")
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Refusal: an export against another base
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+def test_an_export_against_another_base_is_refused_and_names_the_since_to_use(
+    kind: str, histories: Callable[[str], History], tmp_path: Path
+) -> None:
+    h = histories(kind)
+    site = h.site(tmp_path / "site")
+    before = snapshot(site)
+    refused = server_py(h.src.root / "server.py", "--import", h.wrong, "-i", site)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr and "unexpected" not in refused.stderr
+    assert "is at generation 1" in refused.stderr and "needs generation 2" in refused.stderr
+    assert snapshot(site) == before
+    # the command it names, run on the online side, makes the export that applies
+    named = re.search(r"'morgan-like export (--site \S+ --since \d+)'", refused.stderr)
+    assert named is not None, refused.stderr
+    assert named.group(1) == "--site t --since 1"
+    out = tmp_path / "as-named"
+    assert (
+        main(["export", "-i", str(h.src.root), "-o", str(out), "-q", *named.group(1).split()]) == 0
+    )
+    import_into(h.src, out, site)
+    assert_same(h.src, site)
+
+
+# ---------------------------------------------------------------------------------------
+# 4. Crash: kill -9 at several points of a real delta's import, then the re-run
+# ---------------------------------------------------------------------------------------
+
+
+def _import_steps(out: Path) -> int:
+    """server.py's write steps for an export (its MORGAN_LIKE_CRASH_AFTER points): each
+    file staged, the journal (2), each file renamed, each removal, generation.json (2)."""
+    doc = manifest(out)
+    return 2 * len(doc["files"]) + len(doc["removed"]) + 4
+
+
+@pytest.mark.parametrize("where", [0.0, 0.25, 0.5, 0.6, 0.75, 0.9, 1.0])
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+def test_an_import_killed_half_way_is_finished_by_a_rerun(
+    kind: str, where: float, histories: Callable[[str], History], tmp_path: Path
+) -> None:
+    h = histories(kind)
+    site = h.site(tmp_path / "site")
+    step = max(1, round(where * _import_steps(h.delta)))
+    env = dict(os.environ, MORGAN_LIKE_CRASH_AFTER=str(step))
+    killed = server_py(h.src.root / "server.py", "--import", h.delta, "-i", site, env=env)
+    assert killed.returncode == -9, (step, killed.stdout, killed.stderr)
+    import_into(h.src, h.delta, site)
+    assert_same(h.src, site)
+
+
+# ---------------------------------------------------------------------------------------
+# 5. The oldest and newest Pythons server.py supports
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["3.6.15", "3.13.0"])
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+def test_real_exports_import_under_pyenv(
+    kind: str, version: str, histories: Callable[[str], History], tmp_path: Path
+) -> None:
+    python = pyenv_python(version)
+    if not python.exists():
+        pytest.skip(f"pyenv {version} not installed")
+    h = histories(kind)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    import_into(h.src, h.site1.parent / "full", empty, python=python)
+    import_into(h.src, h.delta, empty, python=python)
+    assert_same(h.src, empty)
+    verify = server_py(empty / "server.py", "--verify", "-i", empty, python=python)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    site = h.site(tmp_path / "site")
+    import_into(h.src, h.delta, site, python=python)
+    assert_same(h.src, site)
