@@ -1,9 +1,10 @@
 """Export directories for the import tests, built by hand per the transfer format.
 
-``make_export`` stands in for ``morgan-like export`` (same directory, same manifest,
-same volumes; see ARCHITECTURE.md "Transfer") until the real exporter can be called
-instead: it takes the files to send and the paths to remove, so a test also builds
-exports no exporter would (a foreign member, a symlink, ``../x``).
+``make_export`` writes what ``morgan-like export`` writes (same directory, same
+manifest, same volumes; see ARCHITECTURE.md "Transfer") from any two folders, trees
+without the exporter's state included: it takes the files to send and the paths to
+remove, so a test also builds exports no exporter would (a foreign member, a symlink,
+``../x``).  tests/modes/test_transfer.py runs the real exporter into the import.
 """
 
 from __future__ import annotations

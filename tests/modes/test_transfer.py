@@ -27,10 +27,10 @@ from morgan_like.cli import main
 from morgan_like.tree import generations
 from morgan_like.tree.state import TreeState
 
-from ..clients import pyenv_python
+from ..clients import installed, make_venv, need, pip_install, pyenv_python
 from ..fakeindex import FakeIndex
 from ..helpers import ini_env_block, sdist, wheel
-from ..server_support import load_server_module
+from ..server_support import SubprocessServer, load_server_module
 from ..transfer_support import snapshot, tree_files
 from .sync_support import sync
 
@@ -422,3 +422,31 @@ def test_real_exports_import_under_pyenv(
     site = h.site(tmp_path / "site")
     import_into(h.src, h.delta, site, python=python)
     assert_same(h.src, site)
+
+
+# ---------------------------------------------------------------------------------------
+# pip on the far side, from the imported copy only (its own server.py, and file://)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_pip_installs_from_the_imported_copy(
+    histories: Callable[[str], History], tmp_path: Path
+) -> None:
+    """The bundle's ``old`` view after the full export and the delta: app 1.1 (the
+    deleted project ``extra`` no longer needed) and zmqish 1.0's glibc-2.17 wheel."""
+    python = pyenv_python(ENVS["old"][0])
+    need(python)
+    h = histories("bundle")
+    copy = h.site(tmp_path / "copy")
+    import_into(h.src, h.delta, copy)
+    code = "import app, zmqish; print(app.__version__, zmqish.__version__)"
+    with SubprocessServer(copy, args=["-q"], script=copy / "server.py") as server:
+        urls = [f"{server.base}/envs/old/simple/", (copy / "envs/old/simple").as_uri() + "/"]
+        for i, url in enumerate(urls):
+            vpy = make_venv(python, tmp_path / f"venv{i}")
+            pip_install(vpy, url, "app")
+            assert installed(vpy, code) == "1.1 1.0"
+            assert "extra" not in installed(
+                vpy, "import importlib.metadata as m; print([d.name for d in m.distributions()])"
+            )
