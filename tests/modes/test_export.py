@@ -1,8 +1,10 @@
 """``morgan-like export``: the net delta in volumes with a manifest, README.txt and an
 optional HMAC; refusals; --list-sites and --receipt; sync and bundle trees alike.
 
-Until ``server.py --import`` exists, an export is checked by applying it with tarfile
-to a copy of the tree as the site had it, and comparing bytes with the source.
+An export is checked here by applying it with tarfile to a copy of the tree as the
+site had it and comparing bytes with the source: independently of ``server.py
+--import``, so these tests pin the format itself (tests/modes/test_transfer.py joins
+the two sides).
 """
 
 from __future__ import annotations
