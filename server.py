@@ -3047,10 +3047,11 @@ class _Progress(object):
 class _Verifier(object):
     """One run of verify(); see its docstring."""
 
-    def __init__(self, root, out, err):
+    def __init__(self, root, out, err, known=None):
         self.root = root
         self.out = out
         self.err = err
+        self.known = known or {}  # relpath -> (sha256, st_dev, st_ino, size, mtime_ns)
         self.problems = 0
         self.files = 0
         self.pages = 0
@@ -3147,8 +3148,24 @@ class _Verifier(object):
         return st
 
     def sha256(self, rel):
+        path = os.path.join(self.root, rel)
+        known = self.known.get(rel)
+        if known is not None:
+            # hashed by the import that called us, as it staged the file: trusted while
+            # it is still that file (same inode, size and mtime), read again otherwise
+            try:
+                st = os.lstat(path)
+            except OSError:
+                st = None
+            if st is not None and known[1:] == (
+                st.st_dev,
+                st.st_ino,
+                st.st_size,
+                st.st_mtime_ns,
+            ):
+                return known[0]
         h = hashlib.sha256()
-        with open(os.path.join(self.root, rel), "rb") as f:
+        with open(path, "rb") as f:
             while True:
                 chunk = f.read(HASH_CHUNK)
                 if not chunk:
@@ -3879,7 +3896,7 @@ class _Verifier(object):
         return 1 if self.problems else 0
 
 
-def verify(root, out=None, err=None):
+def verify(root, out=None, err=None, known=None):
     """Check a tree offline; returns an exit code (0 intact, 1 problems, 2 not a tree
     or verification impossible).
 
@@ -3905,9 +3922,13 @@ def verify(root, out=None, err=None):
 
     Memory stays flat as the tree grows: names go through a temporary sqlite database
     in the system's temp directory, pages are read one project at a time.
+
+    ``known`` (from --import only): relpath -> (sha256, st_dev, st_ino, size,
+    mtime_ns) of files the import hashed as it staged them in this run; such a file
+    still of that identity is not read again.  Every other check runs as usual.
     """
     root = os.path.abspath(root)
-    return _Verifier(root, out or sys.stdout, err or sys.stderr).run()
+    return _Verifier(root, out or sys.stdout, err or sys.stderr, known).run()
 
 
 # --------------------------------------------------------------------------------------
@@ -4028,20 +4049,58 @@ class _ImportProgress(object):
 
 
 class _CappedReader(object):
-    """A volume read at most to its stated size, hashed as it goes."""
+    """A volume read at most to its stated size, hashed as it goes.
+
+    The volume's sha256 is computed by a second thread fed the same chunks, in order
+    (hashlib releases the GIL on large buffers), so it runs beside the members' own
+    hashes and the staging writes instead of adding to them; without threads it is
+    computed inline.  ``hexdigest()`` waits for every chunk read so far."""
 
     def __init__(self, f, limit):
         self.f = f
         self.left = limit
         self.hash = hashlib.sha256()
+        self._queue = self._thread = None
+        try:
+            import queue
+            import threading
+        except ImportError:  # a CPython built without threads
+            return
+        self._queue = queue.Queue(4)  # bounded: a few chunks in flight at most
+        self._thread = threading.Thread(target=self._hash_chunks, name="volume-sha256")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _hash_chunks(self):
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            self.hash.update(data)
 
     def read(self, n=-1):
         if n is None or n < 0 or n > self.left:
             n = self.left
         data = self.f.read(n) if n else b""
         self.left -= len(data)
-        self.hash.update(data)
+        if not data:
+            pass
+        elif self._thread is not None:
+            self._queue.put(data)
+        else:
+            self.hash.update(data)
         return data
+
+    def close(self):
+        """Stop the hashing thread once it has hashed everything read."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def hexdigest(self):
+        self.close()
+        return self.hash.hexdigest()
 
 
 def _fsync_dir(path):
@@ -4274,6 +4333,7 @@ class _Importer(object):
         self.journal = os.path.join(self.work, "journal.json")
         self.files = doc["files"]
         self.total = sum(f["size"] for f in self.files)
+        self.known = {}  # relpath -> (sha256, st_dev, st_ino, size, mtime_ns) staged this run
 
     def staged_path(self, index):
         return os.path.join(self.staged, "%08d" % index)
@@ -4350,6 +4410,8 @@ class _Importer(object):
                 h.update(chunk)
                 dst.write(chunk)
                 self.progress.add(len(chunk))
+            dst.flush()
+            st = os.fstat(dst.fileno())
         _crash_step()
         if n != entry["size"] or h.hexdigest() != entry["sha256"]:
             raise ImportRefused(
@@ -4361,6 +4423,15 @@ class _Importer(object):
                     "size" if n != entry["size"] else "sha256",
                 )
             )
+        # What this run hashed, for the closing --verify: the rename keeps the inode,
+        # so a placed file with this identity, size and mtime holds these bytes.
+        self.known[entry["path"]] = (
+            entry["sha256"],
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+        )
 
     def stage_volume(self, v, index_of):
         import tarfile  # only --import needs it
@@ -4370,7 +4441,8 @@ class _Importer(object):
         with open(path, "rb") as raw:
             reader = _CappedReader(raw, v["size"])
             try:
-                tf = tarfile.open(fileobj=reader, mode="r|")
+                # bufsize: the stream reads the volume in HASH_CHUNK pieces, not 10 KiB ones
+                tf = tarfile.open(fileobj=reader, mode="r|", bufsize=HASH_CHUNK)
                 for member in tf:
                     name = member.name
                     if layout_kind(name) is None:
@@ -4400,11 +4472,13 @@ class _Importer(object):
                     "volume %s is not a readable tar (%s): it is corrupt or not from this "
                     "export; copy it across again." % (path, _why(exc))
                 )
+            finally:
+                reader.close()
             if raw.read(1):
                 raise ImportRefused(
                     "volume %s grew while it was read: copy it across again." % path
                 )
-        if reader.hash.hexdigest() != v["sha256"]:
+        if reader.hexdigest() != v["sha256"]:
             raise ImportRefused(
                 "volume %s does not match the manifest's sha256: it is corrupt or from another "
                 "export; copy this export's volume across again." % path
@@ -4488,22 +4562,27 @@ class _Importer(object):
             os.replace(staged, target)
             dirs.add(parent)
             _crash_step()
+        # The staged bytes were made durable before the journal (stage()); what is new
+        # here are directory entries, so fsyncing each directory a rename wrote makes
+        # them durable before --verify and generation.json, without a second sync().
         for d in sorted(dirs):
             _fsync_dir(d)
-        _sync()
 
     def removals(self):
         gone = list(self.doc["removed"])
         if self.doc["full"]:
             listed = set(f["path"] for f in self.files)
             gone.extend(rel for rel in self.layout_files() if rel not in listed)
+        unlinked = False
         for rel in gone:
             path = self.tree_path(rel)
             if os.path.lexists(path) and not os.path.isdir(path):
                 os.unlink(path)
                 self.remove_empty_parents(rel)
+                unlinked = True
                 _crash_step()
-        _sync()
+        if unlinked:  # nothing to make durable when nothing was removed
+            _sync()
         return len(gone)
 
     def layout_files(self):
@@ -4610,7 +4689,7 @@ def import_export(src, root, key=None, out=None, err=None):
             % (len(doc["files"]), _mb(importer.total), removed)
         )
         out.flush()
-        if verify(root, out, err) != 0:
+        if verify(root, out, err, known=importer.known) != 0:
             raise ImportRefused(
                 "the files of this export are in place but the tree fails --verify (above), "
                 "so its generation was not recorded: run 'python3 server.py --verify -i %s' "

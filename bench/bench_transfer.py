@@ -1,5 +1,5 @@
 """Transfer benchmark (not a test): ``morgan-like export`` against ``tar -c`` + ``sha256sum``
-on the same files, and ``server.py --import`` against ``sha256sum -c`` + ``tar -x``;
+on the same files, and ``server.py --import`` against ``sha256sum -c`` + ``tar -x`` + ``sync``;
 runs alternated, wall-time ratios and each side's peak RSS printed.
 
     python bench/bench_transfer.py                # ~2 GB delta
@@ -68,7 +68,9 @@ def publish_tree(root: Path) -> list[str]:
 
 def timed(argv: list[str], **kwargs) -> tuple[float, int]:
     """Wall seconds and the process's peak RSS (KiB) of one command (a shell pipe: its
-    largest process)."""
+    largest process).  Untimed, the page cache's dirty data is written out first, so
+    no run pays for writing out the files of the run before it."""
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(argv, **kwargs)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -117,8 +119,11 @@ def main() -> int:
                     ours_in.append(t)
                     rss_import = max(rss_import, rss)
                 else:
+                    # the import's files are on disk when it returns (it syncs before
+                    # its journal): the baseline's are too, or it would be timed without
+                    # the writes the import has to wait for
                     shell = (f"sha256sum -c --quiet {work}/out-base/SUMS && "
-                             f"tar -xf {work}/out-base/vol.tar -C {dest}")  # fmt: skip
+                             f"tar -xf {work}/out-base/vol.tar -C {dest} && sync")  # fmt: skip
                     base_in.append(timed(["sh", "-c", shell])[0])
         best = min
         print(
