@@ -295,7 +295,9 @@ def test_egg_info_requires_txt_is_not_static(dists: Path) -> None:
         )  # fmt: skip
         with pytest.raises(MetadataError) as info:
             sdist_metadata(sdist)
-        assert f"legacy-{version}.tar.gz: cannot read its dependencies statically" in str(info.value)
+        assert f"legacy-{version}.tar.gz: cannot read its dependencies statically" in str(
+            info.value
+        )
         assert "requires.txt" not in str(info.value)
 
 
