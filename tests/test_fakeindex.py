@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from morgan_like.dists.links import parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import parse_json_page
 
 from .clients import PIP_ACCEPT, client_env, find_uv, pyenv_python
 from .distbuilder import (

@@ -20,10 +20,10 @@ import requests
 from packaging.utils import canonicalize_name
 
 from morgan_like import __version__
+from morgan_like.dists.htmlpage import parse_html_page
 from morgan_like.dists.links import (
     ACCEPT_HEADER,
     ProjectPage,
-    parse_html_page,
     parse_json_page,
     parse_root_names,
 )

@@ -50,7 +50,8 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from morgan_like.dists.links import ProjectPage, RemoteFile, parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import ProjectPage, RemoteFile, parse_json_page
 from morgan_like.dists.serials import serial_value
 from morgan_like.errors import MorganLikeError
 from morgan_like.modes import serve

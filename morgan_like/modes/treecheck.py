@@ -32,7 +32,8 @@ from urllib.parse import unquote, urlsplit
 
 from morgan_like.config.ini import _mirror_options
 from morgan_like.config.initext import read_config_text, read_ini
-from morgan_like.dists.links import ProjectPage, RemoteFile, parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import ProjectPage, RemoteFile, parse_json_page
 from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MorganLikeError
 from morgan_like.fetch.download import fetch_verified

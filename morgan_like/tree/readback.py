@@ -12,7 +12,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from morgan_like.dists.links import ProjectPage, RemoteFile, parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import ProjectPage, RemoteFile, parse_json_page
 from morgan_like.tree.layout import PACKAGES_DIR, SIMPLE_DIR, page_relpaths
 from morgan_like.tree.state import TreeState
 

@@ -128,14 +128,14 @@ def test_names_parse_exactly_as_packaging_parses_them(filename: str) -> None:
 
 
 def test_a_page_record_keeps_the_parse_its_name_was_vetted_with(monkeypatch) -> None:
-    from morgan_like.dists import links
+    from morgan_like.dists import htmlpage, links
 
     name = "fast_probe-1.0-py3-none-any.whl"
     json_doc = {"files": [{"filename": name, "url": f"https://h/{name}", "hashes": {}}]}
     html_doc = f'<a href="https://h/{name}">{name}</a>'
     pages = [
         links.parse_json_page("fast-probe", json_doc, "https://h/simple/fast-probe/"),
-        links.parse_html_page("fast-probe", html_doc, "https://h/simple/fast-probe/"),
+        htmlpage.parse_html_page("fast-probe", html_doc, "https://h/simple/fast-probe/"),
     ]
 
     def again(filename: str):

@@ -12,7 +12,8 @@ import pytest
 from morgan_like.dists import sdistread
 from morgan_like.dists.archive import MIB, iter_tar
 from morgan_like.dists.filenames import filename_problem
-from morgan_like.dists.links import MAX_PAGE_PROBLEMS, parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import MAX_PAGE_PROBLEMS, parse_json_page
 from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.dists.sdistread import SdistReader, read_sdist
 from morgan_like.errors import MetadataError

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from morgan_like.dists.links import parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import parse_json_page
 
 URL = "https://example.org/simple/demo/"
 FILE = {

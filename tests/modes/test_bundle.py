@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 from morgan_like.cli import main
-from morgan_like.dists.links import parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import parse_json_page
 
 from ..backends import make_fake_setuptools_wheels
 from ..distbuilder import make_sdist, make_wheel

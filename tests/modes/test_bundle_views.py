@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from morgan_like.cli import main
-from morgan_like.dists.links import parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import parse_json_page
 
 from ..clients import (
     find_uv,

@@ -27,7 +27,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from morgan_like.cli import main
-from morgan_like.dists.links import parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import parse_json_page
 from morgan_like.modes.serve import load_server
 from morgan_like.tree import crashpoints
 from morgan_like.tree.lock import read_holder

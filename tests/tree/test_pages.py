@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from morgan_like.dists.links import parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import parse_json_page
 from morgan_like.tree.pages import (
     FileEntry,
     normalize_upload_time,

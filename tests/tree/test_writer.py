@@ -14,7 +14,8 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from morgan_like.dists.links import RemoteFile, parse_html_page, parse_json_page
+from morgan_like.dists.htmlpage import parse_html_page
+from morgan_like.dists.links import RemoteFile, parse_json_page
 from morgan_like.tree import entries as entries_mod
 from morgan_like.tree.layout import MANIFEST_NAME, is_top_level, package_relpath, page_relpaths
 from morgan_like.tree.publish import publish
