@@ -7,14 +7,11 @@ everywhere, and the same way pip would behave on this machine.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
-from urllib.request import getproxies
 
 import requests
 from packaging.utils import canonicalize_name
@@ -29,10 +26,10 @@ from morgan_like.dists.links import (
 )
 from morgan_like.errors import BodyError, LimitExceeded, ProjectNotFound, RangeError, UpstreamError
 from morgan_like.index import dns
+from morgan_like.index.hosts import HostSettings
 from morgan_like.index.httputil import (
     decode_text,
     header_int,
-    host_key,
     media_type,
     parse_content_range,
     redact_url,
@@ -40,7 +37,7 @@ from morgan_like.index.httputil import (
 )
 from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capped, wire_bytes
 from morgan_like.index.pagecache import PageCache
-from morgan_like.index.pipconfig import pip_config, pip_config_value
+from morgan_like.index.pipconfig import pip_config_value
 from morgan_like.index.redirects import RedirectGuard
 from morgan_like.index.tls import CachedContextAdapter
 
@@ -102,27 +99,14 @@ class Upstream:
         self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = backoff
-        self._auth: dict[tuple[str, str], tuple[str, str]] = {}
-        if creds:
-            self._auth[host_key(clean)] = creds
         self._lock = threading.Lock()
         self._bytes = 0
         # Project pages sent (not 304), and those without ETag or Last-Modified: a
         # page cache cannot revalidate those, so every run fetches them whole.
         self._pages_sent = 0
         self._pages_unvalidated = 0
-        self.verify: str | bool = (
-            cert
-            or pip_config_value("cert")
-            or os.environ.get("REQUESTS_CA_BUNDLE")
-            or os.environ.get("CURL_CA_BUNDLE")
-            or True
-        )
-        # pip's trusted-host: TLS is not verified for these hosts ("host" or "host:port").
-        self.trusted_hosts = frozenset(pip_config("trusted-host").lower().split())
+        self.hosts = HostSettings(clean, creds, cert)
         client_cert = pip_config_value("client-cert")
-        proxy = pip_config_value("proxy")
-        self.proxies = {"http": proxy, "https": proxy} if proxy else None
         # Each new connection looks its host up: a burst of 32 would flood the resolver.
         dns.install()
         session = requests.Session()
@@ -138,10 +122,8 @@ class Upstream:
         # Only encodings limits.py inflates itself, piece by bounded piece.
         session.headers["Accept-Encoding"] = "gzip, deflate"
         # requests re-reads proxy variables and ~/.netrc on every request when trust_env
-        # is on, a real cost over thousands of requests; we read them once per host instead.
+        # is on, a real cost over thousands of requests; self.hosts reads them once per host.
         session.trust_env = False
-        self._env_proxies = getproxies()  # what requests.utils.getproxies re-exports
-        self._per_host: dict[tuple[str, str], tuple[dict | None, tuple[str, str] | None]] = {}
         if client_cert:
             session.cert = client_cert
         self.session = session
@@ -184,34 +166,6 @@ class Upstream:
 
     # -- requests
 
-    def _auth_for(self, url: str) -> tuple[str, str] | None:
-        if "@" in urlsplit(url).netloc:
-            return None  # requests uses the URL's own userinfo
-        return self._host_settings(url)[1]
-
-    def _host_settings(self, url: str) -> tuple[dict | None, tuple[str, str] | None]:
-        """Proxies and credentials for a host, from pip's config, the environment and netrc."""
-        key = host_key(url)
-        cached = self._per_host.get(key)
-        if cached is None:
-            proxies = self.proxies
-            if (
-                proxies is None
-                and self._env_proxies
-                and not requests.utils.should_bypass_proxies(url, no_proxy=None)
-            ):
-                proxies = {k: v for k, v in self._env_proxies.items() if k != "no"}
-            auth = self._auth.get(key) or requests.utils.get_netrc_auth(url)
-            cached = self._per_host[key] = (proxies, auth)
-        return cached
-
-    def _verify_for(self, url: str) -> str | bool:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if host in self.trusted_hosts or f"{host}:{parts.port}" in self.trusted_hosts:
-            return False
-        return self.verify
-
     def get(
         self,
         url: str,
@@ -250,9 +204,9 @@ class Upstream:
                     headers=hdrs,
                     stream=True,
                     timeout=(self.timeout, read_timeout),
-                    auth=self._auth_for(url),
-                    verify=self._verify_for(url),
-                    proxies=self._host_settings(url)[0],
+                    auth=self.hosts.auth_for(url),
+                    verify=self.hosts.verify_for(url),
+                    proxies=self.hosts.proxies_for(url),
                     allow_redirects=True,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:

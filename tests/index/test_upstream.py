@@ -374,10 +374,10 @@ def test_pip_config_precedence(clean_pip_env, monkeypatch) -> None:
 def test_cert_precedence(clean_pip_env, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/bundle.pem")
-    assert Upstream("https://x/simple").verify == "/env/bundle.pem"
+    assert Upstream("https://x/simple").hosts.verify == "/env/bundle.pem"
     monkeypatch.setenv("PIP_CERT", "/pip/cert.pem")
-    assert Upstream("https://x/simple").verify == "/pip/cert.pem"
-    assert Upstream("https://x/simple", cert="/arg.pem").verify == "/arg.pem"
+    assert Upstream("https://x/simple").hosts.verify == "/pip/cert.pem"
+    assert Upstream("https://x/simple", cert="/arg.pem").hosts.verify == "/arg.pem"
 
 
 def test_trusted_host_skips_tls_verification(clean_pip_env, monkeypatch) -> None:
@@ -385,10 +385,10 @@ def test_trusted_host_skips_tls_verification(clean_pip_env, monkeypatch) -> None
     conf.write_text("[global]\ntrusted-host =\n    mirror.test\n    other.test:8443\n")
     monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
     up = Upstream("https://mirror.test/simple/")
-    assert up._verify_for("https://mirror.test/simple/x/") is False
-    assert up._verify_for("https://other.test:8443/f.whl") is False
-    assert up._verify_for("https://other.test/f.whl") == up.verify != False  # noqa: E712
-    assert up._verify_for("https://elsewhere.test/simple/") == up.verify
+    assert up.hosts.verify_for("https://mirror.test/simple/x/") is False
+    assert up.hosts.verify_for("https://other.test:8443/f.whl") is False
+    assert up.hosts.verify_for("https://other.test/f.whl") == up.hosts.verify != False  # noqa: E712
+    assert up.hosts.verify_for("https://elsewhere.test/simple/") == up.hosts.verify
 
 
 # ------------------------------------------------------ against the shared FakeIndex
