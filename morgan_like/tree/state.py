@@ -20,12 +20,10 @@ record files concurrently.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,18 +31,16 @@ from morgan_like.tree import crashpoints
 from morgan_like.tree.files import sha256_file
 from morgan_like.tree.layout import (
     MANIFEST_NAME,
-    SIMPLE_DIR,
     STATE_DIR,
     is_hidden,
     is_top_level,
     normalize_relpath,
-    page_relpaths,
 )
+from morgan_like.tree.stateseed import seed_from_tree
 
 STATE_NAME = "state.db"
 STATE_FORMAT = "morgan-like-state/1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_SERIAL_TRAILER = re.compile(rb"<!--SERIAL (\d+)-->")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -129,33 +125,9 @@ class TreeState:
         return db
 
     def _rebuild(self, db: sqlite3.Connection) -> None:
-        """Seed the state from the tree itself: once, for a tree without (usable) state.
-
-        Projects come from ``simple/`` and their serials from the pages' trailers.  A
-        tree of the first format carries a whole-tree manifest.json: its hashes are
-        taken for the files whose size still matches, so nothing is re-hashed.
-        """
-        simple = self.root / SIMPLE_DIR
-        rows = []
-        with contextlib.suppress(OSError), os.scandir(simple) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") or not entry.is_dir():
-                    continue
-                html_rel, json_rel = page_relpaths(entry.name)
-                if (self.root / html_rel).is_file() or (self.root / json_rel).is_file():
-                    rows.append((entry.name, _page_serial(self.root / html_rel)))
-        db.executemany("INSERT OR REPLACE INTO projects VALUES (?, ?)", rows)
+        """Seed the state from the tree itself (see stateseed.seed_from_tree)."""
+        seed_from_tree(self.root, db)
         self.projects_changed = self.names_changed = True  # root pages rendered again
-        for relpath, record in _old_manifest(self.root / MANIFEST_NAME):
-            try:
-                st = (self.root / relpath).stat()
-            except OSError:
-                continue
-            if st.st_size == record.size:
-                db.execute(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                    (relpath, record.size, record.sha256, st.st_mtime_ns),
-                )
 
     # --- files -----------------------------------------------------------------------
 
@@ -424,35 +396,3 @@ class StateReader:
         except sqlite3.Error:
             return False
         return _unchanged(self.root / key, row, sha256)
-
-
-def _page_serial(html_path: Path) -> int | None:
-    """The serial stamped on a page, read from the HTML trailer (no parse)."""
-    try:
-        with open(html_path, "rb") as fh:
-            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 64))
-            match = _SERIAL_TRAILER.search(fh.read())
-    except OSError:
-        return None
-    return int(match.group(1)) if match else None
-
-
-def _old_manifest(path: Path) -> Iterator[tuple[str, FileRecord]]:
-    """The entries of a first-format, whole-tree manifest.json (empty if absent or odd)."""
-    try:
-        doc = json.loads(path.read_bytes())
-        files = doc["files"] if doc.get("format") == "morgan-like-manifest/1" else {}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return
-    if not isinstance(files, dict):
-        return
-    for relpath, value in files.items():
-        try:
-            key = normalize_relpath(relpath)
-            size, sha256 = value["size"], value["sha256"]
-        except (ValueError, TypeError, KeyError):
-            continue
-        if is_hidden(key) or isinstance(size, bool) or not isinstance(size, int):
-            continue
-        if isinstance(sha256, str) and _HEX64.fullmatch(sha256) and size >= 0:
-            yield key, FileRecord(size, sha256)
