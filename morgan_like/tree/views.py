@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
 
-from morgan_like.tree.files import drop_empty_dirs
+from morgan_like.tree.files import drop_empty_dirs, files_under
 from morgan_like.tree.layout import (
     ENVS_DIR,
     view_dir,
@@ -93,17 +93,15 @@ def _write_view(writer: TreeWriter, view: EnvView) -> list[str]:
     for folder in _listed(writer.root, base):
         if folder not in names:
             html_page, json_page = view_page_relpaths(view.env, folder)
-            writer.remove_paths([html_page, json_page, *_files(writer, f"{base}/{folder}")])
+            writer.remove_paths(
+                [
+                    html_page,
+                    json_page,
+                    *files_under(writer.root, writer.root / base / folder, include_hidden=True),
+                ]
+            )
             drop_empty_dirs(writer.root / base / folder, including_base=True)
     return changed
-
-
-def _files(writer: TreeWriter, folder: str) -> list[str]:
-    found = []
-    for dirpath, _dirs, filenames in os.walk(writer.root / folder):
-        rel = os.path.relpath(dirpath, writer.root).replace(os.sep, "/")
-        found += [f"{rel}/{name}" for name in sorted(filenames)]
-    return found
 
 
 def write_views(writer: TreeWriter, views: Sequence[EnvView]) -> list[str]:
@@ -117,6 +115,12 @@ def write_views(writer: TreeWriter, views: Sequence[EnvView]) -> list[str]:
         if env in keep:
             continue
         html_rel, json_rel = view_root_relpaths(env)
-        writer.remove_paths([html_rel, json_rel, *_files(writer, f"{ENVS_DIR}/{env}")])
+        writer.remove_paths(
+            [
+                html_rel,
+                json_rel,
+                *files_under(writer.root, writer.root / ENVS_DIR / env, include_hidden=True),
+            ]
+        )
         drop_empty_dirs(writer.root / ENVS_DIR / env, including_base=True)
     return changed
