@@ -19,6 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.selection import FileSelection
 from morgan_like.targets.environments import Environment
 
 DEFAULT_PACKAGE_TYPE_REGEX = r"(whl|zip|tar\.gz)"
@@ -71,16 +72,21 @@ def identifier(name: str, extras: Iterable[str]) -> str:
 
 @dataclass(frozen=True)
 class FileFilter:
-    """Morgan's ``--package-type-regex``: a regex on the file's extension."""
+    """Morgan's ``--package-type-regex``: a regex on the file's extension; and a sync
+    slice's file filters (``selection``), so that a dependency resolution never picks
+    a file the slice leaves out."""
 
     package_type_regex: str = DEFAULT_PACKAGE_TYPE_REGEX
     _pattern: re.Pattern = field(init=False, repr=False, compare=False)
+    selection: FileSelection | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_pattern", re.compile(rf"\.{self.package_type_regex}$"))
 
     def allows(self, file: RemoteFile) -> bool:
-        return bool(self._pattern.search(file.filename))
+        if not self._pattern.search(file.filename):
+            return False
+        return self.selection is None or self.selection.why_left_out(file) is None
 
 
 def usable_files(
