@@ -18,11 +18,11 @@ from .fakeindex import FakeIndex
 
 @pytest.fixture(autouse=True)
 def _bundle_processes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bundle runs read and unpack sdists in this process unless the test is marked
+    """Bundle and slice runs read and unpack sdists in this process unless the test is marked
     ``processes``: a spawned worker costs ~0.2 s of CPU a run, and the fast loop makes
     hundreds of runs (module-scoped trees, made before this, keep the real default)."""
     if request.node.get_closest_marker("processes") is None:
-        monkeypatch.setattr("morgan_like.modes.bundle.default_processes", lambda: 0)
+        monkeypatch.setattr("morgan_like.modes.resolving.default_processes", lambda: 0)
 
 
 @pytest.fixture

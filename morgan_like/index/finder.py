@@ -9,8 +9,10 @@ graph behind a slow index to a few round trips of wall time.
 
 from __future__ import annotations
 
+import contextlib
+
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,7 @@ class Finder:
         self._metadata: dict[str, Future] = {}
         self._memo: dict[tuple, Any] = {}
         self._closed = False
+        self._reading = threading.local()  # recording(): the names this thread asked for
 
     def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per ``key`` for the run: what every resolution derives
@@ -110,7 +113,26 @@ class Finder:
         return self._stop.result(future) if self._stop is not None else future.result()
 
     def page(self, name: str) -> ProjectPage:
+        names = getattr(self._reading, "names", None)
+        if names is not None:
+            names.add(name)
         return self._result(self._future(self._pages, name, self._load_page, name))
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[set[str]]:
+        """The set of project pages this thread reads until the block ends: what one
+        resolution depended on (resolvelib runs in its caller's thread; read-ahead in
+        the pool is not reading).  A curated sync re-resolves a closure only when one of
+        these pages changed."""
+        names: set[str] = set()
+        outer = getattr(self._reading, "names", None)
+        self._reading.names = names
+        try:
+            yield names
+        finally:
+            self._reading.names = outer
+            if outer is not None:
+                outer |= names
 
     def page_names(self) -> list[str]:
         """Every project whose page has been read successfully so far."""

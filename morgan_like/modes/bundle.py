@@ -23,13 +23,8 @@ from packaging.utils import canonicalize_name
 
 from morgan_like.config.ini import Config, load_config
 from morgan_like.config.options import parse_bool
-from morgan_like.dists.archive import MAX_METADATA
-from morgan_like.dists.links import RemoteFile
-from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
-from morgan_like.dists.sdistread import SdistReader
 from morgan_like.errors import Interrupted
-from morgan_like.fetch.download import DEFAULT_WORKERS, Downloader, DownloadResult, SdistCache
-from morgan_like.index.finder import Finder
+from morgan_like.fetch.download import DEFAULT_WORKERS
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pagecache import PAGES_NAME, PageCache
 from morgan_like.index.pipconfig import configured_index_url
@@ -45,7 +40,6 @@ from morgan_like.modes.bundle_replay import (
 )
 from morgan_like.modes.bundle_report import (
     build_rows,
-    download_log,
     print_plan,
     print_summary,
     report_builds,
@@ -57,20 +51,19 @@ from morgan_like.modes.bundle_resolve import (
     resolve_all,
 )
 from morgan_like.modes.bundle_views import env_views, report_view_urls
+from morgan_like.modes.resolving import ResolveSession, SessionRequest
 from morgan_like.output import Reporter
-from morgan_like.resolve.builddeps import BuildFacts, add_build_requirements
-from morgan_like.resolve.buildenv import BuildEnvs
-from morgan_like.resolve.candidates import FileFilter, likely_metadata_files
+from morgan_like.resolve.builddeps import add_build_requirements
+from morgan_like.resolve.candidates import FileFilter
 from morgan_like.resolve.plan import Plan, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
 from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import scratch_dir, sweep_scratch
-from morgan_like.tree.layout import METADATA_SUFFIX, STATE_DIR, package_relpath
+from morgan_like.tree.layout import STATE_DIR, package_relpath
 from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.publish import DiffRequest, publish
 from morgan_like.tree.state import TreeState
 from morgan_like.tree.writer import TreeWriter
-from morgan_like.workers import Workers, default_processes
 
 
 @dataclass
@@ -96,28 +89,8 @@ class MirrorOptions:
     cross_host_redirects: bool | None = None
 
 
-def _await_downloads(
-    plan: Plan,
-    downloader: Downloader,
-    reporter: Reporter,
-    during: Callable[[], object] | None = None,
-) -> list[DownloadResult]:
-    """Queue whatever the plan has that is not queued yet, run ``during`` (which may add
-    to the plan) while the files arrive, then wait for all, with a progress bar."""
-    for entry in plan.files.values():
-        downloader.submit(entry.file, entry.relpath)
-    with reporter.transferring("Downloading", plan.total_size) as counter:
-        downloader.attach(counter.advance)
-        if during is not None:
-            during()
-            for entry in plan.files.values():
-                downloader.submit(entry.file, entry.relpath)
-            counter.set_total(plan.total_size)
-        return downloader.results()
-
-
-def _write_projects(
-    plan: Plan, options: MirrorOptions, writer: TreeWriter, failed: set[str], reporter: Reporter
+def write_projects(
+    plan: Plan, prune: bool, writer: TreeWriter, failed: set[str], reporter: Reporter
 ) -> None:
     """Each planned project's page; with ``--prune`` each page lists exactly the plan, and
     the projects the plan no longer has leave the tree (the writer deletes nothing before
@@ -129,15 +102,15 @@ def _write_projects(
     planned = plan.by_project()
     for project, files in sorted(planned.items()):
         incomplete = any(package_relpath(project, f.filename) in failed for f in files)
-        if options.prune and not incomplete:
+        if prune and not incomplete:
             writer.write_project(project, files, replace=True)
             continue
-        if options.prune:
+        if prune:
             reporter.warn(f"{project}: downloads failed, so its previous files stay (no prune)")
         merged = {f.filename: f for f in writer.existing_files(project)}
         merged.update({f.filename: f for f in files})
         writer.write_project(project, list(merged.values()))
-    if options.prune:
+    if prune:
         for name in writer.existing_projects():
             if name not in planned:
                 writer.remove_project(name)
@@ -221,60 +194,27 @@ def _run(
         on_warning=reporter.warn,
         cross_host_redirects=options.cross_host_redirects,
     )
-    processes = Workers(default_processes())
-    if not options.static_metadata_only:
-        # Started now, beside the first page fetches: the first sdist an env has no
-        # wheel of is unpacked for its hook the moment it arrives.
-        processes.warm()
-    cache = SdistCache(upstream, scratch, SdistReader(processes), stop=stop)
-    envs = config.environments
-    finder = Finder(
+    session = ResolveSession(
+        SessionRequest(
+            root, scratch, tuple(config.environments), workers, options.static_metadata_only
+        ),
         upstream,
-        lambda f: cache.get(f, existing=_in_tree(root, f)),
-        workers=max(workers, 16),
-        lookahead=lambda page: likely_metadata_files(page.files, envs, ropts.file_filter),
-        follow=lambda req: any(env.evaluate(req.marker) for env in envs),
-        on_problem=reporter.warn,
-        sdists=cache.sdists,
-        known_metadata=None if state is None else lambda f: _tree_metadata(root, state, f),
-        stop=stop,
+        state,
+        ropts,
+        reporter,
+        stop,
     )
+    finder, downloader = session.finder, session.downloader
     plan = Plan(env_names=[e.name for e in config.environments])
     top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
-    downloader = None
-    if state is not None:
-        downloader = Downloader(
-            upstream,
-            root,
-            state,
-            cache=cache,
-            workers=workers,
-            on_done=download_log(reporter),
-            stop=stop,
-        )
-
-    buildenvs = None
-    if not options.static_metadata_only:
-        buildenvs = BuildEnvs(finder, cache, ropts, state=state, root=root, workers=processes)
-        envs_ = buildenvs
-
-        def dynamic_metadata(file: RemoteFile) -> DistMetadata:
-            path = cache.get(file, existing=_in_tree(root, file))
-            return envs_.metadata(path, file.filename, file.sha256)
-
-        ropts.dynamic_metadata = dynamic_metadata
-    facts = BuildFacts(cache, root, state, buildenvs, downloader=downloader)
-    ropts.foresee_build = facts.foresee
 
     def on_env(results: list[EnvResolution]) -> None:
         for resolution in results:
-            added = add_resolution(
-                plan, resolution, top_level=top_level, all_wheels=options.mirror_all_wheels
+            session.submit(
+                add_resolution(
+                    plan, resolution, top_level=top_level, all_wheels=options.mirror_all_wheels
+                )
             )
-            if downloader is not None:
-                for entry in added:
-                    downloader.submit(entry.file, entry.relpath)
-            facts.prefetch_pages(added, finder)
 
     key = replay_key(
         config,
@@ -298,14 +238,12 @@ def _run(
             else:
                 if state is not None:
                     forget_replay(root)  # what this run learns replaces it, or nothing does
-                resolved = _resolve(
-                    options, config, reporter, finder, ropts, plan, facts, downloader, on_env
-                )
+                resolved = _resolve(options, config, reporter, session, ropts, plan, on_env)
                 if resolved is None:  # a dry run: the plan is printed
                     return 0
                 builds, read = build_rows(resolved), finder.page_names()
             assert downloader is not None and state is not None  # not a dry run
-            results = _await_downloads(plan, downloader, reporter)
+            results = session.await_downloads(plan, reporter)
         except BaseException as exc:
             if downloader is not None:
                 downloader.abandon()  # the tree as it was: no file, no folder of this run
@@ -321,8 +259,8 @@ def _run(
             with stop.shielded():  # a Ctrl+C now waits until the tree is whole
                 # serials: each page the tree's own, moved when it changes (tree/writer.py)
                 writer = TreeWriter(root, state, on_problem=reporter.warn, serials=True)
-                _write_projects(
-                    plan, options, writer, {r.relpath for r in results if not r.ok}, reporter
+                write_projects(
+                    plan, options.prune, writer, {r.relpath for r in results if not r.ok}, reporter
                 )
                 from morgan_like.config.inputs import carry_inputs
                 from morgan_like.tree.layout import INPUTS_DIR
@@ -354,12 +292,7 @@ def _run(
         save_replay(root, key, plan, read, builds, scratch_dir(root))
         return 0
     finally:
-        if downloader:
-            downloader.close()
-        if buildenvs is not None:
-            buildenvs.close()
-        finder.close()
-        processes.close()
+        session.close()
         upstream.close()
         if pages is not None:
             pages.close()
@@ -371,11 +304,9 @@ def _resolve(
     options: MirrorOptions,
     config: Config,
     reporter: Reporter,
-    finder: Finder,
+    session: ResolveSession,
     ropts: ResolveOptions,
     plan: Plan,
-    facts: BuildFacts,
-    downloader: Downloader | None,
     on_env: Callable[[list[EnvResolution]], None],
 ) -> list[EnvResolution] | None:
     """Fill ``plan``: every env, -a, local build requirements, the sdists' build requirements.
@@ -383,6 +314,7 @@ def _resolve(
     Returns the main resolutions, or None for a dry run (its plan is printed here).
     """
     started = time.monotonic()
+    finder, facts, downloader = session.finder, session.facts, session.downloader
     per_env = resolve_all(config, finder, ropts, reporter, on_env)
     reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
     resolutions = [results[0] for results in per_env]
@@ -405,35 +337,9 @@ def _resolve(
         downloader.submit(entry.file, entry.relpath)
     # Each sdist's build requirements are read as soon as its download ends, while
     # the rest of the files still arrive; what they add is queued as it is found.
-    _await_downloads(
+    session.await_downloads(
         plan,
-        downloader,
         reporter,
         during=lambda: add_build_requirements(plan, resolutions, finder, ropts, facts),
     )
     return resolutions
-
-
-def _tree_metadata(root: Path, state: TreeState, file: RemoteFile) -> DistMetadata | None:
-    """A wheel already in the tree, verified with upstream's sha256, has its METADATA
-    next to it (the PEP 658 file we serve): a re-run reads that, not upstream."""
-    if not file.is_wheel or file.project is None or not file.sha256:
-        return None
-    relpath = package_relpath(file.project, file.filename)
-    if not state.is_verified(relpath, file.sha256):
-        return None
-    try:
-        with open(root / (relpath + METADATA_SUFFIX), "rb") as handle:
-            raw = handle.read(MAX_METADATA + 1)
-    except OSError:
-        return None
-    if len(raw) > MAX_METADATA:
-        return None
-    return parse_core_metadata(raw, file.filename, source="tree")
-
-
-def _in_tree(root: Path, file: RemoteFile) -> Path | None:
-    """A file a previous run already placed in the tree is read there, not fetched again."""
-    if file.project is None:
-        return None
-    return root / package_relpath(file.project, file.filename)

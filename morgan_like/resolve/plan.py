@@ -85,6 +85,30 @@ class Plan:
         return sum(e.file.size or 0 for e in self.files.values())
 
 
+def resolution_files(
+    resolution: EnvResolution,
+    *,
+    top_level: set[NormalizedName] | frozenset[NormalizedName] = frozenset(),
+    all_wheels: bool = False,
+    include_sdist: bool = True,
+) -> list[tuple[NormalizedName, RemoteFile]]:
+    """The files ``resolution``'s env needs of each pin: the wheel pip there would pick
+    and the release's sdist (no sdist for a binary-only env)."""
+    env: Environment = resolution.env
+    chosen = []
+    for name, candidate in sorted(resolution.pins.items()):
+        for file in pick_files(
+            candidate.files,
+            env,
+            all_wheels=all_wheels and name in top_level,
+            include_sdist=include_sdist,
+        ):
+            if env.binary_only and not file.is_wheel:
+                continue  # no sdist enters a binary-only env's view
+            chosen.append((name, file))
+    return chosen
+
+
 def add_resolution(
     plan: Plan,
     resolution: EnvResolution,
@@ -95,19 +119,11 @@ def add_resolution(
     build: bool = False,
 ) -> list[PlannedFile]:
     """Add the files of every pin of ``resolution``; return the newly planned entries."""
-    env: Environment = resolution.env
     added = []
-    for name, candidate in sorted(resolution.pins.items()):
-        chosen = pick_files(
-            candidate.files,
-            env,
-            all_wheels=all_wheels and name in top_level,
-            include_sdist=include_sdist,
-        )
-        for file in chosen:
-            if env.binary_only and not file.is_wheel:
-                continue  # no sdist enters a binary-only env's view
-            if plan.add(name, file, env.name, build=build):
-                added.append(plan.files[package_relpath(name, file.filename)])
+    for name, file in resolution_files(
+        resolution, top_level=top_level, all_wheels=all_wheels, include_sdist=include_sdist
+    ):
+        if plan.add(name, file, resolution.env.name, build=build):
+            added.append(plan.files[package_relpath(name, file.filename)])
     plan.problems.extend(p for p in resolution.problems if p not in plan.problems)
     return added

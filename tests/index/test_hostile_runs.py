@@ -145,7 +145,7 @@ def test_unexpected_exception_is_one_line_unless_verbose(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("something nobody foresaw\nsecond line")
 
-    monkeypatch.setattr(bundle, "_write_projects", broken)
+    monkeypatch.setattr(bundle, "write_projects", broken)
     assert mirror(tmp_path / "tree", fake_index, "app =\n", "", "-q") == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
