@@ -105,6 +105,7 @@ USES = {
     "nginx-config": {"index_path", "host", "port"},
     "generate_env": {"env"},
     "generate_reqs": {"mode"},
+    "genconfig": {"from_bandersnatch"},
     "version": set(),
 }
 COMMON = {"verbose", "quiet"}

@@ -200,6 +200,19 @@ def generate_reqs(args: argparse.Namespace, reporter: Reporter) -> int:
     return 0
 
 
+def genconfig(args: argparse.Namespace, reporter: Reporter) -> int:
+    """The translated config on stdout; each option left untranslated also on stderr."""
+    from morgan_like.config.bandersnatch import translate_file
+
+    if not args.from_bandersnatch:
+        raise edge.Refused("genconfig needs --from-bandersnatch FILE (the config to translate)")
+    translation = translate_file(edge.absolute(args.from_bandersnatch))
+    sys.stdout.write(translation.text())
+    for item in translation.untranslated:
+        reporter.warn(f"not translated: {item}")
+    return 0
+
+
 def version(args: argparse.Namespace, reporter: Reporter) -> int:
     print(f"morgan-like {__version__}")
     return 0
@@ -216,5 +229,6 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Reporter], int]] = {
     "nginx-config": nginx_config,
     "generate_env": generate_env,
     "generate_reqs": generate_reqs,
+    "genconfig": genconfig,
     "version": version,
 }

@@ -82,6 +82,12 @@ COMMANDS = (
         "print a [requirements] block of the installed distributions",
         "Print a [requirements] block pinning every installed distribution.",
     ),
+    Command(
+        "genconfig",
+        "print a sync config translated from a bandersnatch.conf",
+        "Print the [mirror] and [sync] sections that make sync keep what a bandersnatch "
+        "8.2 config keeps, naming each option that could not be translated.",
+    ),
     Command("version", "print the version", "Print morgan-like's version."),
 )
 COMMAND_NAMES = tuple(c.name for c in COMMANDS)
@@ -302,6 +308,12 @@ FLAGS = (
         "a tree written by bandersnatch or shadowmire to take over (default: -i itself)",
         dest="source",
         metavar="DIR",
+    ),
+    _flag(
+        "--from-bandersnatch",
+        "genconfig",
+        "the bandersnatch.conf to translate",
+        metavar="FILE",
     ),
     _flag(
         "-o --output",
