@@ -12,7 +12,7 @@ from __future__ import annotations
 import configparser
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -93,29 +93,45 @@ class Config:
 
     def constraints_for(self, env: Environment) -> dict[NormalizedName, SpecifierSet]:
         """Project -> the versions its constraints allow in ``env`` (all lines must hold)."""
-        out: dict[NormalizedName, SpecifierSet] = {}
-        for line in self.constraints:
-            req = line.requirement
-            if env.evaluate(req.marker):
-                name = canonicalize_name(req.name)
-                out[name] = out.get(name, SpecifierSet()) & req.specifier
-        return out
+        return constraints_in(self.constraints, env)
 
     def hashes_for(self, env: Environment) -> dict[NormalizedName, frozenset[str]]:
-        """Project -> the sha256 hex digests its files may have in ``env``.
+        """Project -> the sha256 hex digests its files may have in ``env`` (hashes_in)."""
+        return hashes_in((*self.requirements, *self.constraints), env)
 
-        As pip: the hashes of every requirement and constraint line on one
-        project (whose marker holds) intersect; lines without hashes do not
-        restrict.  Only sha256 is listed, since indexes publish no other digest;
-        a line with only sha384/sha512 hashes was warned about when read.
-        """
-        out: dict[NormalizedName, frozenset[str]] = {}
-        for line in (*self.requirements, *self.constraints):
-            wanted = line.sha256s()
-            if wanted and env.evaluate(line.requirement.marker):
-                name = canonicalize_name(line.requirement.name)
-                out[name] = out[name] & wanted if name in out else wanted
-        return out
+
+def constraints_in(
+    constraints: Iterable[RequirementLine], env: Environment
+) -> dict[NormalizedName, SpecifierSet]:
+    """Project -> the versions ``constraints`` allow in ``env`` (all lines must hold).
+
+    Shared with a sync slice's config (config.syncconf), which reads the same lines."""
+    out: dict[NormalizedName, SpecifierSet] = {}
+    for line in constraints:
+        req = line.requirement
+        if env.evaluate(req.marker):
+            name = canonicalize_name(req.name)
+            out[name] = out.get(name, SpecifierSet()) & req.specifier
+    return out
+
+
+def hashes_in(
+    lines: Iterable[RequirementLine], env: Environment
+) -> dict[NormalizedName, frozenset[str]]:
+    """Project -> the sha256 hex digests its files may have in ``env``.
+
+    As pip: the hashes of every requirement and constraint line on one
+    project (whose marker holds) intersect; lines without hashes do not
+    restrict.  Only sha256 is listed, since indexes publish no other digest;
+    a line with only sha384/sha512 hashes was warned about when read.
+    """
+    out: dict[NormalizedName, frozenset[str]] = {}
+    for line in lines:
+        wanted = line.sha256s()
+        if wanted and env.evaluate(line.requirement.marker):
+            name = canonicalize_name(line.requirement.name)
+            out[name] = out[name] & wanted if name in out else wanted
+    return out
 
 
 def load_config(path: Path | str) -> Config:

@@ -4,22 +4,45 @@
 Every filter the command line takes is also a key here, so a nightly job's
 behaviour lives in one reviewed file.  Problems are ConfigErrors naming file,
 section, key and line, raised before any request.
+
+A curated slice adds an allowlist (``projects``, ``requirements``: config.allowlist),
+``keep-latest``, ``with-dependencies`` and bandersnatch's file filters
+(``exclude-platform``, ``package-types``, ``max-file-size``, ``exclude-release``:
+one dists.selection.FileSelection, whose docstring says where they differ from
+bandersnatch's).  Combinations that cannot mean what they say are refused here:
+a project both allowlisted and excluded, dependencies without a target env.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from morgan_like.config.ini import _mirror_options
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName
+
+from morgan_like.config.allowlist import AllowEntry, Allowlist, read_allowlist, value_lines
+from morgan_like.config.ini import _mirror_options, constraints_in, hashes_in
 from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
 from morgan_like.config.options import parse_bool
+from morgan_like.config.reqfiles import RequirementLine
+from morgan_like.dists.selection import (
+    PACKAGE_TYPE_ALIASES,
+    PACKAGE_TYPES,
+    PLATFORM_ALIASES,
+    PLATFORMS,
+    SIZE_HINT,
+    FileSelection,
+    parse_size,
+)
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import Environment
 from morgan_like.targets.sections import environment_from_section
+
+__all__ = ["AllowEntry", "SyncConfig", "compile_patterns", "load_sync_config"]
 
 SERIAL_SOURCES = ("auto", "simple", "xmlrpc", "local-json", "names")
 # [sync] key -> kind.  Multi-line values (one regex per line) for the filters.
@@ -33,7 +56,20 @@ SYNC_KEYS = {
     "diff-file": "path",
     "diff-append-epoch": "bool",
     "cross-host-redirects": "bool",  # as [mirror]'s; this one wins
+    # A curated slice (config.allowlist, dists.selection).
+    "projects": "allowlist",
+    "requirements": "allowlist",
+    "keep-latest": "positive",
+    "with-dependencies": "bool",
+    "exclude-platform": "platforms",
+    "package-types": "types",
+    "max-file-size": "size",
+    "exclude-release": "release-regexes",
 }
+NO_ENV = (
+    "add an [env.NAME] section (`morgan-like generate_env` prints this machine's) "
+    "or set with-dependencies = false"
+)
 # Sections a sync config may have; a bundle's ([requirements]...) are ignored, with a warning.
 _BUNDLE_SECTIONS = ("requirements", "requirements_from", "dependencies")
 
@@ -56,6 +92,20 @@ class SyncConfig:
     diff_append_epoch: bool | None = None
     cross_host_redirects: bool | None = None
     warnings: tuple[str, ...] = ()
+    allowlist: tuple[AllowEntry, ...] = ()
+    keep_latest: int | None = None
+    with_dependencies: bool = False  # the effective value: true by default with an allowlist
+    selection: FileSelection = FileSelection()
+    requirement_lines: tuple[RequirementLine, ...] = ()  # the allowlist's, with --hash pins
+    constraints: tuple[RequirementLine, ...] = ()  # the requirements files' -c lines
+
+    def constraints_for(self, env: Environment) -> dict[NormalizedName, SpecifierSet]:
+        """Project -> the versions the constraints allow in ``env``, as a bundle's Config."""
+        return constraints_in(self.constraints, env)
+
+    def hashes_for(self, env: Environment) -> dict[NormalizedName, frozenset[str]]:
+        """Project -> the sha256 digests its files may have in ``env``, as a bundle's Config."""
+        return hashes_in((*self.requirement_lines, *self.constraints), env)
 
 
 def compile_patterns(patterns: tuple[str, ...], where: str) -> tuple[re.Pattern[str], ...]:
@@ -106,10 +156,17 @@ def _read(path: Path, text: str) -> SyncConfig:
     index_url, mirror_options = _mirror_options(parser, file)
     _refuse_bundle_keys(mirror_options, file, "mirror")
     values: dict[str, object] = {}
+    written: dict[str, tuple[str, str]] = {}  # key -> (as written, raw value)
     if parser.has_section("sync"):
         for raw_key, value in _section(parser, "sync", file).items():
             key = raw_key.replace("_", "-")
             values[key] = _value(key, raw_key, value, file)
+            written[key] = (raw_key, value)
+    allow = read_allowlist(
+        path, text, {k: written[k] for k in ("projects", "requirements") if k in written}
+    )
+    _refuse_excluded(allow, written, text, path)
+    with_dependencies = _with_dependencies(allow, values, written, bool(envs), file)
     return SyncConfig(
         path=path,
         environments=tuple(envs),
@@ -124,8 +181,77 @@ def _read(path: Path, text: str) -> SyncConfig:
         diff_file=values.get("diff-file"),  # type: ignore[arg-type]
         diff_append_epoch=values.get("diff-append-epoch"),  # type: ignore[arg-type]
         cross_host_redirects=values.get("cross-host-redirects"),  # type: ignore[arg-type]
-        warnings=tuple(warnings),
+        warnings=(*warnings, *allow.warnings),
+        allowlist=allow.entries,
+        keep_latest=values.get("keep-latest"),  # type: ignore[arg-type]
+        with_dependencies=with_dependencies,
+        selection=FileSelection(
+            exclude_platforms=values.get("exclude-platform", frozenset()),  # type: ignore[arg-type]
+            package_types=values.get("package-types", frozenset()),  # type: ignore[arg-type]
+            max_file_size=values.get("max-file-size"),  # type: ignore[arg-type]
+            exclude_releases=values.get("exclude-release", ()),  # type: ignore[arg-type]
+        ),
+        requirement_lines=allow.lines,
+        constraints=allow.constraints,
     )
+
+
+def _refuse_excluded(
+    allow: Allowlist, written: Mapping[str, tuple[str, str]], text: str, path: Path
+) -> None:
+    """A project both allowlisted and excluded: which one was meant is a guess."""
+    if "exclude" not in written or not allow.entries:
+        return
+    raw_key, value = written["exclude"]
+    for line, pattern in value_lines(text, "sync", raw_key, value):
+        compiled = compile_patterns((pattern,), "exclude")[0]
+        for entry in allow.entries:
+            if compiled.match(entry.name):
+                at = f"{path.name}:{line}" if line else f"{path.name} [sync] {raw_key}"
+                raise ConfigError(
+                    file=str(path),
+                    problem=(
+                        f"{entry.name} is both allowlisted ({entry.source}: {entry.requirement}) "
+                        f"and excluded ({at}: {raw_key} = {pattern})"
+                    ),
+                    section="sync",
+                    key=raw_key,
+                    line=line,
+                    hint="remove it from the allowlist, or narrow the exclude pattern",
+                )
+
+
+def _with_dependencies(
+    allow: Allowlist,
+    values: Mapping[str, object],
+    written: Mapping[str, tuple[str, str]],
+    has_envs: bool,
+    file: str,
+) -> bool:
+    """The effective with-dependencies: as written, else true when there is an allowlist."""
+    explicit = values.get("with-dependencies")
+    if explicit is True and not allow.entries:
+        raise ConfigError(
+            file=file,
+            problem="with-dependencies = true and no allowlist: a full mirror has every project",
+            section="sync",
+            key=written["with-dependencies"][0],
+            hint="list the projects to follow (projects = one requirement a line, or "
+            "requirements = FILE), or remove with-dependencies",
+        )
+    effective = bool(allow.entries) if explicit is None else bool(explicit)
+    if effective and not has_envs:
+        key = next(k for k in ("with-dependencies", "projects", "requirements") if k in written)
+        default = "" if explicit else " (the default with an allowlist)"
+        raise ConfigError(
+            file=file,
+            problem=f"with-dependencies{default} and no [env.NAME] section: "
+            "dependencies depend on the target",
+            section="sync",
+            key=written[key][0],
+            hint=NO_ENV,
+        )
+    return effective
 
 
 def _refuse_bundle_keys(keys: Mapping[str, str], file: str, section: str) -> None:
@@ -156,6 +282,28 @@ def _value(key: str, raw_key: str, value: str, file: str) -> object:
             + ", ".join(SYNC_KEYS),
         )
     value = value.strip()
+    if kind == "allowlist":
+        return value  # config.allowlist reads it, with the text for its lines
+    if kind in ("platforms", "types"):
+        return _names(kind, key, value, error)
+    if kind == "size":
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise error(f"{key} = {exc}", SIZE_HINT) from None
+    if kind == "release-regexes":
+        patterns = tuple(line.strip() for line in value.splitlines() if line.strip())
+        compiled = []
+        for pattern in patterns:
+            try:  # case-sensitive, as bandersnatch's [filter_regex] releases
+                compiled.append(re.compile(pattern))
+            except re.error as exc:
+                raise error(
+                    f"{key}: invalid regular expression {pattern!r}: {exc}",
+                    "one regular expression per line, matched against the version from its "
+                    "start, e.g. exclude-release = .*\\.dev\\d+$",
+                ) from None
+        return tuple(compiled)
     if kind == "regexes":
         patterns = tuple(line.strip() for line in value.splitlines() if line.strip())
         try:
@@ -184,3 +332,38 @@ def _value(key: str, raw_key: str, value: str, file: str) -> object:
     if not value:
         raise error(f"{key} is empty", f"e.g. {key} = diff.txt")
     return value
+
+
+def _names(
+    kind: str, key: str, value: str, error: Callable[[str, str], ConfigError]
+) -> frozenset[str]:
+    """exclude-platform / package-types: names, space, comma or newline separated."""
+    known, aliases = (
+        (PLATFORMS, PLATFORM_ALIASES)
+        if kind == "platforms"
+        else (PACKAGE_TYPES, PACKAGE_TYPE_ALIASES)
+    )
+    words = [w.lower() for w in re.split(r"[\s,]+", value) if w]
+    if not words and kind == "types":
+        raise error(f"{key} is empty", "e.g. package-types = wheel sdist, or remove the key")
+    out = set()
+    for word in words:
+        name = aliases.get(word, word)
+        if name in known:
+            out.add(name)
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        if kind == "platforms":
+            hint = "an [env.NAME] section selects wheels by Python and architecture; "
+        else:
+            hint = (
+                "other file types (eggs, installers) are left out whenever package-types is set; "
+            )
+        raise error(
+            f"{key}: {word!r} is not known",
+            (f"did you mean {close[0]!r}? " if close else "")
+            + hint
+            + "one or more of "
+            + ", ".join(known),
+        )
+    return frozenset(out)
