@@ -153,14 +153,17 @@ class FileSelection:
     def why_not_selected(self, file: RemoteFile) -> str | None:
         """The reasons of ``why_left_out`` other than the size: what the config chose
         to leave out, as opposed to what it could not afford."""
+        if not (self.package_types or self.exclude_platforms or self.exclude_releases):
+            return None  # a full mirror asks for every file: cheap
         kind = "wheel" if file.is_wheel else "sdist" if file.is_sdist else "file"
         if self.package_types and kind not in self.package_types:
             wanted = sorted(self.package_types)
             what = _ARTICLES.get(kind) or "not " + " or ".join(_ARTICLES[t] for t in wanted)
             return f"{what} (package-types = {' '.join(wanted)})"
-        hit = sorted(self.exclude_platforms & file_platforms(file))
-        if hit:
-            return f"a {hit[0]} {kind} (exclude-platform)"
+        if self.exclude_platforms:  # a wheel's tags are parsed only when asked
+            hit = sorted(self.exclude_platforms & file_platforms(file))
+            if hit:
+                return f"a {hit[0]} {kind} (exclude-platform)"
         if self.exclude_releases and file.version is not None:
             version = str(file.version)
             for pattern in self.exclude_releases:

@@ -4,16 +4,22 @@ The upstream's serial list against the serials the tree holds gives the
 projects to add, to update and to remove.  The deletion guard refuses a plan
 that would empty or gut the tree (an empty or truncated list looks exactly like
 a mass deletion), and the file rules say which of a project's files a filtered
-mirror keeps.
+mirror keeps: a curated slice's allowlist narrows the names, its file filters
+(dists.selection), specifiers and ``keep-latest`` narrow the releases.
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.selection import FileSelection
 from morgan_like.dists.serials import SerialList
 from morgan_like.targets.environments import Environment
 
@@ -25,11 +31,16 @@ DELETIONS_FLOOR = 10
 
 @dataclass(frozen=True)
 class NameFilter:
-    """``--exclude`` patterns, matched at the start of the normalized name, any case."""
+    """``--exclude`` patterns, matched at the start of the normalized name, any case;
+    ``allow``: the only names wanted (normalized; None: every name), for an allowlist
+    synced without its dependencies."""
 
     excludes: tuple[re.Pattern[str], ...] = ()
+    allow: frozenset[str] | None = None
 
     def wanted(self, name: str) -> bool:
+        if self.allow is not None and name not in self.allow:
+            return False
         return not any(p.match(name) for p in self.excludes)
 
 
@@ -40,12 +51,61 @@ class FileRules:
     ``prerelease_excludes``: projects (name patterns) whose prereleases are left out.
     ``environments``: when given, wheels only if one of these envs can install them
     (its tags); sdists always, since any env can build them.
+    ``selection``: the config's file filters (dists.selection).
+    ``keep_latest``: the newest N releases of each project (None: all).
+    ``specifiers``: normalized name -> the allowlist's specifier, narrowing its releases.
+    With neither of the last two for a project, every release the per-file rules keep
+    stays, yanked ones and files whose version cannot be read included (a full mirror).
     """
 
     prerelease_excludes: tuple[re.Pattern[str], ...] = ()
     environments: tuple[Environment, ...] = ()
+    selection: FileSelection = FileSelection()
+    keep_latest: int | None = None
+    specifiers: Mapping[str, SpecifierSet] = field(default_factory=dict)
 
     def keep(self, project: str, files: list[RemoteFile]) -> list[RemoteFile]:
+        """The files of ``releases(project, files, its allowlist specifier)``."""
+        kept = self._each(project, files)
+        specifier = self.specifiers.get(project)
+        if self.keep_latest is None and specifier is None:
+            return kept
+        wanted = set(self.releases(project, files, specifier))
+        return [rf for rf in kept if rf.version in wanted]
+
+    def releases(
+        self, project: str, files: list[RemoteFile], specifier: SpecifierSet | None = None
+    ) -> list[Version]:
+        """The releases kept, newest first: versions of the files the per-file rules keep
+        (selection, prerelease-exclude, env tags), a release whose every such file is
+        yanked left out; with ``specifier`` (an allowlist entry's), PEP 440's rule
+        (prereleases only when it names one or no final release matches it); then the
+        newest ``keep_latest``."""
+        by_version: dict[Version, list[RemoteFile]] = defaultdict(list)
+        for rf in self._each(project, files):
+            if rf.version is not None:
+                by_version[rf.version].append(rf)
+        versions = [v for v, kept in by_version.items() if not all(f.is_yanked for f in kept)]
+        if specifier is not None:
+            versions = list(specifier.filter(versions))
+        versions.sort(reverse=True)
+        return versions if self.keep_latest is None else versions[: self.keep_latest]
+
+    def left_out(self, project: str, files: list[RemoteFile]) -> list[tuple[RemoteFile, str]]:
+        """The files ``keep`` would have kept but for max-file-size, each with why (for
+        the run's report: a limit that costs a wanted file is worth a line)."""
+        if self.selection.max_file_size is None:
+            return []
+        unbounded = replace(self, selection=replace(self.selection, max_file_size=None))
+        out = []
+        for rf in unbounded.keep(project, files):
+            reason = self.selection.too_large(rf)
+            if reason is not None:
+                out.append((rf, reason))
+        return out
+
+    def _each(self, project: str, files: list[RemoteFile]) -> list[RemoteFile]:
+        """The files the per-file rules keep: selection, prerelease-exclude, env tags."""
         no_pre = any(p.match(project) for p in self.prerelease_excludes)
         kept = []
         for rf in files:
@@ -56,6 +116,8 @@ class FileRules:
                 and rf.is_wheel
                 and not any(env.tag_priority(rf.tags) is not None for env in self.environments)
             ):
+                continue
+            if self.selection.why_left_out(rf) is not None:
                 continue
             kept.append(rf)
         return kept

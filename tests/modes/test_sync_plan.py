@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from morgan_like.config.syncconf import load_sync_config
 from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.selection import FileSelection
 from morgan_like.dists.serials import SerialList
 from morgan_like.errors import ConfigError
 from morgan_like.modes.sync_plan import (
@@ -128,3 +130,115 @@ def test_bundle_sections_are_ignored_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "morgan.ini"
     path.write_text("[requirements]\nrequests = >=2\n")
     assert "sync ignores it" in load_sync_config(path).warnings[0]
+
+
+# -- a curated slice: the allowlist, the file selection, specifiers, keep-latest ---------
+
+
+def _page(*names: str, yanked: tuple[str, ...] = (), sizes: dict[str, int] | None = None):
+    sizes = sizes or {}
+    return [RemoteFile(n, "u", yanked=n in yanked, size=sizes.get(n)) for n in names]
+
+
+LIB = _page(
+    "lib-1.0.tar.gz",
+    "lib-1.0-py3-none-any.whl",
+    "lib-1.1.tar.gz",
+    "lib-1.1-cp312-cp312-win_amd64.whl",
+    "lib-2.0.tar.gz",
+    "lib-2.1.dev1.tar.gz",
+    "lib-3.0b1.tar.gz",
+    "lib-2.2.tar.gz",
+    "lib-2.2-py3-none-any.whl",
+    "lib-oops.tar.gz",
+    yanked=("lib-2.2.tar.gz", "lib-2.2-py3-none-any.whl"),
+)
+
+
+def _versions(rules: FileRules, spec: str | None = None, files=LIB) -> list[str]:
+    specifier = None if spec is None else SpecifierSet(spec)
+    return [str(v) for v in rules.releases("lib", files, specifier)]
+
+
+def test_name_filter_allow() -> None:
+    names = NameFilter((re.compile("lib-x"),), allow=frozenset({"lib", "lib-x"}))
+    assert [n for n in ("lib", "lib-x", "other") if names.wanted(n)] == ["lib"]
+    plan = make_plan(_listed({"lib": 2, "other": 3}), {"gone": 1, "lib": 1}, names)
+    assert dict(plan.update) == {"lib": 2} and plan.remove == ("gone",)
+    assert NameFilter().wanted("anything")
+
+
+def test_releases_newest_first_without_a_specifier() -> None:
+    # Today's rule: prereleases kept; a release whose every file is yanked is not one.
+    assert _versions(FileRules()) == ["3.0b1", "2.1.dev1", "2.0", "1.1", "1.0"]
+    assert _versions(FileRules(keep_latest=2)) == ["3.0b1", "2.1.dev1"]
+    no_pre = FileRules((re.compile("lib"),), keep_latest=2)
+    assert _versions(no_pre) == ["2.0", "1.1"]
+
+
+def test_releases_with_a_specifier_follow_pep_440() -> None:
+    rules = FileRules()
+    assert _versions(rules, "") == ["2.0", "1.1", "1.0"]  # a bare name: finals only
+    assert _versions(rules, ">=1.1") == ["2.0", "1.1"]
+    assert _versions(rules, ">=3.0b1") == ["3.0b1"]  # the specifier names a prerelease
+    assert _versions(rules, ">2.0") == ["3.0b1", "2.1.dev1"]  # no final matches
+    # prerelease-exclude wins over PEP 440's "no final matches".
+    assert _versions(FileRules((re.compile("lib"),)), ">2.0") == []
+    assert _versions(FileRules(keep_latest=2), "~=1.0") == ["1.1", "1.0"]
+
+
+def test_releases_after_the_selection_and_env_tags() -> None:
+    windows_only = _page("lib-1.0-cp312-cp312-win_amd64.whl", "lib-0.9.tar.gz")
+    no_windows = FileSelection(exclude_platforms=frozenset({"windows"}))
+    assert _versions(FileRules(selection=no_windows), files=windows_only) == ["0.9"]
+    wheels = FileRules(selection=FileSelection(package_types=frozenset({"wheel"})))
+    assert _versions(wheels) == ["1.1", "1.0"]  # 2.2's wheel is yanked
+    linux = FileRules(environments=(env("l", "3.12.1"),))
+    assert _versions(linux, files=windows_only) == ["0.9"]
+    dev = FileSelection(exclude_releases=(re.compile(r".*\.dev\d+$"),))
+    assert _versions(FileRules(selection=dev)) == ["3.0b1", "2.0", "1.1", "1.0"]
+
+
+def test_keep_is_unchanged_for_a_full_mirror() -> None:
+    # No keep-latest, no specifier: yanked releases and unreadable names stay.
+    assert FileRules().keep("lib", LIB) == LIB
+
+
+def test_keep_narrows_to_the_kept_releases() -> None:
+    rules = FileRules(keep_latest=1, specifiers={"lib": SpecifierSet("<2")})
+    assert [f.filename for f in rules.keep("lib", LIB)] == [
+        "lib-1.1.tar.gz",
+        "lib-1.1-cp312-cp312-win_amd64.whl",
+    ]
+    # Another project is not narrowed by lib's specifier, only by keep-latest.
+    other = [RemoteFile(f.filename.replace("lib", "other"), "u") for f in LIB[:4]]
+    assert [f.filename for f in rules.keep("other", other)] == [
+        "other-1.1.tar.gz",
+        "other-1.1-cp312-cp312-win_amd64.whl",
+    ]
+    # A kept release keeps its yanked files beside the others.
+    mixed = _page("lib-3.0.tar.gz", "lib-3.0-py3-none-any.whl", yanked=("lib-3.0.tar.gz",))
+    assert FileRules(keep_latest=1).keep("lib", mixed) == mixed
+
+
+def test_left_out_names_what_max_file_size_cost() -> None:
+    files = _page(
+        "lib-1.0.tar.gz",
+        "lib-2.0.tar.gz",
+        "lib-2.0-cp312-cp312-win_amd64.whl",
+        "lib-2.0-py3-none-any.whl",
+        sizes={
+            "lib-1.0.tar.gz": 90_000_000,
+            "lib-2.0.tar.gz": 73_100_000,
+            "lib-2.0-cp312-cp312-win_amd64.whl": 80_000_000,
+            "lib-2.0-py3-none-any.whl": 1000,
+        },
+    )
+    selection = FileSelection(exclude_platforms=frozenset({"windows"}), max_file_size=50_000_000)
+    rules = FileRules(selection=selection, keep_latest=1)
+    assert [f.filename for f in rules.keep("lib", files)] == ["lib-2.0-py3-none-any.whl"]
+    # Not the windows wheel (left out by choice), nor 1.0 (pushed out by keep-latest).
+    assert [(f.filename, why) for f, why in rules.left_out("lib", files)] == [
+        ("lib-2.0.tar.gz", "larger than max-file-size 50 MB (73.1 MB)")
+    ]
+    assert FileRules(keep_latest=1).left_out("lib", files) == []
