@@ -69,7 +69,14 @@ ORDER = (
 
 
 def _comment(text: str) -> list[str]:
-    return textwrap.wrap(text, 88, initial_indent="# ", subsequent_indent="#   ")
+    return textwrap.wrap(
+        text,
+        88,
+        initial_indent="# ",
+        subsequent_indent="#   ",
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
 
 
 @dataclass(frozen=True)

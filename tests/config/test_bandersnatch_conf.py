@@ -278,3 +278,16 @@ def test_requirement_files() -> None:
     )
     assert _lines(_sections(translation), "requirements") == ["/reqs/base.txt"]
     assert [u.value for u in translation.untranslated] == ["extra-*.txt"]
+
+
+def test_the_translation_loads_as_a_sync_config(tmp_path: Path) -> None:
+    from morgan_like.config.syncconf import load_sync_config
+
+    ini = tmp_path / "translated.ini"
+    ini.write_text(translate(TYPICAL, "bandersnatch.conf").text())
+    config = load_sync_config(ini)
+    assert [entry.name for entry in config.allowlist] == ["django", "numpy", "requests"]
+    assert config.keep_latest == 3 and config.with_dependencies is False
+    assert config.selection.exclude_platforms == {"windows", "macos"}
+    assert config.excludes == ("^evil-pkg$",) and config.workers == 5
+    assert config.index_url == "https://pypi.example.org/simple/"
