@@ -75,7 +75,7 @@ class MirrorTranslator:
         if key == "directory":
             b.notes.append(
                 f"bandersnatch's tree was {value}: ours is -i on the command line "
-                f"(`morgan-like genlocal -i TREE --from {value}/web` takes it over)"
+                f"(`morgan-like genlocal -i TREE --from {value}` takes it over)"
             )
         elif key == "json":
             if not parse_bool(value):
