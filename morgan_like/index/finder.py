@@ -10,7 +10,6 @@ graph behind a slow index to a few round trips of wall time.
 from __future__ import annotations
 
 import contextlib
-
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
