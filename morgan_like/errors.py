@@ -126,6 +126,12 @@ class NoWheelError(ResolutionError):
         return "\n".join(lines)
 
 
+class SyncRefused(MorganLikeError):
+    """A sync's plan would delete too much (or the list is empty): nothing was changed."""
+
+    exit_code = 3
+
+
 class TreeLockedError(MorganLikeError):
     """Another run holds the tree's lock: one writing run per tree at a time."""
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from morgan_like.config.syncconf import SyncConfig, compile_patterns, load_sync_config
 from morgan_like.dists.links import ProjectPage
 from morgan_like.dists.serials import SerialList
-from morgan_like.errors import ConfigError, MorganLikeError, UpstreamError
+from morgan_like.errors import ConfigError, SyncRefused, UpstreamError
 from morgan_like.fetch.download import DEFAULT_WORKERS
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pipconfig import configured_index_url
@@ -37,6 +37,7 @@ from morgan_like.index.redirects import OPTION as REDIRECTS_OPTION
 from morgan_like.index.serials import NAMES, fetch_serials
 from morgan_like.index.upstream import Upstream
 from morgan_like.modes import serve
+from morgan_like.modes.slice import SliceRequest, run_slice
 from morgan_like.modes.sync_plan import (
     FileRules,
     NameFilter,
@@ -56,12 +57,6 @@ from morgan_like.tree.state import STATE_NAME, TreeState
 from morgan_like.tree.writer import TreeWriter
 
 SOURCE_KEY = "serial-source"  # the tree state's record of the source auto found last
-
-
-class SyncRefused(MorganLikeError):
-    """The plan would delete too much (or the list is empty): nothing was changed."""
-
-    exit_code = 3
 
 
 @dataclass
@@ -88,7 +83,7 @@ class SyncOptions:
 
 
 @dataclass
-class _Settings:
+class SyncSettings:
     """Options and config merged: the command line wins, then [sync], then defaults."""
 
     index_url: str
@@ -103,7 +98,7 @@ class _Settings:
     config_bytes: bytes | None = None
 
 
-def _settings(options: SyncOptions, config: SyncConfig) -> _Settings:
+def _settings(options: SyncOptions, config: SyncConfig) -> SyncSettings:
     try:
         excludes = compile_patterns((*config.excludes, *options.excludes), "--exclude")
         pre = compile_patterns(
@@ -117,14 +112,27 @@ def _settings(options: SyncOptions, config: SyncConfig) -> _Settings:
     for redirects in (config.cross_host_redirects, options.cross_host_redirects):
         if redirects is not None:  # the command line, then [sync], over [mirror]
             mirror_options[REDIRECTS_OPTION] = "true" if redirects else "false"
-    return _Settings(
+    return SyncSettings(
         index_url=options.index_url or config.index_url or configured_index_url(),
         source=options.serial_source or config.serial_source or "auto",
         index_only=bool(
             options.index_only if options.index_only is not None else config.index_only
         ),
-        names=NameFilter(excludes),
-        rules=FileRules(pre, config.environments),
+        names=NameFilter(
+            excludes,
+            # A plain allowlist (no dependencies) is a name filter; with dependencies the
+            # slice (modes/slice.py) decides what the tree holds.
+            allow=frozenset(e.name for e in config.allowlist)
+            if config.allowlist and not config.with_dependencies
+            else None,
+        ),
+        rules=FileRules(
+            pre,
+            config.environments,
+            selection=config.selection,
+            keep_latest=config.keep_latest,
+            specifiers={e.name: e.requirement.specifier for e in config.allowlist},
+        ),
         max_deletions=options.max_deletions
         if options.max_deletions is not None
         else config.max_deletions,
@@ -149,14 +157,24 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> int:
     for warning in config.warnings:
         reporter.warn(warning)
     root = options.index_path
+    curated = bool(config.allowlist) and config.with_dependencies
+    if curated and settings.index_only:
+        raise ConfigError(
+            file=str(config.path) if config.path else "command line",
+            problem="index-only cannot be combined with an allowlist with dependencies",
+            hint="each env's view must list files this tree holds: drop index-only",
+        )
+    request = SliceRequest(root, config, settings, options.dry_run, options.skip_server_copy)
     if options.dry_run:
-        return _dry_run(options, settings, reporter)
+        return run_slice(request, reporter) if curated else _dry_run(options, settings, reporter)
     if settings.diff is not None:
         check_diff_target(root, settings.diff.path)  # refused before anything is fetched
     root.mkdir(parents=True, exist_ok=True)
     with TreeLock(root, "sync", wait=options.wait_lock, on_wait=reporter.info):
         sweep_scratch(root)
         try:
+            if curated:
+                return run_slice(request, reporter)
             return _sync(options, settings, reporter)
         finally:
             sweep_scratch(root)
@@ -164,7 +182,7 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> int:
 
 def _listed_plan(
     upstream: Upstream,
-    settings: _Settings,
+    settings: SyncSettings,
     local: dict[str, int | None],
     reporter: Reporter,
     left: dict[str, int] | None = None,
@@ -191,7 +209,7 @@ def _listed_plan(
     return plan, listed
 
 
-def _dry_run(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
+def _dry_run(options: SyncOptions, settings: SyncSettings, reporter: Reporter) -> int:
     """The plan and what it would cost, with nothing written: no lock, state read-only."""
     root = options.index_path
     local, remembered = _read_state(root / STATE_DIR / STATE_NAME)
@@ -241,7 +259,7 @@ def _page_or_none(upstream: Upstream) -> Callable[[str], ProjectPage | None]:
     return fetch
 
 
-def _sync(options: SyncOptions, settings: _Settings, reporter: Reporter) -> int:
+def _sync(options: SyncOptions, settings: SyncSettings, reporter: Reporter) -> int:
     started = time.monotonic()
     root = options.index_path
     with (

@@ -28,7 +28,7 @@ from morgan_like.output import Counter, Reporter, human_size
 from morgan_like.tree.writer import TreeWriter
 
 if TYPE_CHECKING:  # the settings' home imports this module
-    from morgan_like.modes.sync import SyncOptions, _Settings
+    from morgan_like.modes.sync import SyncOptions, SyncSettings
 
 COMMIT_EVERY = 1.0  # seconds between commits of the tree state during a run
 EVENTS_MAX = 1024  # fetched projects waiting for the writer, at most
@@ -48,7 +48,7 @@ class ProjectRun:
         self,
         upstream: Upstream,
         writer: TreeWriter,
-        settings: _Settings,
+        settings: SyncSettings,
         options: SyncOptions,
         reporter: Reporter,
         tally: SyncTally,

@@ -14,8 +14,12 @@ state:
 * a sync tree: ``local.db.serial``, ``local.json``, ``json/`` (Warehouse JSON), or a
   ``sync.*`` value in the hidden state (a first sync killed before it published).
 
-Bundle evidence is read first: bundles publish ``local.json`` and serials too (every
-tree is an upstream for other mirrors), and their views still say what they are.
+A curated slice (a sync of an allowlist with its dependencies) writes env views
+too: its record ``.morgan-like/slice.json`` (a first run writes a stub before
+anything else) or a ``morgan.ini`` with a ``[sync]`` section say sync
+first.  Otherwise bundle evidence is read first: bundles publish ``local.json`` and
+serials too (every tree is an upstream for other mirrors), and their views still
+say what they are.
 """
 
 from __future__ import annotations
@@ -31,11 +35,14 @@ TreeKind = Literal["bundle", "sync"]
 
 BUNDLE_PLAN = f"{STATE_DIR}/plan.json"  # modes/bundle_replay.py's REPLAY_NAME
 STATE_DB = f"{STATE_DIR}/state.db"
+SLICE_RECORD = f"{STATE_DIR}/slice.json"  # modes/slice_state.py's SLICE_NAME
 _CONFIG_CAP = 1 << 20  # a morgan.ini is a few KiB; a bigger one is no bundle's
 
 
 def tree_kind(root: Path) -> TreeKind | None:
     """``bundle``, ``sync``, or None: a new or empty folder, or a tree of another tool."""
+    if (root / SLICE_RECORD).is_file() or _has_sync_section(root):
+        return "sync"
     if (root / ENVS_DIR).is_dir() or (root / BUNDLE_PLAN).is_file():
         return "bundle"
     if _sync_evidence(root):
@@ -66,12 +73,24 @@ def _sync_evidence(root: Path) -> bool:
     return row is not None
 
 
-def _names_requirements(config: Path) -> bool:
+def _read_config(config: Path) -> configparser.ConfigParser | None:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         if not config.is_file() or config.stat().st_size > _CONFIG_CAP:
-            return False
+            return None
         parser.read_string(config.read_text("utf-8-sig", errors="replace"))
     except (OSError, configparser.Error):
+        return None
+    return parser
+
+
+def _names_requirements(config: Path) -> bool:
+    parser = _read_config(config)
+    if parser is None:
         return False
     return parser.has_section("requirements") or parser.has_section("requirements_from")
+
+
+def _has_sync_section(root: Path) -> bool:
+    parser = _read_config(root / "morgan.ini")
+    return parser is not None and parser.has_section("sync")
