@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from morgan_like.modes.bundle_report import EnvBuilds, SdistRow, report_builds
 from morgan_like.modes.bundle_views import report_view_urls
 from morgan_like.modes.slice_state import Closure
@@ -30,7 +32,10 @@ class SliceTally:
 
 
 def _release(closure: Closure) -> str:
-    return f"{closure.key.entry} == {closure.key.version}"
+    """The release as its install line on the target: ``fastapi[standard]==0.115.0``."""
+    req = Requirement(closure.key.entry)
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name}{extras}=={closure.key.version}"
 
 
 def report_closures(closures: list[Closure], reporter: Reporter) -> None:

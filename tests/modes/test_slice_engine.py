@@ -1,0 +1,169 @@
+"""The curated slice's engine rules (modes/slice.py): what a re-sync reads and redoes,
+failed closures, bad allowlist names, the deletion guard, the tree's kind.
+
+The guarantee itself (every kept release installs offline in each env) is
+tests/modes/test_slice.py's; these tests pin the bookkeeping that keeps it cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from morgan_like.cli import main
+from morgan_like.tree.kind import tree_kind
+
+from ..fakeindex import FakeIndex
+from ..helpers import ini_env_block, wheel
+from .sync_support import sync
+
+
+def _config(tmp_path: Path, projects: str, extra: str = "") -> Path:
+    path = tmp_path / "slice.ini"
+    path.write_text(
+        "[sync]\nprojects =\n"
+        + "".join(f"    {line}\n" for line in projects.splitlines())
+        + extra
+        + "\n"
+        + ini_env_block("old", "3.11.7")
+        + ini_env_block("new", "3.12.1")
+    )
+    return path
+
+
+def _files(tree: Path) -> set[str]:
+    return {
+        p.name for p in (tree / "packages").rglob("*") if p.is_file() and p.suffix != ".metadata"
+    }
+
+
+def _view(tree: Path, env: str, project: str) -> set[str]:
+    doc = json.loads((tree / "envs" / env / "simple" / project / "index.json").read_text())
+    return {f["filename"] for f in doc["files"]}
+
+
+@pytest.fixture
+def upstream(fake_index: FakeIndex, dists: Path) -> FakeIndex:
+    wheel(fake_index, dists, "dep", "1.0")
+    wheel(fake_index, dists, "dep", "2.0")
+    wheel(fake_index, dists, "other", "1.0")
+    wheel(fake_index, dists, "app", "1.0", requires_dist=["dep<2"])
+    wheel(fake_index, dists, "app", "2.0", requires_dist=["dep"])
+    wheel(fake_index, dists, "app", "3.0", requires_dist=["dep", 'other; python_version < "3.12"'])
+    return fake_index
+
+
+def test_closures_per_env_and_keep_latest(upstream: FakeIndex, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    config = _config(tmp_path, "app", "keep-latest = 2\n")
+    assert sync(tree, upstream, "-c", str(config)).rc == 0
+    assert _files(tree) == {
+        "app-2.0-py3-none-any.whl",
+        "app-3.0-py3-none-any.whl",
+        "dep-2.0-py3-none-any.whl",
+        "other-1.0-py3-none-any.whl",
+    }
+    # other is pulled in only where its marker holds.
+    assert _view(tree, "old", "other") == {"other-1.0-py3-none-any.whl"}
+    assert not (tree / "envs" / "new" / "simple" / "other").exists()
+    assert tree_kind(tree) == "sync"
+
+
+def test_a_no_op_resync_reads_the_serial_list_only(upstream: FakeIndex, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    config = _config(tmp_path, "app")
+    assert sync(tree, upstream, "-c", str(config)).rc == 0
+    before = len(upstream.requests)
+    run = sync(tree, upstream, "-c", str(config))
+    assert run.rc == 0 and run.changed == [] and run.removed == []
+    assert [r.path for r in upstream.requests[before:]] == ["/simple/"]
+
+
+def test_only_closures_reaching_a_moved_page_are_resolved_again(
+    upstream: FakeIndex, dists: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "tree"
+    config = _config(tmp_path, "app ==1.0\nother")
+    assert sync(tree, upstream, "-c", str(config)).rc == 0
+    wheel(upstream, dists, "other", "1.1")  # other's closures read other only
+    before = len(upstream.requests)
+    capsys.readouterr()
+    assert main(["sync", "-i", str(tree), "-I", upstream.url, "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "4 closures resolved, 2 unchanged" in out  # other 1.0 and 1.1; app 1.0 kept
+    read = {r.path for r in upstream.requests[before:]}
+    assert "/simple/app/" not in read and "/simple/dep/" not in read
+    assert "other-1.1-py3-none-any.whl" in _files(tree)
+
+
+def test_a_new_dependency_release_moves_the_closures_that_read_it(
+    upstream: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    tree = tmp_path / "tree"
+    config = _config(tmp_path, "app ==2.0")
+    assert sync(tree, upstream, "-c", str(config)).rc == 0
+    wheel(upstream, dists, "dep", "3.0")
+    run = sync(tree, upstream, "-c", str(config))
+    assert run.rc == 0
+    assert "packages/dep/dep-3.0-py3-none-any.whl" in run.changed
+    assert "packages/dep/dep-2.0-py3-none-any.whl" in run.removed  # no kept release needs it
+    assert _view(tree, "new", "dep") == {"dep-3.0-py3-none-any.whl"}
+
+
+def test_a_failed_closure_keeps_its_last_good_files(
+    upstream: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "tree"
+    config = _config(tmp_path, "app ==1.0")
+    assert sync(tree, upstream, "-c", str(config)).rc == 0
+    upstream.remove("dep-1.0-py3-none-any.whl")  # app 1.0 needs dep<2: nothing left
+    capsys.readouterr()
+    assert main(["sync", "-i", str(tree), "-I", upstream.url, "-c", str(config), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot keep app==1.0 for env old; its files from the last good sync stay" in err
+    assert "dep" in err  # the conflict is named
+    assert err.count("cannot keep") == 2  # once per env, not once per retry
+    assert "dep-1.0-py3-none-any.whl" in _view(tree, "old", "dep")
+    assert "dep-1.0-py3-none-any.whl" in _files(tree)
+
+
+def test_an_unknown_allowlisted_name_stops_before_any_change(
+    upstream: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "tree"
+    config = _config(tmp_path, "ap")
+    capsys.readouterr()
+    assert main(["sync", "-i", str(tree), "-I", upstream.url, "-c", str(config)]) != 0
+    err = capsys.readouterr().err
+    assert "ap is not on the upstream" in err and "did you mean app" in err
+    assert not (tree / "simple").exists() and not (tree / "packages").exists()
+
+
+def test_the_deletion_guard_holds_for_a_slice(
+    upstream: FakeIndex, dists: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(12):
+        wheel(upstream, dists, f"p{n}", "1.0")
+    tree = tmp_path / "tree"
+    config = _config(tmp_path, "\n".join(f"p{n}" for n in range(12)))
+    assert sync(tree, upstream, "-c", str(config)).rc == 0
+    narrowed = _config(tmp_path, "p0")
+    before = _files(tree)
+    assert sync(tree, upstream, "-c", str(narrowed)).rc == 3
+    assert _files(tree) == before
+    assert sync(tree, upstream, "-c", str(narrowed), "--max-deletions", "11").rc == 0
+    assert _files(tree) == {"p0-1.0-py3-none-any.whl"}
+
+
+def test_dry_run_prints_the_slice_and_writes_nothing(
+    upstream: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "tree"
+    config = _config(tmp_path, "app", "keep-latest = 1\n")
+    capsys.readouterr()
+    assert main(["sync", "-i", str(tree), "-I", upstream.url, "-c", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "3.0" in out and "would fetch" in out and "other" in out
+    assert not tree.exists() or not any(tree.iterdir())
