@@ -313,6 +313,10 @@ class SliceRun:
                 continue
             page = finder.page(entry.name)
             kept[label] = list(rules.releases(entry.name, page.files, entry.requirement.specifier))
+            versions = set(kept[label])
+            for rf, reason in rules.left_out(entry.name, page.files):
+                if rf.version in versions:
+                    self.reporter.warn(f"{entry.name}: {rf.filename} left out: {reason}")
             if not kept[label]:
                 self.reporter.warn(
                     f"{entry.source}: no release of {entry.name} matches "

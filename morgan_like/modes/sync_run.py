@@ -153,6 +153,8 @@ class ProjectRun:
         page, listed, files, fetched = payload
         for line in page.problems:
             self.reporter.warn(line)
+        for rf, reason in self.settings.rules.left_out(name, page.files):
+            self.reporter.warn(f"{name}: {rf.filename} left out: {reason}")
         failures = []
         for f in fetched:
             if f.error is not None:

@@ -167,3 +167,25 @@ def test_dry_run_prints_the_slice_and_writes_nothing(
     out = capsys.readouterr().out
     assert "3.0" in out and "would fetch" in out and "other" in out
     assert not tree.exists() or not any(tree.iterdir())
+
+
+def test_max_file_size_leaves_out_and_reports(
+    upstream: FakeIndex, dists: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In a slice and in a full mirror alike: the big file is left out, with one line."""
+    wheel(upstream, dists, "big", "1.0", pad_bytes=200_000)
+    wheel(upstream, dists, "big", "1.0", tag="py3-none-manylinux_2_17_x86_64")
+    tree = tmp_path / "tree"
+    config = _config(tmp_path, "big", "max-file-size = 100K\n")
+    capsys.readouterr()
+    assert main(["sync", "-i", str(tree), "-I", upstream.url, "-c", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "big: big-1.0-py3-none-any.whl left out: larger than max-file-size" in err
+    assert _files(tree) == {"big-1.0-py3-none-manylinux_2_17_x86_64.whl"}
+    full = tmp_path / "full.ini"
+    full.write_text("[sync]\nmax-file-size = 100K\n")
+    mirror = tmp_path / "mirror"
+    assert main(["sync", "-i", str(mirror), "-I", upstream.url, "-c", str(full)]) == 0
+    err = capsys.readouterr().err
+    assert "big: big-1.0-py3-none-any.whl left out: larger than max-file-size" in err
+    assert not (mirror / "packages" / "big" / "big-1.0-py3-none-any.whl").exists()
