@@ -189,3 +189,43 @@ def test_max_file_size_leaves_out_and_reports(
     err = capsys.readouterr().err
     assert "big: big-1.0-py3-none-any.whl left out: larger than max-file-size" in err
     assert not (mirror / "packages" / "big" / "big-1.0-py3-none-any.whl").exists()
+
+
+def test_a_slice_verifies_and_travels_by_export(
+    upstream: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    """server.py --verify is clean on a slice; a full export and then a delta (a new
+    dependency release, an old one leaving) imported offline leave an identical copy."""
+    import subprocess
+    import sys
+
+    from ..transfer_support import tree_files
+
+    tree, copy = tmp_path / "tree", tmp_path / "copy"
+    config = _config(tmp_path, "app ==2.0")
+
+    def carry(out: Path, *args: str) -> None:
+        assert main(["export", "-i", str(tree), "-o", str(out), "--site", "s", "-q", *args]) == 0
+        run = subprocess.run(
+            [sys.executable, str(tree / "server.py"), "--import", str(out), "-i", str(copy)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        verify = subprocess.run(
+            [sys.executable, str(copy / "server.py"), "--verify", "-i", str(copy)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert tree_files(copy) == tree_files(tree)
+
+    assert sync(tree, upstream, "-c", str(config)).rc == 0
+    copy.mkdir()
+    carry(tmp_path / "e1", "--full")
+    wheel(upstream, dists, "dep", "3.0")
+    assert sync(tree, upstream, "-c", str(config)).rc == 0
+    carry(tmp_path / "e2")
+    assert _view(copy, "old", "dep") == {"dep-3.0-py3-none-any.whl"}
