@@ -229,3 +229,65 @@ def test_a_slice_verifies_and_travels_by_export(
     assert sync(tree, upstream, "-c", str(config)).rc == 0
     carry(tmp_path / "e2")
     assert _view(copy, "old", "dep") == {"dep-3.0-py3-none-any.whl"}
+
+
+def test_kill_minus_9_during_a_slice_resync(
+    upstream: FakeIndex, dists: Path, tmp_path: Path
+) -> None:
+    """A re-sync that adds and removes files, killed at points spread over its writes:
+    what a client sees stays whole, and the next sync ends as an uninterrupted one."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from morgan_like.tree import crashpoints
+
+    from .test_crash import REPO, assert_whole, verify
+
+    base = tmp_path / "base"
+    config = _config(tmp_path, "app ==2.0\nother")
+    assert sync(base, upstream, "-c", str(config)).rc == 0
+    wheel(upstream, dists, "dep", "3.0")
+    upstream.remove("other-1.0-py3-none-any.whl")
+    wheel(upstream, dists, "other", "2.0")
+    trace: list[str] = []
+    real_step = crashpoints.step
+
+    def tracing() -> None:
+        trace.append(sys._getframe(1).f_code.co_name)
+        real_step()
+
+    clean = tmp_path / "clean"
+    shutil.copytree(base, clean)
+    crashpoints.step = tracing  # type: ignore[assignment]
+    try:
+        assert main(["sync", "-i", str(clean), "-I", upstream.url, "-c", str(config), "-q"]) == 0
+    finally:
+        crashpoints.step = real_step  # type: ignore[assignment]
+    assert len(trace) >= 8
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "MORGAN_LIKE_"))}
+    env.update(PYTHONPATH=str(REPO), PIP_CONFIG_FILE=os.devnull)
+    points = sorted({1 + round(i * (len(trace) - 1) / 7) for i in range(8)})
+    for point in points:
+        work = tmp_path / f"kill{point}"
+        shutil.copytree(base, work)
+        cli = [sys.executable, "-m", "morgan_like", "sync", "-i", str(work), "-I", upstream.url]
+        run = subprocess.run(
+            [*cli, "-c", str(config), "-q"],
+            env=dict(env, MORGAN_LIKE_CRASH_AFTER=str(point)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == -signal.SIGKILL, (point, run.returncode, run.stderr)
+        assert_whole(work)
+        assert sync(work, upstream, "-c", str(config)).rc == 0, point
+        code, report = verify(work)
+        assert code == 0, f"killed at step {point}, then re-run:\n{report}"
+        assert _files(work) == _files(clean), point
+        for env_name in ("old", "new"):
+            for project in ("app", "dep", "other"):
+                assert _view(work, env_name, project) == _view(clean, env_name, project)
+        shutil.rmtree(work)
