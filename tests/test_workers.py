@@ -108,7 +108,7 @@ def test_a_bundle_reads_and_unpacks_in_workers(
             ini_env_block("py312", "3.12.1") + "[requirements]\nsrc =\n"
         )
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("morgan_like.modes.bundle.default_processes", lambda p=processes: p)
+            patch.setattr("morgan_like.modes.resolving.default_processes", lambda p=processes: p)
             if processes:  # nothing is read here: a worker reads (its module is unpatched)
                 patch.setattr(sdistread, "read_archive", _refuse)
             assert main(["mirror", "-i", str(root), "-I", fake_index.url, "-q"]) == 0

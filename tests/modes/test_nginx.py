@@ -282,7 +282,7 @@ def vtree(tmp_path_factory, tiny_backend_wheel) -> Path:
     dists = base / "dists"
     dists.mkdir()
     with FakeIndex() as index, pytest.MonkeyPatch.context() as mp:
-        mp.setattr("morgan_like.modes.bundle.default_processes", lambda: 0)
+        mp.setattr("morgan_like.modes.resolving.default_processes", lambda: 0)
         index.add(tiny_backend_wheel)
         publish_floor_case(index, dists)
         floor_config(root)

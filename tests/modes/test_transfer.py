@@ -321,7 +321,7 @@ def histories(
         return made[kind]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("morgan_like.modes.bundle.default_processes", lambda: 0)
+        mp.setattr("morgan_like.modes.resolving.default_processes", lambda: 0)
         yield history
 
 
