@@ -227,6 +227,10 @@ QUICK_START = [
 # Files a block names that its reader writes first (a synopsis's config), in the workspace.
 USER_FILES = {
     "mirror.ini": "# the -c of the sync synopsis: a [sync] section, here with its defaults\n[sync]\n",
+    # The curated slice's: the README's example names projects the fake upstream lacks.
+    "slice.ini": "[sync]\nprojects =\n    requests\n    attrs\nkeep-latest = 2\n\n"
+    + ini_env_block("linux311", "3.11.7")
+    + ini_env_block("linux312", "3.12.1"),
 }
 
 
@@ -263,6 +267,7 @@ REWRITES: list[tuple[str, str, str]] = [
     (r"\b8080\b", "{port}", "a free port: the machine is shared"),
     (r"file:///path/to/bundle", "{bundle_uri}", "the example bundle, built in the workspace"),
     (r"/srv/mirror", "{root}/srv-mirror", "a sync tree in the workspace"),
+    (r"/srv/slice", "{root}/srv-slice", "a curated slice in the workspace"),
     (r"UPSTREAM_SIMPLE_URL", "{index}", "the fake upstream"),
     (r"https://pypi\.org/simple/?", "{index}", "the fake upstream"),
     (r"\[(-[^\]]*)\]", r"\1", "a synopsis's optional [-x ARG] groups, all taken"),
