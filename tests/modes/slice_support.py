@@ -16,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,14 +100,30 @@ class Case:
     files: frozenset[tuple[str, str]] = frozenset()  # (project, filename) of the pins
 
 
-class Upstream:
-    """The FakeIndex and the model of what it holds, changed together."""
+class Catalog:
+    """What an upstream holds, as the model sees it: releases, yanks, deleted files."""
 
-    def __init__(self, index: FakeIndex, dists: Path, rels: Iterable[Rel] = ()) -> None:
-        self.index, self.dists = index, dists
+    def __init__(self) -> None:
         self.rels: dict[tuple[str, str], Rel] = {}
         self.yanked: set[tuple[str, str]] = set()
         self.deleted: set[str] = set()
+
+    def files(self, rel: Rel) -> list[str]:
+        return [f for f in rel.filenames() if f not in self.deleted]
+
+    def releases(self, name: str) -> list[Rel]:
+        """Every release of ``name`` with a file left, newest first."""
+        norm = canonicalize_name(name)
+        found = [r for (n, _), r in self.rels.items() if n == norm and self.files(r)]
+        return sorted(found, key=lambda r: Version(r.version), reverse=True)
+
+
+class Upstream(Catalog):
+    """A FakeIndex and the model of what it holds, changed together."""
+
+    def __init__(self, index: FakeIndex, dists: Path, rels: Iterable[Rel] = ()) -> None:
+        super().__init__()
+        self.index, self.dists = index, dists
         for rel in rels:
             self.publish(rel)
 
@@ -123,15 +141,6 @@ class Upstream:
     def delete(self, filename: str) -> None:
         self.index.remove(filename)
         self.deleted.add(filename)
-
-    def files(self, rel: Rel) -> list[str]:
-        return [f for f in rel.filenames() if f not in self.deleted]
-
-    def releases(self, name: str) -> list[Rel]:
-        """Every release of ``name`` with a file left, newest first."""
-        norm = canonicalize_name(name)
-        found = [r for (n, _), r in self.rels.items() if n == norm and self.files(r)]
-        return sorted(found, key=lambda r: Version(r.version), reverse=True)
 
 
 # --- the five-project scenario -----------------------------------------------------------
@@ -231,14 +240,14 @@ def admits(rel: Rel, env: str) -> bool:
     return spec.contains(ENVS[env], prereleases=True)
 
 
-def kept(up: Upstream, entry: str, keep_latest: int) -> list[Rel]:
+def kept(up: Catalog, entry: str, keep_latest: int) -> list[Rel]:
     """An allowlist entry's kept releases: not yanked, matching its specifier, newest N."""
     req = Requirement(entry)
     live = [r for r in up.releases(req.name) if r.key not in up.yanked]
     return [r for r in live if req.specifier.contains(r.version)][:keep_latest]
 
 
-def resolve(up: Upstream, env: str, root: Requirement) -> dict[str, str] | None:
+def resolve(up: Catalog, env: str, root: Requirement) -> dict[str, str] | None:
     """Newest acceptable version of everything reachable, to a fixpoint (the scenarios
     are built so that no backtracking is needed); None when something has no candidate.
     A yanked release is only taken by the root's exact pin."""
@@ -279,8 +288,11 @@ def resolve(up: Upstream, env: str, root: Requirement) -> dict[str, str] | None:
     raise AssertionError(f"the model did not settle for {root} in {env}")
 
 
-def cases(up: Upstream, allowlist: Sequence[str], keep_latest: int) -> list[Case]:
-    """Every (kept release, env whose Python it admits) of the allowlist."""
+def cases(
+    up: Catalog, allowlist: Sequence[str], keep_latest: int, *, pins: bool = True
+) -> list[Case]:
+    """Every (kept release, env whose Python it admits) of the allowlist; ``pins=False``:
+    without the model's resolution (pins empty: any successful install counts)."""
     out = []
     for entry in allowlist:
         req = Requirement(entry)
@@ -289,15 +301,15 @@ def cases(up: Upstream, allowlist: Sequence[str], keep_latest: int) -> list[Case
             for env in ENVS:
                 if admits(rel, env):
                     pinned = Requirement(f"{req.name}{extras}=={rel.version}")
-                    resolved = resolve(up, env, pinned)
-                    pins = None if resolved is None else tuple(sorted(resolved.items()))
+                    resolved = resolve(up, env, pinned) if pins else {}
+                    picked = None if resolved is None else tuple(sorted(resolved.items()))
                     files = frozenset(
                         (name, f)
-                        for name, version in pins or ()
+                        for name, version in picked or ()
                         for f in up.files(up.rels[(name, version)])
                     )
                     name = canonicalize_name(req.name)
-                    out.append(Case(env, name, rel.version, str(pinned), pins, files))
+                    out.append(Case(env, name, rel.version, str(pinned), picked, files))
     return out
 
 
@@ -459,29 +471,51 @@ class Clients:
         where = ["--target", str(scratch / "target")] if leg.install else ["--dry-run"]
         return [*cmd, *where, case.requirement]
 
+    def attempt(
+        self, case: Case, leg: Leg, url: str, scratch: Path
+    ) -> tuple[Failure | None, dict[str, str]]:
+        """One client run for one case from ``url``: its failure (None when it installed
+        what the case's pins say, or anything when they are empty) and what it picked."""
+        scratch.mkdir(parents=True)
+        try:
+            proc = subprocess.run(
+                self.command(case, leg, url, scratch),
+                env=client_env(),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        except subprocess.TimeoutExpired:
+            return Failure(case, leg, "timed out"), {}
+        if proc.returncode != 0:
+            return Failure(case, leg, (proc.stdout + proc.stderr)[-3000:]), {}
+        picked = _picked(leg, proc, scratch)
+        if case.pins and picked != dict(case.pins):
+            wrong = f"picked {sorted(picked.items())}, expected {case.pins}"
+            return Failure(case, leg, wrong), picked
+        return None, picked
 
-def _picked(leg: Leg, proc: subprocess.CompletedProcess, scratch: Path) -> dict[str, str] | None:
-    """What the client installed (or would), when its output says."""
+
+def _picked(leg: Leg, proc: subprocess.CompletedProcess, scratch: Path) -> dict[str, str]:
+    """What the client installed (or would): pip's report or its target's dist-info
+    folders, uv's ``+ name==version`` lines."""
     if leg.client == "pip" and not leg.install:
         doc = json.loads((scratch / "report.json").read_text())
         return {
             canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"]
             for i in doc["install"]
         }
+    pins = {}
     if leg.client == "pip":
-        found = {}
         for info in (scratch / "target").glob("*.dist-info"):
             name, _, version = info.name[: -len(".dist-info")].partition("-")
-            found[canonicalize_name(name)] = version
-        return found
-    if leg.client == "uv":
-        pins = {}
-        for line in (proc.stdout + proc.stderr).splitlines():
-            name, sep, version = line.strip().removeprefix("+ ").partition("==")
-            if line.strip().startswith("+ ") and sep:
-                pins[canonicalize_name(name)] = version.split()[0]
+            pins[canonicalize_name(name)] = version
         return pins
-    return None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        name, sep, version = line.strip().removeprefix("+ ").partition("==")
+        if line.strip().startswith("+ ") and sep:
+            pins[canonicalize_name(name)] = version.split()[0]
+    return pins
 
 
 def check_installs(
@@ -490,13 +524,15 @@ def check_installs(
     legs: Callable[[Case], Sequence[Leg]],
     clients: Clients,
     *,
+    index: Callable[[str], str] = lambda env: f"envs/{env}/simple",
     workers: int = 2,
 ) -> list[Failure]:
-    """Try every case with each of its legs against its env's view; the failures.
+    """Try every case with each of its legs against its env's index (``index``: the
+    env's index folder, relative to ``tree``); the failures.
 
     A case whose pins are None is skipped (the run must report it instead).  A client
     that succeeds but picks other versions than the model is a failure too: the view
-    then offers something the slice did not mean to."""
+    then offers something the slice did not mean to (empty pins: not compared)."""
     jobs = [(c, leg) for c in all_cases if c.pins is not None for leg in legs(c)]
     uses_server = any(leg.transport == "server" for _, leg in jobs)
     with contextlib.ExitStack() as stack:
@@ -507,28 +543,10 @@ def check_installs(
             n, (case, leg) = job
             if leg.transport == "server":
                 assert server is not None
-                url = f"{server.base}/envs/{case.env}/simple/"
+                url = f"{server.base}/{index(case.env)}/"
             else:
-                url = (tree / "envs" / case.env / "simple").as_uri() + "/"
-            scratch = scratch_root / str(n)
-            scratch.mkdir()
-            try:
-                proc = subprocess.run(
-                    clients.command(case, leg, url, scratch),
-                    env=client_env(),
-                    capture_output=True,
-                    text=True,
-                    timeout=300,
-                )
-            except subprocess.TimeoutExpired:
-                return Failure(case, leg, "timed out")
-            if proc.returncode != 0:
-                return Failure(case, leg, (proc.stdout + proc.stderr)[-3000:])
-            picked = _picked(leg, proc, scratch)
-            expected = dict(case.pins or ())
-            if picked is not None and picked != expected:
-                return Failure(case, leg, f"picked {sorted(picked.items())}, expected {case.pins}")
-            return None
+                url = (tree / index(case.env)).as_uri() + "/"
+            return clients.attempt(case, leg, url, scratch_root / str(n))[0]
 
         for env, client in sorted({(c.env, leg.client) for c, leg in jobs}):
             clients.venv(env, client)
@@ -537,10 +555,7 @@ def check_installs(
 
 
 @contextlib.contextmanager
-def _scratch(work: Path):
-    import shutil
-    import tempfile
-
+def _scratch(work: Path) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="slice-check-", dir=work))
     try:
         yield path
