@@ -23,6 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
+from morgan_like.config.locks import Lock
 from morgan_like.config.options import DEFAULT_INDEX_URL, MIRROR_OPTIONS, parse_bool
 from morgan_like.config.overrides import read_overrides
 from morgan_like.config.pythons import glibc_warning, python_version_warning
@@ -61,6 +62,8 @@ class Config:
       before resolving; nothing in them stops a run.
     * ``inputs``: every file ``[requirements_from]`` read, nested ones included,
       in reading order (``config.inputs`` copies them into a tree).
+    * ``locks``: the ``uv.lock`` / ``pylock.toml`` files of ``[requirements_from]
+      locks``, taken as locked (``config.locks``, ``modes.bundle_locks``).
     """
 
     path: Path
@@ -75,6 +78,7 @@ class Config:
     )
     warnings: tuple[str, ...] = ()
     inputs: tuple[InputFile, ...] = ()
+    locks: tuple[Lock, ...] = ()
 
     @property
     def prefer_binary(self) -> bool:
@@ -217,7 +221,15 @@ def _load(path: Path, text: str) -> Config:
         sources = read_sources(parser.items("requirements_from"), path)
     requirements += sources.requirements
     overrides = read_overrides(text, file) if parser.has_section("dependencies") else {}
-    if not requirements:
+    locks = tuple(sources.locks)
+    for lock in locks:
+        for env in envs:
+            why = lock.excludes(env)
+            if why is not None:
+                warnings.append(
+                    f"env {env.name}: {lock.path} is not for it ({why}): nothing of it is bundled there"
+                )
+    if not requirements and not locks:
         raise ConfigError(
             file=file,
             problem="no requirements",
@@ -226,7 +238,9 @@ def _load(path: Path, text: str) -> Config:
             "`morgan-like generate_reqs >> morgan.ini` lists this environment's packages",
         )
     for env in envs:
-        if not any(env.evaluate(r.requirement.marker) for r in requirements):
+        if not any(env.evaluate(r.requirement.marker) for r in requirements) and all(
+            lock.excludes(env) for lock in locks
+        ):
             raise ConfigError(
                 file=file,
                 problem=f"env {env.name} has no requirements to serve (every requirement's marker is false there)",
@@ -244,6 +258,7 @@ def _load(path: Path, text: str) -> Config:
         dependency_overrides=overrides,
         warnings=(*warnings, *sources.warnings),
         inputs=tuple(sources.inputs),
+        locks=locks,
     )
 
 

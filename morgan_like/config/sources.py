@@ -7,6 +7,8 @@ Keys (paths relative to morgan.ini, several per key, one or more a line):
 * ``pyproject``: ``path/pyproject.toml[extra,...]``: the project's dependencies
   and extras, and its ``[build-system] requires`` as build requirements.
 * ``groups``: ``path/pyproject.toml:group,...``: PEP 735 dependency groups.
+* ``locks``: ``uv.lock`` and PEP 751 ``pylock.toml`` files, taken as locked
+  (``config.locks``): their packages and files, never re-resolved.
 
 The result keeps requirements, constraints and build requirements apart (see
 ``Config``) plus warnings for what the user may not expect, so that nothing
@@ -28,6 +30,8 @@ from morgan_like.config.groups import (
     read_dependency_groups,
     split_groups_ref,
 )
+from morgan_like.config.lockread import load_lock
+from morgan_like.config.locks import Lock
 from morgan_like.config.pyproject import (
     load_toml,
     read_build_requirements,
@@ -44,12 +48,13 @@ from morgan_like.config.textfile import resolved as resolved_path
 from morgan_like.errors import ConfigError
 
 SECTION = "requirements_from"
-KEYS = ("requirements", "constraints", "pyproject", "groups")
+KEYS = ("requirements", "constraints", "pyproject", "groups", "locks")
 _EXAMPLES = {
     "requirements": "e.g. requirements = requirements.txt",
     "constraints": "e.g. constraints = constraints.txt",
     "pyproject": "e.g. pyproject = ../pyproject.toml[extra]",
     "groups": GROUPS_HINT,
+    "locks": "e.g. locks = app/uv.lock tools/pylock.toml",
 }
 
 
@@ -62,6 +67,7 @@ class Sources:
     build_requirements: list[RequirementLine] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     inputs: list[InputFile] = field(default_factory=list)
+    locks: list[Lock] = field(default_factory=list)
 
 
 def read_sources(items: list[tuple[str, str]], path: Path) -> Sources:
@@ -85,7 +91,8 @@ def read_sources(items: list[tuple[str, str]], path: Path) -> Sources:
                 f"unknown key {key!r}",
                 (f"did you mean {close[0]!r}? " if close else "")
                 + "valid keys: requirements (requirements.txt paths), constraints (constraints "
-                "files), pyproject (pyproject.toml paths), groups (pyproject.toml:GROUP)",
+                "files), pyproject (pyproject.toml paths), groups (pyproject.toml:GROUP), "
+                "locks (uv.lock / pylock.toml paths)",
             )
         try:
             refs = [w for line in value.splitlines() for w in shlex.split(line)]
@@ -113,6 +120,10 @@ def read_sources(items: list[tuple[str, str]], path: Path) -> Sources:
                         replace(f, key=key, ref=ref if i == 0 else None)
                         for i, f in enumerate(got.files)
                     ]
+                    continue
+                if key == "locks":
+                    out.locks.append(load_lock(target))
+                    out.inputs.append(InputFile(target, located(target), key, ref))
                     continue
                 resolved = resolved_path(target)
                 if resolved not in tomls:

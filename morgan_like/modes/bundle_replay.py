@@ -50,7 +50,7 @@ class Replay:
 
 def replay_key(config: Config, choices: tuple[Any, ...]) -> str:
     """Everything besides upstream that decides the plan: the config as read (requirement
-    files and pyprojects included), the options and this version."""
+    files, pyprojects and locks included), the options and this version."""
     parts = (
         REPLAY_FORMAT,
         __version__,
@@ -63,6 +63,7 @@ def replay_key(config: Config, choices: tuple[Any, ...]) -> str:
         config.constraints,
         config.build_requirements,
         sorted(config.dependency_overrides.items(), key=repr),
+        [lock.digest for lock in config.locks],  # what each lock says, byte for byte
         choices,
     )
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
