@@ -81,6 +81,7 @@ class Dist(NamedTuple):
     serial: int
     metadata_sha256: str | None = None
     listed_size: int | None = None  # what pages say, when it should differ from the file
+    provenance: bytes | None = None  # PEP 740, served at provenance_path() when not None
 
     @property
     def page_size(self) -> int:
@@ -241,6 +242,11 @@ class FakeIndex:
     def file_url(self, filename: str) -> str:
         return f"{self.base_url}/files/{quote(filename)}"
 
+    def provenance_path(self, filename: str) -> str:
+        """Where a file's provenance is served: PyPI's integrity API path."""
+        d = self.files[filename]
+        return f"/integrity/{d.project}/{d.version}/{filename}/provenance"
+
     # -- content ---------------------------------------------------------------------
     def add(
         self,
@@ -252,6 +258,7 @@ class FakeIndex:
         requires_python: str | None = AUTO,
         project: str | None = None,
         listed_size: int | None = None,
+        provenance: bytes | Path | None = None,
     ) -> str:
         """Register a dist file under its project; return its absolute URL.
 
@@ -260,7 +267,11 @@ class FakeIndex:
         serve that file (streamed, for huge ones).
         ``requires_python``: AUTO = the dist's own Requires-Python, None = left out.
         ``listed_size``: the size pages give, instead of the file's (a lying index).
+        ``provenance``: PEP 740 provenance (bytes or a file), listed on the pages and served
+        where PyPI serves it (``/integrity/<project>/<version>/<filename>/provenance``).
         """
+        if isinstance(provenance, Path):
+            provenance = provenance.read_bytes()
         path = Path(path)
         filename = path.name
         data_hash, size = hashlib.sha256(), 0
@@ -314,7 +325,7 @@ class FakeIndex:
             dist = Dist(
                 filename, norm, version, path, data_hash.hexdigest(), size,
                 requires_python, yanked, upload_time, metadata, self.serial,
-                metadata_sha256, listed_size,
+                metadata_sha256, listed_size, provenance,
             )  # fmt: skip
             self.projects.setdefault(norm, {})[filename] = dist
             self.files[filename] = dist
@@ -526,6 +537,8 @@ class FakeIndex:
                 entry["size"] = d.page_size
             if d.upload_time is not None:
                 entry["upload-time"] = d.upload_time
+            if d.provenance is not None:
+                entry["provenance"] = self.base_url + quote(self.provenance_path(d.filename))
             files.append(entry)
         versions = sorted({d.version for d in dists if d.version}, key=_version_key)
         meta: dict[str, Any] = {"api-version": "1.4"}
@@ -571,6 +584,9 @@ class FakeIndex:
                 attrs.append(f'data-size="{d.page_size}"')
             if d.upload_time is not None:
                 attrs.append(f'data-upload-time="{html.escape(d.upload_time)}"')
+            if d.provenance is not None:
+                url = self.base_url + quote(self.provenance_path(d.filename))
+                attrs.append(f'data-provenance="{html.escape(url)}"')
             lines.append(f"<a {' '.join(attrs)}>{html.escape(d.filename)}</a><br>")
         lines.append("</body></html>")
         if self.serials:
@@ -710,6 +726,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._page(norm, split.query, head)
         if path.startswith("/files/"):
             return self._file(path, path[len("/files/") :], head)
+        if path.startswith("/integrity/") and path.endswith("/provenance"):
+            dist = index.files.get(path.split("/")[-2])
+            if dist is None or dist.provenance is None or path != index.provenance_path(dist.filename):
+                return self._send(404, b"no provenance\n", "text/plain", head)
+            return self._send(200, dist.provenance, "application/json", head)
         return self._send(404, b"not found\n", "text/plain", head)
 
     def _redirect(self, target: str, query: str) -> None:

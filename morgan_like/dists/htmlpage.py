@@ -1,6 +1,6 @@
 """PEP 503 HTML project pages parsed into the same ProjectPage records as PEP 691 JSON.
 
-Reads the PEP 592/658/714 anchor attributes, uv's extras (data-size,
+Reads the PEP 592/658/714/740 anchor attributes, uv's extras (data-size,
 data-upload-time), PEP 792/708 meta tags and our own SERIAL comment; entries are
 vetted by the same rules links.py applies to JSON file entries.
 """
@@ -25,6 +25,7 @@ from morgan_like.dists.links import (
     _url,
     _urls,
     _yanked,
+    provenance_url,
 )
 
 
@@ -112,6 +113,7 @@ def parse_html_page(name: str, text: str, page_url: str) -> ProjectPage:
                 if size_attr and size_attr.isascii() and size_attr.isdigit()
                 else None,
                 upload_time=attrs.get("data-upload-time") or None,
+                provenance=provenance_url(base, attrs.get("data-provenance")),
             )
         )
     metas = parser.metas

@@ -55,6 +55,8 @@ class RemoteFile:
     core_metadata: bool | str | None = None
     size: int | None = None
     upload_time: str | None = None
+    # PEP 740: the absolute URL of the file's provenance (attestations), None when not offered.
+    provenance: str | None = None
 
     @property
     def is_wheel(self) -> bool:
@@ -248,6 +250,19 @@ def _url(page_url: str, href: str) -> tuple[str, str | None]:
     return url, digest
 
 
+def provenance_url(page_url: str, value: Any) -> str | None:
+    """PEP 740's provenance URL made absolute, or None: a value that is no usable URL
+    (not a string, another scheme, an old draft's bare digest) costs the provenance only,
+    never the file entry."""
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        return None
+    url = urldefrag(urljoin(page_url, value))[0]
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in URL_SCHEMES and scheme != _scheme(page_url):
+        return None
+    return url
+
+
 def _optional_str(raw: dict[str, Any], key: str) -> str | None:
     value = raw.get(key)
     if value is not None and not isinstance(value, str):
@@ -288,6 +303,7 @@ def _json_file(raw: Any, page_url: str, project: str) -> RemoteFile:
         core_metadata=_core_metadata(raw.get("core-metadata", raw.get("dist-info-metadata"))),
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
         upload_time=_optional_str(raw, "upload-time"),
+        provenance=provenance_url(page_url, raw.get("provenance")),
     )
 
 
