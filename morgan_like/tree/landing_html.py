@@ -91,8 +91,8 @@ def _env_table(envs: Sequence[EnvColumn]) -> str:
     lines = [
         "<h2>Environments</h2>",
         "<p>Each env's view lists only what that target resolved.</p>",
-        '<table id="envs"><thead><tr><th>Env</th><th>Projects</th><th>Files</th>'
-        "<th>Size</th><th>Index</th></tr></thead><tbody>",
+        '<table id="envs"><thead><tr><th>Env</th><th class="n">Projects</th>'
+        '<th class="n">Files</th><th class="n">Size</th><th>Index</th></tr></thead><tbody>',
     ]
     for e in envs:
         name = html.escape(e.name)
