@@ -198,6 +198,22 @@ PAGE_CACHE_CONTROL = "no-cache"
 # A full mirror is an upstream too: /pypi/<project>/json and the serial list files.
 JSON_API = "application/json"
 SERIAL_FILES = {"local.json": "application/json", "local.db.serial": "text/plain"}
+# Each env view's lock files (locks/) and the tree's CycloneDX SBOM, as the package's
+# tree/lockfiles.py and tree/sbom.py write them.
+LOCKS_DIR = "locks"
+SBOM_NAME = "sbom.cdx.json"
+SBOM_TYPE = "application/vnd.cyclonedx+json"
+PYLOCK_TYPE = "application/toml; charset=utf-8"
+REQUIREMENTS_TYPE = "text/plain; charset=utf-8"
+_PYLOCK_NAME = re.compile(r"pylock\.([A-Za-z0-9][A-Za-z0-9_-]*)\.toml\Z")
+_REQUIREMENTS_NAME = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\.requirements\.txt\Z")
+# One wheel or sdist table per line: its path (relative to locks/), size and sha256.
+_LOCK_PATH = re.compile(rb'\bpath = "\.\./(packages/[^"\\\n]+)"')
+_LOCK_ENTRY = re.compile(
+    r'\bpath = "\.\./(packages/[^"\\]+)".*?\bsize = (\d+), hashes = \{ sha256 = "([0-9a-f]*)" \}'
+)
+_REQUIREMENT_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
+_REQUIREMENT_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 _SERIAL_MARKS = (
     re.compile(rb'"meta": *\{[^{}]*"_last-serial": *(\d+)'),  # not a root page's first project
     re.compile(rb'"last_serial": *(\d+)'),
@@ -1595,6 +1611,10 @@ class Handler(object):
             if n == 4:
                 return self.serve_release(req, path, name, parts[2])
             return self.serve_doc(req, path, JSON_API, absolute=True)
+        if top == LOCKS_DIR and n == 2 and not trailing:
+            return self.serve_lock(req, parts[1])
+        if n == 1 and top == SBOM_NAME and not trailing:
+            return self.serve_doc(req, os.path.join(self.tree.root, top), SBOM_TYPE)
         if n == 1 and top in SERIAL_FILES and not trailing:
             return self.serve_doc(req, os.path.join(self.tree.root, top), SERIAL_FILES[top])
         if n == 1:
@@ -1801,6 +1821,52 @@ class Handler(object):
 
             def rewrite(body):
                 return body.replace(b'"url": "/packages/', prefix)
+
+        return self.page_response(req, page, content_type, "Accept-Encoding", rewrite)
+
+    def serve_lock(self, req, name):
+        """``/locks/pylock.<env>.toml`` and ``/locks/<env>.requirements.txt``, made to work
+        from a URL: a pylock's ``path = "../packages/..."`` entries become absolute
+        ``url`` ones (uv resolves a fetched lock's paths against its working directory),
+        and a requirements file's ``--no-index`` becomes ``--index-url`` of the env's
+        view, its ``--find-links`` paths dropped (pip resolves them against a local
+        file's folder only).  The base URL is base_url()'s; without one, as on disk."""
+        pylock = _PYLOCK_NAME.match(name)
+        reqs = None if pylock else _REQUIREMENTS_NAME.match(name)
+        if not pylock and not reqs:
+            return text_response(404)
+        path = os.path.join(self.tree.root, LOCKS_DIR, name)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return text_response(404)
+        if not stat.S_ISREG(st.st_mode) or not self.tree.contained(path):
+            return text_response(404)
+        content_type = PYLOCK_TYPE if pylock else REQUIREMENTS_TYPE
+        page = self.tree.page(path, content_type, st)
+        base = self.base_url(req)
+        if base is None:
+            return self.page_response(req, page, content_type, "Accept-Encoding")
+        if pylock:
+
+            def rewrite(body):
+                def url(match):
+                    target = quote(match.group(1).decode("utf-8"), safe="/")
+                    return ('url = "%s/%s"' % (base, target)).encode("ascii")
+
+                return _LOCK_PATH.sub(url, body)
+
+        else:
+            index = "--index-url %s/envs/%s/simple/" % (base, quote(reqs.group(1), safe=""))
+
+            def rewrite(body):
+                lines = []
+                for line in body.decode("utf-8").split("\n"):
+                    if line.strip() == "--no-index":
+                        lines.append(index)
+                    elif not line.startswith("--find-links ../"):
+                        lines.append(line)
+                return "\n".join(lines).encode("utf-8")
 
         return self.page_response(req, page, content_type, "Accept-Encoding", rewrite)
 
@@ -3764,6 +3830,116 @@ class _Verifier(object):
                 )
             self.check_pages(name, "%s/%s" % (base, name), self.union_claims(name))
 
+    def check_locks(self):
+        """locks/: each env view's pylock and requirements file name only files the
+        union pages list, with the same sha256 and size (the union check compared those
+        with the disk), pinning each release with every hash its files have; no other
+        file lies there.  sbom.cdx.json parses, and each component's path and sha256
+        are a listed file's (BAD-LOCK, BAD-SBOM)."""
+        claims = {}
+
+        def listed(rel):
+            parts = rel.split("/")
+            if len(parts) != 3 or _bad_relpath(rel):
+                return None
+            if parts[1] not in claims:
+                if len(claims) > 256:
+                    claims.clear()
+                claims[parts[1]] = self.union_claims(parts[1])
+            return claims[parts[1]].get(rel)
+
+        names = []
+        if os.path.isdir(os.path.join(self.root, LOCKS_DIR)):
+            names = sorted(e.name for e in self._visible(LOCKS_DIR) if e.is_file())
+        for name in names:
+            rel = LOCKS_DIR + "/" + name
+            pylock = _PYLOCK_NAME.match(name)
+            reqs = _REQUIREMENTS_NAME.match(name)
+            if not pylock and not reqs:
+                self.problem("UNEXPECTED", rel)
+                continue
+            try:
+                with io.open(os.path.join(self.root, rel), "r", encoding="utf-8") as f:
+                    text = f.read()
+            except (OSError, IOError, ValueError) as exc:
+                self.problem("BAD-LOCK", rel, "cannot read it: %s" % exc)
+                continue
+            if pylock:
+                self.check_pylock(rel, text, listed)
+            else:
+                self.check_requirements(rel, text, reqs.group(1), listed)
+        self.check_sbom(listed)
+
+    def check_pylock(self, rel, text, listed):
+        for line in text.split("\n"):
+            if "path = " not in line:
+                continue
+            entry = _LOCK_ENTRY.search(line)
+            if entry is None:
+                self.problem("BAD-LOCK", rel, "an entry without path, size and sha256")
+                continue
+            target, size, sha = entry.group(1), int(entry.group(2)), entry.group(3)
+            claim = listed(target)
+            if claim is None:
+                self.problem("BAD-LOCK", rel, "%s: no page lists it" % target)
+            elif claim[0] != sha or (claim[1] is not None and claim[1] != size):
+                self.problem("BAD-LOCK", rel, "%s: not the page's sha256 and size" % target)
+
+    def check_requirements(self, rel, text, env, listed):
+        for line in text.replace("\\\n", " ").split("\n"):
+            line = line.strip()
+            if line.startswith("--find-links "):
+                page = posixpath.normpath(posixpath.join(LOCKS_DIR, line.split(" ", 1)[1]))
+                if not page.startswith("envs/%s/simple/" % env) or not os.path.isfile(
+                    os.path.join(self.root, page)
+                ):
+                    self.problem("BAD-LOCK", rel, "%s: not a page of the view" % page)
+                continue
+            pin = _REQUIREMENT_PIN.match(line)
+            if pin is None:
+                continue
+            name, version = normalize(pin.group(1)), pin.group(2)
+            hashes = set(_REQUIREMENT_HASH.findall(line))
+            files = set(c[0] for c in self.union_claims(name).values())
+            if not hashes or not hashes <= files:
+                self.problem(
+                    "BAD-LOCK", rel, "%s==%s: a hash no listed file of it has" % (name, version)
+                )
+
+    def check_sbom(self, listed):
+        rel = SBOM_NAME
+        path = os.path.join(self.root, rel)
+        if not os.path.isfile(path):
+            return
+        try:
+            with io.open(path, "r", encoding="utf-8") as f:
+                doc = json.load(f)
+            if doc.get("bomFormat") != "CycloneDX":
+                raise ValueError("not a CycloneDX document")
+            components = doc.get("components") or []
+        except (OSError, IOError, ValueError, AttributeError) as exc:
+            self.problem("BAD-SBOM", rel, "cannot read it: %s" % exc)
+            return
+        for component in components:
+            try:
+                props = dict(
+                    (p["name"], p["value"])
+                    for p in component.get("properties") or []
+                    if p.get("name") == "morgan-like:path"
+                )
+                target = props.get("morgan-like:path")
+                shas = [
+                    h["content"] for h in component.get("hashes") or [] if h["alg"] == "SHA-256"
+                ]
+            except (AttributeError, KeyError, TypeError):
+                self.problem("BAD-SBOM", rel, "a component that cannot be read")
+                continue
+            if target is None:
+                continue
+            claim = listed(target)
+            if claim is None or claim[0] not in shas:
+                self.problem("BAD-SBOM", rel, "%s: not a listed file with its sha256" % target)
+
     def union_claims(self, name):
         """``{relpath: (sha256, size, metadata)}`` of the files simple/<name>/ links, from
         its index.json (index.html when there is none); its problems are the union
@@ -3866,6 +4042,7 @@ class _Verifier(object):
             self.flush()
             self.check_json_docs()
             self.check_views()
+            self.check_locks()
             self.report_unlinked()
         except sqlite3.Error as exc:
             self.progress.clear()
@@ -3957,10 +4134,10 @@ CRASH_ENV = "MORGAN_LIKE_CRASH_AFTER"  # the same test hook as morgan_like/tree/
 # A copy of morgan_like/tree/layout.py's rules, for what an import may write (stricter:
 # only the shapes a tree has); tests/server/test_import_layout.py checks it against them.
 _TOP_FILES = frozenset(
-    ("manifest.json", "morgan.ini", "server.py", "local.json", "local.db.serial")
+    ("manifest.json", "morgan.ini", "server.py", "local.json", "local.db.serial", SBOM_NAME)
 )
 _PAGE_FILES = ("index.html", "index.json")
-_LAYOUT_DIRS = ("packages", "simple", "json", "envs", "inputs")
+_LAYOUT_DIRS = ("packages", "simple", "json", "envs", "inputs", LOCKS_DIR)
 _TREE_ID = re.compile(r"[0-9a-f]{32}\Z")
 _VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # morgan-like export's SITE_NAME
@@ -3992,6 +4169,9 @@ def layout_kind(rel):
         return "project" if n == 5 and parts[4] in _PAGE_FILES else None
     if top == "inputs":
         return "top" if n >= 2 else None
+    if top == LOCKS_DIR:
+        lock = n == 2 and (_PYLOCK_NAME.match(parts[1]) or _REQUIREMENTS_NAME.match(parts[1]))
+        return "top" if lock else None
     return "top" if n == 1 and rel in _TOP_FILES else None
 
 

@@ -50,6 +50,7 @@ from morgan_like.modes.bundle_resolve import (
     add_local_build_requirements,
     resolve_all,
 )
+from morgan_like.modes.bundle_targets import lock_targets
 from morgan_like.modes.bundle_views import env_views, report_view_urls
 from morgan_like.modes.resolving import ResolveSession, SessionRequest
 from morgan_like.output import Reporter
@@ -229,6 +230,7 @@ def _run(
         ),
     )
     kept = None if state is None else load_replay(root, key)
+    resolved: list[EnvResolution] | None = None  # None: a replayed plan (no chains)
     try:
         try:
             if kept is not None and unchanged_upstream(kept, upstream):
@@ -274,6 +276,7 @@ def _run(
                     inputs=carried.inputs,
                     diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
                     views=env_views(plan),
+                    targets=lock_targets(config, plan, resolved),  # lock files, SBOM
                     serial_list=True,  # local.json, local.db.serial: a mirror's upstream too
                     synced_serial=writer.published_serial(),
                 )

@@ -32,6 +32,10 @@ ENVS_DIR = "envs"
 # The files an outside config (-c) read, copied so that the tree can rebuild itself
 # (config.inputs): top-level files, vouched for by manifest.json, never served.
 INPUTS_DIR = "inputs"
+# Per env view, its lock files (tree/lockfiles.py) and, for the tree, its CycloneDX SBOM
+# (tree/sbom.py): top-level files, vouched for by manifest.json, served by server.py.
+LOCKS_DIR = "locks"
+SBOM_NAME = "sbom.cdx.json"
 
 
 def normalize_relpath(relpath: str) -> str:
@@ -127,6 +131,17 @@ def view_page_relpaths(env: str, project: str) -> tuple[str, str]:
     """The (index.html, index.json) relpaths of a project page in an env's view."""
     base = f"{view_dir(env)}/{canonicalize_name(project)}"
     return f"{base}/index.html", f"{base}/index.json"
+
+
+def lock_relpaths(env: str) -> tuple[str, str]:
+    """(``locks/pylock.<env>.toml``, ``locks/<env>.requirements.txt``) of an env view.
+
+    PEP 751 names a lock ``pylock.<name>.toml`` with no dot in <name> (pip and uv pick
+    the format by that name), so an env name's dots become underscores there."""
+    return (
+        f"{LOCKS_DIR}/pylock.{env.replace('.', '_')}.toml",
+        f"{LOCKS_DIR}/{env}.requirements.txt",
+    )
 
 
 def view_file_url(project: str, filename: str) -> str:

@@ -8,7 +8,8 @@ its page and every page link with its file:
 1. the root pages (and local.json), after the project pages they
    link and without the projects leaving the tree (whose pages and files are all
    still there); then each env's index view (``tree.views``: its project pages, its
-   root, then the view pages it no longer lists), all before any file goes;
+   root, then the view pages it no longer lists), each view's lock files
+   (``tree.lockfiles``, ``locks/``) and the SBOM (``tree.sbom``), all before any file goes;
 2. a commit of the tree state, whose projects now say what the root pages list;
 3. the removals the writer queued: a leaving project's pages, then its files; the
    files replaced pages no longer list;
@@ -31,6 +32,8 @@ from morgan_like.tree.diff import write_diff
 from morgan_like.tree.files import drop_empty_dirs, files_under
 from morgan_like.tree.generations import record_generation
 from morgan_like.tree.layout import INPUTS_DIR
+from morgan_like.tree.lockfiles import LockTarget, write_locks
+from morgan_like.tree.sbom import write_sbom
 from morgan_like.tree.views import EnvView, write_views
 from morgan_like.tree.writer import TreeWriter
 
@@ -55,6 +58,7 @@ class Published:
     diff_file: Path | None = None
     removed_file: Path | None = None
     generation: int | None = None  # the generation recorded (None: nothing changed)
+    notes: tuple[str, ...] = ()  # what publish left out and why (an env with no lock files)
 
 
 def publish(
@@ -67,6 +71,7 @@ def publish(
     serial_list: bool = False,
     synced_serial: int | None = None,
     views: Sequence[EnvView] | None = None,
+    targets: Sequence[LockTarget] = (),
 ) -> Published:
     """Finish a run: root pages, removals, ``server.py``, inputs, the config, manifest.json,
     state, diff-file (in this order; see the module docstring).
@@ -80,13 +85,19 @@ def publish(
     root pages (they list the same projects), so another mirror can sync from the tree
     (every sync and bundle tree publishes them).
     ``views``: the env views the tree has from now on (``envs/`` is made to hold exactly
-    these); None leaves ``envs/`` as it is.
+    these); None leaves ``envs/`` as it is.  With views come each view's lock files
+    (``locks/``, tree/lockfiles.py) and the SBOM (tree/sbom.py); ``targets``: what the
+    run knows of each env beyond its view (its Python, pins, requirement chains).
     """
+    notes: list[str] = []
     writer.write_root()
     if serial_list:
         writer.write_serial_list(synced_serial)
     if views is not None:
         write_views(writer, views)
+        by_env = {t.env: t for t in targets}
+        _, notes = write_locks(writer, views, by_env)
+        write_sbom(writer, views, by_env)
     writer.state.commit()
     writer.apply_removals()
     if server is not None:
@@ -104,12 +115,14 @@ def publish(
     changed, removed = tuple(sorted(changed_set)), tuple(sorted(removed_set))
     generation = record_generation(writer.state, changed, removed) if changed or removed else None
     if diff is None:
-        published = Published(changed, removed, generation=generation)
+        published = Published(changed, removed, generation=generation, notes=tuple(notes))
     else:
         diff_file, removed_file = write_diff(
             writer.root, diff.path, changed, removed, append_epoch=diff.append_epoch
         )
-        published = Published(changed, removed, diff_file, removed_file, generation)
+        published = Published(
+            changed, removed, diff_file, removed_file, generation, notes=tuple(notes)
+        )
     writer.state.clear_unsent()
     writer.state.commit()
     return published

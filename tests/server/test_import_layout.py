@@ -45,6 +45,9 @@ MADE = [
     layout.LOCAL_SERIAL,
     CONFIG_NAME,
     SERVER_NAME,
+    layout.SBOM_NAME,
+    *layout.lock_relpaths("py3.11"),
+    *layout.lock_relpaths("edge"),
     f"{layout.INPUTS_DIR}/requirements.txt",
     f"{layout.INPUTS_DIR}/sub/constraints.txt",
 ]
@@ -74,6 +77,11 @@ OTHERS = [
     "README.txt",
     "lock",
     "sbom.json",
+    "locks",
+    "locks/x.toml",
+    "locks/pylock.a.b.toml",
+    "locks/sub/pylock.a.toml",
+    "locks/.requirements.txt",
     "packages/a/a\x00.whl",
     "",
 ]
@@ -99,6 +107,7 @@ def test_the_known_top_level_files_are_layouts():
         layout.LOCAL_SERIAL,
         CONFIG_NAME,
         SERVER_NAME,
+        layout.SBOM_NAME,
     }
     assert set(server._TOP_FILES) == names
     assert set(server._LAYOUT_DIRS) == {
@@ -107,4 +116,5 @@ def test_the_known_top_level_files_are_layouts():
         layout.JSON_DIR,
         layout.ENVS_DIR,
         layout.INPUTS_DIR,
+        layout.LOCKS_DIR,
     }

@@ -1,0 +1,134 @@
+"""tree.sbom: sbom.cdx.json, one CycloneDX component per distribution file, validated
+with cyclonedx-python-lib's own strict JSON schema validator."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+
+from morgan_like.tree.lockfiles import LockTarget
+from morgan_like.tree.publish import publish
+from morgan_like.tree.state import TreeState
+from morgan_like.tree.views import EnvView
+from morgan_like.tree.writer import TreeWriter
+
+from ..distbuilder import make_sdist, make_wheel
+from ..server_support import load_server_module
+from .test_lockfiles import place
+
+
+def _tree(tree: Path, dists: Path, targets: list[LockTarget]) -> dict[str, object]:
+    files = {
+        "expr": place(tree, make_wheel(dists, "expr", "1.0", metadata_version="2.4",
+                                       extra_metadata="License-Expression: MIT OR Apache-2.0\n")),
+        "field": place(tree, make_wheel(dists, "field", "2.0",
+                                        extra_metadata="License: BSD-3-Clause\n")),
+        "classy": place(tree, make_wheel(dists, "classy", "3.0", extra_metadata=(
+            "License: Custom licence of ours\n"
+            "Classifier: License :: OSI Approved :: MIT License\n"))),
+        "none": place(tree, make_wheel(dists, "none", "4.0")),
+        "sdist": place(tree, make_sdist(dists, "none", "4.0", pkg_info_metadata_version="2.1")),
+    }  # fmt: skip
+    views = [
+        EnvView("edge", {"expr": frozenset({files["expr"].filename}),
+                         "none": frozenset({files["none"].filename, files["sdist"].filename})}),
+        EnvView("old", {"expr": frozenset({files["expr"].filename}),
+                        "field": frozenset({files["field"].filename})}),
+    ]  # fmt: skip
+    with TreeState(tree) as state:
+        writer = TreeWriter(tree, state)
+        for key in ("expr", "field", "classy"):
+            writer.write_project(str(files[key].project), [files[key]])
+        writer.write_project("none", [files["none"], files["sdist"]])
+        publish(writer, views=views, targets=targets)
+    return files
+
+
+TARGETS = [
+    LockTarget("edge", "3.12", {"expr": "1.0", "none": "4.0"},
+               {"expr": ("app>=1",), "none": ("app>=1", "tool")}),
+    LockTarget("old", "3.9", {"expr": "1.0", "field": "2.0"}, {"expr": ("expr",)}),
+]  # fmt: skip
+
+
+def _by_file(doc: dict) -> dict[str, dict]:
+    return {c["purl"].split("file_name=")[1]: c for c in doc["components"]}
+
+
+def _props(component: dict, name: str) -> list[str]:
+    return [p["value"] for p in component.get("properties", []) if p["name"] == name]
+
+
+def test_sbom_validates_and_says_licence_env_and_requirement(tree: Path, dists: Path) -> None:
+    files = _tree(tree, dists, TARGETS)
+    text = (tree / "sbom.cdx.json").read_text()
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    assert error is None, error
+    doc = json.loads(text)
+    assert doc["specVersion"] == "1.6" and doc["serialNumber"].startswith("urn:uuid:")
+    comps = _by_file(doc)
+    assert len(comps) == 5  # one per distribution file (classy is in no view: still listed)
+    expr = comps[files["expr"].filename]
+    assert expr["purl"] == f"pkg:pypi/expr@1.0?file_name={files['expr'].filename}"
+    assert expr["hashes"] == [{"alg": "SHA-256", "content": files["expr"].sha256}]
+    assert expr["licenses"] == [{"expression": "MIT OR Apache-2.0"}]
+    assert _props(expr, "morgan-like:env") == ["edge", "old"]
+    assert _props(expr, "morgan-like:required-by") == ["edge: app>=1", "old: expr"]
+    assert _props(expr, "morgan-like:path") == [f"packages/expr/{files['expr'].filename}"]
+    field = comps[files["field"].filename]
+    assert field["licenses"] == [{"license": {"id": "BSD-3-Clause"}}]
+    assert _props(field, "morgan-like:license-from") == ["License"]
+    classy = comps[files["classy"].filename]
+    assert classy["licenses"] == [
+        {"license": {"name": "Custom licence of ours"}},
+        {"license": {"name": "MIT License"}},
+    ]
+    assert _props(classy, "morgan-like:license-from") == ["License, classifiers"]
+    assert _props(classy, "morgan-like:env") == []
+    none = comps[files["none"].filename]
+    assert none["licenses"] == [{"license": {"name": "unknown"}}]
+    assert _props(none, "morgan-like:license-from") == ["none"]
+    assert _props(none, "morgan-like:required-by") == ["edge: app>=1", "edge: tool"]
+    sdist = comps[files["sdist"].filename]
+    assert _props(sdist, "morgan-like:license-from") == ["none (PKG-INFO not static)"]
+    assert load_server_module().verify(str(tree), io.StringIO(), io.StringIO()) == 0
+
+
+def test_unchanged_inventory_keeps_its_file_and_a_replay_keeps_the_chains(
+    tree: Path, dists: Path
+) -> None:
+    _tree(tree, dists, TARGETS)
+    path = tree / "sbom.cdx.json"
+    before = path.read_bytes()
+    # A replayed plan: no requirement chains this run; the document stays as it was.
+    replayed = [LockTarget(t.env, t.python, t.pins, None) for t in TARGETS]
+    _tree(tree, dists, replayed)
+    assert path.read_bytes() == before
+    # Another chain: another document, another serial number.
+    changed = [LockTarget("edge", "3.12", TARGETS[0].pins, {"expr": ("other",)}), TARGETS[1]]
+    _tree(tree, dists, changed)
+    after = json.loads(path.read_text())
+    assert after["serialNumber"] != json.loads(before)["serialNumber"]
+    comps = _by_file(after)
+    assert "edge: other" in _props(
+        next(iter(c for k, c in comps.items() if k.startswith("expr"))), "morgan-like:required-by"
+    )
+
+
+def test_verify_refuses_an_sbom_that_does_not_parse_or_lies(tree: Path, dists: Path) -> None:
+    files = _tree(tree, dists, TARGETS)
+    path = tree / "sbom.cdx.json"
+    good = path.read_text()
+    mod = load_server_module()
+    path.write_text(good.replace(files["expr"].sha256, "0" * 64))
+    out = io.StringIO()
+    assert mod.verify(str(tree), out, io.StringIO()) == 1
+    assert f"BAD-SBOM    sbom.cdx.json (packages/expr/{files['expr'].filename}" in out.getvalue()
+    path.write_text("{not json")
+    out = io.StringIO()
+    assert mod.verify(str(tree), out, io.StringIO()) == 1
+    assert "BAD-SBOM    sbom.cdx.json (cannot read it" in out.getvalue()
