@@ -190,3 +190,32 @@ def test_pip_26_installs_the_pylock(
             ]
         )
         assert installed(target, CHECK) == EXPECTED["py313"]
+
+
+def test_the_locks_and_the_sbom_travel_by_export_and_import(
+    fake_index: FakeIndex, dists: Path, tmp_path: Path, tiny_backend_wheel: Path
+) -> None:
+    """Top-level files like the root pages: a full export, then a delta after upstream
+    moved (a release gone, so a lock and the SBOM change); the copy is the source byte for
+    byte and its --verify (which checks the locks and the SBOM) is clean."""
+    from .test_transfer import assert_same, build_bundle, export, import_into
+
+    src = build_bundle(fake_index, dists, tmp_path / "src", tiny_backend_wheel)
+    copy, out = tmp_path / "copy", tmp_path / "out"
+    copy.mkdir()
+    assert export(src, out / "1", "lab", "--full") == 0
+    import_into(src, out / "1", copy)
+    assert_same(src, copy)
+    assert sorted(p.name for p in (copy / "locks").iterdir()) == [
+        "new.requirements.txt",
+        "old.requirements.txt",
+        "pylock.new.toml",
+        "pylock.old.toml",
+    ]
+    before = (copy / "sbom.cdx.json").read_bytes()
+    src.move(2)  # app 1.1 without extra: the locks and the SBOM change
+    assert export(src, out / "2", "lab") == 0
+    import_into(src, out / "2", copy)
+    assert_same(src, copy)
+    assert (copy / "sbom.cdx.json").read_bytes() != before
+    assert "extra" not in (copy / "locks/old.requirements.txt").read_text()
