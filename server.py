@@ -43,6 +43,11 @@ What it serves (and nothing else):
   absolute with ``--public-url``, else (``--trust-proxy``) the proxy's
   ``X-Forwarded-Proto`` / ``-Host``, else the request's ``Host``; ``/local.json`` and
   ``/local.db.serial``, the serial lists another mirror syncs from.
+* ``/locks/pylock.NAME.toml`` and ``/locks/NAME.requirements.txt``: an env view's
+  lock files, made to work from their URL (base URL as for Warehouse JSON): the
+  pylock's ``path`` entries become absolute ``url`` ones, the requirements file gets
+  ``--index-url <server>/envs/NAME/simple/`` for its ``--no-index`` and
+  ``--find-links`` lines; ``/sbom.cdx.json``, the tree's CycloneDX SBOM.
 * ``/`` redirects to ``/simple/``.  ``morgan.ini``, ``manifest.json``, ``server.py``,
   hidden paths and anything outside ``simple/``, ``envs/NAME/simple/``, ``packages/``
   and the documents above are never served.
@@ -88,7 +93,9 @@ sha256 the page gives, the JSON and HTML pages agree, the root pages list exactl
 projects that have a page, no unlinked file sits under ``packages/``, and the
 top-level files (``server.py``, ``morgan.ini``, the root pages, each view's root
 pages) match ``manifest.json``.  Each env view under ``envs/`` gets the same checks,
-and may link only files its project's union page lists with the same sha256.
+and may link only files its project's union page lists with the same sha256.  Each
+lock under ``locks/`` names only files a union page lists, with its sha256 and size,
+and ``sbom.cdx.json`` parses, each component a listed file with its sha256.
 Memory stays flat however large the tree (the project lists go through a temporary
 sqlite database).  Exit status 0 when the tree is intact, 1 when
 problems were found, 2 when TREE is not a tree.
