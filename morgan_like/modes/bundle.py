@@ -31,6 +31,7 @@ from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop, on_sigint
 from morgan_like.modes import serve
+from morgan_like.modes.bundle_locks import add_locked, check_resolved, locked_envs
 from morgan_like.modes.bundle_replay import (
     forget_replay,
     load_replay,
@@ -49,6 +50,7 @@ from morgan_like.modes.bundle_resolve import (
     add_all_versions,
     add_local_build_requirements,
     resolve_all,
+    roots_of,
 )
 from morgan_like.modes.bundle_targets import lock_targets
 from morgan_like.modes.bundle_views import env_views, report_view_urls
@@ -179,9 +181,10 @@ def _run(
 
     for warning in config.warnings:
         reporter.warn(warning)
+    locks = f" and {len(config.locks)} locks" if config.locks else ""
     reporter.info(
-        f"Resolving {len(config.requirements)} requirements for {len(config.environments)} envs "
-        f"from {redact_url(index_url)}"
+        f"Resolving {len(config.requirements)} requirements{locks} for "
+        f"{len(config.environments)} envs from {redact_url(index_url)}"
     )
     state = None if options.dry_run else TreeState(root)
     if state is not None and state.load_problem:
@@ -318,9 +321,19 @@ def _resolve(
     """
     started = time.monotonic()
     finder, facts, downloader = session.finder, session.facts, session.downloader
-    per_env = resolve_all(config, finder, ropts, reporter, on_env)
+    # The locks' files are looked up first: one upstream no longer has stops the run
+    # before any download starts (bundle_locks).
+    locked = locked_envs(config, finder, plan.problems)
+    roots = roots_of(config)
+
+    def checked(results: list[EnvResolution]) -> None:
+        check_resolved(locked, results, roots)  # before this env's downloads start
+        on_env(results)
+
+    per_env = resolve_all(config, finder, ropts, reporter, checked)
     reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
     resolutions = [results[0] for results in per_env]
+    session.submit(add_locked(plan, locked))  # before the build requirements are read
     if options.mirror_all_versions:
         add_all_versions(config, resolutions, finder, ropts, plan, reporter)
     local = add_local_build_requirements(config, resolutions, finder, ropts, plan)
