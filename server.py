@@ -48,9 +48,11 @@ What it serves (and nothing else):
   pylock's ``path`` entries become absolute ``url`` ones, the requirements file gets
   ``--index-url <server>/envs/NAME/simple/`` for its ``--no-index`` and
   ``--find-links`` lines; ``/sbom.cdx.json``, the tree's CycloneDX SBOM.
-* ``/`` redirects to ``/simple/``.  ``morgan.ini``, ``manifest.json``, ``server.py``,
-  hidden paths and anything outside ``simple/``, ``envs/NAME/simple/``, ``packages/``
-  and the documents above are never served.
+* ``/`` (and ``/index.html``): the tree's landing page, its ``index.html`` (projects,
+  versions per env, sizes, pip.conf / uv.toml snippets for this server's URL); a tree
+  without one redirects ``/`` to ``/simple/``.  ``morgan.ini``, ``manifest.json``,
+  ``server.py``, hidden paths and anything outside ``simple/``, ``envs/NAME/simple/``,
+  ``packages/`` and the documents above are never served.
 
 Robustness: one I/O thread owns idle connections and reads request heads without
 blocking; complete requests go to a bounded pool of worker threads (``--threads``),
@@ -221,6 +223,7 @@ _LOCK_ENTRY = re.compile(
 )
 _REQUIREMENT_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 _REQUIREMENT_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+LANDING_HTML = "index.html"  # the tree's landing page, served at / (morgan_like/tree/landing.py)
 _SERIAL_MARKS = (
     re.compile(rb'"meta": *\{[^{}]*"_last-serial": *(\d+)'),  # not a root page's first project
     re.compile(rb'"last_serial": *(\d+)'),
@@ -1595,8 +1598,14 @@ class Handler(object):
         suffix = "?" + query if query else ""
         n = len(parts)
         if n == 0:
+            # the tree's landing page when it has one (publish writes it), else its index
+            landing = os.path.join(self.tree.root, LANDING_HTML)
+            if os.path.isfile(landing):
+                return self.serve_doc(req, landing, CONTENT_TYPE[TEXT_HTML])
             return redirect("/simple/" + suffix)
         top = parts[0]
+        if n == 1 and top == LANDING_HTML and not trailing:
+            return self.serve_doc(req, os.path.join(self.tree.root, top), CONTENT_TYPE[TEXT_HTML])
         if top == "simple":
             if self.views is not None:
                 return self.route_by_agent(req, parts[1:], trailing, query)
@@ -4142,6 +4151,7 @@ CRASH_ENV = "MORGAN_LIKE_CRASH_AFTER"  # the same test hook as morgan_like/tree/
 # only the shapes a tree has); tests/server/test_import_layout.py checks it against them.
 _TOP_FILES = frozenset(
     ("manifest.json", "morgan.ini", "server.py", "local.json", "local.db.serial", SBOM_NAME)
+    + (LANDING_HTML,)
 )
 _PAGE_FILES = ("index.html", "index.json")
 _LAYOUT_DIRS = ("packages", "simple", "json", "envs", "inputs", LOCKS_DIR)

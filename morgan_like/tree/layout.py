@@ -36,6 +36,8 @@ INPUTS_DIR = "inputs"
 # (tree/sbom.py): top-level files, vouched for by manifest.json, served by server.py.
 LOCKS_DIR = "locks"
 SBOM_NAME = "sbom.cdx.json"
+# The landing page a browser gets at the tree's root (tree/landing.py): a top-level file.
+LANDING_HTML = "index.html"
 
 
 def normalize_relpath(relpath: str) -> str:

@@ -14,7 +14,8 @@ its page and every page link with its file:
 3. the removals the writer queued: a leaving project's pages, then its files; the
    files replaced pages no longer list;
 4. ``server.py``, the config's input files (``inputs/``), the config that names
-   them, the inputs it no longer names, then the manifest that vouches for them;
+   them, the inputs it no longer names, the landing page ``index.html`` (``tree.landing``:
+   what the tree holds, for a browser), then the manifest that vouches for them;
 5. the final commit of the tree state, then the diff-file naming exactly what this
    session changed, plus what an earlier run killed before its own diff-file changed
    (the state keeps every changed path until a publish has handed it on); the same
@@ -31,6 +32,7 @@ from pathlib import Path
 from morgan_like.tree.diff import write_diff
 from morgan_like.tree.files import drop_empty_dirs, files_under
 from morgan_like.tree.generations import record_generation
+from morgan_like.tree.landing import write_landing
 from morgan_like.tree.layout import INPUTS_DIR
 from morgan_like.tree.lockfiles import LockTarget, write_locks
 from morgan_like.tree.sbom import write_sbom
@@ -106,6 +108,7 @@ def publish(
     if config is not None:
         writer.write_file(CONFIG_NAME, config)
     _drop_inputs(writer, kept)
+    write_landing(writer, views)
     writer.write_manifest()
     writer.state.commit()
     # With what a run killed before its diff-file changed: the far side needs that too.

@@ -66,6 +66,7 @@ def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> Non
         "envs/py3121/simple/index.json",
         "local.json",  # serials for a mirror syncing from the bundle (test_sync_serials.py)
         "local.db.serial",
+        "index.html",  # the landing page (tests/tree/test_landing.py)
     }
     assert "packages/tinybackend/tinybackend-1.0-py3-none-any.whl" in on_disk  # build requirement
     # only the tree state, the page cache and the lock file stay behind: no temp
@@ -116,6 +117,7 @@ def test_first_format_tree_is_upgraded_in_place(small: FakeIndex, tmp_path: Path
         "envs/py3121/simple/index.json",
         "local.json",
         "local.db.serial",
+        "index.html",
     }
     diff = (tmp_path / "diff").read_text().split()
     assert "manifest.json" in diff and not [p for p in diff if p.startswith("packages/")]

@@ -30,7 +30,14 @@ def _project_paths(name: str, *files: str) -> list[str]:
     )
 
 
-TOP = ["local.db.serial", "local.json", "manifest.json", "simple/index.html", "simple/index.json"]
+TOP = [
+    "index.html",  # the landing page: what any change of a project shows
+    "local.db.serial",
+    "local.json",
+    "manifest.json",
+    "simple/index.html",
+    "simple/index.json",
+]
 # A project's serial moved, no project came or went: the root HTML (names only) stays.
 MOVED = [p for p in TOP if p != "simple/index.html"]
 
@@ -101,7 +108,8 @@ def test_new_release_new_file_yank_deleted_file(upstream: FakeIndex, tmp_path: P
     upstream.yank("lib-2.0-py3-none-any.whl", "broken build")  # a yank: pages only
     run = sync(tree, upstream)
     assert_matches_upstream(tree, upstream)
-    assert run.changed == sorted([*MOVED, *_project_paths("lib")])
+    # the landing page shows no yank: it stays as it was
+    assert run.changed == sorted([*(p for p in MOVED if p != "index.html"), *_project_paths("lib")])
     entry = {f["filename"]: f for f in page(tree, "lib")["files"]}["lib-2.0-py3-none-any.whl"]
     assert entry["yanked"] == "broken build"
     html = (tree / "simple/lib/index.html").read_text()

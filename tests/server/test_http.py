@@ -173,7 +173,6 @@ def test_unknown_project_404(server):
 @pytest.mark.parametrize(
     ("path", "location"),
     [
-        ("/", "/simple/"),
         ("/simple", "/simple/"),
         ("/simple/foo-bar", "/simple/foo-bar/"),
         ("/simple/Foo.Bar/", "/simple/foo-bar/"),

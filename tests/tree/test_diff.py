@@ -143,6 +143,7 @@ def test_writer_changes_listed(tmp_path: Path, dists: Path) -> None:
     listed = diff.read_text().splitlines()
     assert listed == sorted(
         [
+            "index.html",  # the landing page shows alpha's new version
             "manifest.json",
             "packages/alpha/alpha-2.0-py3-none-any.whl",
             "packages/alpha/alpha-2.0-py3-none-any.whl.metadata",

@@ -71,8 +71,8 @@ def test_noop_publish_reads_and_writes_no_whole_tree_state(
 
 
 def test_one_project_change_keeps_the_delta_small(tree: Path, tmp_path: Path) -> None:
-    """The diff-file names the project's new file and pages, and at most the root pages and
-    the manifest; no state file in it grows with the tree."""
+    """The diff-file names the project's new file and pages, and at most the root pages, the
+    landing page and the manifest; no state file in it grows with the tree."""
     with TreeState(tree) as state:
         writer = TreeWriter(tree, state)
         name = "p0042"
@@ -81,8 +81,11 @@ def test_one_project_change_keeps_the_delta_small(tree: Path, tmp_path: Path) ->
         writer.write_project(name, files)
         publish(writer, server=b"# server\n", diff=DiffRequest(tmp_path / "DIFF"))
     diff = (tmp_path / "DIFF").read_text().split()
-    # same projects, no serial moved: the root pages and the manifest stay as they were
+    # same projects, no serial moved: the root pages stay as they were; the landing page
+    # (p0042's newest version and size) and so the manifest change
     assert diff == [
+        "index.html",
+        "manifest.json",
         "packages/p0042/p0042-2.0.tar.gz",
         "simple/p0042/index.html",
         "simple/p0042/index.json",
@@ -93,7 +96,7 @@ def test_one_project_change_keeps_the_delta_small(tree: Path, tmp_path: Path) ->
         writer.write_project("zzz", [_file(tree, "zzz", "zzz-1.0.tar.gz", b"z")], last_serial=9)
         publish(writer, diff=DiffRequest(tmp_path / "DIFF2"))
     diff = (tmp_path / "DIFF2").read_text().split()
-    shared = {"manifest.json", "simple/index.html", "simple/index.json"}
+    shared = {"index.html", "manifest.json", "simple/index.html", "simple/index.json"}
     assert set(diff) == shared | {
         "packages/zzz/zzz-1.0.tar.gz",
         "simple/zzz/index.html",
