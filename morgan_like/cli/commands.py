@@ -95,11 +95,13 @@ def serve(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def verify(args: argparse.Namespace, reporter: Reporter) -> int:
-    """The same offline check as ``python3 server.py --verify``: every file against its page;
-    with --repair / --remove-unreferenced, the tree is then mended (modes.treecheck)."""
+    """The same offline check as ``python3 server.py --verify``: every file against its page
+    (--provenance: and its PEP 740 provenance); with --repair / --remove-unreferenced, the
+    tree is then mended first (modes.treecheck)."""
     from morgan_like.modes import serve as server
 
     root = edge.tree_path(args.index_path)
+    check = ["--verify", *(["--provenance"] if args.provenance else []), "-i", str(root)]
     mending = args.repair or args.remove_unreferenced
     if args.index_url and not args.repair:
         raise edge.Refused("verify uses -I only with --repair (where broken files come from)")
@@ -119,8 +121,8 @@ def verify(args: argparse.Namespace, reporter: Reporter) -> int:
             index_url=args.index_url,
             wait_lock=args.wait_lock,
         )
-        return server.run(["--verify", "-i", str(root)]) or mended
-    return server.run(["--verify", "-i", str(root)])
+        return server.run(check) or mended
+    return server.run(check)
 
 
 def genlocal(args: argparse.Namespace, reporter: Reporter) -> int:

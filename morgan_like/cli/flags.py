@@ -303,6 +303,13 @@ FLAGS = (
         action="store_true",
     ),
     _flag(
+        "--provenance",
+        "verify",
+        "also check each file's PEP 740 provenance offline against the file (signatures "
+        "too where pypi-attestations is importable) and name its publisher",
+        action="store_true",
+    ),
+    _flag(
         "--from",
         "genlocal",
         "a tree written by bandersnatch or shadowmire to take over (default: -i itself)",
@@ -420,10 +427,10 @@ FLAGS = (
 )
 
 # server.py flags serve does not pass through: it sets -i and -q itself (above), and
-# these do other jobs than serving (the verify command is --verify; --import and
-# --receipt are the offline side of export).
+# these do other jobs than serving (the verify command is --verify [--provenance];
+# --import and --receipt are the offline side of export).
 SERVER_NOT_SERVING = frozenset(
-    {"-h", "--version", "--verify", "--hash-password", "-i", "-q"}
+    {"-h", "--version", "--verify", "--provenance", "--hash-password", "-i", "-q"}
     | {"--import", "--hmac-key-file", "--receipt", "-o", "--output"}
 )
 

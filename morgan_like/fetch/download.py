@@ -6,7 +6,8 @@ match what the index promised (and its bytes are on disk: fsync before the
 rename).  A file the tree state holds as verified, with the same hash, is
 skipped without re-hashing.  Every attempt at one file shares one deadline
 (index/limits.py: a floor plus the size at a minimum rate), so a drip-fed file
-is given up once, not once per retry.
+is given up once, not once per retry.  A file's PEP 740 provenance follows it in
+(fetch/provenance.py) when upstream offers one the tree lacks.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from pathlib import Path
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.sdistread import SdistReader
 from morgan_like.errors import DownloadError, LimitExceeded, UpstreamError
+from morgan_like.fetch.provenance import fetch_provenance, provenance_path
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop, Stopped
 from morgan_like.tree.files import sha256_file
-from morgan_like.tree.layout import STATE_DIR
+from morgan_like.tree.layout import PROVENANCE_SUFFIX, STATE_DIR
 from morgan_like.tree.state import TreeState
 
 CHUNK = 256 * 1024
@@ -274,9 +276,26 @@ class Downloader:
             self._advance(result.size)
         else:
             result = self._fetch(file, relpath, dest)
+        if result.ok and file.provenance:
+            self._provenance(file, relpath, dest)
         if self.on_done is not None:
             self.on_done(result)
         return result
+
+    def _provenance(self, file: RemoteFile, relpath: str, dest: Path) -> None:
+        """The file's PEP 740 provenance beside it, unless it is there already; checked
+        against the file's verified sha256 (fetch/provenance.py)."""
+        target = provenance_path(dest)
+        record = self.state.get(relpath)
+        sha256 = record.sha256 if record is not None else file.sha256
+        if target.exists() or not sha256:
+            return
+        prov_rel = relpath + PROVENANCE_SUFFIX
+
+        def place(tmp: Path, dest: Path, size: int, digest: str) -> None:
+            self._place(tmp, dest, lambda: self.state.record(prov_rel, size, digest))
+
+        fetch_provenance(self.upstream, file, sha256, target, self._tmp_dir, place)
 
     def _fetch(self, file: RemoteFile, relpath: str, dest: Path) -> DownloadResult:
         cached = self.cache.take(file) if self.cache else None

@@ -7,7 +7,8 @@ read-only view of the tree state, and a few threads to hide latency), while the
 calling process records the files and writes the pages.  Files land exactly as the
 Downloader's do (``fetch_verified``: verified, fsynced, renamed into place); a
 file the tree state holds as verified, or one already on disk with the page's
-size and sha256, is not fetched again.
+size and sha256, is not fetched again.  A file's PEP 740 provenance comes with it
+when upstream offers one the tree lacks (fetch/provenance.py), recorded as a file.
 
 A page older than the serial list promised (a CDN cache) is fetched again after
 a pause, and reported stale if it stays so.  Each outcome is one small tuple.
@@ -16,6 +17,7 @@ a pause, and reported stale if it stays so.  Each outcome is one small tuple.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,9 +29,10 @@ from typing import Any
 from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.errors import DownloadError, ProjectNotFound, UpstreamError
 from morgan_like.fetch.download import fetch_verified
+from morgan_like.fetch.provenance import fetch_provenance, provenance_path
 from morgan_like.index.upstream import Upstream
 from morgan_like.tree.files import scratch_dir, sha256_file
-from morgan_like.tree.layout import package_relpath
+from morgan_like.tree.layout import PROVENANCE_SUFFIX, package_relpath
 from morgan_like.tree.state import StateReader
 
 CHUNK = 32  # projects per task: big enough to amortise pickling, small enough to stream
@@ -103,6 +106,24 @@ def _file(upstream: Upstream, root: Path, state: StateReader, name: str, rf: Rem
     return Fetched(relpath, size, sha256)
 
 
+def _provenance(upstream: Upstream, root: Path, rf: RemoteFile, file: Fetched) -> Fetched | None:
+    """The file's PEP 740 provenance, fetched when upstream offers one and the tree lacks
+    it (to record as a file of the project); None otherwise, or when it is refused."""
+    sha256 = file.sha256 or rf.sha256
+    dest = provenance_path(root / file.relpath)
+    if not rf.provenance or file.error is not None or not sha256 or dest.exists():
+        return None
+    placed = fetch_provenance(upstream, rf, sha256, dest, scratch_dir(root), _moved)
+    if placed is None:
+        return None
+    return Fetched(file.relpath + PROVENANCE_SUFFIX, *placed)
+
+
+def _moved(tmp: Path, dest: Path, _size: int, _sha256: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, dest)
+
+
 def fetch_project(
     upstream: Upstream, job: ProjectJob, state: StateReader | None, name: str, listed: int
 ) -> Outcome:
@@ -112,9 +133,13 @@ def fetch_project(
         return outcome
     page = outcome[2][0]
     kept = job.keep(name, page.files)
-    fetched = []
+    fetched: list[Fetched] = []
     if job.root is not None and state is not None:
-        fetched = [_file(upstream, job.root, state, name, rf) for rf in kept]
+        for rf in kept:
+            fetched.append(_file(upstream, job.root, state, name, rf))
+            found = _provenance(upstream, job.root, rf, fetched[-1])
+            if found is not None:
+                fetched.append(found)
     return ("page", name, (page, listed, kept, fetched))
 
 

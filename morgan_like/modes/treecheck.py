@@ -52,6 +52,7 @@ from morgan_like.tree.generations import record_generation
 from morgan_like.tree.layout import (
     METADATA_SUFFIX,
     PACKAGES_DIR,
+    PROVENANCE_SUFFIX,
     SIMPLE_DIR,
     is_hidden,
     page_relpaths,
@@ -207,6 +208,8 @@ def find_problems(root: Path, state: TreeState) -> Check:
                     check.findings.append(Finding(METADATA, meta_rel, name, rf, detail or kind))
                 elif found is not None:
                     _note_sound(check, state, meta_rel, found)
+            if rf.provenance:  # checked by server.py --verify --provenance, never deleted
+                referenced.add(relpath + PROVENANCE_SUFFIX)
     for folder, dirs, files in os.walk(root / PACKAGES_DIR):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for filename in sorted(files):

@@ -1,5 +1,5 @@
-"""What our page says of each file of ours: its verified record, its ``.metadata``, and
-the Requires-Python upstream left out.
+"""What our page says of each file of ours: its verified record, its ``.metadata``, the
+Requires-Python upstream left out, and our copy of its PEP 740 provenance.
 
 A file is listed only once it is on disk, with the size and sha256 we verified
 (the tree state answers with one row and one stat; upstream's hash, when it
@@ -19,7 +19,7 @@ from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MetadataError
 from morgan_like.tree.filemeta import requires_python
-from morgan_like.tree.layout import METADATA_SUFFIX, file_url, package_relpath
+from morgan_like.tree.layout import METADATA_SUFFIX, PROVENANCE_SUFFIX, file_url, package_relpath
 from morgan_like.tree.pages import FileEntry
 from morgan_like.tree.removals import Removals
 from morgan_like.tree.state import FileRecord, TreeState
@@ -69,16 +69,36 @@ class LocalEntries:
         declared = rf.requires_python
         if not declared and fill_requires_python:
             declared = requires_python(self.root, relpath, record.sha256, self.state)
+        url = file_url(norm, rf.filename)
+        provenance = self._provenance(relpath, rf, changed)
         return FileEntry(
             filename=rf.filename,
-            url=file_url(norm, rf.filename),
+            url=url,
             sha256=record.sha256,
             size=record.size,
             requires_python=declared,
             yanked=rf.yanked,
             metadata_sha256=metadata_sha256,
             upload_time=rf.upload_time,
+            provenance=url + PROVENANCE_SUFFIX if provenance else None,
         )
+
+    def _provenance(self, relpath: str, rf: RemoteFile, changed: list[str]) -> bool:
+        """Whether the page points at our copy of the file's PEP 740 provenance: only while
+        upstream offers one (else it goes with the page's other unlisted files) and the
+        fetch placed it here (checked against this file's sha256 as it landed)."""
+        if not rf.provenance:
+            return False
+        prov_rel = relpath + PROVENANCE_SUFFIX
+        if not (self.root / prov_rel).is_file():
+            self._problem(
+                f"{relpath}: upstream's provenance was not kept (refused or not "
+                "fetched); our pages list the file without one"
+            )
+            return False
+        if self._report(prov_rel, False):  # fetched by this run: news for the far side
+            changed.append(prov_rel)
+        return True
 
     def _record(self, relpath: str, upstream_sha256: str | None) -> FileRecord:
         entry = self.state.get(relpath)

@@ -17,6 +17,9 @@ SCRATCH_DIRS = ("tmp", "cache")
 TMP_DIR = f"{STATE_DIR}/tmp"
 LOCK_NAME = f"{STATE_DIR}/lock"
 METADATA_SUFFIX = ".metadata"
+# PEP 740: a file's provenance (its attestations, JSON) kept beside it, as PyPI's
+# /integrity/<project>/<version>/<filename>/provenance served it.
+PROVENANCE_SUFFIX = ".provenance"
 MANIFEST_NAME = "manifest.json"
 ROOT_HTML = f"{SIMPLE_DIR}/index.html"
 ROOT_JSON = f"{SIMPLE_DIR}/index.json"

@@ -20,9 +20,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from morgan_like.dists.links import NO_META, ProjectMeta, RemoteFile
+from morgan_like.tree.layout import PROVENANCE_SUFFIX
 
 API_VERSION = "1.1"
 TRACKS_API_VERSION = "1.2"  # PEP 708 tracks / alternate-locations
+PROVENANCE_API_VERSION = "1.3"  # PEP 740 provenance
 STATUS_API_VERSION = "1.4"  # PEP 792 project status
 UPLOAD_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -46,6 +48,8 @@ class FileEntry:
     ``url`` is relative to the project page and not yet URL-quoted
     (``../../packages/<normalized>/<filename>``); rendering quotes it.
     ``metadata_sha256`` is the hash of the ``.metadata`` file we wrote (wheels only).
+    ``provenance``: the URL of the file's PEP 740 provenance, relative like ``url``
+    (our copy beside the file) or upstream's absolute one (index-only pages).
     """
 
     filename: str
@@ -56,6 +60,7 @@ class FileEntry:
     yanked: bool | str = False
     metadata_sha256: str | None = None
     upload_time: str | None = None
+    provenance: str | None = None
 
     @property
     def version(self) -> Version | None:
@@ -74,9 +79,15 @@ def upstream_entry(rf: RemoteFile) -> FileEntry | None:
 
 def listed_entry(rf: RemoteFile, url: str) -> FileEntry | None:
     """A page's record of ``rf`` linking ``url`` (an index-only page's upstream URL, or an
-    env view's link into packages/); None without a sha256, which no page may omit."""
+    env view's link into packages/); None without a sha256, which no page may omit.
+
+    The provenance: upstream's URL beside upstream's file; beside ours, our copy (``rf``
+    read back from our own page names it only when the tree holds it)."""
     if not rf.sha256:
         return None
+    provenance = None
+    if rf.provenance:
+        provenance = rf.provenance if "://" in url else url + PROVENANCE_SUFFIX
     return FileEntry(
         filename=rf.filename,
         url=url,
@@ -86,6 +97,7 @@ def listed_entry(rf: RemoteFile, url: str) -> FileEntry | None:
         yanked=rf.yanked,
         metadata_sha256=rf.metadata_sha256 if rf.is_wheel else None,
         upload_time=rf.upload_time,
+        provenance=provenance,
     )
 
 
@@ -128,10 +140,12 @@ def file_href(url: str) -> str:
     return quote(url, safe="/")
 
 
-def api_version(meta: ProjectMeta) -> str:
+def api_version(meta: ProjectMeta, files: list[FileEntry] | None = None) -> str:
     """The lowest api-version whose features the page carries (never higher)."""
     if meta.status:
         return STATUS_API_VERSION
+    if files and any(f.provenance for f in files):
+        return PROVENANCE_API_VERSION
     if meta.tracks or meta.alternate_locations:
         return TRACKS_API_VERSION
     return API_VERSION
@@ -184,7 +198,7 @@ def render_project_html(
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
-        f'    <meta name="pypi:repository-version" content="{api_version(meta)}">',
+        f'    <meta name="pypi:repository-version" content="{api_version(meta, files)}">',
         *_meta_tags(meta),
         f"    <title>Links for {title}</title>",
         "  </head>",
@@ -211,6 +225,8 @@ def render_project_html(
         upload_time = normalize_upload_time(f.upload_time)
         if upload_time:
             attrs.append(f'data-upload-time="{upload_time}"')
+        if f.provenance:
+            attrs.append(f'data-provenance="{_attr(file_href(f.provenance))}"')
         lines.append(f"    <a {' '.join(attrs)}>{html.escape(f.filename)}</a><br>")
     lines += ["  </body>", "</html>"]
     if last_serial is not None:
@@ -241,6 +257,8 @@ def _json_file(f: FileEntry) -> dict[str, Any]:
     upload_time = normalize_upload_time(f.upload_time)
     if upload_time:
         entry["upload-time"] = upload_time
+    if f.provenance:
+        entry["provenance"] = file_href(f.provenance)  # PEP 740: a URL
     return entry
 
 
@@ -262,7 +280,7 @@ def render_project_json(
     """PEP 691 + PEP 700 (api-version 1.1) project page; absent values are left out.
     PEP 792 ``project-status`` and PEP 708 ``tracks`` / ``alternate-locations`` when set."""
     doc: dict[str, Any] = {
-        "meta": _serial_meta({"api-version": api_version(meta)}, last_serial),
+        "meta": _serial_meta({"api-version": api_version(meta, files)}, last_serial),
         "name": canonicalize_name(name),
     }
     if meta.status:

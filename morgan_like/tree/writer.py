@@ -47,6 +47,7 @@ from morgan_like.tree.layout import (
     LOCAL_SERIAL,
     MANIFEST_NAME,
     METADATA_SUFFIX,
+    PROVENANCE_SUFFIX,
     ROOT_HTML,
     ROOT_JSON,
     SIMPLE_DIR,
@@ -289,6 +290,9 @@ class TreeWriter:
             f"{package_relpath(norm, e.filename)}{METADATA_SUFFIX}"
             for e in entries
             if e.metadata_sha256
+        }
+        keep |= {
+            f"{package_relpath(norm, e.filename)}{PROVENANCE_SUFFIX}" for e in entries if e.provenance
         }
         if replace:
             self.removals.stale[norm] = self.removals.unlisted(norm, keep)
