@@ -122,6 +122,8 @@ command line.
 """
 
 import argparse
+import base64
+import binascii
 import collections
 import email.parser
 import email.policy
@@ -135,6 +137,7 @@ import hmac
 import io
 import itertools
 import json
+import logging
 import os
 import posixpath
 import queue
@@ -206,6 +209,7 @@ PAGE_CACHE_CONTROL = "no-cache"
 
 # A full mirror is an upstream too: /pypi/<project>/json and the serial list files.
 JSON_API = "application/json"
+PROVENANCE_SUFFIX = ".provenance"  # PEP 740: a file's provenance, kept beside it
 SERIAL_FILES = {"local.json": "application/json", "local.db.serial": "text/plain"}
 # Each env view's lock files (locks/) and the tree's CycloneDX SBOM, as the package's
 # tree/lockfiles.py and tree/sbom.py write them.
@@ -828,7 +832,8 @@ def _hex_value(value):
 
 
 def _json_link(entry):
-    """``(href, sha256, size, metadata)`` of a JSON page's files entry: see _page_links()."""
+    """``(href, sha256, size, metadata, provenance)`` of a JSON page's files entry: see
+    _page_links()."""
     if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
         raise ValueError("a files entry without a url")
     hashes = entry.get("hashes")
@@ -840,11 +845,14 @@ def _json_link(entry):
         meta = ""
     else:
         meta = None
-    return entry["url"], sha, _size_value(entry.get("size")), meta
+    prov = entry.get("provenance")
+    prov = prov if isinstance(prov, str) and prov else None
+    return entry["url"], sha, _size_value(entry.get("size")), meta, prov
 
 
 def _html_link(attrs):
-    """``(href, sha256, size, metadata)`` of an HTML page's anchor: see _page_links()."""
+    """``(href, sha256, size, metadata, provenance)`` of an HTML page's anchor: see
+    _page_links()."""
     href = attrs["href"]
     frag = href.split("#", 1)[1] if "#" in href else ""
     sha = _hex_value(frag[7:]) if frag.lower().startswith("sha256=") else None
@@ -852,15 +860,18 @@ def _html_link(attrs):
     if meta is not None:
         meta = meta.strip()
         meta = _hex_value(meta[7:]) if meta.lower().startswith("sha256=") else ""
-    return href, sha, _size_value(attrs.get("data-size")), meta
+    prov = attrs.get("data-provenance") or None
+    return href, sha, _size_value(attrs.get("data-size")), meta, prov
 
 
 def _page_links(f, is_json, project=None):
-    """``[(href, sha256, size, metadata), ...]`` of a project page, a text file ``f``.
+    """``[(href, sha256, size, metadata, provenance), ...]`` of a project page, a text file
+    ``f``.
 
     Read in chunks, an entry (an anchor) at a time: memory holds the links, not the
     page.  sha256 and size are None when a link does not give them; metadata is None
-    when no PEP 658 metadata is advertised, "" when it is advertised without a sha256.
+    when no PEP 658 metadata is advertised, "" when it is advertised without a sha256;
+    provenance is the PEP 740 provenance URL as written, or None.
     Raises ValueError for a malformed page, or a JSON page named other than ``project``.
     """
     links = []
@@ -1037,7 +1048,7 @@ class Tree(object):
             hashes = {}
             page_dir = "simple/" + project
             prefix = "packages/" + project + "/"
-            for href, sha, size, meta in links:
+            for href, sha, size, meta, _prov in links:
                 try:
                     rel = _link_target(page_dir, href, absolute_ok=True)
                 except ValueError:
@@ -2007,8 +2018,9 @@ class Handler(object):
                 etag = '"sha256-%s"' % sha
             else:
                 etag = '"f%x-%x"' % (int(st.st_mtime * 1e6), size)
+            ctype = JSON_API if name.endswith(PROVENANCE_SUFFIX) else "application/octet-stream"
             headers = [
-                ("Content-Type", "application/octet-stream"),
+                ("Content-Type", ctype),
                 ("Accept-Ranges", "bytes"),
                 ("Cache-Control", FILE_CACHE_CONTROL),
                 ("ETag", etag),
@@ -3126,13 +3138,133 @@ class _Progress(object):
             self.width = 0
 
 
+PROVENANCE_MAX = 1 << 20  # as morgan_like/tree/provenance.py's MAX_PROVENANCE_BYTES
+_DIST_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def _provenance_statements(data):
+    """``(publishers, [(subject name, sha256), ...])`` of a PEP 740 provenance object;
+    ValueError names what is malformed.  The stdlib half of
+    morgan_like/tree/provenance.py's check_form."""
+    if len(data) > PROVENANCE_MAX:
+        raise ValueError("larger than %d bytes" % PROVENANCE_MAX)
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ValueError("not JSON")
+    bundles = doc.get("attestation_bundles") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or doc.get("version") != 1 or not bundles:
+        raise ValueError("not a version 1 provenance object")
+    if not isinstance(bundles, list):
+        raise ValueError("no attestation_bundles")
+    publishers, subjects = [], []
+    for bundle in bundles:
+        publisher = bundle.get("publisher") if isinstance(bundle, dict) else None
+        atts = bundle.get("attestations") if isinstance(bundle, dict) else None
+        if not isinstance(publisher, dict) or not isinstance(publisher.get("kind"), str):
+            raise ValueError("an attestation bundle without a publisher")
+        if not isinstance(atts, list) or not atts:
+            raise ValueError("an attestation bundle without attestations")
+        publishers.append(_publisher_text(publisher))
+        for att in atts:
+            try:
+                raw = base64.b64decode(att["envelope"]["statement"])
+                subject = json.loads(raw.decode("utf-8"))["subject"]
+                if not isinstance(subject, list) or len(subject) != 1:
+                    raise ValueError("an attestation without exactly one subject")
+                subjects.append((subject[0]["name"], subject[0]["digest"]["sha256"]))
+            except (TypeError, KeyError, IndexError, ValueError, binascii.Error) as exc:
+                if str(exc).startswith("an attestation"):
+                    raise
+                raise ValueError("an attestation whose statement cannot be read")
+    return publishers, subjects
+
+
+def _publisher_text(publisher):
+    """Who published, in a few words: as morgan_like/tree/provenance.describe_publisher."""
+
+    def get(key):
+        value = publisher.get(key)
+        return "" if value in (None, "") else str(value)
+
+    kind = str(publisher.get("kind"))
+    env = ", environment %s" % get("environment") if get("environment") else ""
+    if kind == "GitHub":
+        return "GitHub %s, workflow %s%s" % (get("repository"), get("workflow"), env)
+    if kind == "GitLab":
+        return "GitLab %s, %s%s" % (get("repository"), get("workflow_filepath"), env)
+    if kind == "Google":
+        return "Google %s" % get("email")
+    if kind == "CircleCI":
+        origin = " (%s)" % get("vcs_origin") if get("vcs_origin") else ""
+        return "CircleCI project %s%s" % (get("project_id"), origin)
+    return kind
+
+
+def _same_dist(name, filename):
+    """The attested name is the file's (it may be normalized: case, separators)."""
+    if not isinstance(name, str):
+        return False
+    loose = lambda text: _DIST_SEPARATORS.sub("_", text.lower())  # noqa: E731
+    return name == filename or loose(name) == loose(filename)
+
+
+def _attestations_module():
+    """``pypi_attestations`` when this Python can import it (never on 3.6-3.8), else None."""
+    try:
+        import pypi_attestations
+    except Exception:  # ImportError, or a build of it this Python cannot load
+        return None
+    return pypi_attestations
+
+
+def check_provenance(data, filename, sha256, module=None):
+    """``(publishers, attestations, signatures checked)`` of a file's provenance, checked
+    offline: its form, every statement naming ``filename`` and its ``sha256``, and with
+    pypi_attestations (``module``) every attestation's signature, certificate and log
+    entries against Sigstore's embedded trust root and the bundle's publisher.
+    ValueError: one line saying what fails."""
+    publishers, subjects = _provenance_statements(data)
+    for name, digest in subjects:
+        if not _same_dist(name, filename):
+            raise ValueError("an attestation names another file (%r)" % (name,))
+        if not isinstance(digest, str) or digest.lower() != sha256:
+            raise ValueError("the attested sha256 is not the file's (%s)" % str(digest)[:64])
+    if module is None:
+        return publishers, len(subjects), False
+    try:
+        provenance = module.Provenance.model_validate_json(data)
+        dist = module.Distribution(name=filename, digest=sha256)
+    except Exception as exc:  # the library's own model refuses it
+        raise ValueError("pypi-attestations refuses it: %s" % _why(exc))
+    quiet = logging.getLogger("sigstore")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # it warns on every offline trust-root load
+    try:
+        for number, bundle in enumerate(provenance.attestation_bundles, 1):
+            for attestation in bundle.attestations:
+                try:
+                    attestation.verify(bundle.publisher, dist, offline=True)
+                except Exception as exc:  # sigstore and cryptography raise many kinds
+                    raise ValueError(
+                        "attestation of bundle %d (%s) does not verify: %s"
+                        % (number, publishers[number - 1], _why(exc))
+                    )
+    finally:
+        quiet.setLevel(level)
+    return publishers, len(subjects), True
+
+
 class _Verifier(object):
     """One run of verify(); see its docstring."""
 
-    def __init__(self, root, out, err, known=None):
+    def __init__(self, root, out, err, known=None, provenance=False):
         self.root = root
         self.out = out
         self.err = err
+        # --provenance: each linked provenance checked against its file (check_provenance)
+        self.provenance = provenance
+        self.attestations = _attestations_module() if provenance else None
         self.known = known or {}  # relpath -> (sha256, st_dev, st_ino, size, mtime_ns)
         self.problems = 0
         self.files = 0
@@ -3591,20 +3723,29 @@ class _Verifier(object):
                 self.check_view_file(page_dir, name, target, found, union)
                 continue
             with_metadata = any(c[3] is not None for c in found)
+            with_provenance = any(c[4] for c in found)
             expected.add(target)
             if with_metadata:
                 expected.add(target + ".metadata")
+            if with_provenance:
+                expected.add(target + PROVENANCE_SUFFIX)
             if not target.startswith(prefix):
                 self.add("linked", (target,))
                 if with_metadata:
                     self.add("linked", (target + ".metadata",))
+                if with_provenance:
+                    self.add("linked", (target + PROVENANCE_SUFFIX,))
             self.check_file(target, found)
+            if with_provenance:
+                self.check_provenance(target, found)
         return expected
 
     def page_targets(self, page_dir, page_rel, links):
-        """``{relpath: (sha256, size, metadata)}`` of a page's file links (bad ones reported)."""
+        """``{relpath: (sha256, size, metadata, provenance)}`` of a page's file links (bad
+        ones reported); provenance: True when the page points at the file's provenance
+        beside it (a provenance link anywhere else is a BAD-LINK)."""
         mine = {}
-        for href, sha, size, meta in links:
+        for href, sha, size, meta, prov in links:
             if href.startswith(("https://", "http://")) and sha is not None:
                 continue  # an index-only page: the file is upstream's, not ours to check
             try:
@@ -3624,8 +3765,18 @@ class _Verifier(object):
                 continue
             if sha is None:
                 self.problem("BAD-LINK", page_rel, "%s: no sha256" % href)
+            if prov is not None:
+                try:
+                    beside = _link_target(page_dir, prov) == target + PROVENANCE_SUFFIX
+                except ValueError:
+                    beside = False
+                if not beside:
+                    self.problem(
+                        "BAD-LINK", page_rel, "%s: its provenance is not beside the file" % href
+                    )
+                prov = beside
             if target not in mine:
-                mine[target] = (sha, size, meta)
+                mine[target] = (sha, size, meta, bool(prov))
         return mine
 
     def compare_pages(self, page_dir, target, found):
@@ -3640,7 +3791,9 @@ class _Verifier(object):
             return
         fields = [
             field
-            for field, a, b in zip(("sha256", "size", "core-metadata"), found[0][1:], found[1][1:])
+            for field, a, b in zip(
+                ("sha256", "size", "core-metadata", "provenance"), found[0][1:], found[1][1:]
+            )
             if a != b and not (field == "size" and (a is None or b is None))
         ]
         if fields:
@@ -3708,6 +3861,41 @@ class _Verifier(object):
             return
         for page in sorted(set(p for p, sha in claims if sha and sha != actual)):
             self.problem("BAD-HASH", page, "%s: sha256 does not match the file" % label)
+
+    def check_provenance(self, rel, claims):
+        """The provenance a page points at beside file ``rel``: there (MISSING); with
+        --provenance, its attestations checked against the file (PROVENANCE when refused,
+        else one ATTESTED line naming the publishers)."""
+        prov_rel = rel + PROVENANCE_SUFFIX
+        pages = ", ".join(sorted(set(c[0] for c in claims if c[4])))
+        if self.regular_file(prov_rel, "linked by %s" % pages) is None or not self.provenance:
+            return
+        try:
+            with open(os.path.join(self.root, prov_rel), "rb") as f:
+                data = f.read(PROVENANCE_MAX + 1)
+            sha = self.sha256(rel)
+        except (OSError, IOError) as exc:
+            self.problem("UNREADABLE", prov_rel, str(exc))
+            return
+        try:
+            publishers, count, signed = check_provenance(
+                data, rel.rsplit("/", 1)[-1], sha, self.attestations
+            )
+        except ValueError as exc:
+            self.problem("PROVENANCE", prov_rel, str(exc))
+            return
+        self.progress.clear()
+        self.out.write(
+            "%-11s %s (%s: %d attestation%s %s)\n"
+            % (
+                "ATTESTED",
+                rel,
+                "; ".join(publishers),
+                count,
+                "" if count == 1 else "s",
+                "verified" if signed else "naming its sha256, signatures not checked",
+            )
+        )
 
     def check_package_dir(self, name, expected):
         """Files of packages/<name>/ that no page of the project links: maybe UNEXPECTED
@@ -3971,13 +4159,13 @@ class _Verifier(object):
             except (OSError, IOError, ValueError):
                 continue
             claims = {}
-            for href, sha, size, meta in links:
+            for href, sha, size, meta, prov in links:
                 try:
                     target = _link_target(page_dir, href)
                 except ValueError:
                     continue
                 if not target.endswith("/"):
-                    claims.setdefault(target, (sha, size, meta))
+                    claims.setdefault(target, (sha, size, meta, prov is not None))
             return claims
         return {}
 
@@ -3995,10 +4183,13 @@ class _Verifier(object):
             self.add("linked", (target,))
             if any(c[3] is not None for c in found):
                 self.add("linked", (target + ".metadata",))
+            if any(c[4] for c in found):
+                self.add("linked", (target + PROVENANCE_SUFFIX,))
+                self.check_provenance(target, found)
             self.check_file(target, found)
             return
-        sha, size, meta = theirs
-        for page, my_sha, my_size, my_meta in sorted(found):
+        sha, size, meta, prov = theirs
+        for page, my_sha, my_size, my_meta, my_prov in sorted(found):
             if my_sha != sha:
                 self.problem(
                     "VIEW-ONLY",
@@ -4011,6 +4202,8 @@ class _Verifier(object):
                 fields.append("size")
             if my_meta != meta:
                 fields.append("core-metadata")
+            if my_prov != prov:
+                fields.append("provenance")
             if fields:
                 self.problem(
                     "DISAGREE",
@@ -4046,6 +4239,12 @@ class _Verifier(object):
         except OSError as exc:
             self.err.write("verify: no temporary directory (set TMPDIR): %s\n" % exc)
             return 2
+        if self.provenance and self.attestations is None:
+            self.err.write(
+                "verify: pypi-attestations is not importable under Python %d.%d: provenance "
+                "checked for form and the file's sha256 only, signatures not checked\n"
+                % sys.version_info[:2]
+            )
         try:
             self.open_db(sqlite3, os.path.join(tmpdir, "verify.db"))
             self.progress.show("verifying: listing the tree", force=True)
@@ -4089,7 +4288,7 @@ class _Verifier(object):
         return 1 if self.problems else 0
 
 
-def verify(root, out=None, err=None, known=None):
+def verify(root, out=None, err=None, known=None, provenance=False):
     """Check a tree offline; returns an exit code (0 intact, 1 problems, 2 not a tree
     or verification impossible).
 
@@ -4119,9 +4318,15 @@ def verify(root, out=None, err=None, known=None):
     ``known`` (from --import only): relpath -> (sha256, st_dev, st_ino, size,
     mtime_ns) of files the import hashed as it staged them in this run; such a file
     still of that identity is not read again.  Every other check runs as usual.
+
+    A file's PEP 740 provenance a page points at must lie beside it
+    (``<file>.provenance``: BAD-LINK elsewhere, MISSING when absent).  ``provenance``
+    (--provenance): each one is also checked against its file (check_provenance): an
+    ATTESTED line names its publishers, a refusal is a PROVENANCE problem; without
+    pypi-attestations importable, one line says the signatures go unchecked.
     """
     root = os.path.abspath(root)
-    return _Verifier(root, out or sys.stdout, err or sys.stderr, known).run()
+    return _Verifier(root, out or sys.stdout, err or sys.stderr, known, provenance).run()
 
 
 # --------------------------------------------------------------------------------------
@@ -5062,6 +5267,12 @@ def build_parser():
         "against manifest.json) and exit: 0 intact, 1 problems, 2 not a tree",
     )
     parser.add_argument(
+        "--provenance",
+        action="store_true",
+        help="with --verify: check each file's PEP 740 provenance offline against the file "
+        "(signatures too where pypi-attestations is importable) and name its publisher",
+    )
+    parser.add_argument(
         "--import",
         dest="import_dir",
         metavar="DIR",
@@ -5141,8 +5352,11 @@ def main(argv=None):
     if args.hash_password is not None:
         return _hash_password_cli(args.hash_password)
     root = os.path.abspath(args.index_path or default_root())
+    if args.provenance and not args.verify:
+        sys.stderr.write("error: --provenance goes with --verify\n")
+        return 2
     if args.verify:
-        return verify(root)
+        return verify(root, provenance=args.provenance)
     if args.import_dir is not None or args.receipt or args.output or args.hmac_key_file:
         return _transfer_cli(args, root)
     if not os.path.isdir(os.path.join(root, "simple")):
