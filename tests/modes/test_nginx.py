@@ -470,3 +470,36 @@ def test_clients_install_from_view_through_nginx(vnginx, tmp_path):
     log = (vnginx[1] / "logs" / "access.log").read_text()
     assert "GET /envs/old/simple/zmqish/ " in log
     assert "GET /packages/zmqish/zmqish-1.0-py3-none-manylinux_2_17_x86_64.whl" in log
+
+
+@pytest.mark.e2e
+def test_nginx_serves_the_landing_page_sbom_and_locks_as_server_py(vtree, vnginx, vours):
+    """/ shows the landing page (a tree without one redirects: the other cases), the SBOM
+    as CycloneDX JSON, and each env's locks with their locations absolute for this host,
+    as server.py serves them."""
+    port = vnginx[0]
+    for path in ("/", "/index.html", "/sbom.cdx.json"):
+        n_resp, n_body = fetch(port, "GET", path, {})
+        o_resp, o_body = fetch(vours, "GET", path, {})
+        assert n_resp.status == o_resp.status == 200, path
+        assert n_body == o_body == (vtree / (path.strip("/") or "index.html")).read_bytes()
+        assert (
+            n_resp.getheader("Content-Type").split(";")[0]
+            == o_resp.getheader("Content-Type").split(";")[0]
+        )
+    locks = sorted(p.name for p in (vtree / "locks").iterdir())
+    assert locks, "the bundle wrote no locks"
+    for name in locks:
+        n_resp, n_body = fetch(port, "GET", f"/locks/{name}", {})
+        o_resp, o_body = fetch(vours, "GET", f"/locks/{name}", {})
+        assert n_resp.status == o_resp.status == 200, name
+        n_text = n_body.decode().replace(f"127.0.0.1:{port}", "HOST")
+        o_text = o_body.decode().replace(f"127.0.0.1:{vours}", "HOST")
+        if name.endswith(".toml"):
+            assert n_text == o_text and 'url = "http://HOST/packages/' in n_text
+        else:  # server.py drops the file:// find-links lines; nginx comments them out
+            assert [line for line in n_text.splitlines() if not line.startswith("#")] == [
+                line for line in o_text.splitlines() if not line.startswith("#")
+            ]
+            assert "--index-url http://HOST/envs/" in n_text
+    assert fetch(port, "GET", "/locks/nope.txt", {})[0].status == 404
