@@ -728,7 +728,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._file(path, path[len("/files/") :], head)
         if path.startswith("/integrity/") and path.endswith("/provenance"):
             dist = index.files.get(path.split("/")[-2])
-            if dist is None or dist.provenance is None or path != index.provenance_path(dist.filename):
+            if (
+                dist is None
+                or dist.provenance is None
+                or path != index.provenance_path(dist.filename)
+            ):
                 return self._send(404, b"no provenance\n", "text/plain", head)
             return self._send(200, dist.provenance, "application/json", head)
         return self._send(404, b"not found\n", "text/plain", head)

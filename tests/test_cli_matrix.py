@@ -95,7 +95,14 @@ USES = {
     "sync": _RUNS
     | {"serial_source", "index_only", "exclude", "prerelease_exclude"}
     | {"max_deletions"},
-    "verify": {"index_path", "repair", "remove_unreferenced", "index_url", "wait_lock", "provenance"},
+    "verify": {
+        "index_path",
+        "repair",
+        "remove_unreferenced",
+        "index_url",
+        "wait_lock",
+        "provenance",
+    },
     "genlocal": {"index_path", "source", "wait_lock"},
     # and whatever else server.py serves with: passed through as server.py defines it
     "serve": _SERVER | {action.dest for action in server_actions()},

@@ -292,7 +292,9 @@ class TreeWriter:
             if e.metadata_sha256
         }
         keep |= {
-            f"{package_relpath(norm, e.filename)}{PROVENANCE_SUFFIX}" for e in entries if e.provenance
+            f"{package_relpath(norm, e.filename)}{PROVENANCE_SUFFIX}"
+            for e in entries
+            if e.provenance
         }
         if replace:
             self.removals.stale[norm] = self.removals.unlisted(norm, keep)
