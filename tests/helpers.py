@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 
@@ -82,3 +83,21 @@ class Resolving:
     def close(self) -> None:
         self.finder.close()
         self.upstream.close()
+
+
+# Top-level documents that say when their tree last changed (the landing page, the SBOM),
+# and the manifest that hashes them: two trees built at different moments differ there.
+STAMPED = ("index.html", "sbom.cdx.json", "manifest.json")
+
+
+def unstamped(files: Mapping[str, Any]) -> dict[str, Any]:
+    """``files`` (tree-relative path -> bytes or hash) without STAMPED."""
+    return {path: value for path, value in files.items() if path not in STAMPED}
+
+
+def manifest_entries(root: Path) -> dict[str, Any]:
+    """manifest.json's files without the STAMPED documents."""
+    import json
+
+    doc = json.loads((root / "manifest.json").read_bytes())
+    return {path: entry for path, entry in doc["files"].items() if path not in STAMPED}

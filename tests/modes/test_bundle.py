@@ -67,6 +67,9 @@ def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> Non
         "local.json",  # serials for a mirror syncing from the bundle (test_sync_serials.py)
         "local.db.serial",
         "index.html",  # the landing page (tests/tree/test_landing.py)
+        "locks/pylock.py3121.toml",  # the env's pins (tests/tree/test_lockfiles.py)
+        "locks/py3121.requirements.txt",
+        "sbom.cdx.json",  # the inventory (tests/tree/test_sbom.py)
     }
     assert "packages/tinybackend/tinybackend-1.0-py3-none-any.whl" in on_disk  # build requirement
     # only the tree state, the page cache and the lock file stay behind: no temp
@@ -74,6 +77,7 @@ def test_tree_layout_pages_and_manifest(small: FakeIndex, tmp_path: Path) -> Non
     assert {p.name for p in (root / ".morgan-like").iterdir()} <= {
         "lock",
         "plan.json",
+        "landing.json",  # the landing page's summary per project (tree/landing.py)
         "pages.db",
         "pages.db-wal",
         "pages.db-shm",
@@ -118,6 +122,9 @@ def test_first_format_tree_is_upgraded_in_place(small: FakeIndex, tmp_path: Path
         "local.json",
         "local.db.serial",
         "index.html",
+        "locks/pylock.py3121.toml",
+        "locks/py3121.requirements.txt",
+        "sbom.cdx.json",
     }
     diff = (tmp_path / "diff").read_text().split()
     assert "manifest.json" in diff and not [p for p in diff if p.startswith("packages/")]
