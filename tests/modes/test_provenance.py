@@ -271,3 +271,30 @@ def test_the_provenance_travels_with_its_file(attested: FakeIndex, tmp_path: Pat
     assert run.rc == 0
     assert [p for p in run.changed if p.endswith(f"{SDIST_REL}.provenance")], run.changed
     assert load_server_module().layout_kind(f"{SDIST_REL}.provenance") == "project"
+
+
+@needs_attestations
+def test_provenance_crosses_the_gap_by_export_and_import(
+    attested: FakeIndex, tmp_path: Path
+) -> None:
+    """A full export carries each file's provenance; imported offline by the tree's own
+    server.py, the copy verifies its attestations as the source does."""
+    from ..transfer_support import tree_files
+
+    tree, copy = tmp_path / "tree", tmp_path / "copy"
+    assert bundle(tree, attested) == 0
+    assert (tree / (WHEEL_REL + ".provenance")).is_file()
+    copy.mkdir()
+    out = tmp_path / "export"
+    assert main(["export", "-i", str(tree), "-o", str(out), "--site", "s", "--full", "-q"]) == 0
+    run = subprocess.run(
+        [sys.executable, str(tree / "server.py"), "--import", str(out), "-i", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert tree_files(copy) == tree_files(tree)
+    checked = verify(copy, "--provenance")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert CIRCLECI in checked.stdout
