@@ -14,6 +14,7 @@ import pytest
 
 from .distbuilder import make_tiny_backend_wheel
 from .fakeindex import FakeIndex
+from .seaweed import Seaweed, cannot_run_reason, running_seaweed
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,18 @@ def fake_index() -> Iterator[FakeIndex]:
     """A started, empty FakeIndex (JSON + HTML, PEP 658, ranges); stopped afterwards."""
     with FakeIndex() as index:
         yield index
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    """One SeaweedFS (S3 gateway on 127.0.0.1) for the session; tests take a bucket each
+    (``seaweed.new_bucket()``, ``seaweed.storage()``).  Skipped, saying why, where the
+    ``weed`` binary cannot run."""
+    reason = cannot_run_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with running_seaweed(tmp_path_factory.mktemp("seaweed")) as server:
+        yield server
 
 
 @pytest.fixture
