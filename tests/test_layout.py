@@ -97,6 +97,20 @@ def test_requests_is_imported_only_by_the_index() -> None:
     assert offenders == []
 
 
+def test_only_tree_storage_imports_the_s3_client() -> None:
+    """One S3 client, behind tree/storage*.py: everything else talks to a ``Storage``."""
+    clients = ("boto3", "botocore", "s3transfer", "obstore", "aiobotocore")
+    offenders = [
+        f"{name} imports {imported}"
+        for name, path in _modules().items()
+        if not name.startswith("morgan_like.tree.storage")
+        and not name.startswith("morgan_like.tree.s3storage")
+        for imported in sorted(_imports(path, top_level_only=False))
+        if any(imported == c or imported.startswith(c + ".") for c in clients)
+    ]
+    assert offenders == []
+
+
 def test_tree_loads_with_requests_blocked() -> None:
     """Import every tree module in a fresh interpreter where ``import requests`` fails."""
     tree_modules = sorted(n for n in _modules() if n.startswith("morgan_like.tree"))

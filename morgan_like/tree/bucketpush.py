@@ -1,0 +1,287 @@
+"""The push: make a store (a bucket) equal to the working tree's visible files, in an order
+that never lets a reader of the store see a page listing a missing object.
+
+A bucket has no rename, so the tree's "write aside, then swap" cannot be had there.
+Instead the objects go up in ranks, each finished before the next starts:
+
+1. distribution files and provenance (``packages/**``, not ``.metadata``)
+2. ``.metadata`` (PEP 658: a page that says a file has one must be able to serve it)
+3. project pages (``simple/<p>/``, ``envs/<e>/simple/<p>/``, ``json/<p>``)
+4. root pages (``simple/index.*``, ``envs/<e>/simple/index.*``)
+5. top-level files (``local.json``, ``local.db.serial``, ``index.html``, ``locks/``, ...)
+6. ``manifest.json``, which vouches for all of the above
+
+then deletions in the reverse ranks: a page leaves before the files it listed, and no
+file leaves before every page that listed it has been rewritten (rank 3 above).  Each
+object carries its Content-Type (the table server.py and the nginx config use) and
+Cache-Control: files under ``packages/`` never change once named, pages do.
+
+A journal (``.morgan-like/push.json``: what is still to upload and delete) is written
+before the first request and rewritten as each rank completes; a push killed at any
+point leaves it, and the next push takes it in first.  Whether a journalled path is
+uploaded or deleted is decided when it runs, by whether the working tree has it then.
+A resumed push skips objects the store already holds identically.
+
+``full=True`` reconciles from scratch (a first push, a lost journal, a repair): list the
+store, upload what it lacks or holds differently (ETag = MD5 for single-part objects,
+else the size: packages are immutable by name), delete what the tree lacks.
+
+With ``evict`` the working tree drops its distribution files once they are in the store
+(pages, ``.metadata``, provenance and the state stay): a full reconcile then keeps the
+store's copy of every file the tree's state still records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from morgan_like.tree import crashpoints
+from morgan_like.tree.files import atomic_write_bytes, files_under
+from morgan_like.tree.layout import (
+    ENVS_DIR,
+    JSON_DIR,
+    LOCAL_JSON,
+    LOCAL_SERIAL,
+    LOCKS_DIR,
+    MANIFEST_NAME,
+    METADATA_SUFFIX,
+    PACKAGES_DIR,
+    PROVENANCE_SUFFIX,
+    SBOM_NAME,
+    SIMPLE_DIR,
+    STATE_DIR,
+    is_hidden,
+)
+from morgan_like.tree.storage import MULTIPART_THRESHOLD, ObjectStat, Storage
+
+JOURNAL = f"{STATE_DIR}/push.json"
+_JOURNAL_FORMAT = 1
+# Uploads within one rank run side by side: a store answers each request in a few ms,
+# and a sync pushes thousands of small pages.
+WORKERS = 8
+
+FILES, METADATA, PROJECT_PAGES, ROOT_PAGES, TOP_LEVEL, MANIFEST = range(6)
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+TEXT_HTML = "text/html; charset=utf-8"
+IMMUTABLE = "public, max-age=31536000, immutable"
+NO_CACHE = "no-cache"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What one push did: objects uploaded (and their bytes), deleted, files evicted."""
+
+    uploaded: int
+    deleted: int
+    bytes: int
+    evicted: int = 0
+    resumed: bool = False  # a journal from a killed push was taken in
+
+
+def rank(relpath: str) -> int:
+    """Where a path goes in the upload order (see the module docstring)."""
+    parts = relpath.split("/")
+    if parts[0] == PACKAGES_DIR:
+        return METADATA if relpath.endswith(METADATA_SUFFIX) else FILES
+    if relpath == MANIFEST_NAME:
+        return MANIFEST
+    simple_at = 2 if parts[0] == ENVS_DIR and len(parts) > 2 and parts[2] == SIMPLE_DIR else 0
+    if (parts[0] == SIMPLE_DIR and simple_at == 0) or simple_at:
+        return PROJECT_PAGES if len(parts) > simple_at + 2 else ROOT_PAGES
+    if parts[0] == JSON_DIR and len(parts) > 1:
+        return PROJECT_PAGES
+    return TOP_LEVEL
+
+
+def content_type(relpath: str) -> str:
+    """The Content-Type a store serves ``relpath`` with: server.py's table."""
+    name = relpath.rsplit("/", 1)[-1]
+    parts = relpath.split("/")
+    if parts[0] == PACKAGES_DIR:
+        return (
+            "application/json" if name.endswith(PROVENANCE_SUFFIX) else "application/octet-stream"
+        )
+    if name == "index.json" and rank(relpath) in (PROJECT_PAGES, ROOT_PAGES):
+        return JSON_V1
+    if name.endswith((".html", ".htm")):
+        return TEXT_HTML
+    if parts[0] == JSON_DIR or relpath in (LOCAL_JSON, MANIFEST_NAME) or name.endswith(".json"):
+        return "application/vnd.cyclonedx+json" if relpath == SBOM_NAME else "application/json"
+    if parts[0] == LOCKS_DIR and name.endswith(".toml"):
+        return "application/toml; charset=utf-8"
+    if relpath == LOCAL_SERIAL or name.endswith((".txt", ".ini", ".cfg")):
+        return "text/plain; charset=utf-8"
+    if name.endswith(".py"):
+        return "text/x-python; charset=utf-8"
+    return "application/octet-stream"
+
+
+def cache_control(relpath: str) -> str:
+    """Files under ``packages/`` never change once named; everything else is re-checked."""
+    return IMMUTABLE if relpath.split("/", 1)[0] == PACKAGES_DIR else NO_CACHE
+
+
+def is_distribution(relpath: str) -> bool:
+    """A file eviction may drop locally (not its ``.metadata`` or provenance)."""
+    return rank(relpath) == FILES and not relpath.endswith(PROVENANCE_SUFFIX)
+
+
+def push(
+    root: Path,
+    storage: Storage,
+    changed: Iterable[str],
+    removed: Iterable[str],
+    *,
+    evict: bool = False,
+    full: bool = False,
+) -> PushResult:
+    """Make ``storage`` hold the working tree's visible files (see the module docstring)."""
+    root = Path(root)
+    pending = read_journal(root)
+    resumed = pending is not None
+    paths = set(pending or ()) | set(changed) | set(removed)
+    remote: dict[str, ObjectStat] | None = None
+    if full:
+        remote = {s.key: s for s in storage.list()}
+        local = set(files_under(root, root))
+        keep = _recorded(root) if evict else set()
+        paths |= {p for p in local if not _same(root, p, remote.get(p), storage)}
+        paths |= {k for k in remote if k not in local and not is_hidden(k) and k not in keep}
+    paths = {p for p in paths if not is_hidden(p)}
+    write_journal(root, paths)
+
+    uploads = sorted((p for p in paths if (root / p).is_file()), key=lambda p: (rank(p), p))
+    deletes = sorted((p for p in paths if not (root / p).is_file()), key=lambda p: (-rank(p), p))
+    uploaded = size = 0
+    remaining = set(paths)
+    for level in range(MANIFEST + 1):
+        batch = [p for p in uploads if rank(p) == level]
+        if resumed and remote is None:
+            batch = [p for p in batch if not _same(root, p, storage.stat(p), storage)]
+        for sent in _run(batch, lambda p: _upload(root, storage, p)):
+            uploaded += 1
+            size += sent
+        remaining -= {p for p in uploads if rank(p) == level}
+        if batch:
+            write_journal(root, remaining)
+    for level in reversed(range(MANIFEST + 1)):
+        batch = [p for p in deletes if rank(p) == level]
+        list(_run(batch, lambda p: _delete(storage, p)))
+        remaining -= set(batch)
+        if batch:
+            write_journal(root, remaining)
+    evicted = _evict(root, uploads) if evict else 0
+    clear_journal(root)
+    return PushResult(uploaded, len(deletes), size, evicted, resumed)
+
+
+def _upload(root: Path, storage: Storage, relpath: str) -> int:
+    path = root / relpath
+    crashpoints.step()
+    storage.put_file(
+        relpath, path, content_type=content_type(relpath), cache_control=cache_control(relpath)
+    )
+    return path.stat().st_size
+
+
+def _delete(storage: Storage, relpath: str) -> int:
+    crashpoints.step()
+    storage.delete(relpath)
+    return 0
+
+
+def _run(batch: list[str], job: Callable[[str], int]) -> Iterable[int]:
+    """``job`` over ``batch``, side by side; the first failure stops the push (raised)."""
+    if len(batch) <= 1:
+        return [job(p) for p in batch]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        return list(pool.map(job, batch))
+
+
+def _same(root: Path, relpath: str, stat: ObjectStat | None, storage: Storage) -> bool:
+    """Whether the store already holds ``relpath`` as the working tree has it."""
+    path = root / relpath
+    if stat is None or not path.is_file() or path.stat().st_size != stat.size:
+        return False
+    if stat.etag is not None and "-" in stat.etag:
+        return True  # a multipart object: its ETag is no MD5; the size agreed
+    local = _md5(path)
+    if stat.etag is not None:
+        return local == stat.etag
+    digest = hashlib.md5(usedforsecurity=False)
+    with storage.open(relpath) as reader:
+        while chunk := reader.read(1024 * 1024):
+            digest.update(chunk)
+    return local == digest.hexdigest()
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _evict(root: Path, uploaded: list[str]) -> int:
+    """Drop the local copy of each distribution file now in the store."""
+    count = 0
+    for relpath in uploaded:
+        if is_distribution(relpath):
+            crashpoints.step()
+            with contextlib.suppress(FileNotFoundError):
+                (root / relpath).unlink()
+                count += 1
+    return count
+
+
+def _recorded(root: Path) -> set[str]:
+    """The files the working tree's state still records (an evicted file among them)."""
+    from morgan_like.tree.state import TreeState
+
+    with TreeState(root) as state:
+        return set(state.relpaths_under(PACKAGES_DIR))
+
+
+# --- the journal -----------------------------------------------------------------------
+
+
+def read_journal(root: Path) -> list[str] | None:
+    """The paths a killed push left to do; None: no push was cut short."""
+    try:
+        data = json.loads((Path(root) / JOURNAL).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return []  # unreadable: the caller's changed/removed (or a full push) must do
+    paths = data.get("paths") if isinstance(data, dict) else None
+    return [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+
+
+def write_journal(root: Path, paths: Iterable[str]) -> None:
+    body = {"format": _JOURNAL_FORMAT, "paths": sorted(paths)}
+    atomic_write_bytes(Path(root) / JOURNAL, json.dumps(body).encode(), durable=True)
+
+
+def clear_journal(root: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(Path(root) / JOURNAL)
+
+
+__all__ = [
+    "JOURNAL",
+    "MULTIPART_THRESHOLD",
+    "PushResult",
+    "cache_control",
+    "content_type",
+    "push",
+    "rank",
+]
