@@ -91,10 +91,10 @@ _SERVER |= {"auth_file", "view_by_user_agent"}
 USES = {
     "mirror": _RUNS
     | {"mirror_all_versions", "package_type_regex", "mirror_all_wheels", "pre"}
-    | {"prefer_binary", "static_metadata_only", "prune"},
+    | {"prefer_binary", "static_metadata_only", "prune", "local_state"},
     "sync": _RUNS
     | {"serial_source", "index_only", "exclude", "prerelease_exclude"}
-    | {"max_deletions"},
+    | {"max_deletions", "local_state"},
     "verify": {
         "index_path",
         "repair",
@@ -109,7 +109,7 @@ USES = {
     "copy_server": {"index_path", "wait_lock"},
     "export": {"index_path", "output", "site", "volume_size", "full", "since", "list_sites"}
     | {"receipt", "hmac_key_file"},
-    "nginx-config": {"index_path", "host", "port"},
+    "nginx-config": {"index_path", "host", "port", "local_state"},
     "generate_env": {"env"},
     "generate_reqs": {"mode"},
     "genconfig": {"from_bandersnatch"},

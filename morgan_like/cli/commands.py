@@ -6,10 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from morgan_like import __version__
 from morgan_like.cli import edge
 from morgan_like.output import Reporter
+
+if TYPE_CHECKING:
+    from morgan_like.modes.bucket import BucketRun
 
 
 def _config(args: argparse.Namespace) -> Path | None:
@@ -19,8 +23,9 @@ def _config(args: argparse.Namespace) -> Path | None:
 def mirror(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes.bundle import MirrorOptions, run_mirror
 
+    bucket = edge.bucket_run(args.index_path, args.local_state, args.wait_lock)
     options = MirrorOptions(
-        index_path=edge.bundle_tree(args.index_path),
+        index_path=edge.bundle_tree(str(bucket.working_tree) if bucket else args.index_path),
         config_path=_config(args),
         index_url=args.index_url,
         mirror_all_versions=args.mirror_all_versions,
@@ -38,14 +43,37 @@ def mirror(args: argparse.Namespace, reporter: Reporter) -> int:
         static_metadata_only=args.static_metadata_only,
         cross_host_redirects=args.cross_host_redirects,
     )
+    if bucket is not None:
+        return _on_bucket(bucket, options, run_mirror, reporter)
     return run_mirror(options, reporter)
+
+
+def _on_bucket(
+    bucket: BucketRun, options: Any, run: Callable[[Any, Reporter], int], reporter: Reporter
+) -> int:
+    """A sync or mirror of ``-i s3://...``: the mode runs on the working tree, then the
+    bucket gets what it published (a dry run pushes nothing)."""
+    from morgan_like.modes.bucket import run_on_bucket
+
+    if options.dry_run:
+        return run(options, reporter)
+    return run_on_bucket(bucket, lambda root: run(options, reporter), reporter)
+
+
+def _evicting(bucket: BucketRun | None) -> BucketRun | None:
+    """sync knows a file it has from its state alone, so its working tree keeps no files
+    once they are in the bucket (mirror looks for them on disk: it keeps them)."""
+    import dataclasses
+
+    return dataclasses.replace(bucket, evict=True) if bucket is not None else None
 
 
 def sync(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes.sync import SyncOptions, run_sync
 
+    bucket = _evicting(edge.bucket_run(args.index_path, args.local_state, args.wait_lock))
     options = SyncOptions(
-        index_path=edge.sync_tree(args.index_path),
+        index_path=edge.sync_tree(str(bucket.working_tree) if bucket else args.index_path),
         config_path=_config(args),
         index_url=args.index_url,
         serial_source=args.serial_source,
@@ -61,6 +89,8 @@ def sync(args: argparse.Namespace, reporter: Reporter) -> int:
         wait_lock=args.wait_lock,
         cross_host_redirects=args.cross_host_redirects,
     )
+    if bucket is not None:
+        return _on_bucket(bucket, options, run_sync, reporter)
     return run_sync(options, reporter)
 
 
@@ -99,7 +129,10 @@ def verify(args: argparse.Namespace, reporter: Reporter) -> int:
     (--provenance: and its PEP 740 provenance); with --repair / --remove-unreferenced, the
     tree is then mended first (modes.treecheck)."""
     from morgan_like.modes import serve as server
+    from morgan_like.modes.bucket import is_bucket_url
 
+    if is_bucket_url(args.index_path):
+        return _verify_bucket(args, reporter)
     root = edge.tree_path(args.index_path)
     check = ["--verify", *(["--provenance"] if args.provenance else []), "-i", str(root)]
     mending = args.repair or args.remove_unreferenced
@@ -123,6 +156,17 @@ def verify(args: argparse.Namespace, reporter: Reporter) -> int:
         )
         return server.run(check) or mended
     return server.run(check)
+
+
+def _verify_bucket(args: argparse.Namespace, reporter: Reporter) -> int:
+    from morgan_like.modes.bucket import parse_bucket_url, verify_bucket_url
+
+    if args.repair or args.remove_unreferenced or args.provenance:
+        raise edge.Refused(
+            f"verify -i {args.index_path} checks the bucket's files against its pages; "
+            "--repair, --remove-unreferenced and --provenance work on trees on local disk only"
+        )
+    return verify_bucket_url(parse_bucket_url(args.index_path), reporter)
 
 
 def genlocal(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -181,6 +225,12 @@ def export(args: argparse.Namespace, reporter: Reporter) -> int:
 def nginx_config(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes.nginx import render_nginx_config
 
+    bucket = edge.bucket_run(args.index_path, args.local_state)
+    if bucket is not None:
+        from morgan_like.modes.nginx_bucket import render_bucket_config
+
+        sys.stdout.write(render_bucket_config(bucket, args.host, args.port))
+        return 0
     root = edge.tree_path(args.index_path)
     if not (root / "simple").is_dir():
         raise edge.Refused(f"-i {root} is no tree (it has no simple/): nothing to serve")

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from morgan_like.tree.kind import tree_kind
+
+if TYPE_CHECKING:
+    from morgan_like.modes.bucket import BucketRun
 
 
 class Refused(Exception):
@@ -29,6 +33,14 @@ def absolute(value: str | None) -> Path:
 
 def tree_path(value: str | None, flag: str = "-i") -> Path:
     """The tree a command works on: absolute, and a folder (or not there yet)."""
+    from morgan_like.modes.bucket import is_bucket_url
+
+    if is_bucket_url(value):
+        raise Refused(
+            f"{flag} {value}: this command works on a tree on local disk; a tree in a "
+            "bucket is written by sync or mirror and served by nginx "
+            f"(morgan-like nginx-config -i {value})"
+        )
     path = absolute(value)
     for place in (path, *path.parents):
         if not place.exists() and not place.is_symlink():
@@ -82,3 +94,29 @@ def bundle_tree(value: str | None) -> Path:
             f"date with: morgan-like sync -i {root}"
         )
     return root
+
+
+def bucket_run(
+    value: str | None, state_dir: str | None, wait_lock: float | None = None
+) -> BucketRun | None:
+    """For ``-i s3://BUCKET/PREFIX``: the bucket and its local working tree (``--local-state``,
+    or one under the user's cache dir keyed by the URL); None for a tree on disk, where
+    ``--local-state`` is refused (the state lives in the tree)."""
+    from morgan_like.modes.bucket import (
+        BucketRun,
+        default_state_dir,
+        is_bucket_url,
+        parse_bucket_url,
+    )
+
+    if not is_bucket_url(value):
+        if state_dir is not None:
+            raise Refused(
+                "--local-state goes with -i s3://BUCKET/PREFIX only (a tree on disk keeps "
+                "its state inside it)"
+            )
+        return None
+    assert value is not None
+    target = parse_bucket_url(value)
+    working = tree_path(state_dir, "--local-state") if state_dir else default_state_dir(target)
+    return BucketRun(target, working, wait_lock)

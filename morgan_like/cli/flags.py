@@ -133,6 +133,19 @@ FLAGS = (
             "copy_server": "the tree (default: the current directory)",
             "nginx-config": "the tree to serve (default: the current directory)",
         },
+        type=values.index_path,
+        metavar="DIR",
+        per_command={
+            command: {"metavar": "DIR|s3://BUCKET/PREFIX"}
+            for command in ("mirror", "sync", "nginx-config")
+        },
+    ),
+    _flag(
+        "--local-state",
+        "mirror sync nginx-config",
+        "with -i s3://BUCKET/PREFIX: the local working tree (pages, state, lock) pushed to "
+        "the bucket (default: ~/.cache/morgan-like/s3/<hash of the URL>/)",
+        type=values.local_state,
         metavar="DIR",
     ),
     _flag(

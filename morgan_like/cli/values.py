@@ -54,6 +54,34 @@ def index_url(value: str) -> str:
     return value.rstrip("/") + "/"  # as morgan: one slash, so <project>/ appends cleanly
 
 
+def index_path(value: str) -> str:
+    """``-i``: a tree's folder as given (edge.py resolves it), or ``s3://BUCKET/PREFIX``
+    for a tree in an S3-compatible bucket (modes/bucket.py), checked and normalized."""
+    from morgan_like.modes.bucket import is_bucket_url, parse_bucket_url
+
+    if not is_bucket_url(value):
+        return value
+    if _CONTROL.search(value):
+        raise ArgumentTypeError(f"{_shown(value)}: a URL has no spaces or control characters")
+    try:
+        return parse_bucket_url(value).url
+    except ValueError as exc:
+        raise ArgumentTypeError(str(exc)) from None
+
+
+def local_state(value: str) -> str:
+    """``--local-state``: a local folder (an s3:// URL here is a mistake: the state lives
+    on local disk beside the bucket)."""
+    from morgan_like.modes.bucket import is_bucket_url
+
+    if is_bucket_url(value) or "://" in value:
+        raise ArgumentTypeError(
+            f"{_shown(value)}: --local-state is a local folder (the working tree and state of "
+            "the bucket named by -i s3://...)"
+        )
+    return value
+
+
 def wait_seconds(value: str) -> float:
     """``--wait-lock SECONDS``: a finite number, 0 or more (no number: wait as long as
     it takes)."""
