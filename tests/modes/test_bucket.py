@@ -416,3 +416,83 @@ def test_verify_reads_the_bucket(seaweed, s3_env, upstream, tmp_path, capsys):
     assert sorted(line.split()[0] for line in lines) == ["CORRUPT", "MISSING", "MISSING"]
     assert any("app-1.0.tar.gz" in line for line in lines)
     assert any("lib-1.0-py3-none-any.whl.metadata" in line for line in lines)
+
+
+# ---------------------------------------------------------------- kill -9 and resume
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _whole(storage) -> list[str]:
+    """What a client of the bucket would trip on now: objects a page links that are not
+    there (a bucket nothing was pushed to yet has no root page: nothing to trip on)."""
+    import io
+
+    from morgan_like.modes.bucket_verify import verify_bucket
+    from morgan_like.output import Reporter
+
+    if storage.stat("simple/index.json") is None:
+        return []
+    out = io.StringIO()
+    saved, sys.stdout = sys.stdout, out
+    try:
+        verify_bucket(storage, Reporter(verbosity=0))
+    finally:
+        sys.stdout = saved
+    return [line for line in out.getvalue().splitlines() if line.startswith("MISSING")]
+
+
+def _kill_points(seaweed, s3_env, upstream, tmp_path) -> list[int]:
+    """Count the steps of a first sync into a bucket (in this process), then pick a third
+    of its push's steps (the first and last among them) and a few spread over the sync
+    before it."""
+    from morgan_like.tree import crashpoints
+
+    trace: list[str] = []
+    real = crashpoints.step
+
+    def tracing() -> None:
+        trace.append(sys._getframe(1).f_code.co_filename)
+
+    crashpoints.step = tracing
+    try:
+        url = f"s3://{seaweed.new_bucket('trace')}/t"
+        state = tmp_path / "trace-state"
+        assert main(["sync", "-i", url, "--local-state", str(state), "-I", upstream.url, "-q"]) == 0
+    finally:
+        crashpoints.step = real
+    pushing = [i + 1 for i, f in enumerate(trace) if f.endswith("bucketpush.py")]
+    assert pushing, "the push takes no steps"
+    before = pushing[0] - 1
+    spread = sorted({max(1, before * k // 4) for k in range(1, 5)})
+    return sorted(set(spread) | set(pushing[::3]) | {pushing[-1]})
+
+
+@pytest.mark.e2e
+def test_kill_9_anywhere_then_the_next_sync_completes_the_bucket(
+    seaweed, s3_env, upstream, tmp_path
+):
+    from ..transfer_support import tree_files
+
+    disk = tmp_path / "disk"
+    assert main(["sync", "-i", str(disk), "-I", upstream.url, "-q"]) == 0
+    points = _kill_points(seaweed, s3_env, upstream, tmp_path)
+    assert len(points) >= 6, points
+    env = {k: v for k, v in s3_env.items() if not k.startswith(("PIP_", "MORGAN_LIKE_"))}
+    env.update(PYTHONPATH=str(REPO), PIP_CONFIG_FILE=os.devnull)
+    for point in points:
+        bucket = seaweed.new_bucket(f"kill{point}")
+        url, state = f"s3://{bucket}/t", tmp_path / f"state{point}"
+        argv = [sys.executable, "-m", "morgan_like", "sync", "-i", url]
+        argv += ["--local-state", str(state), "-I", upstream.url, "-q"]
+        killed = subprocess.run(
+            argv, env={**env, "MORGAN_LIKE_CRASH_AFTER": str(point)}, capture_output=True
+        )
+        assert killed.returncode in (-9, 137), (point, killed.stderr)
+        storage = seaweed.storage(bucket, "t")
+        assert _whole(storage) == [], point
+        again = subprocess.run(argv, env=env, capture_output=True, text=True)
+        assert again.returncode == 0, (point, again.stderr)
+        objects = seaweed.objects(bucket, "t/")
+        assert _untimed(objects) == _untimed(tree_files(disk)), point
+        assert _whole(storage) == []
