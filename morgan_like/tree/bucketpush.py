@@ -23,8 +23,9 @@ uploaded or deleted is decided when it runs, by whether the working tree has it 
 A resumed push skips objects the store already holds identically.
 
 ``full=True`` reconciles from scratch (a first push, a lost journal, a repair): list the
-store, upload what it lacks or holds differently (ETag = MD5 for single-part objects,
-else the size: packages are immutable by name), delete what the tree lacks.
+store, upload what it lacks or holds differently (files under ``packages/`` by size: they
+are immutable by name; anything else by MD5 against the ETag, or against the bytes where
+the store has none), delete what the tree lacks.
 
 With ``evict`` the working tree drops its distribution files once they are in the store
 (pages, ``.metadata``, provenance and the state stay): a full reconcile then keeps the
@@ -211,8 +212,10 @@ def _same(root: Path, relpath: str, stat: ObjectStat | None, storage: Storage) -
     path = root / relpath
     if stat is None or not path.is_file() or path.stat().st_size != stat.size:
         return False
-    if stat.etag is not None and "-" in stat.etag:
-        return True  # a multipart object: its ETag is no MD5; the size agreed
+    if rank(relpath) in (FILES, METADATA) or (stat.etag is not None and "-" in stat.etag):
+        # Named by their content (immutable), or a multipart object whose ETag is no MD5:
+        # the size agreed.  Reading every local file would cost a full mirror's bytes.
+        return True
     local = _md5(path)
     if stat.etag is not None:
         return local == stat.etag

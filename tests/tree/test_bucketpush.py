@@ -331,6 +331,7 @@ def _count_steps(second: Path, changed: list[str], removed: list[str], tmp_path:
     return count
 
 
+@pytest.mark.e2e
 def test_kill_minus_9_anywhere_in_a_push(seaweed: Seaweed, trees, tmp_path: Path) -> None:
     first, second, changed, removed = trees
     total = _count_steps(second, changed, removed, tmp_path)
