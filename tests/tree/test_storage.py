@@ -185,3 +185,35 @@ def test_s3_unreachable_endpoint_is_one_message(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as info:
         store.stat("x")
     assert "s3://bucket/x" in str(info.value) and SECRET_KEY not in str(info.value)
+
+
+def test_s3_credentials_from_a_profile_file(seaweed: Seaweed, tmp_path: Path) -> None:
+    """No key given: boto3's standard chain finds them in AWS_PROFILE's section of the
+    shared credentials file, as every AWS tool does."""
+    creds = tmp_path / "credentials"
+    creds.write_text(
+        f"[mirror]\naws_access_key_id = {seaweed.access_key}\n"
+        f"aws_secret_access_key = {seaweed.secret_key}\n"
+    )
+    bucket = seaweed.new_bucket()
+    code = (
+        "import os, sys\n"
+        "from morgan_like.tree.storage import S3Storage\n"
+        "s = S3Storage(sys.argv[1], 'p', endpoint=os.environ['AWS_ENDPOINT_URL'])\n"
+        "s.put_bytes('simple/index.html', b'ok', content_type='text/html')\n"
+        "print(s.get('simple/index.html').decode())\n"
+    )
+    env = seaweed.client_env()
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(creds), AWS_PROFILE="mirror")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, bucket], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+    env["AWS_PROFILE"] = "nosuchprofile"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, bucket], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert "StorageError" in proc.stderr and "nosuchprofile" in proc.stderr
+    assert seaweed.secret_key not in proc.stderr
