@@ -496,3 +496,33 @@ def test_kill_9_anywhere_then_the_next_sync_completes_the_bucket(
         objects = seaweed.objects(bucket, "t/")
         assert _untimed(objects) == _untimed(tree_files(disk)), point
         assert _whole(storage) == []
+
+
+@pytest.mark.e2e
+def test_mirror_into_a_bucket_gives_the_disk_bundles_bytes(
+    seaweed, s3_env, upstream, tmp_path, capsys
+):
+    from ..transfer_support import tree_files
+    from .test_bundle import write_config
+
+    config = write_config(tmp_path / "conf", "app =\n")
+    bucket = seaweed.new_bucket("mirror")
+    url, state, disk = f"s3://{bucket}/bundle", tmp_path / "state", tmp_path / "disk"
+    argv = ["mirror", "-c", str(config), "-I", upstream.url]
+    assert main([*argv, "-i", url, "--local-state", str(state), "-v"]) == 0
+    out = capsys.readouterr()
+    assert f"Pushed to {url}: " in out.out
+    # the credentials and the endpoint reach neither the output nor the tree
+    secret = seaweed.secret_key.encode()
+    assert secret.decode() not in out.out + out.err
+    assert seaweed.endpoint not in out.out + out.err
+    for path in state.rglob("*"):
+        assert not path.is_file() or secret not in path.read_bytes(), path
+    assert main([*argv, "-i", str(disk), "-q"]) == 0
+    objects = seaweed.objects(bucket, "bundle/")
+    assert "packages/lib/lib-2.0-py3-none-any.whl" in objects
+    assert _untimed(objects) == _untimed(tree_files(disk))
+    assert tree_files(state) == objects  # mirror keeps its files: the bucket is its copy
+    # a dry run pushes nothing and says nothing of the bucket
+    assert main([*argv, "-i", url, "--local-state", str(state), "--dry-run"]) == 0
+    assert "Pushed" not in capsys.readouterr().out
