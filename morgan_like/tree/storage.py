@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from morgan_like.errors import MorganLikeError, clip
 
@@ -251,8 +251,8 @@ class S3Storage:
         with self._errors("read", key):
             body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         try:
-            with self._errors("read", key):
-                yield body
+            # Only read() and close() are offered: what a streaming reader needs.
+            yield cast(IO[bytes], _Reader(body, lambda e: _error("read", self._where(key), e)))
         finally:
             body.close()
 
@@ -295,6 +295,24 @@ class S3Storage:
             if _is_client_error(exc) and _status(exc) == 404 and operation == "read":
                 raise StorageError(f"{self._where(key)}: no such object") from None
             raise _error(operation, self._where(key), exc) from None
+
+
+class _Reader:
+    """A streamed object body whose failures (a connection cut mid-way) are StorageErrors,
+    while the reader's own exceptions pass through untouched."""
+
+    def __init__(self, body: Any, wrap: Any) -> None:
+        self._body = body
+        self._wrap = wrap
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._body.read(None if size is None or size < 0 else size)
+        except Exception as exc:
+            raise self._wrap(exc) from None
+
+    def close(self) -> None:
+        self._body.close()
 
 
 def _headers(content_type: str, cache_control: str | None) -> dict[str, str]:

@@ -217,3 +217,10 @@ def test_s3_credentials_from_a_profile_file(seaweed: Seaweed, tmp_path: Path) ->
     assert proc.returncode != 0
     assert "StorageError" in proc.stderr and "nosuchprofile" in proc.stderr
     assert seaweed.secret_key not in proc.stderr
+
+
+def test_a_readers_own_error_is_not_taken_for_the_stores(store: Storage) -> None:
+    store.put_bytes("packages/a/a.whl", b"abc" * 1000, content_type="application/octet-stream")
+    with pytest.raises(KeyError), store.open("packages/a/a.whl") as reader:
+        assert reader.read(3) == b"abc"
+        raise KeyError("the caller's own")
