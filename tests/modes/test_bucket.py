@@ -526,3 +526,17 @@ def test_mirror_into_a_bucket_gives_the_disk_bundles_bytes(
     # a dry run pushes nothing and says nothing of the bucket
     assert main([*argv, "-i", url, "--local-state", str(state), "--dry-run"]) == 0
     assert "Pushed" not in capsys.readouterr().out
+
+
+@pytest.mark.e2e
+def test_a_bucket_that_cannot_be_written_is_one_line(seaweed, s3_env, upstream, tmp_path, capsys):
+    url, state = "s3://no-such-bucket-here/t", tmp_path / "state"
+    assert main(["sync", "-i", url, "--local-state", str(state), "-I", upstream.url, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "no-such-bucket-here" in err and "unexpected" not in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    # the bucket made, the next run pushes everything the first one published
+    client = seaweed.boto3_client()
+    client.create_bucket(Bucket="no-such-bucket-here")
+    assert main(["sync", "-i", url, "--local-state", str(state), "-I", upstream.url, "-q"]) == 0
+    assert "packages/lib/lib-2.0-py3-none-any.whl" in seaweed.objects("no-such-bucket-here", "t/")
