@@ -229,6 +229,11 @@ def nginx_config(args: argparse.Namespace, reporter: Reporter) -> int:
     if bucket is not None:
         from morgan_like.modes.nginx_bucket import render_bucket_config
 
+        if not (bucket.working_tree / "simple").is_dir():
+            reporter.warn(
+                f"no working tree at {bucket.working_tree} (give the --local-state the sync "
+                "used): the config redirects no misspelt project names until rendered again"
+            )
         sys.stdout.write(render_bucket_config(bucket, args.host, args.port))
         return 0
     root = edge.tree_path(args.index_path)

@@ -540,3 +540,12 @@ def test_a_bucket_that_cannot_be_written_is_one_line(seaweed, s3_env, upstream, 
     client.create_bucket(Bucket="no-such-bucket-here")
     assert main(["sync", "-i", url, "--local-state", str(state), "-I", upstream.url, "-q"]) == 0
     assert "packages/lib/lib-2.0-py3-none-any.whl" in seaweed.objects("no-such-bucket-here", "t/")
+
+
+def test_nginx_config_of_a_bucket_without_its_working_tree_warns(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8333")
+    state = tmp_path / "nowhere"
+    assert main(["nginx-config", "-i", "s3://b-1/t", "--local-state", str(state)]) == 0
+    out = capsys.readouterr()
+    assert "proxy_pass http://morgan_like_bucket/b-1/t/;" in out.out
+    assert "no working tree" in out.err and str(state) in out.err
