@@ -179,7 +179,7 @@ def push(
         remaining -= set(batch)
         if batch:
             write_journal(root, remaining)
-    evicted = _evict(root, uploads) if evict else 0
+    evicted = _evict(root, storage, uploads) if evict else 0
     clear_journal(root)
     return PushResult(uploaded, len(deletes), size, evicted, resumed)
 
@@ -234,15 +234,24 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _evict(root: Path, uploaded: list[str]) -> int:
-    """Drop the local copy of each distribution file now in the store."""
+def _evict(root: Path, storage: Storage, uploaded: list[str]) -> int:
+    """Drop the local copy of each distribution file now in the store: the ones this push
+    uploaded, and any other the working tree holds that the store has at its size (a file
+    a run fetched again, e.g. while rewriting its project's page).  Under eviction the
+    working tree holds few files, so the walk is short."""
+    sent = set(uploaded)
     count = 0
-    for relpath in uploaded:
-        if is_distribution(relpath):
-            crashpoints.step()
-            with contextlib.suppress(FileNotFoundError):
-                (root / relpath).unlink()
-                count += 1
+    for relpath in files_under(root, root / PACKAGES_DIR):
+        if not is_distribution(relpath):
+            continue
+        if relpath not in sent:
+            stat = storage.stat(relpath)
+            if stat is None or stat.size != (root / relpath).stat().st_size:
+                continue
+        crashpoints.step()
+        with contextlib.suppress(FileNotFoundError):
+            (root / relpath).unlink()
+            count += 1
     return count
 
 

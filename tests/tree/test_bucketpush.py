@@ -280,6 +280,15 @@ def test_evict_drops_local_distributions_and_full_push_keeps_them(trees, tmp_pat
     assert visible(target) == before
     again = push(first, FsStorage(target), [], [], full=True, evict=True)
     assert again.deleted == 0 and visible(target) == before
+    # A run fetched one again (its project's page was rewritten): the next push drops it
+    # without uploading it, as the store has it; one the store lacks stays.
+    back = first / wheels[0]
+    back.write_bytes(before[wheels[0]])
+    stray = first / "packages/alpha/alpha-9.9-py3-none-any.whl"
+    stray.write_bytes(b"not in the store")
+    third = push(first, FsStorage(target), [], [], evict=True)
+    assert (third.uploaded, third.evicted) == (0, 1)
+    assert not back.exists() and stray.exists()
 
 
 # --------------------------------------------------------------------- SeaweedFS, kill -9
