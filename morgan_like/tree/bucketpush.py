@@ -18,7 +18,8 @@ Cache-Control: files under ``packages/`` never change once named, pages do.
 
 A journal (``.morgan-like/push.json``: what is still to upload and delete) is written
 before the first request and rewritten as each rank completes; a push killed at any
-point leaves it, and the next push takes it in first.  Whether a journalled path is
+point leaves it, and the next push takes it in first.  A full push journals only that
+it is one (resumed, it reconciles again); an unreadable journal means the same.  Whether a journalled path is
 uploaded or deleted is decided when it runs, by whether the working tree has it then.
 A resumed push skips objects the store already holds identically.
 
@@ -148,7 +149,11 @@ def push(
     root = Path(root)
     pending = read_journal(root)
     resumed = pending is not None
-    paths = set(pending or ()) | set(changed) | set(removed)
+    full = full or (pending is not None and pending.full)
+    paths = set(pending.paths if pending else ()) | set(changed) | set(removed)
+    # A full push journals only that it is one: resumed, it reconciles again, which skips
+    # what already landed (a full mirror's path list would be hundreds of MB to rewrite).
+    write_journal(root, paths, full=full)
     remote: dict[str, ObjectStat] | None = None
     if full:
         remote = {s.key: s for s in storage.list()}
@@ -157,7 +162,6 @@ def push(
         paths |= {p for p in local if not _same(root, p, remote.get(p), storage)}
         paths |= {k for k in remote if k not in local and not is_hidden(k) and k not in keep}
     paths = {p for p in paths if not is_hidden(p)}
-    write_journal(root, paths)
 
     uploads = sorted((p for p in paths if (root / p).is_file()), key=lambda p: (rank(p), p))
     deletes = sorted((p for p in paths if not (root / p).is_file()), key=lambda p: (-rank(p), p))
@@ -171,13 +175,13 @@ def push(
             uploaded += 1
             size += sent
         remaining -= {p for p in uploads if rank(p) == level}
-        if batch:
+        if batch and not full:
             write_journal(root, remaining)
     for level in reversed(range(MANIFEST + 1)):
         batch = [p for p in deletes if rank(p) == level]
         list(_run(batch, lambda p: _delete(storage, p)))
         remaining -= set(batch)
-        if batch:
+        if batch and not full:
             write_journal(root, remaining)
     evicted = _evict(root, storage, uploads) if evict else 0
     clear_journal(root)
@@ -266,20 +270,30 @@ def _recorded(root: Path) -> set[str]:
 # --- the journal -----------------------------------------------------------------------
 
 
-def read_journal(root: Path) -> list[str] | None:
-    """The paths a killed push left to do; None: no push was cut short."""
+@dataclass(frozen=True)
+class Journal:
+    """What a push cut short left to do: its paths, or (``full``) a whole reconcile."""
+
+    paths: tuple[str, ...]
+    full: bool = False
+
+
+def read_journal(root: Path) -> Journal | None:
+    """What a killed push left to do; None: no push was cut short."""
     try:
         data = json.loads((Path(root) / JOURNAL).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        return []  # unreadable: the caller's changed/removed (or a full push) must do
-    paths = data.get("paths") if isinstance(data, dict) else None
-    return [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+        return Journal((), full=True)  # unreadable: only a full reconcile is sure
+    if not isinstance(data, dict) or not isinstance(data.get("paths"), list):
+        return Journal((), full=True)
+    paths = tuple(p for p in data["paths"] if isinstance(p, str))
+    return Journal(paths, full=bool(data.get("full")))
 
 
-def write_journal(root: Path, paths: Iterable[str]) -> None:
-    body = {"format": _JOURNAL_FORMAT, "paths": sorted(paths)}
+def write_journal(root: Path, paths: Iterable[str], *, full: bool = False) -> None:
+    body = {"format": _JOURNAL_FORMAT, "full": full, "paths": sorted(paths)}
     atomic_write_bytes(Path(root) / JOURNAL, json.dumps(body).encode(), durable=True)
 
 

@@ -28,6 +28,7 @@ from morgan_like.tree.bucketpush import (
     IMMUTABLE,
     JOURNAL,
     NO_CACHE,
+    Journal,
     cache_control,
     content_type,
     push,
@@ -239,7 +240,7 @@ def test_a_failed_push_leaves_its_journal_and_the_next_finishes(trees, tmp_path:
     with pytest.raises(OSError):
         push(second, FailingStorage(target, fail_at=3), changed, removed)
     pending = read_journal(second)
-    assert pending and set(pending) <= set(changed) | set(removed)
+    assert pending and not pending.full and set(pending.paths) <= set(changed) | set(removed)
     assert dangling(visible(target)) == []
     # The next push is told nothing new: the journal alone finishes the work.
     store = RecordingStorage(target)
@@ -266,6 +267,23 @@ def test_full_reconcile_uploads_what_differs_and_deletes_strays(trees, tmp_path:
     assert visible(target) == visible(second)  # (the store was broken on purpose before)
     again = push(second, store, [], [], full=True)
     assert (again.uploaded, again.deleted) == (0, 0)
+
+
+def test_a_killed_full_push_resumes_in_full(trees, tmp_path: Path) -> None:
+    first = trees[0]
+    target = tmp_path / "store"
+    with pytest.raises(OSError):
+        push(first, FailingStorage(target, fail_at=4), [], [], full=True)
+    assert read_journal(first) == Journal((), full=True)
+    result = push(first, FsStorage(target), [], [])
+    assert result.resumed and visible(target) == visible(first)
+    assert read_journal(first) is None
+    # An unreadable journal (a disk that lost it half-written) is a full push too.
+    (first / "packages/alpha/alpha-1.1-py3-none-any.whl").touch()
+    (target / "simple/alpha/index.json").unlink()
+    (first / JOURNAL).write_text("{not json")
+    push(first, FsStorage(target), [], [])
+    assert visible(target) == visible(first)
 
 
 def test_evict_drops_local_distributions_and_full_push_keeps_them(trees, tmp_path: Path) -> None:
