@@ -45,6 +45,7 @@ SCHEME = "s3://"
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _KEY_PART = re.compile(r"[A-Za-z0-9!_.*'()-]+")
 _PUSHED = "bucket.pushed_generation"  # the state's meta key: the last generation pushed
+_PUSHED_TO = "bucket.url"  # ... and the bucket it went to
 
 
 class BucketError(MorganLikeError):
@@ -126,14 +127,21 @@ def endpoint_url() -> str | None:
     return None
 
 
-def pushed_generation(state: TreeState) -> int | None:
-    """The last generation the bucket received; None: never pushed (push in full)."""
-    rows = state.query("SELECT value FROM meta WHERE key = ?", (_PUSHED,))
-    return int(rows[0][0]) if rows else None
+def _meta(state: TreeState, key: str) -> str | None:
+    rows = state.query("SELECT value FROM meta WHERE key = ?", (key,))
+    return str(rows[0][0]) if rows else None
 
 
-def set_pushed_generation(state: TreeState, gen: int) -> None:
+def pushed_generation(state: TreeState, target: BucketURL) -> int | None:
+    """The last generation ``target`` received; None: never pushed there (push in full:
+    a working tree given to another bucket with --local-state starts that one whole)."""
+    value = _meta(state, _PUSHED)
+    return int(value) if value is not None and _meta(state, _PUSHED_TO) == target.url else None
+
+
+def set_pushed_generation(state: TreeState, target: BucketURL, gen: int) -> None:
     state.query("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_PUSHED, str(gen)))
+    state.query("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_PUSHED_TO, target.url))
 
 
 @dataclass(frozen=True)
@@ -146,14 +154,14 @@ class PushPlan:
     generation: int  # the working tree's generation once pushed
 
 
-def plan_push(root: Path) -> PushPlan:
+def plan_push(root: Path, target: BucketURL) -> PushPlan:
     """The paths touched since the last push, split by whether the working tree has them."""
     from morgan_like.tree.generations import current, touched_since
     from morgan_like.tree.state import TreeState
 
     with TreeState(root) as state:
         gen = current(state)
-        base = pushed_generation(state)
+        base = pushed_generation(state, target)
         if base is None or base > gen:  # never pushed, or a state rebuilt since
             return PushPlan((), (), True, gen)
         touched = touched_since(state, base)
@@ -162,11 +170,11 @@ def plan_push(root: Path) -> PushPlan:
     return PushPlan(changed, removed, False, gen)
 
 
-def record_pushed(root: Path, gen: int) -> None:
+def record_pushed(root: Path, target: BucketURL, gen: int) -> None:
     from morgan_like.tree.state import TreeState
 
     with TreeState(root) as state:
-        set_pushed_generation(state, gen)
+        set_pushed_generation(state, target, gen)
         state.commit()
 
 
@@ -203,9 +211,9 @@ def push_working_tree(run: BucketRun, reporter: Reporter) -> int:
     storage = open_storage(run.target)
     root = run.working_tree
     with TreeLock(root, "push", wait=run.wait_lock, on_wait=reporter.info):
-        plan = plan_push(root)
+        plan = plan_push(root, run.target)
         result = push(root, storage, plan.changed, plan.removed, evict=run.evict, full=plan.full)
-        record_pushed(root, plan.generation)
+        record_pushed(root, run.target, plan.generation)
     reporter.info(f"Pushed to {run.target.url}: {describe_push(result)}")
     return 0
 

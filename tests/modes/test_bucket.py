@@ -100,6 +100,31 @@ def test_default_state_dir_is_keyed_by_the_url(tmp_path, monkeypatch):
     assert one.parent == tmp_path / "morgan-like" / "s3" and len(one.name) == 16
 
 
+def test_plan_push_from_the_generations(tmp_path):
+    from morgan_like.modes.bucket import plan_push, record_pushed
+    from morgan_like.tree.generations import record_generation
+    from morgan_like.tree.state import TreeState
+
+    root, here = tmp_path / "w", parse_bucket_url("s3://b-1/t")
+    (root / "simple" / "a").mkdir(parents=True)
+    (root / "simple" / "a" / "index.json").write_text("{}")
+    with TreeState(root) as state:
+        record_generation(state, ["simple/a/index.json", "packages/a/a.whl"], [])
+        state.commit()
+    assert plan_push(root, here).full  # never pushed: in full
+    record_pushed(root, here, 1)
+    with TreeState(root) as state:
+        record_generation(state, ["simple/a/index.json"], ["packages/a/a.whl"])
+        state.commit()
+    plan = plan_push(root, here)
+    assert not plan.full and plan.generation == 2
+    assert plan.changed == ("simple/a/index.json",) and plan.removed == ("packages/a/a.whl",)
+    # the same working tree given to another bucket: that one is pushed whole
+    assert plan_push(root, parse_bucket_url("s3://b-2/t")).full
+    record_pushed(root, here, 2)
+    assert plan_push(root, here) == type(plan)((), (), False, 2)
+
+
 # ---------------------------------------------------------------- the nginx config
 
 
