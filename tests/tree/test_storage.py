@@ -224,3 +224,24 @@ def test_a_readers_own_error_is_not_taken_for_the_stores(store: Storage) -> None
     with pytest.raises(KeyError), store.open("packages/a/a.whl") as reader:
         assert reader.read(3) == b"abc"
         raise KeyError("the caller's own")
+
+
+def test_the_test_store_serves_anonymous_reads_only(seaweed: Seaweed) -> None:
+    """What nginx in front of the bucket relies on: a GET without credentials gets the
+    object with the type and Cache-Control it was stored with; a PUT without is refused."""
+    import urllib.error
+    import urllib.request
+
+    store = seaweed.storage(prefix="m")
+    store.put_bytes(
+        "simple/index.html", b"hello", content_type="text/html", cache_control="no-cache"
+    )
+    url = f"{seaweed.endpoint}/{store.bucket}/m/simple/index.html"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        assert reply.read() == b"hello"
+        assert reply.headers["Content-Type"] == "text/html"
+        assert reply.headers["Cache-Control"] == "no-cache"
+    put = urllib.request.Request(url, data=b"x", method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(put, timeout=30)
+    assert info.value.code == 403
