@@ -122,6 +122,7 @@ class FsStorage:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
         try:
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the object from a web server
             with os.fdopen(fd, "wb") as out:
                 fill(out)
                 out.flush()

@@ -245,3 +245,9 @@ def test_the_test_store_serves_anonymous_reads_only(seaweed: Seaweed) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(put, timeout=30)
     assert info.value.code == 403
+
+
+def test_fs_objects_are_readable_by_a_web_server(tmp_path: Path) -> None:
+    store = FsStorage(tmp_path / "store")
+    store.put_bytes("simple/index.html", b"x", content_type="text/html")
+    assert (tmp_path / "store/simple/index.html").stat().st_mode & 0o777 == 0o644
