@@ -185,7 +185,7 @@ class BucketRun:
     target: BucketURL
     working_tree: Path
     wait_lock: float | None = None
-    evict: bool = False
+    evict: bool = False  # a curated slice keeps its files anyway (it looks for them on disk)
 
 
 def run_on_bucket(run: BucketRun, mode: Callable[[Path], int], reporter: Reporter) -> int:
@@ -206,13 +206,15 @@ def push_working_tree(run: BucketRun, reporter: Reporter) -> int:
     """Make the bucket equal to the working tree (its journal first, then the paths
     touched since the last push, or everything); say what was uploaded and deleted."""
     from morgan_like.tree.bucketpush import push
+    from morgan_like.tree.kind import SLICE_RECORD
     from morgan_like.tree.lock import TreeLock
 
     storage = open_storage(run.target)
     root = run.working_tree
     with TreeLock(root, "push", wait=run.wait_lock, on_wait=reporter.info):
         plan = plan_push(root, run.target)
-        result = push(root, storage, plan.changed, plan.removed, evict=run.evict, full=plan.full)
+        evict = run.evict and not (root / SLICE_RECORD).is_file()
+        result = push(root, storage, plan.changed, plan.removed, evict=evict, full=plan.full)
         record_pushed(root, run.target, plan.generation)
     reporter.info(f"Pushed to {run.target.url}: {describe_push(result)}")
     return 0

@@ -574,3 +574,22 @@ def test_nginx_config_of_a_bucket_without_its_working_tree_warns(tmp_path, capsy
     out = capsys.readouterr()
     assert "proxy_pass http://morgan_like_bucket/b-1/t/;" in out.out
     assert "no working tree" in out.err and str(state) in out.err
+
+
+@pytest.mark.e2e
+def test_a_curated_slice_in_a_bucket_keeps_its_files_locally(seaweed, s3_env, upstream, tmp_path):
+    from .slice_support import write_config
+
+    config = write_config(tmp_path / "slice.ini", ["app"], 1, ["py312"])
+    bucket = seaweed.new_bucket("slice")
+    url, state = f"s3://{bucket}/slice", tmp_path / "state"
+    argv = ["sync", "-i", url, "--local-state", str(state), "-I", upstream.url, "-c", str(config)]
+    assert main([*argv, "-q"]) == 0
+    objects = seaweed.objects(bucket, "slice/")
+    wheels = sorted(k for k in objects if k.endswith(".whl"))
+    assert "packages/app/app-1.0-py3-none-any.whl" in wheels
+    # the slice looks for its files on disk: they stay, and a re-run fetches none again
+    assert sorted(p.relative_to(state).as_posix() for p in state.rglob("*.whl")) == wheels
+    upstream.reset_log()
+    assert main([*argv, "-q"]) == 0
+    assert not [r.path for r in upstream.requests if r.path.startswith("/files/")]
