@@ -211,6 +211,33 @@ def test_push_order_never_shows_a_page_with_a_missing_object(trees, tmp_path: Pa
     assert not (second / JOURNAL).exists()
 
 
+def test_a_bundle_with_env_views_pushes_whole(fake_index, dists: Path, tmp_path: Path) -> None:
+    """Env views (envs/<env>/simple/) link files four folders up: their pages wait for
+    the files too, and a view's root for its pages."""
+    from tests.modes.test_bundle import mirror, write_config
+
+    wheel(fake_index, dists, "app", "1.0", requires_dist=["lib>=1"])
+    wheel(fake_index, dists, "lib", "1.0")
+    wheel(fake_index, dists, "old", "1.0")
+    root = tmp_path / "bundle"
+    write_config(root, "app = ==1.0\nold =\n", "3.11.4", "3.12.1")
+    assert mirror(root, fake_index) == 0
+    view_page = next(root.glob("envs/*/simple/lib/index.json")).relative_to(root).as_posix()
+    assert "packages/lib/lib-1.0-py3-none-any.whl" in _links(
+        view_page, (root / view_page).read_bytes()
+    )
+    store = RecordingStorage(tmp_path / "store")
+    push(root, store, [], [], full=True)
+    wheel(fake_index, dists, "app", "2.0", requires_dist=["lib>=2"])
+    wheel(fake_index, dists, "lib", "2.0")
+    write_config(root, "app =\n", "3.11.4", "3.12.1")
+    assert mirror(root, fake_index, "--prune") == 0
+    push(root, store, [], [], full=True)
+    assert store.broken == []
+    assert any(op == "delete" and k.startswith("envs/") for op, k in store.log)
+    assert visible(tmp_path / "store") == visible(root)
+
+
 class FailingStorage(FsStorage):
     """Fails the Nth request (a network cut): the push stops with its journal left."""
 
