@@ -99,7 +99,7 @@ def server_argv(args: argparse.Namespace) -> list[str]:
     flag given (the others keep server.py's defaults)."""
     from morgan_like.cli.flags import server_actions
 
-    argv = ["-i", str(edge.tree_path(args.index_path)), "-H", args.host, "-p", str(args.port)]
+    argv = ["-i", str(edge.disk_tree(args.index_path)), "-H", args.host, "-p", str(args.port)]
     if args.no_metadata:
         argv.append("--no-metadata")
     if args.quiet:
@@ -133,7 +133,7 @@ def verify(args: argparse.Namespace, reporter: Reporter) -> int:
 
     if is_bucket_url(args.index_path):
         return _verify_bucket(args, reporter)
-    root = edge.tree_path(args.index_path)
+    root = edge.disk_tree(args.index_path)
     check = ["--verify", *(["--provenance"] if args.provenance else []), "-i", str(root)]
     mending = args.repair or args.remove_unreferenced
     if args.index_url and not args.repair:
@@ -173,7 +173,7 @@ def genlocal(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes.genlocal import run_genlocal
 
     return run_genlocal(
-        edge.not_a_bundle(edge.tree_path(args.index_path), "genlocal"),
+        edge.not_a_bundle(edge.disk_tree(args.index_path), "genlocal"),
         reporter,
         source=edge.tree_path(args.source, "--from") if args.source else None,
         wait_lock=args.wait_lock,
@@ -187,7 +187,7 @@ def copy_server(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.tree.state import TreeState
     from morgan_like.tree.writer import TreeWriter
 
-    root = edge.tree_path(args.index_path)
+    root = edge.disk_tree(args.index_path)
     root.mkdir(parents=True, exist_ok=True)
     lock = TreeLock(root, "copy_server", wait=args.wait_lock, on_wait=reporter.info)
     with lock, TreeState(root) as state:
@@ -209,7 +209,7 @@ def export(args: argparse.Namespace, reporter: Reporter) -> int:
     if args.full and args.since is not None:
         raise edge.Refused("export takes --full or --since GEN, not both")
     options = ExportOptions(
-        index_path=edge.tree_path(args.index_path),
+        index_path=edge.disk_tree(args.index_path),
         output=edge.absolute(args.output) if args.output else None,
         site=args.site,
         volume_size=args.volume_size or DEFAULT_VOLUME_SIZE,
@@ -236,7 +236,7 @@ def nginx_config(args: argparse.Namespace, reporter: Reporter) -> int:
             )
         sys.stdout.write(render_bucket_config(bucket, args.host, args.port))
         return 0
-    root = edge.tree_path(args.index_path)
+    root = edge.disk_tree(args.index_path)
     if not (root / "simple").is_dir():
         raise edge.Refused(f"-i {root} is no tree (it has no simple/): nothing to serve")
     sys.stdout.write(render_nginx_config(root, args.host, args.port))

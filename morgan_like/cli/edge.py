@@ -55,6 +55,23 @@ def tree_path(value: str | None, flag: str = "-i") -> Path:
     return path
 
 
+def disk_tree(value: str | None) -> Path:
+    """A tree on local disk a command reads as it is (serve, verify, export, genlocal,
+    copy_server, nginx-config): never a bucket's working tree, whose files may be in the
+    bucket only."""
+    from morgan_like.modes.bucket import working_tree_of
+
+    root = tree_path(value)
+    url = working_tree_of(root)
+    if url is not None:
+        raise Refused(
+            f"-i {root} is the working tree of {url} (its files are in the bucket, not "
+            f"here): give -i {url} to verify or nginx-config; the other commands work on "
+            "trees on local disk"
+        )
+    return root
+
+
 def sync_tree(value: str | None) -> Path:
     """The tree sync writes: named by -i, or the current directory when it already is a
     sync tree (a sync started by accident would fetch a whole index into it)."""

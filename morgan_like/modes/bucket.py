@@ -46,6 +46,10 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _KEY_PART = re.compile(r"[A-Za-z0-9!_.*'()-]+")
 _PUSHED = "bucket.pushed_generation"  # the state's meta key: the last generation pushed
 _PUSHED_TO = "bucket.url"  # ... and the bucket it went to
+# In a working tree: the bucket it is pushed to.  Commands that read a tree on disk
+# refuse it (cli/edge.py): its files may be in the bucket only, so an export would send
+# them as removed, a genlocal record them as lost, server.py answer 404 for them.
+WORKING_TREE_MARK = ".morgan-like/bucket.url"
 
 
 class BucketError(MorganLikeError):
@@ -68,6 +72,14 @@ class BucketURL:
     def key(self, relpath: str) -> str:
         """The object key of a tree-relative path."""
         return f"{self.prefix}/{relpath}" if self.prefix else relpath
+
+
+def working_tree_of(root: Path) -> str | None:
+    """The bucket URL ``root`` is the working tree of; None: a tree of its own."""
+    try:
+        return (root / WORKING_TREE_MARK).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def is_bucket_url(value: str | None) -> bool:
@@ -195,7 +207,12 @@ def run_on_bucket(run: BucketRun, mode: Callable[[Path], int], reporter: Reporte
     published is consistent and belongs in the bucket; a refused or crashed run raises
     and pushes nothing.  The push holds the working tree's lock, so no other run
     rewrites the tree while its pages are being uploaded."""
-    run.working_tree.mkdir(parents=True, exist_ok=True)
+    mark = run.working_tree / WORKING_TREE_MARK
+    if not mark.is_file() or mark.read_text().strip() != run.target.url:
+        from morgan_like.tree.files import atomic_write_bytes
+
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(mark, f"{run.target.url}\n".encode(), durable=True)
     code = mode(run.working_tree)
     if code not in (0, 1):
         return code

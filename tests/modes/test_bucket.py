@@ -431,6 +431,19 @@ def test_verify_reads_the_bucket(seaweed, s3_env, upstream, tmp_path, capsys):
     assert main(["verify", "-i", url]) == 0
     out = capsys.readouterr()
     assert "4 files checked" in out.out and "0 problems" in out.out, out
+    # its working tree lacks the files: the commands that read a tree on disk refuse it
+    # (an export would send every evicted file as removed)
+    for command in (
+        ["export", "-o", str(tmp_path / "out"), "--site", "far"],
+        ["verify"],
+        ["serve"],
+        ["genlocal"],
+        ["copy_server"],
+        ["nginx-config"],
+    ):
+        assert main([*command, "-i", str(state)]) == 2, command
+        err = capsys.readouterr().err
+        assert f"working tree of {url}" in err and "unexpected" not in err, err
     client = seaweed.boto3_client()
     client.put_object(Bucket=bucket, Key="tree/packages/lib/lib-2.0-py3-none-any.whl", Body=b"x")
     client.delete_object(Bucket=bucket, Key="tree/packages/app/app-1.0.tar.gz")
