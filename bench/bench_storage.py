@@ -13,9 +13,16 @@ then, for each client in turn (alternated over ``--rounds``, a fresh bucket each
   its own child process, so one does not pay for the other's imports).
 
 Prints the medians per client and the ratio boto3/obstore (> 1: obstore is faster).
+
+Then the push itself (tree/bucketpush.py with the S3Storage the project uses, and with
+FsStorage for reference) of a synthetic working tree of ``--push-projects`` projects
+(a wheel, its .metadata and an sdist of 20 KiB each, two pages and json/ per project):
+a first (full) push, a no-op full push, and a push of one changed project; seconds,
+objects/s, MB/s and requests to the store per project.
 Not a test: the machine is shared and noisy.
 
     python bench/bench_storage.py [--small 1000] [--large 20] [--large-mb 16] [--rounds 3]
+                                  [--push-projects 1000] [--skip-clients]
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +123,8 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=20)
     parser.add_argument("--large-mb", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--push-projects", type=int, default=1000)
+    parser.add_argument("--skip-clients", action="store_true")
     args = parser.parse_args()
 
     from tests.seaweed import cannot_run_reason, running_seaweed
@@ -130,6 +140,10 @@ def main() -> None:
                 for _ in range(args.large_mb):
                     out.write(os.urandom(1 << 20))
         with running_seaweed(Path(tmp, "weed")) as weed:
+            if args.push_projects:
+                bench_push(weed, Path(tmp, "work"), args.push_projects)
+            if args.skip_clients:
+                return
             runs: dict[str, list[dict[str, float]]] = {"boto3": [], "obstore": []}
             extra: dict[str, dict[str, float]] = {}
             for round_no in range(args.rounds):
@@ -169,6 +183,76 @@ def main() -> None:
     for key, unit in (("import_s", "s"), ("rss_mb", "MB")):
         b, o = extra["boto3"][key], extra["obstore"][key]
         print(f"{key:34}"[:34] + f"{b:9.2f} {unit:1}{o:9.2f} {unit:1}{b / o:13.2f}x")
+
+
+def synthetic_tree(root: Path, projects: int) -> None:
+    """A working tree shaped like a sync's: files first-class, pages small."""
+    for i in range(projects):
+        name = f"p{i:05d}"
+        pkg = root / "packages" / name
+        pkg.mkdir(parents=True)
+        wheel = f"{name}-1.0-py3-none-any.whl"
+        (pkg / wheel).write_bytes(os.urandom(20 << 10))
+        (pkg / f"{wheel}.metadata").write_bytes(b"Metadata-Version: 2.1\nName: " + name.encode())
+        (pkg / f"{name}-1.0.tar.gz").write_bytes(os.urandom(20 << 10))
+        page = root / "simple" / name
+        page.mkdir(parents=True)
+        links = f'<a href="../../packages/{name}/{wheel}">{wheel}</a>'
+        (page / "index.html").write_text(f"<html><body>{links}</body></html>\n" * 4)
+        (page / "index.json").write_text(json.dumps({"name": name, "files": [wheel] * 8}))
+        (root / "json").mkdir(exist_ok=True)
+        (root / "json" / name).write_text(json.dumps({"info": {"name": name}}))
+    (root / "simple" / "index.html").write_text("<a>x</a>\n" * projects)
+    (root / "simple" / "index.json").write_text(json.dumps({"projects": list(range(projects))}))
+    for top in ("local.json", "local.db.serial", "manifest.json", "index.html"):
+        (root / top).write_text("{}\n")
+
+
+def bench_push(weed, work: Path, projects: int) -> None:  # type: ignore[no-untyped-def]
+    from morgan_like.tree.bucketpush import push
+    from morgan_like.tree.storage import FsStorage
+
+    synthetic_tree(work, projects)
+    size_mb = sum(p.stat().st_size for p in work.rglob("*") if p.is_file()) / (1 << 20)
+    objects = sum(1 for p in work.rglob("*") if p.is_file())
+    print(
+        f"push of a synthetic working tree: {projects} projects, {objects} objects, {size_mb:.1f} MiB"
+    )
+    print(
+        f"{'':46}{'seconds':>8}{'objects':>9}{'objects/s':>10}{'MB/s':>7}{'requests':>10}"
+        f"{'per project':>12}"
+    )
+    one = ["simple/p00007/index.html", "simple/p00007/index.json", "json/p00007"]
+    for label, make in (
+        ("SeaweedFS (S3Storage)", lambda: weed.storage(prefix="mirror")),
+        ("filesystem (FsStorage)", lambda: FsStorage(work.parent / "fs-store")),
+    ):
+        store = make()
+        requests = [0]
+        client = getattr(store, "_client", None)
+        if client is not None:
+            client.meta.events.register(
+                "before-send.s3", lambda _c=requests, **kw: _c.__setitem__(0, _c[0] + 1)
+            )
+        for step, kwargs in (
+            ("first push (full)", {"full": True}),
+            ("no-op push (full)", {"full": True}),
+            ("one project changed", {}),
+        ):
+            if step == "one project changed":
+                for rel in one:
+                    (work / rel).write_text((work / rel).read_text() + " ")
+            requests[0] = 0
+            t = time.perf_counter()
+            result = push(work, store, one if not kwargs else [], [], **kwargs)
+            took = time.perf_counter() - t
+            reqs = f"{requests[0]}" if client is not None else "-"
+            per = f"{requests[0] / projects:.2f}" if client is not None else "-"
+            print(
+                f"  {label:24}{step:20}{took:8.2f}{result.uploaded:9}"
+                f"{result.uploaded / took:10.0f}{result.bytes / took / 1e6:7.1f}{reqs:>10}{per:>12}"
+            )
+    print()
 
 
 if __name__ == "__main__":
