@@ -29,8 +29,9 @@ are immutable by name; anything else by MD5 against the ETag, or against the byt
 the store has none), delete what the tree lacks.
 
 With ``evict`` the working tree drops its distribution files once they are in the store
-(pages, ``.metadata``, provenance and the state stay): a full reconcile then keeps the
-store's copy of every file the tree's state still records.
+(pages, ``.metadata``, provenance and the state stay).  A full reconcile never deletes
+an object a working tree page still links, so an evicted file (even with the state lost
+since) stays in the store.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 from morgan_like.tree import crashpoints
 from morgan_like.tree.files import atomic_write_bytes, files_under
@@ -158,9 +160,10 @@ def push(
     if full:
         remote = {s.key: s for s in storage.list()}
         local = set(files_under(root, root))
-        keep = _recorded(root) if evict else set()
         paths |= {p for p in local if not _same(root, p, remote.get(p), storage)}
-        paths |= {k for k in remote if k not in local and not is_hidden(k) and k not in keep}
+        strays = {k for k in remote if k not in local and not is_hidden(k)}
+        if strays:
+            paths |= strays - _listed(root)
     paths = {p for p in paths if not is_hidden(p)}
 
     uploads = sorted((p for p in paths if (root / p).is_file()), key=lambda p: (rank(p), p))
@@ -259,12 +262,30 @@ def _evict(root: Path, storage: Storage, uploaded: list[str]) -> int:
     return count
 
 
-def _recorded(root: Path) -> set[str]:
-    """The files the working tree's state still records (an evicted file among them)."""
-    from morgan_like.tree.state import TreeState
+def _listed(root: Path) -> set[str]:
+    """The store keys the working tree's project pages link (files and their .metadata
+    and provenance): a full reconcile never deletes one, whether or not the working
+    tree holds it (evicted, or its state lost since)."""
+    listed: set[str] = set()
+    for page in _project_json_pages(root):
+        try:
+            doc = json.loads((root / page).read_bytes())
+            urls = [f["url"] for f in doc.get("files", [])]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue  # an unreadable page vouches for nothing
+        base = "http://tree/" + page
+        for url in urls:
+            full = urljoin(base, str(url))
+            if full.startswith("http://tree/"):
+                key = urlsplit(full).path.lstrip("/")
+                listed.update((key, key + METADATA_SUFFIX, key + PROVENANCE_SUFFIX))
+    return listed
 
-    with TreeState(root) as state:
-        return set(state.relpaths_under(PACKAGES_DIR))
+
+def _project_json_pages(root: Path) -> Iterator[str]:
+    for pattern in (f"{SIMPLE_DIR}/*/index.json", f"{ENVS_DIR}/*/{SIMPLE_DIR}/*/index.json"):
+        for path in root.glob(pattern):
+            yield path.relative_to(root).as_posix()
 
 
 # --- the journal -----------------------------------------------------------------------

@@ -325,6 +325,11 @@ def test_evict_drops_local_distributions_and_full_push_keeps_them(trees, tmp_pat
     assert visible(target) == before
     again = push(first, FsStorage(target), [], [], full=True, evict=True)
     assert again.deleted == 0 and visible(target) == before
+    # The state lost (or a run without eviction): the pages still list the files, so a
+    # full reconcile keeps them in the store.
+    shutil.rmtree(first / ".morgan-like")
+    lost = push(first, FsStorage(target), [], [], full=True)
+    assert lost.deleted == 0 and visible(target) == before
     # A run fetched one again (its project's page was rewritten): the next push drops it
     # without uploading it, as the store has it; one the store lacks stays.
     back = first / wheels[0]
