@@ -2,13 +2,15 @@
 against the bandersnatch workaround, on one hermetic upstream.
 
     python bench/bench_slice.py [--projects 2000] [--allowlist 100] [--keep 3]
-                                [--change 1.0] [--seed 1] [--workers 2] [--work DIR]
+                                [--change 1.0] [--seed 1] [--workers 3] [--work DIR]
 
 The upstream is generated (a layered graph: apps -> frameworks -> ... -> leaf
-utilities, each project depending on 0-5 projects of the next two layers, popular
-ones shared; 3-6 releases each, older releases with upper bounds that newer majors
-broke, Requires-Python that splits the envs, markers, extras, a few sdist-only
-projects built by tinybackend), written to a folder once and served by nginx with what
+utilities, apps depending on 2-8 projects of the next two layers, frameworks on 1-4,
+utilities on 0-2, popular ones shared, so a closure holds ~17 projects; 3-6 releases
+each, 8-15 for a few, older releases with upper bounds that newer releases broke,
+Requires-Python that splits the envs, markers, extras, a few sdist-only projects
+built by tinybackend in ~12 % of the closures), written to a folder and served by
+nginx with what
 both tools read: PEP 691 root and project pages with PEP 658 metadata (ours, and pip),
 Warehouse JSON at /pypi/<name>/json with X-PyPI-Last-Serial (bandersnatch).
 
@@ -29,7 +31,9 @@ Measured: wall time of the first sync and of a re-sync after ``--change`` % of t
 projects gained a release (the workaround re-runs every pip resolution: it cannot know
 which closures moved), bytes on disk, and the share of (kept release, env) pairs whose
 ``pip install --dry-run name[extras]==V`` succeeds offline (file://) from what each
-built: our env's view, bandersnatch's one index.
+built: our env's view, bandersnatch's one index (tests/modes/slice_support.py's
+check_installs, the guarantee test's check; pip runs in long-lived processes here,
+BatchClients, to keep the default size under 15 minutes).
 """
 
 from __future__ import annotations
@@ -73,6 +77,9 @@ from tests.modes.slice_support import (  # noqa: E402
 
 BANDERSNATCH = Path.home() / ".cache/morgan-like-test-bandersnatch/venv/bin/bandersnatch"
 LAYERS = (0.08, 0.12, 0.16, 0.18, 0.18, 0.16, 0.12)
+REACH = 40  # an sdist-only project is needed by at most this many others
+# Dependencies per project: apps and frameworks many, utilities few (closures of ~20).
+FANOUT = ((2, 3, 4, 5, 6, 8), (1, 2, 2, 3, 3, 4), (0, 1, 1, 1, 2, 2))
 STAMP = "2024-01-01T00:00:00.000000Z"
 OLD_PYTHON = '; python_version < "3.12"'
 WINDOWS = '; sys_platform == "win32"'
@@ -120,12 +127,12 @@ def generate(projects: int, allowlist: int, seed: int) -> tuple[list[Rel], list[
         # Popular projects (the first of each 50) are shared by many: numpy, requests.
         weights = [1 / (1 + (i - bounds[layer + 1][0]) % 50) ** 0.8 for i in below]
         for i in range(lo, hi):
-            fanout = min(len(below), rng.choice((0, 1, 2, 2, 3, 3, 4, 5)) if below else 0)
+            fanout = min(len(below), rng.choice(FANOUT[min(layer, 2)]))
             deps[i] = sorted(set(rng.choices(below, weights, k=fanout))) if fanout else []
             if below and rng.random() < 0.10:
                 extra_of[i] = rng.choice(below)
     # A few sdist-only utilities (docopt, sgmllib3k): 2 % of the lower layers' projects,
-    # among those the fewest others reach (a popular one would be in every closure).
+    # among those few others reach (a popular one would be in every closure).
     parents: dict[int, set[int]] = {i: set() for i in range(projects)}
     for i, ds in deps.items():
         for d in ds:
@@ -139,8 +146,8 @@ def generate(projects: int, allowlist: int, seed: int) -> tuple[list[Rel], list[
                 seen.add(j)
                 todo.extend(parents[j])
         reach[i] = len(seen)
-    lower = sorted((reach[i], i) for i in range(bounds[4][0], projects) if reach[i])
-    sdist_only = {i for _, i in lower[: round(0.02 * (projects - bounds[4][0]))]}
+    lower = [i for i in range(bounds[4][0], projects) if 0 < reach[i] <= REACH]
+    sdist_only = set(rng.sample(lower, min(len(lower), round(0.02 * (projects - bounds[4][0])))))
     newest_py312 = {i for i in range(projects) if rng.random() < 0.10}
     oldest_py311 = {i for i in range(projects) if rng.random() < 0.05}
     rels: list[Rel] = []
@@ -197,7 +204,7 @@ class Served(Catalog):
         for built in rel.build(self._build):
             path = folder / built.name
             built.replace(path)
-            self._add(name, path)
+            self._add(name, path, rel.requires_python)
         self.rels[rel.key] = rel
         self.serial += 1
         self.serials[name] = self.serial
@@ -213,7 +220,7 @@ class Served(Catalog):
         self.serials[name] = self.serial
         self._dirty.add(name)
 
-    def _add(self, name: str, path: Path) -> None:
+    def _add(self, name: str, path: Path, requires_python: str | None = None) -> None:
         data = path.read_bytes()
         entry = {
             "filename": path.name,
@@ -223,13 +230,12 @@ class Served(Catalog):
             "yanked": False,
             "upload-time": STAMP,
         }
+        if requires_python:  # every file of the release, as PyPI lists it
+            entry["requires-python"] = requires_python
         if path.suffix == ".whl":
             meta = read_wheel_metadata(path)
             path.with_name(path.name + ".metadata").write_bytes(meta)
             entry["core-metadata"] = {"sha256": hashlib.sha256(meta).hexdigest()}
-            for line in meta.decode().splitlines():
-                if line.startswith("Requires-Python: "):
-                    entry["requires-python"] = line.split(": ", 1)[1]
         self.entries.setdefault(name, []).append(entry)
 
     def _pages(self, name: str) -> None:
