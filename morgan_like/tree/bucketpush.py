@@ -29,9 +29,9 @@ are immutable by name; anything else by MD5 against the ETag, or against the byt
 the store has none), delete what the tree lacks.
 
 With ``evict`` the working tree drops its distribution files once they are in the store
-(pages, ``.metadata``, provenance and the state stay).  A full reconcile never deletes
-an object a working tree page still links, so an evicted file (even with the state lost
-since) stays in the store.
+(pages, ``.metadata``, provenance and the state stay).  No push deletes an object a
+working tree page still links, so an evicted file stays in the store whatever the caller
+or a full reconcile takes its absence from the working tree for.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from morgan_like.tree import crashpoints
 from morgan_like.tree.files import atomic_write_bytes, files_under
@@ -161,13 +161,15 @@ def push(
         remote = {s.key: s for s in storage.list()}
         local = set(files_under(root, root))
         paths |= {p for p in local if not _same(root, p, remote.get(p), storage)}
-        strays = {k for k in remote if k not in local and not is_hidden(k)}
-        if strays:
-            paths |= strays - _listed(root)
+        paths |= {k for k in remote if k not in local}
     paths = {p for p in paths if not is_hidden(p)}
 
     uploads = sorted((p for p in paths if (root / p).is_file()), key=lambda p: (rank(p), p))
-    deletes = sorted((p for p in paths if not (root / p).is_file()), key=lambda p: (-rank(p), p))
+    listed = _Listed(root)
+    deletes = sorted(
+        (p for p in paths if not (root / p).is_file() and not listed(p)),
+        key=lambda p: (-rank(p), p),
+    )
     uploaded = size = 0
     remaining = set(paths)
     for level in range(MANIFEST + 1):
@@ -262,30 +264,41 @@ def _evict(root: Path, storage: Storage, uploaded: list[str]) -> int:
     return count
 
 
-def _listed(root: Path) -> set[str]:
-    """The store keys the working tree's project pages link (files and their .metadata
-    and provenance): a full reconcile never deletes one, whether or not the working
-    tree holds it (evicted, or its state lost since)."""
-    listed: set[str] = set()
-    for page in _project_json_pages(root):
-        try:
-            doc = json.loads((root / page).read_bytes())
-            urls = [f["url"] for f in doc.get("files", [])]
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            continue  # an unreadable page vouches for nothing
-        base = "http://tree/" + page
-        for url in urls:
-            full = urljoin(base, str(url))
-            if full.startswith("http://tree/"):
-                key = urlsplit(full).path.lstrip("/")
-                listed.update((key, key + METADATA_SUFFIX, key + PROVENANCE_SUFFIX))
-    return listed
+class _Listed:
+    """Whether a working tree page still links a ``packages/`` key (a file, its .metadata
+    or provenance), reading the pages of that key's project once.  Such an object is never
+    deleted from the store, whether or not the working tree holds it: evicted, with the
+    state lost since, or "removed" by a caller that took an evicted file for a deletion."""
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._projects: dict[str, set[str]] = {}
 
-def _project_json_pages(root: Path) -> Iterator[str]:
-    for pattern in (f"{SIMPLE_DIR}/*/index.json", f"{ENVS_DIR}/*/{SIMPLE_DIR}/*/index.json"):
-        for path in root.glob(pattern):
-            yield path.relative_to(root).as_posix()
+    def __call__(self, key: str) -> bool:
+        parts = key.split("/")
+        if parts[0] != PACKAGES_DIR or len(parts) < 3:
+            return False
+        if parts[1] not in self._projects:
+            self._projects[parts[1]] = self._read(parts[1])
+        return key in self._projects[parts[1]]
+
+    def _read(self, project: str) -> set[str]:
+        listed: set[str] = set()
+        pages = [self.root / SIMPLE_DIR / project / "index.json"]
+        pages += self.root.glob(f"{ENVS_DIR}/*/{SIMPLE_DIR}/{project}/index.json")
+        for page in pages:
+            try:
+                doc = json.loads(page.read_bytes())
+                urls = [str(f["url"]) for f in doc.get("files", [])]
+            except (OSError, ValueError, TypeError, KeyError, AttributeError):
+                continue  # missing or unreadable: it vouches for nothing
+            base = "http://tree/" + page.relative_to(self.root).as_posix()
+            for url in urls:
+                full = urljoin(base, url)
+                if full.startswith("http://tree/"):
+                    key = unquote(urlsplit(full).path).lstrip("/")
+                    listed.update((key, key + METADATA_SUFFIX, key + PROVENANCE_SUFFIX))
+        return listed
 
 
 # --- the journal -----------------------------------------------------------------------

@@ -330,6 +330,10 @@ def test_evict_drops_local_distributions_and_full_push_keeps_them(trees, tmp_pat
     shutil.rmtree(first / ".morgan-like")
     lost = push(first, FsStorage(target), [], [], full=True)
     assert lost.deleted == 0 and visible(target) == before
+    # A caller that takes an evicted file for a removal (it is not on disk) cannot make the
+    # store drop a file a page still lists.
+    told = push(first, FsStorage(target), [], wheels)
+    assert told.deleted == 0 and visible(target) == before
     # A run fetched one again (its project's page was rewritten): the next push drops it
     # without uploading it, as the store has it; one the store lacks stays.
     back = first / wheels[0]
