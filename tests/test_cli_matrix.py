@@ -108,7 +108,7 @@ USES = {
     "serve": _SERVER | {action.dest for action in server_actions()},
     "copy_server": {"index_path", "wait_lock"},
     "export": {"index_path", "output", "site", "volume_size", "full", "since", "list_sites"}
-    | {"receipt", "hmac_key_file"},
+    | {"receipt", "hmac_key_file", "local_state"},
     "nginx-config": {"index_path", "host", "port", "local_state"},
     "generate_env": {"env"},
     "generate_reqs": {"mode"},

@@ -208,8 +208,9 @@ def export(args: argparse.Namespace, reporter: Reporter) -> int:
         raise edge.Refused("export --list-sites only lists: give it -i alone")
     if args.full and args.since is not None:
         raise edge.Refused("export takes --full or --since GEN, not both")
+    bucket = edge.bucket_run(args.index_path, args.local_state)
     options = ExportOptions(
-        index_path=edge.disk_tree(args.index_path),
+        index_path=bucket.working_tree if bucket else edge.disk_tree(args.index_path),
         output=edge.absolute(args.output) if args.output else None,
         site=args.site,
         volume_size=args.volume_size or DEFAULT_VOLUME_SIZE,
@@ -219,6 +220,10 @@ def export(args: argparse.Namespace, reporter: Reporter) -> int:
         receipt=edge.absolute(args.receipt) if args.receipt else None,
         hmac_key_file=edge.absolute(args.hmac_key_file) if args.hmac_key_file else None,
     )
+    if bucket is not None:
+        from morgan_like.modes.bucket_export import run_bucket_export
+
+        return run_bucket_export(bucket, options, reporter)
     return run_export(options, reporter)
 
 

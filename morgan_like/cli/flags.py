@@ -137,12 +137,12 @@ FLAGS = (
         metavar="DIR",
         per_command={
             command: {"metavar": "DIR|s3://BUCKET/PREFIX"}
-            for command in ("mirror", "sync", "nginx-config")
+            for command in ("mirror", "sync", "verify", "export", "nginx-config")
         },
     ),
     _flag(
         "--local-state",
-        "mirror sync nginx-config",
+        "mirror sync export nginx-config",
         "with -i s3://BUCKET/PREFIX: the local working tree (pages, state, lock) pushed to "
         "the bucket (default: ~/.cache/morgan-like/s3/<hash of the URL>/)",
         type=values.local_state,

@@ -72,7 +72,7 @@ def test_cli_refuses_a_bad_bucket_url_without_echoing_credentials(capsys):
     assert "hunter2" not in err and "AWS_ACCESS_KEY_ID" in err
 
 
-@pytest.mark.parametrize("command", ["serve", "copy_server", "genlocal", "export"])
+@pytest.mark.parametrize("command", ["serve", "copy_server", "genlocal"])
 def test_commands_of_disk_trees_refuse_a_bucket(command, capsys):
     assert main([command, "-i", "s3://pypi-mirror/tree"]) == 2
     err = capsys.readouterr().err
@@ -606,3 +606,45 @@ def test_a_curated_slice_in_a_bucket_keeps_its_files_locally(seaweed, s3_env, up
     upstream.reset_log()
     assert main([*argv, "-q"]) == 0
     assert not [r.path for r in upstream.requests if r.path.startswith("/files/")]
+
+
+@pytest.mark.e2e
+def test_export_of_a_bucket_fetches_its_files_back_and_imports_as_the_disk_tree(
+    seaweed, s3_env, upstream, tmp_path, capsys
+):
+    from ..transfer_support import tree_files
+    from .test_transfer import server_py
+
+    bucket = seaweed.new_bucket("export")
+    url, state, disk = f"s3://{bucket}/t", tmp_path / "state", tmp_path / "disk"
+    _sync_both(url, state, disk, upstream.url)
+    assert not list((state / "packages").rglob("*.whl"))  # evicted
+    out, copy = tmp_path / "out", tmp_path / "copy"
+    copy.mkdir()
+    argv = ["export", "-i", url, "--local-state", str(state), "--site", "far"]
+    assert main([*argv, "-o", str(out), "--full"]) == 0
+    assert "fetching 4 files back" in capsys.readouterr().out
+    assert not list((state / "packages").rglob("*.whl"))  # dropped again
+    imported = server_py(state / "server.py", "--import", out, "-i", copy)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert _untimed(tree_files(copy)) == _untimed(tree_files(disk))
+    assert tree_files(copy) == seaweed.objects(bucket, "t/")
+
+    # a delta after upstream moved: only the new file comes back, the removal travels
+    upstream.remove("lib-1.0-py3-none-any.whl")
+    wheel_path = _add_wheel(upstream, "lib", "3.0")
+    assert main(["sync", "-i", url, "--local-state", str(state), "-I", upstream.url, "-q"]) == 0
+    delta = tmp_path / "delta"
+    assert main([*argv, "-o", str(delta)]) == 0
+    assert "fetching 1 files back" in capsys.readouterr().out
+    imported = server_py(state / "server.py", "--import", delta, "-i", copy)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert tree_files(copy) == seaweed.objects(bucket, "t/")
+    assert (copy / "packages" / "lib" / wheel_path.name).read_bytes() == wheel_path.read_bytes()
+    assert not (copy / "packages" / "lib" / "lib-1.0-py3-none-any.whl").exists()
+
+
+def _add_wheel(index, name: str, version: str) -> Path:
+    from ..helpers import wheel
+
+    return wheel(index, index.dists, name, version)
