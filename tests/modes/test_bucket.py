@@ -648,3 +648,19 @@ def _add_wheel(index, name: str, version: str) -> Path:
     from ..helpers import wheel
 
     return wheel(index, index.dists, name, version)
+
+
+@pytest.mark.e2e
+def test_the_default_working_tree_is_under_the_cache_dir(
+    seaweed, s3_env, upstream, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    url = f"s3://{seaweed.new_bucket('default')}/t"
+    assert main(["sync", "-i", url, "-I", upstream.url, "-q"]) == 0
+    working = default_state_dir(parse_bucket_url(url))
+    assert working.is_relative_to(tmp_path / "cache")
+    assert (working / "simple" / "lib" / "index.json").is_file()
+    capsys.readouterr()
+    assert main(["nginx-config", "-i", url, "-p", "8080"]) == 0
+    out = capsys.readouterr()
+    assert "no working tree" not in out.err and "lib;" in out.out
