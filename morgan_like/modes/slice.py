@@ -40,7 +40,13 @@ from packaging.version import Version
 from morgan_like.config.syncconf import AllowEntry, SyncConfig
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.serials import SerialList
-from morgan_like.errors import ConfigError, Interrupted, MorganLikeError, SyncRefused
+from morgan_like.errors import (
+    ConfigError,
+    Interrupted,
+    MorganLikeError,
+    ResolutionError,
+    SyncRefused,
+)
 from morgan_like.index.finder import Finder
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pagecache import PAGES_NAME, PageCache
@@ -51,7 +57,12 @@ from morgan_like.modes import serve
 from morgan_like.modes.bundle import write_projects
 from morgan_like.modes.bundle_views import env_views
 from morgan_like.modes.resolving import ResolveSession, SessionRequest
-from morgan_like.modes.slice_report import SliceTally, print_slice_plan, report_slice
+from morgan_like.modes.slice_report import (
+    SliceTally,
+    print_slice_plan,
+    report_closures,
+    report_slice,
+)
 from morgan_like.modes.slice_state import (
     Closure,
     ClosureKey,
@@ -164,11 +175,16 @@ class SliceRun:
             key = self._key(upstream.index_url)
             every = record is None or record.key != key or listed.source == NAMES
             moved = set() if every or record is None else _moved(record, listed)
-            if not dry and not every and record is not None and not moved and not record.failed:
-                self.reporter.info(
-                    "Nothing the slice depends on moved upstream: the tree is current"
-                )
-                return 0
+            retry = record is not None and any(c.retry for c in record.failed)
+            if not dry and not every and record is not None and not moved and not retry:
+                # A failed closure is tried again only when a page it read moves: until
+                # then it keeps its last good files and is reported again, from the record.
+                report_closures(record.failed, self.reporter)
+                if not record.failed:
+                    self.reporter.info(
+                        "Nothing the slice depends on moved upstream: the tree is current"
+                    )
+                return 1 if record.failed else 0
             if state is not None:
                 state.set_sync_value("upstream", upstream.index_url)
                 if record is None:
@@ -347,7 +363,7 @@ class SliceRun:
         todo: list[_Job] = []
         for job in self._jobs(kept):
             old = None if prev is None else prev.closures.get(job.key)
-            if old is None or old.error is not None or old.touched & moved or writer is None:
+            if old is None or old.retry or old.touched & moved or writer is None:
                 todo.append(job)
                 continue
             records = _own_files(writer, old.files)
@@ -415,7 +431,13 @@ class SliceRun:
             if records is not None:
                 for project, rf in records:
                     plan.add(project, rf, job.env.name)
-                return Closure(job.key, closure.touched | old.touched, old.files, closure.error)
+                return Closure(
+                    job.key,
+                    closure.touched | old.touched,
+                    old.files,
+                    closure.error,
+                    retry=closure.retry,
+                )
         return closure
 
     def _guard(self, writer: TreeWriter, plan: Plan) -> None:
@@ -470,11 +492,14 @@ def _resolve_one(job: _Job, finder: Finder, options: ResolveOptions) -> _Outcome
     pin = Requirement(f"{entry.requirement.name}{extras}=={job.version}")
     with finder.recording() as touched:
         error: str | None = None
+        retry = False
         resolution: EnvResolution | None = None
         try:
             resolution = resolve_env(env, [pin], finder, options, {name: entry.source})
-        except MorganLikeError as exc:
+        except ResolutionError as exc:  # a conflict: stays until a page it read moves
             error = str(exc)
+        except MorganLikeError as exc:  # the upstream failed: tried again next run
+            error, retry = str(exc), True
     touched.add(name)
     closure = Closure(
         job.key,
@@ -483,6 +508,7 @@ def _resolve_one(job: _Job, finder: Finder, options: ResolveOptions) -> _Outcome
         if resolution is not None
         else (),
         error,
+        retry=retry,
     )
     return _Outcome(job, closure, resolution)
 

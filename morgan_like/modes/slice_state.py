@@ -42,8 +42,10 @@ class Closure:
 
     ``files``: tree paths (packages/<project>/<filename>); ``error``: why the last
     resolution failed (its ``files`` are then the last good ones, kept so the release
-    stays installable); ``unsupported``: no file of the release installs in the env
-    (Requires-Python, tags), so nothing was resolved.
+    stays installable); a conflict is tried again only when a page it read moves, any
+    other failure (the upstream did not answer) on every run (``retry``);
+    ``unsupported``: no file of the release installs in the env (Requires-Python,
+    tags), so nothing was resolved.
     """
 
     key: ClosureKey
@@ -51,6 +53,7 @@ class Closure:
     files: tuple[str, ...] = ()
     error: str | None = None
     unsupported: str | None = None
+    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def load_record(root: Path) -> SliceRecord | None:
                 tuple(str(f) for f in item["files"]),
                 item.get("error"),
                 item.get("unsupported"),
+                bool(item.get("retry", False)),
             )
         return SliceRecord(
             key=str(doc["key"]),
@@ -105,6 +109,7 @@ def save_record(root: Path, record: SliceRecord) -> None:
             "files": sorted(c.files),
             **({"error": c.error} if c.error is not None else {}),
             **({"unsupported": c.unsupported} if c.unsupported is not None else {}),
+            **({"retry": True} if c.retry else {}),
         }
         for c in sorted(
             record.closures.values(), key=lambda c: (c.key.entry, c.key.version, c.key.env)
