@@ -156,6 +156,8 @@ def push(
     # A full push journals only that it is one: resumed, it reconciles again, which skips
     # what already landed (a full mirror's path list would be hundreds of MB to rewrite).
     write_journal(root, paths, full=full)
+    if resumed or full:
+        storage.sweep()  # what the push cut short left: temp files, unfinished multiparts
     remote: dict[str, ObjectStat] | None = None
     if full:
         remote = {s.key: s for s in storage.list()}

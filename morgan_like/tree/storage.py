@@ -86,6 +86,12 @@ class Storage(Protocol):
         """Every object whose key starts with ``prefix``, in key order."""
         ...
 
+    def sweep(self) -> int:
+        """Drop what puts cut short left behind (temp files, unfinished multipart uploads:
+        never visible, but they take space); only when no put runs (under the tree lock).
+        Returns how many it dropped."""
+        ...
+
 
 def _check_key(key: str) -> str:
     parts = key.split("/")
@@ -174,6 +180,16 @@ class FsStorage:
                 if key.startswith(prefix):
                     found.append(ObjectStat(key, os.path.getsize(os.path.join(dirpath, name))))
         yield from sorted(found, key=lambda s: s.key)
+
+    def sweep(self) -> int:
+        count = 0
+        for dirpath, _, filenames in os.walk(self.root):
+            for name in filenames:
+                if name.startswith(_TMP_PREFIX):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(dirpath, name))
+                        count += 1
+        return count
 
 
 def _fsync_dir(path: Path) -> None:
@@ -285,6 +301,21 @@ class S3Storage:
                     yield ObjectStat(
                         item["Key"][len(base) :], int(item["Size"]), _strip_etag(item.get("ETag"))
                     )
+
+    def sweep(self) -> int:
+        base = f"{self.prefix}/" if self.prefix else ""
+        count = 0
+        with self._errors("clean up", "(unfinished uploads)"):
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=base
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    count += 1
+        return count
 
     @contextlib.contextmanager
     def _errors(self, operation: str, key: str) -> Iterator[None]:

@@ -269,9 +269,13 @@ def test_a_failed_push_leaves_its_journal_and_the_next_finishes(trees, tmp_path:
     pending = read_journal(second)
     assert pending and not pending.full and set(pending.paths) <= set(changed) | set(removed)
     assert dangling(visible(target)) == []
-    # The next push is told nothing new: the journal alone finishes the work.
+    # The next push is told nothing new: the journal alone finishes the work, and first
+    # sweeps what a put cut short left in the store.
+    leftover = target / "packages/alpha/.~storage-cut-short"
+    leftover.write_bytes(b"half")
     store = RecordingStorage(target)
     result = push(second, store, [], [])
+    assert not leftover.exists()
     assert result.resumed and store.broken == []
     assert visible(target) == visible(second)
     assert read_journal(second) is None

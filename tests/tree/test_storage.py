@@ -148,6 +148,15 @@ def test_a_killed_put_leaves_the_old_object_or_none(
     assert store.stat("packages/a/new.whl") is None
     assert store.get("packages/a/old.whl") == b"old"
     assert [s.key for s in store.list()] == ["packages/a/old.whl"]
+    # What the kills left (a temp file; an unfinished multipart upload) is swept.
+    assert store.sweep() == 2
+    assert store.sweep() == 0
+    if kind == "fs":
+        assert [p.name for p in (tmp_path / "store").rglob("*") if p.is_file()] == ["old.whl"]
+    else:
+        uploads = seaweed.boto3_client().list_multipart_uploads(Bucket=target)
+        assert uploads.get("Uploads", []) == []
+    assert [s.key for s in store.list()] == ["packages/a/old.whl"]
 
 
 def test_s3_errors_name_the_object_never_the_secret(seaweed: Seaweed) -> None:
