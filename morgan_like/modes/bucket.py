@@ -225,13 +225,26 @@ def push_working_tree(run: BucketRun, reporter: Reporter) -> int:
     from morgan_like.tree.bucketpush import push
     from morgan_like.tree.kind import SLICE_RECORD
     from morgan_like.tree.lock import TreeLock
+    from morgan_like.tree.state import TreeState
 
     storage = open_storage(run.target)
     root = run.working_tree
     with TreeLock(root, "push", wait=run.wait_lock, on_wait=reporter.info):
         plan = plan_push(root, run.target)
         evict = run.evict and not (root / SLICE_RECORD).is_file()
-        result = push(root, storage, plan.changed, plan.removed, evict=evict, full=plan.full)
+        with TreeState(root) as state:
+            # An evicted file's row stays verified (tree/state.py EVICTED): the next sync
+            # neither fetches it again nor drops it from its project's page.
+            result = push(
+                root,
+                storage,
+                plan.changed,
+                plan.removed,
+                evict=evict,
+                full=plan.full,
+                on_evicted=state.mark_evicted,
+            )
+            state.commit()
         record_pushed(root, run.target, plan.generation)
     reporter.info(f"Pushed to {run.target.url}: {describe_push(result)}")
     return 0

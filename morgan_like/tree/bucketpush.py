@@ -145,6 +145,7 @@ def push(
     removed: Iterable[str],
     *,
     evict: bool = False,
+    on_evicted: Callable[[list[str]], None] | None = None,
     full: bool = False,
 ) -> PushResult:
     """Make ``storage`` hold the working tree's visible files (see the module docstring)."""
@@ -190,7 +191,7 @@ def push(
         remaining -= set(batch)
         if batch and not full:
             write_journal(root, remaining)
-    evicted = _evict(root, storage, uploads) if evict else 0
+    evicted = _evict(root, storage, uploads, on_evicted) if evict else 0
     clear_journal(root)
     return PushResult(uploaded, len(deletes), size, evicted, resumed)
 
@@ -245,7 +246,12 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _evict(root: Path, storage: Storage, uploaded: list[str]) -> int:
+def _evict(
+    root: Path,
+    storage: Storage,
+    uploaded: list[str],
+    on_evicted: Callable[[list[str]], None] | None = None,
+) -> int:
     """Drop the local copy of each distribution file now in the store: the ones this push
     uploaded, and any other the working tree holds that the store has at its size (a file
     a run fetched again, e.g. while rewriting its project's page).  Under eviction the
@@ -259,6 +265,8 @@ def _evict(root: Path, storage: Storage, uploaded: list[str]) -> int:
             stat = storage.stat(relpath)
             if stat is None or stat.size != (root / relpath).stat().st_size:
                 continue
+        if on_evicted is not None:
+            on_evicted([relpath])  # recorded first: a kill after it leaves a copy, no gap
         crashpoints.step()
         with contextlib.suppress(FileNotFoundError):
             (root / relpath).unlink()

@@ -59,8 +59,8 @@ class LocalEntries:
         it from the file when upstream gives none (tree/filemeta.py).
         """
         relpath = package_relpath(norm, rf.filename)
-        if not (self.root / relpath).is_file():
-            return None
+        if not (self.root / relpath).is_file() and not self.state.is_evicted(relpath):
+            return None  # (an evicted file is in the tree's object store: still listed)
         record = self._record(relpath, rf.sha256)
         before_sha256, before_metadata = before
         if self._report(relpath, before_sha256 != record.sha256):
@@ -124,7 +124,9 @@ class LocalEntries:
         try:
             fresh = meta_path.stat().st_mtime_ns >= wheel_path.stat().st_mtime_ns
         except OSError:
-            fresh = False
+            # An evicted wheel (in the object store only) keeps the .metadata written
+            # from it while it was here.
+            fresh = meta_path.is_file() and self.state.is_evicted(relpath)
         if (
             entry is not None
             and fresh

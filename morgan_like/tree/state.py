@@ -173,6 +173,24 @@ class TreeState:
                 self._touched.add(key)
         crashpoints.step()  # a download or a write just landed
 
+    def mark_evicted(self, relpaths: list[str]) -> None:
+        """These recorded files now live in the object store only: their rows stay
+        verified (a sync does not fetch them again, pages keep listing them)."""
+        with self._lock:
+            self._db.executemany(
+                "UPDATE files SET mtime_ns = ? WHERE relpath = ?",
+                [(EVICTED, normalize_relpath(r)) for r in relpaths],
+            )
+
+    def is_evicted(self, relpath: str) -> bool:
+        """Recorded as evicted, and no local copy has come back since."""
+        key = normalize_relpath(relpath)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT mtime_ns FROM files WHERE relpath = ?", (key,)
+            ).fetchone()
+        return row is not None and row[0] == EVICTED and not (self.root / key).exists()
+
     def record_file(self, relpath: str, *, new: bool = False) -> FileRecord:
         """Hash the file on disk and record it (``new``: this run placed it; see record)."""
         key = normalize_relpath(relpath)
@@ -365,14 +383,20 @@ class TreeState:
         self.close()
 
 
+# A file row's mtime_ns when the file was evicted: it lives in the tree's object store
+# (tree/bucketpush.py) and the working tree keeps only its row, its .metadata and pages.
+EVICTED = -1
+
+
 def _unchanged(path: Path, row: tuple | None, sha256: str | None) -> bool:
-    """A file row still true of the disk (size, mtime), and of hash ``sha256`` if given."""
+    """A file row still true of the disk (size, mtime), and of hash ``sha256`` if given;
+    an evicted file's row holds while the working tree has no copy of its own."""
     if row is None or (sha256 is not None and sha256.lower() != row[1]):
         return False
     try:
         st = path.stat()
     except OSError:
-        return False
+        return row[2] == EVICTED
     return st.st_size == row[0] and st.st_mtime_ns == row[2]
 
 

@@ -5,6 +5,7 @@ run).  Tests that start SeaweedFS, nginx or a client are marked e2e."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -664,3 +665,33 @@ def test_the_default_working_tree_is_under_the_cache_dir(
     assert main(["nginx-config", "-i", url, "-p", "8080"]) == 0
     out = capsys.readouterr()
     assert "no working tree" not in out.err and "lib;" in out.out
+
+
+@pytest.mark.e2e
+def test_an_evicted_file_is_neither_fetched_again_nor_dropped_from_its_page(
+    seaweed, s3_env, upstream, tmp_path
+):
+    """After eviction the working tree holds lib 2.0's row and .metadata, not its bytes: a
+    new lib release fetches only itself, and lib's page (working tree and bucket) still
+    lists 2.0, as the disk tree's does."""
+    from ..transfer_support import tree_files
+
+    bucket = seaweed.new_bucket("evicted")
+    url, state, disk = f"s3://{bucket}/mirror", tmp_path / "state", tmp_path / "disk"
+    _sync_both(url, state, disk, upstream.url)
+    assert not (state / "packages" / "lib" / "lib-2.0-py3-none-any.whl").exists()
+    _add_wheel(upstream, "lib", "3.0")
+    upstream.reset_log()
+    assert main(["sync", "-i", url, "--local-state", str(state), "-I", upstream.url, "-q"]) == 0
+    fetched = [r.path for r in upstream.requests if r.path.startswith("/files/")]
+    assert [p for p in fetched if not p.endswith(".metadata")] == [
+        "/files/lib-3.0-py3-none-any.whl"
+    ]
+    page = json.loads((state / "simple" / "lib" / "index.json").read_bytes())
+    assert [f["filename"] for f in page["files"]] == [
+        "lib-1.0-py3-none-any.whl",
+        "lib-2.0-py3-none-any.whl",
+        "lib-3.0-py3-none-any.whl",
+    ]
+    assert main(["sync", "-i", str(disk), "-I", upstream.url, "-q"]) == 0
+    assert _untimed(seaweed.objects(bucket, "mirror/")) == _untimed(tree_files(disk))
