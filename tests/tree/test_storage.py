@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,8 +176,10 @@ def test_s3_errors_name_the_object_never_the_secret(seaweed: Seaweed) -> None:
     assert f"s3://{bucket}/p/simple/index.html" in message
     assert SECRET_KEY not in message and seaweed.access_key not in message
 
-    missing = seaweed.storage("no-such-bucket-here", prefix="p")
-    with pytest.raises(StorageError, match="s3://no-such-bucket-here"):
+    # a name no other test of the session writes to (SeaweedFS makes a bucket on a PUT)
+    absent = f"no-such-bucket-{uuid.uuid4().hex[:12]}"
+    missing = seaweed.storage(absent, prefix="p")
+    with pytest.raises(StorageError, match=f"s3://{absent}"):
         list(missing.list())
     assert missing.stat("x") is None  # a HEAD cannot tell a missing bucket from a missing key
 
