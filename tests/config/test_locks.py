@@ -30,7 +30,7 @@ requires-python = ">=3.8"
 [[package]]
 name = "app"
 version = "1.0"
-source = {{ registry = "https://pypi.org/simple" }}
+source = {{ registry = "https://pypi.invalid/simple" }}
 dependencies = [
     {{ name = "lib" }},
     {{ name = "old", marker = "python_full_version < '3.9'" }},
@@ -44,7 +44,7 @@ wheels = [
 [[package]]
 name = "lib"
 version = "2.0"
-source = {{ registry = "https://pypi.org/simple" }}
+source = {{ registry = "https://pypi.invalid/simple" }}
 wheels = [
     {{ url = "{URL}/lib-2.0-py3-none-any.whl", hash = "sha256:{H["lib"]}", size = 845, upload-time = "2020-01-01T00:05:00Z" }},
 ]
@@ -67,7 +67,7 @@ requires-dist = [
 [[package]]
 name = "old"
 version = "1.0"
-source = {{ registry = "https://pypi.org/simple" }}
+source = {{ registry = "https://pypi.invalid/simple" }}
 wheels = [
     {{ url = "{URL}/old-1.0-py3-none-any.whl", hash = "sha256:{H["old"]}", size = 847, upload-time = "2020-01-01T00:08:00Z" }},
 ]
@@ -75,13 +75,13 @@ wheels = [
 [[package]]
 name = "srconly"
 version = "1.0"
-source = {{ registry = "https://pypi.org/simple" }}
+source = {{ registry = "https://pypi.invalid/simple" }}
 sdist = {{ url = "{URL}/srconly-1.0.tar.gz", hash = "sha256:{H["src"]}", size = 382, upload-time = "2020-01-01T00:09:00Z" }}
 
 [[package]]
 name = "winonly"
 version = "1.0"
-source = {{ registry = "https://pypi.org/simple" }}
+source = {{ registry = "https://pypi.invalid/simple" }}
 wheels = [
     {{ url = "{URL}/winonly-1.0-py3-none-any.whl", hash = "sha256:{H["win"]}", size = 888, upload-time = "2020-01-01T00:07:00Z" }},
 ]
@@ -97,34 +97,34 @@ requires-python = ">=3.8"
 [[packages]]
 name = "app"
 version = "1.0"
-index = "https://pypi.org/simple"
+index = "https://pypi.invalid/simple"
 sdist = {{ url = "{URL}/app-1.0.tar.gz", upload-time = 2020-01-01T00:03:00Z, size = 392, hashes = {{ sha256 = "{H["appsd"]}" }} }}
 wheels = [{{ url = "{URL}/app-1.0-py3-none-any.whl", upload-time = 2020-01-01T00:02:00Z, size = 926, hashes = {{ sha256 = "{H["app"]}" }} }}]
 
 [[packages]]
 name = "lib"
 version = "2.0"
-index = "https://pypi.org/simple"
+index = "https://pypi.invalid/simple"
 wheels = [{{ url = "{URL}/lib-2.0-py3-none-any.whl", upload-time = 2020-01-01T00:05:00Z, size = 845, hashes = {{ sha256 = "{H["lib"]}" }} }}]
 
 [[packages]]
 name = "old"
 version = "1.0"
 marker = "python_full_version < '3.9'"
-index = "https://pypi.org/simple"
+index = "https://pypi.invalid/simple"
 wheels = [{{ url = "{URL}/old-1.0-py3-none-any.whl", upload-time = 2020-01-01T00:08:00Z, size = 847, hashes = {{ sha256 = "{H["old"]}" }} }}]
 
 [[packages]]
 name = "srconly"
 version = "1.0"
-index = "https://pypi.org/simple"
+index = "https://pypi.invalid/simple"
 sdist = {{ url = "{URL}/srconly-1.0.tar.gz", upload-time = 2020-01-01T00:09:00Z, size = 382, hashes = {{ sha256 = "{H["src"]}" }} }}
 
 [[packages]]
 name = "winonly"
 version = "1.0"
 marker = "sys_platform == 'win32'"
-index = "https://pypi.org/simple"
+index = "https://pypi.invalid/simple"
 wheels = [{{ url = "{URL}/winonly-1.0-py3-none-any.whl", upload-time = 2020-01-01T00:07:00Z, size = 888, hashes = {{ sha256 = "{H["win"]}" }} }}]
 """
 
@@ -207,11 +207,11 @@ def test_uv_follows_the_graph_not_the_package_list(tmp_path: Path) -> None:
 def test_uv_forks_pick_one_version_per_env(tmp_path: Path) -> None:
     text = (
         UV_LOCK.replace('    { name = "lib" },\n    { name = "old"',
-                        '    { name = "lib", version = "1.0", source = { registry = "https://pypi.org/simple" }, marker = "python_full_version < \'3.10\'" },\n'
-                        '    { name = "lib", version = "2.0", source = { registry = "https://pypi.org/simple" }, marker = "python_full_version >= \'3.10\'" },\n'
+                        '    { name = "lib", version = "1.0", source = { registry = "https://pypi.invalid/simple" }, marker = "python_full_version < \'3.10\'" },\n'
+                        '    { name = "lib", version = "2.0", source = { registry = "https://pypi.invalid/simple" }, marker = "python_full_version >= \'3.10\'" },\n'
                         '    { name = "old"')
         .replace('requires-python = ">=3.8"\n', 'requires-python = ">=3.8"\nresolution-markers = [\n    "python_full_version >= \'3.10\'",\n    "python_full_version < \'3.10\'",\n]\n', 1)
-        + f'\n[[package]]\nname = "lib"\nversion = "1.0"\nsource = {{ registry = "https://pypi.org/simple" }}\n'
+        + f'\n[[package]]\nname = "lib"\nversion = "1.0"\nsource = {{ registry = "https://pypi.invalid/simple" }}\n'
         f'resolution-markers = [\n    "python_full_version < \'3.10\'",\n]\n'
         f'wheels = [\n    {{ url = "{URL}/lib-1.0-py3-none-any.whl", hash = "sha256:{"e" * 64}", size = 845 }},\n]\n'
     )  # fmt: skip
@@ -282,7 +282,7 @@ def test_the_project_itself_is_followed_not_fetched(tmp_path: Path) -> None:
         (UV_LOCK.replace("version = 1\n", "version = 2\n", 1), "uv.lock", "uv.lock version 2 is not one this reads", None),
         (PYLOCK.replace('lock-version = "1.0"', 'lock-version = "2.0"'), "pylock.toml", "lock-version '2.0' is not one this reads", None),
         (UV_LOCK.replace(f'wheels = [\n    {{ url = "{URL}/lib-2.0-py3-none-any.whl", hash = "sha256:{H["lib"]}", size = 845, upload-time = "2020-01-01T00:05:00Z" }},\n]\n', ""), "uv.lock", "package lib 2.0 has no files", "lib"),
-        (UV_LOCK.replace('source = { registry = "https://pypi.org/simple" }\nsdist = { url = "' + URL + '/srconly', 'source = { git = "https://github.com/x/srconly?rev=v1#abc" }\nsdist = { url = "' + URL + '/srconly'), "uv.lock", "package srconly 1.0 is locked from git", "srconly"),
+        (UV_LOCK.replace('source = { registry = "https://pypi.invalid/simple" }\nsdist = { url = "' + URL + '/srconly', 'source = { git = "https://github.com/x/srconly?rev=v1#abc" }\nsdist = { url = "' + URL + '/srconly'), "uv.lock", "package srconly 1.0 is locked from git", "srconly"),
         (UV_LOCK.replace(f'sha256:{H["lib"]}', "md5:00"), "uv.lock", "package lib 2.0: lib-2.0-py3-none-any.whl has no sha256", "lib"),
         (UV_LOCK.replace("/lib-2.0-py3", "/lib-3.0-py3"), "uv.lock", "its files are of version 3.0", "lib"),
         (UV_LOCK.replace('{ name = "srconly" },\n]\n\n[package.metadata]', '{ name = "gone" },\n]\n\n[package.metadata]'), "uv.lock", "package myproj 0.1: depends on gone", "myproj"),

@@ -126,7 +126,7 @@ def test_with_dependencies(tmp_path: Path) -> None:
     ("text", "key", "line", "problem", "hint"),
     [
         (
-            "[sync]\nprojects =\n    django\n    foo @ git+https://x.org/foo\n",
+            "[sync]\nprojects =\n    django\n    foo @ git+https://x.invalid/foo\n",
             "projects",
             4,
             "direct references are not supported",

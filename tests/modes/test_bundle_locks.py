@@ -23,7 +23,7 @@ from ..fakeindex import FakeIndex
 from ..helpers import ini_env_block, sdist, wheel
 from ..server_support import SubprocessServer
 
-LOCK_URL = "https://files.pythonhosted.org/packages/ab/cd"
+LOCK_URL = "https://files.pythonhosted.invalid/packages/ab/cd"
 # name -> (version, its dependencies as (name, marker))
 PACKAGES = {
     "app": ("1.0", [("lib", None), ("old", "python_full_version < '3.9'"), ("winonly", "sys_platform == 'win32'")]),
@@ -74,7 +74,7 @@ def uv_lock(files: dict[str, list[Path]], requires_python: str = ">=3.8") -> str
             continue
         version, deps = PACKAGES[name]
         text = f'\n[[package]]\nname = "{name}"\nversion = "{version}"\n'
-        text += 'source = { registry = "https://pypi.org/simple" }\n'
+        text += 'source = { registry = "https://pypi.invalid/simple" }\n'
         if deps:
             text += "dependencies = [\n"
             for dep, marker in deps:
@@ -109,7 +109,7 @@ def pylock(files: dict[str, list[Path]], requires_python: str = ">=3.8") -> str:
         text = f'\n[[packages]]\nname = "{name}"\nversion = "{version}"\n'
         if name in MARKERS:
             text += f'marker = "{MARKERS[name]}"\n'
-        text += 'index = "https://pypi.org/simple"\n'
+        text += 'index = "https://pypi.invalid/simple"\n'
         entries = [
             f'{{ url = "{LOCK_URL}/{p.name}", upload-time = 2020-01-01T00:03:00Z, '
             f'size = {p.stat().st_size}, hashes = {{ sha256 = "{_sha(p)}" }} }}'
