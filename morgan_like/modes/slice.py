@@ -23,7 +23,6 @@ last good files, so the release stays installable and the run exits 1.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from collections.abc import Mapping
@@ -33,18 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from morgan_like.config.syncconf import AllowEntry, SyncConfig
-from morgan_like.dists.links import RemoteFile
+from morgan_like.config.syncconf import SyncConfig
 from morgan_like.dists.serials import SerialList
 from morgan_like.errors import (
     ConfigError,
     Interrupted,
-    MorganLikeError,
-    ResolutionError,
     SyncRefused,
 )
 from morgan_like.index.finder import Finder
@@ -57,6 +51,14 @@ from morgan_like.modes import serve
 from morgan_like.modes.bundle import write_projects
 from morgan_like.modes.bundle_views import env_views
 from morgan_like.modes.resolving import ResolveSession, SessionRequest
+from morgan_like.modes.slice_closures import (
+    Job,
+    Outcome,
+    moved_since,
+    own_files,
+    resolve_one,
+    slice_key,
+)
 from morgan_like.modes.slice_report import (
     SliceTally,
     print_slice_plan,
@@ -65,7 +67,6 @@ from morgan_like.modes.slice_report import (
 )
 from morgan_like.modes.slice_state import (
     Closure,
-    ClosureKey,
     SliceRecord,
     load_record,
     mark_slice,
@@ -74,10 +75,9 @@ from morgan_like.modes.slice_state import (
 from morgan_like.modes.sync_plan import default_max_deletions
 from morgan_like.output import Reporter
 from morgan_like.resolve.builddeps import add_build_requirements
-from morgan_like.resolve.candidates import FileFilter, usable_files
+from morgan_like.resolve.candidates import FileFilter
 from morgan_like.resolve.plan import Plan, resolution_files
-from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
-from morgan_like.targets.environments import Environment
+from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
 from morgan_like.tree.layout import STATE_DIR, package_relpath
 from morgan_like.tree.publish import publish
 from morgan_like.tree.state import TreeState
@@ -96,26 +96,6 @@ class SliceRequest:
     settings: SyncSettings
     dry_run: bool = False
     skip_server_copy: bool = False
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One closure to resolve: ``entry`` pinned to ``version`` in ``env``."""
-
-    entry: AllowEntry
-    version: Version
-    env: Environment
-
-    @property
-    def key(self) -> ClosureKey:
-        return ClosureKey(str(self.entry.requirement), str(self.version), self.env.name)
-
-
-@dataclass
-class _Outcome:
-    job: _Job
-    closure: Closure
-    resolution: EnvResolution | None = None
 
 
 def run_slice(request: SliceRequest, reporter: Reporter) -> int:
@@ -174,7 +154,7 @@ class SliceRun:
             record = load_record(self.root)
             key = self._key(upstream.index_url)
             every = record is None or record.key != key or listed.source == NAMES
-            moved = set() if every or record is None else _moved(record, listed)
+            moved = set() if every or record is None else moved_since(record, listed)
             retry = record is not None and any(c.retry for c in record.failed)
             if not dry and not every and record is not None and not moved and not retry:
                 # A failed closure is tried again only when a page it read moves: until
@@ -288,33 +268,7 @@ class SliceRun:
         return listed
 
     def _key(self, index_url: str) -> str:
-        """What the config asks, hashed: the config's bytes, the allowlist as read (its
-        requirements files included), the envs' markers and tags, the filters the command
-        line added, constraints and hashes.  Another key resolves everything again."""
-        rules = self.settings.rules
-        parts = [
-            index_url,
-            repr(self.settings.config_bytes),
-            repr([p.pattern for p in rules.prerelease_excludes]),
-            " ".join(
-                (
-                    repr(sorted(rules.selection.exclude_platforms)),
-                    repr(sorted(rules.selection.package_types)),
-                    repr(rules.selection.max_file_size),
-                    repr([p.pattern for p in rules.selection.exclude_releases]),
-                )
-            ),
-            repr(rules.keep_latest),
-            *(f"{e.requirement}@{e.source}" for e in self.config.allowlist),
-        ]
-        for env in self.envs:
-            parts.append(f"{env.name} {sorted(env.markers.items())} {env.binary_only}")
-            parts.append(" ".join(str(tag) for tag in env.tags))
-            constraints = self.config.constraints_for(env)
-            parts.append(repr(sorted((n, str(c)) for n, c in constraints.items())))
-            hashes = self.config.hashes_for(env)
-            parts.append(repr(sorted((n, sorted(h)) for n, h in hashes.items())))
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+        return slice_key(index_url, self.settings, self.config, self.envs)
 
     def _kept(
         self, finder: Finder, prev: SliceRecord | None, moved: set[str]
@@ -340,13 +294,13 @@ class SliceRun:
                 )
         return kept
 
-    def _jobs(self, kept: dict[str, list[Version]]) -> list[_Job]:
+    def _jobs(self, kept: dict[str, list[Version]]) -> list[Job]:
         jobs = []
         for entry in self.config.allowlist:
             for version in kept[str(entry.requirement)]:
                 for env in self.envs:
                     if env.evaluate(entry.requirement.marker):
-                        jobs.append(_Job(entry, version, env))
+                        jobs.append(Job(entry, version, env))
         return jobs
 
     def _reuse(
@@ -356,17 +310,17 @@ class SliceRun:
         moved: set[str],
         writer: TreeWriter | None,
         plan: Plan,
-    ) -> tuple[list[Closure], list[_Job]]:
+    ) -> tuple[list[Closure], list[Job]]:
         """Closures no moved page can reach keep their files (read back from our own
         pages); the rest are resolved again."""
         reused: list[Closure] = []
-        todo: list[_Job] = []
+        todo: list[Job] = []
         for job in self._jobs(kept):
             old = None if prev is None else prev.closures.get(job.key)
             if old is None or old.retry or old.touched & moved or writer is None:
                 todo.append(job)
                 continue
-            records = _own_files(writer, old.files)
+            records = own_files(writer, old.files)
             if records is None:
                 todo.append(job)
                 continue
@@ -376,7 +330,7 @@ class SliceRun:
         self.tally.reused = len(reused)
         return reused, todo
 
-    def _resolve(self, jobs: list[_Job], finder: Finder, ropts: ResolveOptions) -> list[_Outcome]:
+    def _resolve(self, jobs: list[Job], finder: Finder, ropts: ResolveOptions) -> list[Outcome]:
         """Every closure to resolve, several at a time (they share the Finder's pages)."""
         if not jobs:
             return []
@@ -392,8 +346,8 @@ class SliceRun:
             for env in self.envs
         }
 
-        def one(job: _Job) -> _Outcome:
-            return _resolve_one(job, finder, options[job.env.name])
+        def one(job: Job) -> Outcome:
+            return resolve_one(job, finder, options[job.env.name])
 
         outcomes = []
         with (
@@ -408,7 +362,7 @@ class SliceRun:
 
     def _take(
         self,
-        outcome: _Outcome,
+        outcome: Outcome,
         prev: SliceRecord | None,
         writer: TreeWriter | None,
         plan: Plan,
@@ -427,7 +381,7 @@ class SliceRun:
             return closure
         old = None if prev is None else prev.closures.get(job.key)
         if old is not None and old.files and writer is not None:
-            records = _own_files(writer, old.files)
+            records = own_files(writer, old.files)
             if records is not None:
                 for project, rf in records:
                     plan.add(project, rf, job.env.name)
@@ -476,74 +430,3 @@ class SliceRun:
             kept={label: tuple(str(v) for v in versions) for label, versions in kept.items()},
             closures={c.key: c for c in closures},
         )
-
-
-def _resolve_one(job: _Job, finder: Finder, options: ResolveOptions) -> _Outcome:
-    entry, env = job.entry, job.env
-    name = entry.name
-    files = [f for f in finder.page(name).files if f.version == job.version]
-    usable = usable_files(files, env, options.file_filter)
-    if env.binary_only:
-        usable = [f for f in usable if f.is_wheel]
-    if not usable:
-        why = _unsupported(files, env)
-        return _Outcome(job, Closure(job.key, frozenset({name}), unsupported=why))
-    extras = f"[{','.join(sorted(entry.requirement.extras))}]" if entry.requirement.extras else ""
-    pin = Requirement(f"{entry.requirement.name}{extras}=={job.version}")
-    with finder.recording() as touched:
-        error: str | None = None
-        retry = False
-        resolution: EnvResolution | None = None
-        try:
-            resolution = resolve_env(env, [pin], finder, options, {name: entry.source})
-        except ResolutionError as exc:  # a conflict: stays until a page it read moves
-            error = str(exc)
-        except MorganLikeError as exc:  # the upstream failed: tried again next run
-            error, retry = str(exc), True
-    touched.add(name)
-    closure = Closure(
-        job.key,
-        frozenset(canonicalize_name(n) for n in touched),
-        tuple(sorted(package_relpath(p, f.filename) for p, f in resolution_files(resolution)))
-        if resolution is not None
-        else (),
-        error,
-        retry=retry,
-    )
-    return _Outcome(job, closure, resolution)
-
-
-def _unsupported(files: list[RemoteFile], env: Environment) -> str:
-    """Why no file of a release installs in ``env``."""
-    if files and all(not env.admits_python(f.requires_python) for f in files):
-        return f"requires Python {files[0].requires_python}"
-    if env.binary_only and not any(f.is_wheel for f in files):
-        return "no wheel, and the env is binary-only"
-    return "no file of it installs there (wheel tags, file filters)"
-
-
-def _moved(record: SliceRecord, listed: SerialList) -> set[str]:
-    """Projects the slice read whose serial changed since (or that left the list)."""
-    known = cast(Mapping[str, int], listed.serials)
-    return {name for name, serial in record.serials.items() if known.get(name) != serial}
-
-
-def _own_files(
-    writer: TreeWriter, relpaths: tuple[str, ...]
-) -> list[tuple[NormalizedName, RemoteFile]] | None:
-    """The records of ``relpaths`` as our own pages list them; None when one is missing
-    (the closure is then resolved again)."""
-    found = []
-    by_project: dict[NormalizedName, dict[str, RemoteFile]] = {}
-    for relpath in relpaths:
-        parts = relpath.split("/")
-        if len(parts) != 3:
-            return None
-        project, filename = canonicalize_name(parts[1]), parts[2]
-        if project not in by_project:
-            by_project[project] = {f.filename: f for f in writer.existing_files(project)}
-        rf = by_project[project].get(filename)
-        if rf is None:
-            return None
-        found.append((project, rf))
-    return found
