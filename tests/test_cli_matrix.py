@@ -102,6 +102,7 @@ USES = {
         "index_url",
         "wait_lock",
         "provenance",
+        "local_state",
     },
     "genlocal": {"index_path", "source", "wait_lock"},
     # and whatever else server.py serves with: passed through as server.py defines it

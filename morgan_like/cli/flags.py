@@ -142,7 +142,7 @@ FLAGS = (
     ),
     _flag(
         "--local-state",
-        "mirror sync export nginx-config",
+        "mirror sync verify export nginx-config",
         "with -i s3://BUCKET/PREFIX: the local working tree (pages, state, lock) pushed to "
         "the bucket (default: ~/.cache/morgan-like/s3/<hash of the URL>/)",
         type=values.local_state,

@@ -5,7 +5,8 @@ reads the bucket itself, as a client would: the root page, each project's page, 
 every file and ``.metadata`` a page links there, each streamed through SHA-256 (constant
 memory, whatever the file's size) and compared with the page's hash.  Problems are
 printed one a line in server.py ``--verify``'s words (``MISSING``, ``CORRUPT``), then one
-summary line; the exit code is 1 when anything was found.
+summary line; the exit code is 1 when anything was found.  ``scan_bucket`` is the check
+itself, for ``verify --repair`` (modes/bucket_repair.py), which mends what it found.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from posixpath import normpath
@@ -29,11 +30,14 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Claim:
-    """An object a page links, with the size and SHA-256 the page gives (None: not said)."""
+    """An object a page links, with the size and SHA-256 the page gives (None: not said);
+    for a ``.metadata``, ``of`` is the SHA-256 the page gives its distribution file."""
 
     key: str
     sha256: str | None
     size: int | None = None
+    project: str = ""
+    of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Problem:
     kind: str  # MISSING or CORRUPT, as server.py --verify
     key: str
     detail: str = ""
+    claim: Claim | None = None  # the page's promise for an object (None: a page itself)
 
     def line(self) -> str:
         return f"{self.kind:<11} {self.key}" + (f" ({self.detail})" if self.detail else "")
@@ -53,6 +58,7 @@ def _normalized(name: str) -> str:
 def page_claims(page_key: str, page: dict) -> Iterator[Claim]:
     """Every object of the bucket a project page links (files on another host: none)."""
     folder = page_key.rsplit("/", 1)[0]
+    project = folder.rsplit("/", 1)[-1]
     for entry in page.get("files", []):
         url = str(entry.get("url", ""))
         if "://" in url or url.startswith("/"):
@@ -61,25 +67,27 @@ def page_claims(page_key: str, page: dict) -> Iterator[Claim]:
         if key.startswith("../"):
             continue
         size = entry.get("size") if isinstance(entry.get("size"), int) else None
-        yield Claim(key, (entry.get("hashes") or {}).get("sha256"), size)
+        sha256 = (entry.get("hashes") or {}).get("sha256")
+        yield Claim(key, sha256, size, project)
         meta = entry.get("core-metadata") or entry.get("dist-info-metadata")
         if isinstance(meta, dict):
-            yield Claim(f"{key}.metadata", meta.get("sha256"))
+            yield Claim(f"{key}.metadata", meta.get("sha256"), None, project, sha256)
 
 
 def check_object(storage: Storage, claim: Claim) -> Problem | None:
     stat = storage.stat(claim.key)
     if stat is None:
-        return Problem("MISSING", claim.key)
+        return Problem("MISSING", claim.key, claim=claim)
     if claim.size is not None and stat.size != claim.size:
-        return Problem("CORRUPT", claim.key, f"size {stat.size}, the page says {claim.size}")
+        detail = f"size {stat.size}, the page says {claim.size}"
+        return Problem("CORRUPT", claim.key, detail, claim)
     if claim.sha256 is None:
         return None
     digest = hashlib.sha256()
     with storage.open(claim.key) as body:
         _digest(body, digest)
     if digest.hexdigest() != claim.sha256.lower():
-        return Problem("CORRUPT", claim.key, "sha256 mismatch")
+        return Problem("CORRUPT", claim.key, "sha256 mismatch", claim)
     return None
 
 
@@ -96,19 +104,19 @@ class Tally:
     problems: int = 0
 
 
-def verify_bucket(storage: Storage, reporter: Reporter) -> int:
-    """Check every page's objects in ``storage``; print problems and a summary."""
+def scan_bucket(storage: Storage, report: Callable[[Problem], None]) -> Tally:
+    """Check every page's objects in ``storage``, handing each problem to ``report`` as
+    it is found (nothing is kept but the counts)."""
     tally = Tally()
-    out = sys.stdout
 
-    def report(problem: Problem) -> None:
+    def found(problem: Problem) -> None:
         tally.problems += 1
-        out.write(problem.line() + "\n")
+        report(problem)
 
     try:
         root = json.loads(storage.get("simple/index.json"))
     except (StorageError, ValueError):
-        report(Problem("MISSING", "simple/index.json", "no root page"))
+        found(Problem("MISSING", "simple/index.json", "no root page"))
         root = {"projects": []}
     tally.pages += 1
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -116,22 +124,36 @@ def verify_bucket(storage: Storage, reporter: Reporter) -> int:
             tally.projects += 1
             page_key = f"simple/{_normalized(str(project.get('name', '')))}/index.json"
             if storage.stat(page_key) is None:
-                report(Problem("MISSING", page_key, "listed by the root page"))
+                found(Problem("MISSING", page_key, "listed by the root page"))
                 continue
             try:
                 page = json.loads(storage.get(page_key))
             except ValueError:
-                report(Problem("CORRUPT", page_key, "not JSON"))
+                found(Problem("CORRUPT", page_key, "not JSON"))
                 continue
             tally.pages += 1
             claims = list(page_claims(page_key, page))
             tally.files += sum(1 for c in claims if not c.key.endswith(".metadata"))
             for problem in pool.map(lambda c: check_object(storage, c), claims):
                 if problem is not None:
-                    report(problem)
+                    found(problem)
+    return tally
+
+
+def summary(storage: Storage, tally: Tally) -> str:
     s = "" if tally.problems == 1 else "s"
-    reporter.info(
+    return (
         f"verify {storage.describe()}: {tally.projects} projects, {tally.files} files checked, "
         f"{tally.pages} pages checked, {tally.problems} problem{s}"
     )
+
+
+def verify_bucket(storage: Storage, reporter: Reporter) -> int:
+    """Check every page's objects in ``storage``; print problems and a summary."""
+
+    def report(problem: Problem) -> None:
+        sys.stdout.write(problem.line() + "\n")
+
+    tally = scan_bucket(storage, report)
+    reporter.info(summary(storage, tally))
     return 1 if tally.problems else 0

@@ -1,0 +1,310 @@
+"""``verify -i s3://BUCKET/PREFIX --repair / --remove-unreferenced``: mend what the bucket serves.
+
+The check is ``verify``'s (modes/bucket_verify.py: every object a page in the bucket
+links, streamed through SHA-256), and everything it finds is printed before anything
+changes, as ``verify --repair`` does on disk (modes/treecheck.py).
+
+``--repair`` puts back each missing or corrupt distribution file: the working tree's own
+copy when it still has one with the page's SHA-256, else the upstream's file of that
+name *and* that SHA-256 (the page stays true; nothing upstream changed since slips in),
+downloaded into the working tree's scratch (fetch/download.fetch_verified: size and hash
+checked before anything is stored), uploaded with the push's Content-Type and
+Cache-Control, then dropped.  A missing or corrupt ``.metadata`` is written again from
+its wheel, read back from the bucket (and checked against the page) once the wheel is
+sound there.  Every upstream page needed is read before the first change: an upstream
+that cannot be reached stops the repair, one line, with nothing changed.  A file whose
+page cannot be read is never touched: what it should be is unknown.
+
+``--remove-unreferenced`` deletes the objects under ``packages/`` that no page in the
+bucket links (root-listed or not, env views included, a file's ``.metadata`` and
+provenance with it) and no page of the working tree links either (a push cut short may
+have uploaded files whose pages have not gone up yet).  Nothing is deleted in the folder
+of a project one of whose pages cannot be read.
+
+Both run under the working tree's lock, so no push writes the bucket meanwhile.  Memory
+stays flat: files stream to and from disk; pages are read one at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from morgan_like.dists.links import ProjectPage, RemoteFile
+from morgan_like.dists.metadata import wheel_metadata_bytes
+from morgan_like.errors import MorganLikeError, ProjectNotFound
+from morgan_like.fetch.download import fetch_verified
+from morgan_like.index.httputil import redact_url
+from morgan_like.index.upstream import Upstream
+from morgan_like.modes.bucket import BucketError, BucketRun, open_storage
+from morgan_like.modes.bucket_verify import Problem, page_claims, scan_bucket, summary
+from morgan_like.modes.treecheck import upstream_settings
+from morgan_like.output import Reporter
+from morgan_like.tree.bucketpush import _Listed, cache_control, content_type
+from morgan_like.tree.files import scratch_dir, sha256_file, sweep_scratch
+from morgan_like.tree.layout import (
+    ENVS_DIR,
+    METADATA_SUFFIX,
+    PACKAGES_DIR,
+    PROVENANCE_SUFFIX,
+    SIMPLE_DIR,
+    is_hidden,
+)
+from morgan_like.tree.lock import TreeLock
+from morgan_like.tree.state import TreeState
+from morgan_like.tree.storage import Storage, StorageError
+
+UNREFERENCED = "UNREFERENCED"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Links:
+    """What the bucket's pages link under ``packages/``, and the project folders there
+    that nothing may be deleted from (a page of theirs cannot be read)."""
+
+    keys: frozenset[str]
+    protected: frozenset[str]
+
+
+def _project_pages(storage: Storage) -> Iterator[tuple[str, str, bool]]:
+    """(folder, project, has index.json) for every project page folder in the bucket:
+    ``simple/<p>/`` and ``envs/<e>/simple/<p>/``, listed or not by a root page."""
+    folders: dict[str, bool] = {}
+    for prefix in (f"{SIMPLE_DIR}/", f"{ENVS_DIR}/"):
+        for obj in storage.list(prefix):
+            parts = obj.key.split("/")
+            at = 0 if parts[0] == SIMPLE_DIR else 2
+            if len(parts) != at + 3 or parts[at] != SIMPLE_DIR:
+                continue
+            if parts[-1] in ("index.json", "index.html"):
+                folder = "/".join(parts[:-1])
+                folders[folder] = folders.get(folder, False) or parts[-1] == "index.json"
+    for folder, has_json in folders.items():
+        yield folder, folder.rsplit("/", 1)[-1], has_json
+
+
+def bucket_links(storage: Storage) -> Links:
+    keys: set[str] = set()
+    protected: set[str] = set()
+    for folder, project, has_json in _project_pages(storage):
+        page_key = f"{folder}/index.json"
+        try:
+            if not has_json:
+                raise ValueError("no index.json")
+            page = json.loads(storage.get(page_key))
+            claims = list(page_claims(page_key, page))
+        except (StorageError, ValueError, TypeError, AttributeError):
+            protected.add(f"{PACKAGES_DIR}/{project}/")
+            continue
+        for claim in claims:
+            keys.update((claim.key, claim.key + METADATA_SUFFIX, claim.key + PROVENANCE_SUFFIX))
+    return Links(frozenset(keys), frozenset(protected))
+
+
+def unreferenced(storage: Storage, root: Path) -> list[str]:
+    """The objects under ``packages/`` no page (bucket's or working tree's) links."""
+    links = bucket_links(storage)
+    listed = _Listed(root)
+    return [
+        obj.key
+        for obj in storage.list(f"{PACKAGES_DIR}/")
+        if obj.key not in links.keys
+        and not is_hidden(obj.key)
+        and not any(obj.key.startswith(p) for p in links.protected)
+        and not listed(obj.key)
+    ]
+
+
+def _upstream_pages(upstream: Upstream, projects: list[str]) -> dict[str, ProjectPage | str]:
+    """Each project's upstream page (or why it has none), all read before any change: an
+    upstream that cannot be reached stops the repair here."""
+    pages: dict[str, ProjectPage | str] = {}
+    for project in projects:
+        try:
+            pages[project] = upstream.project_page(project)
+        except ProjectNotFound as exc:
+            pages[project] = str(exc)
+        except MorganLikeError as exc:
+            raise BucketError(
+                f"cannot repair {redact_url(upstream.index_url)}'s files: {exc} "
+                "(nothing was changed)"
+            ) from None
+    return pages
+
+
+def _put(storage: Storage, key: str, path: Path) -> None:
+    storage.put_file(key, path, content_type=content_type(key), cache_control=cache_control(key))
+
+
+def _repair_file(
+    root: Path, storage: Storage, upstream: Upstream, page: ProjectPage | str, problem: Problem
+) -> str | None:
+    """Put the page's file back into the bucket; None when done, else why not."""
+    claim = problem.claim
+    assert claim is not None
+    wanted = (claim.sha256 or "").lower()
+    if not wanted:
+        return "its page gives no sha256"
+    local = root / claim.key
+    if local.is_file() and sha256_file(local)[1] == wanted:
+        _put(storage, claim.key, local)
+        return None
+    if isinstance(page, str):
+        return page
+    filename = claim.key.rsplit("/", 1)[-1]
+    match: RemoteFile | None = next(
+        (f for f in page.files if f.filename == filename and (f.sha256 or "").lower() == wanted),
+        None,
+    )
+    if match is None:
+        return f"upstream no longer has {filename} with sha256 {wanted[:12]}..."
+    try:
+        fetch_verified(
+            upstream,
+            match,
+            local,
+            scratch_dir(root),
+            place=lambda tmp, _dest, _size, _sha: _put(storage, claim.key, tmp),
+        )
+    except MorganLikeError as exc:
+        return str(exc)
+    return None
+
+
+def _rewrite_metadata(root: Path, storage: Storage, problem: Problem) -> str | None:
+    """Write ``<wheel>.metadata`` again from the bucket's wheel; None when done, else why."""
+    claim = problem.claim
+    assert claim is not None
+    wheel_key = claim.key[: -len(METADATA_SUFFIX)]
+    folder = scratch_dir(root) / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    wheel = folder / wheel_key.rsplit("/", 1)[-1]
+    digest = hashlib.sha256()
+    try:
+        with storage.open(wheel_key) as body, open(wheel, "wb") as out:
+            while chunk := body.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        if claim.of is None or digest.hexdigest() != claim.of.lower():
+            return "its wheel in the bucket is not the page's"
+        data = wheel_metadata_bytes(wheel)
+    except (MorganLikeError, OSError) as exc:
+        return str(exc)
+    finally:
+        wheel.unlink(missing_ok=True)
+        folder.rmdir()
+    if claim.sha256 and hashlib.sha256(data).hexdigest() != claim.sha256.lower():
+        return "the wheel's METADATA does not match the page's core-metadata hash"
+    storage.put_bytes(
+        claim.key,
+        data,
+        content_type=content_type(claim.key),
+        cache_control=cache_control(claim.key),
+    )
+    return None
+
+
+def _repair(
+    root: Path,
+    storage: Storage,
+    state: TreeState,
+    reporter: Reporter,
+    problems: list[Problem],
+    index_url: str | None,
+) -> int:
+    """Mend the objects ``problems`` name; returns how many are left."""
+    mendable = [p for p in problems if p.claim is not None]
+    left = len(problems) - len(mendable)
+    files = [p for p in mendable if not p.key.endswith(METADATA_SUFFIX)]
+    metas = [p for p in mendable if p.key.endswith(METADATA_SUFFIX)]
+    failed: set[str] = set()
+    if files:
+        url, options = upstream_settings(root, state, index_url)
+        with Upstream(url, options=options) as upstream:
+            need = [p for p in files if not _local_copy_is_sound(root, p)]
+            pages = _upstream_pages(upstream, sorted({p.claim.project for p in need if p.claim}))
+            if need:
+                reporter.info(f"fetching {len(need)} files again from {redact_url(url)}")
+            for p in files:
+                assert p.claim is not None
+                why = _repair_file(root, storage, upstream, pages.get(p.claim.project, ""), p)
+                left += _said(reporter, p.key, why, "repaired")
+                if why is not None:
+                    failed.add(p.key)
+    for p in metas:
+        if p.key[: -len(METADATA_SUFFIX)] in failed:
+            left += _said(reporter, p.key, "its wheel is not repaired", "rewrote")
+        else:
+            left += _said(reporter, p.key, _rewrite_metadata(root, storage, p), "rewrote")
+    return left
+
+
+def _local_copy_is_sound(root: Path, problem: Problem) -> bool:
+    claim = problem.claim
+    local = root / problem.key
+    return bool(
+        claim and claim.sha256 and local.is_file() and sha256_file(local)[1] == claim.sha256.lower()
+    )
+
+
+def _said(reporter: Reporter, key: str, why: str | None, done: str) -> int:
+    if why is None:
+        reporter.info(f"{done} {key}")
+        return 0
+    reporter.error(f"{key}: not repaired: {why}")
+    return 1
+
+
+def run_bucket_repair(
+    run: BucketRun,
+    reporter: Reporter,
+    *,
+    repair: bool,
+    remove_unreferenced: bool,
+    index_url: str | None = None,
+) -> int:
+    """Report, then mend as asked; 0 when everything found is mended, 1 otherwise."""
+    root = run.working_tree
+    if not (root / SIMPLE_DIR).is_dir():
+        raise BucketError(
+            f"no working tree of {run.target.url} at {root}: give --local-state the folder "
+            "its sync uses (the repair takes its lock and its upstream)"
+        )
+    storage = open_storage(run.target)
+    with (
+        TreeLock(root, "verify", wait=run.wait_lock, on_wait=reporter.info),
+        TreeState(root) as state,
+    ):
+        sweep_scratch(root)
+        problems: list[Problem] = []
+
+        def report(problem: Problem) -> None:
+            problems.append(problem)
+            sys.stdout.write(problem.line() + "\n")
+
+        tally = scan_bucket(storage, report)
+        strays = unreferenced(storage, root) if remove_unreferenced else []
+        for key in strays:
+            sys.stdout.write(Problem(UNREFERENCED, key).line() + "\n")
+        reporter.info(summary(storage, tally) + (f", {len(strays)} unreferenced" if strays else ""))
+        left = (
+            _repair(root, storage, state, reporter, problems, index_url)
+            if repair
+            else len(problems)
+        )
+        for key in strays:
+            storage.delete(key)
+            reporter.info(f"removed {key}")
+        sweep_scratch(root)
+    found = len(problems) + len(strays)
+    if found and not left:
+        reporter.info(f"mended all {found} problems found")
+    elif left:
+        reporter.info(f"{left} of {found} problems found are not mended")
+    return 1 if left else 0
