@@ -22,7 +22,8 @@ have uploaded files whose pages have not gone up yet).  Nothing is deleted in th
 of a project one of whose pages cannot be read.
 
 Both run under the working tree's lock, so no push writes the bucket meanwhile.  Memory
-stays flat: files stream to and from disk; pages are read one at a time.
+stays flat: files stream to and from disk, pages are read one at a time, and the
+listing of ``packages/`` is judged one project folder at a time.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ import hashlib
 import json
 import sys
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from morgan_like.dists.links import ProjectPage, RemoteFile
@@ -57,68 +56,64 @@ from morgan_like.tree.layout import (
 )
 from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.state import TreeState
-from morgan_like.tree.storage import Storage, StorageError
+from morgan_like.tree.storage import Storage
 
 UNREFERENCED = "UNREFERENCED"
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class Links:
-    """What the bucket's pages link under ``packages/``, and the project folders there
-    that nothing may be deleted from (a page of theirs cannot be read)."""
-
-    keys: frozenset[str]
-    protected: frozenset[str]
-
-
-def _project_pages(storage: Storage) -> Iterator[tuple[str, str, bool]]:
-    """(folder, project, has index.json) for every project page folder in the bucket:
-    ``simple/<p>/`` and ``envs/<e>/simple/<p>/``, listed or not by a root page."""
-    folders: dict[str, bool] = {}
-    for prefix in (f"{SIMPLE_DIR}/", f"{ENVS_DIR}/"):
-        for obj in storage.list(prefix):
-            parts = obj.key.split("/")
-            at = 0 if parts[0] == SIMPLE_DIR else 2
-            if len(parts) != at + 3 or parts[at] != SIMPLE_DIR:
-                continue
-            if parts[-1] in ("index.json", "index.html"):
-                folder = "/".join(parts[:-1])
-                folders[folder] = folders.get(folder, False) or parts[-1] == "index.json"
-    for folder, has_json in folders.items():
-        yield folder, folder.rsplit("/", 1)[-1], has_json
+def _env_names(storage: Storage) -> list[str]:
+    """The env views the bucket holds (``envs/<e>/simple/``)."""
+    names: set[str] = set()
+    for obj in storage.list(f"{ENVS_DIR}/"):
+        parts = obj.key.split("/")
+        if len(parts) > 3 and parts[2] == SIMPLE_DIR:
+            names.add(parts[1])
+    return sorted(names)
 
 
-def bucket_links(storage: Storage) -> Links:
+def project_links(storage: Storage, envs: list[str], project: str) -> set[str] | None:
+    """What the bucket's pages of ``project`` (its own and each env view's) link, with
+    each file's ``.metadata`` and provenance; None when one of them cannot be read (what
+    it links is unknown)."""
     keys: set[str] = set()
-    protected: set[str] = set()
-    for folder, project, has_json in _project_pages(storage):
+    for folder in [
+        f"{SIMPLE_DIR}/{project}",
+        *(f"{ENVS_DIR}/{e}/{SIMPLE_DIR}/{project}" for e in envs),
+    ]:
         page_key = f"{folder}/index.json"
-        try:
-            if not has_json:
-                raise ValueError("no index.json")
-            page = json.loads(storage.get(page_key))
-            claims = list(page_claims(page_key, page))
-        except (StorageError, ValueError, TypeError, AttributeError):
-            protected.add(f"{PACKAGES_DIR}/{project}/")
+        if storage.stat(page_key) is None:
+            if storage.stat(f"{folder}/index.html") is not None:
+                return None  # an HTML page alone: not ours to read
             continue
+        try:
+            claims = list(page_claims(page_key, json.loads(storage.get(page_key))))
+        except (ValueError, TypeError, AttributeError):
+            return None
         for claim in claims:
             keys.update((claim.key, claim.key + METADATA_SUFFIX, claim.key + PROVENANCE_SUFFIX))
-    return Links(frozenset(keys), frozenset(protected))
+    return keys
 
 
 def unreferenced(storage: Storage, root: Path) -> list[str]:
-    """The objects under ``packages/`` no page (bucket's or working tree's) links."""
-    links = bucket_links(storage)
-    listed = _Listed(root)
-    return [
-        obj.key
-        for obj in storage.list(f"{PACKAGES_DIR}/")
-        if obj.key not in links.keys
-        and not is_hidden(obj.key)
-        and not any(obj.key.startswith(p) for p in links.protected)
-        and not listed(obj.key)
-    ]
+    """The objects under ``packages/`` no page (the bucket's or the working tree's) links.
+
+    The listing comes in key order, so one project's folder at a time: only that
+    project's links are held, whatever the size of the bucket."""
+    envs = _env_names(storage)
+    strays: list[str] = []
+    project, links, listed = "", None, _Listed(root)
+    for obj in storage.list(f"{PACKAGES_DIR}/"):
+        parts = obj.key.split("/")
+        if is_hidden(obj.key):
+            continue
+        if len(parts) > 2 and parts[1] != project:
+            project, listed = parts[1], _Listed(root)
+            links = project_links(storage, envs, project)
+        if len(parts) > 2 and (links is None or obj.key in links or listed(obj.key)):
+            continue
+        strays.append(obj.key)
+    return strays
 
 
 def _upstream_pages(upstream: Upstream, projects: list[str]) -> dict[str, ProjectPage | str]:
