@@ -114,11 +114,15 @@ def bundle_tree(value: str | None) -> Path:
 
 
 def bucket_run(
-    value: str | None, state_dir: str | None, wait_lock: float | None = None
+    value: str | None,
+    state_dir: str | None,
+    wait_lock: float | None = None,
+    config: Path | None = None,
 ) -> BucketRun | None:
     """For ``-i s3://BUCKET/PREFIX``: the bucket and its local working tree (``--local-state``,
     or one under the user's cache dir keyed by the URL); None for a tree on disk, where
-    ``--local-state`` is refused (the state lives in the tree)."""
+    ``--local-state`` is refused (the state lives in the tree).  The ``[storage]`` section
+    of ``config`` (else of the working tree's morgan.ini) says where the bucket is."""
     from morgan_like.modes.bucket import (
         BucketRun,
         default_state_dir,
@@ -136,4 +140,9 @@ def bucket_run(
     assert value is not None
     target = parse_bucket_url(value)
     working = tree_path(state_dir, "--local-state") if state_dir else default_state_dir(target)
-    return BucketRun(target, working, wait_lock)
+    from morgan_like.config.storageconf import storage_of
+
+    if config is None and (working / "morgan.ini").is_file():
+        config = working / "morgan.ini"
+    storage = storage_of(config) if config is not None else None
+    return BucketRun(target, working, wait_lock, storage=storage)

@@ -29,6 +29,7 @@ from morgan_like.config.overrides import read_overrides
 from morgan_like.config.pythons import glibc_warning, python_version_warning
 from morgan_like.config.reqfiles import InputFile, RequirementLine, marker_problem
 from morgan_like.config.sources import Sources, read_sources
+from morgan_like.config.storageconf import StorageSettings, read_storage
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import MARKER_KEYS, Environment
 from morgan_like.targets.sections import environment_from_section
@@ -40,7 +41,7 @@ REQ_HINT = (
     'foo = >=1; python_version < "3.8", or `name =` for any version'
 )
 GENERATE_HINT = "`morgan-like generate_env >> morgan.ini` writes one for this machine"
-SECTIONS = ("env.NAME", "requirements", "requirements_from", "dependencies", "mirror")
+SECTIONS = ("env.NAME", "requirements", "requirements_from", "dependencies", "mirror", "storage")
 _NAMED_SECTIONS = SECTIONS[1:]
 
 
@@ -79,6 +80,7 @@ class Config:
     warnings: tuple[str, ...] = ()
     inputs: tuple[InputFile, ...] = ()
     locks: tuple[Lock, ...] = ()
+    storage: StorageSettings | None = None  # [storage]: where an s3:// tree's bucket is
 
     @property
     def prefer_binary(self) -> bool:
@@ -259,6 +261,7 @@ def _load(path: Path, text: str) -> Config:
         warnings=(*warnings, *sources.warnings),
         inputs=tuple(sources.inputs),
         locks=locks,
+        storage=read_storage(parser, file),
     )
 
 

@@ -29,6 +29,7 @@ from morgan_like.config.ini import _mirror_options, constraints_in, hashes_in
 from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
 from morgan_like.config.options import parse_bool
 from morgan_like.config.reqfiles import RequirementLine
+from morgan_like.config.storageconf import StorageSettings, read_storage
 from morgan_like.dists.selection import (
     PACKAGE_TYPE_ALIASES,
     PACKAGE_TYPES,
@@ -98,6 +99,7 @@ class SyncConfig:
     selection: FileSelection = FileSelection()
     requirement_lines: tuple[RequirementLine, ...] = ()  # the allowlist's, with --hash pins
     constraints: tuple[RequirementLine, ...] = ()  # the requirements files' -c lines
+    storage: StorageSettings | None = None  # [storage]: where an s3:// tree's bucket is
 
     def constraints_for(self, env: Environment) -> dict[NormalizedName, SpecifierSet]:
         """Project -> the versions the constraints allow in ``env``, as a bundle's Config."""
@@ -144,14 +146,14 @@ def _read(path: Path, text: str) -> SyncConfig:
             envs.append(environment_from_section(section[4:], keys, file=file))
         elif section in _BUNDLE_SECTIONS:
             warnings.append(f"{file}: [{section}] is for `mirror` (bundles); sync ignores it")
-        elif section not in ("sync", "mirror"):
-            close = difflib.get_close_matches(section, ["sync", "mirror"], n=1)
+        elif section not in ("sync", "mirror", "storage"):
+            close = difflib.get_close_matches(section, ["sync", "mirror", "storage"], n=1)
             raise ConfigError(
                 file=file,
                 problem=f"unknown section [{section}]",
                 section=section,
                 hint=(f"did you mean [{close[0]}]? " if close else "")
-                + "a sync config has [sync], [mirror] and [env.NAME] sections",
+                + "a sync config has [sync], [mirror], [storage] and [env.NAME] sections",
             )
     index_url, mirror_options = _mirror_options(parser, file)
     _refuse_bundle_keys(mirror_options, file, "mirror")
@@ -193,6 +195,7 @@ def _read(path: Path, text: str) -> SyncConfig:
         ),
         requirement_lines=allow.lines,
         constraints=allow.constraints,
+        storage=read_storage(parser, file),
     )
 
 

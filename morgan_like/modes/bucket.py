@@ -15,10 +15,14 @@ never pushed (or whose state was rebuilt) pushes in full: list the bucket, uploa
 differs, delete what the tree lacks.  A push cut short leaves its journal in the working
 tree; the next push finishes it first.
 
-Endpoint, region and credentials come from the standard AWS variables
-(``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
-``AWS_PROFILE`` and the ``~/.aws`` files) through the storage client; nothing of them is
-written into the tree, and the endpoint is printed only redacted.
+Endpoint, region and profile come from the config's ``[storage]`` section
+(config.storageconf), else from the standard AWS variables (``AWS_ENDPOINT_URL``,
+``AWS_REGION``, ``AWS_PROFILE``); credentials from ``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY`` or the ``~/.aws`` files, through the storage client.  Nothing
+of them is written into the tree, and the endpoint is printed only redacted.
+
+A working tree that is missing, or whose state was lost, is rebuilt from the bucket
+before the run (modes.bucket_rebuild).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from morgan_like.errors import MorganLikeError
 from morgan_like.output import Reporter
 
 if TYPE_CHECKING:
+    from morgan_like.config.storageconf import StorageSettings
     from morgan_like.tree.bucketpush import PushResult
     from morgan_like.tree.state import TreeState
     from morgan_like.tree.storage import Storage
@@ -198,6 +203,7 @@ class BucketRun:
     working_tree: Path
     wait_lock: float | None = None
     evict: bool = False  # a curated slice keeps its files anyway (it looks for them on disk)
+    storage: StorageSettings | None = None  # the config's [storage] section, if any
 
 
 def run_on_bucket(run: BucketRun, mode: Callable[[Path], int], reporter: Reporter) -> int:
@@ -207,6 +213,9 @@ def run_on_bucket(run: BucketRun, mode: Callable[[Path], int], reporter: Reporte
     published is consistent and belongs in the bucket; a refused or crashed run raises
     and pushes nothing.  The push holds the working tree's lock, so no other run
     rewrites the tree while its pages are being uploaded."""
+    from morgan_like.modes.bucket_rebuild import rebuild_if_lost
+
+    rebuild_if_lost(run, open_storage(run.target, run.storage), reporter)
     mark = run.working_tree / WORKING_TREE_MARK
     if not mark.is_file() or mark.read_text().strip() != run.target.url:
         from morgan_like.tree.files import atomic_write_bytes
@@ -227,7 +236,7 @@ def push_working_tree(run: BucketRun, reporter: Reporter) -> int:
     from morgan_like.tree.lock import TreeLock
     from morgan_like.tree.state import TreeState
 
-    storage = open_storage(run.target)
+    storage = open_storage(run.target, run.storage)
     root = run.working_tree
     with TreeLock(root, "push", wait=run.wait_lock, on_wait=reporter.info):
         plan = plan_push(root, run.target)
@@ -263,20 +272,38 @@ def describe_push(result: PushResult) -> str:
     return ", ".join(parts)
 
 
-def verify_bucket_url(target: BucketURL, reporter: Reporter) -> int:
+def verify_bucket_url(
+    target: BucketURL, reporter: Reporter, settings: StorageSettings | None = None
+) -> int:
     """``verify -i s3://...``: every page's objects, read from the bucket."""
     from morgan_like.modes.bucket_verify import verify_bucket
 
-    return verify_bucket(open_storage(target), reporter)
+    return verify_bucket(open_storage(target, settings), reporter)
 
 
-def open_storage(target: BucketURL) -> Storage:
-    """The bucket's storage client (``tree.storage.S3Storage``), from the AWS settings."""
+def storage_settings(given: StorageSettings | None = None) -> StorageSettings:
+    """Where the store is: ``given`` (the config's [storage]), each setting it leaves
+    unset from the AWS variables."""
+    from morgan_like.config.storageconf import StorageSettings
+
+    environ = StorageSettings(
+        endpoint_url=endpoint_url(),
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+        profile=None,  # boto3 reads AWS_PROFILE itself
+    )
+    return given.over(environ) if given is not None else environ
+
+
+def open_storage(target: BucketURL, settings: StorageSettings | None = None) -> Storage:
+    """The bucket's storage client (``tree.storage.S3Storage``): ``settings`` (the config's
+    [storage]) first, then the AWS variables (storage_settings)."""
     from morgan_like.tree.storage import S3Storage
 
+    where = storage_settings(settings)
     return S3Storage(
         target.bucket,
         target.prefix,
-        endpoint=endpoint_url(),
-        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        endpoint=where.endpoint_url,
+        region=where.region,
+        profile=where.profile,
     )
