@@ -87,7 +87,7 @@ def run_bucket_export(run: BucketRun, options: ExportOptions, reporter: Reporter
                 records = {p: state.get(p) for p in files_to_fetch(root, state, options)}
                 needed = sorted(records)
                 if needed:
-                    storage = open_storage(run.target)
+                    storage = open_storage(run.target, run.storage)
                     reporter.info(f"fetching {len(needed)} files back from {run.target.url}")
                     with ThreadPoolExecutor(WORKERS) as pool:
                         jobs = [

@@ -33,7 +33,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from morgan_like.modes.bucket import BucketRun, endpoint_url
+from morgan_like.modes.bucket import BucketRun, storage_settings
 from morgan_like.modes.nginx import (
     ENV_NAME,
     HTML_V1,
@@ -198,9 +198,8 @@ def render_bucket_config(
 ) -> str:
     """The ``http``-context snippet serving the bucket of ``run`` on ``host:port``; the
     project names for the 301 maps come from its working tree's pages."""
-    scheme, endpoint = bucket_endpoint(
-        endpoint_url(), os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    )
+    where = storage_settings(run.storage)  # the config's [storage], else the AWS variables
+    scheme, endpoint = bucket_endpoint(where.endpoint_url, where.region)
     target = run.target
     base = "/" + target.bucket + (f"/{target.prefix}" if target.prefix else "")
     cache = str(cache_dir or Path("/var/cache/nginx") / f"morgan-like-{target.bucket}")

@@ -193,3 +193,24 @@ def test_the_storage_section_is_honoured_and_never_stored(
     _sync(url, state, upstream.url, "-c", str(config))
     assert _fetched(upstream) == []
     assert (state / "simple" / "lib" / "index.json").is_file()
+
+
+def test_nginx_config_takes_the_endpoint_of_the_storage_section(tmp_path, monkeypatch):
+    """A bundle's working tree keeps its morgan.ini: nginx-config proxies the endpoint its
+    [storage] names, over AWS_ENDPOINT_URL."""
+    import dataclasses
+
+    from morgan_like.cli.edge import bucket_run
+    from morgan_like.modes.nginx_bucket import render_bucket_config
+
+    from ..server_support import Dist, write_tree
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1111")
+    working = tmp_path / "state"
+    write_tree(working, [Dist("baz", "1.0")])
+    (working / "morgan.ini").write_text("[storage]\nendpoint-url = http://127.0.0.1:2222\n")
+    run = bucket_run("s3://pypi-mirror/tree", str(working))
+    assert run is not None and run.storage == StorageSettings("http://127.0.0.1:2222")
+    assert "server 127.0.0.1:2222;" in render_bucket_config(run, "0.0.0.0", 8080)
+    plain = dataclasses.replace(run, storage=None)
+    assert "server 127.0.0.1:1111;" in render_bucket_config(plain, "0.0.0.0", 8080)
