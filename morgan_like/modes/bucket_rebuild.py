@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from morgan_like.tree.state import TreeState
 
 
+# Present from the first download until the seeded state is committed: a rebuild killed
+# in between (a state.db already there, its evicted rows not yet) runs again next time.
+REBUILDING = f"{STATE_DIR}/rebuilding"
+
+
 @dataclass(frozen=True)
 class Rebuilt:
     """What a rebuild did: objects downloaded (and their bytes), files recorded as in the
@@ -55,6 +60,8 @@ def state_lost(root: Path) -> str | None:
     from morgan_like.tree.state import STATE_FORMAT, STATE_NAME
 
     path = root / STATE_DIR / STATE_NAME
+    if (root / REBUILDING).exists():
+        return "a rebuild was cut short"
     if not path.is_file():
         return "no working tree" if not (root / SIMPLE_DIR).is_dir() else "its state is missing"
     try:
@@ -85,7 +92,11 @@ def rebuild_if_lost(run: BucketRun, storage: Storage, reporter: Reporter) -> Reb
     with TreeLock(root, "rebuild", wait=run.wait_lock, on_wait=reporter.info):
         if state_lost(root) is None:  # another run rebuilt it while we waited
             return None
+        from morgan_like.tree.files import atomic_write_bytes
+
+        atomic_write_bytes(root / REBUILDING, reason.encode(), durable=True)
         result = _rebuild(root, storage, remote, keep_files=not run.evict, reason=reason)
+        (root / REBUILDING).unlink()
     from morgan_like.output import human_size
 
     reporter.info(

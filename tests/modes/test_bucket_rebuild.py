@@ -98,6 +98,9 @@ def test_state_lost(tmp_path):
     assert state_lost(tmp_path) == "its state is missing"
     TreeState(tmp_path).close()
     assert state_lost(tmp_path) is None
+    (tmp_path / ".morgan-like" / "rebuilding").write_text("no working tree")
+    assert state_lost(tmp_path) == "a rebuild was cut short"  # its evicted rows may be missing
+    (tmp_path / ".morgan-like" / "rebuilding").unlink()
     (tmp_path / ".morgan-like" / "state.db").write_bytes(b"not a database" * 100)
     assert state_lost(tmp_path) == "its state is unreadable"
 
