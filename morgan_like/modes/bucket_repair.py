@@ -269,9 +269,10 @@ def run_bucket_repair(
     if not (root / SIMPLE_DIR).is_dir():
         raise BucketError(
             f"no working tree of {run.target.url} at {root}: give --local-state the folder "
-            "its sync uses (the repair takes its lock and its upstream)"
+            "its sync uses (the repair takes its lock and its upstream), or run a sync "
+            "first, which rebuilds a lost working tree from the bucket"
         )
-    storage = open_storage(run.target)
+    storage = open_storage(run.target, run.storage)
     with (
         TreeLock(root, "verify", wait=run.wait_lock, on_wait=reporter.info),
         TreeState(root) as state,
