@@ -9,9 +9,10 @@ copy when it still has one with the page's SHA-256, else the upstream's file of 
 name *and* that SHA-256 (the page stays true; nothing upstream changed since slips in),
 downloaded into the working tree's scratch (fetch/download.fetch_verified: size and hash
 checked before anything is stored), uploaded with the push's Content-Type and
-Cache-Control, then dropped.  A missing or corrupt ``.metadata`` is written again from
-its wheel, read back from the bucket (and checked against the page) once the wheel is
-sound there.  Every upstream page needed is read before the first change: an upstream
+Cache-Control, then dropped.  A missing or corrupt ``.metadata`` is put back from the
+working tree (which keeps them) when its copy is the page's, else written again from its
+wheel, read back from the bucket (and checked against the page) once the wheel is sound
+there.  Every upstream page needed is read before the first change: an upstream
 that cannot be reached stops the repair, one line, with nothing changed.  A file whose
 page cannot be read is never touched: what it should be is unknown.
 
@@ -173,9 +174,13 @@ def _repair_file(
 
 
 def _rewrite_metadata(root: Path, storage: Storage, problem: Problem) -> str | None:
-    """Write ``<wheel>.metadata`` again from the bucket's wheel; None when done, else why."""
+    """Write ``<wheel>.metadata`` again (the working tree's copy when it is the page's,
+    else from the bucket's wheel); None when done, else why not."""
     claim = problem.claim
     assert claim is not None
+    if _local_copy_is_sound(root, problem):  # kept after eviction: no wheel to download
+        _put(storage, claim.key, root / claim.key)
+        return None
     wheel_key = claim.key[: -len(METADATA_SUFFIX)]
     folder = scratch_dir(root) / uuid.uuid4().hex
     folder.mkdir(parents=True)
