@@ -23,7 +23,7 @@ def _config(args: argparse.Namespace) -> Path | None:
 def mirror(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes.bundle import MirrorOptions, run_mirror
 
-    bucket = edge.bucket_run(args.index_path, args.local_state, args.wait_lock)
+    bucket = edge.bucket_run(args.index_path, args.local_state, args.wait_lock, _config(args))
     options = MirrorOptions(
         index_path=edge.bundle_tree(str(bucket.working_tree) if bucket else args.index_path),
         config_path=_config(args),
@@ -71,7 +71,9 @@ def _evicting(bucket: BucketRun | None) -> BucketRun | None:
 def sync(args: argparse.Namespace, reporter: Reporter) -> int:
     from morgan_like.modes.sync import SyncOptions, run_sync
 
-    bucket = _evicting(edge.bucket_run(args.index_path, args.local_state, args.wait_lock))
+    bucket = _evicting(
+        edge.bucket_run(args.index_path, args.local_state, args.wait_lock, _config(args))
+    )
     options = SyncOptions(
         index_path=edge.sync_tree(str(bucket.working_tree) if bucket else args.index_path),
         config_path=_config(args),
@@ -159,14 +161,34 @@ def verify(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def _verify_bucket(args: argparse.Namespace, reporter: Reporter) -> int:
-    from morgan_like.modes.bucket import parse_bucket_url, verify_bucket_url
+    from morgan_like.modes.bucket import verify_bucket_url
 
-    if args.repair or args.remove_unreferenced or args.provenance:
+    if args.provenance:
         raise edge.Refused(
             f"verify -i {args.index_path} checks the bucket's files against its pages; "
-            "--repair, --remove-unreferenced and --provenance work on trees on local disk only"
+            "--provenance works on trees on local disk only"
         )
-    return verify_bucket_url(parse_bucket_url(args.index_path), reporter)
+    if args.index_url and not args.repair:
+        raise edge.Refused("verify uses -I only with --repair (where broken files come from)")
+    bucket = edge.bucket_run(args.index_path, args.local_state, args.wait_lock)
+    assert bucket is not None
+    if args.repair or args.remove_unreferenced:
+        from morgan_like.modes.bucket_repair import run_bucket_repair
+
+        return run_bucket_repair(
+            bucket,
+            reporter,
+            repair=args.repair,
+            remove_unreferenced=args.remove_unreferenced,
+            index_url=args.index_url,
+        )
+    if args.wait_lock is not None:
+        raise edge.Refused(
+            "verify uses --wait-lock only with --repair or --remove-unreferenced "
+            "(a check alone takes no lock)"
+        )
+    # the working tree's morgan.ini may say where the bucket is ([storage])
+    return verify_bucket_url(bucket.target, reporter, bucket.storage)
 
 
 def genlocal(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -81,8 +81,8 @@ def test_commands_of_disk_trees_refuse_a_bucket(command, capsys):
     assert "unexpected" not in err
 
 
-def test_verify_of_a_bucket_refuses_the_mending_flags(capsys):
-    assert main(["verify", "-i", "s3://pypi-mirror/tree", "--repair"]) == 2
+def test_verify_of_a_bucket_refuses_provenance(capsys):
+    assert main(["verify", "-i", "s3://pypi-mirror/tree", "--provenance"]) == 2
     assert "local disk only" in capsys.readouterr().err
 
 
