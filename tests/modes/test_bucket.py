@@ -4,12 +4,10 @@ run).  Tests that start SeaweedFS, nginx or a client are marked e2e."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +28,7 @@ from morgan_like.modes.nginx_bucket import (
 
 from ..clients import MATRIX_DISTS, UV_ACCEPT
 from ..server_support import Dist, InProcessServer, free_port, write_tree
-from .test_nginx import CASES, NGINX, WHEEL, fetch
+from .test_nginx import CASES, NGINX, WHEEL, fetch, serve_nginx
 
 # ---------------------------------------------------------------- the URL and the CLI
 
@@ -200,26 +198,7 @@ def run_bucket_nginx(run: BucketRun, work: Path, env: dict[str, str]) -> Iterato
             del os.environ["AWS_ENDPOINT_URL"]
         else:
             os.environ["AWS_ENDPOINT_URL"] = saved
-    (work / "nginx.conf").write_text(conf)
-    proc = subprocess.Popen(
-        [NGINX, "-p", str(work), "-c", str(work / "nginx.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                assert proc.stderr is not None
-                pytest.fail("nginx did not start: " + proc.stderr.read().decode())
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    yield from serve_nginx(work, port, conf)
 
 
 def upload_tree(seaweed, root: Path, bucket: str, prefix: str) -> None:

@@ -79,14 +79,10 @@ def ntree(tmp_path_factory) -> Path:
     return root
 
 
-def run_nginx(tree: Path, work: Path) -> Iterator[tuple[int, Path]]:
-    """nginx serving ``tree`` with its config, pid and logs in ``work``: (port, work)."""
-    if NGINX is None:
-        pytest.skip("nginx not installed")
-    port = free_port()
-    (work / "nginx.conf").write_text(
-        render_nginx_main_config(tree, "127.0.0.1", port, work, workers=1)
-    )
+def serve_nginx(work: Path, port: int, conf: str) -> Iterator[int]:
+    """nginx running ``conf`` (checked with ``nginx -t`` first), its pid and logs in
+    ``work``, until the generator is resumed or closed: yields ``port`` once it accepts."""
+    (work / "nginx.conf").write_text(conf)
     check = subprocess.run(
         [NGINX, "-t", "-p", str(work), "-c", str(work / "nginx.conf")],
         capture_output=True,
@@ -106,11 +102,24 @@ def run_nginx(tree: Path, work: Path) -> Iterator[tuple[int, Path]]:
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
+                assert proc.stderr is not None
                 pytest.fail("nginx did not start: " + proc.stderr.read().decode())
             time.sleep(0.05)
-    yield port, work
-    proc.terminate()
-    proc.wait(10)
+    try:
+        yield port
+    finally:  # also when the caller closes the generator early
+        proc.terminate()
+        proc.wait(10)
+
+
+def run_nginx(tree: Path, work: Path) -> Iterator[tuple[int, Path]]:
+    """nginx serving ``tree`` with its config, pid and logs in ``work``: (port, work)."""
+    if NGINX is None:
+        pytest.skip("nginx not installed")
+    port = free_port()
+    conf = render_nginx_main_config(tree, "127.0.0.1", port, work, workers=1)
+    for ready in serve_nginx(work, port, conf):
+        yield ready, work
 
 
 @pytest.fixture(scope="module")
