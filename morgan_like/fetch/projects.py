@@ -11,7 +11,10 @@ size and sha256, is not fetched again.  A file's PEP 740 provenance comes with i
 when upstream offers one the tree lacks (fetch/provenance.py), recorded as a file.
 
 A page older than the serial list promised (a CDN cache) is fetched again after
-a pause, and reported stale if it stays so.  Each outcome is one small tuple.
+a pause, and reported stale if it stays so.  Each project's outcome is one small
+record (PageFetched, ProjectGone, ProjectFailed, ProjectStale), and a pool that
+breaks says so once (PoolBroken); all of them pickle, as they come back from the
+worker processes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Union
 
 from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.errors import DownloadError, ProjectNotFound, UpstreamError
@@ -67,9 +70,49 @@ class ProjectJob:
     threads: int = 8
 
 
-# One outcome per project: ("page", name, (page, listed, kept files, [Fetched])),
-# ("gone", name, None), ("error", name, message) or ("stale", name, the page's serial).
-Outcome = tuple[str, str, Any]
+@dataclass(frozen=True)
+class PageFetched:
+    """The project's page as read (its serial at least the listed one), the files of it
+    the tree keeps, and what became of each of those the tree lacked."""
+
+    name: str
+    page: ProjectPage
+    listed: int
+    kept: tuple[RemoteFile, ...] = ()
+    fetched: tuple[Fetched, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProjectGone:
+    """Listed, but its page answers 404: deleted before we got to it."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ProjectFailed:
+    """Its page could not be read (the message says why)."""
+
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ProjectStale:
+    """Its page stayed older than the serial list promised (a CDN cache), at ``serial``."""
+
+    name: str
+    serial: int | None
+
+
+@dataclass(frozen=True)
+class PoolBroken:
+    """The pool itself broke: every project not yet delivered fails with it."""
+
+    message: str
+
+
+Outcome = Union[PageFetched, ProjectGone, ProjectFailed, ProjectStale]
 
 
 def _page(upstream: Upstream, job: ProjectJob, name: str, listed: int) -> Outcome:
@@ -79,15 +122,15 @@ def _page(upstream: Upstream, job: ProjectJob, name: str, listed: int) -> Outcom
         try:
             page = upstream.project_page(name)
         except ProjectNotFound:
-            return ("gone", name, None)
+            return ProjectGone(name)
         except (UpstreamError, OSError) as exc:
-            return ("error", name, str(exc))
+            return ProjectFailed(name, str(exc))
         if page.last_serial is None or page.last_serial >= listed:
-            return ("page", name, (page, listed))
+            return PageFetched(name, page, listed)
         if attempt < job.stale_retries:
             time.sleep(delay)
             delay *= 2
-    return ("stale", name, page.last_serial if page else None)
+    return ProjectStale(name, page.last_serial if page else None)
 
 
 def _file(upstream: Upstream, root: Path, state: StateReader, name: str, rf: RemoteFile) -> Fetched:
@@ -129,10 +172,9 @@ def fetch_project(
 ) -> Outcome:
     """The page (stale ones fetched again later), then the kept files the tree lacks."""
     outcome = _page(upstream, job, name, listed)
-    if outcome[0] != "page":
+    if not isinstance(outcome, PageFetched):
         return outcome
-    page = outcome[2][0]
-    kept = job.keep(name, page.files)
+    kept = job.keep(name, outcome.page.files)
     fetched: list[Fetched] = []
     if job.root is not None and state is not None:
         for rf in kept:
@@ -140,7 +182,7 @@ def fetch_project(
             found = _provenance(upstream, job.root, rf, fetched[-1])
             if found is not None:
                 fetched.append(found)
-    return ("page", name, (page, listed, kept, fetched))
+    return PageFetched(name, outcome.page, listed, tuple(kept), tuple(fetched))
 
 
 _worker: tuple[Upstream, ProjectJob, StateReader | None, ThreadPoolExecutor] | None = None

@@ -16,11 +16,21 @@ import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.errors import MorganLikeError
-from morgan_like.fetch.projects import Outcome, ProjectJob, fetch_in_processes, fetch_in_threads
+from morgan_like.fetch.projects import (
+    Outcome,
+    PageFetched,
+    PoolBroken,
+    ProjectFailed,
+    ProjectGone,
+    ProjectJob,
+    ProjectStale,
+    fetch_in_processes,
+    fetch_in_threads,
+)
 from morgan_like.index.upstream import Upstream
 from morgan_like.modes.sync_plan import SyncPlan
 from morgan_like.modes.sync_report import SyncTally
@@ -64,10 +74,10 @@ class ProjectRun:
         self.local = local
         self.vanished: list[str] = []
         # Bounded: fetchers wait while the writer catches up, so memory stays flat.
-        self.events: queue.Queue[Outcome] = queue.Queue(maxsize=EVENTS_MAX)
+        self.events: queue.Queue[Outcome | PoolBroken] = queue.Queue(maxsize=EVENTS_MAX)
         self._stopping = False
 
-    def _deliver(self, outcome: Outcome) -> None:
+    def _deliver(self, outcome: Outcome | PoolBroken) -> None:
         """Hand an outcome to the writer's loop; dropped once the loop has stopped."""
         while not self._stopping:
             try:
@@ -95,7 +105,7 @@ class ProjectRun:
             else:
                 fetch_in_threads(self.upstream, job, items, self.settings.workers, self._deliver)
         except Exception as exc:  # the pool itself broke: every project not done fails
-            self._deliver(("broken", "", str(exc) or exc.__class__.__name__))
+            self._deliver(PoolBroken(str(exc) or exc.__class__.__name__))
 
     def run(self, plan: SyncPlan) -> None:
         todo = plan.todo
@@ -116,10 +126,10 @@ class ProjectRun:
         last_commit = last_line = time.monotonic()
         with self.reporter.syncing(total) as (projects, data):
             while remaining:
-                kind, name, payload = self.events.get()
-                if kind == "broken":
-                    raise MorganLikeError(f"fetching projects failed: {payload}")
-                self._outcome(kind, name, payload, plan, data)
+                outcome = self.events.get()
+                if isinstance(outcome, PoolBroken):
+                    raise MorganLikeError(f"fetching projects failed: {outcome.message}")
+                self._outcome(outcome, plan, data)
                 remaining -= 1
                 projects.advance(1)
                 now = time.monotonic()
@@ -134,29 +144,34 @@ class ProjectRun:
                     last_line = now
         self.tally.bytes = data.count
 
-    def _outcome(self, kind: str, name: str, payload: Any, plan: SyncPlan, data: Counter) -> None:
+    def _outcome(self, outcome: Outcome, plan: SyncPlan, data: Counter) -> None:
         """What the pool reports of one project; the project is finished after it."""
-        if kind == "gone":  # listed, then deleted before we got to it
+        name = outcome.name
+        if isinstance(outcome, ProjectGone):
             self.vanished.append(name)
             return
-        if kind == "error":
-            self.tally.fail(name, str(payload))
-            self.reporter.warn(f"{name}: {payload}")
+        if isinstance(outcome, ProjectFailed):
+            self.tally.fail(name, outcome.message)
+            self.reporter.warn(f"{name}: {outcome.message}")
             return
-        if kind == "stale":
+        if isinstance(outcome, ProjectStale):
             self.tally.stale.append(name)
             self.reporter.warn(
-                f"{name}: upstream's page is still older (serial {payload}) than its "
+                f"{name}: upstream's page is still older (serial {outcome.serial}) than its "
                 f"serial list says ({plan.todo[name]}); left for the next run"
             )
             return
-        page, listed, files, fetched = payload
+        self._fetched(outcome, data)
+
+    def _fetched(self, outcome: PageFetched, data: Counter) -> None:
+        """A page read: its files recorded as they arrived, then the project written."""
+        name, page, listed = outcome.name, outcome.page, outcome.listed
         for line in page.problems:
             self.reporter.warn(line)
         for rf, reason in self.settings.rules.left_out(name, page.files):
             self.reporter.warn(f"{name}: {rf.filename} left out: {reason}")
         failures = []
-        for f in fetched:
+        for f in outcome.fetched:
             if f.error is not None:
                 failures.append(f.error)
             elif f.sha256:  # arrived now, or found on disk unrecorded
@@ -165,7 +180,8 @@ class ProjectRun:
                     self.tally.files += 1
                     data.advance(f.size)
         # No serial from the list (names) nor the page: the writer gives the tree's own.
-        self._finish(name, page, files, max(listed, page.last_serial or 0) or None, failures)
+        serial = max(listed, page.last_serial or 0) or None
+        self._finish(name, page, list(outcome.kept), serial, failures)
 
     def _finish(
         self,
