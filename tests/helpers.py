@@ -8,12 +8,12 @@ from typing import Any
 
 from packaging.requirements import Requirement
 
+from morgan_like.config.envsections import environment_from_section
 from morgan_like.fetch.download import SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
 from morgan_like.targets.environments import Environment
-from morgan_like.targets.sections import environment_from_section
 
 from .distbuilder import make_sdist, make_wheel
 from .fakeindex import FakeIndex

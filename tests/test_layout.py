@@ -1,4 +1,4 @@
-"""The package layout's rules: no import cycles, a network-free tree, pure parsing stages.
+"""The layout's rules: no import cycles between modules or packages, a network-free tree, pure parsers.
 
 These read the import statements of every module (top level and inside functions),
 so a rule cannot break silently when someone adds an import.
@@ -60,6 +60,47 @@ def test_no_import_cycles() -> None:
 
     for name in sorted(graph):
         visit(name, [])
+
+
+def _package(module: str) -> str:
+    """``morgan_like.tree.writer`` -> ``tree``; a top-level module (``errors``) is its own."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_no_import_cycles_between_packages() -> None:
+    """The packages form a pipeline: no package reaches back into one that imports it.
+
+    Every import counts here, at the top, inside a function or under TYPE_CHECKING:
+    a lazy or type-only import hides a cycle from the interpreter, not from the
+    reader, and a package that names another's types depends on that package.
+    A cycle is reported with one module import for each of its edges.
+    """
+    modules = _modules()
+    edges: dict[tuple[str, str], str] = {}
+    for name, path in sorted(modules.items()):
+        for imported in sorted(_internal(_imports(path, top_level_only=False), modules)):
+            src, dst = _package(name), _package(imported)
+            if src != dst:
+                edges.setdefault((src, dst), f"{name} imports {imported}")
+    graph: dict[str, set[str]] = {}
+    for src, dst in edges:
+        graph.setdefault(src, set()).add(dst)
+    done: set[str] = set()
+
+    def visit(package: str, stack: list[str]) -> None:
+        if package in stack:
+            cycle = [*stack[stack.index(package) :], package]
+            steps = [edges[(a, b)] for a, b in zip(cycle, cycle[1:])]
+            raise AssertionError("package cycle " + " -> ".join(cycle) + ": " + "; ".join(steps))
+        if package in done:
+            return
+        for dep in sorted(graph.get(package, ())):
+            visit(dep, [*stack, package])
+        done.add(package)
+
+    for package in sorted(graph):
+        visit(package, [])
 
 
 def _forbidden(package: str, banned: tuple[str, ...]) -> list[str]:

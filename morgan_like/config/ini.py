@@ -22,6 +22,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from morgan_like.config.envsections import environment_from_section
 from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
 from morgan_like.config.locks import Lock
 from morgan_like.config.options import DEFAULT_INDEX_URL, MIRROR_OPTIONS, parse_bool
@@ -32,7 +33,6 @@ from morgan_like.config.sources import Sources, read_sources
 from morgan_like.config.storageconf import StorageSettings, read_storage
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import MARKER_KEYS, Environment
-from morgan_like.targets.sections import environment_from_section
 
 __all__ = ["Config", "RequirementLine", "load_config", "MIRROR_OPTIONS"]
 

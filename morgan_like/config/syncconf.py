@@ -25,6 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 
 from morgan_like.config.allowlist import AllowEntry, Allowlist, read_allowlist, value_lines
+from morgan_like.config.envsections import environment_from_section
 from morgan_like.config.ini import _mirror_options, constraints_in, hashes_in
 from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
 from morgan_like.config.options import parse_bool
@@ -41,7 +42,6 @@ from morgan_like.dists.selection import (
 )
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import Environment
-from morgan_like.targets.sections import environment_from_section
 
 __all__ = ["AllowEntry", "SyncConfig", "compile_patterns", "load_sync_config"]
 

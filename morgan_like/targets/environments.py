@@ -2,7 +2,7 @@
 
 An Environment is the full PEP 508 marker environment (to evaluate dependency
 markers) and the wheel tags it accepts, best first (to pick files).  It is made
-from an ``[env.NAME]`` section of morgan.ini by ``targets.sections``.
+from an ``[env.NAME]`` section of morgan.ini by ``config.envsections``.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag, parse_tag, sys_tags
 
+from morgan_like.config.envsections import environment_from_section
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import MARKER_KEYS, Environment
 from morgan_like.targets.generate import local_markers
-from morgan_like.targets.sections import environment_from_section
 from morgan_like.targets.tags import compress_tags, parse_tags
 
 LINUX = {"sys_platform": "linux", "platform_machine": "x86_64"}
