@@ -125,6 +125,14 @@ def test_parsing_stages_stay_pure() -> None:
         assert _forbidden(package, (*banned, "morgan_like.resolve", "morgan_like.tree")) == []
 
 
+def test_stages_before_the_writer_never_import_it() -> None:
+    """The tree is written at the end of a run, by the modes: a stage before it that
+    names a tree path takes the rule from ``tree.layout``, never from the writer."""
+    stages = ("config", "targets", "dists", "index", "resolve", "fetch")
+    banned = ("morgan_like.tree.writer", "morgan_like.tree.publish")
+    assert [p for stage in stages for p in _forbidden(stage, banned)] == []
+
+
 def test_requests_is_imported_only_by_the_index() -> None:
     offenders = [
         name

@@ -16,7 +16,7 @@ from morgan_like.dists.links import RemoteFile
 from morgan_like.resolve.candidates import pick_files
 from morgan_like.resolve.resolver import EnvResolution
 from morgan_like.targets.environments import Environment
-from morgan_like.tree.writer import package_relpath
+from morgan_like.tree.layout import package_relpath
 
 
 @dataclass(eq=False)
