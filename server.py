@@ -514,6 +514,27 @@ def safe_segments(raw_path):
 _VIEW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
+#: what a file's name in packages/<project>/ may not hold: a path separator, a control
+#: character (C0, DEL) or an unpaired surrogate.  The copy of morgan_like's rule
+#: (dists/filenames.py unsafe_filename), held equal by tests/dists/test_filename_rule.py
+_UNSAFE_FILENAME_CHAR = re.compile(r"[\x00-\x1f\x7f/\\\ud800-\udfff]")
+
+
+def filename_problem(filename):
+    """Why ``filename`` cannot name a file in packages/<project>/, or None."""
+    if not filename:
+        return "empty filename"
+    if filename[0] != "." and not _UNSAFE_FILENAME_CHAR.search(filename):
+        return None
+    if "/" in filename or "\\" in filename:
+        return "path separator in filename"
+    if filename.startswith("."):
+        return "filename starts with a dot"
+    if re.search(r"[\x00-\x1f\x7f]", filename):
+        return "control character in filename"
+    return "unpaired surrogate in filename"
+
+
 def is_forbidden_name(name):
     lower = name.lower()
     return lower in FORBIDDEN_NAMES or lower.endswith(FORBIDDEN_SUFFIXES) or lower.startswith(".")
@@ -1957,7 +1978,7 @@ class Handler(object):
             filename = entry.get("filename")
             if not isinstance(filename, str) or not filename.endswith(".whl"):
                 continue
-            if "/" in filename or os.sep in filename or filename.startswith("."):
+            if filename_problem(filename) is not None:
                 continue
             path = os.path.join(self.tree.root, "packages", name, filename + ".metadata")
             try:
@@ -4376,7 +4397,7 @@ def layout_kind(rel):
     n = len(parts)
     top = parts[0]
     if top == "packages":
-        return "project" if n == 3 else None
+        return "project" if n == 3 and filename_problem(parts[2]) is None else None
     if top == "json":
         return "project" if n == 2 else None
     if top == "simple":

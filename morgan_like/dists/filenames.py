@@ -36,7 +36,11 @@ Parsed = tuple[NormalizedName | None, Version | None, frozenset[Tag]]
 _NOTHING: Parsed = (None, None, frozenset())
 _INVALID = (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion)
 
-# One regex pass instead of a Python-level loop per character.
+# A file's name becomes a path in packages/<project>/ and a segment of its URL: no path
+# separator, control character (C0, DEL) or unpaired surrogate (no file system or URL
+# can carry it), found in one regex pass.  server.py's filename_problem is a copy of
+# this rule (tests/dists/test_filename_rule.py holds them equal).
+_UNSAFE_CHAR = re.compile(r"[\x00-\x1f\x7f/\\\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -106,16 +110,34 @@ def _canonical(project: str) -> NormalizedName:
     return canonicalize_name(project)  # a page's thousand entries name one project
 
 
-def vet_filename(filename: str, project: str | None = None) -> tuple[str | None, Parsed]:
-    """``filename_problem`` and the parse it was judged on (a page's record keeps it)."""
+def unsafe_filename(filename: str) -> str | None:
+    """Why ``filename`` cannot name a file in packages/<project>/, or None.
+
+    The one rule for every name we would write there (``tree.layout.check_filename``
+    raises on it, ``vet_filename`` leaves such a page entry out): nothing that could
+    leave that folder, hide in it (a leading dot) or not be written and served at all.
+    """
     if not filename:
-        return "empty filename", _NOTHING
+        return "empty filename"
+    if filename[0] != "." and not _UNSAFE_CHAR.search(filename):
+        return None
     if "/" in filename or "\\" in filename:
-        return "path separator in filename", _NOTHING
+        return "path separator in filename"
     if filename.startswith("."):
-        return "filename starts with a dot", _NOTHING
+        return "filename starts with a dot"
     if _CONTROL.search(filename):
-        return "control character in filename", _NOTHING
+        return "control character in filename"
+    return "unpaired surrogate in filename"
+
+
+def vet_filename(filename: str, project: str | None = None) -> tuple[str | None, Parsed]:
+    """Why ``filename`` cannot be a file of ours (or None), and the parse it was judged
+    on (a page's record keeps it).  It becomes a path in the tree, so a name the tree
+    rule refuses (``unsafe_filename``), or that is not a wheel or sdist of ``project``,
+    is left out."""
+    problem = unsafe_filename(filename)
+    if problem is not None:
+        return problem, _NOTHING
     wheel = is_wheel_name(filename)
     if not (wheel or is_sdist_name(filename)):
         return "not a wheel or sdist name", _NOTHING
@@ -126,10 +148,3 @@ def vet_filename(filename: str, project: str | None = None) -> tuple[str | None,
     if project and name is not None and name != _canonical(project):
         return f"a file of project {name!r}", parsed
     return None, parsed
-
-
-def filename_problem(filename: str, project: str | None = None) -> str | None:
-    """Why ``filename`` cannot be a file of ours, or None.  It becomes a path in the tree
-    (packages/<project>/<filename>), so anything that could leave that directory, hide,
-    or not be a wheel or sdist of ``project`` is refused."""
-    return vet_filename(filename, project)[0]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 
+from morgan_like.dists.filenames import unsafe_filename
+
 PACKAGES_DIR = "packages"
 SIMPLE_DIR = "simple"
 STATE_DIR = ".morgan-like"  # hidden working state: never served, never travels
@@ -89,14 +91,10 @@ def is_top_level(relpath: str) -> bool:
 
 
 def check_filename(filename: str) -> str:
-    """Refuse filenames that would escape packages/<project>/ or hide themselves."""
-    if (
-        not filename
-        or "/" in filename
-        or "\\" in filename
-        or filename.startswith(".")
-        or "\x00" in filename
-    ):
+    """``filename``, or ValueError when it cannot name a file in packages/<project>/
+    (``dists.filenames.unsafe_filename``: a page entry that breaks it never gets here,
+    so one that does is a bug or a hostile name)."""
+    if unsafe_filename(filename) is not None:
         raise ValueError(f"unsafe distribution filename: {filename!r}")
     return filename
 

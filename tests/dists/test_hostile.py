@@ -11,7 +11,7 @@ import pytest
 
 from morgan_like.dists import sdistread
 from morgan_like.dists.archive import MIB, iter_tar
-from morgan_like.dists.filenames import filename_problem
+from morgan_like.dists.filenames import vet_filename
 from morgan_like.dists.htmlpage import parse_html_page
 from morgan_like.dists.links import MAX_PAGE_PROBLEMS, parse_json_page
 from morgan_like.dists.metadata import wheel_metadata_bytes
@@ -146,9 +146,9 @@ def test_each_sdist_read_once_for_metadata_and_build_requirements(
     ],
 )
 def test_unsafe_filenames(filename: str, problem: str) -> None:
-    assert problem in (filename_problem(filename, "foo") or "")
-    assert filename_problem("Foo-1.0.tar.gz", "foo") is None
-    assert filename_problem("foo-1.0-py3-none-any.whl", "foo") is None
+    assert problem in (vet_filename(filename, "foo")[0] or "")
+    assert vet_filename("Foo-1.0.tar.gz", "foo")[0] is None
+    assert vet_filename("foo-1.0-py3-none-any.whl", "foo")[0] is None
 
 
 def test_hostile_html_entries_skipped_good_ones_kept() -> None:
