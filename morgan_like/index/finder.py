@@ -63,21 +63,8 @@ class Finder:
         self._lock = threading.Lock()
         self._pages: dict[str, Future] = {}
         self._metadata: dict[str, Future] = {}
-        self._memo: dict[tuple, Any] = {}
         self._closed = False
         self._reading = threading.local()  # recording(): the names this thread asked for
-
-    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per ``key`` for the run: what every resolution derives
-        from a page the same way (an env's usable files of it), so the many small
-        build-requirement resolutions do not filter setuptools' thousand files again
-        each time.  Two threads may both compute; the first answer is kept."""
-        with self._lock:
-            if key in self._memo:
-                return self._memo[key]
-        value = compute()
-        with self._lock:
-            return self._memo.setdefault(key, value)
 
     def _future(
         self, cache: dict[str, Future], key: str, fn: Callable[..., Any], *args: Any

@@ -35,6 +35,7 @@ from morgan_like.modes.bundle_locks import add_locked, check_resolved, locked_en
 from morgan_like.modes.bundle_replay import (
     forget_replay,
     load_replay,
+    page_digests,
     replay_key,
     save_replay,
     unchanged_upstream,
@@ -56,7 +57,6 @@ from morgan_like.modes.bundle_targets import lock_targets
 from morgan_like.modes.bundle_views import env_views, report_view_urls
 from morgan_like.modes.resolving import ResolveSession, SessionRequest
 from morgan_like.output import Reporter
-from morgan_like.resolve.builddeps import add_build_requirements
 from morgan_like.resolve.candidates import FileFilter
 from morgan_like.resolve.plan import Plan, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
@@ -200,7 +200,12 @@ def _run(
     )
     session = ResolveSession(
         SessionRequest(
-            root, scratch, tuple(config.environments), workers, options.static_metadata_only
+            root,
+            scratch,
+            tuple(config.environments),
+            workers,
+            options.static_metadata_only,
+            dry_run=options.dry_run,
         ),
         upstream,
         state,
@@ -236,14 +241,14 @@ def _run(
     resolved: list[EnvResolution] | None = None  # None: a replayed plan (no chains)
     try:
         try:
-            if kept is not None and unchanged_upstream(kept, upstream):
-                # Same config, and every page the last plan was made from answered 304.
+            if kept is not None and unchanged_upstream(kept, finder):
+                # Same config, and every page the last plan was made from is the same.
                 reporter.detail("config and upstream pages unchanged: the last plan is used")
                 plan, builds, read = kept.plan, kept.builds, list(kept.pages)
             else:
                 if state is not None:
                     forget_replay(root)  # what this run learns replaces it, or nothing does
-                resolved = _resolve(options, config, reporter, session, ropts, plan, on_env)
+                resolved = _resolve(options, config, reporter, session, plan, on_env)
                 if resolved is None:  # a dry run: the plan is printed
                     return 0
                 builds, read = build_rows(resolved), finder.page_names()
@@ -295,7 +300,7 @@ def _run(
         report_view_urls(root, plan.env_names, reporter)
         if any(not r.ok for r in results):
             return 1
-        save_replay(root, key, plan, read, builds, scratch_dir(root))
+        save_replay(root, key, plan, page_digests(finder, read), builds, scratch_dir(root))
         return 0
     finally:
         session.close()
@@ -311,7 +316,6 @@ def _resolve(
     config: Config,
     reporter: Reporter,
     session: ResolveSession,
-    ropts: ResolveOptions,
     plan: Plan,
     on_env: Callable[[list[EnvResolution]], None],
 ) -> list[EnvResolution] | None:
@@ -320,7 +324,7 @@ def _resolve(
     Returns the main resolutions, or None for a dry run (its plan is printed here).
     """
     started = time.monotonic()
-    finder, facts, downloader = session.finder, session.facts, session.downloader
+    finder, ropts, downloader = session.finder, session.options, session.downloader
     # The locks' files are looked up first: one upstream no longer has stops the run
     # before any download starts (bundle_locks).
     locked = locked_envs(config, finder, plan.problems)
@@ -338,9 +342,7 @@ def _resolve(
         add_all_versions(config, resolutions, finder, ropts, plan, reporter)
     local = add_local_build_requirements(config, resolutions, finder, ropts, plan)
     if downloader is None:
-        skipped_builds = add_build_requirements(
-            plan, resolutions, finder, ropts, facts, fetch_sdists=False
-        )
+        skipped_builds = session.build_requirements(plan, resolutions)
         report_problems(plan, reporter)
         print_plan(plan, reporter)
         report_builds(build_rows(resolutions), reporter)
@@ -356,6 +358,6 @@ def _resolve(
     session.await_downloads(
         plan,
         reporter,
-        during=lambda: add_build_requirements(plan, resolutions, finder, ropts, facts),
+        during=lambda: session.build_requirements(plan, resolutions),
     )
     return resolutions

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from morgan_like.dists.archive import MAX_METADATA
@@ -27,11 +27,11 @@ from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop
 from morgan_like.modes.bundle_report import download_log
 from morgan_like.output import Reporter
-from morgan_like.resolve.builddeps import BuildFacts
+from morgan_like.resolve.builddeps import BuildFacts, BuildRequirements
 from morgan_like.resolve.buildenv import BuildEnvs
 from morgan_like.resolve.candidates import likely_metadata_files
 from morgan_like.resolve.plan import Plan, PlannedFile
-from morgan_like.resolve.resolver import ResolveOptions
+from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
 from morgan_like.targets.environments import Environment
 from morgan_like.tree.layout import METADATA_SUFFIX, package_relpath
 from morgan_like.tree.state import TreeState
@@ -43,8 +43,8 @@ class SessionRequest:
     """What a resolving run asks of its session.
 
     ``root``: the tree; ``scratch``: where sdists and temp files go (the tree when
-    it is locked, a private folder for a dry run); ``state`` None is a dry run (no
-    downloads into the tree).
+    it is locked, a private folder for a dry run); ``dry_run``: nothing is downloaded
+    into the tree (no Downloader).
     """
 
     root: Path
@@ -52,14 +52,61 @@ class SessionRequest:
     envs: tuple[Environment, ...]
     workers: int
     static_metadata_only: bool = False
+    dry_run: bool = False
+
+
+class TreeSdists:
+    """The run's answer to the build step's requests for sdists (resolve.builddeps.SdistSource).
+
+    An sdist the tree has is read there; with a Downloader, one of the plan is asked
+    for first (ahead of the queued wheels) and read from the tree when it lands, so
+    nothing is fetched twice; a dry run reads it from the sdist cache (fetched there
+    once) and downloads nothing.
+    """
+
+    def __init__(self, cache: SdistCache, root: Path, downloader: Downloader | None) -> None:
+        self.cache = cache
+        self.root = root
+        self.downloader = downloader
+
+    def path(self, entry: PlannedFile) -> Path:
+        if self.downloader is not None:
+            self.downloader.now(entry.file, entry.relpath)
+        return self.cache.get(entry.file, existing=self.root / entry.relpath)
+
+    def here(self, entry: PlannedFile) -> bool:
+        return self.cache.cached(entry.file) or (self.root / entry.relpath).exists()
+
+    def want(self, entries: list[PlannedFile]) -> None:
+        if self.downloader is not None:
+            for entry in entries:
+                self.downloader.submit(entry.file, entry.relpath)
+
+
+class SessionHooks:
+    """The resolver's requests to the backends' hooks (resolve.resolver.BuildHooks):
+    an sdist's metadata from its metadata hook, and a word ahead of each sdist an env
+    will most likely build (its get_requires_for_build_wheel started early)."""
+
+    def __init__(self, buildenvs: BuildEnvs, sdists: TreeSdists, facts: BuildFacts) -> None:
+        self.buildenvs = buildenvs
+        self.sdists = sdists
+        self.facts = facts
+
+    def metadata(self, file: RemoteFile) -> DistMetadata:
+        path = self.sdists.cache.get(file, existing=in_tree(self.sdists.root, file))
+        return self.buildenvs.metadata(path, file.filename, file.sha256)
+
+    def foresee(self, file: RemoteFile, env: Environment) -> None:
+        self.facts.foresee(file, env)
 
 
 class ResolveSession:
     """Finder, sdist cache, hook environments, build facts and downloader of one run.
 
-    ``ropts`` gets the session's ``dynamic_metadata`` (the backend's metadata hook,
-    unless static metadata only) and ``foresee_build``: set here, once, before any
-    resolution starts.
+    ``policy``: how to resolve (filters, pre, overrides); the session's ``options`` are
+    those with its hooks (none with static metadata only), made once, before any
+    resolution starts, and never changed.
     """
 
     def __init__(
@@ -67,7 +114,7 @@ class ResolveSession:
         request: SessionRequest,
         upstream: Upstream,
         state: TreeState | None,
-        ropts: ResolveOptions,
+        policy: ResolveOptions,
         reporter: Reporter,
         stop: Stop,
     ) -> None:
@@ -88,7 +135,7 @@ class ResolveSession:
                 upstream,
                 lambda f: cache.get(f, existing=in_tree(root, f)),
                 workers=max(request.workers, 16),
-                lookahead=lambda page: likely_metadata_files(page.files, envs, ropts.file_filter),
+                lookahead=lambda page: likely_metadata_files(page.files, envs, policy.file_filter),
                 follow=lambda req: any(env.evaluate(req.marker) for env in envs),
                 on_problem=reporter.warn,
                 sdists=cache.sdists,
@@ -97,7 +144,8 @@ class ResolveSession:
             )
             self._stack.callback(self.finder.close)
             self.downloader: Downloader | None = None
-            if state is not None:
+            if not request.dry_run:
+                assert state is not None, "a run that downloads records what it placed"
                 self.downloader = Downloader(
                     upstream,
                     root,
@@ -108,20 +156,18 @@ class ResolveSession:
                     stop=stop,
                 )
                 self._stack.callback(self.downloader.close)
+            self.sdists = TreeSdists(cache, root, self.downloader)
             self.buildenvs: BuildEnvs | None = None
             if not request.static_metadata_only:
-                self.buildenvs = buildenvs = BuildEnvs(
-                    self.finder, cache, ropts, state=state, root=root, workers=self.processes
+                self.buildenvs = BuildEnvs(
+                    self.finder, cache, policy, state=state, root=root, workers=self.processes
                 )
-                self._stack.callback(buildenvs.close)
-
-                def dynamic_metadata(file: RemoteFile) -> DistMetadata:
-                    path = cache.get(file, existing=in_tree(root, file))
-                    return buildenvs.metadata(path, file.filename, file.sha256)
-
-                ropts.dynamic_metadata = dynamic_metadata
-            self.facts = BuildFacts(cache, root, state, self.buildenvs, downloader=self.downloader)
-            ropts.foresee_build = self.facts.foresee
+                self._stack.callback(self.buildenvs.close)
+            self.facts = BuildFacts(self.sdists, cache.sdists, state, self.buildenvs)
+            hooks = None
+            if self.buildenvs is not None:
+                hooks = SessionHooks(self.buildenvs, self.sdists, self.facts)
+            self.options = replace(policy, hooks=hooks)
         except BaseException:
             self._stack.close()
             raise
@@ -139,10 +185,16 @@ class ResolveSession:
     def submit(self, entries: list[PlannedFile]) -> None:
         """Queue each entry's download (no-op for a dry run) and read ahead the pages its
         build requirements will want."""
-        if self.downloader is not None:
-            for entry in entries:
-                self.downloader.submit(entry.file, entry.relpath)
+        self.sdists.want(entries)
         self.facts.prefetch_pages(entries, self.finder)
+
+    def build_requirements(self, plan: Plan, resolutions: list[EnvResolution]) -> int:
+        """The build step (resolve.builddeps) over ``plan``; a dry run reads only the
+        sdists already on disk.  Returns how many sdists were not read."""
+        step = BuildRequirements(
+            plan, self.finder, self.options, self.facts, fetch_sdists=self.downloader is not None
+        )
+        return step.add(resolutions)
 
     def await_downloads(
         self, plan: Plan, reporter: Reporter, during: Callable[[], object] | None = None

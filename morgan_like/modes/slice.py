@@ -74,7 +74,6 @@ from morgan_like.modes.slice_state import (
 )
 from morgan_like.modes.sync_plan import default_max_deletions
 from morgan_like.output import Reporter
-from morgan_like.resolve.builddeps import add_build_requirements
 from morgan_like.resolve.candidates import FileFilter
 from morgan_like.resolve.plan import Plan, resolution_files
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
@@ -170,13 +169,15 @@ class SliceRun:
                 if record is None:
                     mark_slice(self.root)  # a sync's tree from now on (tree/kind.py)
                 state.commit()
-            ropts = ResolveOptions(file_filter=FileFilter(selection=self.config.selection))
+            policy = ResolveOptions(file_filter=FileFilter(selection=self.config.selection))
             session = stack.enter_context(
                 ResolveSession(
-                    SessionRequest(self.root, self.scratch, self.envs, settings.workers),
+                    SessionRequest(
+                        self.root, self.scratch, self.envs, settings.workers, dry_run=dry
+                    ),
                     upstream,
                     state,
-                    ropts,
+                    policy,
                     self.reporter,
                     self.stop,
                 )
@@ -190,14 +191,12 @@ class SliceRun:
             kept = self._kept(session.finder, prev, moved)
             plan = Plan(env_names=[e.name for e in self.envs])
             closures, jobs = self._reuse(prev, kept, moved, writer, plan)
-            outcomes = self._resolve(jobs, session.finder, ropts)
+            outcomes = self._resolve(jobs, session.finder, session.options)
             env_res = [EnvResolution(env, {}, {}, []) for env in self.envs]
             for outcome in outcomes:
                 closures.append(self._take(outcome, prev, writer, plan, session))
             if dry:
-                add_build_requirements(
-                    plan, env_res, session.finder, ropts, session.facts, fetch_sdists=False
-                )
+                session.build_requirements(plan, env_res)
                 print_slice_plan(self.root, kept, closures, plan, self.reporter)
                 return 1 if any(c.error for c in closures) else 0
             assert writer is not None and session.downloader is not None
@@ -205,9 +204,7 @@ class SliceRun:
                 results = session.await_downloads(
                     plan,
                     self.reporter,
-                    during=lambda: add_build_requirements(
-                        plan, env_res, session.finder, ropts, session.facts
-                    ),
+                    during=lambda: session.build_requirements(plan, env_res),
                 )
                 self._guard(writer, plan)
             except BaseException:
@@ -340,8 +337,8 @@ class SliceRun:
                 prefer_binary=True,
                 constraints=self.config.constraints_for(env),
                 hashes=self.config.hashes_for(env),
-                dynamic_metadata=ropts.dynamic_metadata,
-                foresee_build=ropts.foresee_build,
+                hooks=ropts.hooks,
+                views=ropts.views,
             )
             for env in self.envs
         }

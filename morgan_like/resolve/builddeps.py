@@ -11,19 +11,21 @@ followed in turn until nothing new appears.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, Union
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.sdistread import SdistReader
 from morgan_like.errors import MetadataError, MorganLikeError
-from morgan_like.fetch.download import Downloader, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.resolve.buildenv import BuildEnvs
 from morgan_like.resolve.hooks import Platform
@@ -34,6 +36,37 @@ from morgan_like.targets.environments import Environment
 from morgan_like.tree.state import TreeState
 
 
+class SdistSource(Protocol):
+    """What the build step asks of the run for the sdists of the plan.
+
+    The run answers from the tree, the sdist cache or the network (modes/resolving.py);
+    the build step never downloads into the tree itself, it asks.
+    """
+
+    def path(self, entry: PlannedFile) -> Path:
+        """Read sdist: the archive on disk, fetched now (ahead of the queue) if need be."""
+
+    def here(self, entry: PlannedFile) -> bool:
+        """Is the archive on disk without fetching it (cached by resolution, or in the tree)?"""
+
+    def want(self, entries: list[PlannedFile]) -> None:
+        """Download files: the plan grew by ``entries`` (a dry run fetches nothing)."""
+
+
+@dataclass(frozen=True)
+class BuildSetFailure:
+    """An sdist's build requirements that do not resolve in an env."""
+
+    env: str
+    filename: str
+    error: str
+
+    def message(self) -> str:
+        return (
+            f"env {self.env}: cannot bundle the build requirements of {self.filename}: {self.error}"
+        )
+
+
 @dataclass
 class BuildFacts:
     """Where an sdist's build requirements come from, and where they are remembered.
@@ -42,18 +75,17 @@ class BuildFacts:
     pass as its metadata); what the backend adds on a platform comes from its
     ``get_requires_for_build_wheel`` hook (``buildenvs``; None runs no hook); both
     are remembered in the tree state by the sdist's sha256, so a re-run reads no
-    archive and runs no hook.
+    archive and runs no hook.  Archives come from ``source``: with a run that
+    downloads, an sdist of the plan is read from the tree the moment its own download
+    ends (asked for first if not queued yet), so reading build requirements overlaps
+    the rest of the downloads and nothing is fetched twice.
     """
 
-    cache: SdistCache
-    root: Path
+    source: SdistSource
+    reader: SdistReader
     state: TreeState | None = None
     buildenvs: BuildEnvs | None = None
     problems: list[str] = field(default_factory=list)
-    # With a downloader, an sdist of the plan is read from the tree the moment its own
-    # download ends (it is asked for first if not queued yet), so reading build
-    # requirements overlaps the rest of the downloads and nothing is fetched twice.
-    downloader: Downloader | None = None
 
     def _key(self, target: Platform | None) -> str:
         if self.buildenvs is None or target is None:
@@ -78,11 +110,9 @@ class BuildFacts:
             if known is not None:
                 return [Requirement(line) for line in json.loads(known)]
         filename = entry.file.filename
-        if self.downloader is not None:
-            self.downloader.now(entry.file, entry.relpath)
         try:
-            path = self.cache.get(entry.file, existing=self.root / entry.relpath)
-            reqs = list(self.cache.sdists.build_requires(path))
+            path = self.source.path(entry)
+            reqs = list(self.reader.build_requires(path))
         except (MorganLikeError, OSError, ValueError) as exc:
             self.problems.append(f"cannot read the build requirements of {filename}: {exc}")
             return []
@@ -111,22 +141,14 @@ class BuildFacts:
             return False
         return self.state.fact(file.sha256, self._key(target)) is not None
 
-    def readable(self, entry: PlannedFile) -> bool:
-        """Is the sdist here without fetching it (cached by resolution, or in the tree)?"""
-        return self.cache.cached(entry.file) or (self.root / entry.relpath).exists()
-
     def prepare(self, entry: PlannedFile, target: Platform) -> None:
         """Fetch, unpack and lay out the build environment of an sdist whose hook will be
         asked on ``target``, unless the tree state already has the answer."""
         if self.buildenvs is None or self._answered(entry.file, target):
             return
-        if self.downloader is not None:
-            self.downloader.now(entry.file, entry.relpath)
-        try:
-            path = self.cache.get(entry.file, existing=self.root / entry.relpath)
-            self.buildenvs.prepare(path, entry.file.filename)
-        except (MorganLikeError, OSError, ValueError):
-            pass  # said when its hook is asked for (requires)
+        # A failure is said when its hook is asked for (requires).
+        with contextlib.suppress(MorganLikeError, OSError, ValueError):
+            self.buildenvs.prepare(self.source.path(entry), entry.file.filename)
 
     def prefetch_pages(self, entries: list[PlannedFile], finder: Finder) -> None:
         """Ask now for the pages of the build requirements a previous run learnt, so
@@ -141,129 +163,154 @@ class BuildFacts:
                 finder.prefetch_page(canonicalize_name(Requirement(line).name))
 
 
-def add_build_requirements(
-    plan: Plan,
-    resolutions: list[EnvResolution],
-    finder: Finder,
-    options: ResolveOptions,
-    facts: BuildFacts,
-    *,
-    fetch_sdists: bool = True,
-) -> int:
-    """Extend ``plan`` with the build requirements of its sdists; return how many were not read.
+class BuildRequirements:
+    """Extends a plan with the build requirements of its sdists, per env.
 
-    Envs run side by side, and within an env every distinct requirement set of a
-    round resolves at once after its pages were asked for together: a re-run,
-    whose answers all come from the tree state, then costs a few round trips.
-    With ``fetch_sdists`` False (dry run) only sdists already fetched for their
-    metadata or already in the tree are read.  Each resolution's ``build_sdists``
-    is set to the build requirements its env must compile too, for the summary.
+    ``add`` first lays out the build environments of the sdists envs must build
+    (``prepare_builds``), then runs every env side by side (``_EnvBuilds``); each
+    sdist is read, and its requirement set resolved, as soon as it is known, and the
+    sdists a set brings in are read in turn until nothing new appears.  A re-run,
+    whose answers all come from the tree state, costs a few round trips.  With
+    ``fetch_sdists`` False (dry run) only sdists already on disk are read.
     """
-    lock = threading.Lock()  # the plan is shared by the envs' threads
-    skipped: set[str] = set()
 
-    def one_env(resolution: EnvResolution) -> None:
-        """Each sdist is read, and its requirement set resolved, as soon as it is known:
-        no round waits for the slowest sdist of the one before."""
-        env = resolution.env
-        platform = Platform.from_markers(env.markers)
-        done: set[tuple[str, ...]] = set()
-        seen: set[str] = set()
+    def __init__(
+        self,
+        plan: Plan,
+        finder: Finder,
+        options: ResolveOptions,
+        facts: BuildFacts,
+        *,
+        fetch_sdists: bool = True,
+    ) -> None:
+        self.plan = plan
+        self.finder = finder
+        self.options = options
+        self.facts = facts
+        self.fetch_sdists = fetch_sdists
+        self.lock = threading.Lock()  # the plan is shared by the envs' threads
+        self.skipped: set[str] = set()
+
+    def add(self, resolutions: list[EnvResolution]) -> int:
+        """Extend the plan; return how many sdists were not read (a dry run's not on disk).
+
+        Each resolution's ``build_sdists`` is set to the build requirements its env
+        must compile too, for the summary.
+        """
+        self.prepare_builds(resolutions)
+        with ThreadPoolExecutor(max_workers=max(1, len(resolutions))) as envs:
+            list(envs.map(lambda r: _EnvBuilds(self, r).run(), resolutions))
+        self.plan.problems.extend(dict.fromkeys(self.facts.problems))
+        self.facts.problems.clear()
+        return len(self.skipped)
+
+    def readable(self, entry: PlannedFile) -> bool:
+        return self.fetch_sdists or self.facts.source.here(entry)
+
+    def prepare_builds(self, resolutions: list[EnvResolution]) -> None:
+        """The sdists envs must build go first, alone: unpacking one and laying out its
+        build environment is hundreds of file writes, each of which waits for the GIL
+        behind every busy thread; then its hooks run as processes while the rest is read."""
+        builds: dict[tuple[str, Platform], PlannedFile] = {}
+        for resolution in resolutions:
+            built = self.plan.must_build(resolution.env.name)
+            target = Platform.from_markers(resolution.env.markers)
+            for entry in self.plan.sdists_for(resolution.env.name):
+                if entry.relpath in built and self.readable(entry):
+                    builds[(entry.relpath, target)] = entry
+        if builds:
+            with ThreadPoolExecutor(max_workers=min(8, len(builds))) as pool:
+                list(pool.map(lambda item: self.facts.prepare(item[1], item[0][1]), builds.items()))
+
+    def merge(self, env: str, result: EnvResolution | BuildSetFailure) -> list[PlannedFile]:
+        """One requirement set's answer into the plan; returns every sdist ``env`` now has
+        (not only those new to the plan: one another env brought in first still needs
+        reading here, where its build requirements may resolve to other versions)."""
+        if isinstance(result, BuildSetFailure):
+            with self.lock:
+                self.plan.problems.append(result.message())
+            return []
+        with self.lock:
+            added = add_resolution(self.plan, result, top_level=set(), build=True)
+            mine = self.plan.sdists_for(env)
+        self.facts.source.want(added)
+        return mine
+
+
+SetResult = Union[EnvResolution, BuildSetFailure, None]
+
+
+class _EnvBuilds:
+    """One env's share of the build step: its sdists read and their sets resolved."""
+
+    def __init__(self, step: BuildRequirements, resolution: EnvResolution) -> None:
+        self.step = step
+        self.resolution = resolution
+        self.env = resolution.env
+        self.platform = Platform.from_markers(self.env.markers)
+        self.done: set[tuple[str, ...]] = set()  # requirement sets resolved (or under way)
+        self.seen: set[str] = set()  # sdists read (or under way)
         # For the report: the sdists this env builds by their requirement set, and what
         # each set resolved to (a set is resolved once, whichever sdist brought it).
-        builds: dict[tuple[str, ...], list[PlannedFile]] = {}
-        resolved: dict[tuple[str, ...], EnvResolution] = {}
+        self.builds: dict[tuple[str, ...], list[PlannedFile]] = {}
+        self.resolved: dict[tuple[str, ...], EnvResolution] = {}
+        self.running: set[Future[SetResult]] = set()
+
+    def run(self) -> None:
+        step = self.step
         with ThreadPoolExecutor(max_workers=16) as pool:
-            running: set[Future[EnvResolution | str | None]] = set()
-
-            def start(entries: list[PlannedFile]) -> None:
-                with lock:
-                    built = plan.must_build(env.name)
-                # Sdists the env builds first: their backend hook (a process, a build
-                # environment) is the slowest step, so it starts while the rest is read.
-                # Then the smallest first: reads queue for one worker, and a build
-                # requirement found early brings its own sdists in early (a 5 MB sdist
-                # read first held back every chain behind it).
-                for entry in sorted(
-                    entries, key=lambda e: (e.relpath not in built, e.file.size or 0)
-                ):
-                    if entry.relpath in seen:
-                        continue
-                    seen.add(entry.relpath)
-                    if not (fetch_sdists or facts.readable(entry)):
-                        with lock:
-                            skipped.add(entry.relpath)
-                        continue
-                    # The backend is asked only about the sdists pip on this env really
-                    # builds (no wheel of that release for it): a hook costs a process
-                    # and an import of the backend, which for every sdist adds up.
-                    target = platform if entry.relpath in built else None
-                    running.add(pool.submit(read_and_resolve, entry, target))
-
-            def read_and_resolve(
-                entry: PlannedFile, target: Platform | None
-            ) -> EnvResolution | str | None:
-                reqs = [r for r in facts.requires(entry, target) if env.evaluate(r.marker)]
-                key = tuple(sorted(str(r) for r in reqs))
-                with lock:
-                    if reqs and target is not None:
-                        builds.setdefault(key, []).append(entry)
-                    if not reqs or key in done:
-                        return None
-                    done.add(key)
-                for req in reqs:
-                    finder.prefetch_page(canonicalize_name(req.name))
-                result = _resolve_set(env, (entry, reqs), finder, options)
-                if not isinstance(result, str):
-                    with lock:
-                        resolved[key] = result
-                return result
-
-            with lock:
-                first = plan.sdists_for(env.name)
-            start(first)
-            while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            with step.lock:
+                first = step.plan.sdists_for(self.env.name)
+            self.start(pool, first)
+            while self.running:
+                finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    running.discard(future)
+                    self.running.discard(future)
                     result = future.result()
-                    if result is None:
-                        continue
-                    if isinstance(result, str):
-                        with lock:
-                            plan.problems.append(result)
-                        continue
-                    with lock:
-                        added = add_resolution(plan, result, top_level=set(), build=True)
-                        # Every sdist this env now has, not only those new to the plan:
-                        # one another env brought in first still needs reading here,
-                        # where its build requirements may resolve to other versions.
-                        mine = plan.sdists_for(env.name)
-                    if facts.downloader is not None:
-                        for entry in added:
-                            facts.downloader.submit(entry.file, entry.relpath)
-                    start(mine)
-        resolution.build_sdists = _build_sdists(builds, resolved)
+                    if result is not None:
+                        self.start(pool, step.merge(self.env.name, result))
+        self.resolution.build_sdists = _build_sdists(self.builds, self.resolved)
 
-    # The sdists envs must build go first, alone: unpacking one and laying out its
-    # build environment is hundreds of file writes, each of which waits for the GIL
-    # behind every busy thread (xonsh's took 1.2 s instead of 0.04 s while the other
-    # sdists were read); then its hooks run as processes while the rest is read here.
-    builds: dict[tuple[str, Platform], PlannedFile] = {}
-    for resolution in resolutions:
-        built = plan.must_build(resolution.env.name)
-        target = Platform.from_markers(resolution.env.markers)
-        for entry in plan.sdists_for(resolution.env.name):
-            if entry.relpath in built and (fetch_sdists or facts.readable(entry)):
-                builds[(entry.relpath, target)] = entry
-    if builds:
-        with ThreadPoolExecutor(max_workers=min(8, len(builds))) as pool:
-            list(pool.map(lambda item: facts.prepare(item[1], item[0][1]), builds.items()))
-    with ThreadPoolExecutor(max_workers=max(1, len(resolutions))) as envs:
-        list(envs.map(one_env, resolutions))
-    plan.problems.extend(dict.fromkeys(facts.problems))
-    facts.problems.clear()
-    return len(skipped)
+    def start(self, pool: ThreadPoolExecutor, entries: list[PlannedFile]) -> None:
+        """Read each sdist not seen yet.  The sdists the env builds first: their backend
+        hook (a process, a build environment) is the slowest step, so it starts while
+        the rest is read.  Then the smallest first: reads queue for one worker, and a
+        build requirement found early brings its own sdists in early."""
+        step = self.step
+        with step.lock:
+            built = step.plan.must_build(self.env.name)
+        for entry in sorted(entries, key=lambda e: (e.relpath not in built, e.file.size or 0)):
+            if entry.relpath in self.seen:
+                continue
+            self.seen.add(entry.relpath)
+            if not step.readable(entry):
+                with step.lock:
+                    step.skipped.add(entry.relpath)
+                continue
+            # The backend is asked only about the sdists pip on this env really builds
+            # (no wheel of that release for it): a hook costs a process and an import of
+            # the backend, which for every sdist adds up.
+            target = self.platform if entry.relpath in built else None
+            self.running.add(pool.submit(self.read_and_resolve, entry, target))
+
+    def read_and_resolve(self, entry: PlannedFile, target: Platform | None) -> SetResult:
+        """The sdist's requirements under this env; its set resolved unless empty or done."""
+        step = self.step
+        reqs = [r for r in step.facts.requires(entry, target) if self.env.evaluate(r.marker)]
+        key = tuple(sorted(str(r) for r in reqs))
+        with step.lock:
+            if reqs and target is not None:
+                self.builds.setdefault(key, []).append(entry)
+            if not reqs or key in self.done:
+                return None
+            self.done.add(key)
+        for req in reqs:
+            step.finder.prefetch_page(canonicalize_name(req.name))
+        result = _resolve_set(self.env, entry, reqs, step.finder, step.options)
+        if isinstance(result, EnvResolution):
+            with step.lock:
+                self.resolved[key] = result
+        return result
 
 
 def _build_sdists(
@@ -288,18 +335,16 @@ def _build_sdists(
 
 def _resolve_set(
     env: Environment,
-    item: tuple[PlannedFile, list[Requirement]],
+    entry: PlannedFile,
+    reqs: list[Requirement],
     finder: Finder,
     options: ResolveOptions,
-) -> EnvResolution | str:
+) -> EnvResolution | BuildSetFailure:
     """One sdist's build requirements resolved on their own, as pip's isolated build does."""
-    entry, reqs = item
     roots: dict[str, str] = {
         canonicalize_name(r.name): f"build requirement of {entry.file.filename}" for r in reqs
     }
     try:
         return resolve_env(env, reqs, finder, options, roots)
     except MorganLikeError as exc:
-        return (
-            f"env {env.name}: cannot bundle the build requirements of {entry.file.filename}: {exc}"
-        )
+        return BuildSetFailure(env.name, entry.file.filename, str(exc))

@@ -125,9 +125,7 @@ class BuildEnvs:
         self.state = state
         self.root = root
         self.cache = cache
-        self.options = replace(
-            options, prefer_binary=True, hashes={}, constraints={}, foresee_build=None
-        )
+        self.options = replace(options, prefer_binary=True, hashes={}, constraints={}, hooks=None)
         self.timeout = timeout
         self.host = host_environment()
         self._scratch = _make_scratch(cache.tmp)

@@ -8,10 +8,11 @@ prereleases) are pip's, because pip on the target decides in the end.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -44,7 +45,62 @@ from morgan_like.resolve.report import (
 from morgan_like.targets.environments import Environment
 
 
-@dataclass
+class BuildHooks(Protocol):
+    """Ask hook: what the run's backend hooks tell the resolver (resolve/buildenv.py)."""
+
+    def metadata(self, file: RemoteFile) -> DistMetadata:
+        """An sdist's dependencies from its backend's metadata hook, when not static."""
+
+    def foresee(self, file: RemoteFile, env: Environment) -> None:
+        """``env`` reads the metadata of an sdist it has no wheel of: it will most likely
+        build it, so its backend may be asked ahead.  Never changes the answer."""
+
+
+class PageViews:
+    """What every resolution of a run derives from a page the same way, made once per
+    run: the page's files by version and its versions newest first, and an env's usable
+    files by version (filled in as versions are asked for: most pages list far more
+    versions than are ever tried), so the many small build-requirement resolutions do
+    not filter setuptools' thousand files again each time.
+
+    Keyed by value (project name, env, file filter); each answer keeps the page it was
+    made from, and a different page of that name (another Finder's) is made again.
+    Two threads may both compute one; the first answer is kept.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._versions: dict[
+            str, tuple[ProjectPage, dict[Version, list[RemoteFile]], list[Version]]
+        ] = {}
+        self._usable: dict[
+            tuple[str, Environment, FileFilter], tuple[ProjectPage, dict[Version, list[RemoteFile]]]
+        ] = {}
+
+    def versions(self, page: ProjectPage) -> tuple[dict[Version, list[RemoteFile]], list[Version]]:
+        with self._lock:
+            known = self._versions.get(page.name)
+        if known is None or known[0] is not page:
+            by_version = dict(group_by_version(page.files))
+            made = (page, by_version, sorted(by_version, reverse=True))
+            with self._lock:
+                known = self._versions.setdefault(page.name, made)
+            if known[0] is not page:
+                known = made
+        return known[1], known[2]
+
+    def usable(
+        self, page: ProjectPage, env: Environment, file_filter: FileFilter
+    ) -> dict[Version, list[RemoteFile]]:
+        key = (page.name, env, file_filter)
+        with self._lock:
+            known = self._usable.get(key)
+            if known is None or known[0] is not page:
+                known = self._usable[key] = (page, {})
+            return known[1]
+
+
+@dataclass(frozen=True)
 class ResolveOptions:
     file_filter: FileFilter = field(default_factory=FileFilter)
     pre: bool = False
@@ -61,13 +117,12 @@ class ResolveOptions:
     dependency_overrides: Mapping[tuple[NormalizedName, Version], tuple[Requirement, ...]] = field(
         default_factory=dict
     )
-    # How to learn an sdist's dependencies when they are not static: its backend's
-    # metadata hook (resolve/buildenv.py).  None is --static-metadata-only.
-    dynamic_metadata: Callable[[RemoteFile], DistMetadata] | None = None
-    # Told of each sdist whose metadata an env reads because it has no wheel of that
-    # release: the env will most likely build it (resolve/buildenv.py asks its
-    # backend ahead).  Never changes the answer.
-    foresee_build: Callable[[RemoteFile, Environment], None] | None = None
+    # The backends' hooks (resolve/buildenv.py): an sdist's dependencies when they are
+    # not static, and a word ahead of each sdist an env will most likely build.  None is
+    # --static-metadata-only.
+    hooks: BuildHooks | None = None
+    # Shared by every copy (dataclasses.replace) of the run's options.
+    views: PageViews = field(default_factory=PageViews, compare=False, repr=False)
 
 
 @dataclass
@@ -112,29 +167,11 @@ class _Provider(AbstractProvider):
         self, page: ProjectPage
     ) -> tuple[dict[Version, list[RemoteFile]], list[Version], dict[Version, list[RemoteFile]]]:
         """The page's files by version, its versions newest first (both once per page),
-        and this env's usable files by version, filled in as versions are asked for
-        (most pages list far more versions than are ever tried).
-
-        Shared through the Finder by every resolution of the run: the many small
-        build-requirement resolutions filter each page once.  A memo holds the page
-        (and env) it was made from: an id is a key only while its object lives.
-        """
-        env, file_filter = self.env, self.options.file_filter
-
-        def grouped() -> tuple:
-            by_version = dict(group_by_version(page.files))
-            return page, by_version, sorted(by_version, reverse=True)
-
-        def usable() -> tuple:
-            return page, env, {}
-
-        versions = self.finder.memo(("versions", id(page)), grouped)
-        if versions[0] is not page:
-            versions = grouped()
-        known = self.finder.memo(("usable", id(page), id(env), file_filter), usable)
-        if known[0] is not page or known[1] is not env:
-            known = usable()
-        return versions[1], versions[2], known[2]
+        and this env's usable files by version, filled in as versions are asked for:
+        shared by every resolution of the run (ResolveOptions.views)."""
+        views = self.options.views
+        by_version, newest_first = views.versions(page)
+        return by_version, newest_first, views.usable(page, self.env, self.options.file_filter)
 
     def find_matches(
         self, identifier, requirements, incompatibilities
@@ -260,8 +297,8 @@ class _Provider(AbstractProvider):
         return entry[2]
 
     def _foresee(self, file: RemoteFile) -> None:
-        if not file.is_wheel and self.options.foresee_build is not None:
-            self.options.foresee_build(file, self.env)
+        if not file.is_wheel and self.options.hooks is not None:
+            self.options.hooks.foresee(file, self.env)
 
     def _metadata(self, candidate: Candidate) -> DistMetadata:
         override = self.options.dependency_overrides.get((candidate.name, candidate.version))
@@ -282,13 +319,13 @@ class _Provider(AbstractProvider):
             f"or state them in morgan.ini: [dependencies] {candidate.name}=={candidate.version} = "
             "one requirement per line (empty for none)"
         )
-        if self.options.dynamic_metadata is None:
+        if self.options.hooks is None:
             raise MetadataError(
                 f"{static_error}\n  wanted by: {chain}\n  hint: drop --static-metadata-only "
                 f"to run its metadata hook as pip does, {override_hint}"
             ) from None
         try:
-            return self.options.dynamic_metadata(file)
+            return self.options.hooks.metadata(file)
         except MetadataError as exc:
             raise MetadataError(
                 f"{static_error}\n  and its metadata hook failed: {exc}"

@@ -215,13 +215,12 @@ def test_the_backend_is_asked_ahead_during_resolution_and_once_per_platform(
     """An env that reads an sdist's metadata because it has no wheel will most likely
     build it: its get_requires_for_build_wheel hook starts then, beside the rest of the
     resolution, and the build step takes that answer instead of running it again."""
-    from morgan_like.modes import bundle
-    from morgan_like.resolve import buildenv
+    from morgan_like.resolve import builddeps, buildenv
 
     publish(fake_index, dists)
     events: list[str] = []
     foresee, hook = buildenv.BuildEnvs.foresee, buildenv.dynamic_build_requires
-    add_build_requirements = bundle.add_build_requirements
+    add_build_requirements = builddeps.BuildRequirements.add
 
     def recording_foresee(self, file, target):
         events.append(f"foresee {file.filename}")
@@ -231,13 +230,13 @@ def test_the_backend_is_asked_ahead_during_resolution_and_once_per_platform(
         events.append(f"hook {source.name}")
         return hook(source, *args, **kwargs)
 
-    def recording_build_step(*args, **kwargs):
+    def recording_build_step(self, *args, **kwargs):
         events.append("build step")
-        return add_build_requirements(*args, **kwargs)
+        return add_build_requirements(self, *args, **kwargs)
 
     monkeypatch.setattr(buildenv.BuildEnvs, "foresee", recording_foresee)
     monkeypatch.setattr(buildenv, "dynamic_build_requires", recording_hook)
-    monkeypatch.setattr(bundle, "add_build_requirements", recording_build_step)
+    monkeypatch.setattr(builddeps.BuildRequirements, "add", recording_build_step)
     root = tmp_path / "bundle"
     root.mkdir()
     (root / "morgan.ini").write_text(

@@ -50,15 +50,19 @@ def _legacy(fake_index, dists):
 def test_legacy_sdist_dependencies_come_from_its_metadata_hook(fake_index, dists, res, buildenvs):
     _legacy(fake_index, dists)
 
-    def dynamic(file):
-        return buildenvs.metadata(res.cache.get(file), file.filename)
+    class Hooks:
+        def metadata(self, file):
+            return buildenvs.metadata(res.cache.get(file), file.filename)
 
-    assert res.pins(env("old", "3.7.16"), "oldie", dynamic_metadata=dynamic) == {
+        def foresee(self, file, env):
+            pass
+
+    assert res.pins(env("old", "3.7.16"), "oldie", hooks=Hooks()) == {
         "oldie": "0.9",
         "alpha": "1.0",
         "beta": "1.0",
     }
-    assert res.pins(env("new", "3.12.1"), "oldie", dynamic_metadata=dynamic).keys() == {
+    assert res.pins(env("new", "3.12.1"), "oldie", hooks=Hooks()).keys() == {
         "oldie",
         "alpha",
     }

@@ -23,6 +23,7 @@ from morgan_like.errors import MetadataError
 from morgan_like.fetch.download import Downloader, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
+from morgan_like.modes.resolving import TreeSdists
 from morgan_like.resolve.builddeps import BuildFacts
 from morgan_like.resolve.buildenv import BuildEnvs
 from morgan_like.resolve.hooks import Platform, install_wheels, unpack_archive
@@ -53,7 +54,8 @@ class Run:
         self.finder = Finder(self.upstream, self.cache.get)
         self.downloader = Downloader(self.upstream, root, self.state, cache=self.cache)
         self.envs = BuildEnvs(self.finder, self.cache, ResolveOptions(), root=root, workers=workers)
-        self.facts = BuildFacts(self.cache, root, None, self.envs, downloader=self.downloader)
+        sdists = TreeSdists(self.cache, root, self.downloader)
+        self.facts = BuildFacts(sdists, self.cache.sdists, None, self.envs)
 
     def files(self, name: str) -> list[RemoteFile]:
         return list(self.finder.page(name).files)

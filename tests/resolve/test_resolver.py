@@ -235,8 +235,9 @@ def test_hashes_choose_the_files_and_an_unknown_hash_is_an_error(fake_index, dis
 def test_an_envs_usable_files_of_a_page_are_worked_out_once_per_run(
     fake_index, dists, res, monkeypatch
 ):
-    """The many small build-requirement resolutions share the filtering of each page,
-    and a version's files are filtered only when the resolver gets to that version."""
+    """The many small build-requirement resolutions share the filtering of each page
+    (the run's PageViews, carried by every copy of its ResolveOptions), and a version's
+    files are filtered only when the resolver gets to that version."""
     from morgan_like.resolve import resolver
 
     wheel(fake_index, dists, "alpha", "1.0", requires_python=">=3.6")
@@ -250,9 +251,40 @@ def test_an_envs_usable_files_of_a_page_are_worked_out_once_per_run(
         return original(files, environment, file_filter)
 
     monkeypatch.setattr(resolver, "usable_files", counting)
-    old, new = env("old", "3.7.16"), env("new", "3.12.1")
+    views = resolver.PageViews()
     for _ in range(3):
-        assert res.pins(old, "alpha") == {"alpha": "1.0"}
-        assert res.pins(new, "alpha") == {"alpha": "2.0"}
+        # Equal envs made anew each time: the cache is keyed by value, not by object.
+        old, new = env("old", "3.7.16"), env("new", "3.12.1")
+        assert res.pins(old, "alpha", views=views) == {"alpha": "1.0"}
+        assert res.pins(new, "alpha", views=views) == {"alpha": "2.0"}
     # 0.9 is never filtered: a newer version was usable in both envs.
     assert sorted(calls) == [("new", "2.0"), ("old", "1.0"), ("old", "2.0")]
+
+
+def test_page_views_make_again_for_another_page_of_the_same_name() -> None:
+    """Keyed by project name, but an answer made from one page object never stands for
+    another (a second Finder's page of that name may list other files)."""
+    from morgan_like.dists.links import ProjectPage
+    from morgan_like.resolve.candidates import FileFilter
+    from morgan_like.resolve.resolver import PageViews
+
+    views = PageViews()
+    first, second = ProjectPage(name="alpha"), ProjectPage(name="alpha")
+    assert views.versions(first) == ({}, [])
+    environment = env("e", "3.12.1")
+    usable = views.usable(first, environment, FileFilter())
+    usable["marker"] = []  # type: ignore[index]
+    assert views.usable(first, env("e", "3.12.1"), FileFilter()) is usable
+    assert views.usable(second, environment, FileFilter()) == {}
+
+
+def test_resolve_options_are_complete_once_made() -> None:
+    """A run's options are made whole (hooks included) and never changed after."""
+    import dataclasses
+
+    from morgan_like.resolve.resolver import ResolveOptions
+
+    options = ResolveOptions()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.pre = True  # type: ignore[misc]
+    assert dataclasses.replace(options, pre=True).views is options.views
