@@ -101,9 +101,25 @@ def count_files(tree: Path) -> int:
     return sum(len(names) for names in tree_contents(tree).values())
 
 
+# The CLI ends with os._exit (no slow thread teardown), so ``-m cProfile`` would never
+# write its file: the profile is taken around cli.main and dumped before that exit.
+PROFILED = """\
+import cProfile, sys
+from morgan_like.cli import main
+if __name__ == "__main__":
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        main(sys.argv[2:])
+    finally:
+        profiler.disable()
+        profiler.dump_stats(sys.argv[1])
+"""
+
+
 def profile(work: Path, out: Path) -> None:
     tree = fresh(work, "profiled")
-    cmd = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "morgan_like"]
+    cmd = [sys.executable, "-c", PROFILED, str(out)]
     run([*cmd, "mirror", "-i", str(tree)], tree)
     stats = pstats.Stats(str(out))
     for key in ("cumulative", "tottime"):

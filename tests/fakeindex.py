@@ -344,6 +344,12 @@ class FakeIndex:
         self.serial += 1
         self._project_serials[norm] = self.serial
 
+    def touch(self, name: str) -> None:
+        """A change no file shows (PyPI: a description edited, a role granted): only the
+        project's serial moves, and with it the page's bytes (``_last-serial``)."""
+        with self._lock:
+            self._bump(canonicalize_name(name))
+
     def remove(self, filename: str) -> None:
         """Delete one file (its project page stays, listing the rest)."""
         with self._lock:
