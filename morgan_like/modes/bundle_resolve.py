@@ -28,11 +28,9 @@ from morgan_like.index.finder import Finder
 from morgan_like.output import Reporter
 from morgan_like.resolve.candidates import group_by_version, usable_files
 from morgan_like.resolve.plan import Plan, PlannedFile, add_resolution
-from morgan_like.resolve.report import env_label
+from morgan_like.resolve.report import EnvResolutionError, env_label
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
 from morgan_like.targets.environments import Environment
-
-ENV_PLACEHOLDER = "\0env\0"
 
 
 def env_options(base: ResolveOptions, config: Config, env: Environment) -> ResolveOptions:
@@ -197,26 +195,24 @@ def suggest(finder: Finder, name: str) -> list[str]:
 
 
 def merge_env_errors(errors: list[tuple[Environment, MorganLikeError]], finder: Finder) -> str:
-    """One message per distinct error, naming every env it happened in."""
+    """One message per distinct error, naming every env it happened in: errors are
+    grouped by what they say apart from where (an EnvResolutionError's body), then each
+    group is rendered once."""
     grouped: dict[str, list[Environment]] = {}
     suggestions: dict[str, str] = {}
     for env, exc in errors:
-        text = str(exc)
-        label = env_label(env)
-        text = (
-            text.replace(label, ENV_PLACEHOLDER) if label in text else f"{ENV_PLACEHOLDER}: {text}"
-        )
-        if isinstance(exc, ProjectNotFound) and text not in suggestions:
+        said = exc.body if isinstance(exc, EnvResolutionError) else str(exc)
+        if isinstance(exc, ProjectNotFound) and said not in suggestions:
             close = suggest(finder, exc.project)
-            suggestions[text] = f"\n  did you mean: {', '.join(close)}?" if close else ""
-        grouped.setdefault(text, []).append(env)
+            suggestions[said] = f"\n  did you mean: {', '.join(close)}?" if close else ""
+        grouped.setdefault(said, []).append(env)
     messages = []
-    for text, envs in grouped.items():
+    for said, envs in grouped.items():
         if len(envs) == 1:
             where = env_label(envs[0])
         else:
             where = "envs " + ", ".join(f"'{e.name}'" for e in envs)
-        messages.append(text.replace(ENV_PLACEHOLDER, where) + suggestions.get(text, ""))
+        messages.append(f"{where}: {said}{suggestions.get(said, '')}")
     return "\n".join(messages)
 
 

@@ -26,7 +26,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
-from morgan_like.errors import ProjectNotFound
+from morgan_like.errors import ProjectNotFound, ResolutionError
 from morgan_like.index.finder import Finder
 from morgan_like.resolve.candidates import FileFilter, group_by_version, usable_files
 from morgan_like.targets.environments import Environment
@@ -249,6 +249,19 @@ def summarise_causes(roots: Mapping[str, str], causes: Sequence[Any]) -> list[st
     return lines
 
 
+class EnvResolutionError(ResolutionError):
+    """A resolution that failed in one env: the env, and what is wrong there (``body``),
+    so that the same failure in several envs is said once, naming them all."""
+
+    def __init__(self, env: Environment, body: str) -> None:
+        self.env = env
+        self.body = body
+        super().__init__(body)
+
+    def __str__(self) -> str:
+        return f"{env_label(self.env)}: {self.body}"
+
+
 def format_impossible(
     finder: Finder,
     env: Environment,
@@ -256,8 +269,9 @@ def format_impossible(
     roots: Mapping[str, str],
     causes: Sequence[Any],
 ) -> str:
-    """resolvelib's ResolutionImpossible causes as pip-like text, summarised."""
-    lines = [f"{env_label(env)}: cannot resolve the requirements."]
+    """resolvelib's ResolutionImpossible causes as pip-like text, summarised (the env's
+    label goes in front: EnvResolutionError)."""
+    lines = ["cannot resolve the requirements."]
     # Top-level requirements on one project: why it has no match comes first; when
     # every cause has a parent, it comes after the chain. Never both.
     if len({c.requirement.name for c in causes}) == 1 and all(c.parent is None for c in causes):

@@ -36,8 +36,8 @@ from morgan_like.resolve.candidates import (
 )
 from morgan_like.resolve.report import (
     BuildSdist,
+    EnvResolutionError,
     Fallback,
-    env_label,
     far_fallback,
     format_impossible,
     why_no_wheel,
@@ -398,13 +398,15 @@ def resolve_env(
     try:
         result = resolver.resolve(reqs, max_rounds=options.max_rounds)
     except ResolutionImpossible as exc:
-        raise ResolutionError(
-            format_impossible(finder, env, options.file_filter, provider.roots, list(exc.causes))
+        raise EnvResolutionError(
+            env,
+            format_impossible(finder, env, options.file_filter, provider.roots, list(exc.causes)),
         ) from None
     except ResolutionTooDeep:
-        raise ResolutionError(
-            f"{env_label(env)}: resolution took too long (more than {options.max_rounds} rounds); "
-            "pin some requirements more tightly."
+        raise EnvResolutionError(
+            env,
+            f"resolution took too long (more than {options.max_rounds} rounds); "
+            "pin some requirements more tightly.",
         ) from None
     pins: dict[NormalizedName, Candidate] = {}
     for candidate in result.mapping.values():
