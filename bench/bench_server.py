@@ -50,7 +50,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from morgan_like.modes.nginx import render_nginx_main_config  # noqa: E402
+from morgan_like.modes.nginx import render_nginx_config  # noqa: E402
+from tests.nginx_support import nginx_main_config  # noqa: E402
 from tests.server_support import Dist, write_tree  # noqa: E402
 
 PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
@@ -196,8 +197,11 @@ def make_servers(ours: Path, morgan_tree: Path, work: Path, args) -> list[Server
         nwork = work / "nginx"
         nwork.mkdir(exist_ok=True)
         (nwork / "nginx.conf").write_text(
-            render_nginx_main_config(
-                ours, "127.0.0.1", p, nwork, access_log=False, workers=args.nginx_workers
+            nginx_main_config(
+                nwork,
+                render_nginx_config(ours, "127.0.0.1", p),
+                access_log=False,
+                workers=args.nginx_workers,
             )
         )
         servers.append(

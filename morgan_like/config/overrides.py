@@ -26,7 +26,6 @@ indented continuation lines, which keeps exact line numbers for errors.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -43,8 +42,6 @@ _KEY = re.compile(
     re.I,
 )
 _HEADER = re.compile(r"\[(?P<header>.+)\]")
-
-Overrides = Mapping[tuple[NormalizedName, Version], tuple[Requirement, ...]]
 
 
 def _entries(text: str) -> list[tuple[int, str, list[tuple[int, str]]]]:

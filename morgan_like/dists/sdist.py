@@ -142,11 +142,6 @@ def _name_version(filename: str) -> tuple[str, str]:
     return (probe.project or filename), (str(probe.version) if probe.version else "")
 
 
-def sdist_metadata(path: Path) -> DistMetadata:
-    """The static dependencies of a local sdist; MetadataError if none are static."""
-    return static_metadata(read_archive(Path(path)))
-
-
 def static_metadata(sdist: SdistMembers) -> DistMetadata:
     """The static dependencies of a read sdist; MetadataError if none are static."""
     filename = sdist.filename
@@ -241,11 +236,6 @@ def _from_project(
     if not version and isinstance(project.get("version"), str):
         version = project["version"]
     return DistMetadata(name, version, reqs, requires_python, extras, None, problems, "pyproject")
-
-
-def sdist_build_requires(path: Path) -> list[Requirement]:
-    """What building this sdist needs: [build-system].requires, else pip's legacy default."""
-    return build_requires(read_archive(Path(path)))
 
 
 @dataclass(frozen=True)

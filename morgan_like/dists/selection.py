@@ -176,8 +176,3 @@ class FileSelection:
             return None
         limit, size = human_size(self.max_file_size), human_size(file.size)
         return f"larger than max-file-size {limit} ({size})"
-
-    @property
-    def empty(self) -> bool:
-        """Nothing is left out (a full mirror's default)."""
-        return self == FileSelection()

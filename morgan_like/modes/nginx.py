@@ -33,16 +33,11 @@ wildcards, and JSON > v1+html > text/html among them, regardless of the q values
 relative order; wildcards alone give ``application/*`` v1+html and ``*/*`` text/html
 (only a client that names JSON gets it).  Every real client (pip, uv, old pip, curl)
 gets the same answer as from server.py.  ``--no-metadata`` has no nginx equivalent.
-
-``render_nginx_main_config(...)`` wraps the snippet in a complete, unprivileged
-``nginx.conf`` (pid, logs and temp dirs under a work directory) for tests and the
-benchmark: ``nginx -p WORK -c WORK/nginx.conf``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -371,48 +366,4 @@ def render_nginx_config(tree: Path, host: str, port: int) -> str:
         "}",
         "",
     ]
-    return "\n".join(lines)
-
-
-def render_nginx_main_config(
-    tree: Path,
-    host: str,
-    port: int,
-    workdir: Path,
-    *,
-    access_log: bool = True,
-    workers: int | str = "auto",
-) -> str:
-    """A complete nginx.conf around :func:`render_nginx_config`, with pid, logs and temp
-    files under ``workdir``: run it with ``nginx -p WORKDIR -c WORKDIR/nginx.conf``."""
-    workdir = Path(workdir).resolve()
-    for sub in ("tmp", "logs"):
-        (workdir / sub).mkdir(parents=True, exist_ok=True)
-    w = str(workdir)
-    lines = []
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        lines.append("user root;  # the tree may be readable by root only")
-    lines += [
-        f"worker_processes {workers};",
-        "daemon off;",
-        f"pid {w}/nginx.pid;",
-        f"error_log {w}/logs/error.log warn;",
-        "events { worker_connections 4096; }",
-        "http {",
-        f"    access_log {w + '/logs/access.log' if access_log else 'off'};",
-        f"    client_body_temp_path {w}/tmp/body;",
-        f"    proxy_temp_path {w}/tmp/proxy;",
-        f"    fastcgi_temp_path {w}/tmp/fastcgi;",
-        f"    uwsgi_temp_path {w}/tmp/uwsgi;",
-        f"    scgi_temp_path {w}/tmp/scgi;",
-        "    sendfile on;",
-        "    tcp_nopush on;",
-        "    tcp_nodelay on;",
-        "    keepalive_timeout 30s;",
-        "    keepalive_requests 100000;",
-        "    default_type application/octet-stream;",
-    ]
-    snippet = render_nginx_config(tree, host, port)
-    lines += ["    " + line if line else "" for line in snippet.splitlines()]
-    lines += ["}", ""]
     return "\n".join(lines)

@@ -29,7 +29,6 @@ known (the bucket is not looked up first).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -306,38 +305,4 @@ def render_bucket_config(
     ]
     at = lines.index(f"upstream {UPSTREAM} {{")
     lines[at:at] = file_type
-    return "\n".join(lines)
-
-
-def render_bucket_main_config(
-    run: BucketRun, host: str, port: int, workdir: Path, *, workers: int | str = 1
-) -> str:
-    """A complete nginx.conf around :func:`render_bucket_config` (pid, logs, temp and
-    cache under ``workdir``), for tests: ``nginx -p WORKDIR -c WORKDIR/nginx.conf``."""
-    workdir = Path(workdir).resolve()
-    for sub in ("tmp", "logs", "cache"):
-        (workdir / sub).mkdir(parents=True, exist_ok=True)
-    w = str(workdir)
-    snippet = render_bucket_config(run, host, port, cache_dir=workdir / "cache")
-    lines = []
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        lines.append("user root;  # its cache dir belongs to root, as the rest of workdir")
-    lines += [
-        f"worker_processes {workers};",
-        "daemon off;",
-        f"pid {w}/nginx.pid;",
-        f"error_log {w}/logs/error.log warn;",
-        "events { worker_connections 1024; }",
-        "http {",
-        f"    access_log {w}/logs/access.log;",
-        f"    client_body_temp_path {w}/tmp/body;",
-        f"    proxy_temp_path {w}/tmp/proxy;",
-        f"    fastcgi_temp_path {w}/tmp/fastcgi;",
-        f"    uwsgi_temp_path {w}/tmp/uwsgi;",
-        f"    scgi_temp_path {w}/tmp/scgi;",
-        "    default_type application/octet-stream;",
-        *("    " + line if line else "" for line in snippet.splitlines()),
-        "}",
-        "",
-    ]
     return "\n".join(lines)

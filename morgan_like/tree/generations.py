@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from morgan_like.tree.state import TreeState
@@ -32,16 +31,6 @@ _TREE_ID = "tree.id"
 # Set with the first generation when it covers every recorded file: the history then
 # describes the whole tree, and a path never recorded at or before a base did not exist.
 _COMPLETE = "generations.complete"
-
-
-@dataclass(frozen=True)
-class Delta:
-    """The net change from ``base`` to ``generation``: paths to send, paths to remove."""
-
-    base: int
-    generation: int
-    changed: tuple[str, ...]
-    removed: tuple[str, ...]
 
 
 def _meta(state: TreeState, key: str) -> str | None:

@@ -98,7 +98,7 @@ def test_every_slice_key(tmp_path: Path) -> None:
 def test_defaults_leave_a_full_mirror_as_it_was(tmp_path: Path) -> None:
     config = _load(tmp_path, "[sync]\nexclude = ^test-\n")
     assert config.allowlist == () and config.keep_latest is None
-    assert config.with_dependencies is False and config.selection.empty
+    assert config.with_dependencies is False and config.selection == FileSelection()
     assert config.constraints_for(env("l", "3.12.1")) == {}
     # keep-latest without an allowlist: every project of a full mirror.
     assert _load(tmp_path, "[sync]\nkeep-latest = 2\n").keep_latest == 2

@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata, wheel_metadata_bytes
-from morgan_like.dists.sdist import sdist_build_requires, sdist_metadata
+from morgan_like.dists.sdist import build_requires, read_archive, static_metadata
 from morgan_like.errors import MetadataError, RangeError
 from morgan_like.index import remote as metadata_mod
 from morgan_like.index.remote import wheel_metadata
@@ -23,6 +23,15 @@ from ..distbuilder import core_metadata, make_sdist, make_wheel
 from ..fakeindex import FakeIndex
 
 WHEEL_FILE = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+
+
+def sdist_metadata(path: Path) -> DistMetadata:
+    """The static dependencies of a local sdist, read as a run reads it (SdistReader)."""
+    return static_metadata(read_archive(path))
+
+
+def sdist_build_requires(path: Path) -> list[Requirement]:
+    return build_requires(read_archive(path))
 
 
 def remote_file(index: FakeIndex, filename: str) -> RemoteFile:

@@ -23,10 +23,10 @@ from morgan_like.modes.bucket import (
 from morgan_like.modes.nginx_bucket import (
     bucket_endpoint,
     render_bucket_config,
-    render_bucket_main_config,
 )
 
 from ..clients import MATRIX_DISTS, UV_ACCEPT
+from ..nginx_support import nginx_main_config, nginx_workdir
 from ..server_support import Dist, InProcessServer, free_port, write_tree
 from .test_nginx import CASES, NGINX, WHEEL, fetch, serve_nginx
 
@@ -171,7 +171,9 @@ def test_nginx_accepts_the_bucket_config(tmp_path, monkeypatch):
         pytest.skip("nginx not installed")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     work = tmp_path / "work"
-    conf = render_bucket_main_config(_bucket_run(tmp_path), "127.0.0.1", 8080, work)
+    cache = nginx_workdir(work) / "cache"
+    snippet = render_bucket_config(_bucket_run(tmp_path), "127.0.0.1", 8080, cache_dir=cache)
+    conf = nginx_main_config(work, snippet)
     (work / "nginx.conf").write_text(conf)
     check = subprocess.run(
         [NGINX, "-t", "-p", str(work), "-c", str(work / "nginx.conf")],
@@ -192,7 +194,10 @@ def run_bucket_nginx(run: BucketRun, work: Path, env: dict[str, str]) -> Iterato
     saved = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = env["AWS_ENDPOINT_URL"]
     try:
-        conf = render_bucket_main_config(run, "127.0.0.1", port, work)
+        cache = nginx_workdir(work) / "cache"
+        conf = nginx_main_config(
+            work, render_bucket_config(run, "127.0.0.1", port, cache_dir=cache)
+        )
     finally:
         if saved is None:
             del os.environ["AWS_ENDPOINT_URL"]

@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from morgan_like.modes.nginx import render_nginx_config, render_nginx_main_config
+from morgan_like.modes.nginx import render_nginx_config
 
 from ..clients import (
     CHECK,
@@ -35,6 +35,7 @@ from ..clients import (
     uv_venv,
 )
 from ..fakeindex import FakeIndex
+from ..nginx_support import nginx_main_config
 from ..server_support import Dist, InProcessServer, free_port, write_tree
 from .test_bundle_views import floor_config, mirror, publish_floor_case
 
@@ -117,7 +118,7 @@ def run_nginx(tree: Path, work: Path) -> Iterator[tuple[int, Path]]:
     if NGINX is None:
         pytest.skip("nginx not installed")
     port = free_port()
-    conf = render_nginx_main_config(tree, "127.0.0.1", port, work, workers=1)
+    conf = nginx_main_config(work, render_nginx_config(tree, "127.0.0.1", port))
     for ready in serve_nginx(work, port, conf):
         yield ready, work
 
