@@ -7,6 +7,9 @@ writes, each of which waits for the GIL again behind every busy thread: 326
 files took 1.2 s instead of 0.04 s during a resolution).  ``Workers`` runs such
 a step in a spawned worker process, on the cores the main process leaves, and
 falls back to running it here where processes cannot start or a worker dies.
+
+A pool of these is a run's ``processes``; ``workers`` elsewhere (``--workers``, the
+configs' ``workers`` key, the downloader's and finder's pools) counts threads.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ hostile sdist costs one bounded pass, not one per question.
 
 Reading a tar is mostly tarfile's pure-Python header parsing (thousands of
 members in a large sdist), which holds the GIL the resolver threads need: given
-``workers`` (morgan_like/workers.py), archives are read in worker processes.
+``processes`` (a pool of worker processes, morgan_like/workers.py), archives are
+read there.
 """
 
 from __future__ import annotations
@@ -73,14 +74,14 @@ class SdistReader:
 
     The identity survives the rename that moves a cached sdist into the tree, so
     the build step finds what resolution read.  Thread-safe: concurrent askers
-    of the same sdist wait for one read, done by ``workers`` when given.
+    of the same sdist wait for one read, done in ``processes`` when given.
     """
 
-    def __init__(self, workers: Workers | None = None) -> None:
+    def __init__(self, processes: Workers | None = None) -> None:
         self._lock = threading.Lock()
         self._facts: dict[tuple[int, int, int, int], Future[SdistFacts]] = {}
         self.reads = 0  # archives actually read (tests and benchmarks check it)
-        self.workers = workers or Workers()
+        self.processes = processes or Workers()
 
     def facts(self, path: Path) -> SdistFacts:
         st = os.stat(path)
@@ -95,7 +96,7 @@ class SdistReader:
             try:
                 # Smallest first: a small sdist read sooner starts its chain of build
                 # requirements sooner; a large one rarely has one.
-                future.set_result(self.workers.run(read_sdist, path, priority=st.st_size))
+                future.set_result(self.processes.run(read_sdist, path, priority=st.st_size))
             except BaseException as exc:
                 with self._lock:
                     del self._facts[key]  # an unexpected failure is not remembered

@@ -164,7 +164,7 @@ class SdistCache:
             if owner:
                 self._futures[file.url] = future
         if owner:
-            self.sdists.workers.warm()  # worker processes start while this downloads
+            self.sdists.processes.warm()  # worker processes start while this downloads
             try:
                 dest = self.path_for(file)
                 self.dir.mkdir(parents=True, exist_ok=True)
@@ -227,7 +227,8 @@ class Downloader:
         on_done: Callable[[DownloadResult], None] | None = None,
         stop: Stop | None = None,
     ) -> None:
-        """``stop``: the run's flag (Ctrl+C); once set, downloads end at their next chunk."""
+        """``workers``: download threads (``--workers``); ``stop``: the run's flag (Ctrl+C);
+        once set, downloads end at their next chunk."""
         self.upstream = upstream
         self.stop = stop
         self.root = root
