@@ -6,10 +6,12 @@ Both tools build morgan's README example (envs i686 CPython 3.7 and x86_64
 CPython 3.10; requests, protobuf 3.20.1, redis 4.1.x, xonsh[full] 0.11) from
 pypi.org into a fresh folder each round, alternating which goes first.  For each
 run it prints wall time, user+system CPU and peak RSS (``os.wait4``, the same
-figure as ``/usr/bin/time -f %M``); then the floor (``bench/floor.py``: the same
-pages and files fetched with the list known in advance) measured after each
-round.  It ends with the medians and the ratios: morgan / ours, ours / floor,
-our CPU seconds per 100 files.  ``--profile FILE`` also runs ours once under
+figure as ``/usr/bin/time -f %M``); ours is then run again in its tree, a no-op
+re-run (the last plan replayed, see modes/bundle_replay.py); the floor
+(``bench/floor.py``: the same pages and files fetched with the list known in
+advance) is measured after each round.  It ends with the medians and the
+ratios: morgan / ours, ours / floor, our re-run / our first run, our CPU
+seconds per 100 files.  ``--profile FILE`` also runs ours once under
 cProfile and prints the top lines by cumulative and by own time.
 
 Needs the internet.  morgan 0.15.0 is installed into bench/.venv-morgan on first
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = tuple(int(c) for c in args.connections.split(","))
     results: dict[str, list[tuple[float, float, int]]] = {"ours": [], "morgan": []}
     floors: list[float] = []
+    reruns: list[float] = []
     files = 0
     for round_no in range(args.rounds):
         order = ["ours", "morgan"] if round_no % 2 == 0 else ["morgan", "ours"]
@@ -156,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{rss / 1024:.0f} MB peak RSS",
                 flush=True,
             )
+            if tool == "ours":
+                again, again_cpu, _ = run(cmd, tree)
+                reruns.append(again / wall)
+                print(
+                    f"round {round_no + 1} ours re-run (no-op): {again:.2f} s wall, "
+                    f"{again_cpu:.2f} s CPU, {again / wall:.0%} of the first run",
+                    flush=True,
+                )
         files = count_files(work / "ours")
         floors.append(min(measure_floor(work / "ours", connections=counts).values()))
     ours = statistics.median(r[0] for r in results["ours"])
@@ -167,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({ours_cpu / files * 100:.2f} s CPU per 100 files), peak RSS {ours_rss / 1024:.0f} MB"
     )
     print(f"floor: median {floor:.2f} s; ours / floor = {ours / floor:.2f}x")
+    print(f"no-op re-run / first run: median {statistics.median(reruns):.0%}")
     if results["morgan"]:
         theirs = statistics.median(r[0] for r in results["morgan"])
         print(f"morgan 0.15: median {theirs:.2f} s; morgan / ours = {theirs / ours:.2f}x")

@@ -283,7 +283,9 @@ def _run(
                     config=carried.config,
                     inputs=carried.inputs,
                     diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
-                    views=env_views(plan),
+                    # A replayed plan is the one the envs/ views, lock files and SBOM
+                    # were last written from: they stay as they are.
+                    views=None if resolved is None else env_views(plan),
                     targets=lock_targets(config, plan, resolved),  # lock files, SBOM
                     serial_list=True,  # local.json, local.db.serial: a mirror's upstream too
                     synced_serial=writer.published_serial(),

@@ -3,13 +3,20 @@
 A bundle's plan is a function of the config, the options, the pages the
 resolution read and the files those pages list (wheel metadata, sdist
 metadata and build requirements are fixed by the files' hashes).  So after a
-run, the plan is kept in ``.morgan-like/plan.json`` with the names of every
-page the resolution read.  The next run with the same config and options asks
-for those pages again, all at once; when every one of them is answered
-``304 Not Modified``, nothing the resolution saw can have changed, and the
-kept plan is used without resolving.  Any other answer (a changed page, a page
-without validators, an error) falls back to a full resolution, which then
-finds those pages already fetched.
+run, the plan is kept in ``.morgan-like/plan.json`` with the name and digest
+of every page the resolution read.  The next run with the same config and
+options asks the run's Finder for those pages again, all at once, and
+compares each with its digest: when every one is the same, nothing the
+resolution saw can have changed, and the kept plan is used without resolving.
+
+A page's digest is taken over what the resolution and the tree's pages read of
+it (``page_digest``): every file with all its fields, the versions, the
+entries left out, the project's status and tracks; not the serial, which
+PyPI moves on events that change none of these.  So a page answered ``304``,
+and a page sent whole by an upstream (or proxy) that strips ``ETag`` and
+``Last-Modified``, replay alike.  A page that differs, or fails, falls back to
+a full resolution by the same Finder, which already holds every page fetched
+for the check: none is asked for twice.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,25 +33,27 @@ from packaging.utils import canonicalize_name
 
 from morgan_like import __version__
 from morgan_like.config.ini import Config
-from morgan_like.dists.links import RemoteFile
-from morgan_like.index.upstream import Upstream
+from morgan_like.dists.links import ProjectPage, RemoteFile
+from morgan_like.errors import UpstreamError
+from morgan_like.index.finder import Finder
 from morgan_like.modes.bundle_report import BuildRows, EnvBuilds, FallbackRow, SdistRow
 from morgan_like.resolve.plan import Plan, PlannedFile
 from morgan_like.tree.files import atomic_write_bytes
 from morgan_like.tree.layout import STATE_DIR
 
 REPLAY_NAME = "plan.json"
-# /2: the build report holds typed rows (sdist-only projects and build requirements,
-# far fallbacks).
-REPLAY_FORMAT = "morgan-like-plan/2"
+# /3: pages are kept as name -> digest (page_digest), compared whatever the answer.
+REPLAY_FORMAT = "morgan-like-plan/3"
+_FILE_FIELDS = tuple(f.name for f in dataclasses.fields(RemoteFile))
 
 
 @dataclass(frozen=True)
 class Replay:
-    """A kept plan, the pages it depends on, and what the summary said about builds."""
+    """A kept plan, the pages it depends on (name -> page_digest), and what the summary
+    said about builds."""
 
     plan: Plan
-    pages: tuple[str, ...]
+    pages: Mapping[str, str]
     builds: BuildRows
 
 
@@ -69,8 +78,33 @@ def replay_key(config: Config, choices: tuple[Any, ...]) -> str:
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
 
 
+def page_digest(page: ProjectPage) -> str:
+    """sha256 of everything the resolution and the tree's pages read of ``page``, in
+    upstream's order (a reordered page resolves again: a tie may break the other way).
+
+    Left out: ``last_serial``, which a bundle never reads (its pages carry serials of
+    their own) and PyPI moves on events no file shows (a description edited, a role
+    granted).
+    """
+    meta = page.meta
+    doc = [
+        page.name,
+        [[getattr(f, name) for name in _FILE_FIELDS] for f in page.files],
+        page.versions,
+        page.problems,
+        [meta.status, meta.reason, list(meta.tracks), list(meta.alternate_locations)],
+    ]
+    return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def page_digests(finder: Finder, names: Iterable[str]) -> dict[str, str]:
+    """name -> page_digest of each page ``finder`` read this run (already fetched: no
+    request)."""
+    return {name: page_digest(finder.page(name)) for name in names}
+
+
 def save_replay(
-    root: Path, key: str, plan: Plan, pages: list[str], builds: BuildRows, tmp_dir: Path
+    root: Path, key: str, plan: Plan, pages: Mapping[str, str], builds: BuildRows, tmp_dir: Path
 ) -> None:
     entries = [
         {
@@ -86,7 +120,7 @@ def save_replay(
         "key": key,
         "envs": plan.env_names,
         "problems": plan.problems,
-        "pages": sorted(pages),
+        "pages": dict(sorted(pages.items())),
         "files": entries,
         "builds": {env: dataclasses.asdict(report) for env, report in builds.items()},
     }
@@ -114,7 +148,8 @@ def load_replay(root: Path, key: str) -> Replay | None:
             )
             plan.files[entry.relpath] = entry
         builds = {env: _env_builds(report) for env, report in doc["builds"].items()}
-        return Replay(plan, tuple(doc["pages"]), builds)
+        pages = {str(name): str(digest) for name, digest in doc["pages"].items()}
+        return Replay(plan, pages, builds)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -128,10 +163,19 @@ def _env_builds(doc: dict[str, Any]) -> EnvBuilds:
     return EnvBuilds(sdists, tuple(FallbackRow(**row) for row in doc["fallbacks"]))
 
 
-def unchanged_upstream(replay: Replay, upstream: Upstream, workers: int = 16) -> bool:
-    """Ask for every page the kept plan read, side by side; True if each answered 304.
+def unchanged_upstream(replay: Replay, finder: Finder) -> bool:
+    """Ask for every page the kept plan read, side by side; True if each is the page the
+    plan was made from (same page_digest), whether upstream answered 304 or sent it whole.
 
-    Nothing is parsed: a 304 says the page is the one the plan was made from.
+    The pages stay in ``finder``: a resolution that follows reads them from there.
     """
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return all(pool.map(upstream.page_unchanged, replay.pages))
+    for name in replay.pages:
+        finder.prefetch_page(name)
+    for name, digest in replay.pages.items():
+        try:
+            page = finder.page(name)
+        except UpstreamError:  # gone, or out of reach: the resolution says which
+            return False
+        if page_digest(page) != digest:
+            return False
+    return True

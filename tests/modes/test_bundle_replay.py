@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,35 @@ def test_noop_rerun_replays_the_plan_without_resolving(
     assert sorted(r.path for r in small.requests) == sorted(r.path for r in gets)
 
 
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and ".morgan-like" not in p.parts
+    }
+
+
+def test_a_replay_keeps_views_locks_and_sbom_without_rendering_them(
+    small: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replayed plan is the one envs/, locks/ and the SBOM were written from: the
+    replay leaves them (and every other file) as they are, without rendering them."""
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    before = _tree_bytes(root)
+    assert any(name.startswith("envs/") for name in before)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("views, locks or SBOM rendered for a replayed plan")
+
+    for name in ("write_views", "write_locks", "write_sbom"):
+        monkeypatch.setattr(f"morgan_like.tree.publish.{name}", refuse)
+    _no_resolution(monkeypatch)
+    assert mirror(root, small) == 0
+    assert _tree_bytes(root) == before
+
+
 def test_a_changed_page_or_config_resolves_again(
     small: FakeIndex, tmp_path: Path, dists: Path
 ) -> None:
@@ -63,3 +93,71 @@ def test_a_failed_run_keeps_no_plan(small: FakeIndex, tmp_path: Path, dists: Pat
     small.fail("lib-3.0-py3-none-any.whl", times=100, status=404)
     assert mirror(root, small) == 1
     assert not (root / ".morgan-like" / "plan.json").exists()
+
+
+def _page_gets(index: FakeIndex) -> list[str]:
+    return [r.path for r in index.requests if r.method == "GET" and r.path.startswith("/simple/")]
+
+
+def test_an_upstream_without_validators_replays_on_identical_pages(
+    small: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Pages sent whole (a proxy that strips ETag and Last-Modified) replay when their
+    digests are the last run's: each page read once, nothing resolved, no file fetched."""
+    small.page_validators = False
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    read = json.loads((root / ".morgan-like" / "plan.json").read_bytes())["pages"]
+    _no_resolution(monkeypatch)
+    small.reset_log()
+    capsys.readouterr()
+    assert main(["mirror", "-i", str(root), "-I", small.url, "-v"]) == 0
+    assert "the last plan is used" in capsys.readouterr().out
+    pages = _page_gets(small)
+    assert sorted(pages) == sorted(f"/simple/{name}/" for name in read)
+    assert all(r.status == 200 for r in small.requests)  # sent whole, not 304
+    assert [r.path for r in small.requests if r.path.startswith("/files/")] == []
+
+
+@pytest.mark.parametrize("validators", [True, False])
+def test_a_page_whose_serial_alone_moved_still_replays(
+    small: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, validators: bool
+) -> None:
+    """PyPI moves a page's ``_last-serial`` on events no file shows; the page's bytes
+    change (no 304), what the resolution reads of it does not."""
+    small.page_validators = validators
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    small.touch("lib")
+    _no_resolution(monkeypatch)
+    small.reset_log()
+    assert mirror(root, small) == 0
+    lib = [r for r in small.requests if r.path == "/simple/lib/"]
+    assert [r.status for r in lib] == [200]
+
+
+@pytest.mark.parametrize("validators", [True, False])
+@pytest.mark.parametrize("change", ["new file", "yank"])
+def test_a_page_changed_in_what_matters_resolves_with_the_pages_already_read(
+    small: FakeIndex, tmp_path: Path, dists: Path, validators: bool, change: str
+) -> None:
+    """The full resolution after a failed check asks for no page a second time."""
+    small.page_validators = validators
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    if change == "new file":
+        wheel(small, dists, "lib", "3.0")
+        picked = "lib-3.0-py3-none-any.whl"
+    else:
+        small.yank("lib-2.0-py3-none-any.whl")
+        picked = "lib-1.0-py3-none-any.whl"
+    small.reset_log()
+    assert mirror(root, small, "--prune") == 0
+    assert (root / "packages" / "lib" / picked).exists()
+    pages = _page_gets(small)
+    assert pages and len(pages) == len(set(pages))
+    plan = json.loads((root / ".morgan-like" / "plan.json").read_bytes())
+    assert any(f["file"]["filename"] == picked for f in plan["files"])
