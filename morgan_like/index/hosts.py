@@ -2,9 +2,8 @@
 
 TLS verification (``cert``, pip's ``cert``, REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE,
 ``trusted-host``), proxies (pip's ``proxy``, else the environment's, minus
-no_proxy) and credentials (the index URL's userinfo, else ~/.netrc).  The session
-runs with trust_env off, so these are read once per host here instead of by
-requests on every request.
+no_proxy) and credentials (the index URL's userinfo, else ~/.netrc), read with
+requests' own helpers so that they mean what they mean to pip, once per host.
 """
 
 from __future__ import annotations

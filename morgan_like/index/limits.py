@@ -15,11 +15,12 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-import requests
 import urllib3
+from urllib3.response import HTTPResponse
 
 from morgan_like.errors import BodyError, LimitExceeded
 from morgan_like.index.httputil import header_int
+from morgan_like.index.transport import Response
 
 MIB = 1024 * 1024
 CHUNK = 256 * 1024
@@ -88,24 +89,23 @@ class Deadline:
         )
 
 
-def content_length(response: requests.Response) -> int | None:
+def content_length(response: Response) -> int | None:
     return header_int(response.headers.get("Content-Length"))
 
 
-def _wire(raw: urllib3.HTTPResponse, fallback: int) -> int:
+def _wire(raw: HTTPResponse, fallback: int) -> int:
     try:
         return int(raw.tell())
     except (AttributeError, OSError, ValueError, TypeError):
         return fallback
 
 
-def wire_bytes(response: requests.Response) -> int:
+def wire_bytes(response: Response) -> int:
     """Body bytes read off the wire (compressed size if the body was encoded)."""
     try:
         return int(response.raw.tell())
     except (AttributeError, OSError, ValueError, TypeError):
-        content = getattr(response, "_content", None)  # what requests read itself, if anything
-        return len(content) if isinstance(content, bytes) else 0
+        return len(response.content)
 
 
 class _Inflater:
@@ -136,7 +136,7 @@ class _Inflater:
                 self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
 
-def _inflater(response: requests.Response, shown: str) -> _Inflater | None:
+def _inflater(response: Response, shown: str) -> _Inflater | None:
     encoding = response.headers.get("Content-Encoding", "").strip().lower()
     if encoding in ("", "identity"):
         return None
@@ -146,7 +146,7 @@ def _inflater(response: requests.Response, shown: str) -> _Inflater | None:
 
 
 def iter_body(
-    response: requests.Response,
+    response: Response,
     shown: str,
     *,
     decode: bool,
@@ -197,7 +197,7 @@ def iter_body(
 
 
 def iter_file_body(
-    response: requests.Response, shown: str, size: int | None, deadline: Deadline, chunk_size: int
+    response: Response, shown: str, size: int | None, deadline: Deadline, chunk_size: int
 ) -> Iterator[bytes]:
     """A file's stored bytes; ``size`` (the index's) is checked against Content-Length first,
     and a body growing past it is cut off there rather than read to its end."""
@@ -215,7 +215,7 @@ def iter_file_body(
 
 
 def read_capped(
-    response: requests.Response, shown: str, limit: int, deadline: Deadline | None = None
+    response: Response, shown: str, limit: int, deadline: Deadline | None = None
 ) -> bytes:
     """The decoded body, or LimitExceeded as soon as it passes ``limit`` bytes."""
     length = content_length(response)

@@ -5,8 +5,10 @@ the user never named: pypiserver's default answers a project it lacks with a 303
 to PyPI, and a bundle meant to come from one index took 14 projects from
 another.  Following is the default (some indexes keep their files elsewhere),
 with one warning per host; ``cross-host-redirects = false`` ([mirror] or [sync])
-refuses them, naming the URL.  The check runs as the session's response hook,
+refuses them, naming the URL.  The transport asks before it follows each hop,
 so a refused redirect is never followed and no request reaches the other host.
+The rules requests follows on a hop (which method, whether Authorization goes
+along) are here too.
 """
 
 from __future__ import annotations
@@ -14,10 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
-from urllib.parse import urljoin
-
-import requests
+from urllib.parse import urlsplit
 
 from morgan_like.config.options import parse_bool
 from morgan_like.errors import UpstreamError
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class RedirectGuard:
-    """The session's response hook; thread-safe (pages arrive on many threads)."""
+    """Asked before each redirect is followed; thread-safe (pages arrive on many threads)."""
 
     def __init__(self, allow: bool = True, on_warning: Callable[[str], None] | None = None):
         self.allow = allow
@@ -54,16 +53,13 @@ class RedirectGuard:
         with self._lock:
             return sorted(self._warned)
 
-    def check(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if not response.is_redirect:
-            return
-        target = urljoin(response.url, response.headers.get("Location", ""))
+    def check(self, url: str, target: str) -> None:
+        """``url`` redirects to ``target`` (absolute): warn once per new host, or refuse."""
         host = hostname(target)
-        if host == hostname(response.url):
+        if host == hostname(url):
             return
-        shown, to = redact_url(response.url), redact_url(target)
+        shown, to = redact_url(url), redact_url(target)
         if not self.allow:
-            response.close()
             raise UpstreamError(
                 f"GET {shown}: redirected to another host ({to}); refused, as {OPTION} = false says"
             )
@@ -81,3 +77,32 @@ class RedirectGuard:
             self._on_warning(message)
         else:
             log.warning("%s", message)
+
+
+def method_after(status: int, method: str) -> str:
+    """The method of the next hop, as requests (and browsers) choose it."""
+    if status in (302, 303) and method != "HEAD":
+        return "GET"
+    if status == 301 and method == "POST":
+        return "GET"
+    return method
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def drops_auth(old_url: str, new_url: str) -> bool:
+    """Whether Authorization stays behind on this hop (requests' rule): another host,
+    or another scheme or port, except http to https on the standard ports."""
+    old, new = urlsplit(old_url), urlsplit(new_url)
+    if old.hostname != new.hostname:
+        return True
+    upgrade = old.scheme == "http" and new.scheme == "https"
+    if upgrade and old.port in (80, None) and new.port in (443, None):
+        return False
+    changed_port = old.port != new.port
+    changed_scheme = old.scheme != new.scheme
+    default_port = (_DEFAULT_PORTS.get(old.scheme), None)
+    if not changed_scheme and old.port in default_port and new.port in default_port:
+        return False
+    return changed_port or changed_scheme

@@ -1,8 +1,9 @@
-"""The one HTTP client: a pooled, retrying, thread-safe session for the upstream index.
+"""The one HTTP client: a pooled, retrying, thread-safe client for the upstream index.
 
 Everything that talks to the network goes through ``Upstream`` so that proxies,
 CA bundles, credentials, retries and byte accounting behave the same way
-everywhere, and the same way pip would behave on this machine.
+everywhere, and the same way pip would behave on this machine.  Requests go out
+on urllib3 (transport.py sends them as pip's requests session would).
 """
 
 from __future__ import annotations
@@ -39,18 +40,19 @@ from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capp
 from morgan_like.index.pagecache import PageCache
 from morgan_like.index.pipconfig import pip_config_value
 from morgan_like.index.redirects import RedirectGuard
-from morgan_like.index.tls import CachedContextAdapter
+from morgan_like.index.transport import Response, Transport, TransportError, describe
 
 USER_AGENT = f"morgan-like/{__version__}"
-# Distribution files must arrive exactly as stored: a gzip Content-Encoding
-# would be undone by requests and break the file's hash (and byte ranges).
+# Distribution files must arrive exactly as stored: a server that gzips them would
+# change what is read (and byte ranges).
 IDENTITY = {"Accept-Encoding": "identity"}
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RETRY_AFTER_CAP = 30.0
 
 
 class UpstreamHTTPError(UpstreamError, requests.HTTPError):
-    """An HTTP error status; both an UpstreamError (for the CLI) and a requests.HTTPError."""
+    """An HTTP error status; both an UpstreamError (for the CLI) and, for callers that
+    catch what requests raised, a requests.HTTPError."""
 
     def __init__(self, url: str, status: int, reason: str = "", attempts: int = 1, response=None):
         self.url = url
@@ -109,24 +111,19 @@ class Upstream:
         client_cert = pip_config_value("client-cert")
         # Each new connection looks its host up: a burst of 32 would flood the resolver.
         dns.install()
-        session = requests.Session()
         # No urllib3 Retry: we retry ourselves so each attempt's bytes count once.
-        adapter = CachedContextAdapter(
-            pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0
+        self.transport = Transport(
+            pool_size=pool_size,
+            headers={
+                "User-Agent": USER_AGENT,
+                # Only encodings limits.py inflates itself, piece by bounded piece.
+                "Accept-Encoding": "gzip, deflate",
+                "Accept": "*/*",
+                "Connection": "keep-alive",
+            },
+            guard=self.redirects,
+            client_cert=client_cert or None,
         )
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.headers["User-Agent"] = USER_AGENT
-        # Called for every response, a redirect before it is followed.
-        session.hooks["response"].append(self.redirects.check)
-        # Only encodings limits.py inflates itself, piece by bounded piece.
-        session.headers["Accept-Encoding"] = "gzip, deflate"
-        # requests re-reads proxy variables and ~/.netrc on every request when trust_env
-        # is on, a real cost over thousands of requests; self.hosts reads them once per host.
-        session.trust_env = False
-        if client_cert:
-            session.cert = client_cert
-        self.session = session
 
     # -- accounting
 
@@ -150,19 +147,9 @@ class Upstream:
             self._pages_sent += 1
             self._pages_unvalidated += not validated
 
-    def _watch(self, response: requests.Response) -> None:
+    def _watch(self, response: Response) -> None:
         """Count a streamed body when the caller closes the response (``with`` does)."""
-        original_close = response.close
-        counted = False
-
-        def close() -> None:
-            nonlocal counted
-            if not counted:
-                counted = True
-                self._count(wire_bytes(response))
-            original_close()
-
-        response.close = close  # type: ignore[method-assign]
+        response.on_close = lambda: self._count(wire_bytes(response))
 
     # -- requests
 
@@ -175,7 +162,7 @@ class Upstream:
         limit: int | None = None,
         deadline: Deadline | None = None,
         data: bytes | None = None,
-    ) -> requests.Response:
+    ) -> Response:
         """GET (a POST of ``data``, for XML-RPC) with retries on connection errors, timeouts,
         5xx and 429.
 
@@ -197,19 +184,17 @@ class Upstream:
             # No single socket read may wait past the deadline either.
             read_timeout = max(0.05, min(self.timeout, deadline.remaining()))
             try:
-                response = self.session.request(
+                response = self.transport.request(
                     "GET" if data is None else "POST",
                     url,
-                    data=data,
+                    body=data,
                     headers=hdrs,
-                    stream=True,
                     timeout=(self.timeout, read_timeout),
                     auth=self.hosts.auth_for(url),
                     verify=self.hosts.verify_for(url),
                     proxies=self.hosts.proxies_for(url),
-                    allow_redirects=True,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except TransportError as exc:
                 self._give_up_or_wait(exc, shown, attempt, attempts)
                 continue
             status = response.status_code
@@ -217,14 +202,12 @@ class Upstream:
                 retry_after = response.headers.get("Retry-After")
                 response.close()
                 if attempt == attempts:
-                    raise UpstreamHTTPError(
-                        shown, status, response.reason or "", attempts, response
-                    )
+                    raise UpstreamHTTPError(shown, status, response.reason, attempts, response)
                 self._sleep(attempt, retry_after)
                 continue
             if status >= 400:
                 response.close()
-                raise UpstreamHTTPError(shown, status, response.reason or "", attempt, response)
+                raise UpstreamHTTPError(shown, status, response.reason, attempt, response)
             if stream:
                 self._watch(response)
                 return response
@@ -237,14 +220,13 @@ class Upstream:
             except LimitExceeded:
                 self._done(response)
                 raise
-            # What requests' .content would hold, read within our bounds instead.
-            response._content = body
-            response._content_consumed = True  # type: ignore[attr-defined]
+            response.content = body
+            response.consumed = True
             self._done(response)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _done(self, response: requests.Response) -> None:
+    def _done(self, response: Response) -> None:
         self._count(wire_bytes(response))
         response.close()
 
@@ -254,7 +236,7 @@ class Upstream:
             if isinstance(exc, BodyError):
                 raise BodyError(f"{exc} (gave up after {attempts} attempts)") from None
             raise UpstreamError(
-                f"GET {shown}: {_describe(exc)} (gave up after {attempts} attempts)"
+                f"GET {shown}: {describe(exc)} (gave up after {attempts} attempts)"
             ) from exc
         self._sleep(attempt, None)
 
@@ -278,8 +260,8 @@ class Upstream:
         ``size`` is what the index says: a Content-Length that disagrees, or a body
         that grows past it, is refused at once (LimitExceeded); a short body is a
         BodyError ("truncated: got N of M bytes").  ``deadline`` may be shared by
-        the caller's retries.  Callers outside this package never see a requests
-        exception (the tree and the downloader do not import requests).
+        the caller's retries.  Callers outside this package never see a urllib3
+        exception (the tree and the downloader do not import it).
         """
         shown = redact_url(url)
         deadline = deadline or self.limits.deadline(size)
@@ -395,16 +377,10 @@ class Upstream:
         return parse_root_names(decode_text(body, charset))
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def __enter__(self) -> Upstream:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    return f"connection failed ({exc.__class__.__name__}: {exc})"
