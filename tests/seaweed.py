@@ -238,3 +238,30 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def broken_links(storage: Any) -> list[str]:
+    """Every object a project page in the bucket links (``simple/<p>/index.json`` and
+    ``json/<p>``, whether or not a root page lists the project yet) that the bucket lacks:
+    what a client of a bucket a run was killed writing would trip on."""
+    from posixpath import normpath
+
+    from morgan_like.modes.bucket_verify import page_claims
+
+    missing: list[str] = []
+    keys = {s.key for s in storage.list()}
+    for key in sorted(keys):
+        parts = key.split("/")
+        if parts[0] == "simple" and len(parts) == 3 and parts[2] == "index.json":
+            page = json.loads(storage.get(key))
+            claimed = [c.key for c in page_claims(key, page)]
+        elif parts[0] == "json" and len(parts) == 2:
+            doc = json.loads(storage.get(key))
+            entries = list(doc.get("urls") or [])
+            for release in (doc.get("releases") or {}).values():
+                entries += list(release or [])
+            claimed = [normpath(str(e["url"]).lstrip("/")) for e in entries if "://" not in e["url"]]
+        else:
+            continue
+        missing += [f"{key} -> {c}" for c in claimed if c not in keys]
+    return missing

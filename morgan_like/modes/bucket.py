@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +40,8 @@ from morgan_like.output import Reporter
 
 if TYPE_CHECKING:
     from morgan_like.config.storageconf import StorageSettings
-    from morgan_like.tree.bucketpush import PushResult
+    from morgan_like.tree.bucketpush import PushResult, Sent
+    from morgan_like.tree.bucketstream import StreamingPush
     from morgan_like.tree.state import TreeState
     from morgan_like.tree.storage import Storage
 
@@ -182,8 +183,9 @@ def plan_push(root: Path, target: BucketURL) -> PushPlan:
         if base is None or base > gen:  # never pushed, or a state rebuilt since
             return PushPlan((), (), True, gen)
         touched = touched_since(state, base)
-    changed = tuple(p for p in touched if (root / p).is_file())
-    removed = tuple(p for p in touched if not (root / p).is_file())
+        # An evicted file lives in the bucket only: its absence here is no removal.
+        changed = tuple(p for p in touched if (root / p).is_file())
+        removed = tuple(p for p in touched if not (root / p).is_file() and not state.is_evicted(p))
     return PushPlan(changed, removed, False, gen)
 
 
@@ -222,48 +224,96 @@ def run_on_bucket(run: BucketRun, mode: Callable[[Path], int], reporter: Reporte
 
         mark.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(mark, f"{run.target.url}\n".encode(), durable=True)
-    code = mode(run.working_tree)
+    if not _evicting(run):
+        code = mode(run.working_tree)
+        return push_working_tree(run, reporter) or code if code in (0, 1) else code
+    from morgan_like.modes.bucket_stream import streaming
+
+    with streaming(run, reporter) as stream:
+        code = mode(run.working_tree)
     if code not in (0, 1):
         return code
-    return push_working_tree(run, reporter) or code
+    return push_working_tree(run, reporter, stream) or code
 
 
-def push_working_tree(run: BucketRun, reporter: Reporter) -> int:
-    """Make the bucket equal to the working tree (its journal first, then the paths
-    touched since the last push, or everything); say what was uploaded and deleted."""
-    from morgan_like.tree.bucketpush import push
+def _evicting(run: BucketRun) -> bool:
+    """Whether the working tree drops its files once they are in the bucket (a sync; a
+    curated slice keeps them: it looks for them on disk)."""
     from morgan_like.tree.kind import SLICE_RECORD
-    from morgan_like.tree.lock import TreeLock
-    from morgan_like.tree.state import TreeState
 
-    storage = open_storage(run.target, run.storage)
-    root = run.working_tree
-    with TreeLock(root, "push", wait=run.wait_lock, on_wait=reporter.info):
-        plan = plan_push(root, run.target)
-        evict = run.evict and not (root / SLICE_RECORD).is_file()
-        with TreeState(root) as state:
-            # An evicted file's row stays verified (tree/state.py EVICTED): the next sync
-            # neither fetches it again nor drops it from its project's page.
-            result = push(
-                root,
-                storage,
-                plan.changed,
-                plan.removed,
-                evict=evict,
-                full=plan.full,
-                on_evicted=state.mark_evicted,
-            )
-            state.commit()
-        record_pushed(root, run.target, plan.generation)
+    return run.evict and not (run.working_tree / SLICE_RECORD).is_file()
+
+
+def push_working_tree(
+    run: BucketRun, reporter: Reporter, stream: StreamingPush | None = None
+) -> int:
+    """Make the bucket equal to the working tree (its journal first, then the paths
+    touched since the last push, or everything, less what ``stream`` sent with the bytes
+    the working tree has); say what streamed, was uploaded and deleted."""
+    from morgan_like.tree.lock import TreeLock
+
+    if stream is not None:
+        stream.close()
+    with TreeLock(run.working_tree, "push", wait=run.wait_lock, on_wait=reporter.info):
+        result = push_locked(run, stream.sent if stream is not None else None)
+    if stream is not None:
+        from dataclasses import replace
+
+        streamed = stream.result
+        if streamed.problem:
+            reporter.warn(f"streaming to {run.target.url} stopped: {streamed.problem}")
+        result = replace(
+            result,
+            streamed=streamed.objects,
+            streamed_bytes=streamed.bytes,
+            evicted=result.evicted + streamed.evicted,
+        )
     reporter.info(f"Pushed to {run.target.url}: {describe_push(result)}")
     return 0
 
 
+def push_locked(run: BucketRun, already: Mapping[str, Sent] | None = None) -> PushResult:
+    """The push itself, under the working tree's lock held by the caller: the evictions a
+    streaming run logged folded into the state first (an evicted file is no removal)."""
+    from morgan_like.tree.bucketpush import push
+    from morgan_like.tree.bucketstream import fold_evictions
+    from morgan_like.tree.state import TreeState
+
+    storage = open_storage(run.target, run.storage)
+    root = run.working_tree
+    with TreeState(root) as state:
+        fold_evictions(root, state, state.commit)
+    plan = plan_push(root, run.target)
+    with TreeState(root) as state:
+        # An evicted file's row stays verified (tree/state.py EVICTED): the next sync
+        # neither fetches it again nor drops it from its project's page.
+        result = push(
+            root,
+            storage,
+            plan.changed,
+            plan.removed,
+            evict=_evicting(run),
+            full=plan.full,
+            on_evicted=state.mark_evicted,
+            already=already,
+        )
+        state.commit()
+    record_pushed(root, run.target, plan.generation)
+    return result
+
+
 def describe_push(result: PushResult) -> str:
-    """The summary's line: what the push uploaded, deleted and evicted."""
+    """The summary's line: what streamed during the run, what the push uploaded, deleted
+    and evicted."""
     from morgan_like.output import human_size
 
-    parts = [f"{result.uploaded} objects uploaded ({human_size(result.bytes)})"]
+    parts = []
+    if result.streamed:
+        parts.append(
+            f"{result.streamed} objects streamed during the run "
+            f"({human_size(result.streamed_bytes)})"
+        )
+    parts.append(f"{result.uploaded} objects uploaded ({human_size(result.bytes)})")
     parts.append(f"{result.deleted} deleted")
     if result.evicted:
         parts.append(f"{result.evicted} local files evicted")

@@ -40,7 +40,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +88,17 @@ class PushResult:
     bytes: int
     evicted: int = 0
     resumed: bool = False  # a journal from a killed push was taken in
+    streamed: int = 0  # objects sent during the run, before this push (tree/bucketstream.py)
+    streamed_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An object already uploaded during the run (tree/bucketstream.py): its size, and
+    the MD5 of its bytes (None under ``packages/``: named by content, the size says it)."""
+
+    size: int
+    md5: str | None
 
 
 def rank(relpath: str) -> int:
@@ -147,9 +158,14 @@ def push(
     evict: bool = False,
     on_evicted: Callable[[list[str]], None] | None = None,
     full: bool = False,
+    already: Mapping[str, Sent] | None = None,
 ) -> PushResult:
-    """Make ``storage`` hold the working tree's visible files (see the module docstring)."""
+    """Make ``storage`` hold the working tree's visible files (see the module docstring).
+
+    ``already``: objects this run streamed up (tree/bucketstream.py); one the working
+    tree still holds with those bytes is not uploaded again."""
     root = Path(root)
+    streamed = already or {}
     pending = read_journal(root)
     resumed = pending is not None
     full = full or (pending is not None and pending.full)
@@ -163,11 +179,18 @@ def push(
     if full:
         remote = {s.key: s for s in storage.list()}
         local = set(files_under(root, root))
-        paths |= {p for p in local if not _same(root, p, remote.get(p), storage)}
+        paths |= {
+            p
+            for p in local
+            if not _streamed(root, p, streamed) and not _same(root, p, remote.get(p), storage)
+        }
         paths |= {k for k in remote if k not in local}
     paths = {p for p in paths if not is_hidden(p)}
 
-    uploads = sorted((p for p in paths if (root / p).is_file()), key=lambda p: (rank(p), p))
+    uploads = sorted(
+        (p for p in paths if (root / p).is_file() and not _streamed(root, p, streamed)),
+        key=lambda p: (rank(p), p),
+    )
     listed = _Listed(root)
     deletes = sorted(
         (p for p in paths if not (root / p).is_file() and not listed(p)),
@@ -191,9 +214,22 @@ def push(
         remaining -= set(batch)
         if batch and not full:
             write_journal(root, remaining)
-    evicted = _evict(root, storage, uploads, on_evicted) if evict else 0
+    evicted = _evict(root, storage, [*uploads, *streamed], on_evicted) if evict else 0
     clear_journal(root)
     return PushResult(uploaded, len(deletes), size, evicted, resumed)
+
+
+def _streamed(root: Path, relpath: str, streamed: Mapping[str, Sent]) -> bool:
+    """Whether the run streamed ``relpath`` with the bytes the working tree has now."""
+    sent = streamed.get(relpath)
+    if sent is None:
+        return False
+    try:
+        if (root / relpath).stat().st_size != sent.size:
+            return False
+    except OSError:
+        return False
+    return sent.md5 is None or _md5(root / relpath) == sent.md5
 
 
 def _upload(root: Path, storage: Storage, relpath: str) -> int:
@@ -350,6 +386,7 @@ __all__ = [
     "JOURNAL",
     "MULTIPART_THRESHOLD",
     "PushResult",
+    "Sent",
     "cache_control",
     "content_type",
     "push",

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, serial INTEGER) WITH
 CREATE TABLE IF NOT EXISTS leaving (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS unsent (relpath TEXT PRIMARY KEY, removed INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_todo (name TEXT PRIMARY KEY, serial INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_finished (seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS generations (gen INTEGER PRIMARY KEY, time TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS gen_paths (
     gen INTEGER NOT NULL, relpath TEXT NOT NULL, removed INTEGER NOT NULL, PRIMARY KEY (gen, relpath)
@@ -147,6 +148,21 @@ class TreeState:
                 "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
             ).fetchone()
         return _unchanged(self.root / key, row, sha256)
+
+    def verified(
+        self, relpath: str, sha256: str | None = None, st: os.stat_result | None = None
+    ) -> FileRecord | None:
+        """The record when ``is_verified`` holds, else None: one query and at most one
+        stat, where ``get`` then ``is_verified`` cost two and a writer asks per file.
+        ``st``: the file's stat, when the caller has just taken it."""
+        key = normalize_relpath(relpath)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
+            ).fetchone()
+        if not _unchanged(self.root / key, row, sha256, st):
+            return None
+        return FileRecord(row[0], row[1])
 
     def record(self, relpath: str, size: int, sha256: str, *, new: bool = True) -> None:
         """Note a file now in place (verified by the caller); refuses hidden paths and bad hashes.
@@ -252,9 +268,15 @@ class TreeState:
 
     def set_project(self, name: str, serial: int | None) -> None:
         """A project now has a page; the root pages change only if it is new or its serial moved."""
-        known, old = self.project(name)
         with self._lock:
-            if self._db.execute("SELECT 1 FROM leaving WHERE name = ?", (name,)).fetchone():
+            # One query for the row, its serial and a leaving mark: asked once per project.
+            old, known, was_leaving = self._db.execute(
+                "SELECT (SELECT serial FROM projects WHERE name = ?1), "
+                "EXISTS (SELECT 1 FROM projects WHERE name = ?1), "
+                "EXISTS (SELECT 1 FROM leaving WHERE name = ?1)",
+                (name,),
+            ).fetchone()
+            if was_leaving:
                 self._db.execute("DELETE FROM leaving WHERE name = ?", (name,))  # it came back
             if known and old == serial:
                 return
@@ -310,8 +332,15 @@ class TreeState:
     def note_unsent(self, relpath: str, removed: bool) -> None:
         """A path changed (or went) and no diff-file has carried it yet: kept with the
         run's other writes, so a run killed before its diff-file hands it to the next."""
+        self.note_unsent_all([relpath], removed)
+
+    def note_unsent_all(self, relpaths: list[str], removed: bool) -> None:
+        """note_unsent for each of ``relpaths``, in one statement."""
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO unsent VALUES (?, ?)", (relpath, int(removed)))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO unsent VALUES (?, ?)",
+                [(relpath, int(removed)) for relpath in relpaths],
+            )
 
     def unsent(self) -> tuple[list[str], list[str]]:
         """(changed, removed) paths no diff-file has carried yet."""
@@ -350,11 +379,15 @@ class TreeState:
     def set_sync_todo(self, todo: dict[str, int]) -> None:
         with self._lock:
             self._db.execute("DELETE FROM sync_todo")
+            self._db.execute("DELETE FROM sync_finished")
             self._db.executemany("INSERT INTO sync_todo VALUES (?, ?)", sorted(todo.items()))
 
     def sync_done(self, name: str) -> None:
+        """``name`` is finished for this run; also logged in ``sync_finished`` (a sequence
+        a reader beside the run follows: the bucket's streaming push, tree/bucketstream.py)."""
         with self._lock:
             self._db.execute("DELETE FROM sync_todo WHERE name = ?", (name,))
+            self._db.execute("INSERT INTO sync_finished (name) VALUES (?)", (name,))
 
     # --- generations and sites (tree.generations reads and writes these tables) -------
 
@@ -388,15 +421,19 @@ class TreeState:
 EVICTED = -1
 
 
-def _unchanged(path: Path, row: tuple | None, sha256: str | None) -> bool:
+def _unchanged(
+    path: Path, row: tuple | None, sha256: str | None, st: os.stat_result | None = None
+) -> bool:
     """A file row still true of the disk (size, mtime), and of hash ``sha256`` if given;
-    an evicted file's row holds while the working tree has no copy of its own."""
+    an evicted file's row holds while the working tree has no copy of its own.  ``st``:
+    the file's stat, already taken."""
     if row is None or (sha256 is not None and sha256.lower() != row[1]):
         return False
-    try:
-        st = path.stat()
-    except OSError:
-        return row[2] == EVICTED
+    if st is None:
+        try:
+            st = path.stat()
+        except OSError:
+            return row[2] == EVICTED
     return st.st_size == row[0] and st.st_mtime_ns == row[2]
 
 
@@ -420,3 +457,42 @@ class StateReader:
         except sqlite3.Error:
             return False
         return _unchanged(self.root / key, row, sha256)
+
+    def finished_since(self, seq: int, limit: int = 1000) -> list[tuple[int, str]]:
+        """(seq, name) of the projects a sync committed as finished after ``seq``, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, name FROM sync_finished WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        return [(int(s), str(n)) for s, n in rows]
+
+    def last_finished(self) -> int:
+        """The sequence number of the last finished project logged (0: none)."""
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM sync_finished").fetchone()
+        return int(row[0])
+
+    def unsent_changed(self, wanted: list[str]) -> list[str]:
+        """The changed paths no diff-file has carried yet among ``wanted``: exact paths,
+        or folders (ending in ``/``: everything below), each a range of the primary key."""
+        found: list[str] = []
+        with self._lock:
+            for item in wanted:
+                if item.endswith("/"):
+                    upper = item[:-1] + chr(ord("/") + 1)
+                    rows = self._db.execute(
+                        "SELECT relpath FROM unsent WHERE relpath >= ? AND relpath < ? "
+                        "AND removed = 0",
+                        (item, upper),
+                    ).fetchall()
+                else:
+                    rows = self._db.execute(
+                        "SELECT relpath FROM unsent WHERE relpath = ? AND removed = 0", (item,)
+                    ).fetchall()
+                found += [r[0] for r in rows]
+        return found
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,206 @@
+"""A sync into a bucket streams each finished project up during the run
+(tree/bucketstream.py, modes/bucket_stream.py): against a real SeaweedFS (tests/seaweed.py),
+the objects are there before the sync ends, the working tree keeps no distribution file,
+a kill -9 mid-stream leaves a bucket whose pages list only what it holds, and the next
+sync ends as an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from morgan_like.cli import main
+from morgan_like.tree.state import EVICTED, TreeState
+
+from ..seaweed import broken_links
+from .test_bucket import REPO, _untimed
+
+PROJECTS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+# One project at a time, each request answered a little late: a run lasts a few of the
+# writer's commit intervals, so the stream has finished projects to send while it runs.
+SLOW = ["--workers", "1"]
+LATENCY = 0.1
+
+
+@pytest.fixture
+def s3_env(seaweed, monkeypatch) -> dict[str, str]:
+    env = seaweed.client_env()
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def many(fake_index, dists):
+    from ..helpers import sdist, wheel
+
+    for name in PROJECTS:
+        wheel(fake_index, dists, name, "1.0")
+        wheel(fake_index, dists, name, "2.0")
+        sdist(fake_index, dists, name, "2.0")
+    return fake_index
+
+
+def _local_dists(root: Path) -> list[str]:
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in (root / "packages").rglob("*")
+        if p.is_file() and p.suffix in (".whl", ".gz")
+    )
+
+
+def _sync(url: str, state: Path, index_url: str, *extra: str) -> int:
+    return main(["sync", "-i", url, "--local-state", str(state), "-I", index_url, *extra])
+
+
+@pytest.mark.e2e
+def test_a_sync_streams_each_finished_project_during_the_run(
+    seaweed, s3_env, many, tmp_path, monkeypatch, capsys
+):
+    from ..transfer_support import tree_files
+
+    bucket = seaweed.new_bucket("stream")
+    url, state, disk = f"s3://{bucket}/m", tmp_path / "state", tmp_path / "disk"
+    storage = seaweed.storage(bucket, "m")
+    finished: list[str] = []
+    seen: dict[str, object] = {}
+    real = TreeState.sync_done
+
+    def sync_done(self, name):
+        # The sync's last project: hold the run here (its writer), with the others
+        # committed as finished, until the bucket shows their pages.
+        if len(finished) == len(PROJECTS) - 1 and "keys" not in seen:
+            self.commit()
+            deadline = time.monotonic() + 120
+            pages = [f"simple/{p}/index.html" for p in finished]
+            while time.monotonic() < deadline:
+                if all(storage.stat(p) is not None for p in pages):
+                    break
+                time.sleep(0.1)
+            seen["keys"] = {s.key for s in storage.list()}
+            seen["local"] = _local_dists(state)
+            seen["done"] = list(finished)
+        finished.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(TreeState, "sync_done", sync_done)
+    assert _sync(url, state, many.url) == 0
+    out = capsys.readouterr().out
+    keys, done = seen["keys"], seen["done"]
+    assert isinstance(keys, set) and isinstance(done, list)
+    for name in done:  # streamed while the sync still ran: pages, files, .metadata
+        assert {f"simple/{name}/index.html", f"simple/{name}/index.json", f"json/{name}"} <= keys
+        assert f"packages/{name}/{name}-2.0-py3-none-any.whl" in keys
+        assert f"packages/{name}/{name}-2.0-py3-none-any.whl.metadata" in keys
+        assert f"packages/{name}/{name}-2.0.tar.gz" in keys
+        # ... and evicted from the working tree at once
+        assert not [p for p in seen["local"] if p.startswith(f"packages/{name}/")]
+    assert "simple/index.json" not in keys  # root pages wait for the end push
+    assert "objects streamed during the run" in out, out
+
+    # the end: no distribution file left locally, each row EVICTED, the bucket equal to
+    # a disk tree synced from the same upstream, byte for byte
+    assert _local_dists(state) == []
+    with TreeState(state) as st:
+        rows = st.query("SELECT relpath, mtime_ns FROM files WHERE relpath GLOB 'packages/*'")
+    dist_rows = {r: m for r, m in rows if not r.endswith((".metadata", ".provenance"))}
+    assert len(dist_rows) == 3 * len(PROJECTS)
+    assert set(dist_rows.values()) == {EVICTED}
+    assert main(["sync", "-i", str(disk), "-I", many.url, "-q"]) == 0
+    objects = seaweed.objects(bucket, "m/")
+    assert _untimed(objects) == _untimed(tree_files(disk))
+    working = tree_files(state)
+    assert {k: objects[k] for k in working} == working
+    assert broken_links(storage) == []
+
+    # a no-op re-sync streams nothing and uploads no file
+    client = seaweed.boto3_client()
+
+    def etags() -> dict[str, str]:
+        listing = client.list_objects_v2(Bucket=bucket, Prefix="m/")["Contents"]
+        return {o["Key"]: o["ETag"] for o in listing}
+
+    before = etags()
+    capsys.readouterr()
+    assert _sync(url, state, many.url) == 0
+    out = capsys.readouterr().out
+    assert "streamed" not in out, out
+    after = etags()
+    assert {k: v for k, v in after.items() if "/packages/" in k} == {
+        k: v for k, v in before.items() if "/packages/" in k
+    }
+    assert {k for k in after if k != "m/index.html" and after[k] != before.get(k)} <= {
+        "m/manifest.json"
+    }
+
+
+def _stream_kill_points(seaweed, many, tmp_path) -> list[int]:
+    """Steps of a first sync into a bucket (traced in this process) taken while the
+    stream uploads or evicts: every third one among the first three quarters of the run
+    (the order of the stream's and the writer's steps varies from run to run; past that
+    a run may end before its step count comes)."""
+    from morgan_like.tree import crashpoints
+
+    trace: list[str] = []
+    real = crashpoints.step
+
+    def tracing() -> None:
+        trace.append(sys._getframe(1).f_code.co_filename)
+
+    crashpoints.step = tracing
+    try:
+        url = f"s3://{seaweed.new_bucket('trace')}/t"
+        assert _sync(url, tmp_path / "trace-state", many.url, *SLOW) == 0
+    finally:
+        crashpoints.step = real
+    limit = len(trace) * 3 // 4
+    streaming = [i + 1 for i, f in enumerate(trace[:limit]) if f.endswith("bucketstream.py")]
+    assert streaming, "the stream takes no steps"
+    return streaming[::3]
+
+
+@pytest.mark.e2e
+def test_kill_9_while_streaming_leaves_a_whole_bucket_and_the_next_sync_completes_it(
+    seaweed, s3_env, many, tmp_path, capsys
+):
+    from ..transfer_support import tree_files
+
+    disk = tmp_path / "disk"
+    assert main(["sync", "-i", str(disk), "-I", many.url, "-q"]) == 0
+    many.latency = LATENCY
+    points = _stream_kill_points(seaweed, many, tmp_path)
+    assert len(points) >= 3, points
+    env = {k: v for k, v in s3_env.items() if not k.startswith(("PIP_", "MORGAN_LIKE_"))}
+    env.update(PYTHONPATH=str(REPO), PIP_CONFIG_FILE=os.devnull)
+    killed_mid_stream = 0
+    for point in points:
+        bucket = seaweed.new_bucket(f"skill{point}")
+        url, state = f"s3://{bucket}/t", tmp_path / f"state{point}"
+        argv = [sys.executable, "-m", "morgan_like", "sync", "-i", url]
+        argv += ["--local-state", str(state), "-I", many.url, "-q", *SLOW]
+        killed = subprocess.run(
+            argv, env={**env, "MORGAN_LIKE_CRASH_AFTER": str(point)}, capture_output=True
+        )
+        assert killed.returncode in (-9, 137), (point, killed.stderr)
+        storage = seaweed.storage(bucket, "t")
+        assert broken_links(storage) == [], point
+        if any(s.key.startswith("simple/") for s in storage.list()):
+            killed_mid_stream += 1
+        again = subprocess.run(argv, env=env, capture_output=True, text=True)
+        assert again.returncode == 0, (point, again.stderr)
+        objects = seaweed.objects(bucket, "t/")
+        assert _untimed(objects) == _untimed(tree_files(disk)), point
+        assert broken_links(storage) == []
+        assert _local_dists(state) == [], point
+        with TreeState(state) as st:
+            rows = st.query("SELECT mtime_ns FROM files WHERE relpath GLOB 'packages/*.whl'")
+        assert {r[0] for r in rows} == {EVICTED}, point
+    assert killed_mid_stream, "no kill landed after a page had streamed"
