@@ -3,10 +3,11 @@
 Two steps of a bundle run are CPU work the main process's threads pay for twice:
 reading a tar (tarfile parses each member's header in pure Python; a large sdist
 has thousands) and unpacking an sdist or a build environment (hundreds of small
-writes, each of which waits for the GIL again behind every busy thread: 326
-files took 1.2 s instead of 0.04 s during a resolution).  ``Workers`` runs such
-a step in a spawned worker process, on the cores the main process leaves, and
-falls back to running it here where processes cannot start or a worker dies.
+writes, each of which waits for the GIL again behind every busy thread, so an
+unpack that takes milliseconds alone takes a second during a resolution).
+``Workers`` runs such a step in a spawned worker process, on the cores the main
+process leaves, and falls back to running it here where processes cannot start or
+a worker dies.
 
 A pool of these is a run's ``processes``; ``workers`` elsewhere (``--workers``, the
 configs' ``workers`` key, the downloader's and finder's pools) counts threads.
@@ -73,9 +74,9 @@ class Workers:
     come back as raised there.  ``close`` stops the workers; later calls run here.
 
     Steps wait their turn here, lowest ``priority`` first, with only as many handed
-    to the pool as it has workers: the pool itself serves in arrival order, and a
-    small sdist whose build requirements start a chain of downloads waited 0.36 s
-    behind two 5 MB ones read for nothing more.
+    to the pool as it has workers: the pool itself serves in arrival order, where a
+    small sdist whose build requirements start a chain of downloads would wait
+    behind large ones read for nothing more.
     """
 
     def __init__(self, processes: int = 0) -> None:

@@ -28,8 +28,9 @@ __all__ = ["main", "run"]
 def run() -> NoReturn:
     """The console script (and ``python -m morgan_like``): ``main``, then a quick exit.
 
-    A bundle run ends holding ~100 MB of page records; letting the interpreter free
-    them object by object took 0.3 s of a 2.3 s run.  Everything a run writes is
+    A run ends holding every page record it read (a bundle: some 100 MB), and an
+    interpreter's teardown frees them object by object, a sizeable share of a short
+    run spent on nothing anyone waits for.  Everything a run writes is
     closed (and fsynced) before ``main`` returns, its worker processes and threads
     are stopped, so only the output buffers are left to flush.
     """

@@ -208,7 +208,7 @@ def negotiation_maps(projects: Iterable[str]) -> list[str]:
     html_fmt = r"~*^application(/|%2F)vnd\.pypi\.simple\.(v1|latest)(\+|%2B)html\|"
     text_fmt = r"~*^text(/|%2F)html\|"
     lines = [
-        "# PEP 691: ?format= wins, then Accept (see morgan_like/nginx.py for the approximation)",
+        "# PEP 691: ?format= wins, then Accept (approximated: see morgan_like/modes/nginx.py)",
         f'map "$arg_format|$http_accept" ${IDS}_variant {{',
         "    default html;",
         f"    {_q(json_fmt)} json;",

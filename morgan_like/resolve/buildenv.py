@@ -75,7 +75,7 @@ def _make_scratch(tree_tmp: Path) -> Path:
 
     Hundreds of small files are created there while the downloads write and fsync
     into the tree; on the tree's filesystem those creations queue behind the
-    journal (an sdist of 300 files took 1.5 s instead of 0.04 s), so a RAM-backed
+    journal's flushes, so a RAM-backed
     /dev/shm is used when there is one with room.  What a killed run left there
     is swept by the next (the pid in the name is no longer alive); otherwise the
     tree's hidden tmp/, which the next run sweeps too.
@@ -234,8 +234,8 @@ class BuildEnvs:
         """Run ``hook``; the first hook of a fresh site runs alone.
 
         Its backend's modules are compiled on import and their .pyc left in the site,
-        so the hooks after it start at once (setuptools: 0.46 s of CPU the first time,
-        0.17 s after); run beside the first, each would compile them all again.
+        so the hooks after it start at once (the compile is most of a first hook's
+        CPU); run beside the first, each would compile them all again.
         """
         with self._lock:
             ready = self._warm.get(site)

@@ -3,9 +3,8 @@
 The two kinds must not be mixed: a sync writes every project of its upstream
 into a bundle's pages (and removes what the bundle resolved), a bundle run
 replaces a mirror's pages with the few projects of its config.  The kind is
-read from what each command alone leaves in a tree, so that it holds for trees
-written before this check existed and for trees copied without their hidden
-state:
+read from what each command alone leaves in a tree, so that it holds for a tree
+copied without its hidden state too:
 
 * a bundle: its env views ``envs/`` or its replayable plan ``.morgan-like/plan.json``
   (sync writes neither); a tree older than both is a bundle when its ``morgan.ini``
