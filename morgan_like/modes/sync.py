@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +53,7 @@ from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import sweep_scratch
 from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.lock import TreeLock
-from morgan_like.tree.publish import DiffRequest, publish
+from morgan_like.tree.publish import DiffRequest, Published, publish
 from morgan_like.tree.state import STATE_NAME, TreeState
 from morgan_like.tree.writer import TreeWriter
 
@@ -261,35 +262,67 @@ def _page_or_none(upstream: Upstream) -> Callable[[str], ProjectPage | None]:
 
 def _sync(options: SyncOptions, settings: SyncSettings, reporter: Reporter) -> int:
     started = time.monotonic()
-    root = options.index_path
-    with (
-        TreeState(root) as state,
-        Upstream(
-            settings.index_url,
-            options=settings.mirror_options,
-            pool_size=max(32, settings.workers),
-            on_warning=reporter.warn,
-        ) as upstream,
-    ):
+    with SyncRun(options, settings, reporter) as run:
+        done = run.run()
+    print_sync_summary(done.tally, done.published, time.monotonic() - started, reporter)
+    return 0 if done.complete else 1
+
+
+@dataclass(frozen=True)
+class SyncDone:
+    """What a sync did: its tally, what publish wrote, and whether every project is done."""
+
+    tally: SyncTally
+    published: Published
+    complete: bool
+
+
+class SyncRun:
+    """One sync of a whole index (or a name-filtered part): the tree state and the
+    upstream it owns in one ExitStack, closed in the reverse order of their making.
+
+    ``run`` goes through the steps in order: the plan (``plan``: serial list against
+    the state, the deletion guard), every project's page and files (``ProjectRun``),
+    the projects that leave (``leave``), then publish (``publish``).
+    """
+
+    def __init__(self, options: SyncOptions, settings: SyncSettings, reporter: Reporter) -> None:
+        self.options = options
+        self.settings = settings
+        self.reporter = reporter
+        self.root = options.index_path
+        self._stack = ExitStack()
+        try:
+            self.state = self._stack.enter_context(TreeState(self.root))
+            self.upstream = self._stack.enter_context(
+                Upstream(
+                    settings.index_url,
+                    options=settings.mirror_options,
+                    pool_size=max(32, settings.workers),
+                    on_warning=reporter.warn,
+                )
+            )
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def __enter__(self) -> SyncRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def run(self) -> SyncDone:
+        state = self.state
         if state.load_problem:
-            reporter.warn(state.load_problem)
+            self.reporter.warn(state.load_problem)
         local = dict(state.projects())
-        left = state.sync_todo()
-        if left:
-            reporter.info(f"Resuming: {len(left)} projects were left to do by the last run")
-        remembered = state.sync_value(SOURCE_KEY)
-        plan, listed = _listed_plan(upstream, settings, local, reporter, left, remembered)
-        if settings.source == "auto":
-            state.set_sync_value(SOURCE_KEY, listed.source)
-        state.set_sync_value("upstream", upstream.index_url)  # without its credentials
-        state.set_sync_value("target", str(plan.target) if plan.target is not None else None)
-        state.set_sync_todo(plan.todo)
-        state.commit()
+        plan, listed = self.plan(local)
         writer = TreeWriter(
-            root,
+            self.root,
             state,
-            on_problem=reporter.warn,
-            index_only=settings.index_only,
+            on_problem=self.reporter.warn,
+            index_only=self.settings.index_only,
             warehouse=True,
             # No serials upstream: pages get the tree's own, moved when a page changes.
             serials=listed.source == NAMES,
@@ -297,32 +330,70 @@ def _sync(options: SyncOptions, settings: SyncSettings, reporter: Reporter) -> i
         tally = SyncTally(
             listed=len(listed.serials), unchanged=plan.unchanged, excluded=plan.excluded
         )
-        run = ProjectRun(upstream, writer, settings, options, reporter, tally, local)
-        run.run(plan)
-        # Listed, but their pages answer 404: only those the tree had leave it.
-        dropped = [name for name in run.vanished if name in local]
-        for name in (*plan.remove, *dropped):
-            writer.remove_project(name)
-        tally.removed = len(plan.remove) + len(dropped)
-        tally.missing = sorted(run.vanished)
+        projects = ProjectRun(
+            self.upstream, writer, self.settings, self.options, self.reporter, tally, local
+        )
+        projects.run(plan)
+        self.leave(writer, plan, projects.vanished, local, tally)
         complete = not tally.failed and not tally.stale
         synced = None
         if complete:
             # Without upstream serials the tree's own: every page up to it is in place.
             synced = plan.target if plan.target is not None else writer.published_serial()
-        if synced is not None:
-            state.set_sync_value("serial", str(synced))
         # What is still to do: the failures, and (only if publish is cut short) the rest.
         unfinished = {n: s for n, s in plan.todo.items() if n in tally.failed or n in tally.stale}
+        published = self.publish(writer, synced, unfinished)
+        return SyncDone(tally, published, complete)
+
+    def plan(self, local: dict[str, int | None]) -> tuple[SyncPlan, SerialList]:
+        """The serial list against the state (what a killed run left included), recorded
+        in the state as the run's to-do before anything is fetched."""
+        state = self.state
+        left = state.sync_todo()
+        if left:
+            self.reporter.info(f"Resuming: {len(left)} projects were left to do by the last run")
+        remembered = state.sync_value(SOURCE_KEY)
+        plan, listed = _listed_plan(
+            self.upstream, self.settings, local, self.reporter, left, remembered
+        )
+        if self.settings.source == "auto":
+            state.set_sync_value(SOURCE_KEY, listed.source)
+        state.set_sync_value("upstream", self.upstream.index_url)  # without its credentials
+        state.set_sync_value("target", str(plan.target) if plan.target is not None else None)
+        state.set_sync_todo(plan.todo)
+        state.commit()
+        return plan, listed
+
+    @staticmethod
+    def leave(
+        writer: TreeWriter,
+        plan: SyncPlan,
+        vanished: list[str],
+        local: dict[str, int | None],
+        tally: SyncTally,
+    ) -> None:
+        """Projects upstream no longer lists leave; of those listed whose pages answer
+        404, only those the tree had."""
+        dropped = [name for name in vanished if name in local]
+        for name in (*plan.remove, *dropped):
+            writer.remove_project(name)
+        tally.removed = len(plan.remove) + len(dropped)
+        tally.missing = sorted(vanished)
+
+    def publish(
+        self, writer: TreeWriter, synced: int | None, unfinished: dict[str, int]
+    ) -> Published:
+        """The shared publish step; the tree's serial moves only when nothing failed."""
+        if synced is not None:
+            self.state.set_sync_value("serial", str(synced))
         published = publish(
             writer,
-            server=None if options.skip_server_copy else serve.server_source().read_bytes(),
-            config=settings.config_bytes,
-            diff=settings.diff,
+            server=None if self.options.skip_server_copy else serve.server_source().read_bytes(),
+            config=self.settings.config_bytes,
+            diff=self.settings.diff,
             serial_list=True,
             synced_serial=synced,
         )
-        state.set_sync_todo(unfinished)
-        state.commit()
-    print_sync_summary(tally, published, time.monotonic() - started, reporter)
-    return 0 if complete else 1
+        self.state.set_sync_todo(unfinished)
+        self.state.commit()
+        return published
