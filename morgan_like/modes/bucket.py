@@ -1,11 +1,14 @@
 """A tree in an S3-compatible bucket: ``-i s3://BUCKET/PREFIX``, the run-level glue.
 
-A run never writes the bucket as it goes.  It writes exactly as on disk into a local
-*working tree* (``--local-state``, default under the user's cache dir, keyed by the
-URL): pages, ``.metadata``, the hidden state and lock, and the files it fetched.  Then
-one push (``tree.bucketpush``) makes the bucket equal to the working tree's visible
-files, files first and pages last, so that no page in the bucket ever lists a missing
-object.  The disk code stays as it is; only this step knows about the bucket.
+A run writes exactly as on disk into a local *working tree* (``--local-state``, default
+under the user's cache dir, keyed by the URL): pages, ``.metadata``, the hidden state and
+lock, and the files it fetched.  Then one push (``tree.bucketpush``) makes the bucket
+equal to the working tree's visible files, files first and pages last, so that no page
+in the bucket ever lists a missing object.  A sync does not wait for that push to send
+its projects: each one goes up as soon as the sync commits it as finished, and its
+files leave the working tree (``tree.bucketstream``, started by modes.bucket_stream);
+the end push sends the rest (root pages, top-level files, the manifest, deletions) and
+skips what streamed.  The disk code stays as it is; only these steps know the bucket.
 
 What to push comes from the tree's generations (``tree.generations``): every publish
 records the paths it changed or removed, and the last generation pushed is kept in the

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 
 def behind(run: BucketRun) -> bool:
-    """Whether the bucket may lack something the working tree published: a push's
-    journal is left, or a generation was recorded and not pushed to this bucket."""
+    """Whether the bucket may lack something the working tree holds outside the state's
+    ``unsent`` rows: a push's journal is left, or the working tree's generation is not
+    the one last pushed to this bucket (a publish never pushed; never pushed there at
+    all, e.g. a working tree rebuilt or given to another bucket)."""
     from morgan_like.modes.bucket import pushed_generation
     from morgan_like.tree.bucketpush import read_journal
     from morgan_like.tree.generations import current
@@ -37,7 +39,7 @@ def behind(run: BucketRun) -> bool:
         return True
     with TreeState(root) as state:
         gen = current(state)
-        return gen > 0 and pushed_generation(state, run.target) != gen
+        return pushed_generation(state, run.target) != gen
 
 
 def finished_before(state: TreeState) -> int:
@@ -48,24 +50,28 @@ def finished_before(state: TreeState) -> int:
 @contextlib.contextmanager
 def streaming(run: BucketRun, reporter: Reporter) -> Iterator[StreamingPush]:
     """The stream around a sync on ``run``'s working tree (see the module docstring)."""
-    from morgan_like.modes.bucket import open_storage, push_locked
+    from morgan_like.modes.bucket import describe_push, open_storage, push_locked
     from morgan_like.tree.bucketstream import STREAMING_MARK, StreamingPush, fold_evictions
     from morgan_like.tree.files import atomic_write_bytes
+    from morgan_like.tree.layout import STATE_DIR
     from morgan_like.tree.lock import TreeLock
-    from morgan_like.tree.state import TreeState
+    from morgan_like.tree.state import STATE_NAME, TreeState
 
     root = run.working_tree
     storage = open_storage(run.target, run.storage)
     mark = root / STREAMING_MARK
     with TreeLock(root, "push", wait=run.wait_lock, on_wait=reporter.info):
+        fresh = not (root / STATE_DIR / STATE_NAME).is_file()  # a first sync: nothing to catch up
         with TreeState(root) as state:
             fold_evictions(root, state, state.commit)
             # Only what this run finishes streams: the log's older rows are a killed run's
             # (the end push sends them; this run may be rewriting those projects).
             cursor = finished_before(state)
-        if behind(run):
-            reporter.info(f"Pushing to {run.target.url} what the last run left first")
-            push_locked(run)
+        if not fresh and behind(run):
+            caught_up = push_locked(run)
+            reporter.info(
+                f"Brought {run.target.url} up to its working tree first: {describe_push(caught_up)}"
+            )
         if mark.is_file():
             storage.sweep()  # a killed stream's cut-short multipart uploads
         mark.parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ from morgan_like.errors import MorganLikeError, clip
 
 # Parts of 64 MiB: a wheel under that is one PUT; the largest (torch, ~2.5 GB) ~40 parts.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MAX_CONNECTIONS = 32  # at least the most uploads a run makes side by side
 _TMP_PREFIX = ".~storage-"  # FsStorage's temp files: hidden, never listed
 
 
@@ -378,6 +379,9 @@ def _client(
                 # Path-style works on every S3-compatible store (virtual hosts need DNS).
                 s3={"addressing_style": "path"} if endpoint else {},
                 retries={"max_attempts": 5, "mode": "standard"},
+                # One connection per uploading thread (the push's and the stream's workers):
+                # botocore's default of 10 would drop and reopen connections past that.
+                max_pool_connections=MAX_CONNECTIONS,
                 # boto3 >= 1.36 adds CRC checksums some S3-compatible stores refuse.
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
