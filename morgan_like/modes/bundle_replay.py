@@ -24,6 +24,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
+import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +47,12 @@ from morgan_like.tree.layout import STATE_DIR
 REPLAY_NAME = "plan.json"
 # /3: pages are kept as name -> digest (page_digest), compared whatever the answer.
 REPLAY_FORMAT = "morgan-like-plan/3"
-_FILE_FIELDS = tuple(f.name for f in dataclasses.fields(RemoteFile))
+# Every field of a RemoteFile, read in one C call per file (a page can list thousands).
+_FILE_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(RemoteFile)))
+# Finder -> {page name: digest}: the Finder holds each page once for the run, so its
+# digest is taken once, whether by the replay check or when the plan is saved.
+_DIGESTS: weakref.WeakKeyDictionary[Finder, dict[str, str]] = weakref.WeakKeyDictionary()
+_DIGESTS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ def page_digest(page: ProjectPage) -> str:
     meta = page.meta
     doc = [
         page.name,
-        [[getattr(f, name) for name in _FILE_FIELDS] for f in page.files],
+        [_FILE_FIELDS(f) for f in page.files],
         page.versions,
         page.problems,
         [meta.status, meta.reason, list(meta.tracks), list(meta.alternate_locations)],
@@ -97,10 +105,22 @@ def page_digest(page: ProjectPage) -> str:
     return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
+def _digest_of(finder: Finder, name: str) -> str:
+    """page_digest of ``finder``'s page ``name``, taken once per run."""
+    with _DIGESTS_LOCK:
+        known = _DIGESTS.setdefault(finder, {})
+        digest = known.get(name)
+    if digest is None:
+        digest = page_digest(finder.page(name))
+        with _DIGESTS_LOCK:
+            known[name] = digest
+    return digest
+
+
 def page_digests(finder: Finder, names: Iterable[str]) -> dict[str, str]:
     """name -> page_digest of each page ``finder`` read this run (already fetched: no
     request)."""
-    return {name: page_digest(finder.page(name)) for name in names}
+    return {name: _digest_of(finder, name) for name in names}
 
 
 def save_replay(
@@ -173,9 +193,8 @@ def unchanged_upstream(replay: Replay, finder: Finder) -> bool:
         finder.prefetch_page(name)
     for name, digest in replay.pages.items():
         try:
-            page = finder.page(name)
+            if _digest_of(finder, name) != digest:
+                return False
         except UpstreamError:  # gone, or out of reach: the resolution says which
-            return False
-        if page_digest(page) != digest:
             return False
     return True

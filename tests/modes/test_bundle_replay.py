@@ -161,3 +161,27 @@ def test_a_page_changed_in_what_matters_resolves_with_the_pages_already_read(
     assert pages and len(pages) == len(set(pages))
     plan = json.loads((root / ".morgan-like" / "plan.json").read_bytes())
     assert any(f["file"]["filename"] == picked for f in plan["files"])
+
+
+def test_a_replay_takes_each_page_digest_once(
+    small: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check's digests are the ones the replay saves: a page of thousands of files
+    is not serialized twice."""
+    import morgan_like.modes.bundle_replay as replay
+
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    digested: list[str] = []
+    real = replay.page_digest
+
+    def counting(page):
+        digested.append(page.name)
+        return real(page)
+
+    monkeypatch.setattr(replay, "page_digest", counting)
+    _no_resolution(monkeypatch)
+    assert mirror(root, small) == 0
+    read = json.loads((root / ".morgan-like" / "plan.json").read_bytes())["pages"]
+    assert sorted(digested) == sorted(read)
