@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 from morgan_like.config.ini import Config, load_config
 from morgan_like.config.options import parse_bool
 from morgan_like.errors import Interrupted
-from morgan_like.fetch.download import DEFAULT_WORKERS
+from morgan_like.fetch.download import DEFAULT_WORKERS, DownloadResult
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pagecache import PAGES_NAME, PageCache
 from morgan_like.index.pipconfig import configured_index_url
@@ -41,6 +41,7 @@ from morgan_like.modes.bundle_replay import (
     unchanged_upstream,
 )
 from morgan_like.modes.bundle_report import (
+    BuildRows,
     build_rows,
     print_plan,
     print_summary,
@@ -64,7 +65,7 @@ from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import scratch_dir, sweep_scratch
 from morgan_like.tree.layout import STATE_DIR, package_relpath
 from morgan_like.tree.lock import TreeLock
-from morgan_like.tree.publish import DiffRequest, publish
+from morgan_like.tree.publish import DiffRequest, Published, publish
 from morgan_like.tree.state import TreeState
 from morgan_like.tree.writer import TreeWriter
 
@@ -153,198 +154,169 @@ def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
 def _run(
     options: MirrorOptions, config: Config, reporter: Reporter, scratch: Path, stop: Stop
 ) -> int:
-    """The mirror itself; ``scratch``: the tree (locked), or a dry run's private folder.
+    """The mirror itself; ``scratch``: the tree (locked), or a dry run's private folder."""
+    kind = DryBundleRun if options.dry_run else TreeBundleRun
+    with kind(options, config, reporter, scratch, stop) as run:
+        return run.run()
 
-    Until the tree is written, any failure (a conflict in one env, Ctrl+C) takes back
-    every file and folder the downloads added; the writing itself is shielded from
-    Ctrl+C, which then ends the run once the tree is whole.
+
+@dataclass(frozen=True)
+class Planned:
+    """A run's plan in place: its resolutions (None: a replayed plan, which has no
+    chains), the build rows of the summary, the pages it was made from, each file's
+    download result."""
+
+    resolved: list[EnvResolution] | None
+    builds: BuildRows
+    read: list[str]
+    results: list[DownloadResult]
+
+
+class BundleRun:
+    """One ``mirror`` run: the flags settled over the config once, every options record
+    made whole, and the resources the run owns (tree state and page cache when it
+    writes, upstream, the resolving session) made in order and closed in one ExitStack.
+
+    Its steps are methods: ``resolve`` fills the plan (each env's files queued as it
+    resolves), the subclass's ``run`` goes on: a dry run (``DryBundleRun``) prints the
+    plan, a run into the tree (``TreeBundleRun``) replays or resolves, downloads,
+    writes and reports.
     """
-    started = time.monotonic()
-    root = options.index_path
-    mirror_opts = config.options
-    index_url = options.index_url or config.index_url or configured_index_url()
-    regex = options.package_type_regex or mirror_opts.get("package-type-regex")
-    prefer_binary = config.prefer_binary if options.prefer_binary is None else options.prefer_binary
-    ropts = ResolveOptions(
-        file_filter=FileFilter(regex) if regex else FileFilter(),
-        pre=options.pre,
-        prefer_binary=prefer_binary,
-        dependency_overrides=config.dependency_overrides,
-    )
-    workers = options.workers or int(mirror_opts.get("workers", DEFAULT_WORKERS))
-    diff_file = options.diff_file or mirror_opts.get("diff-file")
-    append_epoch = options.diff_append_epoch or bool(
-        parse_bool(mirror_opts.get("diff-append-epoch"))
-    )
-    if diff_file and not options.dry_run:
-        check_diff_target(root, diff_file)  # refused before anything is fetched
 
-    for warning in config.warnings:
-        reporter.warn(warning)
-    locks = f" and {len(config.locks)} locks" if config.locks else ""
-    reporter.info(
-        f"Resolving {len(config.requirements)} requirements{locks} for "
-        f"{len(config.environments)} envs from {redact_url(index_url)}"
-    )
-    state = None if options.dry_run else TreeState(root)
-    if state is not None and state.load_problem:
-        reporter.warn(state.load_problem)
-    # Pages kept from the last run are revalidated (304) instead of fetched again.
-    pages = None if state is None else PageCache(root / STATE_DIR / PAGES_NAME)
-    upstream = Upstream(
-        index_url,
-        options=mirror_opts,
-        pages=pages,
-        on_warning=reporter.warn,
-        cross_host_redirects=options.cross_host_redirects,
-    )
-    session = ResolveSession(
-        SessionRequest(
-            root,
-            scratch,
-            tuple(config.environments),
-            workers,
-            options.static_metadata_only,
-            dry_run=options.dry_run,
-        ),
-        upstream,
-        state,
-        ropts,
-        reporter,
-        stop,
-    )
-    finder, downloader = session.finder, session.downloader
-    plan = Plan(env_names=[e.name for e in config.environments])
-    top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
+    dry_run: bool
 
-    def on_env(results: list[EnvResolution]) -> None:
-        for resolution in results:
-            session.submit(
-                add_resolution(
-                    plan, resolution, top_level=top_level, all_wheels=options.mirror_all_wheels
+    def __init__(
+        self, options: MirrorOptions, config: Config, reporter: Reporter, scratch: Path, stop: Stop
+    ) -> None:
+        self.started = time.monotonic()
+        self.options, self.config, self.reporter, self.stop = options, config, reporter, stop
+        self.root = root = options.index_path
+        mirror_opts = config.options
+        self.index_url = options.index_url or config.index_url or configured_index_url()
+        regex = options.package_type_regex or mirror_opts.get("package-type-regex")
+        prefer_binary = (
+            config.prefer_binary if options.prefer_binary is None else options.prefer_binary
+        )
+        policy = ResolveOptions(
+            file_filter=FileFilter(regex) if regex else FileFilter(),
+            pre=options.pre,
+            prefer_binary=prefer_binary,
+            dependency_overrides=config.dependency_overrides,
+        )
+        workers = options.workers or int(mirror_opts.get("workers", DEFAULT_WORKERS))
+        diff_file = options.diff_file or mirror_opts.get("diff-file")
+        append_epoch = options.diff_append_epoch or bool(
+            parse_bool(mirror_opts.get("diff-append-epoch"))
+        )
+        self.diff = DiffRequest(diff_file, append_epoch) if diff_file else None
+        if diff_file and not self.dry_run:
+            check_diff_target(root, diff_file)  # refused before anything is fetched
+        self.replay_key = replay_key(
+            config,
+            (
+                self.index_url,
+                regex,
+                options.pre,
+                prefer_binary,
+                options.static_metadata_only,
+                options.mirror_all_versions,
+                options.mirror_all_wheels,
+            ),
+        )
+        for warning in config.warnings:
+            reporter.warn(warning)
+        locks = f" and {len(config.locks)} locks" if config.locks else ""
+        reporter.info(
+            f"Resolving {len(config.requirements)} requirements{locks} for "
+            f"{len(config.environments)} envs from {redact_url(self.index_url)}"
+        )
+        self._stack = ExitStack()
+        try:
+            state, pages = self._open_tree()
+            self.upstream = self._stack.enter_context(
+                Upstream(
+                    self.index_url,
+                    options=mirror_opts,
+                    pages=pages,
+                    on_warning=reporter.warn,
+                    cross_host_redirects=options.cross_host_redirects,
                 )
             )
-
-    key = replay_key(
-        config,
-        (
-            index_url,
-            regex,
-            options.pre,
-            prefer_binary,
-            options.static_metadata_only,
-            options.mirror_all_versions,
-            options.mirror_all_wheels,
-        ),
-    )
-    kept = None if state is None else load_replay(root, key)
-    resolved: list[EnvResolution] | None = None  # None: a replayed plan (no chains)
-    try:
-        try:
-            if kept is not None and unchanged_upstream(kept, finder):
-                # Same config, and every page the last plan was made from is the same.
-                reporter.detail("config and upstream pages unchanged: the last plan is used")
-                plan, builds, read = kept.plan, kept.builds, list(kept.pages)
-            else:
-                if state is not None:
-                    forget_replay(root)  # what this run learns replaces it, or nothing does
-                resolved = _resolve(options, config, reporter, session, plan, on_env)
-                if resolved is None:  # a dry run: the plan is printed
-                    return 0
-                builds, read = build_rows(resolved), finder.page_names()
-            assert downloader is not None and state is not None  # not a dry run
-            results = session.await_downloads(plan, reporter)
-        except BaseException as exc:
-            if downloader is not None:
-                downloader.abandon()  # the tree as it was: no file, no folder of this run
-            if isinstance(exc, KeyboardInterrupt) and downloader is not None:
-                raise Interrupted(
-                    "interrupted: the files this run fetched were taken back, the tree is as "
-                    "it was (run again to finish)"
-                ) from None
+            request = SessionRequest(
+                root,
+                scratch,
+                tuple(config.environments),
+                workers,
+                options.static_metadata_only,
+                dry_run=self.dry_run,
+            )
+            self.session = self._stack.enter_context(
+                ResolveSession(request, self.upstream, state, policy, reporter, stop)
+            )
+        except BaseException:
+            self._stack.close()
             raise
-        reporter.detail(f"build requirements in place at {time.monotonic() - started:.2f}s")
-        report_problems(plan, reporter)
-        try:
-            with stop.shielded():  # a Ctrl+C now waits until the tree is whole
-                # serials: each page the tree's own, moved when it changes (tree/writer.py)
-                writer = TreeWriter(root, state, on_problem=reporter.warn, serials=True)
-                write_projects(
-                    plan, options.prune, writer, {r.relpath for r in results if not r.ok}, reporter
+        self.finder = self.session.finder
+        self.plan = Plan(env_names=[e.name for e in config.environments])
+        self.top_level = {canonicalize_name(r.requirement.name) for r in config.requirements}
+
+    def _open_tree(self) -> tuple[TreeState | None, PageCache | None]:
+        """The tree state and the page cache, for a run that writes the tree."""
+        return None, None
+
+    def __enter__(self) -> BundleRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def run(self) -> int:
+        raise NotImplementedError
+
+    def resolve(self) -> list[EnvResolution]:
+        """Fill the plan with every env, the locks, -a, the local projects' build
+        requirements; each env's files are queued for download as soon as it resolves.
+        Returns the main resolutions."""
+        started = time.monotonic()
+        config, finder, ropts, plan = self.config, self.finder, self.session.options, self.plan
+        # The locks' files are looked up first: one upstream no longer has stops the run
+        # before any download starts (bundle_locks).
+        locked = locked_envs(config, finder, plan.problems)
+        roots = roots_of(config)
+
+        def resolved_env(results: list[EnvResolution]) -> None:
+            check_resolved(locked, results, roots)  # before this env's downloads start
+            for resolution in results:
+                self.session.submit(
+                    add_resolution(
+                        plan,
+                        resolution,
+                        top_level=self.top_level,
+                        all_wheels=self.options.mirror_all_wheels,
+                    )
                 )
-                from morgan_like.config.inputs import carry_inputs
-                from morgan_like.tree.layout import INPUTS_DIR
 
-                # The config travels with the tree; an outside one (-c) with the files it read.
-                carried = carry_inputs(config, root, INPUTS_DIR)
-                done = publish(
-                    writer,
-                    server=None if options.skip_server_copy else serve.server_source().read_bytes(),
-                    config=carried.config,
-                    inputs=carried.inputs,
-                    diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
-                    # A replayed plan is the one the envs/ views, lock files and SBOM
-                    # were last written from: they stay as they are.
-                    views=None if resolved is None else env_views(plan),
-                    targets=lock_targets(config, plan, resolved),  # lock files, SBOM
-                    serial_list=True,  # local.json, local.db.serial: a mirror's upstream too
-                    synced_serial=writer.published_serial(),
-                )
-        except KeyboardInterrupt:
-            raise Interrupted("interrupted once the tree was written: it is complete") from None
-        if done.diff_file is not None:
-            reporter.info(
-                f"diff-file: {done.diff_file} ({len(done.changed)} changed), "
-                f"{done.removed_file} ({len(done.removed)} removed)"
-            )
-        report_builds(builds, reporter)
-        print_summary(plan, results, reporter, time.monotonic() - started, upstream)
-        report_view_urls(root, plan.env_names, reporter)
-        if any(not r.ok for r in results):
-            return 1
-        save_replay(root, key, plan, page_digests(finder, read), builds, scratch_dir(root))
-        return 0
-    finally:
-        session.close()
-        upstream.close()
-        if pages is not None:
-            pages.close()
-        if state is not None:
-            state.close()
+        per_env = resolve_all(config, finder, ropts, self.reporter, resolved_env)
+        self.reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
+        resolutions = [results[0] for results in per_env]
+        self.session.submit(add_locked(plan, locked))  # before the build requirements are read
+        if self.options.mirror_all_versions:
+            add_all_versions(config, resolutions, finder, ropts, plan, self.reporter)
+        local = add_local_build_requirements(config, resolutions, finder, ropts, plan)
+        self.session.sdists.want(local)
+        return resolutions
 
 
-def _resolve(
-    options: MirrorOptions,
-    config: Config,
-    reporter: Reporter,
-    session: ResolveSession,
-    plan: Plan,
-    on_env: Callable[[list[EnvResolution]], None],
-) -> list[EnvResolution] | None:
-    """Fill ``plan``: every env, -a, local build requirements, the sdists' build requirements.
+class DryBundleRun(BundleRun):
+    """A dry run: resolves and prints the plan; no tree state, nothing downloaded, the
+    build requirements read only of the sdists already on disk."""
 
-    Returns the main resolutions, or None for a dry run (its plan is printed here).
-    """
-    started = time.monotonic()
-    finder, ropts, downloader = session.finder, session.options, session.downloader
-    # The locks' files are looked up first: one upstream no longer has stops the run
-    # before any download starts (bundle_locks).
-    locked = locked_envs(config, finder, plan.problems)
-    roots = roots_of(config)
+    dry_run = True
 
-    def checked(results: list[EnvResolution]) -> None:
-        check_resolved(locked, results, roots)  # before this env's downloads start
-        on_env(results)
-
-    per_env = resolve_all(config, finder, ropts, reporter, checked)
-    reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
-    resolutions = [results[0] for results in per_env]
-    session.submit(add_locked(plan, locked))  # before the build requirements are read
-    if options.mirror_all_versions:
-        add_all_versions(config, resolutions, finder, ropts, plan, reporter)
-    local = add_local_build_requirements(config, resolutions, finder, ropts, plan)
-    if downloader is None:
-        skipped_builds = session.build_requirements(plan, resolutions)
+    def run(self) -> int:
+        resolutions = self.resolve()
+        plan, reporter = self.plan, self.reporter
+        skipped_builds = self.session.build_requirements(plan, resolutions)
         report_problems(plan, reporter)
         print_plan(plan, reporter)
         report_builds(build_rows(resolutions), reporter)
@@ -352,14 +324,121 @@ def _resolve(
             reporter.info(
                 f"(dry run: build requirements of {skipped_builds} sdists are read once they are downloaded)"
             )
-        return None
-    for entry in local:
-        downloader.submit(entry.file, entry.relpath)
-    # Each sdist's build requirements are read as soon as its download ends, while
-    # the rest of the files still arrive; what they add is queued as it is found.
-    session.await_downloads(
-        plan,
-        reporter,
-        during=lambda: session.build_requirements(plan, resolutions),
-    )
-    return resolutions
+        return 0
+
+
+class TreeBundleRun(BundleRun):
+    """A run into the (locked) tree: the last plan replayed when nothing it read moved,
+    else resolved; the files downloaded; the tree written and published.
+
+    Until the tree is written, any failure (a conflict in one env, Ctrl+C) takes back
+    every file and folder the downloads added; the writing itself is shielded from
+    Ctrl+C, which then ends the run once the tree is whole.
+    """
+
+    dry_run = False
+    state: TreeState
+
+    def _open_tree(self) -> tuple[TreeState | None, PageCache | None]:
+        self.state = self._stack.enter_context(TreeState(self.root))
+        if self.state.load_problem:
+            self.reporter.warn(self.state.load_problem)
+        # Pages kept from the last run are revalidated (304) instead of fetched again.
+        pages = PageCache(self.root / STATE_DIR / PAGES_NAME)
+        self._stack.callback(pages.close)
+        return self.state, pages
+
+    def run(self) -> int:
+        try:
+            planned = self.plan_and_download()
+        except BaseException as exc:
+            self.session.abandon()  # the tree as it was: no file, no folder of this run
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(
+                    "interrupted: the files this run fetched were taken back, the tree is as "
+                    "it was (run again to finish)"
+                ) from None
+            raise
+        self.reporter.detail(
+            f"build requirements in place at {time.monotonic() - self.started:.2f}s"
+        )
+        report_problems(self.plan, self.reporter)
+        try:
+            with self.stop.shielded():  # a Ctrl+C now waits until the tree is whole
+                done = self.write(planned)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted once the tree was written: it is complete") from None
+        return self.report(planned, done)
+
+    def plan_and_download(self) -> Planned:
+        """The plan (the last one, when the config and every page it was made from are the
+        same; else resolved), and every file of it downloaded."""
+        kept = load_replay(self.root, self.replay_key)
+        if kept is not None and unchanged_upstream(kept, self.finder):
+            # Same config, and every page the last plan was made from is the same.
+            self.reporter.detail("config and upstream pages unchanged: the last plan is used")
+            self.plan = kept.plan
+            results = self.session.await_downloads(self.plan, self.reporter)
+            return Planned(None, kept.builds, list(kept.pages), results)
+        forget_replay(self.root)  # what this run learns replaces it, or nothing does
+        resolved = self.resolve()
+        # Each sdist's build requirements are read as soon as its download ends, while
+        # the rest of the files still arrive; what they add is queued as it is found.
+        self.session.await_downloads(
+            self.plan,
+            self.reporter,
+            during=lambda: self.session.build_requirements(self.plan, resolved),
+        )
+        builds, read = build_rows(resolved), self.finder.page_names()
+        results = self.session.await_downloads(self.plan, self.reporter)
+        return Planned(resolved, builds, read, results)
+
+    def write(self, planned: Planned) -> Published:
+        """Each project's pages, then publish: root pages, env views, locks, SBOM, the
+        server, the config (and what it read), manifest, state, diff-file."""
+        from morgan_like.config.inputs import carry_inputs
+        from morgan_like.tree.layout import INPUTS_DIR
+
+        options, plan = self.options, self.plan
+        # serials: each page the tree's own, moved when it changes (tree/writer.py)
+        writer = TreeWriter(self.root, self.state, on_problem=self.reporter.warn, serials=True)
+        failed = {r.relpath for r in planned.results if not r.ok}
+        write_projects(plan, options.prune, writer, failed, self.reporter)
+        # The config travels with the tree; an outside one (-c) with the files it read.
+        carried = carry_inputs(self.config, self.root, INPUTS_DIR)
+        return publish(
+            writer,
+            server=None if options.skip_server_copy else serve.server_source().read_bytes(),
+            config=carried.config,
+            inputs=carried.inputs,
+            diff=self.diff,
+            # A replayed plan is the one the envs/ views, lock files and SBOM
+            # were last written from: they stay as they are.
+            views=None if planned.resolved is None else env_views(plan),
+            targets=lock_targets(self.config, plan, planned.resolved),  # lock files, SBOM
+            serial_list=True,  # local.json, local.db.serial: a mirror's upstream too
+            synced_serial=writer.published_serial(),
+        )
+
+    def report(self, planned: Planned, done: Published) -> int:
+        """The summary; the plan is kept for a replay only when every file arrived."""
+        reporter, plan, results = self.reporter, self.plan, planned.results
+        if done.diff_file is not None:
+            reporter.info(
+                f"diff-file: {done.diff_file} ({len(done.changed)} changed), "
+                f"{done.removed_file} ({len(done.removed)} removed)"
+            )
+        report_builds(planned.builds, reporter)
+        print_summary(plan, results, reporter, time.monotonic() - self.started, self.upstream)
+        report_view_urls(self.root, plan.env_names, reporter)
+        if any(not r.ok for r in results):
+            return 1
+        save_replay(
+            self.root,
+            self.replay_key,
+            plan,
+            page_digests(self.finder, planned.read),
+            planned.builds,
+            scratch_dir(self.root),
+        )
+        return 0

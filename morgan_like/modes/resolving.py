@@ -196,6 +196,11 @@ class ResolveSession:
         )
         return step.add(resolutions)
 
+    def abandon(self) -> None:
+        """Take back every file and folder this run's downloads added (none in a dry run)."""
+        if self.downloader is not None:
+            self.downloader.abandon()
+
     def await_downloads(
         self, plan: Plan, reporter: Reporter, during: Callable[[], object] | None = None
     ) -> list[DownloadResult]:
