@@ -125,6 +125,20 @@ def test_parsing_stages_stay_pure() -> None:
         assert _forbidden(package, (*banned, "morgan_like.resolve", "morgan_like.tree")) == []
 
 
+def test_targets_import_no_other_package_but_errors() -> None:
+    """``config`` builds the Environment records from its sections; ``targets`` knows
+    nothing of where they come from (a reader of sections here would make a cycle)."""
+    modules = _modules()
+    offenders = [
+        f"{name} imports {imported}"
+        for name, path in modules.items()
+        if _package(name) == "targets"
+        for imported in sorted(_internal(_imports(path, top_level_only=False), modules))
+        if _package(imported) not in ("targets", "errors")
+    ]
+    assert offenders == []
+
+
 def test_stages_before_the_writer_never_import_it() -> None:
     """The tree is written at the end of a run, by the modes: a stage before it that
     names a tree path takes the rule from ``tree.layout``, never from the writer."""
