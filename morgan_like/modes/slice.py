@@ -199,7 +199,7 @@ class SliceRun:
                 session.build_requirements(plan, env_res)
                 print_slice_plan(self.root, kept, closures, plan, self.reporter)
                 return 1 if any(c.error for c in closures) else 0
-            assert writer is not None and session.downloader is not None
+            assert writer is not None  # made with the state, which only a dry run lacks
             try:
                 results = session.await_downloads(
                     plan,
@@ -208,7 +208,7 @@ class SliceRun:
                 )
                 self._guard(writer, plan)
             except BaseException:
-                session.downloader.abandon()  # no file of this run stays unlisted
+                session.abandon()  # no file of this run stays unlisted
                 raise
             failed = {r.relpath for r in results if not r.ok}
             with self.stop.shielded():  # a Ctrl+C now waits until the tree is whole
