@@ -80,7 +80,6 @@ class SdistReader:
     def __init__(self, processes: Workers | None = None) -> None:
         self._lock = threading.Lock()
         self._facts: dict[tuple[int, int, int, int], Future[SdistFacts]] = {}
-        self.reads = 0  # archives actually read (tests and benchmarks check it)
         self.processes = processes or Workers()
 
     def facts(self, path: Path) -> SdistFacts:
@@ -91,7 +90,6 @@ class SdistReader:
             owner = future is None
             if future is None:
                 future = self._facts[key] = Future()
-                self.reads += 1
         if owner:
             try:
                 # Smallest first: a small sdist read sooner starts its chain of build
