@@ -241,6 +241,13 @@ class S3Storage:
         from boto3.s3.transfer import TransferConfig
 
         extra = _headers(content_type, cache_control)
+        if os.stat(path).st_size < MULTIPART_THRESHOLD:
+            # One PUT streamed from the file: upload_file's transfer manager (its futures
+            # and threads) costs more CPU than the request itself for a small file, and a
+            # sync pushes thousands of them.  A retry reads the file again from the start.
+            with self._errors("upload", key), open(path, "rb") as body:
+                self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body, **extra)
+            return
         config = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD
         )
