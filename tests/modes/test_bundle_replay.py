@@ -185,3 +185,19 @@ def test_a_replay_takes_each_page_digest_once(
     assert mirror(root, small) == 0
     read = json.loads((root / ".morgan-like" / "plan.json").read_bytes())["pages"]
     assert sorted(digested) == sorted(read)
+
+
+def test_a_page_gone_since_the_plan_resolves_and_names_it(
+    small: FakeIndex, tmp_path: Path, dists: Path, capsys
+) -> None:
+    """A page the check cannot read falls back to a resolution, which says what is wrong
+    (no traceback, no replay of a plan upstream no longer backs)."""
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    small.remove_project("lib")
+    capsys.readouterr()
+    assert mirror(root, small) != 0
+    err = capsys.readouterr().err
+    assert "lib" in err and "Traceback" not in err and "unexpected" not in err
+    assert not (root / ".morgan-like" / "plan.json").exists()
