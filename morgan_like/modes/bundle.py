@@ -32,6 +32,7 @@ from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop, on_sigint
 from morgan_like.modes import serve
 from morgan_like.modes.bundle_locks import add_locked, check_resolved, locked_envs
+from morgan_like.modes.bundle_pages import write_projects
 from morgan_like.modes.bundle_replay import (
     forget_replay,
     load_replay,
@@ -63,7 +64,7 @@ from morgan_like.resolve.plan import Plan, add_resolution
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
 from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import scratch_dir, sweep_scratch
-from morgan_like.tree.layout import STATE_DIR, package_relpath
+from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.publish import DiffRequest, Published, publish
 from morgan_like.tree.state import TreeState
@@ -91,33 +92,6 @@ class MirrorOptions:
     # False: a redirect to another host fails its request (--no-cross-host-redirects);
     # None: [mirror] cross-host-redirects, else followed with one warning per host.
     cross_host_redirects: bool | None = None
-
-
-def write_projects(
-    plan: Plan, prune: bool, writer: TreeWriter, failed: set[str], reporter: Reporter
-) -> None:
-    """Each planned project's page; with ``--prune`` each page lists exactly the plan, and
-    the projects the plan no longer has leave the tree (the writer deletes nothing before
-    publish, where they leave the root pages before losing their pages and files).
-
-    A project with a failed download keeps what its page listed next to what arrived,
-    even with ``--prune``: a failed download never makes a project (or a version) vanish.
-    """
-    planned = plan.by_project()
-    for project, files in sorted(planned.items()):
-        incomplete = any(package_relpath(project, f.filename) in failed for f in files)
-        if prune and not incomplete:
-            writer.write_project(project, files, replace=True)
-            continue
-        if prune:
-            reporter.warn(f"{project}: downloads failed, so its previous files stay (no prune)")
-        merged = {f.filename: f for f in writer.existing_files(project)}
-        merged.update({f.filename: f for f in files})
-        writer.write_project(project, list(merged.values()))
-    if prune:
-        for name in writer.existing_projects():
-            if name not in planned:
-                writer.remove_project(name)
 
 
 def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
@@ -161,6 +135,56 @@ def _run(
 
 
 @dataclass(frozen=True)
+class BundleSettings:
+    """The run's flags settled over the config once (the command line wins): where from,
+    how to resolve (the policy the session adds its hooks to), how many downloads at
+    once, the diff-file, and the key a kept plan must match to be replayed."""
+
+    index_url: str
+    policy: ResolveOptions
+    workers: int
+    diff: DiffRequest | None
+    replay_key: str
+
+    @classmethod
+    def settle(cls, options: MirrorOptions, config: Config) -> BundleSettings:
+        mirror_opts = config.options
+        index_url = options.index_url or config.index_url or configured_index_url()
+        regex = options.package_type_regex or mirror_opts.get("package-type-regex")
+        prefer_binary = (
+            config.prefer_binary if options.prefer_binary is None else options.prefer_binary
+        )
+        diff_file = options.diff_file or mirror_opts.get("diff-file")
+        append_epoch = options.diff_append_epoch or bool(
+            parse_bool(mirror_opts.get("diff-append-epoch"))
+        )
+        key = replay_key(
+            config,
+            (
+                index_url,
+                regex,
+                options.pre,
+                prefer_binary,
+                options.static_metadata_only,
+                options.mirror_all_versions,
+                options.mirror_all_wheels,
+            ),
+        )
+        return cls(
+            index_url=index_url,
+            policy=ResolveOptions(
+                file_filter=FileFilter(regex) if regex else FileFilter(),
+                pre=options.pre,
+                prefer_binary=prefer_binary,
+                dependency_overrides=config.dependency_overrides,
+            ),
+            workers=options.workers or int(mirror_opts.get("workers", DEFAULT_WORKERS)),
+            diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
+            replay_key=key,
+        )
+
+
+@dataclass(frozen=True)
 class Planned:
     """A run's plan in place: its resolutions (None: a replayed plan, which has no
     chains), the build rows of the summary, the pages it was made from, each file's
@@ -191,52 +215,23 @@ class BundleRun:
         self.started = time.monotonic()
         self.options, self.config, self.reporter, self.stop = options, config, reporter, stop
         self.root = root = options.index_path
-        mirror_opts = config.options
-        self.index_url = options.index_url or config.index_url or configured_index_url()
-        regex = options.package_type_regex or mirror_opts.get("package-type-regex")
-        prefer_binary = (
-            config.prefer_binary if options.prefer_binary is None else options.prefer_binary
-        )
-        policy = ResolveOptions(
-            file_filter=FileFilter(regex) if regex else FileFilter(),
-            pre=options.pre,
-            prefer_binary=prefer_binary,
-            dependency_overrides=config.dependency_overrides,
-        )
-        workers = options.workers or int(mirror_opts.get("workers", DEFAULT_WORKERS))
-        diff_file = options.diff_file or mirror_opts.get("diff-file")
-        append_epoch = options.diff_append_epoch or bool(
-            parse_bool(mirror_opts.get("diff-append-epoch"))
-        )
-        self.diff = DiffRequest(diff_file, append_epoch) if diff_file else None
-        if diff_file and not self.dry_run:
-            check_diff_target(root, diff_file)  # refused before anything is fetched
-        self.replay_key = replay_key(
-            config,
-            (
-                self.index_url,
-                regex,
-                options.pre,
-                prefer_binary,
-                options.static_metadata_only,
-                options.mirror_all_versions,
-                options.mirror_all_wheels,
-            ),
-        )
+        self.settings = settings = BundleSettings.settle(options, config)
+        if settings.diff is not None and not self.dry_run:
+            check_diff_target(root, settings.diff.path)  # refused before anything is fetched
         for warning in config.warnings:
             reporter.warn(warning)
         locks = f" and {len(config.locks)} locks" if config.locks else ""
         reporter.info(
             f"Resolving {len(config.requirements)} requirements{locks} for "
-            f"{len(config.environments)} envs from {redact_url(self.index_url)}"
+            f"{len(config.environments)} envs from {redact_url(settings.index_url)}"
         )
         self._stack = ExitStack()
         try:
             state, pages = self._open_tree()
             self.upstream = self._stack.enter_context(
                 Upstream(
-                    self.index_url,
-                    options=mirror_opts,
+                    settings.index_url,
+                    options=config.options,
                     pages=pages,
                     on_warning=reporter.warn,
                     cross_host_redirects=options.cross_host_redirects,
@@ -246,12 +241,12 @@ class BundleRun:
                 root,
                 scratch,
                 tuple(config.environments),
-                workers,
+                settings.workers,
                 options.static_metadata_only,
                 dry_run=self.dry_run,
             )
             self.session = self._stack.enter_context(
-                ResolveSession(request, self.upstream, state, policy, reporter, stop)
+                ResolveSession(request, self.upstream, state, settings.policy, reporter, stop)
             )
         except BaseException:
             self._stack.close()
@@ -373,7 +368,7 @@ class TreeBundleRun(BundleRun):
     def plan_and_download(self) -> Planned:
         """The plan (the last one, when the config and every page it was made from are the
         same; else resolved), and every file of it downloaded."""
-        kept = load_replay(self.root, self.replay_key)
+        kept = load_replay(self.root, self.settings.replay_key)
         if kept is not None and unchanged_upstream(kept, self.finder):
             # Same config, and every page the last plan was made from is the same.
             self.reporter.detail("config and upstream pages unchanged: the last plan is used")
@@ -411,7 +406,7 @@ class TreeBundleRun(BundleRun):
             server=None if options.skip_server_copy else serve.server_source().read_bytes(),
             config=carried.config,
             inputs=carried.inputs,
-            diff=self.diff,
+            diff=self.settings.diff,
             # A replayed plan is the one the envs/ views, lock files and SBOM
             # were last written from: they stay as they are.
             views=None if planned.resolved is None else env_views(plan),
@@ -435,7 +430,7 @@ class TreeBundleRun(BundleRun):
             return 1
         save_replay(
             self.root,
-            self.replay_key,
+            self.settings.replay_key,
             plan,
             page_digests(self.finder, planned.read),
             planned.builds,

@@ -48,7 +48,7 @@ from morgan_like.index.serials import NAMES, fetch_serials
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop, on_sigint
 from morgan_like.modes import serve
-from morgan_like.modes.bundle import write_projects
+from morgan_like.modes.bundle_pages import write_projects
 from morgan_like.modes.bundle_views import env_views
 from morgan_like.modes.resolving import ResolveSession, SessionRequest
 from morgan_like.modes.slice_closures import (

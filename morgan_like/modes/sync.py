@@ -83,7 +83,7 @@ class SyncOptions:
     stale_delay: float = 2.0  # seconds before the first re-fetch of a stale page; doubles
 
 
-@dataclass
+@dataclass(frozen=True)
 class SyncSettings:
     """Options and config merged: the command line wins, then [sync], then defaults."""
 
