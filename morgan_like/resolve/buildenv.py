@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from packaging.requirements import Requirement
 from packaging.tags import sys_tags
@@ -34,8 +34,8 @@ from packaging.version import Version
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
 from morgan_like.dists.sdist import BuildSystem
+from morgan_like.dists.sdistread import SdistReader
 from morgan_like.errors import MetadataError, MorganLikeError
-from morgan_like.fetch.download import SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.resolve.candidates import best_wheel
 from morgan_like.resolve.hooks import (
@@ -104,13 +104,24 @@ def _sweep_ram_leftovers() -> None:
             pass  # alive under another user: not ours to remove
 
 
+class ArchiveCache(Protocol):
+    """Read file: where the run keeps the archives fetched before their download step
+    (fetch.download.SdistCache), and the run's one reader of sdists."""
+
+    tmp: Path
+    sdists: SdistReader
+
+    def get(self, file: RemoteFile, existing: Path | None = None) -> Path:
+        """The archive on disk: ``existing`` when there, else fetched once for the run."""
+
+
 class BuildEnvs:
     """Unpacked sdists and hook environments, each made once per run."""
 
     def __init__(
         self,
         finder: Finder,
-        cache: SdistCache,
+        cache: ArchiveCache,
         options: ResolveOptions,
         *,
         state: TreeState | None = None,
