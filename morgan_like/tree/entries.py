@@ -12,6 +12,8 @@ diff-file hears of every path this writes, exactly as of the writer's own.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,13 +61,24 @@ class LocalEntries:
         it from the file when upstream gives none (tree/filemeta.py).
         """
         relpath = package_relpath(norm, rf.filename)
-        if not (self.root / relpath).is_file() and not self.state.is_evicted(relpath):
-            return None  # (an evicted file is in the tree's object store: still listed)
-        record = self._record(relpath, rf.sha256)
+        # One stat of the file answers "on disk?", its record's check and the .metadata's
+        # freshness: each costs a release of the GIL the downloads contend for.
+        st: os.stat_result | None
+        try:
+            st = os.stat(os.path.join(self.root, relpath))
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            if not self.state.is_evicted(relpath):
+                return None  # (an evicted file is in the tree's object store: still listed)
+            st = None
+        record = self._record(relpath, rf.sha256, st)
         before_sha256, before_metadata = before
         if self._report(relpath, before_sha256 != record.sha256):
             changed.append(relpath)
-        metadata_sha256 = self._metadata(relpath, changed, before_metadata) if rf.is_wheel else None
+        metadata_sha256 = (
+            self._metadata(relpath, changed, before_metadata, st) if rf.is_wheel else None
+        )
         declared = rf.requires_python
         if not declared and fill_requires_python:
             declared = requires_python(self.root, relpath, record.sha256, self.state)
@@ -100,39 +113,41 @@ class LocalEntries:
             changed.append(prov_rel)
         return True
 
-    def _record(self, relpath: str, upstream_sha256: str | None) -> FileRecord:
-        entry = self.state.get(relpath)
-        if (
-            entry is not None
-            and self.state.is_verified(relpath)
-            and (upstream_sha256 is None or upstream_sha256.lower() == entry.sha256)
-        ):
+    def _record(
+        self, relpath: str, upstream_sha256: str | None, st: os.stat_result | None
+    ) -> FileRecord:
+        entry = self.state.verified(relpath, upstream_sha256, st)
+        if entry is not None:
             return entry
         entry = self.state.record_file(relpath)
         if upstream_sha256 and upstream_sha256.lower() != entry.sha256:
             self._problem(f"{relpath}: sha256 on disk differs from upstream's; listing ours")
         return entry
 
-    def _metadata(self, relpath: str, changed: list[str], before: str | None) -> str | None:
+    def _metadata(
+        self, relpath: str, changed: list[str], before: str | None, st: os.stat_result | None
+    ) -> str | None:
         """Write ``<wheel>.metadata`` (byte-identical METADATA) and return its sha256.
 
-        ``before``: the .metadata hash the current page lists, if any.
+        ``before``: the .metadata hash the current page lists, if any; ``st``: the
+        wheel's stat (None: evicted, in the object store only).
         """
         meta_rel = relpath + METADATA_SUFFIX
         wheel_path, meta_path = self.root / relpath, self.root / meta_rel
-        entry = self.state.get(meta_rel)
         try:
-            fresh = meta_path.stat().st_mtime_ns >= wheel_path.stat().st_mtime_ns
+            meta_st: os.stat_result | None = os.stat(meta_path)
         except OSError:
+            meta_st = None
+        if meta_st is None:
+            fresh = False
+        elif st is not None:
+            fresh = meta_st.st_mtime_ns >= st.st_mtime_ns
+        else:
             # An evicted wheel (in the object store only) keeps the .metadata written
             # from it while it was here.
-            fresh = meta_path.is_file() and self.state.is_evicted(relpath)
-        if (
-            entry is not None
-            and fresh
-            and self.state.is_verified(meta_rel)
-            and not self.state.is_changed(relpath)
-        ):
+            fresh = stat.S_ISREG(meta_st.st_mode) and self.state.is_evicted(relpath)
+        entry = self.state.verified(meta_rel, st=meta_st) if fresh else None
+        if entry is not None and not self.state.is_changed(relpath):
             # Same wheel as when we wrote it: skip reopening the zip.
             if self._report(meta_rel, before != entry.sha256):
                 changed.append(meta_rel)

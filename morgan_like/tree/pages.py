@@ -13,12 +13,14 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from morgan_like.dists.filenames import parse_filename
 from morgan_like.dists.links import NO_META, ProjectMeta, RemoteFile
 from morgan_like.tree.layout import PROVENANCE_SUFFIX
 
@@ -62,9 +64,10 @@ class FileEntry:
     upload_time: str | None = None
     provenance: str | None = None
 
-    @property
+    @cached_property
     def version(self) -> Version | None:
-        return RemoteFile(self.filename, self.url).version
+        """Parsed once per entry: the three pages of a project each ask for it."""
+        return parse_filename(self.filename)[1]
 
 
 def upstream_entry(rf: RemoteFile) -> FileEntry | None:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import Optional
 
 from morgan_like.dists.htmlpage import parse_html_page
 from morgan_like.dists.links import ProjectPage, RemoteFile, parse_json_page
 from morgan_like.tree.layout import PACKAGES_DIR, SIMPLE_DIR, page_relpaths
 from morgan_like.tree.state import TreeState
+
+Raw = dict[str, Optional[bytes]]  # a page's relpath -> its bytes as read (None: unreadable)
 
 
 class OwnPages:
@@ -26,9 +29,11 @@ class OwnPages:
         self.state = state
         self._read: dict[str, ProjectPage | None] = {}
 
-    def page(self, project: str) -> ProjectPage | None:
+    def page(self, project: str, raw: Raw | None = None) -> ProjectPage | None:
+        """``raw``: the page files' bytes (relpath -> bytes, None: unreadable) when the
+        caller has just read them, so they are not read twice."""
         if project not in self._read:
-            self._read[project] = self._parse(project)
+            self._read[project] = self._parse(project) if raw is None else self._from(project, raw)
         return self._read[project]
 
     def forget(self, project: str) -> None:
@@ -37,24 +42,42 @@ class OwnPages:
 
     def _parse(self, project: str) -> ProjectPage | None:
         html_rel, json_rel = page_relpaths(project)
+        raw = {json_rel: _read(self.root / json_rel)}
+        if raw[json_rel] is None:  # the HTML page is read only when the JSON one fails
+            raw[html_rel] = _read(self.root / html_rel)
+        return self._from(project, raw)
+
+    def _from(self, project: str, raw: Raw) -> ProjectPage | None:
+        """The page from its files' bytes: the JSON page, else the HTML one."""
+        html_rel, json_rel = page_relpaths(project)
         json_path, html_path = self.root / json_rel, self.root / html_rel
         try:
-            return parse_json_page(project, json_path.read_bytes(), json_path.as_uri())
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            data = raw.get(json_rel)
+            if data is not None:
+                return parse_json_page(project, data, json_path.as_uri())
+        except (ValueError, KeyError, TypeError, AttributeError):
             pass
+        if html_rel not in raw:  # a JSON page that would not parse: the HTML one then
+            raw = {**raw, html_rel: _read(html_path)}
         try:
-            text = html_path.read_text("utf-8")
+            data = raw.get(html_rel)
+            if data is None:
+                return None
+            text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text
             return parse_html_page(project, text, html_path.as_uri())
         except (OSError, ValueError):
             return None
 
-    def listed(self, project: str) -> dict[str, tuple[str | None, str | None]]:
+    def listed(
+        self, project: str, raw: Raw | None = None
+    ) -> dict[str, tuple[str | None, str | None]]:
         """filename -> (sha256, .metadata sha256) as the page lists them.
 
         What the far side of a transfer already has: a file is news to it (and goes into
-        the diff-file) when this page did not list it with the same hash.
+        the diff-file) when this page did not list it with the same hash.  ``raw``: see
+        :meth:`page`.
         """
-        page = self.page(project)
+        page = self.page(project, raw)
         if page is None:
             return {}
         return {f.filename: (f.sha256, f.metadata_sha256) for f in page.files}
@@ -74,3 +97,10 @@ class OwnPages:
             with contextlib.suppress(OSError), os.scandir(self.root / top) as entries:
                 names.update(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
         return sorted(names)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -125,6 +126,8 @@ class TreeWriter:
         # Our own pages as read back before write_project replaces them: a caller that
         # merges (existing_files) and the diff rule parse each once.
         self.own_pages = OwnPages(self.root, state)
+        # The pages of the project write_project is writing, as they were (see _differs).
+        self._before: dict[str, bytes | None] = {}
         # What runs killed before their diff-file changed (see _note_intent): the next
         # diff-file carries it too.
         self.inherited: tuple[list[str], list[str]] = state.unsent()
@@ -180,17 +183,15 @@ class TreeWriter:
         return self._report(relpath, wrote or unlisted)
 
     def _differs(self, relpath: str, data: bytes) -> bool:
-        try:
-            return (self.root / relpath).read_bytes() != data
-        except OSError:
-            return True
+        if relpath in self._before:  # read once by write_project
+            return self._before[relpath] != data
+        return _read(os.path.join(self.root, relpath)) != data
 
     def _note_intent(self, relpaths: list[str]) -> None:
         """Commit, before a page changes on disk, that it and the files it newly lists
         are news for the diff-file: a run killed after the write and before its diff-file
         (whose re-run sees nothing to change) must not keep them from the far side."""
-        for relpath in relpaths:
-            self.state.note_unsent(relpath, removed=False)
+        self.state.note_unsent_all(relpaths, removed=False)
         self.state.commit()
 
     def _remove(self, relpath: str) -> bool:
@@ -251,8 +252,29 @@ class TreeWriter:
             chosen[rf.filename] = rf
         changed: list[str] = []
         entries: list[FileEntry] = []
+        # The project's pages as they are, read once: for what they list and, below, for
+        # whether the new bytes differ (a page is written only when they do).
+        self._before = {rel: _read(os.path.join(self.root, rel)) for rel in self._page_rels(norm)}
+        try:
+            return self._write_project(
+                norm, chosen, changed, entries, last_serial, replace, meta, keep_empty
+            )
+        finally:
+            self._before = {}
+
+    def _write_project(
+        self,
+        norm: str,
+        chosen: dict[str, RemoteFile],
+        changed: list[str],
+        entries: list[FileEntry],
+        last_serial: int | None,
+        replace: bool,
+        meta: ProjectMeta,
+        keep_empty: bool,
+    ) -> list[str]:
         # An index-only page lists no file of ours: nothing on it is news for the far side.
-        listed = {} if self.index_only else self.own_pages.listed(norm)
+        listed = {} if self.index_only else self.own_pages.listed(norm, self._before)
         self.own_pages.forget(norm)  # about to change
         if meta.quarantined:
             chosen = {}
@@ -301,6 +323,15 @@ class TreeWriter:
         elif norm in self.removals.stale:
             self.removals.stale[norm] -= keep
         return changed
+
+    def _page_rels(self, norm: str) -> list[str]:
+        """A project's page files, as _render writes them."""
+        html_rel, json_rel = page_relpaths(norm)
+        return (
+            [warehouse_relpath(norm), json_rel, html_rel]
+            if self.warehouse
+            else [json_rel, html_rel]
+        )
 
     def _render(
         self, norm: str, entries: list[FileEntry], meta: ProjectMeta, serial: int | None
@@ -440,6 +471,15 @@ class TreeWriter:
         atomic_write_bytes(path, data, durable=True, tmp_dir=self._tmp)
         self._note_changed(MANIFEST_NAME)
         return [MANIFEST_NAME]
+
+
+def _read(path: str) -> bytes | None:
+    """A file's bytes, None when it cannot be read (missing: one failed open)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def _is_page(relpath: str) -> bool:
