@@ -1,7 +1,7 @@
 """A full mirror on an object store: ``sync`` into SeaweedFS against ``sync`` to disk and
 bandersnatch 8.2 to disk, on one local upstream, in one run.
 
-    python bench/bench_bucket.py [--projects 1000] [--workers 8,16] [--no-stream-row]
+    python bench/bench_bucket.py [--projects 1000] [--workers 8,16] [--no-stream-row] [--thread-row]
 
 The upstream is bench_sync.py's (N projects, three releases each, a wheel and an sdist
 per release, served by nginx).  The bucket is a real SeaweedFS (tests/seaweed.py's
@@ -13,8 +13,10 @@ sends, retries included) and given per project.  The peak local disk use of each
 the bucket streams each finished project up and evicts its files, so its working tree
 holds only what is in flight.  ``--workers`` runs the bucket sync once per value of the
 stream's (and the end push's) upload concurrency; the "no stream" row is the same sync
-with streaming off (everything in the end push), for the ratio.  Not a test: it prints a
-table.
+with streaming off (everything in the end push), the "thread" row the stream as a thread
+of the run's process instead of a process of its own, for the ratios.  The requests of
+the stream's process are not counted (req/proj: the run's process only).  Not a test: it
+prints a table.
 """
 
 from __future__ import annotations
@@ -53,9 +55,30 @@ if workers:
     import morgan_like.tree.bucketpush as bucketpush
     import morgan_like.tree.bucketstream as bucketstream
     bucketpush.WORKERS = bucketstream.WORKERS = workers
-if os.environ.get("BENCH_NO_STREAM"):
-    import morgan_like.tree.bucketstream as bucketstream
-    bucketstream.StreamingPush._follow_log = lambda self: None
+if os.environ.get("BENCH_STREAM") in ("thread", "none"):
+    import morgan_like.modes.bucket_stream as bucket_stream
+    from morgan_like.tree.bucketstream import StreamingPush, StreamResult
+
+    class InProcess:  # the stream as a thread of the run's own process, or no stream
+        ended_cleanly = True
+
+        def __init__(self, root, opener, cursor):
+            self.stream = StreamingPush(root, opener(), cursor=cursor)
+            if os.environ["BENCH_STREAM"] == "none":
+                self.stream._follow_log = lambda: None
+
+        def __enter__(self):
+            self.stream.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
+        def close(self):
+            self.stream.close()
+            self.sent, self.result = self.stream.sent, self.stream.result
+
+    bucket_stream.StreamProcess = InProcess
 from morgan_like.cli import main
 code = main(sys.argv[1:])
 with open(os.environ["BENCH_REQUESTS"], "w") as out:
@@ -125,11 +148,16 @@ def main() -> int:
     parser.add_argument(
         "--no-stream-row", action="store_true", help="also the bucket sync with streaming off"
     )
+    parser.add_argument(
+        "--thread-row", action="store_true", help="also the stream as a thread of the run"
+    )
     args = parser.parse_args()
     variants = [(f"bucket w={w}", {"BENCH_WORKERS": w}) for w in args.workers.split(",") if w]
     variants = variants or [("bucket", {})]
+    if args.thread_row:
+        variants.append(("bucket thread", {"BENCH_STREAM": "thread"}))
     if args.no_stream_row:
-        variants.append(("bucket no stream", {"BENCH_NO_STREAM": "1"}))
+        variants.append(("bucket no stream", {"BENCH_STREAM": "none"}))
     if not shutil.which("nginx"):
         sys.exit("nginx is needed to serve the synthetic upstream (apt-get install nginx)")
     reason = cannot_run_reason()

@@ -43,8 +43,8 @@ from morgan_like.output import Reporter
 
 if TYPE_CHECKING:
     from morgan_like.config.storageconf import StorageSettings
+    from morgan_like.modes.bucket_stream import StreamProcess
     from morgan_like.tree.bucketpush import PushResult, Sent
-    from morgan_like.tree.bucketstream import StreamingPush
     from morgan_like.tree.state import TreeState
     from morgan_like.tree.storage import Storage
 
@@ -248,7 +248,7 @@ def _evicting(run: BucketRun) -> bool:
 
 
 def push_working_tree(
-    run: BucketRun, reporter: Reporter, stream: StreamingPush | None = None
+    run: BucketRun, reporter: Reporter, stream: StreamProcess | None = None
 ) -> int:
     """Make the bucket equal to the working tree (its journal first, then the paths
     touched since the last push, or everything, less what ``stream`` sent with the bytes

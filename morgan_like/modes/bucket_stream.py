@@ -1,6 +1,12 @@
 """A sync into a bucket streams its projects up as it goes (tree.bucketstream); this is
 the run-level part: what must hold before the stream starts, and its mark.
 
+The stream runs in a process of its own (StreamProcess): its uploads cost CPU in the
+S3 client (signing, parsing) that would otherwise take the run's own interpreter lock
+from the writer.  It reads the state and the working tree itself; it hands back what it
+sent when told to stop, leaves as soon as the run's process is gone (even killed), and
+ignores Ctrl+C (the run stops it).
+
 The stream uploads only what the state's ``unsent`` rows name, so the bucket must
 already hold everything the working tree published before.  Before the run, under the
 working tree's lock: the evictions a killed streaming run logged go into the state (so
@@ -13,15 +19,26 @@ stands while the stream runs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from morgan_like.output import Reporter
+from morgan_like.tree.bucketpush import Sent
+from morgan_like.tree.bucketstream import StreamResult
 
 if TYPE_CHECKING:
     from morgan_like.modes.bucket import BucketRun
-    from morgan_like.tree.bucketstream import StreamingPush
     from morgan_like.tree.state import TreeState
+    from morgan_like.tree.storage import Storage
 
 
 def behind(run: BucketRun) -> bool:
@@ -48,10 +65,10 @@ def finished_before(state: TreeState) -> int:
 
 
 @contextlib.contextmanager
-def streaming(run: BucketRun, reporter: Reporter) -> Iterator[StreamingPush]:
+def streaming(run: BucketRun, reporter: Reporter) -> Iterator[StreamProcess]:
     """The stream around a sync on ``run``'s working tree (see the module docstring)."""
     from morgan_like.modes.bucket import describe_push, open_storage, push_locked
-    from morgan_like.tree.bucketstream import STREAMING_MARK, StreamingPush, fold_evictions
+    from morgan_like.tree.bucketstream import STREAMING_MARK, fold_evictions
     from morgan_like.tree.files import atomic_write_bytes
     from morgan_like.tree.layout import STATE_DIR
     from morgan_like.tree.lock import TreeLock
@@ -76,11 +93,98 @@ def streaming(run: BucketRun, reporter: Reporter) -> Iterator[StreamingPush]:
             storage.sweep()  # a killed stream's cut-short multipart uploads
         mark.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(mark, b"", durable=True)
-    stream = StreamingPush(root, storage, cursor=cursor)
+    stream = StreamProcess(root, functools.partial(open_storage, run.target, run.storage), cursor)
     try:
         with stream:
             yield stream
     finally:
-        stream.close()  # every upload it started has ended: nothing cut short to sweep
-        with contextlib.suppress(FileNotFoundError):
-            mark.unlink()
+        stream.close()
+        if stream.ended_cleanly:  # every upload it started has ended: nothing to sweep
+            with contextlib.suppress(FileNotFoundError):
+                mark.unlink()
+
+
+class StreamProcess:
+    """tree.bucketstream.StreamingPush in a spawned process of its own (see the module
+    docstring).  ``close`` stops it and takes back what it sent (``sent``, ``result``)."""
+
+    def __init__(self, root: Path, opener: Callable[[], Storage], cursor: int) -> None:
+        self.root, self.opener, self.cursor = root, opener, cursor
+        self.sent: dict[str, Sent] = {}
+        self.result = StreamResult()
+        self.ended_cleanly = False
+        self._conn: Connection | None = None
+        self._process: BaseProcess | None = None
+
+    def __enter__(self) -> StreamProcess:
+        ctx = multiprocessing.get_context("spawn")
+        ours, theirs = ctx.Pipe()
+        process = ctx.Process(
+            target=stream_child,
+            args=(self.root, self.opener, self.cursor, theirs),
+            name="morgan-like-stream",
+            daemon=True,
+        )
+        with _no_sigint():
+            process.start()
+        theirs.close()
+        self._conn, self._process = ours, process
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        conn, process = self._conn, self._process
+        self._conn = self._process = None
+        if conn is None or process is None:
+            return
+        try:
+            conn.send("stop")
+            sent, result = conn.recv()
+            self.sent, self.result, self.ended_cleanly = sent, result, True
+        except (EOFError, OSError):
+            self.result = StreamResult(problem="the streaming process ended early")
+        finally:
+            conn.close()
+            process.join()
+
+
+def stream_child(root: Path, opener: Callable[[], Storage], cursor: int, conn: Connection) -> None:
+    """The streaming process: stream until the run says stop, then hand back what was sent
+    (the objects the working tree still has: an evicted file's record serves nothing)."""
+    from morgan_like.tree.bucketstream import StreamingPush
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run stops it
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # the run killed outright: leave at once, mid-upload or not
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+    try:
+        with StreamingPush(root, opener(), cursor=cursor) as stream:
+            conn.recv()
+        sent = {k: v for k, v in stream.sent.items() if (root / k).exists()}
+        conn.send((sent, stream.result))
+    except EOFError:
+        os._exit(0)
+    except Exception as exc:  # handed to the run: one line, never a traceback
+        with contextlib.suppress(OSError):
+            conn.send(({}, StreamResult(problem=str(exc) or exc.__class__.__name__)))
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
+
+
+@contextlib.contextmanager
+def _no_sigint() -> Iterator[None]:
+    """SIGINT blocked in this thread while the process spawns (it inherits the mask), so a
+    Ctrl+C during its start-up cannot reach it before it ignores SIGINT itself."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
