@@ -22,7 +22,7 @@ from morgan_like.dists.metadata import wheel_metadata_bytes
 from morgan_like.errors import MetadataError
 from morgan_like.tree.filemeta import requires_python
 from morgan_like.tree.layout import METADATA_SUFFIX, PROVENANCE_SUFFIX, file_url, package_relpath
-from morgan_like.tree.pages import FileEntry
+from morgan_like.tree.pages import FileEntry, with_version
 from morgan_like.tree.removals import Removals
 from morgan_like.tree.state import FileRecord, TreeState
 
@@ -84,7 +84,7 @@ class LocalEntries:
             declared = requires_python(self.root, relpath, record.sha256, self.state)
         url = file_url(norm, rf.filename)
         provenance = self._provenance(relpath, rf, changed)
-        return FileEntry(
+        entry = FileEntry(
             filename=rf.filename,
             url=url,
             sha256=record.sha256,
@@ -95,6 +95,7 @@ class LocalEntries:
             upload_time=rf.upload_time,
             provenance=url + PROVENANCE_SUFFIX if provenance else None,
         )
+        return with_version(entry, rf)
 
     def _provenance(self, relpath: str, rf: RemoteFile, changed: list[str]) -> bool:
         """Whether the page points at our copy of the file's PEP 740 provenance: only while

@@ -91,7 +91,7 @@ def listed_entry(rf: RemoteFile, url: str) -> FileEntry | None:
     provenance = None
     if rf.provenance:
         provenance = rf.provenance if "://" in url else url + PROVENANCE_SUFFIX
-    return FileEntry(
+    entry = FileEntry(
         filename=rf.filename,
         url=url,
         sha256=rf.sha256.lower(),
@@ -102,6 +102,14 @@ def listed_entry(rf: RemoteFile, url: str) -> FileEntry | None:
         upload_time=rf.upload_time,
         provenance=provenance,
     )
+    return with_version(entry, rf)
+
+
+def with_version(entry: FileEntry, rf: RemoteFile) -> FileEntry:
+    """``entry`` knowing its version from ``rf`` (same filename), whose parse a page's
+    reader has usually done already: the same parse_filename, not done again."""
+    entry.__dict__["version"] = rf.version  # what the cached_property would compute
+    return entry
 
 
 def normalize_upload_time(value: str | None) -> str | None:
