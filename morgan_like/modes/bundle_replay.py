@@ -47,6 +47,7 @@ from morgan_like.tree.layout import STATE_DIR
 REPLAY_NAME = "plan.json"
 # /3: pages are kept as name -> digest (page_digest), compared whatever the answer.
 REPLAY_FORMAT = "morgan-like-plan/3"
+_PAGE_FIELDS = tuple(f.name for f in dataclasses.fields(ProjectPage) if f.name != "last_serial")
 # Every field of a RemoteFile, read in one C call per file (a page can list thousands).
 _FILE_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(RemoteFile)))
 # Finder -> {page name: digest}: the Finder holds each page once for the run, so its
@@ -94,14 +95,14 @@ def page_digest(page: ProjectPage) -> str:
     their own) and PyPI moves on events no file shows (a description edited, a role
     granted).
     """
-    meta = page.meta
-    doc = [
-        page.name,
-        [_FILE_FIELDS(f) for f in page.files],
-        page.versions,
-        page.problems,
-        [meta.status, meta.reason, list(meta.tracks), list(meta.alternate_locations)],
-    ]
+    doc: list[Any] = []
+    for name in _PAGE_FIELDS:  # a field the page gains later is in, unless left out here
+        value = getattr(page, name)
+        if name == "files":
+            value = [_FILE_FIELDS(f) for f in value]
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = dataclasses.astuple(value)  # the project's status and tracks
+        doc.append(value)
     return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 

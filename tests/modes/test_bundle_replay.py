@@ -201,3 +201,33 @@ def test_a_page_gone_since_the_plan_resolves_and_names_it(
     err = capsys.readouterr().err
     assert "lib" in err and "Traceback" not in err and "unexpected" not in err
     assert not (root / ".morgan-like" / "plan.json").exists()
+
+
+def test_page_digest_covers_every_field_but_the_serial() -> None:
+    """What the resolution reads of a page moves its digest; the serial does not."""
+    import dataclasses
+
+    from morgan_like.dists.links import ProjectMeta, ProjectPage, RemoteFile
+    from morgan_like.modes.bundle_replay import page_digest
+
+    file = RemoteFile("lib-1.0-py3-none-any.whl", "https://x.invalid/lib-1.0.whl", "ab" * 32)
+    page = ProjectPage("lib", [file], ["1.0"], last_serial=7)
+    base = page_digest(page)
+    assert page_digest(dataclasses.replace(page, last_serial=8)) == base
+    changed = {
+        "sha256": "cd" * 32,
+        "requires_python": ">=3.9",
+        "yanked": "broken",
+        "core_metadata": "ef" * 32,
+        "size": 10,
+        "upload_time": "2024-01-01T00:00:00Z",
+        "provenance": "https://x.invalid/provenance",
+        "url": "https://y.invalid/lib-1.0.whl",
+    }
+    assert set(changed) | {"filename"} == {f.name for f in dataclasses.fields(RemoteFile)}
+    for name, value in changed.items():
+        moved = dataclasses.replace(page, files=[dataclasses.replace(file, **{name: value})])
+        assert page_digest(moved) != base, name
+    assert page_digest(dataclasses.replace(page, meta=ProjectMeta("archived"))) != base
+    assert page_digest(dataclasses.replace(page, problems=["skipped x"])) != base
+    assert page_digest(dataclasses.replace(page, versions=["1.0", "2.0"])) != base
