@@ -40,7 +40,6 @@ from morgan_like.dists.links import (
 )
 from morgan_like.tree import crashpoints
 from morgan_like.tree.entries import LocalEntries
-from morgan_like.tree.filemeta import read_metadata_file
 from morgan_like.tree.files import atomic_write_bytes, scratch_dir
 from morgan_like.tree.layout import (
     JSON_DIR,
@@ -58,24 +57,20 @@ from morgan_like.tree.layout import (
     is_view_page,
     normalize_relpath,
     package_relpath,
-    page_relpaths,
-    warehouse_relpath,
 )
 from morgan_like.tree.manifest import render_manifest
 from morgan_like.tree.pages import (
     FileEntry,
     render_local_json,
-    render_project_html,
-    render_project_json,
     render_root_html,
     render_root_json,
     upstream_entry,
 )
+from morgan_like.tree.projectpages import page_files, read_bytes, read_pages, render_pages
 from morgan_like.tree.readback import OwnPages
 from morgan_like.tree.removals import Removals
 from morgan_like.tree.serials import OwnSerials
 from morgan_like.tree.state import TreeState
-from morgan_like.tree.warehouse import render_warehouse_json
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +180,7 @@ class TreeWriter:
     def _differs(self, relpath: str, data: bytes) -> bool:
         if relpath in self._before:  # read once by write_project
             return self._before[relpath] != data
-        return _read(os.path.join(self.root, relpath)) != data
+        return read_bytes(os.path.join(self.root, relpath)) != data
 
     def _note_intent(self, relpaths: list[str]) -> None:
         """Commit, before a page changes on disk, that it and the files it newly lists
@@ -254,7 +249,7 @@ class TreeWriter:
         entries: list[FileEntry] = []
         # The project's pages as they are, read once: for what they list and, below, for
         # whether the new bytes differ (a page is written only when they do).
-        self._before = {rel: _read(os.path.join(self.root, rel)) for rel in self._page_rels(norm)}
+        self._before = read_pages(self.root, page_files(norm, self.warehouse))
         try:
             return self._write_project(
                 norm, chosen, changed, entries, last_serial, replace, meta, keep_empty
@@ -299,7 +294,7 @@ class TreeWriter:
         # Upstream's serial when given; else, with ``serials``, the tree's own (kept while
         # the pages' bytes stay, the next one when anything on them changes).
         def render(serial: int | None) -> list[tuple[str, bytes]]:
-            return self._render(norm, entries, meta, serial)
+            return render_pages(self.root, norm, entries, meta, serial, self.warehouse)
 
         if last_serial is not None or not self.serials:
             pages = render(last_serial)
@@ -324,42 +319,9 @@ class TreeWriter:
             self.removals.stale[norm] -= keep
         return changed
 
-    def _page_rels(self, norm: str) -> list[str]:
-        """A project's page files, as _render writes them."""
-        html_rel, json_rel = page_relpaths(norm)
-        return (
-            [warehouse_relpath(norm), json_rel, html_rel]
-            if self.warehouse
-            else [json_rel, html_rel]
-        )
-
-    def _render(
-        self, norm: str, entries: list[FileEntry], meta: ProjectMeta, serial: int | None
-    ) -> list[tuple[str, bytes]]:
-        """A project's pages in the order they are written."""
-        html_rel, json_rel = page_relpaths(norm)
-        pages: list[tuple[str, bytes]] = []
-        if self.warehouse:
-            rendered = render_warehouse_json(
-                norm, entries, serial, lambda e: self._release_metadata(norm, e)
-            )
-            pages.append((warehouse_relpath(norm), rendered))
-        # JSON first, HTML last: pip and uv over file:// read only index.html.
-        pages.append((json_rel, render_project_json(norm, entries, serial, meta)))
-        pages.append((html_rel, render_project_html(norm, entries, serial, meta)))
-        return pages
-
     def published_serial(self) -> int | None:
         """The highest serial this tree has given a page (None: none yet)."""
         return self.own_serials.published()
-
-    def _release_metadata(self, norm: str, entry: FileEntry) -> bytes | None:
-        """The ``.metadata`` we wrote for a local wheel (for Warehouse JSON's info)."""
-        if not entry.metadata_sha256 or "://" in entry.url:
-            return None
-        return read_metadata_file(
-            self.root / (package_relpath(norm, entry.filename) + METADATA_SUFFIX)
-        )
 
     def write_pages(
         self, pages: list[tuple[str, bytes]], *, news_with: Sequence[str] = ()
@@ -471,15 +433,6 @@ class TreeWriter:
         atomic_write_bytes(path, data, durable=True, tmp_dir=self._tmp)
         self._note_changed(MANIFEST_NAME)
         return [MANIFEST_NAME]
-
-
-def _read(path: str) -> bytes | None:
-    """A file's bytes, None when it cannot be read (missing: one failed open)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None
 
 
 def _is_page(relpath: str) -> bool:
