@@ -35,7 +35,6 @@ from morgan_like.tree.generations import record_generation
 from morgan_like.tree.landing import write_landing
 from morgan_like.tree.layout import INPUTS_DIR
 from morgan_like.tree.lockfiles import LockTarget, write_locks
-from morgan_like.tree.sbom import write_sbom
 from morgan_like.tree.views import EnvView, write_views
 from morgan_like.tree.writer import TreeWriter
 
@@ -96,6 +95,10 @@ def publish(
     if serial_list:
         writer.write_serial_list(synced_serial)
     if views is not None:
+        # Imported here: cyclonedx takes ~0.3 s to import, and a sync (no views) never
+        # writes an SBOM, so its every run, a no-op re-sync too, would pay it for nothing.
+        from morgan_like.tree.sbom import write_sbom
+
         write_views(writer, views)
         by_env = {t.env: t for t in targets}
         _, notes = write_locks(writer, views, by_env)
