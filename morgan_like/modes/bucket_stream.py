@@ -139,8 +139,9 @@ class StreamProcess:
         self._conn = self._process = None
         if conn is None or process is None:
             return
-        try:
+        with contextlib.suppress(OSError):  # gone already: what it said is still there
             conn.send("stop")
+        try:
             sent, result = conn.recv()
             self.sent, self.result, self.ended_cleanly = sent, result, True
         except (EOFError, OSError):

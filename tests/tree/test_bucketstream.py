@@ -100,3 +100,57 @@ def test_the_end_push_skips_what_streamed_with_the_same_bytes(tmp_path):
     assert result.uploaded == 2  # json/a and index.html
     assert store.stat(page) is None and store.stat(WHL) is None
     assert store.get("json/a") == (root / "json" / "a").read_bytes()
+
+
+def _finished(root: Path, name: str, unsent: list[str]) -> None:
+    """The state as a sync leaves it once ``name`` is finished and committed."""
+    with TreeState(root) as state:
+        for relpath in unsent:
+            state.note_unsent(relpath, removed=False)
+        if (root / WHL).is_file():
+            state.record_file(WHL, new=True)
+        state.sync_done(name)
+        state.commit()
+
+
+def _stream_until(root: Path, store: FsStorage, projects: int):
+    import time
+
+    from morgan_like.tree.bucketstream import StreamingPush
+
+    with StreamingPush(root, store, cursor=0, workers=2) as stream:
+        deadline = time.monotonic() + 60
+        while stream.result.projects < projects and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return stream
+
+
+def test_a_finished_project_streams_in_ranks_and_its_files_leave(tmp_path):
+    root, store = tmp_path / "w", FsStorage(tmp_path / "bucket")
+    _tree(root)
+    pages = ["simple/a/index.json", "simple/a/index.html", "json/a"]
+    _finished(root, "a", [*pages, WHL, WHL + ".metadata"])
+    stream = _stream_until(root, store, 1)
+    assert stream.result.projects == 1 and stream.result.problem is None
+    for key in [*pages, WHL, WHL + ".metadata"]:
+        assert store.stat(key) is not None, key
+    assert store.get(WHL) == b"wheel"
+    assert not (root / WHL).exists()  # evicted, and logged first
+    assert (root / EVICTION_LOG).read_text() == WHL + "\n"
+    assert stream.result.evicted == 1
+    # what the end push is told: each page with the bytes sent
+    data = (root / "json" / "a").read_bytes()
+    assert stream.sent["json/a"] == Sent(len(data), hashlib.md5(data).hexdigest())
+
+
+def test_a_page_listing_a_file_neither_here_nor_evicted_waits_for_the_end_push(tmp_path):
+    root, store = tmp_path / "w", FsStorage(tmp_path / "bucket")
+    _tree(root)
+    (root / WHL).unlink()  # gone, and never recorded as evicted
+    _finished(root, "a", ["simple/a/index.json", "simple/a/index.html", "json/a"])
+    (root / "simple" / "b").mkdir()
+    (root / "simple" / "b" / "index.json").write_text('{"files": []}')
+    _finished(root, "b", ["simple/b/index.json"])
+    _stream_until(root, store, 1)  # b streams; a is left to the end push
+    assert store.stat("simple/b/index.json") is not None
+    assert store.stat("simple/a/index.json") is None and store.stat("json/a") is None
