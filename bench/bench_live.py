@@ -177,11 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         f"\nours: median {ours:.2f} s wall, {ours_cpu:.2f} s CPU for {files} files "
         f"({ours_cpu / files * 100:.2f} s CPU per 100 files), peak RSS {ours_rss / 1024:.0f} MB"
     )
-    print(f"floor: median {floor:.2f} s; ours / floor = {ours / floor:.2f}x")
+    print(
+        f"floor: median {floor:.2f} s; ours / floor = {ours / floor:.2f}x "
+        f"(target <= 3x: {'met' if ours / floor <= 3 else 'missed'})"
+    )
     print(f"no-op re-run / first run: median {statistics.median(reruns):.0%}")
     if results["morgan"]:
         theirs = statistics.median(r[0] for r in results["morgan"])
-        print(f"morgan 0.15: median {theirs:.2f} s; morgan / ours = {theirs / ours:.2f}x")
+        print(
+            f"morgan 0.15: median {theirs:.2f} s; morgan / ours = {theirs / ours:.2f}x "
+            f"(target >= 5x: {'met' if theirs / ours >= 5 else 'missed'})"
+        )
     if args.profile:
         profile(work, args.profile)
     return 0
