@@ -26,7 +26,7 @@ from urllib.parse import urljoin
 import urllib3
 from requests.utils import prepend_scheme_if_needed, select_proxy
 from urllib3._collections import HTTPHeaderDict  # where urllib3 1.26 and 2 both keep it
-from urllib3.exceptions import LocationParseError, NewConnectionError
+from urllib3.exceptions import LocationValueError, NewConnectionError
 from urllib3.response import HTTPResponse
 from urllib3.util import Timeout
 
@@ -38,6 +38,7 @@ from morgan_like.index.tls import Contexts
 MAX_REDIRECTS = 30  # requests' limit
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = ("content-length", "content-type", "transfer-encoding")
+_DRAIN_MAX = 64 * 1024
 
 # Failures of one attempt: the caller retries these (a connection refused, reset or
 # timed out, a TLS handshake refused, a proxy that failed).
@@ -156,8 +157,8 @@ class Transport:
                     decode_content=False,
                     timeout=limit,
                 )
-            except LocationParseError as exc:
-                raise UpstreamError(f"{method} {redact_url(url)}: not a URL ({exc})") from None
+            except LocationValueError as exc:  # no retry changes a URL or a proxy setting
+                raise UpstreamError(f"{method} {redact_url(url)}: {exc}") from None
             location = raw.headers.get("Location")
             if raw.status not in _REDIRECTS or location is None:
                 return Response(cast(HTTPResponse, raw), url)  # what every pool returns
@@ -165,8 +166,7 @@ class Transport:
             try:
                 self.guard.check(url, target)
             finally:
-                raw.drain_conn()
-                raw.release_conn()
+                _discard(raw)
             method = method_after(raw.status, method)
             if method == "GET" and body is not None and raw.status not in (307, 308):
                 body = None
@@ -231,6 +231,17 @@ class Transport:
             managers, self._managers = list(self._managers.values()), {}
         for manager in managers:
             manager.clear()
+
+
+def _discard(raw: urllib3.BaseHTTPResponse) -> None:
+    """Let a redirect's body go: a short one is read so that its connection serves the
+    next hop; a long or unsized one closes the connection rather than be waited for."""
+    length = raw.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) <= _DRAIN_MAX:
+        raw.drain_conn()
+    else:
+        raw.close()
+    raw.release_conn()
 
 
 def proxy_for(url: str, proxies: Mapping[str, str] | None) -> str | None:

@@ -215,3 +215,15 @@ def test_client_certificate_from_pip_config(
     with Upstream(mutual_tls.url + "/simple/", cert=str(certfile), retries=0) as up:
         for _ in range(3):
             assert up.fetch_bytes(mutual_tls.url + "/f") == b"hello"
+
+
+def test_a_url_no_retry_can_fix_is_one_attempt(clean_pip_env, monkeypatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("morgan_like.index.upstream.time.sleep", slept.append)
+    with (
+        Upstream("http://index.invalid/simple/", retries=3) as up,
+        pytest.raises(UpstreamError) as info,
+    ):
+        up.fetch_bytes("ftp://files.invalid/f.whl")
+    assert "ftp" in str(info.value) and "attempts" not in str(info.value)
+    assert slept == []  # not retried
