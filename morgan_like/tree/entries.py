@@ -134,9 +134,8 @@ class LocalEntries:
         wheel's stat (None: evicted, in the object store only).
         """
         meta_rel = relpath + METADATA_SUFFIX
-        wheel_path, meta_path = self.root / relpath, self.root / meta_rel
         try:
-            meta_st: os.stat_result | None = os.stat(meta_path)
+            meta_st: os.stat_result | None = os.stat(os.path.join(self.root, meta_rel))
         except OSError:
             meta_st = None
         if meta_st is None:
@@ -154,7 +153,7 @@ class LocalEntries:
                 changed.append(meta_rel)
             return entry.sha256
         try:
-            data = wheel_metadata_bytes(wheel_path)
+            data = wheel_metadata_bytes(self.root / relpath)
         except (MetadataError, OSError) as exc:
             self._problem(f"{relpath}: no .metadata written: {exc}")
             # A stale one must not stay: it goes at publish, once no page advertises it.

@@ -46,7 +46,7 @@ def sha256_file(path: Path) -> tuple[int, str]:
 
 
 def atomic_write_bytes(
-    path: Path, data: bytes, *, durable: bool = False, tmp_dir: Path | None = None
+    path: str | Path, data: bytes, *, durable: bool = False, tmp_dir: Path | None = None
 ) -> None:
     """Write via a temp file, then os.replace: readers see the old bytes or the new.
 
@@ -56,15 +56,19 @@ def atomic_write_bytes(
     the write falls back to the target's directory.  ``durable`` adds an fsync
     before the rename, for files that others vouch for.
     """
-    directory = path.parent
-    if str(directory) not in _MADE:
-        directory.mkdir(parents=True, exist_ok=True)
-        _MADE.add(str(directory))
+    # Plain strings: the writer calls this per page, and pathlib's objects cost more CPU
+    # than the rest of the Python here.
+    path = os.fspath(path)
+    directory, name = os.path.split(path)
+    directory = directory or os.curdir
+    if directory not in _MADE:
+        os.makedirs(directory, exist_ok=True)
+        _MADE.add(directory)
     if tmp_dir is not None and str(tmp_dir) not in _MADE:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         _MADE.add(str(tmp_dir))
     # A name no other writer uses (pid + counter: cheaper than mkstemp's random probing).
-    tmp = os.path.join(tmp_dir or directory, f".{path.name}.{os.getpid()}_{next(_COUNTER):08d}.tmp")
+    tmp = os.path.join(tmp_dir or directory, f".{name}.{os.getpid()}_{next(_COUNTER):08d}.tmp")
     try:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         try:
@@ -85,8 +89,8 @@ def atomic_write_bytes(
         except FileNotFoundError:
             if not os.path.exists(tmp):
                 raise
-            _MADE.discard(str(directory))  # removed since (a prune): make it again
-            directory.mkdir(parents=True, exist_ok=True)
+            _MADE.discard(directory)  # removed since (a prune): make it again
+            os.makedirs(directory, exist_ok=True)
             os.replace(tmp, path)
         except OSError as exc:
             if exc.errno != errno.EXDEV or tmp_dir is None:
@@ -127,12 +131,22 @@ def files_under(
     """Paths relative to ``root`` of the files below ``base``, sorted; hidden ones
     optionally (``temps``: of those, only the temp files older versions left)."""
     found = []
+    prefix = os.path.join(os.fspath(root), "")
     for dirpath, dirnames, filenames in os.walk(base):
         if not include_hidden:
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        # A folder below root as a relative prefix by slicing (a writer asks per project);
+        # pathlib's relative_to for what slicing cannot answer.
+        if dirpath.startswith(prefix) and os.sep == "/":
+            rel_dir = dirpath[len(prefix) :] + "/"
+        else:
+            rel_dir = None
         for name in filenames:
             if include_hidden or not name.startswith(".") or (temps and is_legacy_temp(name)):
-                found.append(Path(dirpath, name).relative_to(root).as_posix())
+                if rel_dir is not None:
+                    found.append(rel_dir + name)
+                else:
+                    found.append(Path(dirpath, name).relative_to(root).as_posix())
     return sorted(found)
 
 

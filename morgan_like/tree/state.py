@@ -152,7 +152,7 @@ class TreeState:
             row = self._db.execute(
                 "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
             ).fetchone()
-        return _unchanged(self.root / key, row, sha256)
+        return _unchanged(os.path.join(self.root, key), row, sha256)
 
     def verified(
         self, relpath: str, sha256: str | None = None, st: os.stat_result | None = None
@@ -165,7 +165,7 @@ class TreeState:
             row = self._db.execute(
                 "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
             ).fetchone()
-        if not _unchanged(self.root / key, row, sha256, st):
+        if not _unchanged(os.path.join(self.root, key), row, sha256, st):
             return None
         return FileRecord(row[0], row[1])
 
@@ -182,7 +182,7 @@ class TreeState:
         sha256 = sha256.lower()
         if not _HEX64.fullmatch(sha256) or size < 0:
             raise ValueError(f"bad record for {relpath!r}: {size}, {sha256!r}")
-        mtime_ns = (self.root / key).stat().st_mtime_ns
+        mtime_ns = os.stat(os.path.join(self.root, key)).st_mtime_ns
         with self._lock:
             old = self._db.execute(
                 "SELECT size, sha256 FROM files WHERE relpath = ?", (key,)
@@ -427,7 +427,7 @@ EVICTED = -1
 
 
 def _unchanged(
-    path: Path, row: tuple | None, sha256: str | None, st: os.stat_result | None = None
+    path: str, row: tuple | None, sha256: str | None, st: os.stat_result | None = None
 ) -> bool:
     """A file row still true of the disk (size, mtime), and of hash ``sha256`` if given;
     an evicted file's row holds while the working tree has no copy of its own.  ``st``:
@@ -436,7 +436,7 @@ def _unchanged(
         return False
     if st is None:
         try:
-            st = path.stat()
+            st = os.stat(path)
         except OSError:
             return row[2] == EVICTED
     return st.st_size == row[0] and st.st_mtime_ns == row[2]
@@ -461,7 +461,7 @@ class StateReader:
                 ).fetchone()
         except sqlite3.Error:
             return False
-        return _unchanged(self.root / key, row, sha256)
+        return _unchanged(os.path.join(self.root, key), row, sha256)
 
     def finished_since(self, seq: int, limit: int = 1000) -> list[tuple[int, str]]:
         """(seq, name) of the projects a sync committed as finished after ``seq``, in order."""

@@ -165,12 +165,11 @@ class TreeWriter:
         the far side even when it was already on disk here.  ``differs``: the caller has
         just compared the bytes on disk.
         """
-        path = self.root / relpath
         wrote = self._differs(relpath, data) if differs is None else differs
         if wrote:
             if not is_project_path(relpath):  # a project's paths: write_project notes them
                 self._note_intent([relpath])
-            atomic_write_bytes(path, data, tmp_dir=self._tmp)
+            atomic_write_bytes(os.path.join(self.root, relpath), data, tmp_dir=self._tmp)
         if not _is_page(relpath) and not is_hidden(relpath):
             sha256 = hashlib.sha256(data).hexdigest()
             if wrote or not self.state.is_verified(relpath, sha256):
