@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import shutil
 import threading
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.sdistread import SdistReader
@@ -35,6 +37,7 @@ from morgan_like.tree.layout import PROVENANCE_SUFFIX, STATE_DIR
 from morgan_like.tree.state import TreeState
 
 CHUNK = 256 * 1024
+_PARTS = itertools.count()
 # Downloads wait on the network, not the CPU; uv defaults to 50 concurrent downloads.
 DEFAULT_WORKERS = 32
 # Folders under the state dir that hold only this run's scratch files.
@@ -74,18 +77,20 @@ def fetch_verified(
     ends the attempts at once: another try would cost the same and end the same.
     ``stopped`` is asked between chunks: once true, the download is given up
     (Stopped) and its temp file removed.  ``place(tmp, dest, size, sha256)`` moves
-    the verified file into place (default: a rename, its folder made first).
+    the verified file into place (default: a rename, its folder made if missing).  The
+    temp folder is made again if it was swept.
     """
     last_error = ""
     deadline = upstream.limits.deadline(file.size)
-    tmp_dir.mkdir(parents=True, exist_ok=True)  # the scratch folder may have been swept
     for _attempt in range(attempts):
-        tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+        # pid + counter: unique among the run's processes, and no syscall (uuid4 reads urandom).
+        tmp = tmp_dir / f"{os.getpid()}_{next(_PARTS):08d}.part"
         received = 0
+        placed = False
         try:
             digest = hashlib.sha256()
             body = upstream.iter_file(file.url, CHUNK, size=file.size, deadline=deadline)
-            with contextlib.closing(body), open(tmp, "wb") as out:
+            with contextlib.closing(body), _create(tmp) as out:
                 for chunk in body:
                     if stopped is not None and stopped():
                         raise Stopped()
@@ -105,6 +110,7 @@ def fetch_verified(
                 last_error = f"sha256 mismatch: index says {file.sha256}, got {actual}"
                 continue
             (place or _rename)(tmp, dest, received, actual)
+            placed = True
             return received, actual
         except LimitExceeded as exc:
             last_error = str(exc)
@@ -112,16 +118,30 @@ def fetch_verified(
         except (UpstreamError, OSError) as exc:
             last_error = str(exc) or exc.__class__.__name__
         finally:
-            if on_bytes and received and not dest.exists():
+            if on_bytes and received and not placed:
                 on_bytes(-received)
-            if tmp.exists():
-                tmp.unlink()
+            if not placed or place is not None:  # a caller's place may copy, not move
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
     raise DownloadError(f"{file.filename}: {last_error} ({redact_url(file.url)})")
 
 
+def _create(tmp: Path) -> BinaryIO:
+    try:
+        return open(tmp, "wb")
+    except FileNotFoundError:  # the scratch folder was swept since: make it again
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        return open(tmp, "wb")
+
+
 def _rename(tmp: Path, dest: Path, _size: int, _sha256: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, dest)
+    try:
+        os.replace(tmp, dest)
+    except FileNotFoundError:
+        if not tmp.exists():
+            raise
+        dest.parent.mkdir(parents=True, exist_ok=True)  # the project's first file
+        os.replace(tmp, dest)
 
 
 class SdistCache:
