@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from morgan_like.output import Reporter
 from morgan_like.tree.bucketpush import Sent
@@ -37,8 +37,12 @@ from morgan_like.tree.bucketstream import StreamResult
 
 if TYPE_CHECKING:
     from morgan_like.modes.bucket import BucketRun
-    from morgan_like.tree.state import TreeState
+    from morgan_like.tree.state import StateReader, TreeState
     from morgan_like.tree.storage import Storage
+
+# Fetched projects not yet streamed that a sync may hold on local disk before its fetchers
+# wait for the stream: a store slower than upstream then bounds the run, not the disk.
+BACKLOG = 64
 
 
 def behind(run: BucketRun) -> bool:
@@ -108,20 +112,31 @@ class StreamProcess:
     """tree.bucketstream.StreamingPush in a spawned process of its own (see the module
     docstring).  ``close`` stops it and takes back what it sent (``sent``, ``result``)."""
 
-    def __init__(self, root: Path, opener: Callable[[], Storage], cursor: int) -> None:
+    def __init__(
+        self, root: Path, opener: Callable[[], Storage], cursor: int, backlog: int | None = None
+    ) -> None:
         self.root, self.opener, self.cursor = root, opener, cursor
+        self.backlog = BACKLOG if backlog is None else backlog
         self.sent: dict[str, Sent] = {}
         self.result = StreamResult()
         self.ended_cleanly = False
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
+        self._handled: Any = None  # a shared counter: finished projects the stream took
+        self._stopped: Any = None  # set by the stream when a problem stopped it
+        self._reader: StateReader | None = None
+        self._reader_lock = threading.Lock()
 
     def __enter__(self) -> StreamProcess:
+        from morgan_like.tree.bucketstream import register_throttle
+
         ctx = multiprocessing.get_context("spawn")
         ours, theirs = ctx.Pipe()
+        self._handled = ctx.Value("q", 0)
+        self._stopped = ctx.Event()
         process = ctx.Process(
             target=stream_child,
-            args=(self.root, self.opener, self.cursor, theirs),
+            args=(self.root, self.opener, self.cursor, theirs, self._handled, self._stopped),
             name="morgan-like-stream",
             daemon=True,
         )
@@ -129,16 +144,45 @@ class StreamProcess:
             process.start()
         theirs.close()
         self._conn, self._process = ours, process
+        register_throttle(self.root, self.behind)
         return self
+
+    def behind(self, queued: int) -> bool:
+        """Whether the run should wait before handing over another fetched project: the
+        projects fetched and not yet streamed (``queued`` waiting for the writer, plus
+        those finished that the stream has not taken yet) are more than ``backlog``.
+        Never while the stream is not running (stopped, failed, gone)."""
+        import sqlite3
+
+        from morgan_like.tree.state import StateReader
+
+        process = self._process
+        if process is None or not process.is_alive() or self._stopped.is_set():
+            return False
+        with self._reader_lock:
+            try:
+                if self._reader is None:
+                    self._reader = StateReader(self.root)
+                finished = self._reader.last_finished() - self.cursor
+            except sqlite3.Error:
+                return False
+        return queued + max(0, finished - self._handled.value) > self.backlog
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
+        from morgan_like.tree.bucketstream import register_throttle
+
         conn, process = self._conn, self._process
         self._conn = self._process = None
         if conn is None or process is None:
             return
+        register_throttle(self.root, None)
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         with contextlib.suppress(OSError):  # gone already: what it said is still there
             conn.send("stop")
         try:
@@ -151,7 +195,14 @@ class StreamProcess:
             process.join()
 
 
-def stream_child(root: Path, opener: Callable[[], Storage], cursor: int, conn: Connection) -> None:
+def stream_child(
+    root: Path,
+    opener: Callable[[], Storage],
+    cursor: int,
+    conn: Connection,
+    handled: Any,
+    stopped: Any,
+) -> None:
     """The streaming process: stream until the run says stop, then hand back what was sent
     (the objects the working tree still has: an evicted file's record serves nothing)."""
     from morgan_like.tree.bucketstream import StreamingPush
@@ -161,13 +212,22 @@ def stream_child(root: Path, opener: Callable[[], Storage], cursor: int, conn: C
     if parent is not None:  # the run killed outright: leave at once, mid-upload or not
         threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     try:
-        with StreamingPush(root, opener(), cursor=cursor) as stream:
+
+        def took() -> None:
+            with handled.get_lock():
+                handled.value += 1
+
+        with StreamingPush(root, opener(), cursor=cursor, on_handled=took) as stream:
+            while not conn.poll(0.2):
+                if stream.result.problem is not None:
+                    stopped.set()  # the run must not wait for a stream that stopped
             conn.recv()
         sent = {k: v for k, v in stream.sent.items() if (root / k).exists()}
         conn.send((sent, stream.result))
     except EOFError:
         os._exit(0)
     except Exception as exc:  # handed to the run: one line, never a traceback
+        stopped.set()
         with contextlib.suppress(OSError):
             conn.send(({}, StreamResult(problem=str(exc) or exc.__class__.__name__)))
 

@@ -35,6 +35,7 @@ from morgan_like.index.upstream import Upstream
 from morgan_like.modes.sync_plan import SyncPlan
 from morgan_like.modes.sync_report import SyncTally
 from morgan_like.output import Counter, Reporter, human_size
+from morgan_like.tree.bucketstream import stream_throttle
 from morgan_like.tree.writer import TreeWriter
 
 if TYPE_CHECKING:  # the settings' home imports this module
@@ -76,10 +77,15 @@ class ProjectRun:
         # Bounded: fetchers wait while the writer catches up, so memory stays flat.
         self.events: queue.Queue[Outcome | PoolBroken] = queue.Queue(maxsize=EVENTS_MAX)
         self._stopping = False
+        # A sync into a bucket: its stream says when it is too far behind (local disk).
+        self._behind = stream_throttle(writer.root)
 
     def _deliver(self, outcome: Outcome | PoolBroken) -> None:
         """Hand an outcome to the writer's loop; dropped once the loop has stopped."""
         while not self._stopping:
+            if self._behind is not None and self._behind(self.events.qsize()):
+                time.sleep(0.1)
+                continue
             try:
                 self.events.put(outcome, timeout=0.5)
                 return

@@ -101,6 +101,7 @@ class StreamingPush:
         evict: bool = True,
         workers: int = WORKERS,
         cursor: int | None = None,
+        on_handled: Callable[[], None] | None = None,
     ) -> None:
         self.root = Path(root)
         self.storage = storage
@@ -114,6 +115,7 @@ class StreamingPush:
         self._reader: StateReader | None = None
         self._cursor = cursor or 0
         self._known = cursor is not None
+        self._on_handled = on_handled  # each finished project taken (sent or left), once
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._projects = self._objects = self._bytes = self._evictions = 0
@@ -200,6 +202,8 @@ class StreamingPush:
 
     def _done(self, future: Future[None]) -> None:
         self._room.release()
+        if self._on_handled is not None:
+            self._on_handled()
         if future.cancelled():
             return
         exc = future.exception()
@@ -301,6 +305,31 @@ class StreamingPush:
             self._evictions += count
 
 
+# --- room for the run: a sync waits while the stream is too far behind ------------------
+
+# The stream serving each working tree of this process (modes.bucket_stream registers the
+# one it starts): given how many fetched projects wait for the writer, whether the sync's
+# fetchers should wait (modes.sync_run asks before handing over each project).
+_THROTTLES: dict[Path, Callable[[int], bool]] = {}
+_throttles_lock = threading.Lock()
+
+
+def register_throttle(root: Path, behind: Callable[[int], bool] | None) -> None:
+    """Set (or, None, drop) the throttle of the stream serving ``root``."""
+    key = Path(root).resolve()
+    with _throttles_lock:
+        if behind is None:
+            _THROTTLES.pop(key, None)
+        else:
+            _THROTTLES[key] = behind
+
+
+def stream_throttle(root: Path) -> Callable[[int], bool] | None:
+    """The throttle of the stream serving ``root`` in this process; None: no stream."""
+    with _throttles_lock:
+        return _THROTTLES.get(Path(root).resolve())
+
+
 def listed_keys(pages: dict[str, bytes]) -> set[str]:
     """The ``packages/`` keys these pages link (JSON ``url`` fields, HTML ``href``s),
     each resolved against its page's place in the tree."""
@@ -376,4 +405,6 @@ __all__ = [
     "StreamingPush",
     "fold_evictions",
     "listed_keys",
+    "register_throttle",
+    "stream_throttle",
 ]

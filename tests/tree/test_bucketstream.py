@@ -154,3 +154,29 @@ def test_a_page_listing_a_file_neither_here_nor_evicted_waits_for_the_end_push(t
     _stream_until(root, store, 1)  # b streams; a is left to the end push
     assert store.stat("simple/b/index.json") is not None
     assert store.stat("simple/a/index.json") is None and store.stat("json/a") is None
+
+
+def test_a_sync_waits_while_the_stream_of_its_tree_is_behind(fake_index, dists, tmp_path):
+    """The fetchers of a sync ask the stream serving its working tree for room before
+    handing over each fetched project (modes/sync_run.py), and wait while it says no."""
+    from morgan_like.cli import main
+    from morgan_like.tree.bucketstream import register_throttle
+
+    from ..helpers import wheel
+
+    for name in ("a", "b", "c"):
+        wheel(fake_index, dists, name, "1.0")
+    root = tmp_path / "tree"
+    asked: list[int] = []
+
+    def behind(queued: int) -> bool:
+        asked.append(queued)
+        return len(asked) <= 3  # "wait" three times, then room for everything
+
+    register_throttle(root, behind)
+    try:
+        assert main(["sync", "-i", str(root), "-I", fake_index.url, "-q"]) == 0
+    finally:
+        register_throttle(root, None)
+    assert len(asked) == 3 + 3  # three waits, then one ask per project
+    assert sorted(p.name for p in (root / "packages").iterdir()) == ["a", "b", "c"]
