@@ -76,13 +76,16 @@ def atomic_write_bytes(
         except FileNotFoundError:  # the scratch folder was swept since: make it again
             os.makedirs(os.path.dirname(tmp), exist_ok=True)
             fd = os.open(tmp, flags, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        # The descriptor itself, not a file object: os.fdopen adds an fstat, an ioctl and
+        # an lseek to the open, write and close a page needs.
+        try:
+            _write_all(fd, data)
             if _UMASK & 0o644:  # a strict umask: the tree is still readable by its server
                 os.chmod(tmp, 0o644)
             if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         crashpoints.step()  # a kill here leaves the temp file: swept by the next run
         try:
             os.replace(tmp, path)
@@ -101,6 +104,36 @@ def atomic_write_bytes(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_bytes(path: str | Path) -> bytes | None:
+    """A file's bytes, None when it cannot be read (a missing one costs one failed open).
+
+    Through the descriptor (open, fstat, read, close): a file object would add an ioctl
+    and an lseek, and the writer reads each page it may replace.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        chunks: list[bytes] = []
+        while True:  # past the size fstat gave: a file that grew meanwhile is read whole
+            chunk = os.read(fd, max(size, _CHUNK) + 1)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def scratch_dir(root: Path) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from morgan_like.dists.links import ProjectMeta
 from morgan_like.tree.filemeta import read_metadata_file
+from morgan_like.tree.files import read_bytes
 from morgan_like.tree.layout import (
     METADATA_SUFFIX,
     package_relpath,
@@ -60,15 +61,6 @@ def render_pages(
 def read_pages(root: Path, relpaths: list[str]) -> dict[str, bytes | None]:
     """Each page's bytes as they are (None: missing or unreadable)."""
     return {rel: read_bytes(os.path.join(root, rel)) for rel in relpaths}
-
-
-def read_bytes(path: str) -> bytes | None:
-    """A file's bytes, None when it cannot be read (a missing one costs one failed open)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None
 
 
 def _release_metadata(root: Path, norm: str, entry: FileEntry) -> bytes | None:

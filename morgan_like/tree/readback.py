@@ -15,6 +15,7 @@ from typing import Optional
 
 from morgan_like.dists.htmlpage import parse_html_page
 from morgan_like.dists.links import ProjectPage, RemoteFile, parse_json_page
+from morgan_like.tree.files import read_bytes
 from morgan_like.tree.layout import PACKAGES_DIR, SIMPLE_DIR, page_relpaths
 from morgan_like.tree.state import TreeState
 
@@ -42,9 +43,9 @@ class OwnPages:
 
     def _parse(self, project: str) -> ProjectPage | None:
         html_rel, json_rel = page_relpaths(project)
-        raw = {json_rel: _read(self.root / json_rel)}
+        raw = {json_rel: read_bytes(self.root / json_rel)}
         if raw[json_rel] is None:  # the HTML page is read only when the JSON one fails
-            raw[html_rel] = _read(self.root / html_rel)
+            raw[html_rel] = read_bytes(self.root / html_rel)
         return self._from(project, raw)
 
     def _from(self, project: str, raw: Raw) -> ProjectPage | None:
@@ -58,7 +59,7 @@ class OwnPages:
         except (ValueError, KeyError, TypeError, AttributeError):
             pass
         if html_rel not in raw:  # a JSON page that would not parse: the HTML one then
-            raw = {**raw, html_rel: _read(html_path)}
+            raw = {**raw, html_rel: read_bytes(html_path)}
         try:
             data = raw.get(html_rel)
             if data is None:
@@ -97,10 +98,3 @@ class OwnPages:
             with contextlib.suppress(OSError), os.scandir(self.root / top) as entries:
                 names.update(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
         return sorted(names)
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None

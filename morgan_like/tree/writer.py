@@ -40,7 +40,7 @@ from morgan_like.dists.links import (
 )
 from morgan_like.tree import crashpoints
 from morgan_like.tree.entries import LocalEntries
-from morgan_like.tree.files import atomic_write_bytes, scratch_dir
+from morgan_like.tree.files import atomic_write_bytes, read_bytes, scratch_dir
 from morgan_like.tree.layout import (
     JSON_DIR,
     LOCAL_JSON,
@@ -66,7 +66,7 @@ from morgan_like.tree.pages import (
     render_root_json,
     upstream_entry,
 )
-from morgan_like.tree.projectpages import page_files, read_bytes, read_pages, render_pages
+from morgan_like.tree.projectpages import page_files, read_pages, render_pages
 from morgan_like.tree.readback import OwnPages
 from morgan_like.tree.removals import Removals
 from morgan_like.tree.serials import OwnSerials
