@@ -110,7 +110,9 @@ def streaming(run: BucketRun, reporter: Reporter) -> Iterator[StreamProcess]:
 
 class StreamProcess:
     """tree.bucketstream.StreamingPush in a spawned process of its own (see the module
-    docstring).  ``close`` stops it and takes back what it sent (``sent``, ``result``)."""
+    docstring), started once the run has finished a first project (a run that finishes
+    none, a no-op re-sync, pays no process start).  ``close`` stops it and takes back what
+    it sent (``sent``, ``result``)."""
 
     def __init__(
         self, root: Path, opener: Callable[[], Storage], cursor: int, backlog: int | None = None
@@ -126,10 +128,45 @@ class StreamProcess:
         self._stopped: Any = None  # set by the stream when a problem stopped it
         self._reader: StateReader | None = None
         self._reader_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._start_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
 
     def __enter__(self) -> StreamProcess:
         from morgan_like.tree.bucketstream import register_throttle
 
+        register_throttle(self.root, self.behind)
+        self._watcher = threading.Thread(target=self._start_when_needed, daemon=True)
+        self._watcher.start()
+        return self
+
+    def _finished(self) -> int | None:
+        """Projects the run committed as finished since the stream's cursor (None: the
+        state cannot be read yet)."""
+        import sqlite3
+
+        from morgan_like.tree.state import StateReader
+
+        with self._reader_lock:
+            try:
+                if self._reader is None:
+                    self._reader = StateReader(self.root)
+                return self._reader.last_finished() - self.cursor
+            except sqlite3.Error:
+                return None
+
+    def _start_when_needed(self) -> None:
+        from morgan_like.tree.bucketstream import POLL
+
+        while not self._closing.wait(POLL):
+            finished = self._finished()
+            if finished is not None and finished > 0:
+                with self._start_lock:
+                    if not self._closing.is_set():
+                        self._spawn()
+                return
+
+    def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         ours, theirs = ctx.Pipe()
         self._handled = ctx.Value("q", 0)
@@ -144,28 +181,18 @@ class StreamProcess:
             process.start()
         theirs.close()
         self._conn, self._process = ours, process
-        register_throttle(self.root, self.behind)
-        return self
 
     def behind(self, queued: int) -> bool:
         """Whether the run should wait before handing over another fetched project: the
         projects fetched and not yet streamed (``queued`` waiting for the writer, plus
         those finished that the stream has not taken yet) are more than ``backlog``.
-        Never while the stream is not running (stopped, failed, gone)."""
-        import sqlite3
-
-        from morgan_like.tree.state import StateReader
-
+        Never while the stream is not running (not started, stopped, failed, gone)."""
         process = self._process
         if process is None or not process.is_alive() or self._stopped.is_set():
             return False
-        with self._reader_lock:
-            try:
-                if self._reader is None:
-                    self._reader = StateReader(self.root)
-                finished = self._reader.last_finished() - self.cursor
-            except sqlite3.Error:
-                return False
+        finished = self._finished()
+        if finished is None:
+            return False
         return queued + max(0, finished - self._handled.value) > self.backlog
 
     def __exit__(self, *exc: object) -> None:
@@ -174,15 +201,21 @@ class StreamProcess:
     def close(self) -> None:
         from morgan_like.tree.bucketstream import register_throttle
 
-        conn, process = self._conn, self._process
-        self._conn = self._process = None
-        if conn is None or process is None:
-            return
+        self._closing.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
         register_throttle(self.root, None)
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+        with self._start_lock:
+            conn, process = self._conn, self._process
+            self._conn = self._process = None
+        if conn is None or process is None:
+            self.ended_cleanly = self.ended_cleanly or self._handled is None  # never started
+            return
         with contextlib.suppress(OSError):  # gone already: what it said is still there
             conn.send("stop")
         try:
