@@ -64,8 +64,8 @@ def test_a_replay_keeps_views_locks_and_sbom_without_rendering_them(
     def refuse(*args, **kwargs):
         raise AssertionError("views, locks or SBOM rendered for a replayed plan")
 
-    for name in ("write_views", "write_locks", "write_sbom"):
-        monkeypatch.setattr(f"morgan_like.tree.publish.{name}", refuse)
+    for name in ("publish.write_views", "publish.write_locks", "sbom.write_sbom"):
+        monkeypatch.setattr(f"morgan_like.tree.{name}", refuse)
     _no_resolution(monkeypatch)
     assert mirror(root, small) == 0
     assert _tree_bytes(root) == before
