@@ -5,7 +5,7 @@ reading a tar (tarfile parses each member's header in pure Python; a large sdist
 has thousands) and unpacking an sdist or a build environment (hundreds of small
 writes, each of which waits for the GIL again behind every busy thread, so an
 unpack that takes milliseconds alone takes a second during a resolution).
-``Workers`` runs such a step in a spawned worker process, on the cores the main
+``WorkerProcesses`` runs such a step in a spawned worker process, on the cores the main
 process leaves, and falls back to running it here where processes cannot start or
 a worker dies.
 
@@ -67,7 +67,7 @@ def _no_sigint() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-class Workers:
+class WorkerProcesses:
     """A lazily started pool of ``processes`` spawned workers (0: everything runs here).
 
     ``run`` takes a module-level function and picklable arguments; its exceptions

@@ -15,7 +15,7 @@ from morgan_like import workers as workers_module
 from morgan_like.cli import main
 from morgan_like.dists import sdistread
 from morgan_like.errors import MetadataError
-from morgan_like.workers import Workers
+from morgan_like.workers import WorkerProcesses
 
 from .distbuilder import make_sdist, make_wheel
 from .fakeindex import FakeIndex
@@ -39,37 +39,37 @@ def _blocked_signals() -> set[int]:
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
 def test_ctrl_c_never_reaches_a_worker_even_while_it_starts() -> None:
     """A terminal's Ctrl+C goes to the whole process group; a worker interrupted while
-    it imports would print a traceback.  Workers are started with SIGINT blocked."""
-    workers = Workers(1)
+    it imports would print a traceback.  Worker processes are started with SIGINT blocked."""
+    processes = WorkerProcesses(1)
     try:
-        assert int(signal.SIGINT) in workers.run(_blocked_signals)
+        assert int(signal.SIGINT) in processes.run(_blocked_signals)
     finally:
-        workers.close()
+        processes.close()
     assert int(signal.SIGINT) not in _blocked_signals()  # this thread's mask is restored
 
 
 def test_a_step_runs_in_a_worker_process_and_its_errors_come_back() -> None:
-    workers = Workers(1)
+    processes = WorkerProcesses(1)
     try:
-        assert workers.run(os.getpid) != os.getpid()
+        assert processes.run(os.getpid) != os.getpid()
         with pytest.raises(MetadataError, match="x.tar.gz: refused"):
-            workers.run(_refuse, "x.tar.gz: refused")
+            processes.run(_refuse, "x.tar.gz: refused")
     finally:
-        workers.close()
-    assert workers.run(os.getpid) == os.getpid()  # closed: runs here
+        processes.close()
+    assert processes.run(os.getpid) == os.getpid()  # closed: runs here
 
 
 def test_without_processes_everything_runs_here() -> None:
-    assert Workers(0).run(os.getpid) == os.getpid()
+    assert WorkerProcesses(0).run(os.getpid) == os.getpid()
 
 
 def test_a_dead_worker_falls_back_to_this_process() -> None:
-    workers = Workers(1)
+    processes = WorkerProcesses(1)
     try:
-        assert workers.run(_die_unless_in, os.getpid()) == "ran here"
-        assert workers.run(os.getpid) == os.getpid()
+        assert processes.run(_die_unless_in, os.getpid()) == "ran here"
+        assert processes.run(os.getpid) == os.getpid()
     finally:
-        workers.close()
+        processes.close()
 
 
 def test_where_processes_cannot_start_steps_run_here(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,9 +77,9 @@ def test_where_processes_cannot_start_steps_run_here(monkeypatch: pytest.MonkeyP
         raise OSError("[Errno 38] Function not implemented")  # e.g. no sem_open
 
     monkeypatch.setattr(workers_module, "ProcessPoolExecutor", no_processes)
-    workers = Workers(2)
-    workers.warm()
-    assert workers.run(os.getpid) == os.getpid()
+    processes = WorkerProcesses(2)
+    processes.warm()
+    assert processes.run(os.getpid) == os.getpid()
 
 
 @pytest.mark.processes
@@ -127,8 +127,8 @@ def test_workers_leave_when_the_run_is_killed_outright(tmp_path: Path) -> None:
     out = tmp_path / "out"
     code = (
         "import os\n"
-        "from morgan_like.workers import Workers\n"
-        "print(Workers(1).run(os.getpid), flush=True)\n"
+        "from morgan_like.workers import WorkerProcesses\n"
+        "print(WorkerProcesses(1).run(os.getpid), flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
     )
     with open(out, "w") as sink:
@@ -155,20 +155,20 @@ def _note(order_file: str, label: str) -> str:
 
 
 def test_waiting_steps_go_lowest_priority_first(tmp_path: Path) -> None:
-    """The pool serves in arrival order; Workers hands it the lowest priority first
+    """The pool serves in arrival order; WorkerProcesses hands it the lowest priority first
     (the smallest sdist, or an unpack a hook waits for)."""
     import threading
 
     order = tmp_path / "order"
-    workers = Workers(1)
+    processes = WorkerProcesses(1)
     try:
-        workers.run(int)  # the worker is up
-        first = threading.Thread(target=lambda: workers.run(time.sleep, 0.5))
+        processes.run(int)  # the worker is up
+        first = threading.Thread(target=lambda: processes.run(time.sleep, 0.5))
         first.start()  # holds the only worker while the others queue
         time.sleep(0.1)
         threads = [
             threading.Thread(
-                target=workers.run, args=(_note, str(order), label), kwargs={"priority": p}
+                target=processes.run, args=(_note, str(order), label), kwargs={"priority": p}
             )
             for label, p in (("big", 5_000_000), ("small", 16_000), ("unpack", -1))
         ]
@@ -179,5 +179,5 @@ def test_waiting_steps_go_lowest_priority_first(tmp_path: Path) -> None:
         for thread in threads:
             thread.join()
     finally:
-        workers.close()
+        processes.close()
     assert order.read_text().split() == ["unpack", "small", "big"]

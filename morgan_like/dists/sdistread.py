@@ -24,7 +24,7 @@ from packaging.requirements import Requirement
 from morgan_like.dists.metadata import DistMetadata
 from morgan_like.dists.sdist import build_requires, read_archive, static_metadata
 from morgan_like.errors import MetadataError
-from morgan_like.workers import Workers
+from morgan_like.workers import WorkerProcesses
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,10 @@ class SdistReader:
     of the same sdist wait for one read, done in ``processes`` when given.
     """
 
-    def __init__(self, processes: Workers | None = None) -> None:
+    def __init__(self, processes: WorkerProcesses | None = None) -> None:
         self._lock = threading.Lock()
         self._facts: dict[tuple[int, int, int, int], Future[SdistFacts]] = {}
-        self.processes = processes or Workers()
+        self.processes = processes or WorkerProcesses()
 
     def facts(self, path: Path) -> SdistFacts:
         st = os.stat(path)

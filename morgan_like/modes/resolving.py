@@ -35,7 +35,7 @@ from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
 from morgan_like.targets.environments import Environment
 from morgan_like.tree.layout import METADATA_SUFFIX, package_relpath
 from morgan_like.tree.state import TreeState
-from morgan_like.workers import Workers, default_processes
+from morgan_like.workers import WorkerProcesses, default_processes
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class ResolveSession:
         self._stack = ExitStack()
         root = request.root
         try:
-            self.processes = Workers(default_processes())
+            self.processes = WorkerProcesses(default_processes())
             self._stack.callback(self.processes.close)
             if not request.static_metadata_only:
                 # Started now, beside the first page fetches: the first sdist an env has no
@@ -160,7 +160,7 @@ class ResolveSession:
             self.buildenvs: BuildEnvs | None = None
             if not request.static_metadata_only:
                 self.buildenvs = BuildEnvs(
-                    self.finder, cache, policy, state=state, root=root, workers=self.processes
+                    self.finder, cache, policy, state=state, root=root, processes=self.processes
                 )
                 self._stack.callback(self.buildenvs.close)
             self.facts = BuildFacts(self.sdists, cache.sdists, state, self.buildenvs)

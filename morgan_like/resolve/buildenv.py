@@ -53,7 +53,7 @@ from morgan_like.targets.environments import Environment
 from morgan_like.targets.generate import local_markers
 from morgan_like.tree.layout import package_relpath
 from morgan_like.tree.state import TreeState
-from morgan_like.workers import Workers
+from morgan_like.workers import WorkerProcesses
 
 METADATA_FACT = "metadata:hook"
 T = TypeVar("T")
@@ -127,12 +127,12 @@ class BuildEnvs:
         state: TreeState | None = None,
         root: Path | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        workers: Workers | None = None,
+        processes: WorkerProcesses | None = None,
     ) -> None:
         self.finder = finder
         # Unpacking is hundreds of small writes, each waiting for the GIL behind the
         # resolver threads: done in a worker process when there are any.
-        self.workers = workers or Workers()
+        self.processes = processes or WorkerProcesses()
         self.state = state
         self.root = root
         self.cache = cache
@@ -164,7 +164,7 @@ class BuildEnvs:
         with self._keyed("src:" + key):
             if key not in self._sources:
                 dest = self._scratch / "src" / hashlib.sha256(key.encode()).hexdigest()[:16]
-                self.workers.run(unpack_archive, sdist, dest, priority=-1)  # a hook waits
+                self.processes.run(unpack_archive, sdist, dest, priority=-1)  # a hook waits
                 self._sources[key] = source_root(dest)
             return self._sources[key]
 
@@ -193,7 +193,7 @@ class BuildEnvs:
                     fetch.map(lambda w: self.cache.get(w, existing=self._in_tree(w)), chosen)
                 )
             site = self._scratch / "site" / hashlib.sha256(key.encode()).hexdigest()[:16]
-            self.workers.run(install_wheels, wheels, site, priority=-1)
+            self.processes.run(install_wheels, wheels, site, priority=-1)
             self._sites[key] = site
             return site
 

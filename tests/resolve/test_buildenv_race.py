@@ -31,7 +31,7 @@ from morgan_like.resolve.plan import PlannedFile
 from morgan_like.resolve.resolver import ResolveOptions
 from morgan_like.tree.layout import STATE_DIR, package_relpath
 from morgan_like.tree.state import TreeState
-from morgan_like.workers import Workers
+from morgan_like.workers import WorkerProcesses
 
 from ..backends import make_mesonlike_wheels
 from ..distbuilder import make_sdist, make_tiny_backend_wheel, make_wheel
@@ -45,7 +45,7 @@ HELPERS = ("helper-a", "helper-b", "helper-c")
 class Run:
     """One bundle run's build machinery over a fresh tree: cache, downloader, BuildEnvs."""
 
-    def __init__(self, index: FakeIndex, root: Path, workers: Workers) -> None:
+    def __init__(self, index: FakeIndex, root: Path, processes: WorkerProcesses) -> None:
         root.mkdir(parents=True)
         self.root = root
         self.upstream = Upstream(index.url, retries=1, backoff=0.01)
@@ -53,7 +53,9 @@ class Run:
         self.cache = SdistCache(self.upstream, root)
         self.finder = Finder(self.upstream, self.cache.get)
         self.downloader = Downloader(self.upstream, root, self.state, cache=self.cache)
-        self.envs = BuildEnvs(self.finder, self.cache, ResolveOptions(), root=root, workers=workers)
+        self.envs = BuildEnvs(
+            self.finder, self.cache, ResolveOptions(), root=root, processes=processes
+        )
         sdists = TreeSdists(self.cache, root, self.downloader)
         self.facts = BuildFacts(sdists, self.cache.sdists, None, self.envs)
 
@@ -74,7 +76,7 @@ class Run:
         self.state.close()
 
 
-class Interleaving(Workers):
+class Interleaving(WorkerProcesses):
     """Runs ``before`` just ahead of each unpack ``fn`` it is given: what another thread
     does while the unpack waits for a worker process."""
 
@@ -153,7 +155,7 @@ def test_an_sdist_placed_in_the_tree_while_it_waits_to_unpack_is_still_unpacked(
 def test_a_placed_file_keeps_its_cached_name_and_identity(
     two_sdists: FakeIndex, tmp_path: Path
 ) -> None:
-    run = Run(two_sdists, tmp_path / "tree", Workers(0))
+    run = Run(two_sdists, tmp_path / "tree", WorkerProcesses(0))
     try:
         (app,) = run.files("app0")
         cached = run.cache.get(app)
@@ -175,7 +177,7 @@ def test_without_hard_links_a_placed_file_is_copied(
         raise PermissionError("hard links not supported")
 
     monkeypatch.setattr("morgan_like.fetch.download.os.link", no_links)
-    run = Run(two_sdists, tmp_path / "tree", Workers(0))
+    run = Run(two_sdists, tmp_path / "tree", WorkerProcesses(0))
     try:
         (app,) = run.files("app0")
         cached = run.cache.get(app)
@@ -192,10 +194,10 @@ ROUNDS = 4
 SDISTS = 8
 
 
-def _stress_round(index: FakeIndex, root: Path, workers: Workers) -> list[str]:
+def _stress_round(index: FakeIndex, root: Path, processes: WorkerProcesses) -> list[str]:
     """Every sdist's hook environment prepared and its backend asked, from many threads,
     while the download step places every build wheel and sdist; returns the problems."""
-    run = Run(index, root, workers)
+    run = Run(index, root, processes)
     try:
         apps = [f for i in range(SDISTS) for f in run.files(f"app{i}")]
         wheels = [f for n in ("tinybackend", *HELPERS) for f in run.files(n)]
@@ -241,16 +243,16 @@ def stress_index(fake_index: FakeIndex, dists: Path) -> FakeIndex:
 
 
 @pytest.fixture
-def worker_processes() -> Iterator[Workers]:
-    workers = Workers(2)
-    workers.warm()
-    yield workers
-    workers.close()
+def worker_processes() -> Iterator[WorkerProcesses]:
+    processes = WorkerProcesses(2)
+    processes.warm()
+    yield processes
+    processes.close()
 
 
 @pytest.mark.processes
 def test_hook_environments_under_load_never_lose_a_file(
-    stress_index: FakeIndex, tmp_path: Path, worker_processes: Workers
+    stress_index: FakeIndex, tmp_path: Path, worker_processes: WorkerProcesses
 ) -> None:
     """Repeated: with the cached name moved into the tree, 9 rounds in 10 lost a file
     (6 in 10 in process: the next test)."""
@@ -260,7 +262,7 @@ def test_hook_environments_under_load_never_lose_a_file(
 
 def test_hook_environments_under_load_in_process(stress_index: FakeIndex, tmp_path: Path) -> None:
     for n in range(ROUNDS):
-        assert _stress_round(stress_index, tmp_path / f"tree{n}", Workers(0)) == []
+        assert _stress_round(stress_index, tmp_path / f"tree{n}", WorkerProcesses(0)) == []
 
 
 # -- a bundle's content is the same from run to run -------------------------------------
