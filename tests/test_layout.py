@@ -147,6 +147,12 @@ def test_stages_before_the_writer_never_import_it() -> None:
     assert [p for stage in stages for p in _forbidden(stage, banned)] == []
 
 
+def test_resolve_never_imports_the_download_stage() -> None:
+    """The resolver asks the run for the archives it reads (an ``ArchiveCache``, a
+    ``SdistSource``); the download stage comes after it and is never reached into."""
+    assert _forbidden("resolve", ("morgan_like.fetch",)) == []
+
+
 def test_requests_is_imported_only_by_the_index() -> None:
     offenders = [
         name
