@@ -17,8 +17,10 @@ both tools, alternating which goes first, each in its own process wrapped in
    ``release-files = true``).
 
 It prints each run's wall time, projects/s (MB/s with files) and peak RSS, the
-ratio bandersnatch time / our time, and the issue's target for that row (first
-sync index-only >= 3x, with files >= 2x, re-syncs > 1x: "met" or "missed").  bandersnatch needs Python >= 3.12: a venv is
+ratio bandersnatch time / our time, the issue's target for that row (first
+sync index-only >= 3x, with files >= 2x, re-syncs > 1x: "met" or "missed"), and
+last each side's CPU seconds (user + system, worker processes included) and
+their ratio, which a busy machine moves less than the wall times.  bandersnatch needs Python >= 3.12: a venv is
 made in ~/.cache/morgan-like-bench/bandersnatch (``pip install bandersnatch==8.2.0``).
 """
 
@@ -168,17 +170,18 @@ http {{
             self.proc.wait(10)
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS KiB, exit code) of one run."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int, float]:
+    """(wall seconds, peak RSS KiB, exit code, CPU seconds: user + system, children too)."""
     started = time.perf_counter()
     run = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env
+        ["/usr/bin/time", "-f", "%M %U %S", *cmd], capture_output=True, text=True, env=env
     )
     wall = time.perf_counter() - started
-    rss = int(run.stderr.strip().splitlines()[-1]) if run.stderr.strip() else 0
+    last = run.stderr.strip().splitlines()[-1].split() if run.stderr.strip() else []
+    rss, cpu = (int(last[0]), float(last[1]) + float(last[2])) if len(last) == 3 else (0, 0.0)
     if run.returncode != 0:
         print(f"  ! {cmd[0]} exited {run.returncode}: {run.stderr[-500:]}", file=sys.stderr)
-    return wall, rss, run.returncode
+    return wall, rss, run.returncode, cpu
 
 
 def ours(tree: Path, upstream: Upstream, index_only: bool) -> tuple[float, int, int]:
@@ -215,7 +218,9 @@ def row(
         f"{label:28} ours {mine[0]:7.2f} s {rate(mine[0])} {mine[1] / 1024:5.0f} MB | "
         f"bandersnatch {other[0]:7.2f} s {rate(other[0])} {other[1] / 1024:5.0f} MB | "
         f"ratio {other[0] / mine[0]:5.2f}x (target {'>=' if target > 1 else '>'} {target:g}x: "
-        f"{'met' if other[0] / mine[0] >= target and other[0] > mine[0] else 'missed'})"
+        f"{'met' if other[0] / mine[0] >= target and other[0] > mine[0] else 'missed'}) | "
+        # CPU moves less than wall time with what else the machine runs.
+        f"CPU ours {mine[3]:6.2f} s bandersnatch {other[3]:6.2f} s ratio {other[3] / max(mine[3], 0.01):5.2f}x"
     )
 
 
