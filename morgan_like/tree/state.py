@@ -24,6 +24,7 @@ import os
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,11 @@ class TreeState:
         self.load_problem: str | None = None
         self._lock = threading.RLock()
         self._touched: set[str] = set()
+        # While a writer holds pages not yet on disk (TreeWriter's batch), what says a
+        # project is finished waits here (see hold), and reads that could see it settle
+        # the batch first (``settle``: the writer's flush).
+        self._held: list[str] | None = None
+        self.settle: Callable[[], None] | None = None
         self.projects_changed = False
         self.names_changed = False  # a project came or went (the root HTML lists names only)
         self._db = self._open()
@@ -267,6 +273,7 @@ class TreeState:
 
     def project(self, name: str) -> tuple[bool, int | None]:
         """(has a page, its serial)."""
+        self._settle()
         with self._lock:
             row = self._db.execute("SELECT serial FROM projects WHERE name = ?", (name,)).fetchone()
         return (row is not None, row[0] if row else None)
@@ -300,6 +307,7 @@ class TreeState:
 
     def leaving(self) -> list[str]:
         """Projects out of the root pages whose pages or files may still be on disk."""
+        self._settle()
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT name FROM leaving ORDER BY name")]
 
@@ -309,11 +317,13 @@ class TreeState:
 
     def projects(self) -> list[tuple[str, int | None]]:
         """Every project with a page, sorted by name, with its serial (None if unknown)."""
+        self._settle()
         with self._lock:
             rows = self._db.execute("SELECT name, serial FROM projects ORDER BY name")
             return [(name, serial) for name, serial in rows]
 
     def project_names(self) -> list[str]:
+        self._settle()
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT name FROM projects ORDER BY name")]
 
@@ -378,6 +388,7 @@ class TreeState:
 
     def sync_todo(self) -> dict[str, int]:
         """The projects a sync set out to do and has not finished (name -> listed serial)."""
+        self._settle()
         with self._lock:
             return dict(self._db.execute("SELECT name, serial FROM sync_todo"))
 
@@ -390,9 +401,29 @@ class TreeState:
     def sync_done(self, name: str) -> None:
         """``name`` is finished for this run; also logged in ``sync_finished`` (a sequence
         a reader beside the run follows: the bucket's streaming push, tree/bucketstream.py)."""
+        if self._held is not None:
+            self._held.append(name)
+            return
         with self._lock:
             self._db.execute("DELETE FROM sync_todo WHERE name = ?", (name,))
             self._db.execute("INSERT INTO sync_finished (name) VALUES (?)", (name,))
+
+    def hold(self) -> None:
+        """A writer has pages not yet on disk: sync_done waits (see release), so no commit
+        says a project is finished before its pages are in place."""
+        if self._held is None:
+            self._held = []
+
+    def release(self, done: bool = True) -> None:
+        """The held pages are on disk: what waited is done now (committed with the next
+        commit).  ``done`` False: writing them failed, so none of it is done."""
+        held, self._held = self._held or [], None
+        for name in held if done else ():
+            self.sync_done(name)
+
+    def _settle(self) -> None:
+        if self._held is not None and self.settle is not None:
+            self.settle()
 
     # --- generations and sites (tree.generations reads and writes these tables) -------
 
@@ -409,6 +440,7 @@ class TreeState:
             self._db.commit()
 
     def close(self) -> None:
+        self._settle()
         with self._lock:
             with contextlib.suppress(sqlite3.Error):
                 self._db.commit()

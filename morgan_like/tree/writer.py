@@ -20,7 +20,10 @@ not thread-safe; the TreeState it shares with the downloader is.
 
 Its helpers, each one job: tree/entries.py (a local file's entry and .metadata),
 tree/readback.py (our pages as they are), tree/serials.py (the tree's own
-serials), tree/removals.py (what leaves at publish, in a safe order).
+serials), tree/removals.py (what leaves at publish, in a safe order),
+tree/projectpages.py (a project's pages rendered and read as one), tree/pagebatch.py
+(project pages written a batch at a time: on disk before any other call of the
+writer returns, and before the state answers what they would change).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from morgan_like.tree.layout import (
     package_relpath,
 )
 from morgan_like.tree.manifest import render_manifest
+from morgan_like.tree.pagebatch import PageBatch
 from morgan_like.tree.pages import (
     FileEntry,
     render_local_json,
@@ -126,6 +130,9 @@ class TreeWriter:
         # What runs killed before their diff-file changed (see _note_intent): the next
         # diff-file carries it too.
         self.inherited: tuple[list[str], list[str]] = state.unsent()
+        # Project pages rendered, written a batch at a time; everything else the writer
+        # does first writes what the batch holds (flush).
+        self.batch = PageBatch(self.root, state, self._tmp)
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -206,10 +213,12 @@ class TreeWriter:
 
     def existing_files(self, project: str) -> list[RemoteFile]:
         """What our own page lists now (urls are file:// URIs into this tree)."""
+        self.batch.flush()
         return self.own_pages.files(project)
 
     def existing_projects(self) -> list[str]:
         """Normalized names of the projects with a page, or with files left on disk."""
+        self.batch.flush()
         return self.own_pages.projects()
 
     # --- writing -----------------------------------------------------------------
@@ -236,6 +245,8 @@ class TreeWriter:
         is carried onto both pages.
         """
         norm = canonicalize_name(project)
+        if norm in self.batch:  # written again: the batch's pages first
+            self.batch.flush()
         chosen: dict[str, RemoteFile] = {}
         for rf in files:
             try:
@@ -299,8 +310,13 @@ class TreeWriter:
             pages = render(last_serial)
         else:
             last_serial, pages = self.own_serials.choose(norm, render, self._differs)
-        changed += self.write_pages(pages, news_with=changed)
-        self.state.set_project(norm, last_serial)
+        news = [rel for rel, data in pages if self._differs(rel, data)]
+        intents = news + changed  # the pages and the files they newly list
+        changed += [rel for rel, _ in pages if self._report(rel, rel in news)]
+        if news:  # written with its batch (tree/pagebatch.py), its serial recorded then
+            self.batch.add(norm, [p for p in pages if p[0] in news], intents, last_serial)
+        else:
+            self.state.set_project(norm, last_serial)
         keep = {package_relpath(norm, e.filename) for e in entries}
         keep |= {
             f"{package_relpath(norm, e.filename)}{METADATA_SUFFIX}"
@@ -320,6 +336,7 @@ class TreeWriter:
 
     def published_serial(self) -> int | None:
         """The highest serial this tree has given a page (None: none yet)."""
+        self.batch.flush()
         return self.own_serials.published()
 
     def write_pages(
@@ -330,6 +347,7 @@ class TreeWriter:
         Before any of them changes on disk, the state notes them (and ``news_with``, the
         files they newly list) as news for the diff-file.
         """
+        self.batch.flush()
         news = [rel for rel, data in pages if self._differs(rel, data)]
         if news:
             self._note_intent(news + list(news_with))
@@ -339,6 +357,7 @@ class TreeWriter:
         """Delete these paths now, in the order given, noting each for the diff-file first;
         returns those that existed.  For pages no root lists any more (an env view's
         leftovers); what pages still list goes through remove_project / publish."""
+        self.batch.flush()
         self.removals.note_intent(relpaths)
         return [rel for rel in relpaths if self._remove(rel)]
 
@@ -352,6 +371,7 @@ class TreeWriter:
         """Take a project out of the tree, at publish: first out of the root pages (see
         write_root), then its pages and files (tree/removals.py).  Until then nothing
         changes, on disk or in the tree state: a run stopped before publish keeps it."""
+        self.batch.flush()
         self.removals.queue_project(canonicalize_name(project))
 
     def is_leaving(self, project: str) -> bool:
@@ -365,6 +385,7 @@ class TreeWriter:
     def apply_removals(self) -> list[str]:
         """Delete what remove_project and write_project(replace=True) queued, once publish
         has written the root pages without the leaving projects; returns the relpaths."""
+        self.batch.flush()
         return self.removals.apply()
 
     def write_root(self) -> list[str]:
@@ -375,6 +396,7 @@ class TreeWriter:
         tree leave the state's projects here, so the pages rendered now omit them while
         their own pages and files are all still in place.
         """
+        self.batch.flush()
         for norm in sorted(self.removals.leaving):
             self.state.drop_project(norm)
         killed_before = any(self.inherited)  # a run stopped mid-publish: render again
@@ -401,6 +423,7 @@ class TreeWriter:
         """``local.json`` (every project's serial) and ``local.db.serial`` (the serial
         everything is synced up to), after write_root: what a mirror chaining from this
         tree reads.  The serial file is left as it is when ``synced_serial`` is None."""
+        self.batch.flush()
         changed = []
         if self._put(LOCAL_JSON, render_local_json(self.state.projects())):
             changed.append(LOCAL_JSON)
@@ -410,6 +433,7 @@ class TreeWriter:
 
     def write_file(self, relpath: str, data: bytes) -> bool:
         """Atomically write a top-level file (server.py, morgan.ini); returns whether it changed."""
+        self.batch.flush()
         relpath = normalize_relpath(relpath)
         if relpath == MANIFEST_NAME or is_project_path(relpath) or is_hidden(relpath):
             raise ValueError(f"{relpath} is not a top-level file of the tree")
@@ -420,6 +444,7 @@ class TreeWriter:
 
         Written last, after everything it vouches for, and fsynced.
         """
+        self.batch.flush()
         data = render_manifest(self.state.top_level())
         path = self.root / MANIFEST_NAME
         try:

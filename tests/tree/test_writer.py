@@ -228,6 +228,7 @@ def test_missing_file_dropped_from_page(tree: Path, built: dict[str, Path]) -> N
     (tree / package_relpath("foo-bar", built["w20"].name)).unlink()
     w2 = session(tree)
     w2.write_project("foo-bar", files)
+    w2.batch.flush()  # pages go with their batch (tree/pagebatch.py)
     assert built["w20"].name not in (tree / page_relpaths("foo-bar")[0]).read_text()
 
 
@@ -412,9 +413,12 @@ def test_failed_page_write_keeps_old_page(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
+    w = session(tree)
+    w.write_project("foo-bar", files, last_serial=99)
     with pytest.raises(OSError):
-        session(tree).write_project("foo-bar", files, last_serial=99)
+        w.batch.flush()  # pages go with their batch (tree/pagebatch.py)
     assert tree_files(tree) == before  # old pages intact, no temp files left
+    assert w.state.project("foo-bar")[1] != 99  # nor a serial for pages not written
 
 
 def _pip_download(index: Path, spec: str, dest: Path) -> list[str]:
@@ -478,3 +482,30 @@ def test_uv_reads_tree_over_file_url(tree: Path, built: dict[str, Path], tmp_pat
     assert install("foo-bar", "--exclude-newer", "2023-06-01T00:00:00Z") == (
         "foo_bar-1.0.dist-info"
     )
+
+
+def test_a_batch_of_projects_shares_one_intent_commit(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages go a batch at a time (tree/pagebatch.py): one commit of the diff-file's
+    intents for all of them, and a project counts as finished (its serial, the sync's
+    sync_done) only once its pages are on disk."""
+    state = TreeState(tree)
+    state.set_sync_todo({f"p{i}": i + 1 for i in range(5)})
+    state.commit()
+    w = TreeWriter(tree, state, index_only=True, warehouse=True)
+    commits: list[int] = []
+    real_commit = TreeState.commit
+    monkeypatch.setattr(TreeState, "commit", lambda self: commits.append(1) or real_commit(self))
+    for i in range(5):
+        sha = hashlib.sha256(f"p{i}".encode()).hexdigest()
+        rf = RemoteFile(f"p{i}-1.0.tar.gz", f"https://upstream.invalid/p{i}-1.0.tar.gz", sha)
+        w.write_project(f"p{i}", [rf], i + 1, replace=True, keep_empty=True)
+        state.sync_done(f"p{i}")
+    # Nothing on disk nor finished yet; the reads settle the batch first.
+    assert not (tree / page_relpaths("p0")[0]).exists() and commits == []
+    assert state.sync_todo() == {}  # read after the batch's pages went
+    assert len(commits) == 1
+    for i in range(5):
+        assert (tree / page_relpaths(f"p{i}")[0]).exists()
+        assert state.project(f"p{i}") == (True, i + 1)
