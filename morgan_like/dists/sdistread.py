@@ -1,9 +1,10 @@
 """Each sdist read once per run, for everything we take from it.
 
 Resolution wants an sdist's static metadata, the build step its build
-requirements.  Both come from the same few members, so the archive is read in
-one pass (``read_sdist``) and the answers kept (``SdistReader``): a large or
-hostile sdist costs one bounded pass, not one per question.
+requirements, the SBOM its licence (PKG-INFO's headers, tree/licences.py).  All
+come from the same few members, so the archive is read in one pass
+(``read_sdist``) and the answers kept (``SdistReader``): a large or hostile sdist
+costs one bounded pass, not one per question.
 
 Reading a tar is mostly tarfile's pure-Python header parsing (thousands of
 members in a large sdist), which holds the GIL the resolver threads need: given
@@ -29,13 +30,18 @@ from morgan_like.workers import WorkerProcesses
 
 @dataclass(frozen=True)
 class SdistFacts:
-    """What one sdist told us; an error message stands in for an answer it could not give."""
+    """What one sdist told us; an error message stands in for an answer it could not give.
+
+    ``pkg_info``: PKG-INFO's headers (None: it has none); ``unreadable``: why the
+    archive could not be read at all."""
 
     filename: str
     metadata: DistMetadata | None = None
     metadata_error: str | None = None
     build_requires: tuple[Requirement, ...] | None = None
     build_error: str | None = None
+    pkg_info: bytes | None = None
+    unreadable: str | None = None
 
     def static_metadata(self) -> DistMetadata:
         if self.metadata is None:
@@ -48,13 +54,28 @@ class SdistFacts:
         return list(self.build_requires)
 
 
+def pkg_info_headers(raw: bytes | None) -> bytes | None:
+    """PKG-INFO up to the end of its headers: the email parser reads the same fields
+    from it, and a run keeps it for each sdist without the description's bulk."""
+    if raw is None:
+        return None
+    end = 0
+    for line in raw.splitlines(keepends=True):  # the email parser's line ends
+        end += len(line)
+        if not line.rstrip(b"\r\n"):  # the empty line that ends the headers
+            break
+    return raw[:end]
+
+
 def read_sdist(path: Path) -> SdistFacts:
-    """Both answers from one read of the archive."""
+    """Every answer from one read of the archive."""
     path = Path(path)
     try:
         sdist = read_archive(path)
     except MetadataError as exc:
-        return SdistFacts(path.name, metadata_error=str(exc), build_error=str(exc))
+        return SdistFacts(
+            path.name, metadata_error=str(exc), build_error=str(exc), unreadable=str(exc)
+        )
     meta: DistMetadata | None = None
     reqs: tuple[Requirement, ...] | None = None
     meta_error = build_error = None
@@ -66,7 +87,14 @@ def read_sdist(path: Path) -> SdistFacts:
         reqs = tuple(build_requires(sdist))
     except MetadataError as exc:
         build_error = str(exc)
-    return SdistFacts(path.name, meta, meta_error, reqs, build_error)
+    return SdistFacts(
+        path.name,
+        meta,
+        meta_error,
+        reqs,
+        build_error,
+        pkg_info_headers(sdist.files.get("PKG-INFO")),
+    )
 
 
 class SdistReader:
@@ -99,6 +127,18 @@ class SdistReader:
                 with self._lock:
                     del self._facts[key]  # an unexpected failure is not remembered
                 future.set_exception(exc)
+        return future.result()
+
+    def known(self, path: Path) -> SdistFacts | None:
+        """What this run already read of the file at ``path``, without reading it."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        with self._lock:
+            future = self._facts.get((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        if future is None or not future.done() or future.exception() is not None:
+            return None
         return future.result()
 
     def metadata(self, path: Path) -> DistMetadata:

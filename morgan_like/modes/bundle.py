@@ -65,6 +65,7 @@ from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
 from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import scratch_dir, sweep_scratch
 from morgan_like.tree.layout import STATE_DIR
+from morgan_like.tree.licences import note_sdists
 from morgan_like.tree.lock import TreeLock
 from morgan_like.tree.publish import DiffRequest, Published, publish
 from morgan_like.tree.state import TreeState
@@ -401,6 +402,8 @@ class TreeBundleRun(BundleRun):
         write_projects(plan, options.prune, writer, failed, self.reporter)
         # The config travels with the tree; an outside one (-c) with the files it read.
         carried = carry_inputs(self.config, self.root, INPUTS_DIR)
+        # What the run read of its sdists gives the SBOM their licences: none is read again.
+        note_sdists(self.state, self.session.sdists_read(plan))
         return publish(
             writer,
             server=None if options.skip_server_copy else serve.server_source().read_bytes(),

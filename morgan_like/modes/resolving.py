@@ -20,7 +20,7 @@ from pathlib import Path
 from morgan_like.dists.archive import MAX_METADATA
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
-from morgan_like.dists.sdistread import SdistReader
+from morgan_like.dists.sdistread import SdistFacts, SdistReader
 from morgan_like.fetch.download import Downloader, DownloadResult, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
@@ -195,6 +195,17 @@ class ResolveSession:
             plan, self.finder, self.options, self.facts, fetch_sdists=self.downloader is not None
         )
         return step.add(resolutions)
+
+    def sdists_read(self, plan: Plan) -> list[tuple[str, SdistFacts]]:
+        """(sha256, what was read) of each sdist of the plan this run read, without
+        reading any: the SBOM's licences come from these (tree/licences.py)."""
+        found = []
+        for entry in plan.files.values():
+            if entry.file.is_sdist and entry.file.sha256:
+                facts = self.cache.sdists.known(self.sdists.root / entry.relpath)
+                if facts is not None:
+                    found.append((entry.file.sha256, facts))
+        return found
 
     def abandon(self) -> None:
         """Take back every file and folder this run's downloads added (none in a dry run)."""

@@ -7,9 +7,10 @@ properties its tree path, each env whose view lists it (``morgan-like:env``) and
 env, the top-level requirement that pulled it in (``morgan-like:required-by``,
 ``"<env>: <requirement>"``).  Written with cyclonedx-python-lib, never by hand.
 
-Licences come from the file's own metadata in the tree: a wheel's ``.metadata``
+Licences come from the file's own metadata (tree/licences.py): a wheel's ``.metadata``
 (PEP 658, byte-identical to its METADATA), an sdist's PKG-INFO when it is static
-(Metadata-Version >= 2.2 and no licence field dynamic).  License-Expression becomes
+(Metadata-Version >= 2.2 and no licence field dynamic), as the run read it and the
+tree state keeps it by sha256.  License-Expression becomes
 an SPDX expression; else the License field (an SPDX id when it is one, else a name;
 a long text is attached as text) and each ``License ::`` classifier's name; with
 none of them the licence is named "unknown".  ``morgan-like:license-from`` says
@@ -29,7 +30,6 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,15 +41,12 @@ from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
-from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from morgan_like import __version__
 from morgan_like.dists.links import RemoteFile
-from morgan_like.dists.sdist import read_archive
-from morgan_like.errors import MetadataError
-from morgan_like.tree.layout import METADATA_SUFFIX, SBOM_NAME, package_relpath
+from morgan_like.tree.layout import SBOM_NAME, package_relpath
+from morgan_like.tree.licences import NAME_MAX, FileLicence, file_licence
 from morgan_like.tree.lockfiles import LockTarget
 from morgan_like.tree.views import EnvView
 from morgan_like.tree.writer import TreeWriter
@@ -59,81 +56,12 @@ REQUIRED_BY_PROPERTY = "morgan-like:required-by"
 PATH_PROPERTY = "morgan-like:path"
 LICENSE_FROM_PROPERTY = "morgan-like:license-from"
 UNKNOWN = "unknown"
-_NAME_MAX = 200  # a License field longer than this (or on several lines) is a text
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAMESPACE = uuid.UUID("6c1f9a8e-2f0b-4d38-9b8e-6d3f0a1c7e55")  # serial numbers' uuid5 space
 
 
-@dataclass(frozen=True)
-class Licence:
-    """What a file's metadata says of its licence, and from which field."""
-
-    expression: str | None = None
-    names: tuple[str, ...] = ()
-    text: str | None = None
-    source: str = "none"
-
-
-def licence_of(raw: bytes | None) -> Licence:
-    """Read License-Expression, License and ``License ::`` classifiers from core metadata."""
-    if raw is None:
-        return Licence()
-    fields, _unparsed = parse_email(raw)
-    expression = (fields.get("license_expression") or "").strip()
-    if expression:
-        return Licence(expression=expression, source="License-Expression")
-    names: list[str] = []
-    text = None
-    sources = []
-    licence = (fields.get("license") or "").strip()
-    if licence and licence.upper() != "UNKNOWN":
-        sources.append("License")
-        if "\n" in licence or len(licence) > _NAME_MAX:
-            text = licence
-        else:
-            names.append(licence)
-    for classifier in fields.get("classifiers") or []:
-        parts = [p.strip() for p in classifier.split("::")]
-        if parts[0] == "License" and len(parts) > 1 and parts[-1] != "OSI Approved":
-            if "classifiers" not in sources:
-                sources.append("classifiers")
-            if parts[-1] not in names:
-                names.append(parts[-1])
-    return Licence(names=tuple(names), text=text, source=", ".join(sources) or "none")
-
-
-def _static_pkg_info(raw: bytes) -> bool:
-    """PKG-INFO whose licence fields a backend did not leave to the build (PEP 643)."""
-    fields, _ = parse_email(raw)
-    try:
-        if Version(fields.get("metadata_version") or "0") < Version("2.2"):
-            return False
-    except InvalidVersion:
-        return False
-    dynamic = {d.lower() for d in fields.get("dynamic") or []}
-    return not dynamic & {"license", "license-expression", "license-file", "classifier"}
-
-
-def _metadata(root: Path, project: str, file: RemoteFile) -> tuple[bytes | None, str]:
-    """The file's core metadata from the tree, and why there is none."""
-    path = root / package_relpath(project, file.filename)
-    if file.is_wheel:
-        try:
-            return Path(f"{path}{METADATA_SUFFIX}").read_bytes(), ""
-        except OSError:
-            return None, "no .metadata"
-    try:
-        raw = read_archive(path).files.get("PKG-INFO")
-    except (MetadataError, OSError):  # an unreadable sdist: its licence is unknown
-        return None, "unreadable sdist"
-    if raw is None:
-        return None, "no PKG-INFO"
-    if not _static_pkg_info(raw):
-        return None, "PKG-INFO not static"
-    return raw, ""
-
-
-def _licences(licence: Licence, why_none: str) -> tuple[list, str]:
+def _licences(found_licence: FileLicence) -> tuple[list, str]:
+    licence, why_none = found_licence.licence, found_licence.why_none
     factory = LicenseFactory()
     if licence.expression:
         try:
@@ -145,7 +73,7 @@ def _licences(licence: Licence, why_none: str) -> tuple[list, str]:
         made = factory.make_from_string(name)
         found.append(DisjunctiveLicense(name=name) if isinstance(made, LicenseExpression) else made)
     if licence.text:
-        first = licence.text.strip().splitlines()[0][:_NAME_MAX]
+        first = licence.text.strip().splitlines()[0][:NAME_MAX]
         found.append(DisjunctiveLicense(name=first, text=AttachedText(content=licence.text)))
     if found:
         return found, licence.source
@@ -197,8 +125,7 @@ def render_sbom(
         norm = canonicalize_name(project)
         for file in sorted(writer.existing_files(norm), key=lambda f: f.filename):
             rel = package_relpath(norm, file.filename)
-            raw, why = _metadata(writer.root, norm, file)
-            licences, source = _licences(licence_of(raw), why)
+            licences, source = _licences(file_licence(writer.root, writer.state, norm, file))
             props = [Property(name=PATH_PROPERTY, value=rel)]
             props.append(Property(name=LICENSE_FROM_PROPERTY, value=source))
             for env in envs_of.get(rel, []):

@@ -293,3 +293,23 @@ def test_pages_without_validators_are_fetched_again(small: FakeIndex, tmp_path: 
     wheel(small, tmp_path / "more", "lib", "3.0")
     assert mirror(root, small) == 0
     assert "lib-3.0-py3-none-any.whl" in (root / "simple" / "lib" / "index.html").read_text()
+
+
+def test_the_sbom_takes_sdist_licences_from_what_the_run_read(
+    small: FakeIndex, tmp_path: Path, monkeypatch
+) -> None:
+    """The run reads each sdist once (dists.sdistread, for its metadata and build
+    requirements): the SBOM takes its licence from that read, not from another walk
+    of the whole archive."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an sdist read again for the SBOM")
+
+    monkeypatch.setattr("morgan_like.tree.licences.read_archive", refuse)
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    doc = json.loads((root / "sbom.cdx.json").read_text())
+    (sdist,) = [c for c in doc["components"] if c["bom-ref"].endswith("/app-1.0.tar.gz")]
+    said = [p["value"] for p in sdist["properties"] if p["name"] == "morgan-like:license-from"]
+    assert said == ["none"]  # a static PKG-INFO that names no licence

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 from pathlib import Path
 
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
+from morgan_like.dists.sdistread import SdistFacts, pkg_info_headers, read_sdist
+from morgan_like.tree.layout import package_relpath
+from morgan_like.tree.licences import note_sdists, sdist_licence
 from morgan_like.tree.lockfiles import LockTarget
 from morgan_like.tree.publish import publish
 from morgan_like.tree.state import TreeState
@@ -132,3 +136,95 @@ def test_verify_refuses_an_sbom_that_does_not_parse_or_lies(tree: Path, dists: P
     out = io.StringIO()
     assert mod.verify(str(tree), out, io.StringIO()) == 1
     assert "BAD-SBOM    sbom.cdx.json (cannot read it" in out.getvalue()
+
+
+# PKG-INFO the way backends write it, and the ways it can go wrong: a licence named
+# only in the description, CRLF and lone-CR line ends, no blank line, dynamic fields.
+PKG_INFOS = {
+    "expr": b"Metadata-Version: 2.4\nName: expr\nVersion: 1.0\nLicense-Expression: MIT\n\n"
+    b"License: GPL-3.0 (a line of the description)\n",
+    "text": b"Metadata-Version: 2.2\nName: text\nVersion: 1.0\nLicense: Line one\n  line two\n"
+    b"Classifier: License :: OSI Approved :: BSD License\n\n# Title\n\nLicense-Expression: x\n",
+    "crlf": b"Metadata-Version: 2.2\r\nName: crlf\r\nVersion: 1.0\r\nLicense: Apache-2.0\r\n\r\n"
+    b"License: MIT\r\n",
+    "lonecr": b"Metadata-Version: 2.2\rName: lonecr\rVersion: 1.0\rLicense: ISC\r\rLicense: MIT\r",
+    "noblank": b"Metadata-Version: 2.2\nName: noblank\nVersion: 1.0\nLicense: MIT",
+    "dyn": b"Metadata-Version: 2.2\nName: dyn\nVersion: 1.0\nDynamic: License\nLicense: MIT\n\nx\n",
+    "old": b"Metadata-Version: 2.1\nName: old\nVersion: 1.0\nLicense: MIT\n",
+}
+
+
+def _sdist(dists: Path, name: str, pkg_info: bytes | None) -> Path:
+    path = dists / f"{name}-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        members = {"setup.py": b"# nothing\n"}
+        if pkg_info is not None:
+            members["PKG-INFO"] = pkg_info
+        for member, data in members.items():
+            info = tarfile.TarInfo(f"{name}-1.0/{member}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_pkg_info_headers_say_what_the_whole_pkg_info_says() -> None:
+    for raw in PKG_INFOS.values():
+        headers = pkg_info_headers(raw)
+        assert headers is not None and len(headers) <= len(raw)
+        whole = sdist_licence(SdistFacts("x.tar.gz", pkg_info=raw))
+        assert sdist_licence(SdistFacts("x.tar.gz", pkg_info=headers)) == whole
+    assert pkg_info_headers(PKG_INFOS["crlf"]) == PKG_INFOS["crlf"].split(b"\r\n\r\n")[0] + (
+        b"\r\n\r\n"
+    )
+
+
+def _refuse(*args: object, **kwargs: object) -> None:
+    raise AssertionError("an sdist read again for its licence")
+
+
+def _sbom_without_timestamp(tree: Path) -> dict:
+    doc = json.loads((tree / "sbom.cdx.json").read_bytes())
+    del doc["metadata"]["timestamp"]
+    return doc
+
+
+def test_sdist_licences_from_the_run_or_the_state_are_those_of_the_archive(
+    tmp_path: Path, dists: Path, monkeypatch
+) -> None:
+    """What the run read (dists.sdistread) and the state kept give the SBOM the
+    archive's own licences: no sdist is read for them again."""
+    built = [_sdist(dists, name, raw) for name, raw in PKG_INFOS.items()]
+    built.append(_sdist(dists, "bare", None))
+    (dists / "broken-1.0.tar.gz").write_bytes(b"not a tar at all")
+    built.append(dists / "broken-1.0.tar.gz")
+
+    def publish_tree(tree: Path, *, run_read: bool) -> None:
+        files = [place(tree, b) for b in built]
+        with TreeState(tree) as state:
+            if run_read:
+                paths = [tree / package_relpath(str(f.project), f.filename) for f in files]
+                note_sdists(state, [(str(f.sha256), read_sdist(p)) for f, p in zip(files, paths)])
+            writer = TreeWriter(tree, state)
+            for f in files:
+                writer.write_project(str(f.project), [f])
+            view = EnvView("e", {str(f.project): frozenset({f.filename}) for f in files})
+            publish(writer, views=[view], targets=[])
+
+    read_here = tmp_path / "read-here"
+    read_here.mkdir()
+    publish_tree(read_here, run_read=False)
+    doc = _sbom_without_timestamp(read_here)
+    froms = {c["name"]: _props(c, "morgan-like:license-from") for c in doc["components"]}
+    assert froms["expr"] == ["License-Expression"] and froms["text"] == ["License, classifiers"]
+    assert froms["bare"] == ["none (no PKG-INFO)"] and froms["dyn"] == [
+        "none (PKG-INFO not static)"
+    ]
+    assert froms["broken"] == ["none (unreadable sdist)"]
+    monkeypatch.setattr("morgan_like.tree.licences.read_archive", _refuse)
+    told = tmp_path / "told"
+    told.mkdir()
+    publish_tree(told, run_read=True)
+    assert _sbom_without_timestamp(told) == doc
+    before = (read_here / "sbom.cdx.json").read_bytes()
+    publish_tree(read_here, run_read=False)  # the state kept what the first SBOM read
+    assert (read_here / "sbom.cdx.json").read_bytes() == before
