@@ -274,6 +274,7 @@ class BundleRun:
         requirements; each env's files are queued for download as soon as it resolves.
         Returns the main resolutions."""
         started = time.monotonic()
+        self.session.resolving()
         config, finder, ropts, plan = self.config, self.finder, self.session.options, self.plan
         # The locks' files are looked up first: one upstream no longer has stops the run
         # before any download starts (bundle_locks).

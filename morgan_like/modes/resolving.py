@@ -123,10 +123,7 @@ class ResolveSession:
         try:
             self.processes = WorkerProcesses(default_processes())
             self._stack.callback(self.processes.close)
-            if not request.static_metadata_only:
-                # Started now, beside the first page fetches: the first sdist an env has no
-                # wheel of is unpacked for its hook the moment it arrives.
-                self.processes.warm()
+            self._hooks_wanted = not request.static_metadata_only
             self.cache = cache = SdistCache(
                 upstream, request.scratch, SdistReader(self.processes), stop=stop
             )
@@ -181,6 +178,14 @@ class ResolveSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def resolving(self) -> None:
+        """A resolution begins: the worker processes start now, beside its first page
+        fetches, so the first sdist an env has no wheel of is unpacked for its hook the
+        moment it arrives.  A run that replays its last plan never calls this, and
+        never starts them (a spawned interpreter costs ~0.1 s of CPU)."""
+        if self._hooks_wanted:
+            self.processes.warm()
 
     def submit(self, entries: list[PlannedFile]) -> None:
         """Queue each entry's download (no-op for a dry run) and read ahead the pages its

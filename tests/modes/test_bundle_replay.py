@@ -71,6 +71,23 @@ def test_a_replay_keeps_views_locks_and_sbom_without_rendering_them(
     assert _tree_bytes(root) == before
 
 
+def test_a_replay_starts_no_worker_process(
+    small: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker processes start when a resolution begins: a replayed plan reads no
+    sdist and unpacks nothing, so it never pays for spawning them."""
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+
+    def refuse(self: object) -> None:
+        raise AssertionError("a worker process started for a replayed plan")
+
+    monkeypatch.setattr("morgan_like.workers.WorkerProcesses._started", refuse)
+    _no_resolution(monkeypatch)
+    assert mirror(root, small) == 0
+
+
 def test_a_changed_page_or_config_resolves_again(
     small: FakeIndex, tmp_path: Path, dists: Path
 ) -> None:
