@@ -162,6 +162,23 @@ def _output(bom: Bom, timestamp: datetime, serial: uuid.UUID) -> str:
     return JsonV1Dot6(bom).output_as_string(indent=1) + "\n"
 
 
+def _stamped(content: str, bom: Bom, timestamp: datetime, serial: uuid.UUID) -> str:
+    """``content`` (rendered with the epoch and the zero serial number) with the real
+    ones: the text ``_output`` would give, without rendering the document again (its
+    serialisation is most of the SBOM's cost).  Each placeholder is a key and value
+    found once in the text (a string value cannot hold an unescaped quote), else the
+    document is rendered again."""
+    swaps = [
+        (f'"timestamp": "{_EPOCH.isoformat()}"', f'"timestamp": "{timestamp.isoformat()}"'),
+        (f'"serialNumber": "{uuid.UUID(int=0).urn}"', f'"serialNumber": "{serial.urn}"'),
+    ]
+    if any(content.count(old) != 1 for old, _new in swaps):
+        return _output(bom, timestamp, serial)
+    for old, new in swaps:
+        content = content.replace(old, new)
+    return content
+
+
 def write_sbom(
     writer: TreeWriter, views: Sequence[EnvView], targets: Mapping[str, LockTarget]
 ) -> bool:
@@ -178,5 +195,5 @@ def write_sbom(
         if old is not None and json.loads(old).get("serialNumber") == serial.urn:
             return writer.write_file(SBOM_NAME, old)  # the same inventory: kept as written
     return writer.write_file(
-        SBOM_NAME, _output(bom, datetime.now(timezone.utc), serial).encode("utf-8")
+        SBOM_NAME, _stamped(content, bom, datetime.now(timezone.utc), serial).encode("utf-8")
     )

@@ -6,12 +6,19 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
+from cyclonedx.model import AttachedText
+from cyclonedx.model.bom import Bom, BomMetaData
+from cyclonedx.model.component import Component
+from cyclonedx.model.license import DisjunctiveLicense
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from morgan_like.dists.sdistread import SdistFacts, pkg_info_headers, read_sdist
+from morgan_like.tree import sbom
 from morgan_like.tree.layout import package_relpath
 from morgan_like.tree.licences import note_sdists, sdist_licence
 from morgan_like.tree.lockfiles import LockTarget
@@ -228,3 +235,32 @@ def test_sdist_licences_from_the_run_or_the_state_are_those_of_the_archive(
     before = (read_here / "sbom.cdx.json").read_bytes()
     publish_tree(read_here, run_read=False)  # the state kept what the first SBOM read
     assert (read_here / "sbom.cdx.json").read_bytes() == before
+
+
+def test_a_stamped_document_is_the_one_rendered_with_its_stamp() -> None:
+    """The SBOM is rendered once, with placeholders, then stamped: the same text as
+    rendering it with its timestamp and serial number, even where a licence text holds
+    the placeholders themselves."""
+    tricky = f'"timestamp": "{sbom._EPOCH.isoformat()}" "serialNumber": "{uuid.UUID(int=0).urn}"'
+    for text in ("plain", tricky):
+        licence = DisjunctiveLicense(name="n", text=AttachedText(content=text))
+        component = Component(name="x", version="1", bom_ref="x", licenses=[licence])
+        bom = Bom(components=[component], metadata=BomMetaData(timestamp=sbom._EPOCH))
+        content = sbom._output(bom, sbom._EPOCH, uuid.UUID(int=0))
+        when, serial = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc), uuid.uuid4()
+        stamped = sbom._stamped(content, bom, when, serial)
+        assert stamped == sbom._output(bom, when, serial)
+        assert json.loads(stamped)["serialNumber"] == serial.urn
+
+
+def test_the_sbom_is_rendered_once(tree: Path, dists: Path, monkeypatch) -> None:
+    renders = []
+    real = sbom._output
+
+    def counted(*args: object) -> str:
+        renders.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sbom, "_output", counted)
+    _tree(tree, dists, TARGETS)
+    assert len(renders) == 1
