@@ -15,16 +15,24 @@ from pathlib import Path
 import pytest
 
 from morgan_like.cli import main
-from morgan_like.tree.state import EVICTED, TreeState
+from morgan_like.tree.state import EVICTED, StateReader, TreeState
 
 from ..seaweed import broken_links
 from .test_bucket import REPO, _untimed
 
+# The writer puts pages on disk a batch of projects at a time (tree/pagebatch.py) and a
+# project counts as finished, for the stream too, once its batch is: small batches here,
+# so that a sync of a few projects has finished ones to stream while it runs.
+BATCH = 2
+RUN_WITH_BATCH = (
+    f"import sys, morgan_like.tree.pagebatch as b; b.BATCH_PROJECTS = {BATCH}; "
+    "from morgan_like.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 PROJECTS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
 # One project at a time, each request answered a little late: a run lasts a few of the
 # writer's commit intervals, so the stream has finished projects to send while it runs.
 SLOW = ["--workers", "1"]
-LATENCY = 0.1
+LATENCY = 0.25  # the stream's process starts at the first finished project: runs of seconds
 
 
 @pytest.fixture
@@ -75,27 +83,31 @@ def test_a_sync_streams_each_finished_project_during_the_run(
     real = TreeState.sync_done
 
     def sync_done(self, name):
-        # The sync's last project: hold the run here (its writer), with the others
-        # committed as finished, until the bucket shows their pages.
+        # The sync's last project: hold the run here (its writer) until the bucket shows
+        # the pages of every project committed as finished (all but the last batch's).
         if len(finished) == len(PROJECTS) - 1 and "keys" not in seen:
-            self.commit()
+            reader = StateReader(state)
+            done = [n for _, n in reader.finished_since(0)]
+            reader.close()
             deadline = time.monotonic() + 120
-            pages = [f"simple/{p}/index.html" for p in finished]
+            pages = [f"simple/{p}/index.html" for p in done]
             while time.monotonic() < deadline:
                 if all(storage.stat(p) is not None for p in pages):
                     break
                 time.sleep(0.1)
             seen["keys"] = {s.key for s in storage.list()}
             seen["local"] = _local_dists(state)
-            seen["done"] = list(finished)
+            seen["done"] = done
         finished.append(name)
         return real(self, name)
 
     monkeypatch.setattr(TreeState, "sync_done", sync_done)
+    monkeypatch.setattr("morgan_like.tree.pagebatch.BATCH_PROJECTS", BATCH)
     assert _sync(url, state, many.url) == 0
     out = capsys.readouterr().out
     keys, done = seen["keys"], seen["done"]
     assert isinstance(keys, set) and isinstance(done, list)
+    assert len(done) >= BATCH, done  # a batch at least, streamed before the run ended
     for name in done:  # streamed while the sync still ran: pages, files, .metadata
         assert {f"simple/{name}/index.html", f"simple/{name}/index.json", f"json/{name}"} <= keys
         assert f"packages/{name}/{name}-2.0-py3-none-any.whl" in keys
@@ -154,12 +166,16 @@ def _stream_kill_points(seaweed, many, tmp_path) -> list[int]:
     def tracing() -> None:
         trace.append(sys._getframe(1).f_code.co_filename)
 
+    import morgan_like.tree.pagebatch as pagebatch
+
     crashpoints.step = tracing
+    batch, pagebatch.BATCH_PROJECTS = pagebatch.BATCH_PROJECTS, BATCH
     try:
         url = f"s3://{seaweed.new_bucket('trace')}/t"
         assert _sync(url, tmp_path / "trace-state", many.url, *SLOW) == 0
     finally:
         crashpoints.step = real
+        pagebatch.BATCH_PROJECTS = batch
     pushing = [i for i, f in enumerate(trace) if f.endswith("bucketpush.py")]
     assert pushing, "the end push takes no steps"
     before = pushing[0]
@@ -183,7 +199,7 @@ def test_kill_9_while_streaming_leaves_a_whole_bucket_and_the_next_sync_complete
     for point in points:
         bucket = seaweed.new_bucket(f"skill{point}")
         url, state = f"s3://{bucket}/t", tmp_path / f"state{point}"
-        argv = [sys.executable, "-m", "morgan_like", "sync", "-i", url]
+        argv = [sys.executable, "-c", RUN_WITH_BATCH, "sync", "-i", url]
         argv += ["--local-state", str(state), "-I", many.url, "-q", *SLOW]
         killed = subprocess.run(
             argv, env={**env, "MORGAN_LIKE_CRASH_AFTER": str(point)}, capture_output=True
