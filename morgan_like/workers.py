@@ -5,9 +5,8 @@ reading a tar (tarfile parses each member's header in pure Python; a large sdist
 has thousands) and unpacking an sdist or a build environment (hundreds of small
 writes, each of which waits for the GIL again behind every busy thread, so an
 unpack that takes milliseconds alone takes a second during a resolution).
-``WorkerProcesses`` runs such a step in a spawned worker process, on the cores the main
-process leaves, and falls back to running it here where processes cannot start or
-a worker dies.
+``WorkerProcesses`` runs such a step in a spawned worker process, and falls back to
+running it here where processes cannot start or a worker dies.
 
 A pool of these is a run's ``processes``; ``workers`` elsewhere (``--workers``, the
 configs' ``workers`` key, the downloader's and finder's pools) counts threads.
@@ -32,8 +31,10 @@ T = TypeVar("T")
 
 
 def default_processes() -> int:
-    """The cores the main process leaves, at most 4 (each worker costs ~25 MB)."""
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    """One per core, at most 4 (each worker costs ~25 MB).  While the workers read and
+    unpack, the main process mostly waits for the network: on 2 cores, one worker
+    left the build step's sdist reads queued behind each other."""
+    return max(1, min(4, os.cpu_count() or 2))
 
 
 def _init_worker() -> None:

@@ -181,3 +181,11 @@ def test_waiting_steps_go_lowest_priority_first(tmp_path: Path) -> None:
     finally:
         processes.close()
     assert order.read_text().split() == ["unpack", "small", "big"]
+
+
+def test_a_run_has_a_worker_process_per_core_up_to_four(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The main process mostly waits for the network while the workers read sdists:
+    on 2 cores, 2 workers (one left the build step's reads queued)."""
+    for cores, expected in ((None, 2), (1, 1), (2, 2), (3, 3), (16, 4)):
+        monkeypatch.setattr(workers_module.os, "cpu_count", lambda c=cores: c)
+        assert workers_module.default_processes() == expected
