@@ -116,7 +116,7 @@ class Transport:
         self.client_cert = client_cert
         self._pool_size = pool_size
         self._contexts = Contexts()
-        self._managers: dict[tuple[str | None, str | bool], urllib3.PoolManager] = {}
+        self._managers: dict[tuple[str | None, str | bool | None], urllib3.PoolManager] = {}
         self._lock = threading.Lock()
 
     def request(
@@ -144,7 +144,10 @@ class Transport:
         limit = Timeout(connect=timeout[0], read=timeout[1])
         for _hop in range(MAX_REDIRECTS + 1):
             # Each hop picks its proxy from the same settings, as requests does.
-            manager = self._manager(proxy_for(url, proxies), verify)
+            # Plain http needs no TLS settings: a CA bundle is loaded (or found missing)
+            # only for https, as requests did.
+            tls = verify if url[:6].lower() == "https:" else None
+            manager = self._manager(proxy_for(url, proxies), tls)
             try:
                 raw = manager.urlopen(
                     method,
@@ -183,7 +186,7 @@ class Transport:
             sent[name] = value  # replaces a default of the same name, whatever its case
         return sent
 
-    def _manager(self, proxy: str | None, verify: str | bool) -> urllib3.PoolManager:
+    def _manager(self, proxy: str | None, verify: str | bool | None) -> urllib3.PoolManager:
         key = (proxy, verify)
         manager = self._managers.get(key)
         if manager is not None:
@@ -194,19 +197,20 @@ class Transport:
                 manager = self._managers[key] = self._new_manager(proxy, verify)
             return manager
 
-    def _new_manager(self, proxy: str | None, verify: str | bool) -> urllib3.PoolManager:
-        try:
-            context = self._contexts.get(verify, self.client_cert)
-        except OSError as exc:
-            shown = "certifi's bundle" if verify is True else verify
-            raise UpstreamError(f"cannot load the TLS settings ({shown}): {exc}") from None
+    def _new_manager(self, proxy: str | None, verify: str | bool | None) -> urllib3.PoolManager:
+        """``verify`` None: for plain http URLs, no TLS context."""
         kwargs: dict[str, Any] = {
             "num_pools": self._pool_size,
             "maxsize": self._pool_size,
             "block": False,
-            "ssl_context": context,
-            "cert_reqs": "CERT_NONE" if verify is False else "CERT_REQUIRED",
         }
+        if verify is not None:
+            try:
+                kwargs["ssl_context"] = self._contexts.get(verify, self.client_cert)
+            except OSError as exc:
+                shown = "certifi's bundle" if verify is True else verify
+                raise UpstreamError(f"cannot load the TLS settings ({shown}): {exc}") from None
+            kwargs["cert_reqs"] = "CERT_NONE" if verify is False else "CERT_REQUIRED"
         if verify is False:
             kwargs["assert_hostname"] = False
         if proxy is None:

@@ -227,3 +227,9 @@ def test_a_url_no_retry_can_fix_is_one_attempt(clean_pip_env, monkeypatch) -> No
         up.fetch_bytes("ftp://files.invalid/f.whl")
     assert "ftp" in str(info.value) and "attempts" not in str(info.value)
     assert slept == []  # not retried
+
+
+def test_plain_http_needs_no_ca_bundle(clean_pip_env, monkeypatch, origin) -> None:
+    monkeypatch.setenv("PIP_CERT", "/nonexistent/bundle.pem")  # only https would read it
+    with Upstream(origin.url + "/simple/", retries=0) as up:
+        assert up.fetch_bytes(origin.url + "/f") == b"direct"
