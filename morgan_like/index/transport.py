@@ -208,7 +208,9 @@ class Transport:
             try:
                 kwargs["ssl_context"] = self._contexts.get(verify, self.client_cert)
             except OSError as exc:
-                shown = "certifi's bundle" if verify is True else verify
+                shown = "certifi's bundle" if verify is True else str(verify)
+                if self.client_cert:
+                    shown += f", client certificate {self.client_cert}"
                 raise UpstreamError(f"cannot load the TLS settings ({shown}): {exc}") from None
             kwargs["cert_reqs"] = "CERT_NONE" if verify is False else "CERT_REQUIRED"
         if verify is False:

@@ -233,3 +233,12 @@ def test_plain_http_needs_no_ca_bundle(clean_pip_env, monkeypatch, origin) -> No
     monkeypatch.setenv("PIP_CERT", "/nonexistent/bundle.pem")  # only https would read it
     with Upstream(origin.url + "/simple/", retries=0) as up:
         assert up.fetch_bytes(origin.url + "/f") == b"direct"
+
+
+def test_a_missing_client_certificate_is_named(clean_pip_env, monkeypatch, cert) -> None:
+    monkeypatch.setenv("PIP_CLIENT_CERT", "/nonexistent/client.pem")
+    with (
+        Upstream("https://127.0.0.1:9/simple/", cert=str(cert[0]), retries=0) as up,
+        pytest.raises(UpstreamError, match="client certificate /nonexistent/client.pem"),
+    ):
+        up.fetch_bytes("https://127.0.0.1:9/f")
