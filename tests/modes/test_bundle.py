@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
 from pathlib import Path
 
 from morgan_like.cli import main
@@ -313,3 +314,39 @@ def test_the_sbom_takes_sdist_licences_from_what_the_run_read(
     (sdist,) = [c for c in doc["components"] if c["bom-ref"].endswith("/app-1.0.tar.gz")]
     said = [p["value"] for p in sdist["properties"] if p["name"] == "morgan-like:license-from"]
     assert said == ["none"]  # a static PKG-INFO that names no licence
+
+
+def test_a_resolved_run_prepares_its_end_while_the_files_arrive(
+    small: FakeIndex, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """After resolving, the SBOM's library is imported and the pages read are digested
+    in the background (not after the last download); a failure there is no error, the
+    end does it again; a replayed plan needs neither."""
+    from types import SimpleNamespace
+
+    from morgan_like.modes import bundle
+
+    started: list[str] = []
+    real = bundle.TreeBundleRun._ahead_of_the_end
+
+    class Broken:
+        def page_names(self) -> list[str]:
+            raise RuntimeError("digests failed ahead")
+
+    def recorded(self: bundle.TreeBundleRun) -> None:
+        started.append("ahead")
+        real(SimpleNamespace(finder=Broken()))  # type: ignore[arg-type]
+        real(self)
+
+    monkeypatch.setattr(bundle.TreeBundleRun, "_ahead_of_the_end", recorded)
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    for thread in threading.enumerate():
+        if thread.name == "end-ahead":
+            thread.join()
+    assert started == ["ahead"]
+    assert "digests failed ahead" not in capsys.readouterr().err
+    assert (root / ".morgan-like" / "plan.json").exists()
+    assert mirror(root, small) == 0  # replayed
+    assert started == ["ahead"]
