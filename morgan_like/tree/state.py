@@ -24,7 +24,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,6 +174,29 @@ class TreeState:
         if not _unchanged(os.path.join(self.root, key), row, sha256, st):
             return None
         return FileRecord(row[0], row[1])
+
+    def verified_all(self, wanted: Sequence[tuple[str, str | None]]) -> dict[str, FileRecord]:
+        """``verified`` of many (relpath, sha256) at once: one query, then a stat of each
+        recorded file; the relpaths that hold, with their records.  A run's "already
+        present?" of every file of its plan asks this, not one query per file."""
+        names = list({normalize_relpath(relpath) for relpath, _ in wanted})
+        rows: dict[str, tuple] = {}
+        with self._lock:
+            for start in range(0, len(names), 500):  # sqlite's parameter limit
+                chunk = names[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    f"SELECT relpath, size, sha256, mtime_ns FROM files WHERE relpath IN ({marks})",
+                    chunk,
+                ):
+                    rows[row[0]] = row[1:]
+        found = {}
+        for relpath, sha256 in wanted:
+            key = normalize_relpath(relpath)
+            row = rows.get(key)
+            if row is not None and _unchanged(os.path.join(self.root, key), row, sha256):
+                found[relpath] = FileRecord(row[0], row[1])
+        return found
 
     def record(self, relpath: str, size: int, sha256: str, *, new: bool = True) -> None:
         """Note a file now in place (verified by the caller); refuses hidden paths and bad hashes.
