@@ -6,7 +6,8 @@ bandersnatch 8.2 to disk, on one local upstream, in one run.
 The upstream is bench_sync.py's (N projects, three releases each, a wheel and an sdist
 per release, served by nginx).  The bucket is a real SeaweedFS (tests/seaweed.py's
 ``weed server -s3`` on 127.0.0.1).  Each tool runs in its own process wrapped in
-``/usr/bin/time -f %M`` (peak RSS): the first sync with files, then a no-op re-sync.
+``/usr/bin/time`` (peak RSS; CPU seconds, user + system, its child processes such as
+the bucket stream's included): the first sync with files, then a no-op re-sync.
 Requests to the store are counted inside the bucket run (every HTTP request boto3
 sends, retries included) and given per project.  The peak local disk use of each tree's
 ``packages/`` is sampled during the run (a thread walks it every half second): a sync into
@@ -111,7 +112,7 @@ class PeakDu:
         self._thread.join()
 
 
-def sync_disk(tree: Path, up: Upstream) -> tuple[float, int, int, None, int]:
+def sync_disk(tree: Path, up: Upstream) -> tuple[float, int, int, float, None, int]:
     cmd = [sys.executable, "-m", "morgan_like", "sync", "-i", str(tree), "-q"]
     with PeakDu(tree / "packages") as peak:
         run = timed([*cmd, "-I", f"http://127.0.0.1:{up.port}/simple/"])
@@ -202,15 +203,15 @@ def main() -> int:
             local = {name: du(state) for name, (_, state) in targets.items()}
     finally:
         up.stop()
-    print(f"{'run':15} {'tree':18} {'wall s':>8} {'proj/s':>8} {'MB/s':>7} "
+    print(f"{'run':15} {'tree':18} {'wall s':>8} {'CPU s':>7} {'proj/s':>8} {'MB/s':>7} "
           f"{'req/proj':>8} {'peak RSS MB':>11} {'peak pkgs MB':>12}")  # fmt: skip
-    for label, who, (wall, rss, code, requests, peak) in rows:
+    for label, who, (wall, rss, code, cpu, requests, peak) in rows:
         rate = n / wall
         mbs = f"{mb / wall:7.1f}" if label == "first sync" else "      -"
         per = f"{requests / n:8.2f}" if requests is not None else "       -"
         flag = "" if code == 0 else f"  (exit {code})"
         print(
-            f"{label:15} {who:18} {wall:8.2f} {rate:8.0f} {mbs} {per} {rss / 1024:11.0f} "
+            f"{label:15} {who:18} {wall:8.2f} {cpu:7.2f} {rate:8.0f} {mbs} {per} {rss / 1024:11.0f} "
             f"{peak / 1e6:12.1f}{flag}"
         )
     for name, size in local.items():
