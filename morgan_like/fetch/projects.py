@@ -248,12 +248,15 @@ def fetch_in_threads(
     threads: int,
     deliver: Callable[[Outcome], None],
 ) -> None:
-    """The same in this process (small syncs, where starting processes costs more);
-    ``deliver`` is called from the pool's threads as each project completes."""
+    """The same in this process; ``deliver`` is called from the pool's threads as each
+    project completes.  At most IN_FLIGHT projects per thread are queued at a time:
+    a queued project costs memory, and a full mirror lists hundreds of thousands."""
     state = StateReader(job.root) if job.root is not None else None
+    room = threading.Semaphore(threads * IN_FLIGHT)
     with ThreadPoolExecutor(threads, thread_name_prefix="sync-project") as pool:
         for name, listed in items:
-            pool.submit(_fetch_and_deliver, upstream, job, state, name, listed, deliver)
+            room.acquire()
+            pool.submit(_fetch_and_deliver, upstream, job, state, name, listed, deliver, room)
 
 
 def _fetch_and_deliver(
@@ -263,5 +266,9 @@ def _fetch_and_deliver(
     name: str,
     listed: int,
     deliver: Callable[[Outcome], None],
+    room: threading.Semaphore,
 ) -> None:
-    deliver(fetch_project(upstream, job, state, name, listed))
+    try:
+        deliver(fetch_project(upstream, job, state, name, listed))
+    finally:
+        room.release()

@@ -46,8 +46,10 @@ EVENTS_MAX = 1024  # fetched projects waiting for the writer, at most
 PROGRESS_EVERY = 30.0  # seconds between progress lines when the output is not a terminal
 # Pages of this many projects or more are fetched and parsed in worker processes
 # (fetch.projects): parsing and hashing would otherwise share this process's core.
+# With fewer than 4 cores, none: the workers' pickled pages and their own start
+# cost this process (the writer's) more than the pages' parsing in its threads.
 PROCESS_THRESHOLD = 2000
-PAGE_PROCESSES = min(4, os.cpu_count() or 1)
+PAGE_PROCESSES = min(4, os.cpu_count() or 1) if (os.cpu_count() or 1) >= 4 else 1
 
 
 class ProjectRun:
