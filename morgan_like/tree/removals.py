@@ -68,13 +68,16 @@ class Removals:
                 self.state.note_unsent(relpath, removed=True)
             self.state.commit()
 
-    def unlisted(self, norm: str, keep: set[str]) -> set[str]:
+    def unlisted(self, norm: str, keep: set[str], simple_folder: bool = True) -> set[str]:
         """What a replaced page no longer lists: files on disk, rows of files already gone
-        (a killed run unlinked them), and temp files older versions left in its folders."""
+        (a killed run unlinked them), and temp files older versions left in its folders.
+        ``simple_folder`` False: the project had no folder in simple/ before its pages
+        (none to look through for old temp files)."""
         found = set(files_under(self.root, self.root / PACKAGES_DIR / norm, temps=True))
         found.update(self.state.relpaths_under(f"{PACKAGES_DIR}/{norm}"))
-        with contextlib.suppress(OSError), os.scandir(self.root / SIMPLE_DIR / norm) as entries:
-            found.update(f"{SIMPLE_DIR}/{norm}/{e.name}" for e in entries if is_legacy_temp(e.name))
+        if simple_folder:
+            with contextlib.suppress(OSError), os.scandir(self.root / SIMPLE_DIR / norm) as it:
+                found.update(f"{SIMPLE_DIR}/{norm}/{e.name}" for e in it if is_legacy_temp(e.name))
         return found - keep
 
     def apply(self) -> list[str]:

@@ -125,8 +125,10 @@ class TreeWriter:
         # Our own pages as read back before write_project replaces them: a caller that
         # merges (existing_files) and the diff rule parse each once.
         self.own_pages = OwnPages(self.root, state)
-        # The pages of the project write_project is writing, as they were (see _differs).
+        # The pages of the project write_project is writing, as they were (see _differs),
+        # and whether its folder in simple/ was there.
         self._before: dict[str, bytes | None] = {}
+        self._folder = True
         # What runs killed before their diff-file changed (see _note_intent): the next
         # diff-file carries it too.
         self.inherited: tuple[list[str], list[str]] = state.unsent()
@@ -259,7 +261,15 @@ class TreeWriter:
         entries: list[FileEntry] = []
         # The project's pages as they are, read once: for what they list and, below, for
         # whether the new bytes differ (a page is written only when they do).
-        self._before = read_pages(self.root, page_files(norm, self.warehouse))
+        # Without its folder in simple/ (a project new to the tree) neither page of it is
+        # there to read, nor an old temp file in it: one stat instead of two failed opens
+        # now and a failed listing below.
+        self._folder = os.path.isdir(os.path.join(self.root, SIMPLE_DIR, norm))
+        rels = page_files(norm, self.warehouse)
+        self._before = dict.fromkeys(rels)
+        self._before.update(
+            read_pages(self.root, [r for r in rels if self._folder or not _in_simple(r)])
+        )
         try:
             return self._write_project(
                 norm, chosen, changed, entries, last_serial, replace, meta, keep_empty
@@ -329,7 +339,7 @@ class TreeWriter:
             if e.provenance
         }
         if replace:
-            self.removals.stale[norm] = self.removals.unlisted(norm, keep)
+            self.removals.stale[norm] = self.removals.unlisted(norm, keep, self._folder)
         elif norm in self.removals.stale:
             self.removals.stale[norm] -= keep
         return changed
@@ -457,6 +467,10 @@ class TreeWriter:
         atomic_write_bytes(path, data, durable=True, tmp_dir=self._tmp)
         self._note_changed(MANIFEST_NAME)
         return [MANIFEST_NAME]
+
+
+def _in_simple(relpath: str) -> bool:
+    return relpath.startswith(SIMPLE_DIR + "/")
 
 
 def _is_page(relpath: str) -> bool:

@@ -509,3 +509,24 @@ def test_a_batch_of_projects_shares_one_intent_commit(
     for i in range(5):
         assert (tree / page_relpaths(f"p{i}")[0]).exists()
         assert state.project(f"p{i}") == (True, i + 1)
+
+
+def test_a_new_project_reads_no_page_of_its_missing_folder(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without its folder in simple/, neither of its pages is read (one stat instead)."""
+    from morgan_like.tree import projectpages
+
+    read: list[str] = []
+    real = projectpages.read_bytes
+    monkeypatch.setattr(projectpages, "read_bytes", lambda p: read.append(str(p)) or real(p))
+    w = TreeWriter(tree, TreeState(tree), index_only=True, warehouse=True)
+    sha = hashlib.sha256(b"x").hexdigest()
+    rf = RemoteFile("new-1.0.tar.gz", "https://upstream.invalid/new-1.0.tar.gz", sha)
+    w.write_project("new", [rf], 1, replace=True, keep_empty=True)
+    assert [Path(p).relative_to(tree).as_posix() for p in read] == ["json/new"]
+    finish(w)
+    read.clear()
+    w = TreeWriter(tree, TreeState(tree), index_only=True, warehouse=True)
+    w.write_project("new", [rf], 2, replace=True, keep_empty=True)
+    assert len(read) == 3  # its folder is there now: every page is read
