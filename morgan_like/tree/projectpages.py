@@ -19,6 +19,7 @@ from morgan_like.tree.filemeta import read_metadata_file
 from morgan_like.tree.files import read_bytes
 from morgan_like.tree.layout import (
     METADATA_SUFFIX,
+    SIMPLE_DIR,
     package_relpath,
     page_relpaths,
     warehouse_relpath,
@@ -58,9 +59,19 @@ def render_pages(
     return pages
 
 
-def read_pages(root: Path, relpaths: list[str]) -> dict[str, bytes | None]:
-    """Each page's bytes as they are (None: missing or unreadable)."""
-    return {rel: read_bytes(os.path.join(root, rel)) for rel in relpaths}
+def read_pages(root: Path, norm: str, warehouse: bool) -> tuple[dict[str, bytes | None], bool]:
+    """Each page's bytes as they are (None: missing or unreadable), and whether the
+    project has its folder in simple/.
+
+    Without that folder (a project new to the tree) neither page in it is there to
+    read: one stat instead of two failed opens.
+    """
+    folder = os.path.isdir(os.path.join(root, SIMPLE_DIR, norm))
+    found: dict[str, bytes | None] = {}
+    for rel in page_files(norm, warehouse):
+        in_folder = rel.startswith(SIMPLE_DIR + "/")
+        found[rel] = read_bytes(os.path.join(root, rel)) if folder or not in_folder else None
+    return found, folder
 
 
 def _release_metadata(root: Path, norm: str, entry: FileEntry) -> bytes | None:

@@ -70,7 +70,7 @@ from morgan_like.tree.pages import (
     render_root_json,
     upstream_entry,
 )
-from morgan_like.tree.projectpages import page_files, read_pages, render_pages
+from morgan_like.tree.projectpages import read_pages, render_pages
 from morgan_like.tree.readback import OwnPages
 from morgan_like.tree.removals import Removals
 from morgan_like.tree.serials import OwnSerials
@@ -261,15 +261,7 @@ class TreeWriter:
         entries: list[FileEntry] = []
         # The project's pages as they are, read once: for what they list and, below, for
         # whether the new bytes differ (a page is written only when they do).
-        # Without its folder in simple/ (a project new to the tree) neither page of it is
-        # there to read, nor an old temp file in it: one stat instead of two failed opens
-        # now and a failed listing below.
-        self._folder = os.path.isdir(os.path.join(self.root, SIMPLE_DIR, norm))
-        rels = page_files(norm, self.warehouse)
-        self._before = dict.fromkeys(rels)
-        self._before.update(
-            read_pages(self.root, [r for r in rels if self._folder or not _in_simple(r)])
-        )
+        self._before, self._folder = read_pages(self.root, norm, self.warehouse)
         try:
             return self._write_project(
                 norm, chosen, changed, entries, last_serial, replace, meta, keep_empty
@@ -467,10 +459,6 @@ class TreeWriter:
         atomic_write_bytes(path, data, durable=True, tmp_dir=self._tmp)
         self._note_changed(MANIFEST_NAME)
         return [MANIFEST_NAME]
-
-
-def _in_simple(relpath: str) -> bool:
-    return relpath.startswith(SIMPLE_DIR + "/")
 
 
 def _is_page(relpath: str) -> bool:
