@@ -138,12 +138,7 @@ class WorkerProcesses:
         return fn(*args)
 
     def close(self) -> None:
-        """Stop the workers; later calls run here.  With no step running, nothing waits
-        for them to exit (40-100 ms at the end of every run): each ends once told, or
-        with the run's process.  A step still running (a run cut short) is waited for,
-        so nothing it writes lands after the run's scratch is swept."""
         with self._lock:
             pool, self._pool, self._processes = self._pool, None, 0
-            busy = self._running > 0
         if pool is not None:
-            pool.shutdown(wait=busy, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -189,39 +189,3 @@ def test_a_run_has_a_worker_process_per_core_up_to_four(monkeypatch: pytest.Monk
     for cores, expected in ((None, 2), (1, 1), (2, 2), (3, 3), (16, 4)):
         monkeypatch.setattr(workers_module.os, "cpu_count", lambda c=cores: c)
         assert workers_module.default_processes() == expected
-
-
-def _say_then_sleep(path: str) -> None:
-    Path(path).write_text("running")
-    time.sleep(1.0)
-
-
-def test_close_waits_for_the_workers_only_while_a_step_runs(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Idle workers are told to stop and left to exit on their own; a step still running
-    is waited for (it may write into the scratch the run sweeps next)."""
-    import threading
-    from concurrent.futures import ProcessPoolExecutor
-
-    waits: list[bool] = []
-    shutdown = ProcessPoolExecutor.shutdown
-
-    def recorded(self: ProcessPoolExecutor, wait: bool = True, **kwargs: object) -> None:
-        waits.append(wait)
-        shutdown(self, wait=wait, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ProcessPoolExecutor, "shutdown", recorded)
-    idle = WorkerProcesses(1)
-    assert idle.run(os.getpid) != os.getpid()
-    idle.close()
-    busy = WorkerProcesses(1)
-    said = tmp_path / "running"
-    step = threading.Thread(target=busy.run, args=(_say_then_sleep, str(said)))
-    step.start()
-    deadline = time.monotonic() + 60
-    while not said.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)  # until the step runs in the worker
-    busy.close()
-    step.join()
-    assert waits == [False, True]
