@@ -225,3 +225,22 @@ def test_sweep_scratch_clears_only_the_scratch(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / ".morgan-like").iterdir()) == ["lock", "state.db"]
     assert is_legacy_temp(".index.html.ab12cd34.tmp") and not is_legacy_temp("a-1.0.tar.gz")
     assert not is_legacy_temp(".keep") and not is_legacy_temp("x.tmp")
+
+
+def test_recording_a_new_file_is_one_statement(tree: Path) -> None:
+    """A download new to the state costs one statement (a first sync records each file);
+    a record that changes is still noticed as a change, one that does not is not."""
+    (tree / "packages/p").mkdir(parents=True)
+    (tree / "packages/p/p-1.tar.gz").write_bytes(b"one")
+    state = TreeState(tree)
+    statements: list[str] = []
+    state._db.set_trace_callback(statements.append)
+    state.record("packages/p/p-1.tar.gz", 3, hashlib.sha256(b"one").hexdigest())
+    files = [s for s in statements if "files" in s]
+    assert len(files) == 1 and state.is_changed("packages/p/p-1.tar.gz")
+    state.commit()
+    again = TreeState(tree)
+    again.record("packages/p/p-1.tar.gz", 3, hashlib.sha256(b"one").hexdigest(), new=True)
+    assert not again.is_changed("packages/p/p-1.tar.gz")  # the same bytes as recorded
+    again.record("packages/p/p-1.tar.gz", 3, hashlib.sha256(b"two").hexdigest(), new=False)
+    assert again.is_changed("packages/p/p-1.tar.gz")  # other bytes than recorded
