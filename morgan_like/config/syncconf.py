@@ -20,13 +20,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 
-from morgan_like.config.allowlist import AllowEntry, Allowlist, read_allowlist, value_lines
-from morgan_like.config.envsections import environment_from_section
-from morgan_like.config.ini import _mirror_options, constraints_in, hashes_in
 from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
 from morgan_like.config.options import parse_bool
 from morgan_like.config.reqfiles import RequirementLine
@@ -43,7 +41,10 @@ from morgan_like.dists.selection import (
 from morgan_like.errors import ConfigError
 from morgan_like.targets.environments import Environment
 
-__all__ = ["AllowEntry", "SyncConfig", "compile_patterns", "load_sync_config"]
+if TYPE_CHECKING:
+    from morgan_like.config.allowlist import AllowEntry, Allowlist
+
+__all__ = ["SyncConfig", "compile_patterns", "load_sync_config"]
 
 SERIAL_SOURCES = ("auto", "simple", "xmlrpc", "local-json", "names")
 # [sync] key -> kind.  Multi-line values (one regex per line) for the filters.
@@ -103,10 +104,14 @@ class SyncConfig:
 
     def constraints_for(self, env: Environment) -> dict[NormalizedName, SpecifierSet]:
         """Project -> the versions the constraints allow in ``env``, as a bundle's Config."""
+        from morgan_like.config.ini import constraints_in
+
         return constraints_in(self.constraints, env)
 
     def hashes_for(self, env: Environment) -> dict[NormalizedName, frozenset[str]]:
         """Project -> the sha256 digests its files may have in ``env``, as a bundle's Config."""
+        from morgan_like.config.ini import hashes_in
+
         return hashes_in((*self.requirement_lines, *self.constraints), env)
 
 
@@ -136,6 +141,12 @@ def load_sync_config(path: Path) -> SyncConfig:
 
 
 def _read(path: Path, text: str) -> SyncConfig:
+    # The bundle's config reader (config.ini: requirements, locks, pyproject sources)
+    # is imported only when a sync has a config to read: a sync without one starts
+    # without it.
+    from morgan_like.config.envsections import environment_from_section
+    from morgan_like.config.ini import _mirror_options
+
     file = str(path)
     parser = read_ini(text, file)
     envs, warnings = [], []
@@ -164,9 +175,7 @@ def _read(path: Path, text: str) -> SyncConfig:
             key = raw_key.replace("_", "-")
             values[key] = _value(key, raw_key, value, file)
             written[key] = (raw_key, value)
-    allow = read_allowlist(
-        path, text, {k: written[k] for k in ("projects", "requirements") if k in written}
-    )
+    allow = _allowlist(path, text, written)
     _refuse_excluded(allow, written, text, path)
     with_dependencies = _with_dependencies(allow, values, written, bool(envs), file)
     return SyncConfig(
@@ -183,8 +192,8 @@ def _read(path: Path, text: str) -> SyncConfig:
         diff_file=values.get("diff-file"),  # type: ignore[arg-type]
         diff_append_epoch=values.get("diff-append-epoch"),  # type: ignore[arg-type]
         cross_host_redirects=values.get("cross-host-redirects"),  # type: ignore[arg-type]
-        warnings=(*warnings, *allow.warnings),
-        allowlist=allow.entries,
+        warnings=(*warnings, *allow.warnings) if allow is not None else tuple(warnings),
+        allowlist=allow.entries if allow is not None else (),
         keep_latest=values.get("keep-latest"),  # type: ignore[arg-type]
         with_dependencies=with_dependencies,
         selection=FileSelection(
@@ -193,18 +202,32 @@ def _read(path: Path, text: str) -> SyncConfig:
             max_file_size=values.get("max-file-size"),  # type: ignore[arg-type]
             exclude_releases=values.get("exclude-release", ()),  # type: ignore[arg-type]
         ),
-        requirement_lines=allow.lines,
-        constraints=allow.constraints,
+        requirement_lines=allow.lines if allow is not None else (),
+        constraints=allow.constraints if allow is not None else (),
         storage=read_storage(parser, file),
     )
 
 
+def _allowlist(path: Path, text: str, written: Mapping[str, tuple[str, str]]) -> Allowlist | None:
+    """The allowlist, None when the config writes none: its reader (requirements files,
+    pyproject.toml, PEP 508) is imported only by a config that has one, so that a full
+    mirror's start-up does not pay for it."""
+    keys = {k: written[k] for k in ("projects", "requirements") if k in written}
+    if not keys:
+        return None
+    from morgan_like.config.allowlist import read_allowlist
+
+    return read_allowlist(path, text, keys)
+
+
 def _refuse_excluded(
-    allow: Allowlist, written: Mapping[str, tuple[str, str]], text: str, path: Path
+    allow: Allowlist | None, written: Mapping[str, tuple[str, str]], text: str, path: Path
 ) -> None:
     """A project both allowlisted and excluded: which one was meant is a guess."""
-    if "exclude" not in written or not allow.entries:
+    if "exclude" not in written or allow is None or not allow.entries:
         return
+    from morgan_like.config.allowlist import value_lines
+
     raw_key, value = written["exclude"]
     for line, pattern in value_lines(text, "sync", raw_key, value):
         compiled = compile_patterns((pattern,), "exclude")[0]
@@ -225,7 +248,7 @@ def _refuse_excluded(
 
 
 def _with_dependencies(
-    allow: Allowlist,
+    allow: Allowlist | None,
     values: Mapping[str, object],
     written: Mapping[str, tuple[str, str]],
     has_envs: bool,
@@ -233,7 +256,8 @@ def _with_dependencies(
 ) -> bool:
     """The effective with-dependencies: as written, else true when there is an allowlist."""
     explicit = values.get("with-dependencies")
-    if explicit is True and not allow.entries:
+    listed = bool(allow is not None and allow.entries)
+    if explicit is True and not listed:
         raise ConfigError(
             file=file,
             problem="with-dependencies = true and no allowlist: a full mirror has every project",
@@ -242,7 +266,7 @@ def _with_dependencies(
             hint="list the projects to follow (projects = one requirement a line, or "
             "requirements = FILE), or remove with-dependencies",
         )
-    effective = bool(allow.entries) if explicit is None else bool(explicit)
+    effective = listed if explicit is None else bool(explicit)
     if effective and not has_envs:
         key = next(k for k in ("with-dependencies", "projects", "requirements") if k in written)
         default = "" if explicit else " (the default with an allowlist)"

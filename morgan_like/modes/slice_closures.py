@@ -20,7 +20,8 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from morgan_like.config.syncconf import AllowEntry, SyncConfig
+from morgan_like.config.allowlist import AllowEntry
+from morgan_like.config.syncconf import SyncConfig
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.serials import SerialList
 from morgan_like.errors import MorganLikeError, ResolutionError

@@ -38,7 +38,6 @@ from morgan_like.index.redirects import OPTION as REDIRECTS_OPTION
 from morgan_like.index.serials import NAMES, fetch_serials
 from morgan_like.index.upstream import Upstream
 from morgan_like.modes import serve
-from morgan_like.modes.slice import SliceRequest, run_slice
 from morgan_like.modes.sync_plan import (
     FileRules,
     NameFilter,
@@ -165,9 +164,10 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> int:
             problem="index-only cannot be combined with an allowlist with dependencies",
             hint="each env's view must list files this tree holds: drop index-only",
         )
-    request = SliceRequest(root, config, settings, options.dry_run, options.skip_server_copy)
     if options.dry_run:
-        return run_slice(request, reporter) if curated else _dry_run(options, settings, reporter)
+        if curated:
+            return _slice(options, config, settings, reporter)
+        return _dry_run(options, settings, reporter)
     if settings.diff is not None:
         check_diff_target(root, settings.diff.path)  # refused before anything is fetched
     root.mkdir(parents=True, exist_ok=True)
@@ -175,10 +175,24 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> int:
         sweep_scratch(root)
         try:
             if curated:
-                return run_slice(request, reporter)
+                return _slice(options, config, settings, reporter)
             return _sync(options, settings, reporter)
         finally:
             sweep_scratch(root)
+
+
+def _slice(
+    options: SyncOptions, config: SyncConfig, settings: SyncSettings, reporter: Reporter
+) -> int:
+    """A curated slice (an allowlist with dependencies): modes/slice.py, imported only
+    here, since it brings the resolver, the bundle's pages and views, and the SBOM, that
+    a full mirror's run never uses."""
+    from morgan_like.modes.slice import SliceRequest, run_slice
+
+    request = SliceRequest(
+        options.index_path, config, settings, options.dry_run, options.skip_server_copy
+    )
+    return run_slice(request, reporter)
 
 
 def _listed_plan(
