@@ -54,24 +54,106 @@ def _load(body: bytes, origin: str) -> Any:
         raise UpstreamError(f"{origin}: not JSON ({exc})") from None
 
 
-def _merge(pairs: list[tuple[Any, Any]], origin: str) -> tuple[dict[NormalizedName, int], int]:
-    serials: dict[NormalizedName, int] = {}
-    bad = 0
-    for name, raw in pairs:
+class _Merger:
+    """Entries (name, raw serial) into {normalized name: highest serial}, counting the
+    malformed ones; a name listed twice (two spellings of one project) keeps its highest."""
+
+    def __init__(self) -> None:
+        self.serials: dict[NormalizedName, int] = {}
+        self.bad = 0
+
+    def add(self, name: Any, raw: Any) -> None:
         serial = serial_value(raw)
         if not isinstance(name, str) or not name.strip() or serial is None:
-            bad += 1
-            continue
+            self.bad += 1
+            return
         norm = canonicalize_name(name)
-        serials[norm] = max(serial, serials.get(norm, serial))
-    if bad and not serials:
-        raise UpstreamError(f"{origin}: no usable project entry ({bad} malformed)")
-    return serials, bad
+        old = self.serials.get(norm)
+        self.serials[norm] = serial if old is None or serial > old else old
+
+    def result(self, origin: str) -> tuple[dict[NormalizedName, int], int]:
+        if self.bad and not self.serials:
+            raise UpstreamError(f"{origin}: no usable project entry ({self.bad} malformed)")
+        return self.serials, self.bad
+
+
+def _merge(pairs: list[tuple[Any, Any]], origin: str) -> tuple[dict[NormalizedName, int], int]:
+    merger = _Merger()
+    for name, raw in pairs:
+        merger.add(name, raw)
+    return merger.result(origin)
 
 
 def parse_root_serials(body: bytes, origin: str) -> SerialList:
-    """A PEP 691 root index with ``_last-serial`` per project."""
-    doc = _load(body, origin)
+    """A PEP 691 root index with ``_last-serial`` per project.
+
+    PyPI's root lists over 900,000 projects: decoded whole, each entry a dict, the
+    list costs about 300 MB before a single serial is merged.  The entries are merged
+    as the decoder meets them instead (``_Streamed``), each dict dropped at once; the
+    whole decode (``_parse_decoded``) is kept for a document the streamed reading
+    cannot vouch for, so that both give the same list, or the same error.
+    """
+    streamed = _Streamed()
+    try:
+        doc = json.loads(body, object_pairs_hook=streamed.hook)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UpstreamError(f"{origin}: not JSON ({exc})") from None
+    projects = doc.get("projects") if isinstance(doc, dict) else None
+    if isinstance(projects, list) and streamed.all_in(projects):
+        if projects and not streamed.any_serial:
+            raise UpstreamError(f"{origin}: the root index lists no _last-serial")
+        serials, bad = streamed.merger.result(origin)
+        return SerialList("simple", serials, _meta_serial(doc), bad)
+    return _parse_decoded(_load(body, origin), origin)
+
+
+class _Streamed:
+    """The root's project entries merged by the JSON decoder's object hook.
+
+    The hook sees every object, innermost first, and cannot tell where one sits:
+    each object with a ``name`` key is merged as a project entry and replaced by
+    ``_MERGED``; ``all_in`` then checks that every one of them was an item of the
+    ``projects`` list (nowhere else), and merges that list's other items as the
+    malformed entries they are.
+    """
+
+    def __init__(self) -> None:
+        self.merger = _Merger()
+        self.merged = 0
+        self.any_serial = False
+
+    def hook(self, pairs: list[tuple[str, Any]]) -> Any:
+        entry = dict(pairs)
+        if "name" not in entry:
+            return entry
+        raw = entry.get("_last-serial")
+        self.any_serial = self.any_serial or raw is not None
+        self.merger.add(entry["name"], raw)
+        self.merged += 1
+        return _MERGED
+
+    def all_in(self, projects: list[Any]) -> bool:
+        if sum(1 for p in projects if p is _MERGED) != self.merged:
+            return False
+        for p in projects:
+            if p is not _MERGED:
+                raw = p.get("_last-serial") if isinstance(p, dict) else None
+                self.any_serial = self.any_serial or raw is not None
+                self.merger.add(None, raw)
+        return True
+
+
+_MERGED = object()  # a project entry the decoder's hook has merged
+
+
+def _meta_serial(doc: dict[str, Any]) -> int | None:
+    meta = doc.get("meta")
+    return serial_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
+
+
+def _parse_decoded(doc: Any, origin: str) -> SerialList:
+    """The root index decoded whole: a document with a ``name`` key outside its
+    project entries, where the streamed merge cannot tell the entries apart."""
     projects = doc.get("projects") if isinstance(doc, dict) else None
     if not isinstance(projects, list):
         raise UpstreamError(f"{origin}: no 'projects' list in the root index")
@@ -81,10 +163,8 @@ def parse_root_serials(body: bytes, origin: str) -> SerialList:
     ]
     if pairs and all(raw is None for _, raw in pairs):
         raise UpstreamError(f"{origin}: the root index lists no _last-serial")
-    meta = doc.get("meta")
-    last = serial_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
     serials, bad = _merge(pairs, origin)
-    return SerialList("simple", serials, last, bad)
+    return SerialList("simple", serials, _meta_serial(doc), bad)
 
 
 def parse_local_json(body: bytes, serial_text: bytes | None, origin: str) -> SerialList:
