@@ -8,10 +8,13 @@ pip.conf / uv.toml snippets (tree/landing_html.py renders it).
 
 What it costs follows what changed, as the rest of publish does.  A summary per project
 is kept between runs in ``.morgan-like/landing.json`` (never served, never travels); a
-publish reads again only the pages of the projects whose paths it changed or removed,
-or an earlier killed run left unsent.  The summary is trusted only while it names the
-sha256 the tree state records for the page on disk: a first run, a lost state or a page
-brought by an import rebuilds it from every project's page, once.  A publish that
+publish updates only the rows of the projects whose paths it changed or removed, or an
+earlier killed run left unsent.  The summary is trusted only while it names the sha256
+the tree state records for the page on disk: a first run, a lost state or a page
+brought by an import rebuilds it, once.  A row comes from what the writer rendered
+the project's pages from in this run (tree/pagesummary.py), so a first sync reads no
+page back; only a project the writer did not write (a killed run's, an import's) has
+its page read.  A publish that
 changed nothing reads nothing here.  The env columns come from the views publish is
 given (one state row per file a view lists); without views, the last ones are kept.
 
@@ -33,7 +36,6 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from morgan_like.dists.filenames import parse_filename
-from morgan_like.dists.links import ProjectPage
 from morgan_like.tree.files import atomic_write_bytes, scratch_dir
 from morgan_like.tree.landing_html import (
     UPDATED_META,
@@ -50,6 +52,7 @@ from morgan_like.tree.layout import (
     STATE_DIR,
     package_relpath,
 )
+from morgan_like.tree.pagesummary import summarize
 from morgan_like.tree.readback import OwnPages
 from morgan_like.tree.state import TreeState
 from morgan_like.tree.views import EnvView
@@ -73,13 +76,13 @@ def write_landing(writer: TreeWriter, views: Sequence[EnvView] | None) -> bool:
         return False
     cached = _load_cache(writer)
     if cached is None:
-        rows = {name: _summary(name, _read_once(writer, name)) for name in state.project_names()}
+        rows = {name: _row(writer, name, kept=False) for name in state.project_names()}
         envs: list[EnvColumn] = []
     else:
         rows, envs = cached
         for name in sorted(touched):
             if state.project(name)[0]:
-                rows[name] = _summary(name, writer.own_pages.page(name))
+                rows[name] = _row(writer, name, kept=True)
             else:
                 rows.pop(name, None)
     if views is not None:
@@ -105,17 +108,17 @@ def touched_projects(writer: TreeWriter) -> set[str]:
     return names
 
 
-def _read_once(writer: TreeWriter, name: str) -> ProjectPage | None:
-    """A page read for a rebuild, not kept: a full mirror's pages would not fit in memory."""
-    pages = OwnPages(writer.root, writer.state)
-    return pages.page(name)
-
-
-def _summary(name: str, page: ProjectPage | None) -> ProjectRow:
-    files = page.files if page is not None else ()
-    versions = {rf.version for rf in files if rf.version is not None}
-    newest = str(max(versions)) if versions else ""
-    return ProjectRow(name, newest, len(versions), len(files), sum(rf.size or 0 for rf in files))
+def _row(writer: TreeWriter, name: str, *, kept: bool) -> ProjectRow:
+    """The project's row: the writer's, when it wrote the project's pages in this run;
+    else from its page, read through the writer's OwnPages (``kept``: a few touched
+    projects) or read once and let go (a rebuild: a full mirror's pages would not fit
+    in memory)."""
+    row = writer.summaries.get(name)
+    if row is not None:
+        return row
+    pages = writer.own_pages if kept else OwnPages(writer.root, writer.state)
+    page = pages.page(name)
+    return summarize(name, page.files if page is not None else ())
 
 
 def env_column(state: TreeState, view: EnvView) -> EnvColumn:

@@ -29,8 +29,10 @@ UPDATED_META = "morgan-like:updated"
 
 @dataclass(frozen=True)
 class ProjectRow:
-    """One project as the page shows it (see tree.landing.ProjectSummary)."""
+    """One project as the page shows it (tree/pagesummary.py makes it).  Slotted: a
+    full mirror's writer keeps one per project it writes."""
 
+    __slots__ = ("name", "newest", "releases", "files", "size")
     name: str
     newest: str  # "" when no file name could be read
     releases: int

@@ -70,6 +70,7 @@ from morgan_like.tree.pages import (
     render_root_json,
     upstream_entry,
 )
+from morgan_like.tree.pagesummary import PageSummaries
 from morgan_like.tree.projectpages import read_pages, render_pages
 from morgan_like.tree.readback import OwnPages
 from morgan_like.tree.removals import Removals
@@ -135,6 +136,9 @@ class TreeWriter:
         # Project pages rendered, written a batch at a time; everything else the writer
         # does first writes what the batch holds (flush).
         self.batch = PageBatch(self.root, state, self._tmp)
+        # What the landing page shows of each project written here, from the entries its
+        # pages were rendered from: publish reads no page the writer has just written.
+        self.summaries = PageSummaries()
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -302,6 +306,7 @@ class TreeWriter:
             self.remove_project(norm)
             return changed
         self.removals.leaving.discard(norm)
+        self.summaries.keep(norm, entries)
 
         # Upstream's serial when given; else, with ``serials``, the tree's own (kept while
         # the pages' bytes stay, the next one when anything on them changes).
@@ -350,6 +355,9 @@ class TreeWriter:
         files they newly list) as news for the diff-file.
         """
         self.batch.flush()
+        for rel, _ in pages:  # a project's page written here: its row is read back
+            if _is_page(rel) and not is_view_page(rel):
+                self.summaries.drop(rel.split("/")[1])
         news = [rel for rel, data in pages if self._differs(rel, data)]
         if news:
             self._note_intent(news + list(news_with))
@@ -374,7 +382,9 @@ class TreeWriter:
         write_root), then its pages and files (tree/removals.py).  Until then nothing
         changes, on disk or in the tree state: a run stopped before publish keeps it."""
         self.batch.flush()
-        self.removals.queue_project(canonicalize_name(project))
+        norm = canonicalize_name(project)
+        self.summaries.drop(norm)
+        self.removals.queue_project(norm)
 
     def is_leaving(self, project: str) -> bool:
         """Whether remove_project queued this project to leave at publish."""

@@ -332,3 +332,35 @@ def test_verify_checks_the_page_and_an_import_carries_it(tmp_path: Path) -> None
     out = io.StringIO()
     assert server.verify(str(root), out, io.StringIO()) == 1
     assert re.search(rf"^CORRUPT +{LANDING_HTML} ", out.getvalue(), re.M), out.getvalue()
+
+
+def test_a_first_publish_reads_back_no_page_the_writer_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project's row comes from what the writer rendered its pages from in this run; a
+    page is read only for a project this run did not write (a killed run's)."""
+    root = tmp_path / "tree"
+    with TreeState(root) as state:  # a run killed before its publish
+        writer = TreeWriter(root, state)
+        for project, files in ALPHA_BETA.items():
+            placed = [_place(root, project, name, data) for name, data in files.items()]
+            writer.write_project(project, placed, replace=True)
+        writer.batch.flush()
+        state.commit()
+    read: list[str] = []
+    real = readback.OwnPages._parse
+
+    def counting(self: readback.OwnPages, project: str):  # type: ignore[no-untyped-def]
+        read.append(project)
+        return real(self, project)
+
+    monkeypatch.setattr(readback.OwnPages, "_parse", counting)
+    run_publish(root, {**_many(30), "alpha": ALPHA_BETA["alpha"]})
+    assert read == ["beta"]
+    expected = {f"p{i:04d}": ("1.0", 1, 1, i) for i in range(30)}
+    assert rows(root) == {**expected, "alpha": ("2.0", 2, 3, 600), "beta": ("0.1", 1, 1, 50)}
+    read.clear()
+    (root / LANDING_CACHE).unlink()  # rebuilt from the pages: the same page
+    page = (root / LANDING_HTML).read_bytes()
+    run_publish(root, views=[])
+    assert len(set(read)) == 32 and (root / LANDING_HTML).read_bytes() == page
