@@ -36,7 +36,7 @@ from morgan_like.fetch.provenance import fetch_provenance, provenance_path
 from morgan_like.index.upstream import Upstream
 from morgan_like.tree.files import scratch_dir, sha256_file
 from morgan_like.tree.layout import PROVENANCE_SUFFIX, package_relpath
-from morgan_like.tree.state import StateReader
+from morgan_like.tree.statereader import StateReader
 
 CHUNK = 32  # projects per task: big enough to amortise pickling, small enough to stream
 IN_FLIGHT = 8  # chunks per worker process fetched ahead of the writer

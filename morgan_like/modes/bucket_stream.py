@@ -37,7 +37,8 @@ from morgan_like.tree.bucketstream import StreamResult
 
 if TYPE_CHECKING:
     from morgan_like.modes.bucket import BucketRun
-    from morgan_like.tree.state import StateReader, TreeState
+    from morgan_like.tree.state import TreeState
+    from morgan_like.tree.statereader import StateReader
     from morgan_like.tree.storage import Storage
 
 # Fetched projects not yet streamed that a sync may hold on local disk before its fetchers
@@ -145,7 +146,7 @@ class StreamProcess:
         state cannot be read yet)."""
         import sqlite3
 
-        from morgan_like.tree.state import StateReader
+        from morgan_like.tree.statereader import StateReader
 
         with self._reader_lock:
             try:

@@ -62,7 +62,8 @@ from morgan_like.tree.layout import (
     SIMPLE_DIR,
     STATE_DIR,
 )
-from morgan_like.tree.state import StateReader, TreeState
+from morgan_like.tree.state import TreeState
+from morgan_like.tree.statereader import StateReader
 from morgan_like.tree.storage import Storage
 
 EVICTION_LOG = f"{STATE_DIR}/evicted.log"

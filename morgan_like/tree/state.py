@@ -14,7 +14,8 @@ Two kinds of state, kept apart on purpose:
 
 Every lookup and update touches one row, so a run reads and writes state in
 proportion to the files and projects it touches.  Thread-safe: download workers
-record files concurrently.
+record files concurrently.  The database itself (tables, opening, what a row means) is
+tree/statedb.py; other processes read it through tree/statereader.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from morgan_like.tree import crashpoints
@@ -37,40 +37,19 @@ from morgan_like.tree.layout import (
     is_top_level,
     normalize_relpath,
 )
-from morgan_like.tree.stateseed import seed_from_tree
+from morgan_like.tree.statedb import (
+    EVICTED,
+    STATE_FORMAT,
+    STATE_NAME,
+    FileRecord,
+    open_db,
+    row_holds,
+)
 
-STATE_NAME = "state.db"
-WAL_CHECKPOINT_PAGES = 8192
-STATE_FORMAT = "morgan-like-state/1"
+# Its file, its format and the record of a file, for the modules that open or read it.
+__all__ = ["EVICTED", "STATE_FORMAT", "STATE_NAME", "FileRecord", "TreeState"]
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, sha256 TEXT NOT NULL, mtime_ns INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, serial INTEGER) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS leaving (name TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS unsent (relpath TEXT PRIMARY KEY, removed INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sync_todo (name TEXT PRIMARY KEY, serial INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sync_finished (seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS generations (gen INTEGER PRIMARY KEY, time TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS gen_paths (
-    gen INTEGER NOT NULL, relpath TEXT NOT NULL, removed INTEGER NOT NULL, PRIMARY KEY (gen, relpath)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS gen_paths_by_path ON gen_paths (relpath, gen);
-CREATE TABLE IF NOT EXISTS sites (name TEXT PRIMARY KEY, gen INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS facts (
-    sha256 TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (sha256, key)
-) WITHOUT ROWID;
-"""
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """A file as we last verified it: its size and sha256."""
-
-    size: int
-    sha256: str
 
 
 class TreeState:
@@ -82,7 +61,6 @@ class TreeState:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.path = self.root / STATE_DIR / STATE_NAME
-        self.load_problem: str | None = None
         self._lock = threading.RLock()
         self._touched: set[str] = set()
         # While a writer holds pages not yet on disk (TreeWriter's batch), what says a
@@ -92,54 +70,9 @@ class TreeState:
         self.settle: Callable[[], None] | None = None
         self.projects_changed = False
         self.names_changed = False  # a project came or went (the root HTML lists names only)
-        self._db = self._open()
-
-    # --- opening, migration --------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level="DEFERRED")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        # A writer commits once per project (TreeWriter._note_intent); at the default of a
-        # checkpoint every 1,000 WAL pages, one commit in ~200 also paid a checkpoint and
-        # its two fsyncs.  Every 8,192 pages (32 MiB of WAL at most) they are rare.
-        db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
-        return db
-
-    def _open(self) -> sqlite3.Connection:
-        fresh = not self.path.exists()
-        try:
-            db = self._connect()
-            db.executescript(_SCHEMA)
-            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            self.load_problem = f"{STATE_DIR}/{STATE_NAME} is unreadable ({exc}); rebuilt it"
-            with contextlib.suppress(UnboundLocalError, sqlite3.Error):
-                db.close()
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{self.path}{suffix}")
-            db = self._connect()
-            db.executescript(_SCHEMA)
-            row, fresh = None, True
-        if row is None or row[0] != STATE_FORMAT:
-            if not fresh and self.load_problem is None:
-                self.load_problem = f"{STATE_DIR}/{STATE_NAME} has another format; rebuilt it"
-            db.execute("DELETE FROM files")
-            db.execute("DELETE FROM projects")
-            db.execute("DELETE FROM leaving")
-            db.execute("DELETE FROM sync_todo")
-            db.execute("DELETE FROM meta WHERE key LIKE 'sync.%'")
-            self._rebuild(db)
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STATE_FORMAT,))
-            db.commit()
-        return db
-
-    def _rebuild(self, db: sqlite3.Connection) -> None:
-        """Seed the state from the tree itself (see stateseed.seed_from_tree)."""
-        seed_from_tree(self.root, db)
-        self.projects_changed = self.names_changed = True  # root pages rendered again
+        self._db, self.load_problem, rebuilt = open_db(self.root)
+        if rebuilt:  # the root pages are rendered again
+            self.projects_changed = self.names_changed = True
 
     # --- files -----------------------------------------------------------------------
 
@@ -158,7 +91,7 @@ class TreeState:
             row = self._db.execute(
                 "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
             ).fetchone()
-        return _unchanged(os.path.join(self.root, key), row, sha256)
+        return row_holds(os.path.join(self.root, key), row, sha256)
 
     def verified(
         self, relpath: str, sha256: str | None = None, st: os.stat_result | None = None
@@ -171,7 +104,7 @@ class TreeState:
             row = self._db.execute(
                 "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
             ).fetchone()
-        if not _unchanged(os.path.join(self.root, key), row, sha256, st):
+        if not row_holds(os.path.join(self.root, key), row, sha256, st):
             return None
         return FileRecord(row[0], row[1])
 
@@ -194,7 +127,7 @@ class TreeState:
         for relpath, sha256 in wanted:
             key = normalize_relpath(relpath)
             row = rows.get(key)
-            if row is not None and _unchanged(os.path.join(self.root, key), row, sha256):
+            if row is not None and row_holds(os.path.join(self.root, key), row, sha256):
                 found[relpath] = FileRecord(row[0], row[1])
         return found
 
@@ -478,85 +411,3 @@ class TreeState:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# A file row's mtime_ns when the file was evicted: it lives in the tree's object store
-# (tree/bucketpush.py) and the working tree keeps only its row, its .metadata and pages.
-EVICTED = -1
-
-
-def _unchanged(
-    path: str, row: tuple | None, sha256: str | None, st: os.stat_result | None = None
-) -> bool:
-    """A file row still true of the disk (size, mtime), and of hash ``sha256`` if given;
-    an evicted file's row holds while the working tree has no copy of its own.  ``st``:
-    the file's stat, already taken."""
-    if row is None or (sha256 is not None and sha256.lower() != row[1]):
-        return False
-    if st is None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return row[2] == EVICTED
-    return st.st_size == row[0] and st.st_mtime_ns == row[2]
-
-
-class StateReader:
-    """The tree state read-only, for other processes (a sync's page workers ask whether
-    a file is already verified).  It sees what the writing process last committed."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        path = self.root / STATE_DIR / STATE_NAME
-        self._db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        self._lock = threading.Lock()
-
-    def is_verified(self, relpath: str, sha256: str | None = None) -> bool:
-        key = normalize_relpath(relpath)
-        try:
-            with self._lock:
-                row = self._db.execute(
-                    "SELECT size, sha256, mtime_ns FROM files WHERE relpath = ?", (key,)
-                ).fetchone()
-        except sqlite3.Error:
-            return False
-        return _unchanged(os.path.join(self.root, key), row, sha256)
-
-    def finished_since(self, seq: int, limit: int = 1000) -> list[tuple[int, str]]:
-        """(seq, name) of the projects a sync committed as finished after ``seq``, in order."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, name FROM sync_finished WHERE seq > ? ORDER BY seq LIMIT ?",
-                (seq, limit),
-            ).fetchall()
-        return [(int(s), str(n)) for s, n in rows]
-
-    def last_finished(self) -> int:
-        """The sequence number of the last finished project logged (0: none)."""
-        with self._lock:
-            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM sync_finished").fetchone()
-        return int(row[0])
-
-    def unsent_changed(self, wanted: list[str]) -> list[str]:
-        """The changed paths no diff-file has carried yet among ``wanted``: exact paths,
-        or folders (ending in ``/``: everything below), each a range of the primary key."""
-        found: list[str] = []
-        with self._lock:
-            for item in wanted:
-                if item.endswith("/"):
-                    upper = item[:-1] + chr(ord("/") + 1)
-                    rows = self._db.execute(
-                        "SELECT relpath FROM unsent WHERE relpath >= ? AND relpath < ? "
-                        "AND removed = 0",
-                        (item, upper),
-                    ).fetchall()
-                else:
-                    rows = self._db.execute(
-                        "SELECT relpath FROM unsent WHERE relpath = ? AND removed = 0", (item,)
-                    ).fetchall()
-                found += [r[0] for r in rows]
-        return found
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

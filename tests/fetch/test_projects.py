@@ -15,7 +15,8 @@ from morgan_like.fetch.projects import (
     fetch_project,
 )
 from morgan_like.index.upstream import Upstream
-from morgan_like.tree.state import StateReader, TreeState
+from morgan_like.tree.state import TreeState
+from morgan_like.tree.statereader import StateReader
 
 from ..fakeindex import FakeIndex
 from ..helpers import wheel

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from morgan_like.cli import main
-from morgan_like.tree.state import EVICTED, StateReader, TreeState
+from morgan_like.tree.state import EVICTED, TreeState
+from morgan_like.tree.statereader import StateReader
 
 from ..seaweed import broken_links
 from .test_bucket import REPO, _untimed
