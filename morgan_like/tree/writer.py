@@ -23,7 +23,9 @@ tree/readback.py (our pages as they are), tree/serials.py (the tree's own
 serials), tree/removals.py (what leaves at publish, in a safe order),
 tree/projectpages.py (a project's pages rendered and read as one), tree/pagebatch.py
 (project pages written a batch at a time: on disk before any other call of the
-writer returns, and before the state answers what they would change).
+writer returns, and before the state answers what they would change),
+tree/pagesummary.py (what the landing page shows of each project written),
+tree/toplevel.py (the root pages, the serial list, the top-level files, the manifest).
 """
 
 from __future__ import annotations
@@ -46,28 +48,18 @@ from morgan_like.tree.entries import LocalEntries
 from morgan_like.tree.files import atomic_write_bytes, read_bytes, scratch_dir
 from morgan_like.tree.layout import (
     JSON_DIR,
-    LOCAL_JSON,
-    LOCAL_SERIAL,
-    MANIFEST_NAME,
     METADATA_SUFFIX,
     PROVENANCE_SUFFIX,
-    ROOT_HTML,
-    ROOT_JSON,
     SIMPLE_DIR,
     check_filename,
     is_hidden,
     is_project_path,
     is_view_page,
-    normalize_relpath,
     package_relpath,
 )
-from morgan_like.tree.manifest import render_manifest
 from morgan_like.tree.pagebatch import PageBatch
 from morgan_like.tree.pages import (
     FileEntry,
-    render_local_json,
-    render_root_html,
-    render_root_json,
     upstream_entry,
 )
 from morgan_like.tree.pagesummary import PageSummaries
@@ -76,6 +68,7 @@ from morgan_like.tree.readback import OwnPages
 from morgan_like.tree.removals import Removals
 from morgan_like.tree.serials import OwnSerials
 from morgan_like.tree.state import TreeState
+from morgan_like.tree.toplevel import TopLevelFiles
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +132,15 @@ class TreeWriter:
         # What the landing page shows of each project written here, from the entries its
         # pages were rendered from: publish reads no page the writer has just written.
         self.summaries = PageSummaries()
+        # The root pages, the serial list, the top-level files and the manifest.
+        self.top = TopLevelFiles(
+            self.root,
+            state,
+            self._tmp,
+            lambda relpath, data: self._put(relpath, data),
+            self._note_intent,
+            self._note_changed,
+        )
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -401,74 +403,25 @@ class TreeWriter:
         return self.removals.apply()
 
     def write_root(self) -> list[str]:
-        """Root pages from the tree state's projects; returns changed relpaths.
-
-        Skipped when no project was added or removed and no serial moved, so a run
-        that changed nothing at that level costs nothing here.  The projects leaving the
-        tree leave the state's projects here, so the pages rendered now omit them while
-        their own pages and files are all still in place.
-        """
+        """Root pages from the tree state's projects, without the projects leaving the tree
+        (tree/toplevel.py); returns changed relpaths."""
         self.batch.flush()
-        for norm in sorted(self.removals.leaving):
-            self.state.drop_project(norm)
-        killed_before = any(self.inherited)  # a run stopped mid-publish: render again
-        if (
-            not killed_before
-            and not self.state.projects_changed
-            and all(self.state.is_verified(rel) for rel in (ROOT_JSON, ROOT_HTML))
-        ):
-            return []
-        projects = self.state.projects()
-        known = [s for _, s in projects if s is not None]
-        changed = []
-        if self._put(ROOT_JSON, render_root_json(projects, max(known) if known else None)):
-            changed.append(ROOT_JSON)
-        # The HTML root lists names only: a moved serial leaves it as it is.
-        if (
-            killed_before or self.state.names_changed or not self.state.is_verified(ROOT_HTML)
-        ) and self._put(ROOT_HTML, render_root_html([name for name, _ in projects])):
-            changed.append(ROOT_HTML)
-        self.state.projects_changed = self.state.names_changed = False
-        return changed
+        return self.top.write_root(self.removals.leaving, killed_before=any(self.inherited))
 
     def write_serial_list(self, synced_serial: int | None) -> list[str]:
-        """``local.json`` (every project's serial) and ``local.db.serial`` (the serial
-        everything is synced up to), after write_root: what a mirror chaining from this
-        tree reads.  The serial file is left as it is when ``synced_serial`` is None."""
+        """``local.json`` and ``local.db.serial``, after write_root (tree/toplevel.py)."""
         self.batch.flush()
-        changed = []
-        if self._put(LOCAL_JSON, render_local_json(self.state.projects())):
-            changed.append(LOCAL_JSON)
-        if synced_serial is not None and self._put(LOCAL_SERIAL, f"{synced_serial}\n".encode()):
-            changed.append(LOCAL_SERIAL)
-        return changed
+        return self.top.write_serial_list(synced_serial)
 
     def write_file(self, relpath: str, data: bytes) -> bool:
         """Atomically write a top-level file (server.py, morgan.ini); returns whether it changed."""
         self.batch.flush()
-        relpath = normalize_relpath(relpath)
-        if relpath == MANIFEST_NAME or is_project_path(relpath) or is_hidden(relpath):
-            raise ValueError(f"{relpath} is not a top-level file of the tree")
-        return self._put(relpath, data)
+        return self.top.write_file(relpath, data)
 
     def write_manifest(self) -> list[str]:
-        """manifest.json from the recorded top-level files; returns ["manifest.json"] if changed.
-
-        Written last, after everything it vouches for, and fsynced.
-        """
+        """manifest.json, last, after everything it vouches for (tree/toplevel.py)."""
         self.batch.flush()
-        data = render_manifest(self.state.top_level())
-        path = self.root / MANIFEST_NAME
-        try:
-            same = path.read_bytes() == data
-        except OSError:
-            same = False
-        if same:
-            return []
-        self._note_intent([MANIFEST_NAME])
-        atomic_write_bytes(path, data, durable=True, tmp_dir=self._tmp)
-        self._note_changed(MANIFEST_NAME)
-        return [MANIFEST_NAME]
+        return self.top.write_manifest()
 
 
 def _is_page(relpath: str) -> bool:
