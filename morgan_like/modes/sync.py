@@ -198,11 +198,15 @@ def _slice(
 def _listed_plan(
     upstream: Upstream,
     settings: SyncSettings,
-    local: dict[str, int | None],
+    read_local: Callable[[], dict[str, int | None]],
     reporter: Reporter,
     left: dict[str, int] | None = None,
     remembered: str | None = None,
-) -> tuple[SyncPlan, SerialList]:
+) -> tuple[SyncPlan, SerialList, dict[str, int | None]]:
+    """The serial list against the tree's projects: the plan, the list, and the tree's
+    projects as ``read_local`` read them.  They are read once the list is parsed, so
+    that at PyPI's scale (900,000 names each) the map of the tree's projects is not
+    held through the parse's own peak."""
     listed = fetch_serials(upstream, settings.source, remembered)
     shown = "" if listed.last_serial is None else f", serial {listed.last_serial}"
     reporter.info(
@@ -217,11 +221,12 @@ def _listed_plan(
         )
     if listed.malformed:
         reporter.warn(f"{listed.malformed} malformed entries in the serial list were left out")
+    local = read_local()
     plan = make_plan(listed, local, settings.names, left or {})
     refusal = deletion_refusal(plan, listed, len(local), settings.max_deletions)
     if refusal:
         raise SyncRefused(refusal)
-    return plan, listed
+    return plan, listed, local
 
 
 def _dry_run(options: SyncOptions, settings: SyncSettings, reporter: Reporter) -> int:
@@ -231,7 +236,9 @@ def _dry_run(options: SyncOptions, settings: SyncSettings, reporter: Reporter) -
     with Upstream(
         settings.index_url, options=settings.mirror_options, on_warning=reporter.warn
     ) as upstream:
-        plan, _ = _listed_plan(upstream, settings, local, reporter, remembered=remembered)
+        plan, _, _ = _listed_plan(
+            upstream, settings, lambda: local, reporter, remembered=remembered
+        )
         pages = {}
         if not settings.index_only:
             with ThreadPoolExecutor(settings.workers) as pool:
@@ -330,8 +337,13 @@ class SyncRun:
         state = self.state
         if state.load_problem:
             self.reporter.warn(state.load_problem)
-        local = dict(state.projects())
-        plan, listed = self.plan(local)
+        plan, listed, local = self.plan()
+        # What the project stage and leave() still ask of the tree's projects: those the
+        # plan fetches.  The whole map (900,000 entries at PyPI's scale) and the list are
+        # not held through the run; the list leaves once its source and size are read.
+        local = {name: local[name] for name in plan.todo if name in local}
+        own_serials, listed_count = listed.source == NAMES, len(listed.serials)
+        del listed
         writer = TreeWriter(
             self.root,
             state,
@@ -339,11 +351,9 @@ class SyncRun:
             index_only=self.settings.index_only,
             warehouse=True,
             # No serials upstream: pages get the tree's own, moved when a page changes.
-            serials=listed.source == NAMES,
+            serials=own_serials,
         )
-        tally = SyncTally(
-            listed=len(listed.serials), unchanged=plan.unchanged, excluded=plan.excluded
-        )
+        tally = SyncTally(listed=listed_count, unchanged=plan.unchanged, excluded=plan.excluded)
         projects = ProjectRun(
             self.upstream, writer, self.settings, self.options, self.reporter, tally, local
         )
@@ -359,16 +369,22 @@ class SyncRun:
         published = self.publish(writer, synced, unfinished)
         return SyncDone(tally, published, complete)
 
-    def plan(self, local: dict[str, int | None]) -> tuple[SyncPlan, SerialList]:
+    def plan(self) -> tuple[SyncPlan, SerialList, dict[str, int | None]]:
         """The serial list against the state (what a killed run left included), recorded
-        in the state as the run's to-do before anything is fetched."""
+        in the state as the run's to-do before anything is fetched; with the list and the
+        tree's projects it was made from."""
         state = self.state
         left = state.sync_todo()
         if left:
             self.reporter.info(f"Resuming: {len(left)} projects were left to do by the last run")
         remembered = state.sync_value(SOURCE_KEY)
-        plan, listed = _listed_plan(
-            self.upstream, self.settings, local, self.reporter, left, remembered
+        plan, listed, local = _listed_plan(
+            self.upstream,
+            self.settings,
+            lambda: dict(state.projects()),
+            self.reporter,
+            left,
+            remembered,
         )
         if self.settings.source == "auto":
             state.set_sync_value(SOURCE_KEY, listed.source)
@@ -376,7 +392,7 @@ class SyncRun:
         state.set_sync_value("target", str(plan.target) if plan.target is not None else None)
         state.set_sync_todo(plan.todo)
         state.commit()
-        return plan, listed
+        return plan, listed, local
 
     @staticmethod
     def leave(

@@ -38,6 +38,11 @@ class NameFilter:
     excludes: tuple[re.Pattern[str], ...] = ()
     allow: frozenset[str] | None = None
 
+    @property
+    def everything(self) -> bool:
+        """No filter at all: a whole mirror asks ``wanted`` of no name."""
+        return self.allow is None and not self.excludes
+
     def wanted(self, name: str) -> bool:
         if self.allow is not None and name not in self.allow:
             return False
@@ -161,8 +166,9 @@ def make_plan(
     add: dict[str, int] = {}
     update: dict[str, int] = {}
     unchanged = excluded = 0
+    wanted = None if names.everything else names.wanted  # PyPI's scale: 900,000 calls saved
     for name, serial in listed.serials.items():
-        if not names.wanted(name):
+        if wanted is not None and not wanted(name):
             excluded += 1
             continue
         if name not in local:
@@ -171,7 +177,11 @@ def make_plan(
             update[name] = serial
         else:
             unchanged += 1
-    remove = tuple(sorted(n for n in local if n not in listed.serials or not names.wanted(n)))
+    remove = tuple(
+        sorted(
+            n for n in local if n not in listed.serials or (wanted is not None and not wanted(n))
+        )
+    )
     target = listed.last_serial
     if target is None and listed.serials and not every:
         target = max(listed.serials.values())
