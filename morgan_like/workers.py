@@ -54,7 +54,7 @@ def _exit_with(sentinel: int) -> None:
 
 
 @contextlib.contextmanager
-def _no_sigint() -> Iterator[None]:
+def no_sigint() -> Iterator[None]:
     """SIGINT blocked in this thread while it may spawn a worker: the worker inherits
     the mask, so a Ctrl+C during its start-up (before ``_init_worker`` runs) cannot reach
     it either; the run's main thread still gets it."""
@@ -104,7 +104,7 @@ class WorkerProcesses:
                         mp_context=multiprocessing.get_context("spawn"),
                         initializer=_init_worker,
                     )
-                    with _no_sigint():
+                    with no_sigint():
                         pool.submit(int)  # starts a worker now
                 except (OSError, RuntimeError, NotImplementedError, BrokenProcessPool):
                     self._processes = 0  # no processes here (a sandbox): run in this one
@@ -123,7 +123,7 @@ class WorkerProcesses:
                 heapq.heappop(self._waiting)
                 self._running += 1
             try:
-                with _no_sigint():  # a submit may start a worker
+                with no_sigint():  # a submit may start a worker
                     future = pool.submit(fn, *args)
                 return future.result()
             except (BrokenProcessPool, RuntimeError) as exc:

@@ -5,6 +5,7 @@ Other test modules add their own fixtures here (coordinate with the owner).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -43,6 +44,19 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
         pytest.skip(reason)
     with running_seaweed(tmp_path_factory.mktemp("seaweed")) as server:
         yield server
+
+
+@pytest.fixture
+def s3_env(seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The process's environment for an in-process run against ``seaweed``: its AWS_*
+    only (never the developer's own profile or keys), and no user cache dir."""
+    env = seaweed.client_env()
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    return env
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from morgan_like.output import Reporter
 from morgan_like.tree.bucketpush import Sent
 from morgan_like.tree.bucketstream import StreamResult
+from morgan_like.workers import no_sigint
 
 if TYPE_CHECKING:
     from morgan_like.modes.bucket import BucketRun
@@ -178,7 +179,7 @@ class StreamProcess:
             name="morgan-like-stream",
             daemon=True,
         )
-        with _no_sigint():
+        with no_sigint():
             process.start()
         theirs.close()
         self._conn, self._process = ours, process
@@ -269,17 +270,3 @@ def stream_child(
 def _exit_with(sentinel: int) -> None:
     multiprocessing.connection.wait([sentinel])
     os._exit(0)
-
-
-@contextlib.contextmanager
-def _no_sigint() -> Iterator[None]:
-    """SIGINT blocked in this thread while the process spawns (it inherits the mask), so a
-    Ctrl+C during its start-up cannot reach it before it ignores SIGINT itself."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -309,19 +309,6 @@ TIMED = {"index.html", "sbom.cdx.json", "manifest.json"}
 
 
 @pytest.fixture
-def s3_env(seaweed, monkeypatch) -> dict[str, str]:
-    """The process's environment for an in-process run against ``seaweed``: its AWS_*
-    only (never the developer's own profile or keys), and no user cache dir."""
-    env = seaweed.client_env()
-    for name in [k for k in os.environ if k.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        if name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    return env
-
-
-@pytest.fixture
 def upstream(fake_index, dists):
     from ..helpers import sdist, wheel
 

@@ -20,7 +20,6 @@ from . import test_bucket
 from .test_bucket import _sync_both, _untimed
 
 # test_bucket.py's fixtures: the store's AWS_* in the environment, the fake upstream.
-s3_env = test_bucket.s3_env
 upstream = test_bucket.upstream
 
 # ---------------------------------------------------------------- [storage]

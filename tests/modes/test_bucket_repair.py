@@ -16,7 +16,7 @@ from morgan_like.modes.bucket_repair import unreferenced
 from morgan_like.tree.storage import FsStorage
 
 from ..server_support import free_port
-from .test_bucket import s3_env, upstream  # noqa: F401 (fixtures)
+from .test_bucket import upstream  # noqa: F401 (fixture)
 
 WHEEL = "packages/lib/lib-2.0-py3-none-any.whl"
 

@@ -37,17 +37,6 @@ LATENCY = 0.25  # the stream's process starts at the first finished project: run
 
 
 @pytest.fixture
-def s3_env(seaweed, monkeypatch) -> dict[str, str]:
-    env = seaweed.client_env()
-    for name in [k for k in os.environ if k.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        if name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    return env
-
-
-@pytest.fixture
 def many(fake_index, dists):
     from ..helpers import sdist, wheel
 
