@@ -2,7 +2,7 @@
 
 An index that answers with a redirect to another host hands the run to an index
 the user never named: pypiserver's default answers a project it lacks with a 303
-to PyPI, and a bundle meant to come from one index took 14 projects from
+to PyPI, so a bundle meant to come from one index can take projects from
 another.  Following is the default (some indexes keep their files elsewhere),
 with one warning per host; ``cross-host-redirects = false`` ([mirror] or [sync])
 refuses them, naming the URL.  The transport asks before it follows each hop,

@@ -1,8 +1,7 @@
 """TLS contexts: one per (CA bundle, client certificate), loaded once for the whole run.
 
-Building an ``SSLContext`` and parsing a CA bundle costs about 20 ms of CPU; done
-for every new connection (what urllib3 does when handed a bundle's path) it was
-most of a small bundle build's TLS cost.  Each combination the run meets is
+Building an ``SSLContext`` and parsing a CA bundle is costly, and urllib3 handed a
+bundle's path does it for every new connection.  Each combination the run meets is
 loaded once here and handed to urllib3 as the pools' ``ssl_context``: verified
 and unverified (pip's trusted-host) connections never share one.
 

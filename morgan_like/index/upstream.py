@@ -352,20 +352,6 @@ class Upstream:
             page.last_serial = header_int(response.headers.get("X-PyPI-Last-Serial"))
         return page
 
-    def page_unchanged(self, name: str) -> bool:
-        """True when the kept copy of the project's page is current: upstream answered 304."""
-        url = f"{self.index_url}{canonicalize_name(name)}/"
-        cached = self.pages.get(url) if self.pages is not None else None
-        if cached is None:
-            return False
-        try:
-            response = self.get(
-                url, headers={"Accept": ACCEPT_HEADER, **cached.conditional_headers()}
-            )
-        except UpstreamError:
-            return False
-        return response.status_code == 304
-
     def project_names(self) -> list[str]:
         """Every project the index lists (its root page): only to suggest a name to a user
         who misspelt one, so it is fetched only then."""

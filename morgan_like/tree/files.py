@@ -29,7 +29,6 @@ _MADE: set[str] = set()
 _COUNTER = itertools.count()
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-TEMP_SUFFIX = ".tmp"
 # What atomic_write_bytes of older versions left next to a target: ".NAME.xxxxxxxx.tmp".
 _LEGACY_TEMP = re.compile(r"\..+\.[A-Za-z0-9_]{6,}\.tmp")
 

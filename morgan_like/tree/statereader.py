@@ -1,6 +1,6 @@
 """The tree state read-only, from other processes than the one that writes it.
 
-A sync's page workers ask whether a file is already verified; a bucket stream follows
+A sync's page fetchers (worker processes) ask whether a file is already verified; a bucket stream follows
 the projects a sync finishes.  Each opens the database read-only and sees what the
 writing process (tree/state.py) last committed.
 """
@@ -17,8 +17,8 @@ from morgan_like.tree.statedb import STATE_NAME, row_holds
 
 
 class StateReader:
-    """The tree state read-only, for other processes (a sync's page workers ask whether
-    a file is already verified).  It sees what the writing process last committed."""
+    """The tree state read-only, for other processes (a sync's page fetchers in worker
+    processes ask whether a file is already verified).  It sees what the writing process last committed."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
