@@ -27,7 +27,6 @@ from packaging.utils import NormalizedName
 
 from morgan_like.config.initext import _locate, _section, read_config_text, read_ini
 from morgan_like.config.options import parse_bool
-from morgan_like.config.reqfiles import RequirementLine
 from morgan_like.config.storageconf import StorageSettings, read_storage
 from morgan_like.dists.selection import (
     PACKAGE_TYPE_ALIASES,
@@ -43,6 +42,7 @@ from morgan_like.targets.environments import Environment
 
 if TYPE_CHECKING:
     from morgan_like.config.allowlist import AllowEntry, Allowlist
+    from morgan_like.config.reqfiles import RequirementLine
 
 __all__ = ["SyncConfig", "compile_patterns", "load_sync_config"]
 

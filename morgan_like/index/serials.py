@@ -13,7 +13,6 @@ most once per call: ``simple`` and ``names`` read the same response.
 
 from __future__ import annotations
 
-import xmlrpc.client
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -82,6 +81,8 @@ def from_local_json(upstream: Upstream, _index: _Root | None = None) -> SerialLi
 
 
 def from_xmlrpc(upstream: Upstream, _index: _Root | None = None) -> SerialList:
+    import xmlrpc.client  # Warehouse's older API: imported by the runs that ask it
+
     parts = urlsplit(upstream.index_url)
     url = urlunsplit((parts.scheme, parts.netloc, "/pypi", "", ""))
     request = xmlrpc.client.dumps((), "list_packages_with_serial").encode("utf-8")

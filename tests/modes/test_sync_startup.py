@@ -20,7 +20,7 @@ import json, sys
 import morgan_like.cli.commands
 from morgan_like.modes.sync import run_sync
 from morgan_like.config.syncconf import SyncConfig
-print(json.dumps(sorted(m for m in sys.modules if m.startswith("morgan_like"))))
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("morgan_like", "xmlrpc")))))
 """
 
 NOT_FOR_A_FULL_MIRROR = (
@@ -31,6 +31,8 @@ NOT_FOR_A_FULL_MIRROR = (
     "morgan_like.config.allowlist",
     "morgan_like.config.ini",
     "morgan_like.config.pyproject",
+    "morgan_like.config.reqfiles",
+    "xmlrpc.client",  # Warehouse's older serial API: asked only when the root has none
 )
 
 
