@@ -19,7 +19,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -359,6 +359,32 @@ class Downloader:
             if future is None:
                 future = self._futures[relpath] = self._pool.submit(self._one, file, relpath)
             return future
+
+    def submit_all(self, entries: Iterable[tuple[RemoteFile, str]]) -> None:
+        """``submit`` each (file, relpath); those the tree already has, verified, are
+        done here at once (one state query for all, TreeState.verified_all) instead of
+        each taking a turn in the pool to ask the state alone.  A file with provenance
+        still goes through the pool, which fetches its provenance when missing."""
+        with self._lock:
+            fresh = {relpath: file for file, relpath in entries if relpath not in self._futures}
+        present = self.state.verified_all(
+            [(relpath, file.sha256) for relpath, file in fresh.items() if not file.provenance]
+        )
+        for relpath, file in fresh.items():
+            record = present.get(relpath)
+            if record is None:
+                self.submit(file, relpath)
+                continue
+            future: Future = Future()
+            with self._lock:
+                if relpath in self._futures:
+                    continue  # submitted meanwhile
+                self._futures[relpath] = future
+            result = DownloadResult(file, relpath, ok=True, skipped=True, size=record.size)
+            self._advance(result.size)
+            if self.on_done is not None:
+                self.on_done(result)
+            future.set_result(result)
 
     def now(self, file: RemoteFile, relpath: str) -> DownloadResult:
         """``relpath`` fetched first, in the caller's thread, if it is still queued (or

@@ -79,8 +79,7 @@ class TreeSdists:
 
     def want(self, entries: list[PlannedFile]) -> None:
         if self.downloader is not None:
-            for entry in entries:
-                self.downloader.submit(entry.file, entry.relpath)
+            self.downloader.submit_all((entry.file, entry.relpath) for entry in entries)
 
 
 class SessionHooks:
@@ -224,14 +223,12 @@ class ResolveSession:
         to the plan) while the files arrive, then wait for all, with a progress bar."""
         downloader = self.downloader
         assert downloader is not None, "a dry run downloads nothing"
-        for entry in plan.files.values():
-            downloader.submit(entry.file, entry.relpath)
+        downloader.submit_all((entry.file, entry.relpath) for entry in plan.files.values())
         with reporter.transferring("Downloading", plan.total_size) as counter:
             downloader.attach(counter.advance)
             if during is not None:
                 during()
-                for entry in plan.files.values():
-                    downloader.submit(entry.file, entry.relpath)
+                downloader.submit_all((e.file, e.relpath) for e in plan.files.values())
                 counter.set_total(plan.total_size)
             return downloader.results()
 

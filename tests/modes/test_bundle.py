@@ -350,3 +350,37 @@ def test_a_resolved_run_prepares_its_end_while_the_files_arrive(
     assert (root / ".morgan-like" / "plan.json").exists()
     assert mirror(root, small) == 0  # replayed
     assert started == ["ahead"]
+
+
+def test_a_rerun_asks_the_state_once_for_the_files_already_present(
+    small: FakeIndex, tmp_path: Path, monkeypatch
+) -> None:
+    """Every file of the plan the tree already has, verified, is known from one state
+    query (TreeState.verified_all): none waits for a download thread to ask alone."""
+    from morgan_like.fetch.download import Downloader
+    from morgan_like.tree.state import TreeState
+
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    one_by_one: list[str] = []
+    real = Downloader._one
+
+    def one(self: Downloader, file: object, relpath: str) -> object:
+        one_by_one.append(relpath)
+        return real(self, file, relpath)  # type: ignore[arg-type]
+
+    batches: list[int] = []
+    verified_all = TreeState.verified_all
+
+    def counted(self: TreeState, wanted: list) -> dict:
+        batches.append(len(wanted))
+        return verified_all(self, wanted)
+
+    monkeypatch.setattr(Downloader, "_one", one)
+    monkeypatch.setattr(TreeState, "verified_all", counted)
+    small.reset_log()
+    assert mirror(root, small) == 0
+    assert one_by_one == [] and file_gets(small) == []
+    files = [p for p in (root / "packages").rglob("*") if p.is_file() and p.suffix != ".metadata"]
+    assert batches and max(batches) == len(files)
