@@ -25,7 +25,10 @@ from morgan_like.tree.layout import SCRATCH_DIRS, STATE_DIR, TMP_DIR
 _CHUNK = 1 << 20
 # Directories this process has made or seen (a write skips its mkdir calls), the temp
 # name counter, and the umask (read once: os.umask can only be read by setting it).
+# A sync writes a folder or two per project: past _MADE_MAX the set starts again, so a
+# mirror of a million projects does not keep a million names for a saved mkdir each.
 _MADE: set[str] = set()
+_MADE_MAX = 4096
 _COUNTER = itertools.count()
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -62,6 +65,8 @@ def atomic_write_bytes(
     directory = directory or os.curdir
     if directory not in _MADE:
         os.makedirs(directory, exist_ok=True)
+        if len(_MADE) >= _MADE_MAX:
+            _MADE.clear()
         _MADE.add(directory)
     if tmp_dir is not None and str(tmp_dir) not in _MADE:
         tmp_dir.mkdir(parents=True, exist_ok=True)

@@ -338,7 +338,13 @@ class TreeWriter:
             if e.provenance
         }
         if replace:
-            self.removals.stale[norm] = self.removals.unlisted(norm, keep, self._folder)
+            # Only a project with something to remove keeps a set: a first sync writes
+            # hundreds of thousands of projects that have none.
+            stale = self.removals.unlisted(norm, keep, self._folder)
+            if stale:
+                self.removals.stale[norm] = stale
+            else:
+                self.removals.stale.pop(norm, None)
         elif norm in self.removals.stale:
             self.removals.stale[norm] -= keep
         return changed

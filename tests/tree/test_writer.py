@@ -530,3 +530,19 @@ def test_a_new_project_reads_no_page_of_its_missing_folder(
     w = TreeWriter(tree, TreeState(tree), index_only=True, warehouse=True)
     w.write_project("new", [rf], 2, replace=True, keep_empty=True)
     assert len(read) == 3  # its folder is there now: every page is read
+
+
+def test_a_project_with_nothing_to_remove_keeps_no_removal_set(
+    tree: Path, built: dict[str, Path]
+) -> None:
+    """A first sync replaces hundreds of thousands of projects with nothing to remove;
+    the writer keeps a set of stale files only for a project that has some."""
+    files = _standard(tree, built)
+    w = session(tree)
+    w.write_project("foo-bar", files, last_serial=5, replace=True)
+    w.batch.flush()
+    assert w.removals.stale == {}
+    w.write_project("foo-bar", files[:1], last_serial=6, replace=True)
+    w.batch.flush()
+    assert set(w.removals.stale) == {"foo-bar"} and w.removals.stale["foo-bar"]
+    finish(w)
