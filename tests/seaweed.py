@@ -260,7 +260,9 @@ def broken_links(storage: Any) -> list[str]:
             entries = list(doc.get("urls") or [])
             for release in (doc.get("releases") or {}).values():
                 entries += list(release or [])
-            claimed = [normpath(str(e["url"]).lstrip("/")) for e in entries if "://" not in e["url"]]
+            claimed = [
+                normpath(str(e["url"]).lstrip("/")) for e in entries if "://" not in e["url"]
+            ]
         else:
             continue
         missing += [f"{key} -> {c}" for c in claimed if c not in keys]
