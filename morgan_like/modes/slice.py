@@ -78,6 +78,7 @@ from morgan_like.resolve.candidates import FileFilter
 from morgan_like.resolve.plan import Plan, resolution_files
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
 from morgan_like.tree.layout import STATE_DIR, package_relpath
+from morgan_like.tree.licences import note_sdists
 from morgan_like.tree.publish import publish
 from morgan_like.tree.state import TreeState
 from morgan_like.tree.writer import TreeWriter
@@ -191,6 +192,8 @@ class SliceRun:
             kept = self._kept(session.finder, prev, moved)
             plan = Plan(env_names=[e.name for e in self.envs])
             closures, jobs = self._reuse(prev, kept, moved, writer, plan)
+            if jobs:
+                session.resolving()  # the worker processes start beside the first pages
             outcomes = self._resolve(jobs, session.finder, session.options)
             env_res = [EnvResolution(env, {}, {}, []) for env in self.envs]
             for outcome in outcomes:
@@ -213,6 +216,8 @@ class SliceRun:
             failed = {r.relpath for r in results if not r.ok}
             with self.stop.shielded():  # a Ctrl+C now waits until the tree is whole
                 write_projects(plan, True, writer, failed, self.reporter)
+                # What the run read of its sdists gives the SBOM their licences.
+                note_sdists(writer.state, session.sdists_read(plan))
                 done = publish(
                     writer,
                     server=None

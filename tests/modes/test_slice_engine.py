@@ -291,3 +291,26 @@ def test_kill_minus_9_during_a_slice_resync(
             for project in ("app", "dep", "other"):
                 assert _view(work, env_name, project) == _view(clean, env_name, project)
         shutil.rmtree(work)
+
+
+def test_the_sbom_takes_sdist_licences_from_what_the_slice_read(
+    fake_index: FakeIndex, dists: Path, tiny_backend_wheel: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A slice reads each sdist it must build once (its build requirements): the SBOM
+    takes that sdist's licence from the read, not from another walk of the archive."""
+    from ..helpers import sdist
+
+    fake_index.add(tiny_backend_wheel)
+    sdist(fake_index, dists, "srconly", "1.0")
+    wheel(fake_index, dists, "app", "1.0", requires_dist=["srconly"])
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an sdist read again for the SBOM")
+
+    monkeypatch.setattr("morgan_like.tree.licences.read_archive", refuse)
+    tree = tmp_path / "tree"
+    assert sync(tree, fake_index, "-c", str(_config(tmp_path, "app"))).rc == 0
+    doc = json.loads((tree / "sbom.cdx.json").read_text())
+    (component,) = [c for c in doc["components"] if c["bom-ref"].endswith("/srconly-1.0.tar.gz")]
+    said = [p["value"] for p in component["properties"] if p["name"] == "morgan-like:license-from"]
+    assert said == ["none"]  # a static PKG-INFO that names no licence
