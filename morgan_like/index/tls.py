@@ -15,8 +15,14 @@ from __future__ import annotations
 import os
 import ssl
 import threading
+import warnings
 
+from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.ssl_ import create_urllib3_context
+
+# An unverified connection is what the user asked for with pip's trusted-host: as pip
+# does, no urllib3 warning for each of them (a paragraph on stderr per host).
+warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
 def default_bundle() -> str:

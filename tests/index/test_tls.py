@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -77,3 +80,19 @@ def test_trusted_host_is_not_verified(clean_pip_env, https_url, monkeypatch, tmp
     # and the verified pools' shared context must not leak into the unverified one.
     upstream = Upstream(https_url, cert=str(system), retries=0)
     assert upstream.get(https_url).content == b"ok"
+
+
+def test_trusted_host_prints_no_urllib3_warning(clean_pip_env, https_url):
+    """pip's trusted-host is the user's choice: a run says nothing of urllib3's about the
+    unverified connection (a paragraph on stderr per host otherwise)."""
+    code = (
+        "from morgan_like.index.upstream import Upstream\n"
+        f"assert Upstream({https_url!r}, retries=0).get({https_url!r}).content == b'ok'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_TRUSTED_HOST="127.0.0.1")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Unverified HTTPS" not in done.stderr and "Warning" not in done.stderr
