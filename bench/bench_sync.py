@@ -1,6 +1,6 @@
 """Full-mirror benchmark: ``morgan-like sync`` against bandersnatch 8.2 on one local upstream.
 
-    python bench/bench_sync.py [--projects 5000] [--file-projects 1000] [--changes N]
+    python bench/bench_sync.py [--projects 5000] [--file-projects 1000] [--changes N] [--only-files]
 
 A synthetic upstream (N projects, three releases each; a wheel and an sdist per
 release) is written to disk once and served by nginx, with what both tools read:
@@ -230,6 +230,9 @@ def main() -> int:
     parser.add_argument("--file-projects", type=int, default=1_000)
     parser.add_argument("--changes", type=int, default=None, help="default: 1 %% of each phase")
     parser.add_argument("--work", type=Path, default=None, help="keep trees here")
+    parser.add_argument(
+        "--only-files", action="store_true", help="only the with-files rows (no index-only phase)"
+    )
     args = parser.parse_args()
     if not shutil.which("nginx"):
         sys.exit("nginx is needed to serve the synthetic upstream (apt-get install nginx)")
@@ -238,10 +241,11 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     work.chmod(0o755)  # nginx's workers read the upstream as another user
     results = {}
-    for phase, n, index_only, target in (
+    phases = (
         ("index-only", args.projects, True, 3.0),
         ("with files", args.file_projects, False, 2.0),
-    ):
+    )
+    for phase, n, index_only, target in phases[1:] if args.only_files else phases:
         changes = args.changes or max(1, n // 100)
         up = Upstream(work / f"upstream-{phase[:5].strip()}", _free_port(), not index_only)
         shutil.rmtree(up.root, ignore_errors=True)
