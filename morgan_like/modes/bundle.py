@@ -23,12 +23,10 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from morgan_like.config.ini import Config, load_config
-from morgan_like.config.options import parse_bool
 from morgan_like.errors import Interrupted
-from morgan_like.fetch.download import DEFAULT_WORKERS, DownloadResult
+from morgan_like.fetch.download import DownloadResult
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pagecache import PAGES_NAME, PageCache
-from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop, on_sigint
 from morgan_like.modes import serve
@@ -38,7 +36,6 @@ from morgan_like.modes.bundle_replay import (
     forget_replay,
     load_replay,
     page_digests,
-    replay_key,
     save_replay,
     unchanged_upstream,
 )
@@ -56,44 +53,21 @@ from morgan_like.modes.bundle_resolve import (
     resolve_all,
     roots_of,
 )
+from morgan_like.modes.bundle_settings import BundleSettings, MirrorOptions
 from morgan_like.modes.bundle_targets import lock_targets
 from morgan_like.modes.bundle_views import env_views, report_view_urls
 from morgan_like.modes.resolving import ResolveSession, SessionRequest
 from morgan_like.output import Reporter
-from morgan_like.resolve.candidates import FileFilter
 from morgan_like.resolve.plan import Plan, add_resolution
-from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
+from morgan_like.resolve.resolver import EnvResolution
 from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import scratch_dir, sweep_scratch
 from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.licences import note_sdists
 from morgan_like.tree.lock import TreeLock
-from morgan_like.tree.publish import DiffRequest, Published, publish
+from morgan_like.tree.publish import Published, publish
 from morgan_like.tree.state import TreeState
 from morgan_like.tree.writer import TreeWriter
-
-
-@dataclass
-class MirrorOptions:
-    index_path: Path
-    config_path: Path | None = None
-    index_url: str | None = None
-    mirror_all_versions: bool = False
-    mirror_all_wheels: bool = False
-    package_type_regex: str | None = None
-    pre: bool = False
-    dry_run: bool = False
-    workers: int | None = None
-    diff_file: str | None = None
-    diff_append_epoch: bool = False
-    prune: bool = False
-    skip_server_copy: bool = False
-    wait_lock: float | None = None  # seconds to wait for another run's tree lock (None: refuse)
-    prefer_binary: bool | None = None  # None: [mirror] prefer-binary (default true)
-    static_metadata_only: bool = False  # never run a backend hook; refuse instead
-    # False: a redirect to another host fails its request (--no-cross-host-redirects);
-    # None: [mirror] cross-host-redirects, else followed with one warning per host.
-    cross_host_redirects: bool | None = None
 
 
 def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
@@ -134,56 +108,6 @@ def _run(
     kind = DryBundleRun if options.dry_run else TreeBundleRun
     with kind(options, config, reporter, scratch, stop) as run:
         return run.run()
-
-
-@dataclass(frozen=True)
-class BundleSettings:
-    """The run's flags settled over the config once (the command line wins): where from,
-    how to resolve (the policy the session adds its hooks to), how many downloads at
-    once, the diff-file, and the key a kept plan must match to be replayed."""
-
-    index_url: str
-    policy: ResolveOptions
-    workers: int
-    diff: DiffRequest | None
-    replay_key: str
-
-    @classmethod
-    def settle(cls, options: MirrorOptions, config: Config) -> BundleSettings:
-        mirror_opts = config.options
-        index_url = options.index_url or config.index_url or configured_index_url()
-        regex = options.package_type_regex or mirror_opts.get("package-type-regex")
-        prefer_binary = (
-            config.prefer_binary if options.prefer_binary is None else options.prefer_binary
-        )
-        diff_file = options.diff_file or mirror_opts.get("diff-file")
-        append_epoch = options.diff_append_epoch or bool(
-            parse_bool(mirror_opts.get("diff-append-epoch"))
-        )
-        key = replay_key(
-            config,
-            (
-                index_url,
-                regex,
-                options.pre,
-                prefer_binary,
-                options.static_metadata_only,
-                options.mirror_all_versions,
-                options.mirror_all_wheels,
-            ),
-        )
-        return cls(
-            index_url=index_url,
-            policy=ResolveOptions(
-                file_filter=FileFilter(regex) if regex else FileFilter(),
-                pre=options.pre,
-                prefer_binary=prefer_binary,
-                dependency_overrides=config.dependency_overrides,
-            ),
-            workers=options.workers or int(mirror_opts.get("workers", DEFAULT_WORKERS)),
-            diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
-            replay_key=key,
-        )
 
 
 @dataclass(frozen=True)
