@@ -145,6 +145,7 @@ class BuildEnvs:
         self._sources: dict[str, Path] = {}
         self._key_locks: dict[str, threading.Lock] = {}
         self._metadata: dict[str, DistMetadata] = {}
+        self._raw_metadata: dict[str, bytes] = {}  # the metadata hooks' answers
         self._warm: dict[Path, threading.Event] = {}
         self._requires: dict[tuple[str, Platform], list[Requirement] | MetadataError] = {}
         # Hooks started ahead, while the resolution goes on (foresee).
@@ -267,11 +268,18 @@ class BuildEnvs:
         reads: the env will most likely build it, and the hook (a process importing
         the backend, 0.5 s for setuptools) then runs beside the rest of the
         resolution instead of after it.  The answer waits in ``build_requires``.
+
+        When the sdist's dependencies are not static, resolution waits for its
+        metadata hook next: that hook runs first (the first hook of a fresh site runs
+        alone, see ``_in_site``), and the answer waits in ``metadata``.
         """
 
         def ask() -> None:
             try:
                 path = self.cache.get(file, existing=self._in_tree(file))
+                self.prepare(path, file.filename)  # unpacked while resolution reads it
+                if self._needs_metadata_hook(path, file.sha256):
+                    self._hook_metadata(path, file.filename)
                 self.build_requires(path, file.filename, target)
             except (MorganLikeError, OSError, ValueError):
                 pass  # said when the build step asks
@@ -292,6 +300,27 @@ class BuildEnvs:
             if known is not None:
                 raw = known.encode("utf-8")
             else:
+                raw = self._hook_metadata(sdist, filename)
+                if self.state is not None and sha256:
+                    self.state.set_fact(sha256, METADATA_FACT, raw.decode("utf-8", "replace"))
+            meta = parse_core_metadata(raw, filename, source="backend hook")
+            self._metadata[filename] = meta
+            return meta
+
+    def _needs_metadata_hook(self, sdist: Path, sha256: str | None) -> bool:
+        """Will resolution ask this sdist's metadata hook?  Its dependencies are not
+        static (the run's one read of the archive says so) and no earlier run's hook
+        answered."""
+        if self.state is not None and sha256 and self.state.fact(sha256, METADATA_FACT):
+            return False
+        return self.cache.sdists.facts(sdist).metadata is None
+
+    def _hook_metadata(self, sdist: Path, filename: str) -> bytes:
+        """The metadata hook's answer, run once per run per sdist (a failure is not
+        kept: ``metadata`` asks again and says it)."""
+        with self._keyed("meta-hook:" + filename):
+            raw = self._raw_metadata.get(filename)
+            if raw is None:
                 source, system, site = self._prepared(sdist, filename)
                 raw = self._in_site(
                     site,
@@ -299,11 +328,8 @@ class BuildEnvs:
                         source, system, site, timeout=self.timeout, origin=filename
                     ),
                 )
-                if self.state is not None and sha256:
-                    self.state.set_fact(sha256, METADATA_FACT, raw.decode("utf-8", "replace"))
-            meta = parse_core_metadata(raw, filename, source="backend hook")
-            self._metadata[filename] = meta
-            return meta
+                self._raw_metadata[filename] = raw
+            return raw
 
     def close(self) -> None:
         self._ahead.shutdown(wait=True, cancel_futures=True)
