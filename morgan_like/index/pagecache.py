@@ -2,16 +2,19 @@
 
 A re-run of a bundle asks upstream for the same project pages again; most have
 not changed.  Each page is kept with its validators (``ETag``,
-``Last-Modified``) in a small sqlite file under the tree's hidden state
-directory, and the next request carries ``If-None-Match`` /
-``If-Modified-Since``: a ``304 Not Modified`` costs a round trip and no body.
-A page that came without validators is not kept (it would be fetched again
-anyway).  The file is a cache: when it is unreadable it is started afresh.
+``Last-Modified``) and the sha256 of its body in a small sqlite file under the
+tree's hidden state directory, and the next request carries ``If-None-Match`` /
+``If-Modified-Since``: a ``304 Not Modified`` costs a round trip and no body,
+and the body's sha256 is read without the body (a replay check compares
+digests only).  A page that came without validators is not kept (it would be
+fetched again anyway).  The file is a cache: when it is unreadable, or of an
+older layout, it is started afresh.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sqlite3
 import threading
@@ -19,22 +22,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PAGES_NAME = "pages.db"
+# PRAGMA user_version of the layout below; a file of another is started afresh.
+_LAYOUT = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
     url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, content_type TEXT NOT NULL,
-    body BLOB NOT NULL
+    sha256 TEXT NOT NULL, body BLOB NOT NULL
 ) WITHOUT ROWID;
 """
 
 
 @dataclass(frozen=True)
 class CachedPage:
-    """A page body as upstream last sent it, with what revalidates it."""
+    """What revalidates a kept page, its type and its body's sha256 (the body itself is
+    read only when asked for: ``PageCache.body``)."""
 
     etag: str | None
     last_modified: str | None
     content_type: str
-    body: bytes
+    sha256: str
 
     def conditional_headers(self) -> dict[str, str]:
         headers = {}
@@ -46,7 +52,7 @@ class CachedPage:
 
 
 class PageCache:
-    """url -> CachedPage, shared by the threads of one run."""
+    """url -> CachedPage (and its body), shared by the threads of one run."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -57,6 +63,9 @@ class PageCache:
         db = sqlite3.connect(self.path, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=OFF")  # a cache: losing the last pages costs a fetch
+        if db.execute("PRAGMA user_version").fetchone()[0] != _LAYOUT:
+            db.execute("DROP TABLE IF EXISTS pages")
+            db.execute(f"PRAGMA user_version = {_LAYOUT}")
         db.executescript(_SCHEMA)
         return db
 
@@ -74,26 +83,41 @@ class PageCache:
         with self._lock:
             try:
                 row = self._db.execute(
-                    "SELECT etag, last_modified, content_type, body FROM pages WHERE url = ?",
+                    "SELECT etag, last_modified, content_type, sha256 FROM pages WHERE url = ?",
                     (url,),
                 ).fetchone()
             except sqlite3.Error:
                 return None
-        return CachedPage(row[0], row[1], row[2], bytes(row[3])) if row else None
+        return CachedPage(*row) if row else None
+
+    def body(self, url: str, sha256: str) -> bytes | None:
+        """The kept body of ``url`` if it is still the one whose digest is ``sha256`` (None
+        when another body replaced it since, or it is gone)."""
+        with self._lock:
+            try:
+                row = self._db.execute(
+                    "SELECT body FROM pages WHERE url = ? AND sha256 = ?", (url, sha256)
+                ).fetchone()
+            except sqlite3.Error:
+                return None
+        return bytes(row[0]) if row else None
 
     def put(
         self, url: str, etag: str | None, last_modified: str | None, content_type: str, body: bytes
-    ) -> None:
-        """Keep ``body`` if upstream gave a validator; otherwise forget the url."""
+    ) -> str:
+        """Keep ``body`` if upstream gave a validator (otherwise forget the url); returns
+        the body's sha256, taken here so that the kept digest is always of the kept body."""
+        digest = hashlib.sha256(body).hexdigest()
         with self._lock, contextlib.suppress(sqlite3.Error):
             if not etag and not last_modified:
                 self._db.execute("DELETE FROM pages WHERE url = ?", (url,))
             else:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)",
-                    (url, etag, last_modified, content_type, body),
+                    "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?)",
+                    (url, etag, last_modified, content_type, digest, body),
                 )
             self._db.commit()
+        return digest
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):

@@ -8,10 +8,12 @@ on urllib3 (transport.py sends them as pip's requests session would).
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -37,7 +39,7 @@ from morgan_like.index.httputil import (
     split_userinfo,
 )
 from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capped, wire_bytes
-from morgan_like.index.pagecache import PageCache
+from morgan_like.index.pagecache import CachedPage, PageCache
 from morgan_like.index.pipconfig import pip_config_value
 from morgan_like.index.redirects import RedirectGuard
 from morgan_like.index.transport import Response, Transport, TransportError, describe
@@ -48,6 +50,8 @@ USER_AGENT = f"morgan-like/{__version__}"
 IDENTITY = {"Accept-Encoding": "identity"}
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RETRY_AFTER_CAP = 30.0
+# page_digest of a project upstream answered 404 or 410 for.
+PAGE_GONE = "gone"
 
 
 class UpstreamHTTPError(UpstreamError, requests.HTTPError):
@@ -65,6 +69,28 @@ class UpstreamHTTPError(UpstreamError, requests.HTTPError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class PageBody:
+    """A project page as upstream sent it, or (``body`` None) as the page cache kept it
+    when upstream answered ``304``."""
+
+    name: str
+    url: str  # asked for: the page cache's key
+    page_url: str  # where it was found, redirects followed: its links are relative to it
+    content_type: str
+    body_sha256: str
+    serial: str | None  # X-PyPI-Last-Serial
+    body: bytes | None = None
+
+    @property
+    def digest(self) -> str:
+        """sha256 of all that a parse of the page reads: where it was found (relative
+        links), its type and charset, and its body; two pages with the same digest
+        parse to the same files."""
+        seen = f"{self.page_url}\n{self.content_type}\n{self.body_sha256}"
+        return hashlib.sha256(seen.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 # ------------------------------------------------------------------ client
@@ -94,6 +120,11 @@ class Upstream:
         per host); ``cross_host_redirects`` False refuses those redirects (None: the
         options' ``cross-host-redirects``, followed by default)."""
         self.pages = pages
+        # With a page cache: the digest of each page parsed this run (page_digest), and
+        # the pages a check fetched that no parse has taken yet (check_page).
+        self._digests: dict[str, str] | None = {} if pages is not None else None
+        self._checked: dict[str, PageBody] = {}
+        self.pool_size = pool_size
         self.redirects = RedirectGuard.from_options(options, cross_host_redirects, on_warning)
         clean, creds = split_userinfo(index_url)
         self.limits = limits or Limits.from_options(options or {})
@@ -315,10 +346,14 @@ class Upstream:
             return body, total, True
         return body, len(body), False
 
-    def project_page(self, name: str) -> ProjectPage:
-        """The project's files, from PEP 691 JSON when offered, else PEP 503 HTML."""
+    def fetch_page(self, name: str) -> PageBody:
+        """The project's page as upstream serves it now: asked for with the kept page's
+        validators, so a ``304`` costs no body (and its body is not even read here)."""
         url = f"{self.index_url}{canonicalize_name(name)}/"
         cached = self.pages.get(url) if self.pages is not None else None
+        return self._fetch_page(name, url, cached)
+
+    def _fetch_page(self, name: str, url: str, cached: CachedPage | None) -> PageBody:
         headers = {"Accept": ACCEPT_HEADER, **(cached.conditional_headers() if cached else {})}
         try:
             response = self.get(url, headers=headers)
@@ -326,30 +361,89 @@ class Upstream:
             if exc.status in (404, 410):
                 raise ProjectNotFound(name, redact_url(self.index_url)) from None
             raise
-        page_url = response.url
-        content_type = response.headers.get("Content-Type", "")
-        body = response.content
+        serial = response.headers.get("X-PyPI-Last-Serial")
         if response.status_code == 304 and cached is not None:
-            content_type, body = cached.content_type, cached.body
+            return PageBody(name, url, response.url, cached.content_type, cached.sha256, serial)
+        content_type = response.headers.get("Content-Type", "")
+        etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+        self._count_page(bool(etag or modified))
+        body = response.content
+        if self.pages is not None:
+            sha = self.pages.put(url, etag, modified, content_type, body)
         else:
-            etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-            self._count_page(bool(etag or modified))
-            if self.pages is not None:
-                self.pages.put(url, etag, modified, content_type, body)
-        media, charset = media_type(content_type)
+            sha = hashlib.sha256(body).hexdigest()
+        return PageBody(name, url, response.url, content_type, sha, serial, body)
+
+    def check_page(self, name: str) -> str:
+        """The digest (``PageBody.digest``) of the project's page as upstream serves it now.
+
+        The page is kept for the parse a resolution may ask for next (``project_page``),
+        so a check followed by a resolution asks upstream for each page once.
+        """
+        fetched = self.fetch_page(name)
+        with self._lock:
+            self._checked[fetched.url] = fetched
+        return fetched.digest
+
+    def project_page(self, name: str) -> ProjectPage:
+        """The project's files, from PEP 691 JSON when offered, else PEP 503 HTML.
+
+        With a page cache, the digest of what was parsed is kept for the run
+        (``page_digest``): what a kept plan compares the next run's pages with.
+        """
+        url = f"{self.index_url}{canonicalize_name(name)}/"
+        with self._lock:
+            fetched = self._checked.pop(url, None)
+        try:
+            if fetched is None:
+                fetched = self.fetch_page(name)
+        except ProjectNotFound:
+            self._record(name, PAGE_GONE)
+            raise
+        body = fetched.body
+        if body is None and self.pages is not None:  # a 304: the body is the kept one
+            body = self.pages.body(url, fetched.body_sha256)
+        if body is None:  # replaced or lost since it was revalidated: ask for it whole
+            fetched = self._fetch_page(name, url, None)
+            body = fetched.body or b""
+        page = self._parse(name, fetched, body)
+        self._record(name, fetched.digest)
+        return page
+
+    def _record(self, name: str, digest: str) -> None:
+        if self._digests is not None:
+            with self._lock:
+                self._digests[canonicalize_name(name)] = digest
+
+    def page_digest(self, name: str) -> str | None:
+        """The digest of the page ``project_page`` returned for ``name`` this run
+        (``PAGE_GONE`` for a project upstream did not have); None when it returned none,
+        or there is no page cache."""
+        with self._lock:
+            return None if self._digests is None else self._digests.get(canonicalize_name(name))
+
+    def pages_gone(self) -> list[str]:
+        """The projects ``project_page`` found missing upstream this run."""
+        with self._lock:
+            return sorted(n for n, d in (self._digests or {}).items() if d == PAGE_GONE)
+
+    def _parse(self, name: str, fetched: PageBody, body: bytes) -> ProjectPage:
+        media, charset = media_type(fetched.content_type)
         is_json = media.endswith("+json") or media == "application/json"
         if not is_json and "html" not in media:
             is_json = body.lstrip()[:1] == b"{"  # no/odd Content-Type: sniff
         try:
             if is_json:
-                page = parse_json_page(name, body, page_url)
+                page = parse_json_page(name, body, fetched.page_url)
             else:
                 text = decode_text(body, charset)
-                page = parse_html_page(name, text, page_url)
+                page = parse_html_page(name, text, fetched.page_url)
         except (ValueError, KeyError, TypeError) as exc:
-            raise UpstreamError(f"GET {redact_url(url)}: unreadable project page: {exc}") from exc
+            raise UpstreamError(
+                f"GET {redact_url(fetched.url)}: unreadable project page: {exc}"
+            ) from exc
         if page.last_serial is None:
-            page.last_serial = header_int(response.headers.get("X-PyPI-Last-Serial"))
+            page.last_serial = header_int(fetched.serial)
         return page
 
     def project_names(self) -> list[str]:

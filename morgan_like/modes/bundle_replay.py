@@ -3,24 +3,28 @@
 A bundle's plan is a function of the config, the options, the pages the
 resolution read and the files those pages list (wheel metadata, sdist
 metadata and build requirements are fixed by the files' hashes).  So after a
-run, the plan is kept in ``.morgan-like/plan.json`` with the name and digest
-of every page the resolution read.  The next run with the same config and
-options asks the run's Finder for those pages again, all at once, and
-compares each with its digest: when every one is the same, nothing the
-resolution saw can have changed, and the kept plan is used without resolving.
+run, the plan is kept in ``.morgan-like/plan.json`` with two digests of every
+page the resolution read (or found missing).  The next run with the same
+config and options asks upstream for those pages again, all at once, and
+compares them:
 
-A page's digest is taken over what the resolution and the tree's pages read of
-it (``page_digest``): every file with all its fields, the versions, the
-entries left out, the project's status and tracks; not the serial, which
-PyPI moves on events that change none of these.  So a page answered ``304``,
-and a page sent whole by an upstream (or proxy) that strips ``ETag`` and
-``Last-Modified``, replay alike.  A page that differs, or fails, falls back to
-a full resolution by the same Finder, which already holds every page fetched
-for the check: none is asked for twice.
+* the page as sent (``Upstream.check_page``: sha256 of its body, type and
+  URL; on a ``304`` the page cache's, with no body read): the same bytes parse
+  to the same page, so nothing is parsed;
+* only for a page whose bytes moved, what the resolution and the tree's pages
+  read of it (``page_digest``): every file with all its fields, the versions,
+  the entries left out, the project's status and tracks; not the serial,
+  which PyPI moves on events that change none of these.
+
+When every page passes, nothing the resolution saw can have changed, and the
+kept plan is used without resolving.  A page that differs, or fails, falls
+back to a full resolution, which parses the pages the check already holds:
+none is asked for twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -28,6 +32,7 @@ import operator
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,33 +42,40 @@ from packaging.utils import canonicalize_name
 from morgan_like import __version__
 from morgan_like.config.ini import Config
 from morgan_like.dists.links import ProjectPage, RemoteFile
-from morgan_like.errors import UpstreamError
+from morgan_like.errors import ProjectNotFound, UpstreamError
 from morgan_like.index.finder import Finder
+from morgan_like.index.upstream import PAGE_GONE, Upstream
 from morgan_like.modes.bundle_report import BuildRows, EnvBuilds, FallbackRow, SdistRow
 from morgan_like.resolve.plan import Plan, PlannedFile
 from morgan_like.tree.files import atomic_write_bytes
 from morgan_like.tree.layout import STATE_DIR
 
 REPLAY_NAME = "plan.json"
-# /3: pages are kept as name -> digest (page_digest), compared whatever the answer.
-REPLAY_FORMAT = "morgan-like-plan/3"
+# /4: pages are kept as name -> [Upstream.check_page digest, page_digest].
+REPLAY_FORMAT = "morgan-like-plan/4"
 _PAGE_FIELDS = tuple(f.name for f in dataclasses.fields(ProjectPage) if f.name != "last_serial")
 # Every field of a RemoteFile, read in one C call per file (a page can list thousands).
 _FILE_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(RemoteFile)))
-# Finder -> {page name: digest}: the Finder holds each page once for the run, so its
-# digest is taken once, whether by the replay check or when the plan is saved.
+# Finder -> {page name: page_digest}: the Finder holds each page once for the run, so
+# its digest is taken once, whether by the replay check or when the plan is saved.
 _DIGESTS: weakref.WeakKeyDictionary[Finder, dict[str, str]] = weakref.WeakKeyDictionary()
+# Finder -> {page name: (sent, page_digest)} the check found as the kept plan has them.
+_CHECKED: weakref.WeakKeyDictionary[Finder, dict[str, tuple[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
 _DIGESTS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
 class Replay:
-    """A kept plan, the pages it depends on (name -> page_digest), and what the summary
-    said about builds."""
+    """A kept plan, the pages it depends on (name -> (digest as sent, page_digest)), what
+    the summary said about builds, and the key of what the run that made it published
+    (``publish_key``)."""
 
     plan: Plan
-    pages: Mapping[str, str]
+    pages: Mapping[str, tuple[str, str]]
     builds: BuildRows
+    published: str | None = None
 
 
 def replay_key(config: Config, choices: tuple[Any, ...]) -> str:
@@ -118,15 +130,38 @@ def _digest_of(finder: Finder, name: str) -> str:
     return digest
 
 
-def page_digests(finder: Finder, names: Iterable[str]) -> dict[str, str]:
-    """name -> page_digest of each page ``finder`` read this run (already fetched: no
-    request)."""
-    return {name: _digest_of(finder, name) for name in names}
+def page_digests(finder: Finder, names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """name -> (digest as sent, page_digest) of each page ``finder`` read this run, and of
+    each project upstream was found not to have (already fetched: no request).
+
+    A page the replay check found unchanged keeps the kept plan's pair without being
+    parsed.
+    """
+    upstream = finder.upstream
+    with _DIGESTS_LOCK:
+        checked = dict(_CHECKED.get(finder, {}))
+    found: dict[str, tuple[str, str]] = {}
+    for name in [*names, *upstream.pages_gone()]:
+        sent = upstream.page_digest(name)
+        if sent == PAGE_GONE:
+            found[name] = (PAGE_GONE, PAGE_GONE)
+        elif sent is None and name in checked:
+            found[name] = checked[name]
+        else:
+            found[name] = (sent or "", _digest_of(finder, name))
+    return found
 
 
 def save_replay(
-    root: Path, key: str, plan: Plan, pages: Mapping[str, str], builds: BuildRows, tmp_dir: Path
+    root: Path,
+    key: str,
+    plan: Plan,
+    pages: Mapping[str, tuple[str, str]],
+    builds: BuildRows,
+    tmp_dir: Path,
+    published: str | None = None,
 ) -> None:
+    """Keep the plan for the next run (not written again when it is already kept as is)."""
     entries = [
         {
             "project": e.project,
@@ -141,12 +176,17 @@ def save_replay(
         "key": key,
         "envs": plan.env_names,
         "problems": plan.problems,
-        "pages": dict(sorted(pages.items())),
+        "pages": {name: list(pair) for name, pair in sorted(pages.items())},
         "files": entries,
         "builds": {env: dataclasses.asdict(report) for env, report in builds.items()},
+        "published": published,
     }
     data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
-    atomic_write_bytes(root / STATE_DIR / REPLAY_NAME, data, tmp_dir=tmp_dir)
+    path = root / STATE_DIR / REPLAY_NAME
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == data:
+            return
+    atomic_write_bytes(path, data, tmp_dir=tmp_dir)
 
 
 def forget_replay(root: Path) -> None:
@@ -169,8 +209,11 @@ def load_replay(root: Path, key: str) -> Replay | None:
             )
             plan.files[entry.relpath] = entry
         builds = {env: _env_builds(report) for env, report in doc["builds"].items()}
-        pages = {str(name): str(digest) for name, digest in doc["pages"].items()}
-        return Replay(plan, pages, builds)
+        pages = {
+            str(name): (str(sent), str(parsed)) for name, (sent, parsed) in doc["pages"].items()
+        }
+        published = doc.get("published")
+        return Replay(plan, pages, builds, published if isinstance(published, str) else None)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -184,18 +227,50 @@ def _env_builds(doc: dict[str, Any]) -> EnvBuilds:
     return EnvBuilds(sdists, tuple(FallbackRow(**row) for row in doc["fallbacks"]))
 
 
+def _sent_digest(upstream: Upstream, name: str) -> str:
+    try:
+        return upstream.check_page(name)
+    except ProjectNotFound:
+        return PAGE_GONE
+
+
 def unchanged_upstream(replay: Replay, finder: Finder) -> bool:
     """Ask for every page the kept plan read, side by side; True if each is the page the
-    plan was made from (same page_digest), whether upstream answered 304 or sent it whole.
+    plan was made from: the same bytes (a ``304`` included), or bytes that parse to the
+    same page_digest.
 
-    The pages stay in ``finder``: a resolution that follows reads them from there.
+    The pages stay with ``finder``'s upstream: a resolution that follows parses them
+    from there.
     """
-    for name in replay.pages:
-        finder.prefetch_page(name)
-    for name, digest in replay.pages.items():
-        try:
-            if _digest_of(finder, name) != digest:
+    upstream = finder.upstream
+    names = list(replay.pages)
+    if not names:
+        return True
+    # As many at once as the upstream keeps connections: a round trip for the lot
+    # when they fit.
+    pool = ThreadPoolExecutor(min(len(names), upstream.pool_size), thread_name_prefix="check")
+    try:
+        futures = [pool.submit(_sent_digest, upstream, name) for name in names]
+        sent = {}
+        for name, future in zip(names, futures):
+            try:
+                sent[name] = future.result()
+            except UpstreamError:  # out of reach: the resolution says which
                 return False
-        except UpstreamError:  # gone, or out of reach: the resolution says which
-            return False
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    checked = {}
+    for name, (kept_sent, kept_parsed) in replay.pages.items():
+        if sent[name] != kept_sent:
+            if PAGE_GONE in (sent[name], kept_sent):
+                return False
+            try:
+                if _digest_of(finder, name) != kept_parsed:
+                    return False
+            except UpstreamError:
+                return False
+        else:
+            checked[name] = (kept_sent, kept_parsed)
+    with _DIGESTS_LOCK:
+        _CHECKED[finder] = checked
     return True

@@ -9,6 +9,7 @@ import pytest
 
 from morgan_like.cli import main
 
+from ..distbuilder import make_wheel
 from ..fakeindex import FakeIndex
 from ..helpers import wheel
 from .test_bundle import mirror, write_config
@@ -180,28 +181,63 @@ def test_a_page_changed_in_what_matters_resolves_with_the_pages_already_read(
     assert any(f["file"]["filename"] == picked for f in plan["files"])
 
 
-def test_a_replay_takes_each_page_digest_once(
-    small: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("validators", [True, False])
+def test_a_replay_of_unchanged_pages_parses_none(
+    small: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, validators: bool
 ) -> None:
-    """The check's digests are the ones the replay saves: a page of thousands of files
-    is not serialized twice."""
-    import morgan_like.modes.bundle_replay as replay
-
+    """Pages whose bytes are the last run's (a 304, or the same body sent whole) are
+    compared by the digest of those bytes: none is parsed or serialized again, and the
+    kept plan is not written again."""
+    small.page_validators = validators
     root = tmp_path / "bundle"
     write_config(root, "app =\n")
     assert mirror(root, small) == 0
-    digested: list[str] = []
-    real = replay.page_digest
+    kept = root / ".morgan-like" / "plan.json"
+    before = kept.stat().st_mtime_ns
 
-    def counting(page):
-        digested.append(page.name)
-        return real(page)
+    def refuse(*args, **kwargs):
+        raise AssertionError("a page parsed or digested although its bytes are the same")
 
-    monkeypatch.setattr(replay, "page_digest", counting)
+    for name in ("parse_json_page", "parse_html_page"):
+        monkeypatch.setattr(f"morgan_like.index.upstream.{name}", refuse)
+    monkeypatch.setattr("morgan_like.modes.bundle_replay.page_digest", refuse)
     _no_resolution(monkeypatch)
+    small.reset_log()
     assert mirror(root, small) == 0
-    read = json.loads((root / ".morgan-like" / "plan.json").read_bytes())["pages"]
-    assert sorted(digested) == sorted(read)
+    assert _page_gets(small)
+    assert all(r.status == (304 if validators else 200) for r in small.requests)
+    assert kept.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("validators", [True, False])
+def test_a_page_behind_a_redirect_replays_until_the_redirect_moves(
+    tmp_path: Path, dists: Path, tiny_backend_wheel: Path, validators: bool
+) -> None:
+    """A page's links are relative to where it was found: the same bytes found at
+    another URL (a redirect that now points elsewhere, with the same ETag) list other
+    files, so the plan is resolved again; found where they were, they replay."""
+    with FakeIndex(relative_urls=True) as here, FakeIndex(relative_urls=True) as there:
+        app = make_wheel(dists, "app", "1.0", requires_dist=["lib>=1"])
+        lib = make_wheel(dists, "lib", "1.0")
+        for index in (here, there):  # the same files in the same order: the same pages
+            index.page_validators = validators
+            for path in (tiny_backend_wheel, app, lib):
+                index.add(path)
+        root = tmp_path / "bundle"
+        write_config(root, "app =\n")
+        assert mirror(root, here) == 0
+        here.redirects["/simple/lib/"] = (302, f"{there.url}lib/")
+        there.reset_log()
+        assert mirror(root, here) == 0
+        kept = json.loads((root / ".morgan-like" / "plan.json").read_bytes())
+        urls = [f["file"]["url"] for f in kept["files"] if f["project"] == "lib"]
+        assert urls and all(url.startswith(there.base_url) for url in urls), urls
+        assert [r.path for r in there.requests if r.path.startswith("/simple/")] == [
+            "/simple/lib/"
+        ], "the full resolution parses the page the check fetched"
+        assert mirror(root, here) == 0  # the redirect as last time: replayed
+        again = json.loads((root / ".morgan-like" / "plan.json").read_bytes())
+        assert again == kept
 
 
 def test_a_page_gone_since_the_plan_resolves_and_names_it(
