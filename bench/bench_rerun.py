@@ -9,12 +9,18 @@ again with nothing changed upstream, the two alternated.  A re-run should cost
 what changed: here nothing, so its wall time should be a small fraction of
 its own tree's first run (targets: 10 % with validators, 25 % without).
 
+It also prints the floor of any no-op re-run, measured in the same rounds: a
+fresh interpreter importing what ``mirror`` imports, plus one round trip at the
+upstream's latency (every page asked for at once); and the rounds the page check
+needs with the connections an upstream keeps (``Upstream.pool_size``).
+
     python bench/bench_rerun.py [--projects 150] [--reruns 2] [--latency 0.04]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -23,10 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_mirror import build_graph, run, write_configs  # noqa: E402
+from morgan_like.index.upstream import Upstream  # noqa: E402
 from tests.fakeindex import FakeIndex  # noqa: E402
 
 # mode, the upstream sends ETag / Last-Modified, the target (re-run / first run)
 MODES = (("validators", True, 0.10), ("stripped", False, 0.25))
+# What every mirror run imports before it does anything.
+IMPORTS = "import morgan_like.cli, morgan_like.cli.commands, morgan_like.modes.bundle"
 
 
 def main() -> int:
@@ -66,10 +75,26 @@ def main() -> int:
 
         for mode, validators, _ in MODES:
             firsts[mode] = mirror(mode, validators, "first")
+        imports: list[float] = []
         for i in range(args.reruns):
-            for mode, validators, _ in MODES:
+            for mode, validators, _ in MODES:  # each re-run beside an import alone
                 ratios[mode].append(mirror(mode, validators, f"re-run {i + 1}") / firsts[mode])
+                imports.append(run([sys.executable, "-c", IMPORTS], index)[0])
+                print(f"{'imports':10s} {f'round {i + 1}':9s} {imports[-1]:6.2f}s", flush=True)
         print()
+        pages = len(
+            json.loads((work / "validators" / ".morgan-like" / "plan.json").read_bytes())["pages"]
+        )
+        pool = Upstream.__init__.__kwdefaults__["pool_size"]
+        rounds = -(-pages // pool)
+        floor = min(imports) + args.latency
+        check = min(imports) + rounds * args.latency
+        for mode, _, _ in MODES:
+            print(
+                f"floor / first run, {mode:10s}: interpreter + imports {min(imports):.2f}s + one "
+                f"round {args.latency:.2f}s = {floor / firsts[mode]:.1%}; with the check's "
+                f"{rounds} rounds ({pages} pages, {pool} connections) {check / firsts[mode]:.1%}"
+            )
         for mode, _, target in MODES:
             best = min(ratios[mode])
             verdict = "met" if best <= target else "missed"

@@ -106,7 +106,7 @@ class Upstream:
         timeout: float = 30.0,
         retries: int = 4,
         backoff: float = 0.25,
-        pool_size: int = 32,
+        pool_size: int = 64,
         cert: str | None = None,
         limits: Limits | None = None,
         options: Mapping[str, str] | None = None,
@@ -118,7 +118,10 @@ class Upstream:
         ``pages`` keeps project pages between runs, revalidated with conditional requests.
         ``on_warning`` hears what the user should know (a redirect to another host, once
         per host); ``cross_host_redirects`` False refuses those redirects (None: the
-        options' ``cross-host-redirects``, followed by default)."""
+        options' ``cross-host-redirects``, followed by default).  ``pool_size``: the
+        connections kept per host, enough for a run's page fetches and downloads (32
+        threads each) side by side, and the most pages a check asks for at once
+        (``check_page``: a kept plan's pages, all wanted before anything else)."""
         self.pages = pages
         # With a page cache: the digest of each page parsed this run (page_digest), and
         # the pages a check fetched that no parse has taken yet (check_page).

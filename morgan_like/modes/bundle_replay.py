@@ -48,14 +48,17 @@ from morgan_like.index.upstream import PAGE_GONE, Upstream
 from morgan_like.modes.bundle_report import BuildRows, EnvBuilds, FallbackRow, SdistRow
 from morgan_like.resolve.plan import Plan, PlannedFile
 from morgan_like.tree.files import atomic_write_bytes
+from morgan_like.tree.generations import current
 from morgan_like.tree.layout import STATE_DIR
+from morgan_like.tree.state import TreeState
 
 REPLAY_NAME = "plan.json"
 # /4: pages are kept as name -> [Upstream.check_page digest, page_digest].
 REPLAY_FORMAT = "morgan-like-plan/4"
 _PAGE_FIELDS = tuple(f.name for f in dataclasses.fields(ProjectPage) if f.name != "last_serial")
 # Every field of a RemoteFile, read in one C call per file (a page can list thousands).
-_FILE_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(RemoteFile)))
+_FILE_NAMES = tuple(f.name for f in dataclasses.fields(RemoteFile))
+_FILE_FIELDS = operator.attrgetter(*_FILE_NAMES)
 # Finder -> {page name: page_digest}: the Finder holds each page once for the run, so
 # its digest is taken once, whether by the replay check or when the plan is saved.
 _DIGESTS: weakref.WeakKeyDictionary[Finder, dict[str, str]] = weakref.WeakKeyDictionary()
@@ -64,6 +67,9 @@ _CHECKED: weakref.WeakKeyDictionary[Finder, dict[str, tuple[str, str]]] = (
     weakref.WeakKeyDictionary()
 )
 _DIGESTS_LOCK = threading.Lock()
+# tree root -> the Replay load_replay read last (one: a run reads one), so that saving it
+# back unchanged writes nothing.
+_LOADED: dict[Path, Replay] = {}
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class Replay:
     pages: Mapping[str, tuple[str, str]]
     builds: BuildRows
     published: str | None = None
+    key: str = ""
 
 
 def replay_key(config: Config, choices: tuple[Any, ...]) -> str:
@@ -162,12 +169,20 @@ def save_replay(
     published: str | None = None,
 ) -> None:
     """Keep the plan for the next run (not written again when it is already kept as is)."""
+    kept = _LOADED.get(root)
+    if (
+        kept is not None
+        and kept.plan is plan
+        and (kept.key, kept.pages, kept.builds, kept.published)
+        == (key, dict(pages), builds, published)
+    ):
+        return  # the replayed plan, as it was read
     entries = [
         {
             "project": e.project,
             "envs": sorted(e.envs),
             "build": e.build,
-            "file": dataclasses.asdict(e.file),
+            "file": dict(zip(_FILE_NAMES, _FILE_FIELDS(e.file))),  # its fields are scalars
         }
         for e in plan.files.values()
     ]
@@ -187,6 +202,38 @@ def save_replay(
         if path.read_bytes() == data:
             return
     atomic_write_bytes(path, data, tmp_dir=tmp_dir)
+
+
+def publish_key(
+    state: TreeState,
+    prune: bool,
+    config: bytes,
+    inputs: Mapping[str, bytes] | None,
+    server: bytes | None,
+) -> str | None:
+    """What a publish of a kept plan writes, besides the plan: the tree as it stands (its
+    generation, which every publish that changes a path moves), ``--prune``, the config
+    and its inputs, the server; None while the state holds changes no publish has
+    handed on yet (a killed run's), which the next publish must.
+
+    A replayed plan whose files were all in place, with the key its last publish
+    left, would publish the tree's own bytes again: the run leaves the tree as it is.
+    """
+    changed, removed = state.unsent()
+    if changed or removed:
+        return None
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    parts = [
+        current(state),
+        prune,
+        sha(config),
+        None if inputs is None else sorted((path, sha(data)) for path, data in inputs.items()),
+        None if server is None else sha(server),
+    ]
+    return sha(json.dumps(parts).encode("utf-8"))
 
 
 def forget_replay(root: Path) -> None:
@@ -213,7 +260,10 @@ def load_replay(root: Path, key: str) -> Replay | None:
             str(name): (str(sent), str(parsed)) for name, (sent, parsed) in doc["pages"].items()
         }
         published = doc.get("published")
-        return Replay(plan, pages, builds, published if isinstance(published, str) else None)
+        replay = Replay(plan, pages, builds, published if isinstance(published, str) else None, key)
+        _LOADED.clear()
+        _LOADED[root] = replay
+        return replay
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
