@@ -1,6 +1,7 @@
 """Command line: morgan 0.15's commands and flags, with the same meaning, plus ours.
 
-* ``flags.py``: every command and flag, and which commands take each flag;
+* ``commandtable.py``: every command, its summary and its help head;
+* ``flags.py``: every flag, and which commands take each flag;
 * ``values.py``: each flag's value checked as it is parsed;
 * ``parse.py``: ``morgan-like [FLAGS] COMMAND [FLAGS]``, one parser per command;
 * ``edge.py``: paths made absolute once, and the kind of tree each command may write;

@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from morgan_like.cli.flags import COMMAND_NAMES, COMMANDS, FLAGS, flags_of, server_actions
+from morgan_like.cli.commandtable import COMMAND_NAMES, COMMANDS
+from morgan_like.cli.flags import FLAGS, flags_of, server_actions
 
 PROG = "morgan-like"
 

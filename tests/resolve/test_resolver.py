@@ -239,6 +239,7 @@ def test_an_envs_usable_files_of_a_page_are_worked_out_once_per_run(
     (the run's PageViews, carried by every copy of its ResolveOptions), and a version's
     files are filtered only when the resolver gets to that version."""
     from morgan_like.resolve import resolver
+    from morgan_like.resolve.records import PageViews
 
     wheel(fake_index, dists, "alpha", "1.0", requires_python=">=3.6")
     wheel(fake_index, dists, "alpha", "2.0", requires_python=">=3.8")
@@ -251,7 +252,7 @@ def test_an_envs_usable_files_of_a_page_are_worked_out_once_per_run(
         return original(files, environment, file_filter)
 
     monkeypatch.setattr(resolver, "usable_files", counting)
-    views = resolver.PageViews()
+    views = PageViews()
     for _ in range(3):
         # Equal envs made anew each time: the cache is keyed by value, not by object.
         old, new = env("old", "3.7.16"), env("new", "3.12.1")
@@ -266,7 +267,7 @@ def test_page_views_make_again_for_another_page_of_the_same_name() -> None:
     another (a second Finder's page of that name may list other files)."""
     from morgan_like.dists.links import ProjectPage
     from morgan_like.resolve.candidates import FileFilter
-    from morgan_like.resolve.resolver import PageViews
+    from morgan_like.resolve.records import PageViews
 
     views = PageViews()
     first, second = ProjectPage(name="alpha"), ProjectPage(name="alpha")
