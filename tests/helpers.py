@@ -9,6 +9,8 @@ from typing import Any
 from packaging.requirements import Requirement
 
 from morgan_like.config.envsections import environment_from_section
+from morgan_like.dists.links import ProjectPage, RemoteFile
+from morgan_like.dists.metadata import DistMetadata
 from morgan_like.fetch.download import SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
@@ -63,13 +65,33 @@ def sdist(index: FakeIndex, dist_dir: Path, name: str, version: str, **kwargs) -
     return path
 
 
+class PlainRequests:
+    """The Finder's requests answered plainly (index.finder.FinderRequests): sdists from
+    ``cache``, nothing read ahead, no metadata kept from a previous run."""
+
+    def __init__(self, cache: SdistCache) -> None:
+        self.cache = cache
+
+    def sdist(self, file: RemoteFile) -> Path:
+        return self.cache.get(file)
+
+    def likely_metadata(self, page: ProjectPage) -> list[RemoteFile]:
+        return []
+
+    def applies(self, requirement: Requirement) -> bool:
+        return False
+
+    def kept_metadata(self, file: RemoteFile) -> DistMetadata | None:
+        return None
+
+
 class Resolving:
     """A Finder over a fake index, closed at the end of the test."""
 
     def __init__(self, index: FakeIndex, tmp: Path) -> None:
         self.upstream = Upstream(index.url, retries=1, backoff=0.01)
         self.cache = SdistCache(self.upstream, tmp)
-        self.finder = Finder(self.upstream, self.cache.get)
+        self.finder = Finder(self.upstream, PlainRequests(self.cache))
 
     def resolve(self, environment: Environment, *reqs: str, **options) -> EnvResolution:
         return resolve_env(

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -27,38 +27,51 @@ from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop
 
 
+class FinderRequests(Protocol):
+    """What the Finder asks of the run it reads for (modes/resolving.py answers).
+
+    The Finder knows pages and metadata; which files are worth reading ahead, which
+    dependencies apply, where an sdist is on disk and what a previous run kept are the
+    run's to say.
+    """
+
+    def sdist(self, file: RemoteFile) -> Path:
+        """Read sdist: the archive on disk (fetched once for the run), for its metadata."""
+
+    def likely_metadata(self, page: ProjectPage) -> Iterable[RemoteFile]:
+        """The files of a fresh page whose metadata a resolution will likely want: read ahead."""
+
+    def applies(self, requirement: Requirement) -> bool:
+        """Does a dependency of fresh metadata apply to the run (its page is then read ahead)?"""
+
+    def kept_metadata(self, file: RemoteFile) -> DistMetadata | None:
+        """What a previous run kept of ``file``'s metadata (the tree's own ``.metadata`` of
+        a verified wheel), so a re-run asks upstream only for pages; None: nothing kept."""
+
+
 class Finder:
     """Pages by project name and metadata by file URL, each fetched at most once."""
 
     def __init__(
         self,
         upstream: Upstream,
-        fetch_sdist: Callable[[RemoteFile], Path],
+        requests: FinderRequests,
         *,
         workers: int = 32,
-        lookahead: Callable[[ProjectPage], Iterable[RemoteFile]] | None = None,
-        follow: Callable[[Requirement], bool] | None = None,
         on_problem: Callable[[str], None] | None = None,
         sdists: SdistReader | None = None,
-        known_metadata: Callable[[RemoteFile], DistMetadata | None] | None = None,
         stop: Stop | None = None,
     ) -> None:
-        """``lookahead`` names the files of a fresh page whose metadata is likely wanted;
-        ``follow`` says which dependencies of fresh metadata to fetch pages for;
+        """``requests``: the run's answers to what the Finder asks (FinderRequests);
         ``on_problem`` hears, once per page, the entries a page had to leave out;
         ``sdists`` reads each sdist once for the whole run (share it with the build step);
-        ``known_metadata`` answers from what a previous run kept (the tree's own
-        ``.metadata`` of a verified wheel), so a re-run asks upstream only for pages;
         ``stop`` is the run's Ctrl+C flag: once set, no fetch starts and every wait for
         one gives up (Stopped), so the resolutions end instead of fetching on."""
         self.upstream = upstream
         self._stop = stop
-        self._fetch_sdist = fetch_sdist
-        self._known_metadata = known_metadata
+        self._requests = requests
         self._on_problem = on_problem
         self.sdists = sdists or SdistReader()
-        self._lookahead = lookahead
-        self._follow = follow
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="finder")
         self._lock = threading.Lock()
         self._pages: dict[str, Future] = {}
@@ -90,9 +103,8 @@ class Finder:
         if self._on_problem is not None:
             for problem in page.problems:
                 self._on_problem(problem)
-        if self._lookahead is not None:
-            for file in self._lookahead(page):
-                self.prefetch_metadata(file)
+        for file in self._requests.likely_metadata(page):
+            self.prefetch_metadata(file)
         return page
 
     def _result(self, future: Future) -> Any:
@@ -134,17 +146,16 @@ class Finder:
         self._future(self._pages, name, self._load_page, name)
 
     def _load_metadata(self, file: RemoteFile) -> DistMetadata:
-        known = self._known_metadata(file) if self._known_metadata else None
+        known = self._requests.kept_metadata(file)
         if known is not None:
             meta = known
         elif file.is_wheel:
             meta = wheel_metadata(self.upstream, file)
         else:
-            meta = self.sdists.metadata(self._fetch_sdist(file))
-        if self._follow is not None:
-            for req in meta.requires_dist:
-                if self._follow(req):
-                    self.prefetch_page(canonicalize_name(req.name))
+            meta = self.sdists.metadata(self._requests.sdist(file))
+        for req in meta.requires_dist:
+            if self._requests.applies(req):
+                self.prefetch_page(canonicalize_name(req.name))
         return meta
 
     def metadata(self, file: RemoteFile) -> DistMetadata:

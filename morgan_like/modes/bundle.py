@@ -20,7 +20,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from morgan_like.config.ini import Config, load_config
 from morgan_like.errors import Interrupted
@@ -28,9 +28,9 @@ from morgan_like.fetch.download import DownloadResult
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pagecache import PAGES_NAME, PageCache
 from morgan_like.index.upstream import Upstream
-from morgan_like.interrupt import Stop, on_sigint
+from morgan_like.interrupt import Stop, Stopped, on_sigint
 from morgan_like.modes import serve
-from morgan_like.modes.bundle_locks import add_locked, check_resolved, locked_envs
+from morgan_like.modes.bundle_locks import LockedEnv, add_locked, check_resolved, locked_envs
 from morgan_like.modes.bundle_pages import write_projects
 from morgan_like.modes.bundle_replay import (
     forget_replay,
@@ -122,6 +122,28 @@ class Planned:
     results: list[DownloadResult]
 
 
+@dataclass(frozen=True)
+class QueuedEnvs:
+    """Each env, as it resolves, into the plan with its files queued for download
+    (bundle_resolve.ResolvedEnvs), once its pins are checked against the locks."""
+
+    session: ResolveSession
+    plan: Plan
+    locked: list[LockedEnv]
+    roots: dict[str, str]
+    top_level: set[NormalizedName]
+    all_wheels: bool
+
+    def resolved(self, results: list[EnvResolution]) -> None:
+        check_resolved(self.locked, results, self.roots)  # before this env's downloads start
+        for resolution in results:
+            self.session.submit(
+                add_resolution(
+                    self.plan, resolution, top_level=self.top_level, all_wheels=self.all_wheels
+                )
+            )
+
+
 class BundleRun:
     """One ``mirror`` run: the flags settled over the config once, every options record
     made whole, and the resources the run owns (tree state and page cache when it
@@ -204,21 +226,15 @@ class BundleRun:
         # The locks' files are looked up first: one upstream no longer has stops the run
         # before any download starts (bundle_locks).
         locked = locked_envs(config, finder, plan.problems)
-        roots = roots_of(config)
-
-        def resolved_env(results: list[EnvResolution]) -> None:
-            check_resolved(locked, results, roots)  # before this env's downloads start
-            for resolution in results:
-                self.session.submit(
-                    add_resolution(
-                        plan,
-                        resolution,
-                        top_level=self.top_level,
-                        all_wheels=self.options.mirror_all_wheels,
-                    )
-                )
-
-        per_env = resolve_all(config, finder, ropts, self.reporter, resolved_env)
+        queued = QueuedEnvs(
+            self.session,
+            plan,
+            locked,
+            roots_of(config),
+            self.top_level,
+            self.options.mirror_all_wheels,
+        )
+        per_env = resolve_all(config, finder, ropts, self.reporter, queued)
         self.reporter.detail(f"resolved in {time.monotonic() - started:.2f}s")
         resolutions = [results[0] for results in per_env]
         self.session.submit(add_locked(plan, locked))  # before the build requirements are read
@@ -325,7 +341,7 @@ class TreeBundleRun(BundleRun):
             import morgan_like.tree.sbom  # noqa: F401
 
             page_digests(self.finder, self.finder.page_names())
-        except Exception:  # a head start only
+        except (Exception, Stopped):  # a head start only; a Ctrl+C is the main thread's
             pass
 
     def write(self, planned: Planned) -> Published:

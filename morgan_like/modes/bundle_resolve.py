@@ -9,9 +9,9 @@ the closest existing names.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
+from typing import Protocol
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -31,6 +31,14 @@ from morgan_like.resolve.plan import Plan, PlannedFile, add_resolution
 from morgan_like.resolve.report import EnvResolutionError, env_label
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env
 from morgan_like.targets.environments import Environment
+
+
+class ResolvedEnvs(Protocol):
+    """Where ``resolve_all`` hands each env the moment it resolves, while the others
+    still resolve: the run puts its files in the plan and starts their downloads."""
+
+    def resolved(self, results: list[EnvResolution]) -> None:
+        """One env's resolutions: its main one, then one per extra requirement line."""
 
 
 def env_options(base: ResolveOptions, config: Config, env: Environment) -> ResolveOptions:
@@ -105,12 +113,11 @@ def resolve_all(
     finder: Finder,
     ropts: ResolveOptions,
     reporter: Reporter,
-    on_env: Callable[[list[EnvResolution]], None],
+    done: ResolvedEnvs,
 ) -> list[list[EnvResolution]]:
     """Resolve every env concurrently; report every failing env, not just the first.
 
-    ``on_env`` sees each env's resolutions (its main one, then one per extra
-    requirement line) as soon as that env is done, so its downloads can start.
+    ``done`` is handed each env as soon as it resolves, until one fails.
     """
     roots = roots_of(config)
     errors: list[tuple[Environment, MorganLikeError]] = []
@@ -137,7 +144,7 @@ def resolve_all(
             else:
                 reporter.detail(f"resolved env {env.name}")
                 if not errors:
-                    on_env(results[env.name])
+                    done.resolved(results[env.name])
             counter.advance()
     if errors:
         order = {env.name: i for i, env in enumerate(config.environments)}

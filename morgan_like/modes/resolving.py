@@ -17,8 +17,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from morgan_like.dists.archive import MAX_METADATA
-from morgan_like.dists.links import RemoteFile
+from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
 from morgan_like.dists.sdistread import SdistFacts, SdistReader
 from morgan_like.fetch.download import Downloader, DownloadResult, SdistCache
@@ -82,6 +84,35 @@ class TreeSdists:
             self.downloader.submit_all((entry.file, entry.relpath) for entry in entries)
 
 
+class SessionPages:
+    """The run's answers to the Finder (index.finder.FinderRequests): an sdist from the
+    tree or the sdist cache; the files of a page each env would most likely pick, read
+    ahead; a dependency followed when some env's markers take it; a wheel's metadata
+    from the tree when this tree already holds it, verified."""
+
+    def __init__(
+        self,
+        cache: SdistCache,
+        root: Path,
+        envs: tuple[Environment, ...],
+        policy: ResolveOptions,
+        state: TreeState | None,
+    ) -> None:
+        self.cache, self.root, self.envs, self.policy, self.state = cache, root, envs, policy, state
+
+    def sdist(self, file: RemoteFile) -> Path:
+        return self.cache.get(file, existing=in_tree(self.root, file))
+
+    def likely_metadata(self, page: ProjectPage) -> list[RemoteFile]:
+        return likely_metadata_files(page.files, self.envs, self.policy.file_filter)
+
+    def applies(self, requirement: Requirement) -> bool:
+        return any(env.evaluate(requirement.marker) for env in self.envs)
+
+    def kept_metadata(self, file: RemoteFile) -> DistMetadata | None:
+        return None if self.state is None else tree_metadata(self.root, self.state, file)
+
+
 class SessionHooks:
     """The resolver's requests to the backends' hooks (resolve.resolver.BuildHooks):
     an sdist's metadata from its metadata hook, and a word ahead of each sdist an env
@@ -126,16 +157,12 @@ class ResolveSession:
             self.cache = cache = SdistCache(
                 upstream, request.scratch, SdistReader(self.processes), stop=stop
             )
-            envs = request.envs
             self.finder = Finder(
                 upstream,
-                lambda f: cache.get(f, existing=in_tree(root, f)),
+                SessionPages(cache, root, request.envs, policy, state),
                 workers=max(request.workers, 16),
-                lookahead=lambda page: likely_metadata_files(page.files, envs, policy.file_filter),
-                follow=lambda req: any(env.evaluate(req.marker) for env in envs),
                 on_problem=reporter.warn,
                 sdists=cache.sdists,
-                known_metadata=None if state is None else lambda f: tree_metadata(root, state, f),
                 stop=stop,
             )
             self._stack.callback(self.finder.close)

@@ -36,7 +36,7 @@ from morgan_like.workers import WorkerProcesses
 from ..backends import make_mesonlike_wheels
 from ..distbuilder import make_sdist, make_tiny_backend_wheel, make_wheel
 from ..fakeindex import FakeIndex
-from ..helpers import WINDOWS, ini_env_block, manifest_entries, unstamped
+from ..helpers import WINDOWS, PlainRequests, ini_env_block, manifest_entries, unstamped
 
 LINUX = Platform("linux", "Linux", "x86_64")
 HELPERS = ("helper-a", "helper-b", "helper-c")
@@ -51,7 +51,7 @@ class Run:
         self.upstream = Upstream(index.url, retries=1, backoff=0.01)
         self.state = TreeState(root)
         self.cache = SdistCache(self.upstream, root)
-        self.finder = Finder(self.upstream, self.cache.get)
+        self.finder = Finder(self.upstream, PlainRequests(self.cache))
         self.downloader = Downloader(self.upstream, root, self.state, cache=self.cache)
         self.envs = BuildEnvs(
             self.finder, self.cache, ResolveOptions(), root=root, processes=processes
