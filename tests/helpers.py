@@ -107,6 +107,25 @@ class Resolving:
         self.upstream.close()
 
 
+def record_closes(monkeypatch: Any) -> list[str]:
+    """The names of what a mode's run closes, in the order it closes them: its tree state
+    ("state"), page cache ("pages"), upstream and resolving session ("session")."""
+    from morgan_like.index.pagecache import PageCache
+    from morgan_like.modes.resolving import ResolveSession
+    from morgan_like.tree.state import TreeState
+
+    closed: list[str] = []
+    kinds = ((TreeState, "state"), (PageCache, "pages"), (Upstream, "upstream"))
+    for kind, name in (*kinds, (ResolveSession, "session")):
+
+        def recording(self: object, _close: Any = kind.close, _name: str = name) -> None:
+            closed.append(_name)
+            _close(self)
+
+        monkeypatch.setattr(kind, "close", recording)
+    return closed
+
+
 # Top-level documents that say when their tree last changed (the landing page, the SBOM),
 # and the manifest that hashes them: two trees built at different moments differ there.
 STAMPED = ("index.html", "sbom.cdx.json", "manifest.json")

@@ -7,7 +7,9 @@ upstream out of reach changes nothing.  The scenario runs against a real Seaweed
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,40 +71,65 @@ def test_mending_a_bucket_wants_its_working_tree(tmp_path, capsys):
     assert "no working tree" in err and "unexpected" not in err and len(err.splitlines()) == 1
 
 
-def _synced(seaweed, upstream, tmp_path: Path, stem: str) -> tuple[str, str, Path]:
-    bucket = seaweed.new_bucket(stem)
-    url, state = f"s3://{bucket}/tree", tmp_path / "state"
-    assert main(["sync", "-i", url, "--local-state", str(state), "-I", upstream.url, "-q"]) == 0
-    return bucket, url, state
+@dataclass(frozen=True)
+class Synced:
+    """A bucket ``sync`` filled from the fake upstream, and a plain client beside it to
+    break it with (keys relative to the tree's prefix)."""
+
+    seaweed: Any
+    bucket: str
+    state: Path  # the working tree
+    client: Any
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/tree"
+
+    def objects(self) -> dict[str, bytes]:
+        return self.seaweed.objects(self.bucket, "tree/")
+
+    def put(self, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=f"tree/{key}", Body=body)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=f"tree/{key}")
+
+    def verify(self, *args: str) -> int:
+        return main(["verify", "-i", self.url, "--local-state", str(self.state), *args])
+
+
+def _synced(seaweed, upstream, tmp_path: Path, stem: str) -> Synced:
+    synced = Synced(seaweed, seaweed.new_bucket(stem), tmp_path / "state", seaweed.boto3_client())
+    argv = ["sync", "-i", synced.url, "--local-state", str(synced.state), "-I", upstream.url]
+    assert main([*argv, "-q"]) == 0
+    return synced
 
 
 @pytest.mark.e2e
 def test_repair_puts_back_what_the_pages_link_byte_for_byte(
     seaweed, s3_env, upstream, tmp_path, capsys
 ):
-    bucket, url, state = _synced(seaweed, upstream, tmp_path, "repair")
-    before = seaweed.objects(bucket, "tree/")
-    client = seaweed.boto3_client()
-    client.put_object(Bucket=bucket, Key=f"tree/{WHEEL}", Body=b"corrupt")
-    client.delete_object(Bucket=bucket, Key="tree/packages/app/app-1.0.tar.gz")
-    client.delete_object(Bucket=bucket, Key="tree/packages/lib/lib-1.0-py3-none-any.whl.metadata")
+    tree = _synced(seaweed, upstream, tmp_path, "repair")
+    before = tree.objects()
+    tree.put(WHEEL, b"corrupt")
+    tree.delete("packages/app/app-1.0.tar.gz")
+    tree.delete("packages/lib/lib-1.0-py3-none-any.whl.metadata")
     # the corrupt wheel's .metadata too, and the working tree's copy of it: it is written
     # again from the wheel once the wheel is back (the other from the working tree's copy)
-    client.delete_object(Bucket=bucket, Key=f"tree/{WHEEL}.metadata")
-    (state / f"{WHEEL}.metadata").unlink()
+    tree.delete(f"{WHEEL}.metadata")
+    (tree.state / f"{WHEEL}.metadata").unlink()
     capsys.readouterr()
-    argv = ["verify", "-i", url, "--local-state", str(state)]
-    assert main([*argv, "--repair", "-I", upstream.url]) == 0
+    assert tree.verify("--repair", "-I", upstream.url) == 0
     out = capsys.readouterr()
     report = [line.split()[0] for line in out.out.splitlines()]
     assert sorted(k for k in report if k.isupper()) == ["CORRUPT", "MISSING", "MISSING", "MISSING"]
     assert "mended all 4 problems found" in out.out and not out.err, out
-    assert seaweed.objects(bucket, "tree/") == before
-    head = client.head_object(Bucket=bucket, Key=f"tree/{WHEEL}")
+    assert tree.objects() == before
+    head = tree.client.head_object(Bucket=tree.bucket, Key=f"tree/{WHEEL}")
     assert head["ContentType"] == "application/octet-stream"
     assert "immutable" in head["CacheControl"]
-    assert not list((state / "packages").rglob("*.whl"))  # the fetched copies are dropped
-    assert main(["verify", "-i", url]) == 0
+    assert not list((tree.state / "packages").rglob("*.whl"))  # the fetched copies are dropped
+    assert main(["verify", "-i", tree.url]) == 0
     assert "0 problems" in capsys.readouterr().out
 
 
@@ -110,22 +137,20 @@ def test_repair_puts_back_what_the_pages_link_byte_for_byte(
 def test_remove_unreferenced_removes_strays_and_never_a_linked_object(
     seaweed, s3_env, upstream, tmp_path, capsys
 ):
-    bucket, url, state = _synced(seaweed, upstream, tmp_path, "strays")
-    before = seaweed.objects(bucket, "tree/")
-    client = seaweed.boto3_client()
+    tree = _synced(seaweed, upstream, tmp_path, "strays")
+    before = tree.objects()
     strays = ["packages/lib/lib-0.1-py3-none-any.whl", "packages/gone/gone-1.0.tar.gz"]
     for key in strays:
-        client.put_object(Bucket=bucket, Key=f"tree/{key}", Body=b"stray")
+        tree.put(key, b"stray")
     capsys.readouterr()
-    argv = ["verify", "-i", url, "--local-state", str(state), "--remove-unreferenced"]
-    assert main(argv) == 0
+    assert tree.verify("--remove-unreferenced") == 0
     out = capsys.readouterr().out
     assert [line.split()[1] for line in out.splitlines() if line.startswith("UNREFERENCED")] == [
         "packages/gone/gone-1.0.tar.gz",
         "packages/lib/lib-0.1-py3-none-any.whl",
     ]
-    assert seaweed.objects(bucket, "tree/") == before
-    assert main(argv) == 0  # nothing left to remove
+    assert tree.objects() == before
+    assert tree.verify("--remove-unreferenced") == 0  # nothing left to remove
     assert "UNREFERENCED" not in capsys.readouterr().out
 
 
@@ -133,28 +158,26 @@ def test_remove_unreferenced_removes_strays_and_never_a_linked_object(
 def test_a_repair_that_cannot_reach_upstream_is_one_line_and_changes_nothing(
     seaweed, s3_env, upstream, tmp_path, capsys
 ):
-    bucket, url, state = _synced(seaweed, upstream, tmp_path, "offline")
-    client = seaweed.boto3_client()
-    client.delete_object(Bucket=bucket, Key=f"tree/{WHEEL}")
-    client.delete_object(Bucket=bucket, Key="tree/packages/lib/lib-1.0-py3-none-any.whl.metadata")
-    before = seaweed.objects(bucket, "tree/")
+    tree = _synced(seaweed, upstream, tmp_path, "offline")
+    tree.delete(WHEEL)
+    tree.delete("packages/lib/lib-1.0-py3-none-any.whl.metadata")
+    before = tree.objects()
     capsys.readouterr()
     nowhere = f"http://127.0.0.1:{free_port()}/simple/"
-    argv = ["verify", "-i", url, "--local-state", str(state), "--repair", "-I", nowhere]
-    assert main(argv) != 0
+    assert tree.verify("--repair", "-I", nowhere) != 0
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     assert "nothing was changed" in err and "unexpected" not in err and "Traceback" not in err
-    assert seaweed.objects(bucket, "tree/") == before
+    assert tree.objects() == before
 
 
 @pytest.mark.e2e
 def test_verify_of_a_bucket_takes_the_endpoint_of_the_working_trees_storage_section(
     seaweed, s3_env, upstream, tmp_path, monkeypatch, capsys
 ):
-    _bucket, url, state = _synced(seaweed, upstream, tmp_path, "where")
+    tree = _synced(seaweed, upstream, tmp_path, "where")
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    (state / "morgan.ini").write_text(f"[storage]\nendpoint-url = {seaweed.endpoint}\n")
+    (tree.state / "morgan.ini").write_text(f"[storage]\nendpoint-url = {seaweed.endpoint}\n")
     capsys.readouterr()
-    assert main(["verify", "-i", url, "--local-state", str(state)]) == 0
+    assert tree.verify() == 0
     assert "0 problems" in capsys.readouterr().out

@@ -10,31 +10,14 @@ import pytest
 
 from morgan_like.config.ini import load_config
 from morgan_like.errors import ResolutionError
-from morgan_like.index.pagecache import PageCache
-from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stopped
 from morgan_like.modes import bundle
 from morgan_like.modes.bundle_resolve import resolve_all
-from morgan_like.modes.resolving import ResolveSession
 from morgan_like.output import Reporter
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions
-from morgan_like.tree.state import TreeState
 
 from ..fakeindex import FakeIndex
-from ..helpers import Resolving, ini_env_block, wheel
-
-
-def _closes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    closed: list[str] = []
-    kinds = ((TreeState, "state"), (PageCache, "pages"), (Upstream, "upstream"))
-    for kind, name in (*kinds, (ResolveSession, "session")):
-
-        def recording(self: object, _close=kind.close, _name=name) -> None:
-            closed.append(_name)
-            _close(self)
-
-        monkeypatch.setattr(kind, "close", recording)
-    return closed
+from ..helpers import Resolving, ini_env_block, record_closes, wheel
 
 
 def _broken(*args: object, **kwargs: object) -> None:
@@ -49,7 +32,7 @@ def test_a_failed_resolution_closes_what_the_run_opened(
     root = tmp_path / "bundle"
     root.mkdir()
     (root / "morgan.ini").write_text(ini_env_block("py312", "3.12.1") + "[requirements]\nlib =\n")
-    closed = _closes(monkeypatch)
+    closed = record_closes(monkeypatch)
     monkeypatch.setattr(bundle, "resolve_all", _broken)
     options = bundle.MirrorOptions(index_path=root, index_url=fake_index.url, dry_run=dry_run)
     with pytest.raises(ResolutionError):

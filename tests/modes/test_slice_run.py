@@ -9,27 +9,10 @@ import pytest
 
 from morgan_like.cli import main
 from morgan_like.errors import ResolutionError
-from morgan_like.index.pagecache import PageCache
-from morgan_like.index.upstream import Upstream
 from morgan_like.modes import slice as slice_mode
-from morgan_like.modes.resolving import ResolveSession
-from morgan_like.tree.state import TreeState
 
 from ..fakeindex import FakeIndex
-from ..helpers import ini_env_block, wheel
-
-
-def _closes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    closed: list[str] = []
-    kinds = ((TreeState, "state"), (PageCache, "pages"), (Upstream, "upstream"))
-    for kind, name in (*kinds, (ResolveSession, "session")):
-
-        def recording(self: object, _close=kind.close, _name=name) -> None:
-            closed.append(_name)
-            _close(self)
-
-        monkeypatch.setattr(kind, "close", recording)
-    return closed
+from ..helpers import ini_env_block, record_closes, wheel
 
 
 def _config(path: Path) -> Path:
@@ -48,7 +31,7 @@ def test_a_slice_run_closes_what_it_opened_in_reverse(
     wheel(fake_index, dists, "app", "1.0", requires_dist=["lib"])
     wheel(fake_index, dists, "lib", "1.0")
     tree, config = tmp_path / "tree", _config(tmp_path / "slice.ini")
-    closed = _closes(monkeypatch)
+    closed = record_closes(monkeypatch)
     assert _sync(tree, fake_index, config, *(["--dry-run"] if dry_run else [])) == 0
     # A dry run opens no tree state and no page cache: it writes nothing.
     expected = ["session", "upstream"] if dry_run else ["session", "upstream", "pages", "state"]
@@ -65,7 +48,7 @@ def test_a_failing_slice_run_closes_what_it_opened(
 ) -> None:
     wheel(fake_index, dists, "app", "1.0")
     tree, config = tmp_path / "tree", _config(tmp_path / "slice.ini")
-    closed = _closes(monkeypatch)
+    closed = record_closes(monkeypatch)
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ResolutionError("cannot resolve")

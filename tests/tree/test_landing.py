@@ -165,14 +165,8 @@ def _many(count: int) -> dict[str, dict[str, bytes]]:
     return {f"p{i:04d}": {f"p{i:04d}-1.0.tar.gz": b"x" * i} for i in range(count)}
 
 
-def test_a_publish_reads_again_only_the_pages_it_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The summary kept in .morgan-like/landing.json: a no-op publish reads no page and
-    leaves index.html untouched; a change reads its own project's page only."""
-    root = tmp_path / "tree"
-    run_publish(root, _many(40))
-    before = (root / LANDING_HTML).stat().st_mtime_ns
+def _pages_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The projects whose own page a publish reads back (parses) from here on, in order."""
     read: list[str] = []
     real = readback.OwnPages._parse
 
@@ -181,6 +175,18 @@ def test_a_publish_reads_again_only_the_pages_it_changed(
         return real(self, project)
 
     monkeypatch.setattr(readback.OwnPages, "_parse", counting)
+    return read
+
+
+def test_a_publish_reads_again_only_the_pages_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The summary kept in .morgan-like/landing.json: a no-op publish reads no page and
+    leaves index.html untouched; a change reads its own project's page only."""
+    root = tmp_path / "tree"
+    run_publish(root, _many(40))
+    before = (root / LANDING_HTML).stat().st_mtime_ns
+    read = _pages_read(monkeypatch)
     done = run_publish(root)
     assert read == [] and done.changed == ()
     assert (root / LANDING_HTML).stat().st_mtime_ns == before
@@ -347,14 +353,7 @@ def test_a_first_publish_reads_back_no_page_the_writer_wrote(
             writer.write_project(project, placed, replace=True)
         writer.batch.flush()
         state.commit()
-    read: list[str] = []
-    real = readback.OwnPages._parse
-
-    def counting(self: readback.OwnPages, project: str):  # type: ignore[no-untyped-def]
-        read.append(project)
-        return real(self, project)
-
-    monkeypatch.setattr(readback.OwnPages, "_parse", counting)
+    read = _pages_read(monkeypatch)
     run_publish(root, {**_many(30), "alpha": ALPHA_BETA["alpha"]})
     assert read == ["beta"]
     expected = {f"p{i:04d}": ("1.0", 1, 1, i) for i in range(30)}
