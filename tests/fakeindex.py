@@ -506,6 +506,9 @@ class FakeIndex:
             self._inflight += 1
 
     def reset_log(self) -> None:
+        """Forget the requests so far, those still being answered included (a client can
+        have its response before the server logs it)."""
+        self._settle()
         with self._lock:
             self._log.clear()
 

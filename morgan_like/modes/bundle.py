@@ -36,6 +36,7 @@ from morgan_like.modes.bundle_replay import (
     forget_replay,
     load_replay,
     page_digests,
+    publish_key,
     save_replay,
     unchanged_upstream,
 )
@@ -114,12 +115,13 @@ def _run(
 class Planned:
     """A run's plan in place: its resolutions (None: a replayed plan, which has no
     chains), the build rows of the summary, the pages it was made from, each file's
-    download result."""
+    download result, and for a replayed plan the publish_key its last publish left."""
 
     resolved: list[EnvResolution] | None
     builds: BuildRows
     read: list[str]
     results: list[DownloadResult]
+    published: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,7 @@ class TreeBundleRun(BundleRun):
 
     dry_run = False
     state: TreeState
+    published: str | None = None  # publish_key of what this run's tree holds
 
     def _open_tree(self) -> tuple[TreeState | None, PageCache | None]:
         self.state = self._stack.enter_context(TreeState(self.root))
@@ -317,7 +320,7 @@ class TreeBundleRun(BundleRun):
             self.reporter.detail("config and upstream pages unchanged: the last plan is used")
             self.plan = kept.plan
             results = self.session.await_downloads(self.plan, self.reporter)
-            return Planned(None, kept.builds, list(kept.pages), results)
+            return Planned(None, kept.builds, list(kept.pages), results, kept.published)
         forget_replay(self.root)  # what this run learns replaces it, or nothing does
         resolved = self.resolve()
         threading.Thread(target=self._ahead_of_the_end, name="end-ahead", daemon=True).start()
@@ -346,22 +349,35 @@ class TreeBundleRun(BundleRun):
 
     def write(self, planned: Planned) -> Published:
         """Each project's pages, then publish: root pages, env views, locks, SBOM, the
-        server, the config (and what it read), manifest, state, diff-file."""
+        server, the config (and what it read), manifest, state, diff-file.  Nothing at
+        all for a replayed plan whose files were all in place when the tree, the config
+        and the server are as its last publish left them (bundle_replay.publish_key)."""
         from morgan_like.config.inputs import carry_inputs
         from morgan_like.tree.layout import INPUTS_DIR
 
         options, plan = self.options, self.plan
+        # The config travels with the tree; an outside one (-c) with the files it read.
+        carried = carry_inputs(self.config, self.root, INPUTS_DIR)
+        server = None if options.skip_server_copy else serve.server_source().read_bytes()
+        unchanged = planned.resolved is None and self.settings.diff is None
+        unchanged = unchanged and all(r.ok and r.skipped for r in planned.results)
+
+        def key() -> str | None:
+            return publish_key(self.state, options.prune, carried.config, carried.inputs, server)
+
+        if unchanged and planned.published is not None and key() == planned.published:
+            self.published = planned.published
+            self.reporter.detail("nothing to write: the tree is as the last run left it")
+            return Published((), ())
         # serials: each page the tree's own, moved when it changes (tree/writer.py)
         writer = TreeWriter(self.root, self.state, on_problem=self.reporter.warn, serials=True)
         failed = {r.relpath for r in planned.results if not r.ok}
         write_projects(plan, options.prune, writer, failed, self.reporter)
-        # The config travels with the tree; an outside one (-c) with the files it read.
-        carried = carry_inputs(self.config, self.root, INPUTS_DIR)
         # What the run read of its sdists gives the SBOM their licences: none is read again.
         note_sdists(self.state, self.session.sdists_read(plan))
-        return publish(
+        done = publish(
             writer,
-            server=None if options.skip_server_copy else serve.server_source().read_bytes(),
+            server=server,
             config=carried.config,
             inputs=carried.inputs,
             diff=self.settings.diff,
@@ -372,6 +388,8 @@ class TreeBundleRun(BundleRun):
             serial_list=True,  # local.json, local.db.serial: a mirror's upstream too
             synced_serial=writer.published_serial(),
         )
+        self.published = key()
+        return done
 
     def report(self, planned: Planned, done: Published) -> int:
         """The summary; the plan is kept for a replay only when every file arrived."""
@@ -393,5 +411,6 @@ class TreeBundleRun(BundleRun):
             page_digests(self.finder, planned.read),
             planned.builds,
             scratch_dir(self.root),
+            self.published,
         )
         return 0

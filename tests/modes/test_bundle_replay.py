@@ -284,3 +284,73 @@ def test_page_digest_covers_every_field_but_the_serial() -> None:
     assert page_digest(dataclasses.replace(page, meta=ProjectMeta("archived"))) != base
     assert page_digest(dataclasses.replace(page, problems=["skipped x"])) != base
     assert page_digest(dataclasses.replace(page, versions=["1.0", "2.0"])) != base
+
+
+def _publishes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the run's publishes (the writing of the tree's pages and top-level files)."""
+    import morgan_like.modes.bundle as bundle
+
+    calls: list[int] = []
+    real = bundle.publish
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bundle, "publish", counting)
+    return calls
+
+
+def test_a_noop_replay_writes_nothing(
+    small: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replayed plan whose files are all in place, into the tree its last publish
+    left, would publish the same bytes: no page is written, nothing published."""
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    before = _tree_bytes(root)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the tree written although nothing changed")
+
+    monkeypatch.setattr("morgan_like.modes.bundle.TreeWriter", refuse)
+    monkeypatch.setattr("morgan_like.modes.bundle.publish", refuse)
+    _no_resolution(monkeypatch)
+    assert mirror(root, small) == 0
+    assert mirror(root, small) == 0  # the kept plan still says what the tree holds
+    assert _tree_bytes(root) == before
+
+
+@pytest.mark.parametrize("moved", ["prune", "server", "another publish", "a killed publish"])
+def test_a_replay_publishes_when_what_it_publishes_moved(
+    small: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moved: str
+) -> None:
+    from morgan_like.tree.generations import record_generation
+    from morgan_like.tree.state import TreeState
+
+    root = tmp_path / "bundle"
+    write_config(root, "app =\n")
+    assert mirror(root, small) == 0
+    extra: tuple[str, ...] = ()
+    if moved == "prune":
+        extra = ("--prune",)
+    elif moved == "server":
+        other = tmp_path / "server.py"
+        other.write_text("# another server\n")
+        monkeypatch.setattr("morgan_like.modes.serve.server_source", lambda: other)
+    else:
+        with TreeState(root) as state:
+            if moved == "another publish":
+                record_generation(state, ["simple/app/index.html"], [])
+            else:
+                state.note_unsent_all(["simple/app/index.html"], False)
+            state.commit()
+    publishes = _publishes(monkeypatch)
+    _no_resolution(monkeypatch)
+    assert mirror(root, small, *extra) == 0
+    assert publishes == [1]
+    if moved == "server":
+        assert (root / "server.py").read_text() == "# another server\n"
+    assert mirror(root, small, *extra) == 0
+    assert publishes == [1], "published once more, and then as it left the tree"
