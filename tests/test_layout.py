@@ -114,6 +114,56 @@ def _forbidden(package: str, banned: tuple[str, ...]) -> list[str]:
     return problems
 
 
+# The call graph between packages, as it is: each package and the packages it may
+# import.  A stage asks a later one for nothing by import: the Finder asks the run
+# (index.finder.FinderRequests), the build step asks for sdists (SdistSource), the
+# resolver asks the hooks (BuildHooks), each resolved env is handed to the run
+# (ResolvedEnvs); the run (modes) implements those and wires the stages.
+STAGES = {
+    "errors": set(),
+    "interrupt": set(),
+    "output": set(),
+    "workers": set(),
+    "targets": {"errors"},
+    "dists": {"errors", "workers"},
+    "config": {"dists", "errors", "targets"},
+    "index": {"config", "dists", "errors", "interrupt"},
+    "tree": {"dists", "errors"},
+    "resolve": {"dists", "errors", "index", "targets", "tree", "workers"},
+    "fetch": {"dists", "errors", "index", "interrupt", "tree"},
+    "modes": {
+        "config",
+        "dists",
+        "errors",
+        "fetch",
+        "index",
+        "interrupt",
+        "output",
+        "resolve",
+        "targets",
+        "tree",
+        "workers",
+    },
+    "cli": {"config", "errors", "index", "modes", "output", "targets", "tree"},
+    "__main__": {"cli"},
+}
+
+
+def test_each_package_imports_only_what_the_call_graph_names() -> None:
+    """Every import counts (top level, in a function, under TYPE_CHECKING); a new edge
+    between packages is a change to the pipeline, made here on purpose."""
+    modules = _modules()
+    offenders = sorted(
+        f"{name} imports {imported}"
+        for name, path in modules.items()
+        for imported in _internal(_imports(path, top_level_only=False), modules)
+        if _package(imported) != _package(name)
+        and _package(imported) not in STAGES.get(_package(name), set())
+    )
+    assert offenders == []
+    assert {_package(name) for name in modules} - {"morgan_like"} <= set(STAGES)
+
+
 def test_tree_never_imports_the_network() -> None:
     banned = ("requests", "urllib3", "morgan_like.index", "morgan_like.resolve")
     assert _forbidden("tree", (*banned, "morgan_like.fetch", "morgan_like.modes")) == []
