@@ -277,7 +277,7 @@ class BuildEnvs:
         def ask() -> None:
             try:
                 path = self.cache.get(file, existing=self._in_tree(file))
-                self.prepare(path, file.filename)  # unpacked while resolution reads it
+                self._prepared(path, file.filename)  # unpacked while resolution reads it
                 if self._needs_metadata_hook(path, file.sha256):
                     self._hook_metadata(path, file.filename)
                 self.build_requires(path, file.filename, target)
