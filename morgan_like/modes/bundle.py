@@ -20,7 +20,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import canonicalize_name
 
 from morgan_like.config.ini import Config, load_config
 from morgan_like.errors import Interrupted
@@ -30,7 +30,7 @@ from morgan_like.index.pagecache import PAGES_NAME, PageCache
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop, Stopped, on_sigint
 from morgan_like.modes import serve
-from morgan_like.modes.bundle_locks import LockedEnv, add_locked, check_resolved, locked_envs
+from morgan_like.modes.bundle_locks import add_locked, locked_envs
 from morgan_like.modes.bundle_pages import write_projects
 from morgan_like.modes.bundle_replay import (
     forget_replay,
@@ -49,6 +49,7 @@ from morgan_like.modes.bundle_report import (
     report_problems,
 )
 from morgan_like.modes.bundle_resolve import (
+    QueuedEnvs,
     add_all_versions,
     add_local_build_requirements,
     resolve_all,
@@ -59,7 +60,7 @@ from morgan_like.modes.bundle_targets import lock_targets
 from morgan_like.modes.bundle_views import env_views, report_view_urls
 from morgan_like.modes.resolving import ResolveSession, SessionRequest
 from morgan_like.output import Reporter
-from morgan_like.resolve.plan import Plan, add_resolution
+from morgan_like.resolve.plan import Plan
 from morgan_like.resolve.resolver import EnvResolution
 from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import scratch_dir, sweep_scratch
@@ -122,28 +123,6 @@ class Planned:
     read: list[str]
     results: list[DownloadResult]
     published: str | None = None
-
-
-@dataclass(frozen=True)
-class QueuedEnvs:
-    """Each env, as it resolves, into the plan with its files queued for download
-    (bundle_resolve.ResolvedEnvs), once its pins are checked against the locks."""
-
-    session: ResolveSession
-    plan: Plan
-    locked: list[LockedEnv]
-    roots: dict[str, str]
-    top_level: set[NormalizedName]
-    all_wheels: bool
-
-    def resolved(self, results: list[EnvResolution]) -> None:
-        check_resolved(self.locked, results, self.roots)  # before this env's downloads start
-        for resolution in results:
-            self.session.submit(
-                add_resolution(
-                    self.plan, resolution, top_level=self.top_level, all_wheels=self.all_wheels
-                )
-            )
 
 
 class BundleRun:

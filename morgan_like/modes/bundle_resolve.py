@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import difflib
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from morgan_like.config.ini import Config
 from morgan_like.errors import (
@@ -25,6 +25,8 @@ from morgan_like.errors import (
     ResolutionError,
 )
 from morgan_like.index.finder import Finder
+from morgan_like.modes.bundle_locks import LockedEnv, check_resolved
+from morgan_like.modes.resolving import ResolveSession
 from morgan_like.output import Reporter
 from morgan_like.resolve.candidates import group_by_version, usable_files
 from morgan_like.resolve.plan import Plan, PlannedFile, add_resolution
@@ -39,6 +41,28 @@ class ResolvedEnvs(Protocol):
 
     def resolved(self, results: list[EnvResolution]) -> None:
         """One env's resolutions: its main one, then one per extra requirement line."""
+
+
+@dataclass(frozen=True)
+class QueuedEnvs:
+    """Each env, as it resolves, into the plan with its files queued for download
+    (a ResolvedEnvs), once its pins are checked against the locks."""
+
+    session: ResolveSession
+    plan: Plan
+    locked: list[LockedEnv]
+    roots: dict[str, str]
+    top_level: set[NormalizedName]
+    all_wheels: bool
+
+    def resolved(self, results: list[EnvResolution]) -> None:
+        check_resolved(self.locked, results, self.roots)  # before this env's downloads start
+        for resolution in results:
+            self.session.submit(
+                add_resolution(
+                    self.plan, resolution, top_level=self.top_level, all_wheels=self.all_wheels
+                )
+            )
 
 
 def env_options(base: ResolveOptions, config: Config, env: Environment) -> ResolveOptions:
