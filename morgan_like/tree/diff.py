@@ -25,15 +25,17 @@ written atomically: a temp file beside the target, fsynced, then renamed.
 
 from __future__ import annotations
 
+import heapq
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from morgan_like.errors import MorganLikeError
 from morgan_like.tree.files import atomic_write_bytes
-from morgan_like.tree.layout import is_hidden, normalize_relpath
+from morgan_like.tree.layout import is_hidden
+from morgan_like.tree.pathbook import PathBook
 
 REMOVED_SUFFIX = ".removed"
 _KINDS = (
@@ -50,22 +52,36 @@ def diff_paths(
     tree_root: Path, changed: Iterable[str], removed: Iterable[str]
 ) -> tuple[list[str], list[str]]:
     """(changed, removed) relpaths, normalized, sorted, unique and consistent with the tree."""
-    root = Path(tree_root)
-    out_changed: set[str] = set()
-    out_removed: set[str] = set()
-    for relpath in changed:
-        rel = normalize_relpath(relpath)
+    out_changed: list[bytes] = []
+    out_removed = list(_reconciled(Path(tree_root), changed, removed, out_changed.append))
+    return [line[:-1].decode() for line in out_changed], out_removed
+
+
+def _reconciled(
+    root: Path, changed: Iterable[str], removed: Iterable[str], emit: Callable[[bytes], None]
+) -> Iterator[str]:
+    """Hand each changed path that is a file now to ``emit`` as a line, sorted; then yield the
+    removed list, sorted: the changed paths that are gone and the removed ones that
+    are.  Streamed from PathBooks (sorted as they iterate), so a first sync's millions
+    of pages are never held as strings at once; only the gone changed paths are kept."""
+    gone: list[str] = []
+    for rel in _book(changed).normalized():
         if not _travels(rel):
             continue
         if (root / rel).is_file():
-            out_changed.add(rel)
+            emit(f"{rel}\n".encode())
         else:
-            out_removed.add(rel)
-    for relpath in removed:
-        rel = normalize_relpath(relpath)
-        if _travels(rel) and not (root / rel).exists():
-            out_removed.add(rel)
-    return sorted(out_changed), sorted(out_removed)
+            gone.append(rel)
+    doomed = (r for r in _book(removed).normalized() if _travels(r) and not (root / r).exists())
+    last = None
+    for rel in heapq.merge(gone, doomed):
+        if rel != last:
+            yield rel
+            last = rel
+
+
+def _book(paths: Iterable[str]) -> PathBook:
+    return paths if isinstance(paths, PathBook) else PathBook(paths)
 
 
 def _travels(relpath: str) -> bool:
@@ -73,8 +89,12 @@ def _travels(relpath: str) -> bool:
     return not is_hidden(relpath)
 
 
-def _lines(paths: list[str]) -> bytes:
-    return "".join(f"{p}\n" for p in paths).encode("utf-8")
+def _lines(paths: Iterable[str]) -> bytearray:
+    out = bytearray()
+    for path in paths:
+        out += path.encode("utf-8")
+        out += b"\n"
+    return out
 
 
 def write_diff(
@@ -98,9 +118,12 @@ def write_diff(
     target = target.absolute()
     removed_target = target.with_name(target.name + REMOVED_SUFFIX)
     check_diff_target(tree_root, target, shown=str(diff_file))
-    changed_paths, removed_paths = diff_paths(tree_root, changed, removed)
-    atomic_write_bytes(target, _lines(changed_paths), durable=True)
-    atomic_write_bytes(removed_target, _lines(removed_paths), durable=True)
+    # The lists as bytes built line by line: at a first sync's scale a list of lines
+    # (or their join) would hold each path twice over.
+    lines = bytearray()
+    removed_lines = _lines(_reconciled(Path(tree_root), changed, removed, lines.extend))
+    atomic_write_bytes(target, lines, durable=True)
+    atomic_write_bytes(removed_target, removed_lines, durable=True)
     return target, removed_target
 
 

@@ -48,7 +48,11 @@ def sha256_file(path: Path) -> tuple[int, str]:
 
 
 def atomic_write_bytes(
-    path: str | Path, data: bytes, *, durable: bool = False, tmp_dir: Path | None = None
+    path: str | Path,
+    data: bytes | bytearray,
+    *,
+    durable: bool = False,
+    tmp_dir: Path | None = None,
 ) -> None:
     """Write via a temp file, then os.replace: readers see the old bytes or the new.
 
@@ -110,7 +114,7 @@ def atomic_write_bytes(
         raise
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
+from morgan_like.tree.pathbook import PathBook
 from morgan_like.tree.state import TreeState
 
 _TREE_ID = "tree.id"
@@ -61,19 +62,22 @@ def record_generation(state: TreeState, changed: Iterable[str], removed: Iterabl
     """Record a new generation of these paths; returns its number (committed by the caller
     with the rest of the publish, so a killed publish records none and its paths stay
     in the state's unsent list for the next)."""
-    changed, removed = sorted(set(changed)), sorted(set(removed) - set(changed))
+    # PathBooks (a publish's): sorted and small however many pages a first sync wrote.
+    changed = changed if isinstance(changed, PathBook) else PathBook(changed)
+    removed = (removed if isinstance(removed, PathBook) else PathBook(removed)).merged(
+        PathBook(), minus=changed
+    )
     tree_id(state)
     gen = current(state) + 1
     if gen == 1:
-        recorded = {row[0] for row in state.query("SELECT relpath FROM files")}
-        complete = recorded <= set(changed)
+        recorded = (row[0] for row in state.query("SELECT relpath FROM files"))
+        complete = all(relpath in changed for relpath in recorded)
         state.query("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_COMPLETE, str(int(complete))))
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     state.query("INSERT INTO generations VALUES (?, ?)", (gen, now))
-    for relpath in changed:
-        state.query("INSERT INTO gen_paths VALUES (?, ?, 0)", (gen, relpath))
-    for relpath in removed:
-        state.query("INSERT INTO gen_paths VALUES (?, ?, 1)", (gen, relpath))
+    insert = "INSERT INTO gen_paths VALUES (?, ?, ?)"
+    state.query_many(insert, ((gen, relpath, 0) for relpath in changed))
+    state.query_many(insert, ((gen, relpath, 1) for relpath in removed))
     return gen
 
 

@@ -99,7 +99,8 @@ def touched_projects(writer: TreeWriter) -> set[str]:
     unsent_changed, unsent_removed = writer.inherited
     names: set[str] = set()
     for paths in (writer.changed, writer.removed, unsent_changed, unsent_removed):
-        for relpath in paths:
+        names |= paths.projects()  # a project's pages, kept by name
+        for relpath in paths.others():
             parts = relpath.split("/")
             if (parts[0] in (PACKAGES_DIR, SIMPLE_DIR) and len(parts) > 2) or (
                 parts[0] == JSON_DIR and len(parts) == 2

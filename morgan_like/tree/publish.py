@@ -35,6 +35,7 @@ from morgan_like.tree.generations import record_generation
 from morgan_like.tree.landing import write_landing
 from morgan_like.tree.layout import INPUTS_DIR
 from morgan_like.tree.lockfiles import LockTarget, write_locks
+from morgan_like.tree.pathbook import PathBook
 from morgan_like.tree.views import EnvView, write_views
 from morgan_like.tree.writer import TreeWriter
 
@@ -52,10 +53,11 @@ class DiffRequest:
 
 @dataclass(frozen=True)
 class Published:
-    """What a publish did: every relpath changed or removed this session, and the diff files."""
+    """What a publish did: every relpath changed or removed this session (each iterates
+    sorted: a PathBook, or a tuple), and the diff files."""
 
-    changed: tuple[str, ...]
-    removed: tuple[str, ...]
+    changed: PathBook | tuple[str, ...]
+    removed: PathBook | tuple[str, ...]
     diff_file: Path | None = None
     removed_file: Path | None = None
     generation: int | None = None  # the generation recorded (None: nothing changed)
@@ -115,10 +117,10 @@ def publish(
     writer.write_manifest()
     writer.state.commit()
     # With what a run killed before its diff-file changed: the far side needs that too.
+    # New books, not the writer's, which a caller may go on writing through.
     unsent_changed, unsent_removed = writer.inherited
-    changed_set = writer.changed.union(unsent_changed) - writer.removed
-    removed_set = writer.removed.union(unsent_removed) - writer.changed
-    changed, removed = tuple(sorted(changed_set)), tuple(sorted(removed_set))
+    changed = writer.changed.merged(unsent_changed, minus=writer.removed)
+    removed = writer.removed.merged(unsent_removed, minus=writer.changed)
     generation = record_generation(writer.state, changed, removed) if changed or removed else None
     if diff is None:
         published = Published(changed, removed, generation=generation, notes=tuple(notes))

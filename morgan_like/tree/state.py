@@ -25,7 +25,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from morgan_like.tree import crashpoints
@@ -37,6 +37,7 @@ from morgan_like.tree.layout import (
     is_top_level,
     normalize_relpath,
 )
+from morgan_like.tree.pathbook import PathBook
 from morgan_like.tree.statedb import (
     EVICTED,
     STATE_FORMAT,
@@ -317,11 +318,14 @@ class TreeState:
                 [(relpath, int(removed)) for relpath in relpaths],
             )
 
-    def unsent(self) -> tuple[list[str], list[str]]:
-        """(changed, removed) paths no diff-file has carried yet."""
+    def unsent(self) -> tuple[PathBook, PathBook]:
+        """(changed, removed) paths no diff-file has carried yet: read row by row into
+        PathBooks, since a killed first sync of a whole index leaves millions."""
+        changed, removed = PathBook(), PathBook()
         with self._lock:
-            rows = self._db.execute("SELECT relpath, removed FROM unsent").fetchall()
-        return [r for r, gone in rows if not gone], [r for r, gone in rows if gone]
+            for relpath, gone in self._db.execute("SELECT relpath, removed FROM unsent"):
+                (removed if gone else changed).add(relpath)
+        return changed, removed
 
     def clear_unsent(self) -> None:
         with self._lock:
@@ -391,6 +395,11 @@ class TreeState:
         """Run one statement under the state's lock; its rows (see tree.generations)."""
         with self._lock:
             return self._db.execute(sql, params).fetchall()
+
+    def query_many(self, sql: str, rows: Iterable[tuple]) -> None:
+        """Run one statement for each of ``rows`` (read as they come) under the state's lock."""
+        with self._lock:
+            self._db.executemany(sql, rows)
 
     # --- lifetime --------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ from morgan_like.tree.pages import (
     upstream_entry,
 )
 from morgan_like.tree.pagesummary import PageSummaries
+from morgan_like.tree.pathbook import PathBook
 from morgan_like.tree.projectpages import read_pages, render_pages
 from morgan_like.tree.readback import OwnPages
 from morgan_like.tree.removals import Removals
@@ -100,8 +101,10 @@ class TreeWriter:
         # _serial_and_pages), so a mirror syncing from this tree sees every change.
         self.serials = serials
         self.own_serials = OwnSerials(state)
-        self.changed: set[str] = set()
-        self.removed: set[str] = set()
+        # Every path changed or removed in this session, for the diff-file (PathBook: a
+        # project's pages as bits of its name, so a first sync of a whole index fits).
+        self.changed = PathBook()
+        self.removed = PathBook()
         self.problems: list[str] = []
         self._on_problem = on_problem
         self._tmp = scratch_dir(self.root)
@@ -125,7 +128,7 @@ class TreeWriter:
         self._folder = True
         # What runs killed before their diff-file changed (see _note_intent): the next
         # diff-file carries it too.
-        self.inherited: tuple[list[str], list[str]] = state.unsent()
+        self.inherited: tuple[PathBook, PathBook] = state.unsent()
         # Project pages rendered, written a batch at a time; everything else the writer
         # does first writes what the batch holds (flush).
         self.batch = PageBatch(self.root, state, self._tmp)
