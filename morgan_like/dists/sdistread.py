@@ -97,6 +97,9 @@ def read_sdist(path: Path) -> SdistFacts:
     )
 
 
+AHEAD_PRIORITY = float(1 << 40)  # past any sdist's size: after every read someone waits for
+
+
 class SdistReader:
     """A run's sdist answers, keyed by the file's identity (device, inode, size, mtime).
 
@@ -110,7 +113,9 @@ class SdistReader:
         self._facts: dict[tuple[int, int, int, int], Future[SdistFacts]] = {}
         self.processes = processes or WorkerProcesses()
 
-    def facts(self, path: Path) -> SdistFacts:
+    def facts(self, path: Path, *, ahead: bool = False) -> SdistFacts:
+        """Everything ``path`` tells, read once.  ``ahead``: nobody waits for it yet (a
+        guess read while a resolution runs): it waits behind every read someone waits for."""
         st = os.stat(path)
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         with self._lock:
@@ -122,7 +127,8 @@ class SdistReader:
             try:
                 # Smallest first: a small sdist read sooner starts its chain of build
                 # requirements sooner; a large one rarely has one.
-                future.set_result(self.processes.run(read_sdist, path, priority=st.st_size))
+                priority = st.st_size + (AHEAD_PRIORITY if ahead else 0)
+                future.set_result(self.processes.run(read_sdist, path, priority=priority))
             except BaseException as exc:
                 with self._lock:
                     del self._facts[key]  # an unexpected failure is not remembered

@@ -27,6 +27,7 @@ from morgan_like.fetch.download import Downloader, DownloadResult, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop
+from morgan_like.modes.files_ahead import FilesAhead
 from morgan_like.modes.bundle_report import download_log
 from morgan_like.output import Reporter
 from morgan_like.resolve.builddeps import BuildFacts, BuildRequirements
@@ -97,13 +98,17 @@ class SessionPages:
         envs: tuple[Environment, ...],
         policy: ResolveOptions,
         state: TreeState | None,
+        ahead: FilesAhead | None = None,
     ) -> None:
         self.cache, self.root, self.envs, self.policy, self.state = cache, root, envs, policy, state
+        self.ahead = ahead
 
     def sdist(self, file: RemoteFile) -> Path:
         return self.cache.get(file, existing=in_tree(self.root, file))
 
     def likely_metadata(self, page: ProjectPage) -> list[RemoteFile]:
+        if self.ahead is not None:  # the files the plan will most likely hold, fetched now
+            self.ahead.guess(page.files)
         return likely_metadata_files(page.files, self.envs, self.policy.file_filter)
 
     def applies(self, requirement: Requirement) -> bool:
@@ -157,9 +162,15 @@ class ResolveSession:
             self.cache = cache = SdistCache(
                 upstream, request.scratch, SdistReader(self.processes), stop=stop
             )
+            # A run that downloads fetches what its plan will most likely hold while it
+            # resolves (modes/files_ahead.py), until the plan is known (build_requirements).
+            self._ahead: FilesAhead | None = None
+            if not request.dry_run:
+                self._ahead = FilesAhead(cache, root, request.envs, policy.file_filter)
+                self._stack.callback(self._ahead.close)
             self.finder = Finder(
                 upstream,
-                SessionPages(cache, root, request.envs, policy, state),
+                SessionPages(cache, root, request.envs, policy, state, self._ahead),
                 workers=max(request.workers, 16),
                 on_problem=reporter.warn,
                 sdists=cache.sdists,
@@ -222,6 +233,8 @@ class ResolveSession:
     def build_requirements(self, plan: Plan, resolutions: list[EnvResolution]) -> int:
         """The build step (resolve.builddeps) over ``plan``; a dry run reads only the
         sdists already on disk.  Returns how many sdists were not read."""
+        if self._ahead is not None:
+            self._ahead.planned()
         step = BuildRequirements(
             plan, self.finder, self.options, self.facts, fetch_sdists=self.downloader is not None
         )

@@ -1,0 +1,118 @@
+"""The files a resolution will most likely plan, fetched before it has finished.
+
+Each env's files are queued for download once the env has resolved, and an env
+that meets an sdist with dynamic metadata waits for that sdist's metadata hook (a
+process importing its backend: a second or more) with the network idle.  While
+the pages come in, ``FilesAhead`` fetches, into the run's sdist cache, the files
+the plan will hold if each env picks what it most likely picks (the wheel and
+sdist of the newest final release with a wheel for it, as the metadata read-ahead
+guesses), and reads each sdist after every read someone waits for.  The
+download step takes a cached file by a hard link instead of fetching it
+(fetch.download.SdistCache.take), keeping its identity, so the build step finds
+each guessed sdist already read.  A wrong guess costs its bytes and its read only: the plan, and so
+the tree, is what the resolutions decide; the cache is swept at the end of the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from morgan_like.dists.links import RemoteFile
+from morgan_like.errors import MorganLikeError
+from morgan_like.fetch.download import SdistCache
+from morgan_like.resolve.candidates import (
+    FileFilter,
+    best_wheel,
+    group_by_version,
+    pick_files,
+    usable_files,
+)
+from morgan_like.targets.environments import Environment
+from morgan_like.tree.layout import package_relpath
+
+# A few connections: enough to keep the network busy while a hook runs, few enough
+# that a file resolution waits for (an sdist to read, a build environment's wheel)
+# is not starved of bandwidth.
+AHEAD_CONNECTIONS = 4
+AHEAD_READS = 4  # threads waiting for a worker process to read a guessed sdist
+# A wrong guess costs its bytes: a file larger than this (or of no stated size) is left
+# to the download step, which fetches only what the plan holds.
+MAX_GUESS_BYTES = 16 << 20
+
+
+def likely_plan_files(
+    files: Iterable[RemoteFile], envs: Iterable[Environment], file_filter: FileFilter
+) -> list[RemoteFile]:
+    """Per env, the files the plan holds if the env picks the newest final, unyanked
+    usable release that has a wheel for it (the metadata read-ahead's guess)."""
+    files = list(files)
+    guesses: dict[str, RemoteFile] = {}
+    for env in envs:
+        by_version = group_by_version(
+            f for f in usable_files(files, env, file_filter) if not f.is_yanked
+        )
+        finals = [v for v in by_version if not v.is_prerelease] or list(by_version)
+        if not finals:
+            continue
+        release = by_version[max(finals)]
+        if best_wheel(release, env) is None:
+            continue  # binary first may pick an older release: no guess
+        for file in pick_files(release, env):
+            if file.is_wheel or not env.binary_only:
+                guesses[file.url] = file
+    return list(guesses.values())
+
+
+class FilesAhead:
+    """Guessed files fetched into the sdist cache on a few threads of their own."""
+
+    def __init__(
+        self,
+        cache: SdistCache,
+        root: Path,
+        envs: tuple[Environment, ...],
+        file_filter: FileFilter,
+    ) -> None:
+        self.cache, self.root, self.envs, self.file_filter = cache, root, envs, file_filter
+        self._pool = ThreadPoolExecutor(AHEAD_CONNECTIONS, thread_name_prefix="files-ahead")
+        self._reads = ThreadPoolExecutor(AHEAD_READS, thread_name_prefix="reads-ahead")
+
+    def guess(self, files: Iterable[RemoteFile]) -> None:
+        """A fresh page's files: fetch the ones the plan will most likely hold."""
+        for file in likely_plan_files(files, self.envs, self.file_filter):
+            if file.size is None or file.size > MAX_GUESS_BYTES:
+                continue
+            with contextlib.suppress(RuntimeError):  # closed: the run has its plan
+                self._pool.submit(self._fetch, file)
+
+    def _fetch(self, file: RemoteFile) -> None:
+        existing = None
+        if file.project is not None:
+            existing = self.root / package_relpath(file.project, file.filename)
+        with contextlib.suppress(MorganLikeError, OSError, ValueError):
+            path = self.cache.get(
+                file, existing=existing
+            )  # a failure is met again by whoever needs it
+            if file.is_sdist:
+                # Read too, on threads of their own (a read waits its turn for a worker
+                # process, after every read a resolution waits for): the build step
+                # asks each planned sdist's build requirements the moment it starts.
+                with contextlib.suppress(RuntimeError):  # closed
+                    self._reads.submit(self._read, path)
+
+    def _read(self, path: Path) -> None:
+        with contextlib.suppress(MorganLikeError, OSError, ValueError):
+            self.cache.sdists.facts(path, ahead=True)
+
+    def planned(self) -> None:
+        """The plan is known: no guess starts from now on; the fetches and reads under
+        way, and the reads queued, go on (the build step waits for those it needs)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """The end of the run: what no one waited for is dropped."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._reads.shutdown(wait=True, cancel_futures=True)
