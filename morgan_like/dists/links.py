@@ -237,10 +237,28 @@ def _scheme(url: str) -> str:
 _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9._~!$&'()*+,=:@/%-]*")
 
 
+# A root-relative path urljoin would only put after the page's scheme and host (no dot
+# segment to resolve, no fragment or query): how a mirror of PyPI (nginx, bandersnatch's
+# tree, devpi) lists its files.  "/." anywhere sends the path to urljoin.
+_PLAIN_PATH = re.compile(r"/(?!/)[A-Za-z0-9._~!$&'()*+,=:@/%-]*")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?=/)")
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(page_url: str) -> str | None:
+    """``scheme://host[:port]`` of a plain http(s) page URL (no credentials), else None."""
+    found = _ORIGIN.match(page_url)
+    return found.group() if found else None
+
+
 def _url(page_url: str, href: str) -> tuple[str, str | None]:
     """The absolute URL (no fragment) and the fragment's sha256; ValueError if unusable."""
     if _PLAIN_URL.fullmatch(href):
         return href, None
+    if href[:1] == "/" and "/." not in href and _PLAIN_PATH.fullmatch(href):
+        origin = _origin(page_url)
+        if origin is not None:
+            return origin + href, None
     url, digest = _hash_from_fragment(urljoin(page_url, href))
     scheme = urlsplit(url).scheme.lower()
     if scheme not in URL_SCHEMES and scheme != _scheme(page_url):

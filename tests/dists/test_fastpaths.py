@@ -33,6 +33,17 @@ def test_member_names_match_the_general_rule_for_every_short_name() -> None:
             assert clean_member_name(name) == _general_member_name(name), name
 
 
+_PAGES = (
+    "https://pypi.example.org/simple/x/",
+    "file:///srv/simple/x/",
+    "http://127.0.0.1:8080/simple/x/",
+    "http://user:secret@mirror.example/simple/x/",
+    "HTTP://Mirror.Example/simple/x/",
+    "https://mirror.example/simple/x/?a=b",
+    "https://mirror.example",
+)
+
+
 @pytest.mark.parametrize(
     "href",
     [
@@ -53,13 +64,34 @@ def test_member_names_match_the_general_rule_for_every_short_name() -> None:
         "../../files/x-1.0.tar.gz",
         "/files/x-1.0.tar.gz",
         "//other.example/files/x-1.0.tar.gz",
+        "/packages/x/x-1.0-py3-none-any.whl",
+        "/packages/x/x%2B1-1.0.tar.gz",
+        "/packages/x//x-1.0.tar.gz",
+        "/packages/./x-1.0.tar.gz",
+        "/packages/../x-1.0.tar.gz",
+        "/packages/.hidden/x-1.0.tar.gz",
+        "/x-1.0.tar.gz#sha256=" + "b" * 64,
+        "/x-1.0.tar.gz?a=b",
+        "/x-1.0.tar.gz;p",
+        "/",
     ],
 )
 def test_file_urls_match_urljoin(href: str) -> None:
-    for page in ("https://pypi.example.org/simple/x/", "file:///srv/simple/x/"):
+    for page in _PAGES:
         url, fragment = urldefrag(urljoin(page, href))
         digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
         assert _url(page, href) == (url, digest)
+
+
+def test_root_relative_urls_match_urljoin_for_every_short_path() -> None:
+    """A root-relative href skips urljoin when nothing in it is for urljoin to resolve."""
+    pieces = ["/", ".", "..", "a", "%2F", ":", "@", "~"]
+    for length in range(1, 5):
+        for combo in itertools.product(pieces, repeat=length):
+            href = "/" + "".join(combo)
+            for page in _PAGES:
+                url, fragment = urldefrag(urljoin(page, href))
+                assert _url(page, href) == (url, None), (page, href)
 
 
 _NAMES = [
@@ -145,3 +177,18 @@ def test_a_page_record_keeps_the_parse_its_name_was_vetted_with(monkeypatch) -> 
     for page in pages:
         [file] = page.files
         assert (file.project, str(file.version)) == ("fast-probe", "1.0")
+
+
+def test_a_mirror_s_root_relative_file_urls_skip_urljoin(monkeypatch) -> None:
+    """nginx-served trees, bandersnatch's and devpi's list ``/packages/...``: such a page
+    is read without urljoin, as PyPI's absolute URLs are."""
+    from morgan_like.dists import links
+
+    def joined(*args: object) -> str:
+        raise AssertionError(f"urljoin{args}")
+
+    monkeypatch.setattr(links, "urljoin", joined)
+    names = ["x-1.0-py3-none-any.whl", "x-1.0.tar.gz"]
+    doc = {"files": [{"filename": n, "url": f"/packages/x/{n}", "hashes": {}} for n in names]}
+    page = links.parse_json_page("x", doc, "http://127.0.0.1:8080/simple/x/")
+    assert [f.url for f in page.files] == [f"http://127.0.0.1:8080/packages/x/{n}" for n in names]
