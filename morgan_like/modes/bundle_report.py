@@ -60,13 +60,18 @@ def print_summary(
     sizes = {r.relpath: r.size for r in results if r.ok}
     rows = []
     for env in plan.env_names:
-        entries = [e for e in plan.for_env(env) if e.relpath not in failed]
+        # The plan is keyed by relpath: no entry's path is worked out again.
+        entries = [
+            (relpath, e)
+            for relpath, e in plan.files.items()
+            if env in e.envs and relpath not in failed
+        ]
         rows.append(
             (
                 env,
-                str(len({e.project for e in entries})),
+                str(len({e.project for _, e in entries})),
                 str(len(entries)),
-                human_size(sum(sizes.get(e.relpath, e.file.size or 0) for e in entries)),
+                human_size(sum(sizes.get(path, e.file.size or 0) for path, e in entries)),
             )
         )
     reporter.table("Bundle", ("env", "projects", "files", "size"), rows)
@@ -81,7 +86,7 @@ def print_summary(
 
 def report_validators(upstream: Upstream, reporter: Reporter) -> None:
     """Once per run: pages sent without validators cannot be revalidated (304), so the
-    next run fetches them whole and never replays its plan."""
+    next run fetches them whole (its plan still replays when their bytes are the same)."""
     missing, sent = upstream.pages_without_validators
     if not missing:
         return
