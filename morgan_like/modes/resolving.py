@@ -27,8 +27,8 @@ from morgan_like.fetch.download import Downloader, DownloadResult, SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop
-from morgan_like.modes.files_ahead import FilesAhead
 from morgan_like.modes.bundle_report import download_log
+from morgan_like.modes.files_ahead import FilesAhead
 from morgan_like.output import Reporter
 from morgan_like.resolve.builddeps import BuildFacts, BuildRequirements
 from morgan_like.resolve.buildenv import BuildEnvs
@@ -119,7 +119,7 @@ class SessionPages:
 
 
 class SessionHooks:
-    """The resolver's requests to the backends' hooks (resolve.resolver.BuildHooks):
+    """The resolver's requests to the backends' hooks (resolve.records.BuildHooks):
     an sdist's metadata from its metadata hook, and a word ahead of each sdist an env
     will most likely build (its get_requires_for_build_wheel started early)."""
 
