@@ -173,6 +173,7 @@ class BundleRun:
                 settings.workers,
                 options.static_metadata_only,
                 dry_run=self.dry_run,
+                requirements=tuple(line.requirement for line in config.requirements),
             )
             self.session = self._stack.enter_context(
                 ResolveSession(request, self.upstream, state, settings.policy, reporter, stop)

@@ -6,7 +6,8 @@ process importing its backend: a second or more) with the network idle.  While
 the pages come in, ``FilesAhead`` fetches, into the run's sdist cache, the files
 the plan will hold if each env picks what it most likely picks (the wheel and
 sdist of the newest final release with a wheel for it, as the metadata read-ahead
-guesses), and reads each sdist after every read someone waits for.  The
+guesses, among the releases every requirement on the project seen so far allows:
+the config's, and those of the metadata that led to its page), and reads each sdist after every read someone waits for.  The
 download step takes a cached file by a hard link instead of fetching it
 (fetch.download.SdistCache.take), keeping its identity, so the build step finds
 each guessed sdist already read.  A wrong guess costs its bytes and its read only: the plan, and so
@@ -16,9 +17,14 @@ the tree, is what the resolutions decide; the cache is swept at the end of the r
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import MorganLikeError
@@ -77,11 +83,28 @@ class FilesAhead:
         file_filter: FileFilter,
     ) -> None:
         self.cache, self.root, self.envs, self.file_filter = cache, root, envs, file_filter
+        self._lock = threading.Lock()
+        self._allowed: dict[NormalizedName, SpecifierSet] = {}
         self._pool = ThreadPoolExecutor(AHEAD_CONNECTIONS, thread_name_prefix="files-ahead")
         self._reads = ThreadPoolExecutor(AHEAD_READS, thread_name_prefix="reads-ahead")
 
+    def want(self, requirement: Requirement) -> None:
+        """A requirement on a project (the config's, or a dependency that applies): a
+        guess among its releases is one it allows."""
+        name = canonicalize_name(requirement.name)
+        with self._lock:
+            self._allowed[name] = self._allowed.get(name, SpecifierSet()) & requirement.specifier
+
     def guess(self, files: Iterable[RemoteFile]) -> None:
         """A fresh page's files: fetch the ones the plan will most likely hold."""
+        files = list(files)
+        name = next((f.project for f in files if f.project), None)
+        with self._lock:
+            allowed = self._allowed.get(canonicalize_name(name)) if name else None
+        if allowed is not None:
+            files = [
+                f for f in files if f.version is not None and allowed.contains(f.version, True)
+            ]
         for file in likely_plan_files(files, self.envs, self.file_filter):
             if file.size is None or file.size > MAX_GUESS_BYTES:
                 continue

@@ -47,7 +47,8 @@ class SessionRequest:
 
     ``root``: the tree; ``scratch``: where sdists and temp files go (the tree when
     it is locked, a private folder for a dry run); ``dry_run``: nothing is downloaded
-    into the tree (no Downloader).
+    into the tree (no Downloader); ``requirements``: the run's own, which the files
+    fetched ahead of the plan keep to (modes/files_ahead.py).
     """
 
     root: Path
@@ -56,6 +57,7 @@ class SessionRequest:
     workers: int
     static_metadata_only: bool = False
     dry_run: bool = False
+    requirements: tuple[Requirement, ...] = ()
 
 
 class TreeSdists:
@@ -112,7 +114,10 @@ class SessionPages:
         return likely_metadata_files(page.files, self.envs, self.policy.file_filter)
 
     def applies(self, requirement: Requirement) -> bool:
-        return any(env.evaluate(requirement.marker) for env in self.envs)
+        applies = any(env.evaluate(requirement.marker) for env in self.envs)
+        if applies and self.ahead is not None:
+            self.ahead.want(requirement)  # its page comes next: a guess there is one it allows
+        return applies
 
     def kept_metadata(self, file: RemoteFile) -> DistMetadata | None:
         return None if self.state is None else tree_metadata(self.root, self.state, file)
@@ -168,6 +173,8 @@ class ResolveSession:
             if not request.dry_run:
                 self._ahead = FilesAhead(cache, root, request.envs, policy.file_filter)
                 self._stack.callback(self._ahead.close)
+                for requirement in request.requirements:
+                    self._ahead.want(requirement)
             self.finder = Finder(
                 upstream,
                 SessionPages(cache, root, request.envs, policy, state, self._ahead),

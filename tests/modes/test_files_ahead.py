@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from morgan_like.cli import main
 from morgan_like.fetch.download import SdistCache
 from morgan_like.index.upstream import Upstream
@@ -60,18 +58,9 @@ def test_a_guessed_sdist_is_fetched_once_and_read_before_anyone_asks(
 def test_a_wrong_guess_leaves_the_tree_as_the_resolution_says(
     fake_index, dists, tmp_path, monkeypatch
 ) -> None:
-    """app pins lib<2: the guess (lib 2.0, the newest) is fetched, and only lib 1.0's files
-    enter the tree."""
-    guessed = threading.Event()
-    guess = FilesAhead.guess
-
-    def noted(self, files):
-        files = list(files)
-        guess(self, files)
-        if any(f.filename.startswith("lib-2.0") for f in files):
-            guessed.set()
-
-    monkeypatch.setattr(files_ahead.FilesAhead, "guess", noted)
+    """app pins lib<2; the guesses told nothing of it take lib 2.0 (the newest), which is
+    fetched, and only lib 1.0's files enter the tree."""
+    monkeypatch.setattr(files_ahead.FilesAhead, "want", lambda self, requirement: None)
     wheel(fake_index, dists, "app", "1.0", requires_dist=["lib<2"])
     sdist(fake_index, dists, "app", "1.0", requires_dist=["lib<2"])
     for version in ("1.0", "2.0"):
@@ -81,12 +70,31 @@ def test_a_wrong_guess_leaves_the_tree_as_the_resolution_says(
     root.mkdir()
     (root / "morgan.ini").write_text(ini_env_block("e", "3.12.1") + "[requirements]\napp =\n")
     assert main(["mirror", "-q", "-i", str(root), "-I", fake_index.url]) == 0
-    assert guessed.is_set()
+    fetched = {r.path.rsplit("/", 1)[-1] for r in fake_index.requests}
+    assert "lib-2.0-py3-none-any.whl" in fetched  # the wrong guess was fetched
     assert sorted(p.name for p in (root / "packages" / "lib").iterdir()) == [
         "lib-1.0-py3-none-any.whl",
         "lib-1.0-py3-none-any.whl.metadata",
         "lib-1.0.tar.gz",
     ]
+
+
+def test_a_guess_keeps_to_the_requirements_seen_on_the_project(fake_index, dists, tmp_path) -> None:
+    """The config's requirements and the dependencies that led to a page narrow the guess:
+    protobuf==3.20.1 guesses 3.20.1, not the newest protobuf."""
+    from packaging.requirements import Requirement
+
+    for version in ("1.0", "2.0"):
+        wheel(fake_index, dists, "lib", version)
+        sdist(fake_index, dists, "lib", version)
+    with Upstream(fake_index.url, retries=1, backoff=0.01) as upstream:
+        cache = SdistCache(upstream, tmp_path)
+        ahead = FilesAhead(cache, tmp_path / "tree", (env("e", "3.12.1"),), EVERY_TYPE)
+        ahead.want(Requirement("lib<2"))
+        ahead.guess(upstream.project_page("lib").files)
+        ahead.close()
+    fetched = sorted(r.path.rsplit("/", 1)[-1] for r in fake_index.requests if "/files/" in r.path)
+    assert fetched == ["lib-1.0-py3-none-any.whl", "lib-1.0.tar.gz"]
 
 
 def test_a_dry_run_fetches_no_file(fake_index, dists, tmp_path) -> None:
