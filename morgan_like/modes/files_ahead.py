@@ -25,6 +25,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import MorganLikeError
@@ -50,26 +51,50 @@ MAX_GUESS_BYTES = 16 << 20
 
 
 def likely_plan_files(
-    files: Iterable[RemoteFile], envs: Iterable[Environment], file_filter: FileFilter
+    files: Iterable[RemoteFile],
+    envs: Iterable[Environment],
+    file_filter: FileFilter,
+    allowed: SpecifierSet | None = None,
 ) -> list[RemoteFile]:
     """Per env, the files the plan holds if the env picks the newest final, unyanked
-    usable release that has a wheel for it (the metadata read-ahead's guess)."""
-    files = list(files)
+    usable release (of those ``allowed``) that has a wheel for it (the metadata
+    read-ahead's guess).
+
+    Releases are tried newest first and only the files of the one tried are checked for
+    the env: a page may list thousands of files, and this runs for each page a run reads.
+    """
+    by_version = group_by_version(f for f in files if not f.is_yanked)
+    newest_first = sorted(
+        (v for v in by_version if allowed is None or allowed.contains(v, prereleases=True)),
+        reverse=True,
+    )
     guesses: dict[str, RemoteFile] = {}
     for env in envs:
-        by_version = group_by_version(
-            f for f in usable_files(files, env, file_filter) if not f.is_yanked
-        )
-        finals = [v for v in by_version if not v.is_prerelease] or list(by_version)
-        if not finals:
-            continue
-        release = by_version[max(finals)]
-        if best_wheel(release, env) is None:
-            continue  # binary first may pick an older release: no guess
+        release = _newest_usable(newest_first, by_version, env, file_filter)
+        if release is None or best_wheel(release, env) is None:
+            continue  # nothing usable, or binary first may pick an older release: no guess
         for file in pick_files(release, env):
             if file.is_wheel or not env.binary_only:
                 guesses[file.url] = file
     return list(guesses.values())
+
+
+def _newest_usable(
+    newest_first: list[Version],
+    by_version: dict[Version, list[RemoteFile]],
+    env: Environment,
+    file_filter: FileFilter,
+) -> list[RemoteFile] | None:
+    """The usable files of the newest final release that has any; of the newest
+    prerelease when no final release has any."""
+    for finals in (True, False):
+        for version in newest_first:
+            if version.is_prerelease == finals:
+                continue
+            usable = usable_files(by_version[version], env, file_filter)
+            if usable:
+                return usable
+    return None
 
 
 class FilesAhead:
@@ -101,11 +126,7 @@ class FilesAhead:
         name = next((f.project for f in files if f.project), None)
         with self._lock:
             allowed = self._allowed.get(canonicalize_name(name)) if name else None
-        if allowed is not None:
-            files = [
-                f for f in files if f.version is not None and allowed.contains(f.version, True)
-            ]
-        for file in likely_plan_files(files, self.envs, self.file_filter):
+        for file in likely_plan_files(files, self.envs, self.file_filter, allowed):
             if file.size is None or file.size > MAX_GUESS_BYTES:
                 continue
             with contextlib.suppress(RuntimeError):  # closed: the run has its plan
