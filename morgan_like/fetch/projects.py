@@ -248,27 +248,38 @@ def fetch_in_threads(
     threads: int,
     deliver: Callable[[Outcome], None],
 ) -> None:
-    """The same in this process; ``deliver`` is called from the pool's threads as each
-    project completes.  At most IN_FLIGHT projects per thread are queued at a time:
-    a queued project costs memory, and a full mirror lists hundreds of thousands."""
+    """The same in this process: ``threads`` threads each take the next project from
+    ``items``, fetch it and ``deliver`` it (from that thread), then take another.
+
+    Each thread holds one project at a time, and ``deliver`` blocks while the writer is
+    behind, so a full mirror's hundreds of thousands of projects are never queued.  No
+    pool's work queue nor feeder thread in between: a project costs the interpreter lock
+    no hand-off but the delivery.  A thread that fails stops the others taking more;
+    the first failure is raised once they are done.
+    """
     state = StateReader(job.root) if job.root is not None else None
-    room = threading.Semaphore(threads * IN_FLIGHT)
-    with ThreadPoolExecutor(threads, thread_name_prefix="sync-project") as pool:
-        for name, listed in items:
-            room.acquire()
-            pool.submit(_fetch_and_deliver, upstream, job, state, name, listed, deliver, room)
+    todo = iter(items)
+    taking = threading.Lock()
+    failure: list[BaseException] = []
 
+    def work() -> None:
+        while not failure:
+            with taking:  # a generator may not be resumed from two threads at once
+                item = next(todo, None)
+            if item is None:
+                return
+            try:
+                deliver(fetch_project(upstream, job, state, *item))
+            except BaseException as exc:
+                failure.append(exc)
 
-def _fetch_and_deliver(
-    upstream: Upstream,
-    job: ProjectJob,
-    state: StateReader | None,
-    name: str,
-    listed: int,
-    deliver: Callable[[Outcome], None],
-    room: threading.Semaphore,
-) -> None:
-    try:
-        deliver(fetch_project(upstream, job, state, name, listed))
-    finally:
-        room.release()
+    pool = [
+        threading.Thread(target=work, name=f"sync-project-{i}", daemon=True)
+        for i in range(max(1, threads))
+    ]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    if failure:
+        raise failure[0]
