@@ -11,8 +11,9 @@ share an interpreter lock with anything measured) serving:
 
 Figures (``/usr/bin/time -f "%M %U %S"``: peak RSS, CPU):
 
-* ``first``: a first index-only sync of ``--first`` projects (default 50,000), then a
-  no-op re-sync of the same tree;
+* ``first``: a first index-only sync of each ``--first`` size (default 50,000), then a
+  no-op re-sync of the same tree; with two sizes or more, the first sync's peak RSS
+  per project between them (the slope) and what it gives at ``--projects``;
 * ``root``: the root-list parse and the plan against an empty state, in a child
   process, at ``--projects`` names (default 900,000): what the serial list alone costs;
 * ``noop``: a no-op re-sync at ``--projects`` names, of a tree whose state is seeded
@@ -24,7 +25,7 @@ Usage::
 
     .venv/bin/python bench/bench_scale.py                      # all three
     .venv/bin/python bench/bench_scale.py --only root --projects 927088
-    .venv/bin/python bench/bench_scale.py --only first --first 100000
+    .venv/bin/python bench/bench_scale.py --only first --first 50000 100000
 """
 
 from __future__ import annotations
@@ -291,6 +292,18 @@ def show(label: str, figures: tuple[float, int, float], projects: int) -> None:
     print(f"{label:<34} wall {wall:7.2f} s  peak RSS {rss:5d} MiB  CPU {cpu:7.2f} s  {rate}")
 
 
+def slopes(peaks: list[tuple[int, int]], target: int) -> None:
+    """The first sync's peak RSS per project between consecutive sizes, and the peak it
+    gives at ``target`` projects from the last two sizes."""
+    for (n1, rss1), (n2, rss2) in zip(peaks, peaks[1:]):
+        slope = (rss2 - rss1) * 1024 * 1024 / (n2 - n1)
+        at = rss2 + slope * (target - n2) / (1024 * 1024)
+        print(
+            f"first-sync peak RSS slope {n1:,} -> {n2:,}: {slope:6.0f} bytes a project; "
+            f"at {target:,} projects: {at:6.0f} MiB"
+        )
+
+
 _ROOT_ONLY = """
 import sys
 from morgan_like.index.upstream import Upstream
@@ -323,18 +336,23 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=900_000)
-    parser.add_argument("--first", type=int, default=50_000)
+    parser.add_argument("--first", type=int, nargs="+", default=[50_000])
     parser.add_argument("--only", choices=("first", "root", "noop"))
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         if args.only in (None, "first"):
-            tree = work / f"first-{args.first}"
-            with Upstream(args.first) as upstream:
-                show(f"first sync, {args.first:,} projects", sync(tree, upstream), args.first)
-                show(f"no-op re-sync, {args.first:,}", sync(tree, upstream), args.first)
-            shutil.rmtree(tree)
+            peaks = []
+            for size in sorted(args.first):
+                tree = work / f"first-{size}"
+                with Upstream(size) as upstream:
+                    first = sync(tree, upstream)
+                    show(f"first sync, {size:,} projects", first, size)
+                    show(f"no-op re-sync, {size:,}", sync(tree, upstream), size)
+                shutil.rmtree(tree)
+                peaks.append((size, first[1]))
+            slopes(peaks, args.projects)
         if args.only in (None, "root", "noop"):
             with Upstream(args.projects) as upstream:
                 if args.only in (None, "root"):

@@ -366,6 +366,9 @@ class SyncRun:
             synced = plan.target if plan.target is not None else writer.published_serial()
         # What is still to do: the failures, and (only if publish is cut short) the rest.
         unfinished = {n: s for n, s in plan.todo.items() if n in tally.failed or n in tally.stale}
+        # Publish holds the root pages and the landing page of every project: the plan's
+        # map of them (900,000 names and serials at PyPI's scale) is not held through it.
+        del plan, local, projects
         published = self.publish(writer, synced, unfinished)
         return SyncDone(tally, published, complete)
 

@@ -29,9 +29,10 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 from packaging.utils import canonicalize_name
 
@@ -60,6 +61,7 @@ from morgan_like.tree.writer import TreeWriter
 
 LANDING_CACHE = f"{STATE_DIR}/landing.json"
 CACHE_FORMAT = "morgan-like-landing/1"
+_PLAIN = re.compile(r"[a-z0-9.+!-]*")  # nothing json.dumps would escape
 _UPDATED = re.compile(
     rb'<meta name="' + re.escape(UPDATED_META.encode()) + rb'" content="([0-9T:Z-]{20})">'
 )
@@ -75,8 +77,11 @@ def write_landing(writer: TreeWriter, views: Sequence[EnvView] | None) -> bool:
     if not touched and views is None and state.is_verified(LANDING_HTML):
         return False
     cached = _load_cache(writer)
+    table = RowTable()
     if cached is None:
-        rows = {name: _row(writer, name, kept=False) for name in state.project_names()}
+        del touched  # every project's row is made: a first sync's names are not kept twice
+        for name, _ in state.each_project():
+            table.append(_row(writer, name, kept=False))
         envs: list[EnvColumn] = []
     else:
         rows, envs = cached
@@ -85,13 +90,55 @@ def write_landing(writer: TreeWriter, views: Sequence[EnvView] | None) -> bool:
                 rows[name] = _row(writer, name, kept=True)
             else:
                 rows.pop(name, None)
+        for name in sorted(rows):
+            table.append(rows.pop(name))
     if views is not None:
         envs = [env_column(state, view) for view in views]
-    data = LandingData(tuple(rows[name] for name in sorted(rows)), tuple(envs), "")
+    data = LandingData(table, tuple(envs), "")
     page = _render(writer, data)
     changed = writer.write_file(LANDING_HTML, page)
-    _save_cache(writer, hashlib.sha256(page).hexdigest(), rows, envs)
+    _save_cache(writer, hashlib.sha256(page).hexdigest(), table, envs)
     return changed
+
+
+class RowTable(Sequence[ProjectRow]):
+    """Project rows, in order, kept as columns: a name and an interned version string per
+    row, three integers in arrays.  A whole index's landing page has a row per project
+    (900,000 ProjectRow objects, each with its own version string, would take some
+    250 MB); a row is made again when it is read."""
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._newest: list[str] = []
+        self._counts = array("q")  # releases, files, size: three a row
+        self._versions: dict[str, str] = {}
+
+    def append(self, row: ProjectRow) -> None:
+        self._names.append(row.name)
+        self._newest.append(self._versions.setdefault(row.newest, row.newest))
+        self._counts.extend((row.releases, row.files, row.size))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> ProjectRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ProjectRow]: ...
+
+    def __getitem__(self, index: int | slice) -> ProjectRow | Sequence[ProjectRow]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        releases, files, size = self._counts[3 * index : 3 * index + 3]
+        return ProjectRow(self._names[index], self._newest[index], releases, files, size)
+
+    def __iter__(self) -> Iterator[ProjectRow]:
+        counts = self._counts
+        for i, (name, newest) in enumerate(zip(self._names, self._newest)):
+            yield ProjectRow(name, newest, counts[3 * i], counts[3 * i + 1], counts[3 * i + 2])
 
 
 def touched_projects(writer: TreeWriter) -> set[str]:
@@ -191,14 +238,24 @@ def _load_cache(writer: TreeWriter) -> tuple[dict[str, ProjectRow], list[EnvColu
 
 
 def _save_cache(
-    writer: TreeWriter, page_sha256: str, rows: dict[str, ProjectRow], envs: Iterable[EnvColumn]
+    writer: TreeWriter, page_sha256: str, rows: Iterable[ProjectRow], envs: Iterable[EnvColumn]
 ) -> None:
-    doc: dict[str, Any] = {
-        "format": CACHE_FORMAT,
-        "page": page_sha256,
-        "rows": [[r.name, r.newest, r.releases, r.files, r.size] for r in rows.values()],
-        "envs": [[e.name, e.projects, e.files, e.size, e.versions] for e in envs],
-    }
-    data = json.dumps(doc, separators=(",", ":")).encode()
+    """The summary, one row after the other into one buffer (the JSON ``json.dumps`` of the
+    whole document gives, without a list per row)."""
+    head = {"format": CACHE_FORMAT, "page": page_sha256}
+    data = bytearray(json.dumps(head, separators=(",", ":"))[:-1].encode())
+    data += b',"rows":['
+    first = True
+    for r in rows:
+        if not first:
+            data += b","
+        first = False
+        if _PLAIN.fullmatch(r.name) and _PLAIN.fullmatch(r.newest):
+            data += f'["{r.name}","{r.newest}",{r.releases},{r.files},{r.size}]'.encode()
+        else:
+            row = [r.name, r.newest, r.releases, r.files, r.size]
+            data += json.dumps(row, separators=(",", ":")).encode()
+    tail: list[Any] = [[e.name, e.projects, e.files, e.size, e.versions] for e in envs]
+    data += b'],"envs":' + json.dumps(tail, separators=(",", ":")).encode() + b"}"
     with contextlib.suppress(OSError):  # a summary not kept is rebuilt by the next publish
         atomic_write_bytes(writer.root / LANDING_CACHE, data, tmp_dir=scratch_dir(writer.root))

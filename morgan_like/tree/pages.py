@@ -11,10 +11,11 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
@@ -308,13 +309,42 @@ def render_project_json(
     return _dumps(doc)
 
 
-def _root_names(projects: list[str]) -> list[str]:
+def _root_names(projects: Iterable[str]) -> list[str]:
     return sorted({canonicalize_name(p) for p in projects})
 
 
-def render_root_html(projects: list[str]) -> bytes:
+# A root page's projects are iterated once when their names are canonical and in order
+# (the tree state's, read row by row), each line written as it comes: at a whole index's
+# scale a map of the names and a list of the lines would hold each name twice over.
+# Otherwise the names are merged by their canonical form first, and iterated again.
+
+_V = TypeVar("_V")
+
+
+def _in_order(
+    pairs: Iterable[tuple[str, _V]], line: Callable[[str, _V], str], sep: bytes
+) -> bytearray | None:
+    """Each (name, value)'s line, ``sep`` between them, when every name is canonical and
+    follows the one before; None at the first that is not."""
+    out = bytearray()
+    last = ""
+    for name, value in pairs:
+        if name <= last or canonicalize_name(name) != name:
+            return None
+        if last:
+            out += sep
+        last = name
+        out += line(name, value).encode("utf-8")
+    return out
+
+
+def _root_link(name: str, _: None) -> str:
+    return f'    <a href="{_attr(quote(name))}/">{html.escape(name)}</a><br>'
+
+
+def render_root_html(projects: Iterable[str]) -> bytes:
     """PEP 503 root page linking ``<normalized>/`` (a real directory with index.html)."""
-    lines = [
+    head = [
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
@@ -323,55 +353,66 @@ def render_root_html(projects: list[str]) -> bytes:
         "  </head>",
         "  <body>",
     ]
-    for name in _root_names(projects):
-        lines.append(f'    <a href="{_attr(quote(name))}/">{html.escape(name)}</a><br>')
-    lines += ["  </body>", "</html>"]
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    links = _in_order(((name, None) for name in projects), _root_link, b"\n")
+    if links is None:
+        links = _in_order(((name, None) for name in _root_names(projects)), _root_link, b"\n")
+    assert links is not None  # canonical and sorted now
+    if links:
+        links += b"\n"
+    return ("\n".join(head) + "\n").encode() + links + b"  </body>\n</html>\n"
+
+
+def _root_entry(name: str, serial: int | None) -> str:
+    if _PLAIN_NAME.fullmatch(name):  # nothing to escape: 50,000 lines, no json.dumps
+        if serial is None:
+            return f'{{"name": "{name}"}}'
+        return f'{{"name": "{name}", "_last-serial": {int(serial)}}}'
+    entry: dict[str, Any] = {"name": name}
+    if serial is not None:
+        entry["_last-serial"] = int(serial)
+    return json.dumps(entry, ensure_ascii=False)
 
 
 def render_root_json(
-    projects: list[tuple[str, int | None]], last_serial: int | None = None
+    projects: Iterable[tuple[str, int | None]], last_serial: int | None = None
 ) -> bytes:
     """PEP 691 root page; ``_last-serial`` per project (and in meta) when known, as PyPI does.
 
     One project object per line (still plain JSON), so ``server.py --verify`` can stream
     a root of 700,000 projects instead of loading it whole.
     """
-    serials: dict[str, int | None] = {}
-    for name, serial in projects:
-        key = canonicalize_name(name)
-        known = serials.get(key)
-        serials[key] = serial if known is None else max(known, serial or known)
-    lines = []
-    for name in sorted(serials):
-        serial = serials[name]
-        if _PLAIN_NAME.fullmatch(name):  # nothing to escape: 50,000 lines, no json.dumps
-            if serial is None:
-                lines.append(f'{{"name": "{name}"}}')
-            else:
-                lines.append(f'{{"name": "{name}", "_last-serial": {int(serial)}}}')
-            continue
-        entry: dict[str, Any] = {"name": name}
-        if serial is not None:
-            entry["_last-serial"] = int(serial)
-        lines.append(json.dumps(entry, ensure_ascii=False))
+    lines = _in_order(projects, _root_entry, b",\n")
+    if lines is None:
+        serials: dict[str, int | None] = {}
+        for name, serial in projects:
+            key = canonicalize_name(name)
+            known = serials.get(key)
+            serials[key] = serial if known is None else max(known, serial or known)
+        lines = _in_order(sorted(serials.items()), _root_entry, b",\n")
+    assert lines is not None  # canonical and sorted now
     meta = json.dumps(_serial_meta({"api-version": API_VERSION}, last_serial))
     if not lines:
         return f'{{"meta": {meta}, "projects": []}}\n'.encode()
-    body = ",\n".join(lines)
-    return f'{{"meta": {meta}, "projects": [\n{body}\n]}}\n'.encode()
+    return f'{{"meta": {meta}, "projects": [\n'.encode() + lines + b"\n]}\n"
 
 
-def render_local_json(projects: list[tuple[str, int | None]]) -> bytes:
+def _local_entry(norm: str, serial: int) -> str:
+    key = f'"{norm}"' if _PLAIN_NAME.fullmatch(norm) else json.dumps(norm)
+    return f"{key}: {int(serial)}"
+
+
+def render_local_json(projects: Iterable[tuple[str, int | None]]) -> bytes:
     """``local.json`` as shadowmire publishes it, ``{name: serial}``, one project per line,
     so another mirror (ours or shadowmire) can take this tree as its upstream."""
-    lines = []
-    for name, serial in sorted(projects):
-        if serial is None:
-            continue
-        norm = canonicalize_name(name)
-        key = f'"{norm}"' if _PLAIN_NAME.fullmatch(norm) else json.dumps(norm)
-        lines.append(f"{key}: {int(serial)}")
+    known = ((name, serial) for name, serial in projects if serial is not None)
+    lines = _in_order(known, _local_entry, b",\n")
+    if lines is None:  # names to canonicalize, in the order of the names as given
+        lines = bytearray()
+        for name, serial in sorted(projects):
+            if serial is not None:
+                if lines:
+                    lines += b",\n"
+                lines += _local_entry(canonicalize_name(name), serial).encode("utf-8")
     if not lines:
         return b"{}\n"
-    return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
+    return b"{\n" + lines + b"\n}\n"

@@ -25,7 +25,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from morgan_like.tree import crashpoints
@@ -282,6 +282,29 @@ class TreeState:
         with self._lock:
             rows = self._db.execute("SELECT name, serial FROM projects ORDER BY name")
             return [(name, serial) for name, serial in rows]
+
+    def each_project(self, chunk: int = 10_000) -> Iterator[tuple[str, int | None]]:
+        """``projects()`` read ``chunk`` rows at a time, each under the lock: the root pages
+        of a whole index are written from it without holding every row at once."""
+        self._settle()
+        last = None
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT name, serial FROM projects WHERE ?1 IS NULL OR name > ?1 "
+                    "ORDER BY name LIMIT ?2",
+                    (last, chunk),
+                ).fetchall()
+            yield from rows
+            if len(rows) < chunk:
+                return
+            last = rows[-1][0]
+
+    def highest_serial(self) -> int | None:
+        """The highest serial of a project with a page (None: none known)."""
+        self._settle()
+        with self._lock:
+            return self._db.execute("SELECT MAX(serial) FROM projects").fetchone()[0]
 
     def project_names(self) -> list[str]:
         self._settle()

@@ -9,7 +9,7 @@ written only when they differ, the state and the diff-file's lists kept in step)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from morgan_like.tree.files import atomic_write_bytes
@@ -62,15 +62,14 @@ class TopLevelFiles:
             and all(self.state.is_verified(rel) for rel in (ROOT_JSON, ROOT_HTML))
         ):
             return []
-        projects = self.state.projects()
-        known = [s for _, s in projects if s is not None]
+        projects = _Projects(self.state)
         changed = []
-        if self._put(ROOT_JSON, render_root_json(projects, max(known) if known else None)):
+        if self._put(ROOT_JSON, render_root_json(projects, self.state.highest_serial())):
             changed.append(ROOT_JSON)
         # The HTML root lists names only: a moved serial leaves it as it is.
         if (
             killed_before or self.state.names_changed or not self.state.is_verified(ROOT_HTML)
-        ) and self._put(ROOT_HTML, render_root_html([name for name, _ in projects])):
+        ) and self._put(ROOT_HTML, render_root_html(_Names(self.state))):
             changed.append(ROOT_HTML)
         self.state.projects_changed = self.state.names_changed = False
         return changed
@@ -80,7 +79,7 @@ class TopLevelFiles:
         everything is synced up to), after write_root: what a mirror chaining from this
         tree reads.  The serial file is left as it is when ``synced_serial`` is None."""
         changed = []
-        if self._put(LOCAL_JSON, render_local_json(self.state.projects())):
+        if self._put(LOCAL_JSON, render_local_json(_Projects(self.state))):
             changed.append(LOCAL_JSON)
         if synced_serial is not None and self._put(LOCAL_SERIAL, f"{synced_serial}\n".encode()):
             changed.append(LOCAL_SERIAL)
@@ -110,3 +109,26 @@ class TopLevelFiles:
         atomic_write_bytes(path, data, durable=True, tmp_dir=self._tmp)
         self._note_changed(MANIFEST_NAME)
         return [MANIFEST_NAME]
+
+
+class _Projects:
+    """The state's projects, sorted by name, read a chunk of rows at a time each time they
+    are iterated: the root pages and local.json of a whole index are written from them
+    (tree/pages.py iterates once when the names are canonical, else twice) without a
+    list of every project."""
+
+    def __init__(self, state: TreeState) -> None:
+        self.state = state
+
+    def __iter__(self) -> Iterator[tuple[str, int | None]]:
+        return self.state.each_project()
+
+
+class _Names:
+    """The state's project names as _Projects reads them (iterable more than once)."""
+
+    def __init__(self, state: TreeState) -> None:
+        self.state = state
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self.state.each_project())
