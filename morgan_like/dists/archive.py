@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, Protocol
 
+from morgan_like.dists.tarscan import reader, scan_gzip_tar
 from morgan_like.errors import MetadataError
 
 MIB = 1024 * 1024
@@ -158,3 +159,34 @@ def iter_tar(
                 return extracted.read() if extracted is not None else b""
 
             yield member, read
+
+
+class TarEntry(Protocol):
+    """A regular file of a tar: tarfile's TarInfo, or dists/tarscan's ScannedMember."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+# A gzip tar up to this size is first scanned in memory (dists/tarscan.py).
+SCAN_COMPRESSED = 16 * MIB
+
+
+def tar_members(
+    raw: BinaryIO, origin: str, total: int = MAX_UNPACKED
+) -> Iterator[tuple[TarEntry, Callable[[], bytes]]]:
+    """``iter_tar``'s members and readers; a gzip tar of plain headers, small enough, is
+    listed in memory without tarfile (the same members, or tarfile reads it)."""
+    head = raw.read(SCAN_COMPRESSED + 1)
+    if head[:2] == b"\x1f\x8b" and len(head) <= SCAN_COMPRESSED:
+        scanned = scan_gzip_tar(head, total)
+        if scanned is not None:
+            data, members = scanned
+            for member in members:
+                yield member, reader(data, member)
+            return
+    raw.seek(0)
+    yield from iter_tar(raw, origin, total)

@@ -28,8 +28,8 @@ from morgan_like.dists.archive import (
     ARCHIVE_ERRORS,
     MAX_METADATA,
     clean_member_name,
-    iter_tar,
     read_zip_member,
+    tar_members,
 )
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.metadata import (
@@ -100,7 +100,7 @@ def read_archive(path: Path) -> SdistMembers:
                         raw[name] = read_zip_member(zf, info, MAX_METADATA, path.name)
         else:
             with open(path, "rb") as f:
-                for member, read in iter_tar(f, path.name):  # links and devices never come
+                for member, read in tar_members(f, path.name):  # links and devices never come
                     name = clean_member_name(member.name)
                     if name is None:
                         continue
