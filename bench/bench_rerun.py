@@ -14,7 +14,11 @@ fresh interpreter importing what ``mirror`` imports, plus one round trip at the
 upstream's latency (every page asked for at once); and the rounds the page check
 needs with the connections an upstream keeps (``Upstream.pool_size``).
 
-    python bench/bench_rerun.py [--projects 150] [--reruns 2] [--latency 0.04]
+    python bench/bench_rerun.py [--projects 150] [--reruns 2] [--firsts 1] [--latency 0.04]
+
+On a loaded machine one first run can be far off: ``--firsts N`` makes N first
+runs per mode (each into a fresh tree, the modes alternated) and divides by the
+fastest.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ def main() -> int:
     )
     parser.add_argument("--projects", type=int, default=150)
     parser.add_argument("--reruns", type=int, default=2)
+    parser.add_argument("--firsts", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.04)
     args = parser.parse_args()
     cache = ROOT / "bench" / ".cache" / "dists"
@@ -55,17 +60,17 @@ def main() -> int:
             index.add(path)
         ours_ini, _ = write_configs(work, roots)
         firsts: dict[str, float] = {}
-        ratios: dict[str, list[float]] = {mode: [] for mode, _, _ in MODES}
+        reruns: dict[str, list[float]] = {mode: [] for mode, _, _ in MODES}
 
-        def mirror(mode: str, validators: bool, label: str) -> float:
-            tree = work / mode
+        def mirror(mode: str, validators: bool, label: str, tree: Path) -> float:
             tree.mkdir(exist_ok=True)
             index.page_validators = validators
             cmd = [sys.executable, "-m", "morgan_like", "mirror", "-q", "-i", str(tree)]
             cmd += ["-c", str(ours_ini), "-I", index.url]
             wall, sent, rss = run(cmd, index)
             requests = len(index.requests)
-            share = f"  -> {wall / firsts[mode]:.1%} of the first run" if mode in firsts else ""
+            shown = mode in firsts and label != "first"
+            share = f"  -> {wall / firsts[mode]:.1%} of the first run" if shown else ""
             print(
                 f"{mode:10s} {label:9s} {wall:6.2f}s  {requests:5d} requests  "
                 f"{sent / 1e6:7.2f} MB  peak RSS {rss / 1024:5.1f} MB{share}",
@@ -73,17 +78,20 @@ def main() -> int:
             )
             return wall
 
-        for mode, validators, _ in MODES:
-            firsts[mode] = mirror(mode, validators, "first")
+        for i in range(args.firsts):
+            for mode, validators, _ in MODES:
+                wall = mirror(mode, validators, "first", work / f"{mode}-{i}")
+                firsts[mode] = min(wall, firsts.get(mode, wall))
         imports: list[float] = []
         for i in range(args.reruns):
             for mode, validators, _ in MODES:  # each re-run beside an import alone
-                ratios[mode].append(mirror(mode, validators, f"re-run {i + 1}") / firsts[mode])
+                tree = work / f"{mode}-{args.firsts - 1}"
+                reruns[mode].append(mirror(mode, validators, f"re-run {i + 1}", tree))
                 imports.append(run([sys.executable, "-c", IMPORTS], index)[0])
                 print(f"{'imports':10s} {f'round {i + 1}':9s} {imports[-1]:6.2f}s", flush=True)
         print()
         pages = len(
-            json.loads((work / "validators" / ".morgan-like" / "plan.json").read_bytes())["pages"]
+            json.loads((work / "validators-0" / ".morgan-like" / "plan.json").read_bytes())["pages"]
         )
         pool = Upstream.__init__.__kwdefaults__["pool_size"]
         rounds = -(-pages // pool)
@@ -96,11 +104,11 @@ def main() -> int:
                 f"{rounds} rounds ({pages} pages, {pool} connections) {check / firsts[mode]:.1%}"
             )
         for mode, _, target in MODES:
-            best = min(ratios[mode])
+            best = min(reruns[mode]) / firsts[mode]
             verdict = "met" if best <= target else "missed"
             print(
-                f"no-op re-run / first run, {mode:10s}: {best:.1%} (best of {args.reruns}; "
-                f"target <= {target:.0%}: {verdict})"
+                f"no-op re-run / first run, {mode:10s}: {best:.1%} (best of {args.reruns} re-runs "
+                f"/ best of {args.firsts} first runs; target <= {target:.0%}: {verdict})"
             )
     return 0
 
