@@ -110,23 +110,30 @@ class FilesAhead:
         self.cache, self.root, self.envs, self.file_filter = cache, root, envs, file_filter
         self._lock = threading.Lock()
         self._allowed: dict[NormalizedName, SpecifierSet] = {}
+        self._envs: dict[NormalizedName, tuple[Environment, ...]] = {}  # those it applies to
         self._pool = ThreadPoolExecutor(AHEAD_CONNECTIONS, thread_name_prefix="files-ahead")
         self._reads = ThreadPoolExecutor(AHEAD_READS, thread_name_prefix="reads-ahead")
 
     def want(self, requirement: Requirement) -> None:
         """A requirement on a project (the config's, or a dependency that applies): a
-        guess among its releases is one it allows."""
+        guess among its releases is one it allows, for the envs whose markers take it."""
         name = canonicalize_name(requirement.name)
+        takers = tuple(e for e in self.envs if e.evaluate(requirement.marker))
         with self._lock:
             self._allowed[name] = self._allowed.get(name, SpecifierSet()) & requirement.specifier
+            known = self._envs.get(name, ())
+            have = {e.name for e in known}
+            self._envs[name] = known + tuple(e for e in takers if e.name not in have)
 
     def guess(self, files: Iterable[RemoteFile]) -> None:
         """A fresh page's files: fetch the ones the plan will most likely hold."""
         files = list(files)
         name = next((f.project for f in files if f.project), None)
+        key = canonicalize_name(name) if name else None
         with self._lock:
-            allowed = self._allowed.get(canonicalize_name(name)) if name else None
-        for file in likely_plan_files(files, self.envs, self.file_filter, allowed):
+            allowed = self._allowed.get(key) if key else None
+            envs = self._envs.get(key, self.envs) if key else self.envs
+        for file in likely_plan_files(files, envs, self.file_filter, allowed):
             if file.size is None or file.size > MAX_GUESS_BYTES:
                 continue
             with contextlib.suppress(RuntimeError):  # closed: the run has its plan

@@ -118,3 +118,21 @@ def test_a_file_past_the_guess_size_is_left_to_the_download_step(
         ahead.guess(upstream.project_page("lib").files)
         ahead.close()
     assert not [r.path for r in fake_index.requests if r.path.endswith(".whl")]
+
+
+def test_a_guess_is_for_the_envs_a_requirement_applies_to(fake_index, dists, tmp_path) -> None:
+    """zipp; python_version < "3.8" reaches the page of zipp: only the old env guesses (its
+    newest zipp for 3.7), not the new one, which never plans zipp."""
+    from packaging.requirements import Requirement
+
+    wheel(fake_index, dists, "zipp", "1.0")
+    wheel(fake_index, dists, "zipp", "2.0", requires_python=">=3.9")
+    old, new = env("old", "3.7.9"), env("new", "3.12.1")
+    with Upstream(fake_index.url, retries=1, backoff=0.01) as upstream:
+        cache = SdistCache(upstream, tmp_path)
+        ahead = FilesAhead(cache, tmp_path / "tree", (old, new), EVERY_TYPE)
+        ahead.want(Requirement('zipp; python_version < "3.8"'))
+        ahead.guess(upstream.project_page("zipp").files)
+        ahead.close()
+    fetched = sorted(r.path.rsplit("/", 1)[-1] for r in fake_index.requests if "/files/" in r.path)
+    assert fetched == ["zipp-1.0-py3-none-any.whl"]
