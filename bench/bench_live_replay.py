@@ -1,14 +1,16 @@
 """The live example replayed on 127.0.0.1: two checkouts alternated, same upstream, same run.
 
-    python bench/bench_live_replay.py TREE [--against REV] [--rounds 4] [--latency 0.04]
+    python bench/bench_live_replay.py TREE [--against REV|DIR] [--code DIR] [--rounds 4]
+        [--latency 0.04]
 
 ``bench/bench_live.py`` measures against live PyPI through this machine's proxy,
 whose latency and the machine's load move a run by seconds from one round to the
 next.  This script serves the files of a tree that bench_live built (``TREE``:
 its ``--work`` folder's ``ours``) from the test suite's fake upstream
 (tests/fakeindex.py, ``--latency`` seconds per request), builds morgan's README
-example from it with the working tree's code and with ``REV``'s (``git archive``
-into a temporary folder), alternating which goes first, and prints each run's
+example from it with the working tree's code (or ``--code DIR``'s, a folder holding
+``morgan_like/``) and with ``REV``'s (``git archive`` into a temporary folder; or a
+folder holding ``morgan_like/``), alternating which goes first, and prints each run's
 wall time and CPU (user + system, children included), the medians and the ratio
 of the medians.  Only the project's files are served, so every version a
 resolution picks is one the live run picked; the two trees' file lists are
@@ -75,12 +77,15 @@ def run(code: Path, tree: Path, url: str) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tree", type=Path, help="a tree bench_live.py built (its work/ours)")
-    parser.add_argument("--against", default="HEAD", help="the other checkout (default HEAD)")
+    parser.add_argument("--against", default="HEAD", help="the other checkout: REV or DIR")
+    parser.add_argument("--code", type=Path, default=ROOT, help="this side's code (a DIR)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.04)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-replay-"))
-    codes = {"work": ROOT, args.against: checkout(args.against, work / "rev")}
+    against = Path(args.against)
+    other = against if against.is_dir() else checkout(args.against, work / "rev")
+    codes = {"work": args.code, args.against: other}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in codes}
     index = serve(args.tree, args.latency)
     try:
