@@ -177,8 +177,14 @@ def _serial_meta(meta: dict[str, Any], last_serial: int | None) -> dict[str, Any
     return meta
 
 
-def _dumps(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
+# json.dumps(doc, ensure_ascii=False)'s bytes without its check for circular references
+# (a page is a tree of fresh dicts and lists), which cost a third of its time.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+
+
+def json_page(doc: dict[str, Any]) -> bytes:
+    """A JSON page's bytes: ``json.dumps(doc, ensure_ascii=False)``, a newline, UTF-8."""
+    return (_ENCODER.encode(doc) + "\n").encode("utf-8")
 
 
 def _meta_tags(meta: ProjectMeta) -> list[str]:
@@ -278,8 +284,8 @@ def _versions(files: list[FileEntry]) -> list[str]:
     found: dict[Version, str] = {}
     for f in files:
         version = f.version
-        if version is not None:
-            found.setdefault(version, str(version))
+        if version is not None and version not in found:
+            found[version] = str(version)
     return [found[v] for v in sorted(found)]
 
 
@@ -306,7 +312,7 @@ def render_project_json(
         doc["alternate-locations"] = list(meta.alternate_locations)
     doc["versions"] = _versions(files)
     doc["files"] = [_json_file(f) for f in _sorted(files)]
-    return _dumps(doc)
+    return json_page(doc)
 
 
 def _root_names(projects: Iterable[str]) -> list[str]:

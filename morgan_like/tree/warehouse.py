@@ -15,7 +15,6 @@ metadata render to the same bytes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +23,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from morgan_like.dists.metadata import parse_metadata_fields
-from morgan_like.tree.pages import FileEntry, normalize_upload_time
+from morgan_like.tree.pages import FileEntry, json_page, normalize_upload_time
 
 _LOCAL_PREFIX = "../../"  # a page's relative link to our own packages/ folder
 
@@ -96,12 +95,15 @@ def render_warehouse_json(
     releases: dict[Version, list[dict[str, Any]]] = {}
     texts: dict[Version, str] = {}
     yanked_only: dict[Version, bool] = {}
+    members: dict[Version, list[FileEntry]] = {}
     for entry in sorted(entries, key=lambda e: e.filename):
         version = entry.version
         if version is None:
             continue
-        texts.setdefault(version, str(version))
-        releases.setdefault(version, []).append(_file(entry))
+        if version not in texts:
+            texts[version], releases[version], members[version] = str(version), [], []
+        releases[version].append(_file(entry))
+        members[version].append(entry)
         yanked = entry.yanked is not False and entry.yanked is not None
         yanked_only[version] = yanked_only.get(version, True) and yanked
     ordered = sorted(releases)
@@ -118,7 +120,10 @@ def render_warehouse_json(
         ),
         "yanked": bool(latest is not None and yanked_only[latest]),
     }
-    info.update(_release_info(norm, [e for e in entries if e.version == latest], read_metadata))
+    latest_entries = (
+        members[latest] if latest is not None else [e for e in entries if e.version is None]
+    )
+    info.update(_release_info(norm, latest_entries, read_metadata))
     doc = {  # last_serial first: server.py reads it from the head for X-PyPI-Last-Serial
         "last_serial": int(last_serial) if last_serial is not None else 0,
         "info": info,
@@ -126,7 +131,7 @@ def render_warehouse_json(
         "urls": latest_files,
         "vulnerabilities": [],
     }
-    return (json.dumps(doc, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
+    return json_page(doc)
 
 
 def _release_info(
