@@ -13,18 +13,15 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 from packaging.utils import canonicalize_name
 
 from morgan_like import __version__
-from morgan_like.dists.htmlpage import parse_html_page
 from morgan_like.dists.links import (
     ACCEPT_HEADER,
     ProjectPage,
-    parse_json_page,
     parse_root_names,
 )
 from morgan_like.errors import BodyError, LimitExceeded, ProjectNotFound, RangeError, UpstreamError
@@ -39,6 +36,7 @@ from morgan_like.index.httputil import (
     split_userinfo,
 )
 from morgan_like.index.limits import Deadline, Limits, iter_file_body, read_capped, wire_bytes
+from morgan_like.index.pagebody import PAGE_GONE, PageBody, parse_page
 from morgan_like.index.pagecache import CachedPage, PageCache
 from morgan_like.index.pipconfig import pip_config_value
 from morgan_like.index.redirects import RedirectGuard
@@ -50,8 +48,6 @@ USER_AGENT = f"morgan-like/{__version__}"
 IDENTITY = {"Accept-Encoding": "identity"}
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RETRY_AFTER_CAP = 30.0
-# page_digest of a project upstream answered 404 or 410 for.
-PAGE_GONE = "gone"
 
 
 class UpstreamHTTPError(UpstreamError, requests.HTTPError):
@@ -69,28 +65,6 @@ class UpstreamHTTPError(UpstreamError, requests.HTTPError):
 
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-@dataclass(frozen=True)
-class PageBody:
-    """A project page as upstream sent it, or (``body`` None) as the page cache kept it
-    when upstream answered ``304``."""
-
-    name: str
-    url: str  # asked for: the page cache's key
-    page_url: str  # where it was found, redirects followed: its links are relative to it
-    content_type: str
-    body_sha256: str
-    serial: str | None  # X-PyPI-Last-Serial
-    body: bytes | None = None
-
-    @property
-    def digest(self) -> str:
-        """sha256 of all that a parse of the page reads: where it was found (relative
-        links), its type and charset, and its body; two pages with the same digest
-        parse to the same files."""
-        seen = f"{self.page_url}\n{self.content_type}\n{self.body_sha256}"
-        return hashlib.sha256(seen.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 # ------------------------------------------------------------------ client
@@ -409,7 +383,7 @@ class Upstream:
         if body is None:  # replaced or lost since it was revalidated: ask for it whole
             fetched = self._fetch_page(name, url, None)
             body = fetched.body or b""
-        page = self._parse(name, fetched, body)
+        page = parse_page(fetched, body)
         self._record(name, fetched.digest)
         return page
 
@@ -429,25 +403,6 @@ class Upstream:
         """The projects ``project_page`` found missing upstream this run."""
         with self._lock:
             return sorted(n for n, d in (self._digests or {}).items() if d == PAGE_GONE)
-
-    def _parse(self, name: str, fetched: PageBody, body: bytes) -> ProjectPage:
-        media, charset = media_type(fetched.content_type)
-        is_json = media.endswith("+json") or media == "application/json"
-        if not is_json and "html" not in media:
-            is_json = body.lstrip()[:1] == b"{"  # no/odd Content-Type: sniff
-        try:
-            if is_json:
-                page = parse_json_page(name, body, fetched.page_url)
-            else:
-                text = decode_text(body, charset)
-                page = parse_html_page(name, text, fetched.page_url)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UpstreamError(
-                f"GET {redact_url(fetched.url)}: unreadable project page: {exc}"
-            ) from exc
-        if page.last_serial is None:
-            page.last_serial = header_int(fetched.serial)
-        return page
 
     def project_names(self) -> list[str]:
         """Every project the index lists (its root page): only to suggest a name to a user

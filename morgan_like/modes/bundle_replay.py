@@ -44,7 +44,8 @@ from morgan_like.config.ini import Config
 from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.errors import ProjectNotFound, UpstreamError
 from morgan_like.index.finder import Finder
-from morgan_like.index.upstream import PAGE_GONE, Upstream
+from morgan_like.index.pagebody import PAGE_GONE
+from morgan_like.index.upstream import Upstream
 from morgan_like.modes.bundle_report import BuildRows, EnvBuilds, FallbackRow, SdistRow
 from morgan_like.resolve.plan import Plan, PlannedFile
 from morgan_like.tree.files import atomic_write_bytes

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from morgan_like.errors import ProjectNotFound
+from morgan_like.index.pagebody import PAGE_GONE
 from morgan_like.index.pagecache import PageCache
-from morgan_like.index.upstream import PAGE_GONE, Upstream
+from morgan_like.index.upstream import Upstream
 
 from ..fakeindex import FakeIndex
 from ..helpers import wheel

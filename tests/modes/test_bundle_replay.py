@@ -199,7 +199,7 @@ def test_a_replay_of_unchanged_pages_parses_none(
         raise AssertionError("a page parsed or digested although its bytes are the same")
 
     for name in ("parse_json_page", "parse_html_page"):
-        monkeypatch.setattr(f"morgan_like.index.upstream.{name}", refuse)
+        monkeypatch.setattr(f"morgan_like.index.pagebody.{name}", refuse)
     monkeypatch.setattr("morgan_like.modes.bundle_replay.page_digest", refuse)
     _no_resolution(monkeypatch)
     small.reset_log()
