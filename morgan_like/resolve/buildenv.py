@@ -209,18 +209,21 @@ class BuildEnvs:
 
     def _prepared(self, sdist: Path, filename: str) -> tuple[Path, BuildSystem, Path]:
         if sdist.name not in self._sources:
-            # The build requirements' pages are asked for from the archive's own
-            # pyproject.toml (read once per run), so they arrive while the sdist unpacks.
             with contextlib.suppress(RuntimeError):  # closing
-                self._ahead.submit(self._prefetch_pages, sdist)
+                self._ahead.submit(self._while_unpacking, sdist, filename)
         source = self.source(sdist)
         system = read_build_system(source, filename)
         return source, system, self.site(system.requires, filename)
 
-    def _prefetch_pages(self, sdist: Path) -> None:
-        with contextlib.suppress(MetadataError, OSError, RuntimeError):
-            for req in self.cache.sdists.build_requires(sdist):
+    def _while_unpacking(self, sdist: Path, filename: str) -> None:
+        """The build environment laid out from the archive's own pyproject.toml (read once
+        per run, the same ``[build-system] requires`` as the unpacked one), its pages asked
+        for first, while the sdist unpacks.  A failure is said by the hook's own turn."""
+        with contextlib.suppress(MorganLikeError, OSError, ValueError, RuntimeError):
+            requires = self.cache.sdists.build_requires(sdist)
+            for req in requires:
                 self.finder.prefetch_page(canonicalize_name(req.name))
+            self.site(requires, filename)
 
     def build_requires(self, sdist: Path, filename: str, target: Platform) -> list[Requirement]:
         """What ``get_requires_for_build_wheel`` adds on ``target`` (asked once per run)."""

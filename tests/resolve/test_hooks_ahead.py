@@ -106,3 +106,34 @@ def test_a_foreseen_sdist_with_static_metadata_runs_no_metadata_hook(fake_index,
         assert asked == ["get_requires"]
     finally:
         envs.close()
+
+
+def test_the_build_environment_is_laid_out_while_the_sdist_unpacks(
+    fake_index, dists, res, monkeypatch
+) -> None:
+    """The site's requirements come from the run's read of the archive's pyproject.toml:
+    resolving them and fetching their wheels does not wait for the unpack."""
+    import threading
+
+    _sdist(fake_index, dists, static=False)
+    file = _remote(res, "oldie")
+    site_begun = threading.Event()
+    seen_while_unpacking: list[bool] = []
+    unpack, site = buildenv.unpack_archive, BuildEnvs.site
+
+    def slow_unpack(*args, **kwargs):
+        seen_while_unpacking.append(site_begun.wait(5))
+        return unpack(*args, **kwargs)
+
+    def noted_site(self, requires, origin):
+        site_begun.set()
+        return site(self, requires, origin)
+
+    monkeypatch.setattr(buildenv, "unpack_archive", slow_unpack)
+    monkeypatch.setattr(BuildEnvs, "site", noted_site)
+    envs = BuildEnvs(res.finder, res.cache, ResolveOptions())
+    try:
+        envs.prepare(res.cache.get(file), file.filename)
+    finally:
+        envs.close()
+    assert seen_while_unpacking == [True]
