@@ -61,7 +61,9 @@ class PathBook(Set[str]):
         for relpath in paths:
             self.add(relpath)
 
-    def add(self, relpath: str) -> None:
+    def add(self, relpath: str, project: str | None = None) -> None:
+        """``project``: the name of the project being written, when known; a page of it
+        is kept under that string rather than a copy cut from the path."""
         page = _page(relpath)
         if page is None:
             if relpath not in self._other:
@@ -69,6 +71,8 @@ class PathBook(Set[str]):
                 self._len += 1
             return
         name, bit = page
+        if name == project:
+            name = project
         kinds = self._pages.get(name, 0)
         if not kinds & bit:
             self._pages[name] = kinds | bit

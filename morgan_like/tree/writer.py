@@ -126,6 +126,8 @@ class TreeWriter:
         # and whether its folder in simple/ was there.
         self._before: dict[str, bytes | None] = {}
         self._folder = True
+        # Its name, which the books keep for its pages (one string per project).
+        self._project: str | None = None
         # What runs killed before their diff-file changed (see _note_intent): the next
         # diff-file carries it too.
         self.inherited: tuple[PathBook, PathBook] = state.unsent()
@@ -148,7 +150,7 @@ class TreeWriter:
     # --- bookkeeping ---------------------------------------------------------
 
     def _note_changed(self, relpath: str) -> None:
-        self.changed.add(relpath)
+        self.changed.add(relpath, self._project)
         self.removed.discard(relpath)
 
     def _note_removed(self, relpath: str) -> None:
@@ -255,7 +257,9 @@ class TreeWriter:
         it is quarantined (its page stays, listing no files).  ``meta`` (status, tracks)
         is carried onto both pages.
         """
-        norm = canonicalize_name(project)
+        norm: str = canonicalize_name(project)
+        if norm == project:  # the caller's string (a sync's plan holds it): kept once
+            norm = project
         if norm in self.batch:  # written again: the batch's pages first
             self.batch.flush()
         chosen: dict[str, RemoteFile] = {}
@@ -271,12 +275,13 @@ class TreeWriter:
         # The project's pages as they are, read once: for what they list and, below, for
         # whether the new bytes differ (a page is written only when they do).
         self._before, self._folder = read_pages(self.root, norm, self.warehouse)
+        self._project = norm
         try:
             return self._write_project(
                 norm, chosen, changed, entries, last_serial, replace, meta, keep_empty
             )
         finally:
-            self._before = {}
+            self._before, self._project = {}, None
 
     def _write_project(
         self,

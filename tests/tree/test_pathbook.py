@@ -123,3 +123,14 @@ def test_a_pathbook_keeps_a_project_s_pages_in_far_less_than_their_strings() -> 
         tracemalloc.stop()
     assert len(book) == 3 * len(names)
     assert size / len(names) < 160, f"{size / len(names):.0f} bytes a project"
+
+
+def test_the_writer_keeps_a_project_s_pages_under_the_caller_s_name(tmp_path: Path) -> None:
+    """One string per project: the name a sync's plan holds, not a copy per book."""
+    tree = tmp_path / "tree"
+    name = "".join(["some", "-", "project"])  # a string of its own, as a plan's key
+    with TreeState(tree) as state:
+        writer = TreeWriter(tree, state, index_only=True, warehouse=True)
+        writer.write_project(name, [], 1, keep_empty=True)
+        (kept,) = writer.changed.projects()
+    assert kept == name and kept is name
