@@ -9,8 +9,8 @@ next.  This script serves the files of a tree that bench_live built (``TREE``:
 its ``--work`` folder's ``ours``) from the test suite's fake upstream
 (tests/fakeindex.py, ``--latency`` seconds per request), builds morgan's README
 example from it with the working tree's code (or ``--code DIR``'s, a folder holding
-``morgan_like/``) and with ``REV``'s (``git archive`` into a temporary folder; or a
-folder holding ``morgan_like/``), alternating which goes first, and prints each run's
+``morgan_like/`` and ``server.py``) and with ``REV``'s (``git archive`` into a
+temporary folder; or such a folder), alternating which goes first, and prints each run's
 wall time and CPU (user + system, children included), the medians and the ratio
 of the medians.  Only the project's files are served, so every version a
 resolution picks is one the live run picked; the two trees' file lists are
@@ -49,7 +49,9 @@ def serve(tree: Path, latency: float) -> FakeIndex:
 
 def checkout(rev: str, dest: Path) -> Path:
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "morgan_like"], check=True, capture_output=True
+        ["git", "-C", str(ROOT), "archive", rev, "morgan_like", "server.py"],
+        check=True,
+        capture_output=True,
     ).stdout
     dest.mkdir(parents=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
@@ -70,7 +72,7 @@ def run(code: Path, tree: Path, url: str) -> tuple[float, float]:
     assert proc.stderr is not None
     err = proc.stderr.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
-        print(f"  ! exit {status}: {err[-600:]}", file=sys.stderr)
+        sys.exit(f"{code}: the run failed (exit {status}): {err[-600:]}")
     return wall, usage.ru_utime + usage.ru_stime
 
 
