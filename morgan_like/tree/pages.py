@@ -180,11 +180,8 @@ def _serial_meta(meta: dict[str, Any], last_serial: int | None) -> dict[str, Any
 # json.dumps(doc, ensure_ascii=False)'s bytes without its check for circular references
 # (a page is a tree of fresh dicts and lists), which cost a third of its time.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
-
-
-def json_page(doc: dict[str, Any]) -> bytes:
-    """A JSON page's bytes: ``json.dumps(doc, ensure_ascii=False)``, a newline, UTF-8."""
-    return (_ENCODER.encode(doc) + "\n").encode("utf-8")
+# A JSON string as json.dumps(value, ensure_ascii=False) writes it: the encoder's own.
+json_str = json.encoder.encode_basestring
 
 
 def _meta_tags(meta: ProjectMeta) -> list[str]:
@@ -258,26 +255,39 @@ def _json_yanked(yanked: bool | str) -> bool | str:
     return yanked if isinstance(yanked, str) and yanked else True
 
 
-def _json_file(f: FileEntry) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "filename": f.filename,
-        "url": file_href(f.url),
-        "hashes": {"sha256": f.sha256},
-    }
+def _json_file(f: FileEntry) -> str:
+    """One file of a PEP 691 page as JSON text: the bytes json.dumps gives its object, made
+    from strings (a page's file objects are a fixed shape; building and encoding a dict
+    per file cost four times as much)."""
+    parts = [
+        f'{{"filename": {json_str(f.filename)}, "url": {json_str(file_href(f.url))}, '
+        f'"hashes": {{"sha256": {json_str(f.sha256)}}}'
+    ]
     if f.requires_python:
-        entry["requires-python"] = f.requires_python
-    entry["yanked"] = _json_yanked(f.yanked)
+        parts.append(f'"requires-python": {json_str(f.requires_python)}')
+    yanked = _json_yanked(f.yanked)
+    parts.append(f'"yanked": {json_bool(yanked) if isinstance(yanked, bool) else json_str(yanked)}')
     if f.metadata_sha256:
         # Never "dist-info-metadata" in JSON: pip >= 22.3, < 23.1 fails hard on it.
-        entry["core-metadata"] = {"sha256": f.metadata_sha256}
+        parts.append(f'"core-metadata": {{"sha256": {json_str(f.metadata_sha256)}}}')
     if f.size is not None:
-        entry["size"] = int(f.size)
+        parts.append(f'"size": {int(f.size)}')
     upload_time = normalize_upload_time(f.upload_time)
     if upload_time:
-        entry["upload-time"] = upload_time
+        parts.append(f'"upload-time": {json_str(upload_time)}')
     if f.provenance:
-        entry["provenance"] = file_href(f.provenance)  # PEP 740: a URL
-    return entry
+        parts.append(f'"provenance": {json_str(file_href(f.provenance))}')  # PEP 740: a URL
+    return ", ".join(parts) + "}"
+
+
+def json_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def json_spliced(head: dict[str, Any], tail: str) -> bytes:
+    """A JSON page whose last members come as text: ``head`` encoded, then ``tail``
+    (``', "key": value...'``) before its closing brace; json.dumps's bytes for the whole."""
+    return (_ENCODER.encode(head)[:-1] + tail + "}\n").encode("utf-8")
 
 
 def _versions(files: list[FileEntry]) -> list[str]:
@@ -311,8 +321,7 @@ def render_project_json(
     if meta.alternate_locations:
         doc["alternate-locations"] = list(meta.alternate_locations)
     doc["versions"] = _versions(files)
-    doc["files"] = [_json_file(f) for f in _sorted(files)]
-    return json_page(doc)
+    return json_spliced(doc, f', "files": [{", ".join(map(_json_file, _sorted(files)))}]')
 
 
 def _root_names(projects: Iterable[str]) -> list[str]:

@@ -23,7 +23,13 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from morgan_like.dists.metadata import parse_metadata_fields
-from morgan_like.tree.pages import FileEntry, json_page, normalize_upload_time
+from morgan_like.tree.pages import (
+    FileEntry,
+    json_bool,
+    json_spliced,
+    json_str,
+    normalize_upload_time,
+)
 
 _LOCAL_PREFIX = "../../"  # a page's relative link to our own packages/ folder
 
@@ -44,29 +50,36 @@ def _python_version(entry: FileEntry) -> str:
     return "source"
 
 
-def _file(entry: FileEntry) -> dict[str, Any]:
+def _file(entry: FileEntry) -> str:
+    """One file of a release as JSON text, json.dumps's bytes for its object (made from
+    strings, as tree/pages.py makes a PEP 691 page's files)."""
     uploaded = normalize_upload_time(entry.upload_time)
     yanked = entry.yanked is not False and entry.yanked is not None
-    metadata = {"sha256": entry.metadata_sha256} if entry.metadata_sha256 else False
-    doc: dict[str, Any] = {
-        "filename": entry.filename,
-        "url": _url(entry),
-        "digests": {"sha256": entry.sha256},
-        "packagetype": "bdist_wheel" if entry.filename.endswith(".whl") else "sdist",
-        "python_version": _python_version(entry),
-        "requires_python": entry.requires_python,
-        "yanked": yanked,
-        "yanked_reason": entry.yanked if isinstance(entry.yanked, str) and entry.yanked else None,
-        "core-metadata": metadata,
-        "data-dist-info-metadata": metadata,
-        "has_sig": False,
-    }
+    reason = entry.yanked if isinstance(entry.yanked, str) and entry.yanked else None
+    metadata = (
+        f'{{"sha256": {json_str(entry.metadata_sha256)}}}' if entry.metadata_sha256 else "false"
+    )
+    kind = '"bdist_wheel"' if entry.filename.endswith(".whl") else '"sdist"'
+    text = (
+        f'{{"filename": {json_str(entry.filename)}, "url": {json_str(_url(entry))}, '
+        f'"digests": {{"sha256": {json_str(entry.sha256)}}}, '
+        f'"packagetype": {kind}, '
+        f'"python_version": {json_str(_python_version(entry))}, '
+        f'"requires_python": {_json_or_null(entry.requires_python)}, '
+        f'"yanked": {json_bool(yanked)}, "yanked_reason": {_json_or_null(reason)}, '
+        f'"core-metadata": {metadata}, "data-dist-info-metadata": {metadata}, '
+        '"has_sig": false'
+    )
     if entry.size is not None:
-        doc["size"] = int(entry.size)
+        text += f', "size": {int(entry.size)}'
     if uploaded:
-        doc["upload_time"] = uploaded[:19]
-        doc["upload_time_iso_8601"] = uploaded
-    return doc
+        text += f', "upload_time": {json_str(uploaded[:19])}'
+        text += f', "upload_time_iso_8601": {json_str(uploaded)}'
+    return text + "}"
+
+
+def _json_or_null(value: str | None) -> str:
+    return "null" if value is None else json_str(value)
 
 
 def metadata_info(raw: bytes, origin: str) -> dict[str, Any]:
@@ -92,7 +105,7 @@ def render_warehouse_json(
 ) -> bytes:
     """``read_metadata``: a wheel's ``.metadata`` bytes (None when we keep none)."""
     norm = canonicalize_name(name)
-    releases: dict[Version, list[dict[str, Any]]] = {}
+    releases: dict[Version, list[str]] = {}
     texts: dict[Version, str] = {}
     yanked_only: dict[Version, bool] = {}
     members: dict[Version, list[FileEntry]] = {}
@@ -111,27 +124,30 @@ def render_warehouse_json(
     final = [v for v in ordered if not v.is_prerelease and not yanked_only[v]]
     candidates = final or [v for v in ordered if not yanked_only[v]] or ordered
     latest: Version | None = candidates[-1] if candidates else None
-    latest_files = releases.get(latest, []) if latest is not None else []
+    latest_entries = (
+        members[latest] if latest is not None else [e for e in entries if e.version is None]
+    )
     info: dict[str, Any] = {
         "name": norm,
         "version": texts[latest] if latest is not None else None,
         "requires_python": next(
-            (f["requires_python"] for f in latest_files if f["requires_python"]), None
+            (
+                e.requires_python
+                for e in (latest_entries if latest is not None else [])
+                if e.requires_python
+            ),
+            None,
         ),
         "yanked": bool(latest is not None and yanked_only[latest]),
     }
-    latest_entries = (
-        members[latest] if latest is not None else [e for e in entries if e.version is None]
-    )
     info.update(_release_info(norm, latest_entries, read_metadata))
-    doc = {  # last_serial first: server.py reads it from the head for X-PyPI-Last-Serial
-        "last_serial": int(last_serial) if last_serial is not None else 0,
-        "info": info,
-        "releases": {texts[v]: releases[v] for v in ordered},
-        "urls": latest_files,
-        "vulnerabilities": [],
-    }
-    return json_page(doc)
+    # last_serial first: server.py reads it from the head for X-PyPI-Last-Serial.
+    head = {"last_serial": int(last_serial) if last_serial is not None else 0, "info": info}
+    listed = ", ".join(f"{json_str(texts[v])}: [{', '.join(releases[v])}]" for v in ordered)
+    urls = ", ".join(releases[latest]) if latest is not None else ""
+    return json_spliced(
+        head, f', "releases": {{{listed}}}, "urls": [{urls}], "vulnerabilities": []'
+    )
 
 
 def _release_info(
