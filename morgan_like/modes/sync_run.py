@@ -50,6 +50,20 @@ PROGRESS_EVERY = 30.0  # seconds between progress lines when the output is not a
 # cost this process (the writer's) more than the pages' parsing in its threads.
 PROCESS_THRESHOLD = 2000
 PAGE_PROCESSES = min(4, os.cpu_count() or 1) if (os.cpu_count() or 1) >= 4 else 1
+# With files, a project is its page and a download per file: each request's turns at
+# the interpreter lock are what the writer's thread waits behind, and they outweigh
+# the pickled page.  So from FILES_PROCESS_THRESHOLD projects on, the fetches go to
+# worker processes on 2 cores too; below it, the workers' start-up (their imports,
+# before the first page) costs more than it saves.
+FILES_PROCESS_THRESHOLD = 500
+FILE_PROCESSES = min(4, os.cpu_count() or 1)
+
+
+def fetch_processes(projects: int, files: bool) -> int:
+    """How many worker processes fetch ``projects`` projects (1: threads in this one)."""
+    if files:
+        return FILE_PROCESSES if projects >= FILES_PROCESS_THRESHOLD else 1
+    return PAGE_PROCESSES if projects >= PROCESS_THRESHOLD else 1
 
 
 class ProjectRun:
@@ -95,8 +109,8 @@ class ProjectRun:
                 continue
 
     def _fetch_all(self, todo: dict[str, int]) -> None:
-        """Fetch every project (a feeder thread): in worker processes past PROCESS_THRESHOLD
-        projects, where parsing and hashing would otherwise hold one core."""
+        """Fetch every project (a feeder thread): in worker processes past a threshold
+        (fetch_processes), where parsing, downloads and hashing would otherwise hold one core."""
         job = ProjectJob(
             self.settings.index_url,
             self.settings.mirror_options,
@@ -108,8 +122,9 @@ class ProjectRun:
         )
         items = sorted(todo.items())
         try:
-            if len(items) >= PROCESS_THRESHOLD and PAGE_PROCESSES > 1:
-                fetch_in_processes(job, items, PAGE_PROCESSES, self._deliver)
+            processes = fetch_processes(len(items), job.root is not None)
+            if processes > 1:
+                fetch_in_processes(job, items, processes, self._deliver)
             else:
                 fetch_in_threads(self.upstream, job, items, self.settings.workers, self._deliver)
         except Exception as exc:  # the pool itself broke: every project not done fails
