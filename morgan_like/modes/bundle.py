@@ -19,26 +19,25 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
 from morgan_like.config.ini import Config, load_config
 from morgan_like.errors import Interrupted
-from morgan_like.fetch.download import DownloadResult
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.pagecache import PAGES_NAME, PageCache
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop, Stopped, on_sigint
 from morgan_like.modes import serve
-from morgan_like.modes.bundle_locks import add_locked, locked_envs
-from morgan_like.modes.bundle_pages import write_projects
 from morgan_like.modes.bundle_replay import (
+    PageCheck,
+    Replay,
     forget_replay,
     load_replay,
     page_digests,
     publish_key,
     save_replay,
-    unchanged_upstream,
 )
 from morgan_like.modes.bundle_report import (
     BuildRows,
@@ -48,28 +47,21 @@ from morgan_like.modes.bundle_report import (
     report_builds,
     report_problems,
 )
-from morgan_like.modes.bundle_resolve import (
-    QueuedEnvs,
-    add_all_versions,
-    add_local_build_requirements,
-    resolve_all,
-    roots_of,
-)
 from morgan_like.modes.bundle_settings import BundleSettings, MirrorOptions
-from morgan_like.modes.bundle_targets import lock_targets
-from morgan_like.modes.bundle_views import env_views, report_view_urls
-from morgan_like.modes.resolving import ResolveSession, SessionRequest
 from morgan_like.output import Reporter
 from morgan_like.resolve.plan import Plan
-from morgan_like.resolve.resolver import EnvResolution
-from morgan_like.tree.diff import check_diff_target
 from morgan_like.tree.files import scratch_dir, sweep_scratch
 from morgan_like.tree.layout import STATE_DIR
-from morgan_like.tree.licences import note_sdists
 from morgan_like.tree.lock import TreeLock
-from morgan_like.tree.publish import Published, publish
 from morgan_like.tree.state import TreeState
-from morgan_like.tree.writer import TreeWriter
+
+if TYPE_CHECKING:
+    # A no-op re-run (a replayed plan, nothing to write) never imports the resolver,
+    # the hooks, the writer or publish: the modules for those steps are imported
+    # where they are used (tests/modes/test_bundle_startup.py).
+    from morgan_like.fetch.download import DownloadResult
+    from morgan_like.resolve.resolver import EnvResolution
+    from morgan_like.tree.publish import Published
 
 
 def run_mirror(options: MirrorOptions, reporter: Reporter) -> int:
@@ -146,6 +138,8 @@ class BundleRun:
         self.root = root = options.index_path
         self.settings = settings = BundleSettings.settle(options, config)
         if settings.diff is not None and not self.dry_run:
+            from morgan_like.tree.diff import check_diff_target
+
             check_diff_target(root, settings.diff.path)  # refused before anything is fetched
         for warning in config.warnings:
             reporter.warn(warning)
@@ -166,6 +160,9 @@ class BundleRun:
                     cross_host_redirects=options.cross_host_redirects,
                 )
             )
+            self._upstream_ready()
+            from morgan_like.modes.resolving import ResolveSession, SessionRequest
+
             request = SessionRequest(
                 root,
                 scratch,
@@ -189,6 +186,10 @@ class BundleRun:
         """The tree state and the page cache, for a run that writes the tree."""
         return None, None
 
+    def _upstream_ready(self) -> None:
+        """The upstream exists, the resolving session not yet: a run that may replay its
+        last plan sends the page check now (TreeBundleRun)."""
+
     def __enter__(self) -> BundleRun:
         return self
 
@@ -202,6 +203,15 @@ class BundleRun:
         """Fill the plan with every env, the locks, -a, the local projects' build
         requirements; each env's files are queued for download as soon as it resolves.
         Returns the main resolutions."""
+        from morgan_like.modes.bundle_locks import add_locked, locked_envs
+        from morgan_like.modes.bundle_resolve import (
+            QueuedEnvs,
+            add_all_versions,
+            add_local_build_requirements,
+            resolve_all,
+            roots_of,
+        )
+
         started = time.monotonic()
         self.session.resolving()
         config, finder, ropts, plan = self.config, self.finder, self.session.options, self.plan
@@ -259,6 +269,8 @@ class TreeBundleRun(BundleRun):
     dry_run = False
     state: TreeState
     published: str | None = None  # publish_key of what this run's tree holds
+    kept: Replay | None = None  # the last run's plan, if made with this run's config
+    check: PageCheck | None = None  # its pages asked for again
 
     def _open_tree(self) -> tuple[TreeState | None, PageCache | None]:
         self.state = self._stack.enter_context(TreeState(self.root))
@@ -268,6 +280,14 @@ class TreeBundleRun(BundleRun):
         pages = PageCache(self.root / STATE_DIR / PAGES_NAME)
         self._stack.callback(pages.close)
         return self.state, pages
+
+    def _upstream_ready(self) -> None:
+        """Every page the kept plan read is asked for again before the session is built:
+        the answers arrive while the run imports and builds it."""
+        self.kept = load_replay(self.root, self.settings.replay_key)
+        if self.kept is not None:
+            self.check = PageCheck(self.kept, self.upstream)
+            self._stack.callback(self.check.close)
 
     def run(self) -> int:
         try:
@@ -294,8 +314,8 @@ class TreeBundleRun(BundleRun):
     def plan_and_download(self) -> Planned:
         """The plan (the last one, when the config and every page it was made from are the
         same; else resolved), and every file of it downloaded."""
-        kept = load_replay(self.root, self.settings.replay_key)
-        if kept is not None and unchanged_upstream(kept, self.finder):
+        kept = self.kept
+        if kept is not None and self.check is not None and self.check.unchanged(self.finder):
             # Same config, and every page the last plan was made from is the same.
             self.reporter.detail("config and upstream pages unchanged: the last plan is used")
             self.plan = kept.plan
@@ -327,11 +347,11 @@ class TreeBundleRun(BundleRun):
         except (Exception, Stopped):  # a head start only; a Ctrl+C is the main thread's
             pass
 
-    def write(self, planned: Planned) -> Published:
+    def write(self, planned: Planned) -> Published | None:
         """Each project's pages, then publish: root pages, env views, locks, SBOM, the
         server, the config (and what it read), manifest, state, diff-file.  Nothing at
-        all for a replayed plan whose files were all in place when the tree, the config
-        and the server are as its last publish left them (bundle_replay.publish_key)."""
+        all (None) for a replayed plan whose files were all in place when the tree, the
+        config and the server are as its last publish left them (bundle_replay.publish_key)."""
         from morgan_like.config.inputs import carry_inputs
         from morgan_like.tree.layout import INPUTS_DIR
 
@@ -348,7 +368,14 @@ class TreeBundleRun(BundleRun):
         if unchanged and planned.published is not None and key() == planned.published:
             self.published = planned.published
             self.reporter.detail("nothing to write: the tree is as the last run left it")
-            return Published((), ())
+            return None
+        from morgan_like.modes.bundle_pages import write_projects
+        from morgan_like.modes.bundle_targets import lock_targets
+        from morgan_like.modes.bundle_views import env_views
+        from morgan_like.tree.licences import note_sdists
+        from morgan_like.tree.publish import publish
+        from morgan_like.tree.writer import TreeWriter
+
         # serials: each page the tree's own, moved when it changes (tree/writer.py)
         writer = TreeWriter(self.root, self.state, on_problem=self.reporter.warn, serials=True)
         failed = {r.relpath for r in planned.results if not r.ok}
@@ -371,10 +398,12 @@ class TreeBundleRun(BundleRun):
         self.published = key()
         return done
 
-    def report(self, planned: Planned, done: Published) -> int:
+    def report(self, planned: Planned, done: Published | None) -> int:
         """The summary; the plan is kept for a replay only when every file arrived."""
+        from morgan_like.modes.bundle_views import report_view_urls
+
         reporter, plan, results = self.reporter, self.plan, planned.results
-        if done.diff_file is not None:
+        if done is not None and done.diff_file is not None:
             reporter.info(
                 f"diff-file: {done.diff_file} ({len(done.changed)} changed), "
                 f"{done.removed_file} ({len(done.removed)} removed)"

@@ -32,10 +32,10 @@ import operator
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
@@ -43,7 +43,6 @@ from morgan_like import __version__
 from morgan_like.config.ini import Config
 from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.errors import ProjectNotFound, UpstreamError
-from morgan_like.index.finder import Finder
 from morgan_like.index.pagebody import PAGE_GONE
 from morgan_like.index.upstream import Upstream
 from morgan_like.modes.bundle_report import BuildRows, EnvBuilds, FallbackRow, SdistRow
@@ -52,6 +51,9 @@ from morgan_like.tree.files import atomic_write_bytes
 from morgan_like.tree.generations import current
 from morgan_like.tree.layout import STATE_DIR
 from morgan_like.tree.state import TreeState
+
+if TYPE_CHECKING:
+    from morgan_like.index.finder import Finder
 
 REPLAY_NAME = "plan.json"
 # /4: pages are kept as name -> [Upstream.check_page digest, page_digest].
@@ -285,43 +287,59 @@ def _sent_digest(upstream: Upstream, name: str) -> str:
         return PAGE_GONE
 
 
-def unchanged_upstream(replay: Replay, finder: Finder) -> bool:
-    """Ask for every page the kept plan read, side by side; True if each is the page the
-    plan was made from: the same bytes (a ``304`` included), or bytes that parse to the
-    same page_digest.
+class PageCheck:
+    """Every page the kept plan read, asked for side by side as soon as the run has its
+    Upstream: the requests go out while the run imports and builds what a resolution
+    needs, and ``unchanged`` collects their answers.
 
-    The pages stay with ``finder``'s upstream: a resolution that follows parses them
-    from there.
+    The pages stay with the upstream: a resolution that follows parses them from there.
     """
-    upstream = finder.upstream
-    names = list(replay.pages)
-    if not names:
-        return True
-    # As many at once as the upstream keeps connections: a round trip for the lot
-    # when they fit.
-    pool = ThreadPoolExecutor(min(len(names), upstream.pool_size), thread_name_prefix="check")
-    try:
-        futures = [pool.submit(_sent_digest, upstream, name) for name in names]
-        sent = {}
-        for name, future in zip(names, futures):
-            try:
-                sent[name] = future.result()
-            except UpstreamError:  # out of reach: the resolution says which
-                return False
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    checked = {}
-    for name, (kept_sent, kept_parsed) in replay.pages.items():
-        if sent[name] != kept_sent:
-            if PAGE_GONE in (sent[name], kept_sent):
-                return False
-            try:
-                if _digest_of(finder, name) != kept_parsed:
+
+    def __init__(self, replay: Replay, upstream: Upstream) -> None:
+        self.replay = replay
+        names = list(replay.pages)
+        self._futures: list[tuple[str, Future[str]]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        if names:
+            # As many at once as the upstream keeps connections: a round trip for the
+            # lot when they fit.
+            self._pool = ThreadPoolExecutor(
+                min(len(names), upstream.pool_size), thread_name_prefix="check"
+            )
+            self._futures = [
+                (name, self._pool.submit(_sent_digest, upstream, name)) for name in names
+            ]
+
+    def close(self) -> None:
+        """Requests not sent yet are dropped (a run that stops before it asks)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def unchanged(self, finder: Finder) -> bool:
+        """True if each page is the one the plan was made from: the same bytes (a ``304``
+        included), or bytes that parse to the same page_digest (``finder`` parses them
+        from its upstream, the one the check asked)."""
+        try:
+            sent = {}
+            for name, future in self._futures:
+                try:
+                    sent[name] = future.result()
+                except UpstreamError:  # out of reach: the resolution says which
                     return False
-            except UpstreamError:
-                return False
-        else:
-            checked[name] = (kept_sent, kept_parsed)
-    with _DIGESTS_LOCK:
-        _CHECKED[finder] = checked
-    return True
+        finally:
+            self.close()
+        checked = {}
+        for name, (kept_sent, kept_parsed) in self.replay.pages.items():
+            if sent[name] != kept_sent:
+                if PAGE_GONE in (sent[name], kept_sent):
+                    return False
+                try:
+                    if _digest_of(finder, name) != kept_parsed:
+                        return False
+                except UpstreamError:
+                    return False
+            else:
+                checked[name] = (kept_sent, kept_parsed)
+        with _DIGESTS_LOCK:
+            _CHECKED[finder] = checked
+        return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from morgan_like.config.ini import Config
 from morgan_like.config.options import parse_bool
@@ -16,7 +17,11 @@ from morgan_like.index.pipconfig import configured_index_url
 from morgan_like.modes.bundle_replay import replay_key
 from morgan_like.resolve.candidates import FileFilter
 from morgan_like.resolve.resolver import ResolveOptions
-from morgan_like.tree.publish import DiffRequest
+
+if TYPE_CHECKING:
+    # Imported where a diff-file is asked for: a run without one never imports publish
+    # before it has something to write.
+    from morgan_like.tree.publish import DiffRequest
 
 
 @dataclass
@@ -66,6 +71,11 @@ class BundleSettings:
         append_epoch = options.diff_append_epoch or bool(
             parse_bool(mirror_opts.get("diff-append-epoch"))
         )
+        diff = None
+        if diff_file:
+            from morgan_like.tree.publish import DiffRequest
+
+            diff = DiffRequest(diff_file, append_epoch)
         key = replay_key(
             config,
             (
@@ -87,6 +97,6 @@ class BundleSettings:
                 dependency_overrides=config.dependency_overrides,
             ),
             workers=options.workers or int(mirror_opts.get("workers", DEFAULT_WORKERS)),
-            diff=DiffRequest(diff_file, append_epoch) if diff_file else None,
+            diff=diff,
             replay_key=key,
         )

@@ -10,7 +10,6 @@ import pytest
 
 from morgan_like.cli import main
 from morgan_like.dists import sdistread
-from morgan_like.modes import bundle
 
 from ..distbuilder import make_bomb_sdist, make_bomb_wheel, write_bomb_metadata
 from ..fakeindex import FakeIndex
@@ -145,7 +144,7 @@ def test_unexpected_exception_is_one_line_unless_verbose(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("something nobody foresaw\nsecond line")
 
-    monkeypatch.setattr(bundle, "write_projects", broken)
+    monkeypatch.setattr("morgan_like.modes.bundle_pages.write_projects", broken)
     assert mirror(tmp_path / "tree", fake_index, "app =\n", "", "-q") == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [

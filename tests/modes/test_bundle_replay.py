@@ -19,7 +19,7 @@ def _no_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("resolved although nothing changed")
 
-    monkeypatch.setattr("morgan_like.modes.bundle.resolve_all", refuse)
+    monkeypatch.setattr("morgan_like.modes.bundle_resolve.resolve_all", refuse)
 
 
 def test_noop_rerun_replays_the_plan_without_resolving(
@@ -288,16 +288,16 @@ def test_page_digest_covers_every_field_but_the_serial() -> None:
 
 def _publishes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the run's publishes (the writing of the tree's pages and top-level files)."""
-    import morgan_like.modes.bundle as bundle
+    import morgan_like.tree.publish as publish
 
     calls: list[int] = []
-    real = bundle.publish
+    real = publish.publish
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bundle, "publish", counting)
+    monkeypatch.setattr(publish, "publish", counting)
     return calls
 
 
@@ -314,8 +314,8 @@ def test_a_noop_replay_writes_nothing(
     def refuse(*args, **kwargs):
         raise AssertionError("the tree written although nothing changed")
 
-    monkeypatch.setattr("morgan_like.modes.bundle.TreeWriter", refuse)
-    monkeypatch.setattr("morgan_like.modes.bundle.publish", refuse)
+    monkeypatch.setattr("morgan_like.tree.writer.TreeWriter", refuse)
+    monkeypatch.setattr("morgan_like.tree.publish.publish", refuse)
     _no_resolution(monkeypatch)
     assert mirror(root, small) == 0
     assert mirror(root, small) == 0  # the kept plan still says what the tree holds

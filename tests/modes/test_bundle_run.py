@@ -33,7 +33,7 @@ def test_a_failed_resolution_closes_what_the_run_opened(
     root.mkdir()
     (root / "morgan.ini").write_text(ini_env_block("py312", "3.12.1") + "[requirements]\nlib =\n")
     closed = record_closes(monkeypatch)
-    monkeypatch.setattr(bundle, "resolve_all", _broken)
+    monkeypatch.setattr("morgan_like.modes.bundle_resolve.resolve_all", _broken)
     options = bundle.MirrorOptions(index_path=root, index_url=fake_index.url, dry_run=dry_run)
     with pytest.raises(ResolutionError):
         bundle.run_mirror(options, Reporter(verbosity=0))
