@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.dists.sdistread import SdistReader
@@ -32,7 +31,7 @@ from morgan_like.fetch.provenance import fetch_provenance, provenance_path
 from morgan_like.index.httputil import redact_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop, Stopped
-from morgan_like.tree.files import sha256_file
+from morgan_like.tree.files import sha256_file, write_all
 from morgan_like.tree.layout import PROVENANCE_SUFFIX, STATE_DIR
 from morgan_like.tree.state import TreeState
 
@@ -82,25 +81,32 @@ def fetch_verified(
     """
     last_error = ""
     deadline = upstream.limits.deadline(file.size)
+    # Plain strings and a bare descriptor: a sync downloads thousands of small files in a
+    # row, and a file object's open adds an fstat, an ioctl and an lseek to each (every
+    # syscall a turn at the interpreter lock), pathlib's joins their own CPU.
+    folder = os.fspath(tmp_dir)
     for _attempt in range(attempts):
         # pid + counter: unique among the run's processes, and no syscall (uuid4 reads urandom).
-        tmp = tmp_dir / f"{os.getpid()}_{next(_PARTS):08d}.part"
+        tmp = os.path.join(folder, f"{os.getpid()}_{next(_PARTS):08d}.part")
         received = 0
         placed = False
         try:
             digest = hashlib.sha256()
             body = upstream.iter_file(file.url, CHUNK, size=file.size, deadline=deadline)
-            with contextlib.closing(body), _create(tmp) as out:
-                for chunk in body:
-                    if stopped is not None and stopped():
-                        raise Stopped()
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    if on_bytes:
-                        on_bytes(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
+            with contextlib.closing(body):
+                fd = _create(tmp)
+                try:
+                    for chunk in body:
+                        if stopped is not None and stopped():
+                            raise Stopped()
+                        write_all(fd, chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        if on_bytes:
+                            on_bytes(len(chunk))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
             expected_size = file.size
             if expected_size is not None and received != expected_size:
                 last_error = f"truncated: got {received} of {expected_size} bytes"
@@ -109,7 +115,10 @@ def fetch_verified(
             if file.sha256 and actual != file.sha256.lower():
                 last_error = f"sha256 mismatch: index says {file.sha256}, got {actual}"
                 continue
-            (place or _rename)(tmp, dest, received, actual)
+            if place is None:
+                _rename(tmp, os.fspath(dest))
+            else:
+                place(Path(tmp), dest, received, actual)
             placed = True
             return received, actual
         except LimitExceeded as exc:
@@ -122,25 +131,30 @@ def fetch_verified(
                 on_bytes(-received)
             if not placed or place is not None:  # a caller's place may copy, not move
                 with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
+                    os.unlink(tmp)
     raise DownloadError(f"{file.filename}: {last_error} ({redact_url(file.url)})")
 
 
-def _create(tmp: Path) -> BinaryIO:
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+# open(..., "wb")'s mode: the umask decides, as for any file the user's tools write.
+_MODE = 0o666
+
+
+def _create(tmp: str) -> int:
     try:
-        return open(tmp, "wb")
+        return os.open(tmp, _FLAGS, _MODE)
     except FileNotFoundError:  # the scratch folder was swept since: make it again
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        return open(tmp, "wb")
+        os.makedirs(os.path.dirname(tmp), exist_ok=True)
+        return os.open(tmp, _FLAGS, _MODE)
 
 
-def _rename(tmp: Path, dest: Path, _size: int, _sha256: str) -> None:
+def _rename(tmp: str, dest: str) -> None:
     try:
         os.replace(tmp, dest)
     except FileNotFoundError:
-        if not tmp.exists():
+        if not os.path.exists(tmp):
             raise
-        dest.parent.mkdir(parents=True, exist_ok=True)  # the project's first file
+        os.makedirs(os.path.dirname(dest), exist_ok=True)  # the project's first file
         os.replace(tmp, dest)
 
 

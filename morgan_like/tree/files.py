@@ -87,7 +87,7 @@ def atomic_write_bytes(
         # The descriptor itself, not a file object: os.fdopen adds an fstat, an ioctl and
         # an lseek to the open, write and close a page needs.
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             if _UMASK & 0o644:  # a strict umask: the tree is still readable by its server
                 os.chmod(tmp, 0o644)
             if durable:
@@ -114,7 +114,8 @@ def atomic_write_bytes(
         raise
 
 
-def _write_all(fd: int, data: bytes | bytearray) -> None:
+def write_all(fd: int, data: bytes | bytearray) -> None:
+    """All of ``data`` to the descriptor (a write may take only part)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
