@@ -161,6 +161,7 @@ class BundleRun:
                 )
             )
             self._upstream_ready()
+            from morgan_like.modes.files_ahead import locked_pins
             from morgan_like.modes.resolving import ResolveSession, SessionRequest
 
             request = SessionRequest(
@@ -170,7 +171,10 @@ class BundleRun:
                 settings.workers,
                 options.static_metadata_only,
                 dry_run=self.dry_run,
-                requirements=tuple(line.requirement for line in config.requirements),
+                requirements=(
+                    *(line.requirement for line in config.requirements),
+                    *locked_pins(config.locks),
+                ),
             )
             self.session = self._stack.enter_context(
                 ResolveSession(request, self.upstream, state, settings.policy, reporter, stop)

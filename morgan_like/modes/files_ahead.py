@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -39,6 +40,9 @@ from morgan_like.resolve.candidates import (
 )
 from morgan_like.targets.environments import Environment
 from morgan_like.tree.layout import package_relpath
+
+if TYPE_CHECKING:
+    from morgan_like.config.locks import Lock
 
 # A few connections: enough to keep the network busy while a hook runs, few enough
 # that a file resolution waits for (an sdist to read, a build environment's wheel)
@@ -95,6 +99,17 @@ def _newest_usable(
             if usable:
                 return usable
     return None
+
+
+def locked_pins(locks: Iterable[Lock]) -> list[Requirement]:
+    """Each version a lock pins, as a requirement: a locked run bundles those, and a
+    guess elsewhere would be fetched for nothing."""
+    return [
+        Requirement(f"{package.name}=={package.version}")
+        for lock in locks
+        for package in lock.packages
+        if package.version is not None and not package.local
+    ]
 
 
 class FilesAhead:
