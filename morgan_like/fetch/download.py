@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from morgan_like.dists.links import RemoteFile
-from morgan_like.dists.sdistread import SdistReader
 from morgan_like.errors import DownloadError, LimitExceeded, UpstreamError
 from morgan_like.fetch.provenance import fetch_provenance, provenance_path
 from morgan_like.index.httputil import redact_url
@@ -33,7 +33,10 @@ from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop, Stopped
 from morgan_like.tree.files import sha256_file, write_all
 from morgan_like.tree.layout import PROVENANCE_SUFFIX, STATE_DIR
-from morgan_like.tree.state import TreeState
+
+if TYPE_CHECKING:  # a sync's fetching processes import fetch_verified alone: not these
+    from morgan_like.dists.sdistread import SdistReader
+    from morgan_like.tree.state import TreeState
 
 CHUNK = 256 * 1024
 _PARTS = itertools.count()
@@ -179,7 +182,11 @@ class SdistCache:
         self.upstream = upstream
         self.stop = stop
         # What each sdist says (metadata, build requirements), read once per run.
-        self.sdists = sdists or SdistReader()
+        if sdists is None:
+            from morgan_like.dists.sdistread import SdistReader
+
+            sdists = SdistReader()
+        self.sdists = sdists
         self.dir = root / STATE_DIR / "cache"
         self.tmp = _tmp_dir(root)
         self._lock = threading.Lock()

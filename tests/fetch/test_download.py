@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -208,3 +211,19 @@ def test_now_fetches_a_queued_path_first_and_only_once(
         downloader.close()
     fetched = [r.path for r in fake_index.requests if r.path.startswith("/files/")]
     assert sorted(fetched) == sorted(set(fetched)) and len(fetched) == 2
+
+
+def test_a_fetching_process_imports_neither_the_sdist_reader_nor_the_state() -> None:
+    """A sync's fetching worker processes import fetch.projects (fetch_verified) at their
+    start, before their first page: the sdist reader (tar and metadata parsing) and the
+    writer's state are the bundle's and the writer's, not theirs."""
+    code = (
+        "import sys, morgan_like.fetch.projects; "
+        "print(sorted(m for m in sys.modules if m.startswith('morgan_like')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(ast.literal_eval(out))
+    assert "morgan_like.fetch.download" in loaded
+    assert not loaded & {"morgan_like.dists.sdistread", "morgan_like.tree.state"}
