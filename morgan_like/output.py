@@ -1,31 +1,23 @@
 """What the user sees: rich progress and tables on a terminal, plain lines otherwise.
 
 Everything user-facing goes through one Reporter so that ``-v``/``-q`` and
-non-terminal output (CI logs, pipes) behave the same in every command.
+non-terminal output (CI logs, pipes) behave the same in every command.  rich is
+imported only for a stream it may take for a terminal: a run into a pipe or a log
+file (cron, CI, a no-op re-run) never pays for importing it.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 def human_size(size: float) -> str:
@@ -36,27 +28,58 @@ def human_size(size: float) -> str:
     return f"{size:.1f} GiB"
 
 
+def plainly_no_terminal(stream: TextIO) -> bool:
+    """True when rich's Console would surely not take ``stream`` for a terminal: no
+    isatty() saying yes, and neither variable by which rich takes a stream for one all
+    the same (FORCE_COLOR, TTY_COMPATIBLE); else only the Console itself can say."""
+    if "FORCE_COLOR" in os.environ or "TTY_COMPATIBLE" in os.environ:
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return isatty is None or not isatty()
+    except ValueError:  # a closed stream: rich says no terminal too
+        return True
+
+
+def _console(stream: TextIO) -> Console:
+    from rich.console import Console
+
+    return Console(file=stream, highlight=False, soft_wrap=True)
+
+
 class Reporter:
     """Levels: 0 quiet (errors only), 1 normal, 2 verbose."""
 
     def __init__(self, verbosity: int = 1, stream: TextIO | None = None) -> None:
         self.verbosity = verbosity
         self.stream = stream or sys.stdout
-        self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
-        self.err_console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
-        self.interactive = self.console.is_terminal and verbosity > 0
+        self._err_stream = sys.stderr
+        # stream -> its rich Console, made the first time rich is asked about the stream
+        self._consoles: dict[int, Console] = {}
+        self.interactive = verbosity > 0 and self._is_terminal(self.stream)
         self._lock = threading.Lock()
 
-    def _print(
-        self, text: str, *, console: Console | None = None, style: str | None = None
-    ) -> None:
+    @property
+    def console(self) -> Console:
+        return self._console_of(self.stream)
+
+    def _console_of(self, stream: TextIO) -> Console:
+        console = self._consoles.get(id(stream))  # the streams live as long as self
+        if console is None:
+            console = self._consoles[id(stream)] = _console(stream)
+        return console
+
+    def _is_terminal(self, stream: TextIO) -> bool:
+        return not plainly_no_terminal(stream) and self._console_of(stream).is_terminal
+
+    def _print(self, text: str, *, err: bool = False, style: str | None = None) -> None:
         with self._lock:
-            target = console or self.console
-            if target.is_terminal:
-                target.print(text, style=style, markup=False)
+            stream = self._err_stream if err else self.stream
+            if self._is_terminal(stream):
+                self._console_of(stream).print(text, style=style, markup=False)
             else:
-                target.file.write(text + "\n")
-                target.file.flush()
+                stream.write(text + "\n")
+                stream.flush()
 
     def info(self, text: str) -> None:
         if self.verbosity >= 1:
@@ -68,15 +91,17 @@ class Reporter:
 
     def warn(self, text: str) -> None:
         if self.verbosity >= 1:
-            self._print(f"warning: {text}", console=self.err_console, style="yellow")
+            self._print(f"warning: {text}", err=True, style="yellow")
 
     def error(self, text: str) -> None:
-        self._print(f"error: {text}", console=self.err_console, style="bold red")
+        self._print(f"error: {text}", err=True, style="bold red")
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         if self.verbosity < 1:
             return
-        if self.console.is_terminal:
+        if self._is_terminal(self.stream):
+            from rich.table import Table
+
             table = Table(title=title, title_justify="left")
             for i, col in enumerate(columns):
                 table.add_column(
@@ -104,6 +129,14 @@ class Reporter:
             yield counter
             self.detail(f"{description}: {counter.count} done")
             return
+        from rich.progress import (
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -123,6 +156,15 @@ class Reporter:
             counter = Counter(None, None)
             yield counter
             return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -142,6 +184,16 @@ class Reporter:
         if not self.interactive:
             yield Counter(None, None), Counter(None, None)
             return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
