@@ -120,9 +120,12 @@ class ProjectRun:
             self.options.stale_delay,
             threads=max(4, self.settings.workers // 2),
         )
-        items = sorted(todo.items())
+        # The names sorted, each paired with its serial as it is taken: a list of pairs
+        # would hold a tuple per project (some 55 MB at PyPI's 900,000) through the run.
+        names = sorted(todo)
+        items = ((name, todo[name]) for name in names)
         try:
-            processes = fetch_processes(len(items), job.root is not None)
+            processes = fetch_processes(len(names), job.root is not None)
             if processes > 1:
                 fetch_in_processes(job, items, processes, self._deliver)
             else:
