@@ -2,8 +2,8 @@
 
 TLS verification (``cert``, pip's ``cert``, REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE,
 ``trusted-host``), proxies (pip's ``proxy``, else the environment's, minus
-no_proxy) and credentials (the index URL's userinfo, else ~/.netrc), read with
-requests' own helpers so that they mean what they mean to pip, once per host.
+no_proxy) and credentials (the index URL's userinfo, else ~/.netrc), read by the
+rules pip's requests session reads them with (envrules.py), once per host.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import os
 from urllib.parse import urlsplit
 from urllib.request import getproxies
 
-import requests
-
+from morgan_like.index.envrules import bypasses_proxies, netrc_auth
 from morgan_like.index.httputil import host_key
 from morgan_like.index.pipconfig import pip_config, pip_config_value
 
@@ -36,7 +35,7 @@ class HostSettings:
         self.trusted_hosts = frozenset(pip_config("trusted-host").lower().split())
         proxy = pip_config_value("proxy")
         self.proxies = {"http": proxy, "https": proxy} if proxy else None
-        self._env_proxies = getproxies()  # what requests.utils.getproxies re-exports
+        self._env_proxies = getproxies()  # what requests reads (requests.utils.getproxies)
         self._per_host: dict[tuple[str, str], tuple[dict | None, tuple[str, str] | None]] = {}
 
     def auth_for(self, url: str) -> tuple[str, str] | None:
@@ -53,13 +52,9 @@ class HostSettings:
         cached = self._per_host.get(key)
         if cached is None:
             proxies = self.proxies
-            if (
-                proxies is None
-                and self._env_proxies
-                and not requests.utils.should_bypass_proxies(url, no_proxy=None)
-            ):
+            if proxies is None and self._env_proxies and not bypasses_proxies(url):
                 proxies = {k: v for k, v in self._env_proxies.items() if k != "no"}
-            auth = self._auth.get(key) or requests.utils.get_netrc_auth(url)
+            auth = self._auth.get(key) or netrc_auth(url)
             cached = self._per_host[key] = (proxies, auth)
         return cached
 

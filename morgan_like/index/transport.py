@@ -24,13 +24,13 @@ from typing import Any, cast
 from urllib.parse import urljoin
 
 import urllib3
-from requests.utils import prepend_scheme_if_needed, select_proxy
 from urllib3._collections import HTTPHeaderDict  # where urllib3 1.26 and 2 both keep it
 from urllib3.exceptions import LocationValueError, NewConnectionError
 from urllib3.response import HTTPResponse
 from urllib3.util import Timeout
 
 from morgan_like.errors import UpstreamError
+from morgan_like.index.envrules import prepend_scheme_if_needed, select_proxy
 from morgan_like.index.httputil import redact_url, split_userinfo
 from morgan_like.index.redirects import RedirectGuard, drops_auth, method_after
 from morgan_like.index.tls import Contexts
@@ -254,7 +254,7 @@ def proxy_for(url: str, proxies: Mapping[str, str] | None) -> str | None:
     """The proxy for ``url`` from a requests-style dict ("https", "all://host", ...)."""
     if not proxies:
         return None
-    proxy = select_proxy(url, dict(proxies))
+    proxy = select_proxy(url, proxies)
     return prepend_scheme_if_needed(proxy, "http") if proxy else None
 
 

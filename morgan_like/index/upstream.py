@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
-import requests
 from packaging.utils import canonicalize_name
 
 from morgan_like import __version__
@@ -50,9 +49,8 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RETRY_AFTER_CAP = 30.0
 
 
-class UpstreamHTTPError(UpstreamError, requests.HTTPError):
-    """An HTTP error status; both an UpstreamError (for the CLI) and, for callers that
-    catch what requests raised, a requests.HTTPError."""
+class UpstreamHTTPError(UpstreamError):
+    """An HTTP error status: its URL, status, the attempts made and the last response."""
 
     def __init__(self, url: str, status: int, reason: str = "", attempts: int = 1, response=None):
         self.url = url
@@ -61,7 +59,8 @@ class UpstreamHTTPError(UpstreamError, requests.HTTPError):
         msg = f"GET {url}: HTTP {status}{' ' + reason if reason else ''}"
         if attempts > 1:
             msg += f" (gave up after {attempts} attempts)"
-        super().__init__(msg, response=response)
+        self.response = response
+        super().__init__(msg)
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -174,7 +173,7 @@ class Upstream:
         """GET (a POST of ``data``, for XML-RPC) with retries on connection errors, timeouts,
         5xx and 429.
 
-        Other error statuses raise UpstreamHTTPError (also a requests.HTTPError).
+        Other error statuses raise UpstreamHTTPError.
         A streamed response's bytes are counted when it is closed.  Otherwise the
         decoded body is read here, at most ``limit`` bytes (default: the page cap),
         and every attempt shares one ``deadline`` (default: the floor plus what

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
 
 from morgan_like.config.options import DEFAULT_INDEX_URL
 from morgan_like.dists.links import JSON_CONTENT_TYPE
@@ -197,7 +196,7 @@ def test_gives_up_with_clear_error(server: Server) -> None:
     assert server.hits("/f") == 3
     message = str(info.value)
     assert server.url + "/f" in message and "503" in message and "3 attempts" in message
-    assert isinstance(info.value, requests.HTTPError)
+    assert isinstance(info.value, UpstreamHTTPError)
     assert info.value.status == 503
 
 
