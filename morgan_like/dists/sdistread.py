@@ -19,6 +19,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 from packaging.requirements import Requirement
 
@@ -100,29 +101,42 @@ def read_sdist(path: Path) -> SdistFacts:
 AHEAD_PRIORITY = float(1 << 40)  # past any sdist's size: after every read someone waits for
 
 
+Key = Union[tuple[int, int, int, int], str]
+
+
 class SdistReader:
-    """A run's sdist answers, keyed by the file's identity (device, inode, size, mtime).
+    """A run's sdist answers, keyed by the file's identity (device, inode, size, mtime)
+    and, when the asker knows it, by its verified sha256.
 
     The identity survives the rename that moves a cached sdist into the tree, so
-    the build step finds what resolution read.  Thread-safe: concurrent askers
-    of the same sdist wait for one read, done in ``processes`` when given.
+    the build step finds what resolution read; the sha256 finds it too when the tree
+    got its own copy (fetched by the download step while the cache's was under way).
+    Thread-safe: concurrent askers of the same sdist wait for one read, done in
+    ``processes`` when given.
     """
 
     def __init__(self, processes: WorkerProcesses | None = None) -> None:
         self._lock = threading.Lock()
-        self._facts: dict[tuple[int, int, int, int], Future[SdistFacts]] = {}
+        self._facts: dict[Key, Future[SdistFacts]] = {}
+        self._digests: dict[Key, str] = {}  # identity -> sha256, told by ``same`` before a read
         self.processes = processes or WorkerProcesses()
 
-    def facts(self, path: Path, *, ahead: bool = False) -> SdistFacts:
+    def facts(self, path: Path, *, ahead: bool = False, sha256: str | None = None) -> SdistFacts:
         """Everything ``path`` tells, read once.  ``ahead``: nobody waits for it yet (a
-        guess read while a resolution runs): it waits behind every read someone waits for."""
+        guess read while a resolution runs): it waits behind every read someone waits for.
+        ``sha256``: the file's, verified when it was fetched."""
         st = os.stat(path)
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        keys: list[Key] = [(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)]
         with self._lock:
-            future = self._facts.get(key)
+            sha256 = sha256 or self._digests.get(keys[0])
+            if sha256:
+                keys.append(sha256)
+            future = next((self._facts[k] for k in keys if k in self._facts), None)
             owner = future is None
             if future is None:
-                future = self._facts[key] = Future()
+                future = Future()
+            for key in keys:
+                self._facts.setdefault(key, future)
         if owner:
             try:
                 # Smallest first: a small sdist read sooner starts its chain of build
@@ -131,21 +145,43 @@ class SdistReader:
                 future.set_result(self.processes.run(read_sdist, path, priority=priority))
             except BaseException as exc:
                 with self._lock:
-                    del self._facts[key]  # an unexpected failure is not remembered
+                    for key in keys:  # an unexpected failure is not remembered
+                        if self._facts.get(key) is future:
+                            del self._facts[key]
                 future.set_exception(exc)
         return future.result()
 
-    def known(self, path: Path) -> SdistFacts | None:
-        """What this run already read of the file at ``path``, without reading it."""
+    def known(self, path: Path, sha256: str | None = None) -> SdistFacts | None:
+        """What this run already read of the file at ``path`` (or of one with ``sha256``),
+        without reading it."""
+        keys: list[Key] = [sha256] if sha256 else []
         try:
             st = os.stat(path)
+            keys.insert(0, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
         except OSError:
-            return None
+            pass
         with self._lock:
-            future = self._facts.get((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+            future = next((self._facts[k] for k in keys if k in self._facts), None)
         if future is None or not future.done() or future.exception() is not None:
             return None
         return future.result()
+
+    def same(self, path: Path, sha256: str | None) -> None:
+        """``path`` holds the file of verified ``sha256``: what was read of that file (or
+        is being read) is this one's too."""
+        if not sha256:
+            return
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            future = self._facts.get(sha256)
+            if future is not None:
+                self._facts.setdefault(identity, future)
+            else:
+                self._digests[identity] = sha256  # read first here: a copy finds this read
 
     def metadata(self, path: Path) -> DistMetadata:
         return self.facts(path).static_metadata()

@@ -167,11 +167,11 @@ class FilesAhead:
                 # process, after every read a resolution waits for): the build step
                 # asks each planned sdist's build requirements the moment it starts.
                 with contextlib.suppress(RuntimeError):  # closed
-                    self._reads.submit(self._read, path)
+                    self._reads.submit(self._read, path, file.sha256)
 
-    def _read(self, path: Path) -> None:
+    def _read(self, path: Path, sha256: str | None) -> None:
         with contextlib.suppress(MorganLikeError, OSError, ValueError):
-            self.cache.sdists.facts(path, ahead=True)
+            self.cache.sdists.facts(path, ahead=True, sha256=sha256)
 
     def planned(self) -> None:
         """The plan is known: no guess starts from now on; the fetches and reads under

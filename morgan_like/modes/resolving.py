@@ -77,7 +77,9 @@ class TreeSdists:
     def path(self, entry: PlannedFile) -> Path:
         if self.downloader is not None:
             self.downloader.now(entry.file, entry.relpath)
-        return self.cache.get(entry.file, existing=self.root / entry.relpath)
+        path = self.cache.get(entry.file, existing=self.root / entry.relpath)
+        self.cache.sdists.same(path, entry.file.sha256)  # a copy of one read ahead is read
+        return path
 
     def here(self, entry: PlannedFile) -> bool:
         return self.cache.cached(entry.file) or (self.root / entry.relpath).exists()
@@ -253,7 +255,7 @@ class ResolveSession:
         found = []
         for entry in plan.files.values():
             if entry.file.is_sdist and entry.file.sha256:
-                facts = self.cache.sdists.known(self.sdists.root / entry.relpath)
+                facts = self.cache.sdists.known(self.sdists.root / entry.relpath, entry.file.sha256)
                 if facts is not None:
                     found.append((entry.file.sha256, facts))
         return found
