@@ -78,7 +78,7 @@ class TreeSdists:
         if self.downloader is not None:
             self.downloader.now(entry.file, entry.relpath)
         path = self.cache.get(entry.file, existing=self.root / entry.relpath)
-        self.cache.sdists.same(path, entry.file.sha256)  # a copy of one read ahead is read
+        self.cache.sdists.same(path, entry.file.sha256)  # a copy of one read is not read again
         return path
 
     def here(self, entry: PlannedFile) -> bool:
