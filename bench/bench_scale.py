@@ -14,6 +14,9 @@ Figures (``/usr/bin/time -f "%M %U %S"``: peak RSS, CPU):
 * ``first``: a first index-only sync of each ``--first`` size (default 50,000), then a
   no-op re-sync of the same tree; with two sizes or more, the first sync's peak RSS
   per project between them (the slope) and what it gives at ``--projects``;
+* ``kept``: the same first syncs with the writer keeping landing rows for ``--kept``
+  projects only (what a sync does past pagesummary.MAX_KEPT, 200,000): the slope
+  beyond that bound, from sizes a session can afford;
 * ``root``: the root-list parse and the plan against an empty state, in a child
   process, at ``--projects`` names (default 900,000): what the serial list alone costs;
 * ``noop``: a no-op re-sync at ``--projects`` names, of a tree whose state is seeded
@@ -26,6 +29,7 @@ Usage::
     .venv/bin/python bench/bench_scale.py                      # all three
     .venv/bin/python bench/bench_scale.py --only root --projects 927088
     .venv/bin/python bench/bench_scale.py --only first --first 50000 100000
+    .venv/bin/python bench/bench_scale.py --only kept --first 100000 200000
 """
 
 from __future__ import annotations
@@ -304,6 +308,17 @@ def slopes(peaks: list[tuple[int, int]], target: int) -> None:
         )
 
 
+# A first sync whose writer keeps landing rows for at most argv[3] projects (what a sync
+# past pagesummary.MAX_KEPT projects does from there on), to see the slope beyond it.
+_KEPT = """
+import sys
+from morgan_like.tree import pagesummary
+pagesummary.PageSummaries.__init__.__defaults__ = (int(sys.argv[3]),)
+from morgan_like.cli import main
+args = ["sync", "-i", sys.argv[1], "-q", "-I", sys.argv[2], "--index-only", "--skip-server-copy"]
+sys.exit(main(args))
+"""
+
 _ROOT_ONLY = """
 import sys
 from morgan_like.index.upstream import Upstream
@@ -337,7 +352,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=900_000)
     parser.add_argument("--first", type=int, nargs="+", default=[50_000])
-    parser.add_argument("--only", choices=("first", "root", "noop"))
+    parser.add_argument("--only", choices=("first", "kept", "root", "noop"))
+    parser.add_argument("--kept", type=int, default=2000, help="--only kept: rows kept")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -350,6 +366,17 @@ def main() -> None:
                     first = sync(tree, upstream)
                     show(f"first sync, {size:,} projects", first, size)
                     show(f"no-op re-sync, {size:,}", sync(tree, upstream), size)
+                shutil.rmtree(tree)
+                peaks.append((size, first[1]))
+            slopes(peaks, args.projects)
+        if args.only == "kept":
+            peaks = []
+            for size in sorted(args.first):
+                tree = work / f"kept-{size}"
+                with Upstream(size) as upstream:
+                    cmd = [sys.executable, "-c", _KEPT, str(tree), upstream.url, str(args.kept)]
+                    first = timed(cmd)
+                    show(f"first sync, {size:,}, {args.kept:,} rows kept", first, size)
                 shutil.rmtree(tree)
                 peaks.append((size, first[1]))
             slopes(peaks, args.projects)
