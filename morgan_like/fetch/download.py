@@ -228,7 +228,21 @@ class SdistCache:
         would be missing there (its hook skipped, so one run's tree would differ from the
         next's).  A hard link copies nothing and keeps the file's identity (SdistReader's
         key); without hard links, the bytes are copied.
+
+        A fetch of ``file`` still arriving (the run fetched it ahead) is waited for, not
+        started again beside it: the file crosses the network once.  If that fetch gave
+        up (DownloadError: every retry spent, the deadline passed), its error is the
+        file's: asking again would double the wait on a failing upstream.
         """
+        with self._lock:
+            pending = self._futures.get(file.url)
+        if pending is not None:
+            try:
+                self.stop.result(pending) if self.stop is not None else pending.result()
+            except (DownloadError, Stopped):
+                raise
+            except Exception:
+                return None  # failed for its own reasons (its folder, its size cap): ask again
         path = self.path_for(file)
         handoff = self.tmp / f"{uuid.uuid4().hex}.take"
         try:
@@ -340,7 +354,10 @@ class Downloader:
         fetch_provenance(self.upstream, file, sha256, target, self._tmp_dir, place)
 
     def _fetch(self, file: RemoteFile, relpath: str, dest: Path) -> DownloadResult:
-        cached = self.cache.take(file) if self.cache else None
+        try:
+            cached = self.cache.take(file) if self.cache else None
+        except DownloadError as exc:  # fetched ahead, and that fetch gave up
+            return DownloadResult(file, relpath, ok=False, error=str(exc))
         if cached is not None:
             try:
                 size, sha256 = sha256_file(cached)

@@ -121,6 +121,33 @@ def test_sdist_fetched_for_metadata_is_moved_not_refetched(
     assert not [r for r in fake_index.requests if r.path.startswith("/files/")]
 
 
+def test_a_file_still_arriving_ahead_is_waited_for_not_fetched_again(
+    fake_index, dists, upstream, tmp_path: Path
+) -> None:
+    import threading
+
+    wheel(fake_index, dists, "gamma", "1.0")
+    file = remote(upstream, "gamma")["gamma-1.0-py3-none-any.whl"]
+    fake_index.drip(file.filename, interval=0.001, times=1)  # slow enough to be asked meanwhile
+    cache = SdistCache(upstream, tmp_path)
+    fake_index.reset_log()
+    ahead = threading.Thread(target=cache.get, args=(file,), daemon=True)
+    ahead.start()
+    while not cache._futures:  # the fetch ahead has begun
+        threading.Event().wait(0.001)
+    results = download_all(
+        upstream,
+        [(file, "packages/gamma/" + file.filename)],
+        tmp_path,
+        TreeState(tmp_path),
+        cache=cache,
+    )
+    ahead.join(60)
+    assert results[0].ok and (tmp_path / "packages/gamma" / file.filename).exists()
+    gets = [r for r in fake_index.requests if r.path == "/files/" + file.filename]
+    assert len(gets) == 1
+
+
 # ------------------------------------------------------------------ hostile upstreams
 
 
