@@ -105,7 +105,11 @@ class WorkerProcesses:
                         initializer=_init_worker,
                     )
                     with no_sigint():
-                        pool.submit(int)  # starts a worker now
+                        # One task each: the pool starts a worker per task no idle one
+                        # takes, so every worker starts now, not at the first time two
+                        # reads run at once (a read that then waits out a start-up).
+                        for _ in range(self._processes):
+                            pool.submit(int)
                 except (OSError, RuntimeError, NotImplementedError, BrokenProcessPool):
                     self._processes = 0  # no processes here (a sandbox): run in this one
                 else:

@@ -189,3 +189,19 @@ def test_a_run_has_a_worker_process_per_core_up_to_four(monkeypatch: pytest.Monk
     for cores, expected in ((None, 2), (1, 1), (2, 2), (3, 3), (16, 4)):
         monkeypatch.setattr(workers_module.os, "cpu_count", lambda c=cores: c)
         assert workers_module.default_processes() == expected
+
+
+def test_warm_starts_every_worker_at_once() -> None:
+    """Two reads at once find two workers running: none waits out a start-up then."""
+    processes = WorkerProcesses(2)
+    try:
+        processes.warm()
+        pool = processes._pool
+        assert pool is not None
+        deadline = 600  # a guard against a hang (x 0.05 s), not a measurement
+        while len(pool._processes or {}) < 2 and deadline:
+            time.sleep(0.05)
+            deadline -= 1
+        assert len(pool._processes or {}) == 2
+    finally:
+        processes.close()

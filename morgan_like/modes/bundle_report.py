@@ -11,7 +11,7 @@ from morgan_like.index.httputil import redact_url
 from morgan_like.index.upstream import Upstream
 from morgan_like.output import Reporter, human_size
 from morgan_like.resolve.plan import Plan
-from morgan_like.resolve.resolver import EnvResolution
+from morgan_like.resolve.records import EnvResolution
 
 
 def print_plan(plan: Plan, reporter: Reporter) -> None:

@@ -14,7 +14,7 @@ from packaging.utils import NormalizedName
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.resolve.candidates import pick_files
-from morgan_like.resolve.resolver import EnvResolution
+from morgan_like.resolve.records import EnvResolution
 from morgan_like.targets.environments import Environment
 from morgan_like.tree.layout import package_relpath
 
