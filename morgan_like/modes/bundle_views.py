@@ -9,17 +9,22 @@ its clients use, served (``server.py``) and over ``file://``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from morgan_like.output import Reporter
 from morgan_like.resolve.plan import Plan
 from morgan_like.tree.layout import view_dir
-from morgan_like.tree.views import EnvView
+
+if TYPE_CHECKING:  # tree.views brings the writer, which a replayed run never uses
+    from morgan_like.tree.views import EnvView
 
 SERVER_URL = "http://HOST:8080"
 
 
 def env_views(plan: Plan) -> list[EnvView]:
     """One view per env of the plan, in the config's order."""
+    from morgan_like.tree.views import EnvView
+
     views = []
     for env in plan.env_names:
         projects: dict[str, set[str]] = {}

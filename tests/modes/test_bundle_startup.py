@@ -59,6 +59,8 @@ NOT_FOR_A_REPLAY = (
     "morgan_like.tree.publish",
     "morgan_like.tree.sbom",
     "morgan_like.tree.licences",
+    "morgan_like.tree.views",
+    "morgan_like.tree.writer",
 )
 
 
