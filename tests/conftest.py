@@ -15,6 +15,7 @@ import pytest
 
 from .distbuilder import make_tiny_backend_wheel
 from .fakeindex import FakeIndex
+from .helpers import Resolving
 from .seaweed import Seaweed, cannot_run_reason, running_seaweed
 
 
@@ -32,6 +33,14 @@ def fake_index() -> Iterator[FakeIndex]:
     """A started, empty FakeIndex (JSON + HTML, PEP 658, ranges); stopped afterwards."""
     with FakeIndex() as index:
         yield index
+
+
+@pytest.fixture
+def res(fake_index: FakeIndex, tmp_path: Path) -> Iterator[Resolving]:
+    """A resolving session (finder, sdist cache, reader) over ``fake_index``."""
+    resolving = Resolving(fake_index, tmp_path)
+    yield resolving
+    resolving.close()
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,7 @@ def test_each_thread_holds_one_project_at_a_time(fake_index: FakeIndex) -> None:
     with Upstream(fake_index.url, retries=0) as upstream:
         fetch_in_threads(upstream, job, items(), threads, deliver)
     assert len(delivered) == total and max(leads) <= threads
+    assert all(isinstance(o, ProjectGone) for o in delivered)
 
 
 def test_a_thread_that_fails_fails_the_fetch_instead_of_losing_its_project(

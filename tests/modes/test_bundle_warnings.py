@@ -36,13 +36,6 @@ def _at(year: int, month: int = 1) -> datetime:
 # -- binary first falling back far ---------------------------------------------------
 
 
-@pytest.fixture
-def res(fake_index: FakeIndex, tmp_path: Path):
-    resolving = Resolving(fake_index, tmp_path)
-    yield resolving
-    resolving.close()
-
-
 def _placeholder_and_native(index: FakeIndex, dists: Path, tiny_backend_wheel: Path) -> None:
     """pydantic-core's shape: 0.0.1 a pure placeholder, 2.27.2 wheels only for glibc 2.28."""
     index.add(tiny_backend_wheel)

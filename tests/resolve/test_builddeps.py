@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 
 from morgan_like.resolve.builddeps import BuildFacts, BuildRequirements, BuildSetFailure
@@ -32,13 +31,6 @@ class Recording:
 
     def want(self, entries: list[PlannedFile]) -> None:
         self.wanted.extend(e.file.filename for e in entries)
-
-
-@pytest.fixture
-def res(fake_index: FakeIndex, tmp_path: Path):
-    resolving = Resolving(fake_index, tmp_path)
-    yield resolving
-    resolving.close()
 
 
 def _planned(res: Resolving, *reqs: str) -> tuple[Plan, list]:

@@ -12,14 +12,7 @@ from morgan_like.resolve.hooks import Platform
 from morgan_like.resolve.resolver import ResolveOptions
 
 from ..backends import make_fake_setuptools_wheels, make_mesonlike_wheels
-from ..helpers import Resolving, env, sdist, wheel
-
-
-@pytest.fixture
-def res(fake_index, tmp_path):
-    resolving = Resolving(fake_index, tmp_path)
-    yield resolving
-    resolving.close()
+from ..helpers import env, sdist, wheel
 
 
 @pytest.fixture

@@ -10,16 +10,9 @@ from morgan_like.resolve.hooks import Platform
 from morgan_like.resolve.resolver import ResolveOptions
 
 from ..backends import make_fake_setuptools_wheels
-from ..helpers import Resolving, sdist, wheel
+from ..helpers import sdist, wheel
 
 LINUX = Platform("linux", "Linux", "x86_64")
-
-
-@pytest.fixture
-def res(fake_index, tmp_path):
-    resolving = Resolving(fake_index, tmp_path)
-    yield resolving
-    resolving.close()
 
 
 @pytest.fixture

@@ -6,14 +6,7 @@ import pytest
 
 from morgan_like.errors import ProjectNotFound, ResolutionError
 
-from ..helpers import Resolving, env, sdist, wheel
-
-
-@pytest.fixture
-def res(fake_index, tmp_path):
-    resolving = Resolving(fake_index, tmp_path)
-    yield resolving
-    resolving.close()
+from ..helpers import env, sdist, wheel
 
 
 def test_requires_python_gives_each_env_its_own_version(fake_index, dists, res):
