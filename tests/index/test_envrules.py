@@ -15,9 +15,9 @@ from morgan_like.index import envrules
 from morgan_like.index.hosts import HostSettings
 
 URLS = [
-    "https://pypi.org/simple/",
-    "https://files.pythonhosted.org/packages/x.whl",
-    "http://pypi.org:8080/simple/",
+    "https://index.test/simple/",
+    "https://files.hosted.test/packages/x.whl",
+    "http://index.test:8080/simple/",
     "https://mirror.corp.example:8443/simple/",
     "https://corp.example/simple/",
     "https://notcorp.example/simple/",
@@ -34,19 +34,19 @@ URLS = [
 NO_PROXY = [
     None,
     "",
-    "pypi.org",
-    ".pypi.org",
-    "pythonhosted.org",
+    "index.test",
+    ".index.test",
+    "hosted.test",
     ".corp.example",
     "corp.example",
-    "pypi.org:8080",
+    "index.test:8080",
     "mirror.corp.example:8443",
     "10.0.0.0/8",
     "10.1.2.3",
     "192.168.0.0/16,localhost",
     "10.1.2.0/33,10.1.2.3/0,10.1.2.3/x,1.2.3/8",
     "*",
-    " pypi.org , .example ,,",
+    " index.test , .example ,,",
     "127.0.0.1",
     "::1",
     "host.example",
@@ -73,10 +73,10 @@ def test_no_proxy_is_read_as_requests_reads_it(
 
 
 def test_lowercase_no_proxy_wins_over_uppercase(monkeypatch: pytest.MonkeyPatch) -> None:
-    _environ(monkeypatch, no_proxy="corp.example", NO_PROXY="pypi.org")
+    _environ(monkeypatch, no_proxy="corp.example", NO_PROXY="index.test")
     assert envrules.bypasses_proxies("https://corp.example/")
-    assert not envrules.bypasses_proxies("https://pypi.org/")
-    assert requests.utils.should_bypass_proxies("https://pypi.org/", no_proxy=None) is False
+    assert not envrules.bypasses_proxies("https://index.test/")
+    assert requests.utils.should_bypass_proxies("https://index.test/", no_proxy=None) is False
 
 
 PROXIES = [
@@ -85,8 +85,8 @@ PROXIES = [
     {"http": "http://p:1", "https": "http://p:2"},
     {"all": "http://p:3"},
     {"all": "http://p:3", "https": "http://p:2"},
-    {"https://pypi.org": "http://p:4", "https": "http://p:2"},
-    {"all://pypi.org": "http://p:5", "all": "http://p:3"},
+    {"https://index.test": "http://p:4", "https": "http://p:2"},
+    {"all://index.test": "http://p:5", "all": "http://p:3"},
     {"file": "http://p:6"},
 ]
 
@@ -118,17 +118,17 @@ def test_a_proxy_without_scheme_gets_http_as_requests_gives_it(proxy: str) -> No
 
 
 NETRC = """\
-machine pypi.org login alice password secret
+machine index.test login alice password secret
 machine files.example password only-a-password
 machine account.example account acct password pw
 machine empty.example login "" password ""
 default login anyone password anywhere
 """
 
-NETRC_NO_DEFAULT = "machine pypi.org login bob password b0b\n"
+NETRC_NO_DEFAULT = "machine index.test login bob password b0b\n"
 
 NETRC_URLS = [
-    "https://pypi.org/simple/",
+    "https://index.test/simple/",
     "https://files.example/x",
     "https://account.example/x",
     "https://empty.example/x",
@@ -173,10 +173,10 @@ def test_host_settings_use_the_environment_s_proxy_unless_no_proxy_says_otherwis
             monkeypatch.delenv(name)
     _environ(monkeypatch, https_proxy="http://proxy:3128", no_proxy=".internal.example")
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
-    (tmp_path / "netrc").write_text("machine pypi.org login alice password secret\n")
-    hosts = HostSettings("https://pypi.org/simple/", None, None)
-    assert hosts.proxies_for("https://pypi.org/simple/") == {"https": "http://proxy:3128"}
+    (tmp_path / "netrc").write_text("machine index.test login alice password secret\n")
+    hosts = HostSettings("https://index.test/simple/", None, None)
+    assert hosts.proxies_for("https://index.test/simple/") == {"https": "http://proxy:3128"}
     assert hosts.proxies_for("https://a.internal.example/simple/") is None
-    assert hosts.auth_for("https://pypi.org/simple/") == ("alice", "secret")
-    assert hosts.auth_for("https://user:pw@pypi.org/simple/") is None  # the URL's own
+    assert hosts.auth_for("https://index.test/simple/") == ("alice", "secret")
+    assert hosts.auth_for("https://user:pw@index.test/simple/") is None  # the URL's own
     assert hosts.auth_for("https://a.internal.example/") is None
