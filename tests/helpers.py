@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 from morgan_like.config.envsections import environment_from_section
 from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.dists.metadata import DistMetadata
-from morgan_like.fetch.download import SdistCache
+from morgan_like.fetch.sdistcache import SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
 from morgan_like.resolve.resolver import EnvResolution, ResolveOptions, resolve_env

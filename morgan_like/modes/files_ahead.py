@@ -9,7 +9,7 @@ sdist of the newest final release with a wheel for it, as the metadata read-ahea
 guesses, among the releases every requirement on the project seen so far allows:
 the config's, and those of the metadata that led to its page), and reads each sdist after every read someone waits for.  The
 download step takes a cached file by a hard link instead of fetching it
-(fetch.download.SdistCache.take), keeping its identity, so the build step finds
+(fetch.sdistcache.SdistCache.take), keeping its identity, so the build step finds
 each guessed sdist already read.  A wrong guess costs its bytes and its read only: the plan, and so
 the tree, is what the resolutions decide; the cache is swept at the end of the run.
 """
@@ -30,7 +30,7 @@ from packaging.version import Version
 
 from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import MorganLikeError
-from morgan_like.fetch.download import SdistCache
+from morgan_like.fetch.sdistcache import SdistCache
 from morgan_like.resolve.candidates import (
     FileFilter,
     best_wheel,

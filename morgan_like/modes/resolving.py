@@ -23,7 +23,8 @@ from morgan_like.dists.archive import MAX_METADATA
 from morgan_like.dists.links import ProjectPage, RemoteFile
 from morgan_like.dists.metadata import DistMetadata, parse_core_metadata
 from morgan_like.dists.sdistread import SdistFacts, SdistReader
-from morgan_like.fetch.download import Downloader, DownloadResult, SdistCache
+from morgan_like.fetch.download import Downloader, DownloadResult
+from morgan_like.fetch.sdistcache import SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
 from morgan_like.interrupt import Stop

@@ -106,7 +106,7 @@ def _sweep_ram_leftovers() -> None:
 
 class ArchiveCache(Protocol):
     """Read file: where the run keeps the archives fetched before their download step
-    (fetch.download.SdistCache), and the run's one reader of sdists."""
+    (fetch.sdistcache.SdistCache), and the run's one reader of sdists."""
 
     tmp: Path
     sdists: SdistReader

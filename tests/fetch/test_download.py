@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from morgan_like.errors import DownloadError
-from morgan_like.fetch.download import Downloader, DownloadResult, SdistCache, fetch_verified
+from morgan_like.fetch.download import Downloader, DownloadResult, fetch_verified
+from morgan_like.fetch.sdistcache import SdistCache
 from morgan_like.index.upstream import Upstream
 from morgan_like.tree.state import TreeState
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from morgan_like.cli import main
-from morgan_like.fetch.download import SdistCache
+from morgan_like.fetch.sdistcache import SdistCache
 from morgan_like.index.upstream import Upstream
 from morgan_like.modes import files_ahead
 from morgan_like.modes.files_ahead import FilesAhead, likely_plan_files

@@ -20,7 +20,8 @@ import pytest
 from morgan_like.cli import main
 from morgan_like.dists.links import RemoteFile
 from morgan_like.errors import MetadataError
-from morgan_like.fetch.download import Downloader, SdistCache
+from morgan_like.fetch.download import Downloader
+from morgan_like.fetch.sdistcache import SdistCache
 from morgan_like.index.finder import Finder
 from morgan_like.index.upstream import Upstream
 from morgan_like.modes.resolving import TreeSdists
